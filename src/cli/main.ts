@@ -1,0 +1,163 @@
+/**
+ * The `streamlines` command line (DESIGN §5): `run` starts every stage in one process.
+ */
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { EmbeddedPipeline } from '../pipeline/embedded-pipeline.ts';
+import { buildServer } from '../serve/server.ts';
+import { ProgressLine } from './progress.ts';
+
+const USAGE = `Usage: streamlines <command> [options]
+
+Commands:
+  run        all stages in one process (feeds, ingest, log, process, store, server)
+  help       this text
+
+Options:
+  --config FILE     YAML or JSON config (every key optional)
+  --data-dir DIR    where the log and the store live (default ./data)
+  --port N          HTTP port (default 8080; 0 picks a free port and prints it)
+  --host HOST       address to listen on (default localhost)
+  --replay FILE     replay an NDJSON file of ticks instead of the configured feeds
+  --speed N|max     replay speed: N times real time by event time, or max (default max)
+`;
+
+/** A failure the user can fix: printed without a stack trace, exit code 2. */
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      'data-dir': { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      replay: { type: 'string' },
+      speed: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const command = positionals[0] ?? 'help';
+  if (values.help || command === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (command === 'ingest' || command === 'process' || command === 'serve') {
+    throw new UsageError(`"${command}" (distributed mode) is not available yet; use "streamlines run"`);
+  }
+  if (command !== 'run') throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+
+  const config = await loadConfig(values.config);
+  const dataDir = resolve(values['data-dir'] ?? './data');
+  applyOverrides(config, values);
+  if (values.replay !== undefined) {
+    const file = await stat(values.replay).catch(() => undefined);
+    if (!file?.isFile()) throw new UsageError(`--replay: no such file: ${values.replay}`);
+  }
+  await run(config, dataDir);
+}
+
+function applyOverrides(config: Config, values: Record<string, string | boolean | undefined>): void {
+  if (typeof values.port === 'string') {
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+      throw new UsageError(`--port must be an integer from 0 to 65535, got "${values.port}"`);
+    }
+    config.server.port = port;
+  }
+  if (typeof values.host === 'string') config.server.host = values.host;
+  if (values.speed !== undefined && values.replay === undefined) throw new UsageError('--speed needs --replay FILE');
+  if (typeof values.replay === 'string') {
+    const speed = parseSpeed(values.speed);
+    config.feeds = [{ type: 'replay', path: resolve(values.replay), speed, source: 'replay' }];
+  }
+}
+
+function parseSpeed(value: string | boolean | undefined): number | 'max' {
+  if (value === undefined || value === 'max') return 'max';
+  const speed = Number(value);
+  if (typeof value !== 'string' || !Number.isFinite(speed) || speed <= 0) {
+    throw new UsageError(`--speed must be a positive number or "max", got "${String(value)}"`);
+  }
+  return speed;
+}
+
+async function run(config: Config, dataDir: string): Promise<void> {
+  const pipeline = new EmbeddedPipeline({
+    config,
+    dataDir,
+    onFeedError: (feed, error) => {
+      process.stderr.write(`feed ${feed.name} failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    },
+  });
+  await pipeline.start();
+  const app = await buildServer({ store: pipeline.store, view: pipeline });
+  await app.listen({ port: config.server.port, host: config.server.host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.server.port;
+  const shownHost = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+  process.stdout.write(`Streamlines listening on http://${shownHost}:${port}\n`);
+
+  const progress = trackReplay(pipeline);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    progress?.finish();
+    process.stderr.write(`${signal}: stopping\n`);
+    await app.close();
+    await pipeline.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/** Shows replay progress on a terminal until the pipeline is drained. */
+function trackReplay(pipeline: EmbeddedPipeline): ProgressLine | undefined {
+  const replay = pipeline.feeds.find((feed) => feed.bounded && feed.progress);
+  if (!replay?.progress || !process.stderr.isTTY) return undefined;
+  const startedAt = Date.now();
+  const startCount = pipeline.stats().processedOffset;
+  const progress = new ProgressLine({
+    read: () => {
+      const stats = pipeline.stats();
+      const seconds = Math.max(0.001, (Date.now() - startedAt) / 1000);
+      const rate = Math.round((stats.processedOffset - startCount) / seconds);
+      const { done, total } = replay.progress!();
+      const state = stats.drained ? 'drained' : 'replaying';
+      return { done, total, text: `${state}: ${stats.accepted.toLocaleString()} accepted, ${rate.toLocaleString()} entries/s` };
+    },
+  });
+  const poll = setInterval(() => {
+    if (pipeline.stats().drained) {
+      clearInterval(poll);
+      progress.finish();
+    }
+  }, 250);
+  poll.unref();
+  return progress;
+}
+
+/** Runs the CLI and turns errors a user can fix into a message and exit code 2. */
+export async function runCli(argv: string[]): Promise<void> {
+  try {
+    await main(argv);
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof ConfigError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`streamlines: ${(error as Error).message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`streamlines: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  }
+}
+
+if (import.meta.main) await runCli(process.argv.slice(2));

@@ -1,0 +1,83 @@
+/**
+ * The config file's schema (DESIGN §5): every key optional, defaults and descriptions here, unknown
+ * keys rejected. Each component owns its part (feeds declare theirs beside their code).
+ */
+import { z } from 'zod';
+import { parseDurationMs } from '../core/duration.ts';
+import { feedConfigSchema } from '../feeds/registry.ts';
+
+const duration = z
+  .union([z.string(), z.number()])
+  .transform((value, context) => {
+    const ms = parseDurationMs(value);
+    if (ms === undefined) {
+      context.addIssue({ code: 'custom', message: `expected a duration such as "10s", "500ms" or ms, got ${JSON.stringify(value)}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const symbol = z
+  .string()
+  .transform((value) => value.trim().toUpperCase())
+  .pipe(z.string().regex(/^[A-Z0-9][A-Z0-9._:/-]{0,31}$/, 'not a valid symbol'));
+
+export const priceRuleSchema = z.union([
+  z.strictObject({ symbol, above: z.number().finite() }),
+  z.strictObject({ symbol, below: z.number().finite() }),
+]);
+
+export const anomalySchema = z
+  .strictObject({
+    enabled: z.boolean().default(false).describe('Fire `anomaly` alerts (off unless configured).'),
+    zScore: z.number().positive().default(6).describe('How many standard deviations a return must be from the mean.'),
+    halfLifeTicks: z.number().positive().default(100).describe('Half-life, in ticks, of the mean and variance of returns.'),
+    warmupTicks: z.number().int().nonnegative().default(50).describe('Ticks per symbol before anomalies can fire.'),
+    cooldownTicks: z.number().int().nonnegative().default(20).describe('Ticks per symbol after an anomaly before the next.'),
+  })
+  .prefault({});
+
+export const logConfigSchema = z
+  .discriminatedUnion('type', [
+    z.strictObject({
+      type: z.literal('embedded'),
+      fsync: z.boolean().default(false).describe('fsync every append: survives power loss, slower.'),
+      segmentBytes: z.number().int().positive().optional().describe('Roll log segments at this size.'),
+    }),
+    z.strictObject({ type: z.literal('memory') }),
+  ])
+  .prefault({ type: 'embedded' });
+
+export const storeConfigSchema = z
+  .discriminatedUnion('type', [
+    z.strictObject({
+      type: z.literal('duckdb'),
+      path: z.string().min(1).optional().describe('Database file (default DATA_DIR/streamlines.duckdb).'),
+    }),
+    z.strictObject({ type: z.literal('memory') }),
+  ])
+  .prefault({ type: 'duckdb' });
+
+export const serverConfigSchema = z
+  .strictObject({
+    host: z.string().min(1).default('localhost').describe('Address to listen on.'),
+    port: z.number().int().min(0).max(65_535).default(8080).describe('Port (0 picks a free one).'),
+  })
+  .prefault({});
+
+export const configSchema = z.strictObject({
+  symbols: z.array(symbol).default(['BTCUSDT', 'ETHUSDT', 'SOLUSDT']).describe('Symbols of feeds that name none.'),
+  lateness: duration.default(10_000).describe('Allowed lateness of trades before their window closes.'),
+  feeds: z.array(feedConfigSchema).prefault([{ type: 'synthetic' }]).describe('Where ticks come from.'),
+  alerts: z
+    .strictObject({
+      rules: z.array(priceRuleSchema).default([]).describe('Price rules: {symbol, above} or {symbol, below}.'),
+      anomaly: anomalySchema,
+    })
+    .prefault({}),
+  log: logConfigSchema,
+  store: storeConfigSchema,
+  server: serverConfigSchema,
+});
+
+export type Config = z.output<typeof configSchema>;

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { type IngestEntry, TOPIC_TICKS } from '../core/records.ts';
+import type { Feed, FeedBatch } from '../feeds/feed.ts';
+import { MemoryLog } from '../log/memory/memory-log.ts';
+import { Ingest } from './ingest.ts';
+
+/** A bounded feed that hands over fixed batches; its position is the batch index. */
+function scriptedFeed(batches: FeedBatch[], name = 'script'): Feed {
+  return {
+    name,
+    type: 'test',
+    bounded: true,
+    defaultSource: 'test',
+    async *run(position: unknown) {
+      const from = typeof position === 'number' ? position + 1 : 0;
+      for (let i = from; i < batches.length; i++) yield { ...batches[i]!, position: i };
+    },
+  };
+}
+
+async function entries(log: MemoryLog): Promise<IngestEntry[]> {
+  const records = await log.read<IngestEntry>(TOPIC_TICKS, 0, 0, 1_000);
+  return records.map((record) => record.value);
+}
+
+const line = (id: string | number, symbol = 'btcusdt', extra = '') =>
+  `{"symbol":"${symbol}","ts":1700000000000,"price":10,"size":1,"id":${JSON.stringify(id)}${extra}}`;
+
+describe('Ingest', () => {
+  it('turns lines into ticks, rejections and duplicates, in input order', async () => {
+    const log = new MemoryLog();
+    await log.open();
+    const ingest = new Ingest(log);
+    await ingest.open();
+    const feed = scriptedFeed([{ lines: [line('1'), '{broken', line('1', 'BTCUSDT'), line('2', 'ETHUSDT'), '[1]'], position: 0 }]);
+    await ingest.runFeed(feed, new AbortController().signal);
+    const kinds = (await entries(log)).map((entry) => (entry.kind === 'rejected' ? `rejected:${entry.reason}` : entry.kind));
+    // 'btcusdt' id 1 and 'BTCUSDT' id 1 are the same trade once symbols are normalised.
+    assert.deepEqual(kinds, ['tick', 'rejected:invalid_json', 'duplicate', 'tick', 'rejected:not_object', 'end']);
+    const [first] = await entries(log);
+    assert.equal(first?.kind === 'tick' && first.symbol, 'BTCUSDT');
+    assert.equal(ingest.hasEnded('script'), true);
+  });
+
+  it('never deduplicates ticks without an id, and scopes ids by source and symbol', async () => {
+    const log = new MemoryLog();
+    await log.open();
+    const ingest = new Ingest(log);
+    await ingest.open();
+    const noId = '{"symbol":"A","ts":1,"price":1,"size":1}';
+    const lines = [noId, noId, line('7', 'A'), line('7', 'B'), line('7', 'A', ',"source":"other"')];
+    await ingest.runFeed(scriptedFeed([{ lines, position: 0 }]), new AbortController().signal);
+    const kinds = (await entries(log)).map((entry) => entry.kind);
+    assert.deepEqual(kinds, ['tick', 'tick', 'tick', 'tick', 'tick', 'end']);
+  });
+
+  it('resumes after a restart from the logged position with the dedup set rebuilt', async () => {
+    const log = new MemoryLog();
+    await log.open();
+    const batches: FeedBatch[] = [
+      { lines: [line('1'), line('2')], position: 0 },
+      { lines: [line('2'), line('3')], position: 1 },
+    ];
+    // First run: only the first batch gets through before "the crash".
+    const first = new Ingest(log);
+    await first.open();
+    await first.runFeed(scriptedFeed(batches.slice(0, 1)), new AbortController().signal).catch(() => undefined);
+    // Pretend the first run had not ended: drop its end entry by building a fresh log with just batch 0.
+    const crashed = new MemoryLog();
+    await crashed.open();
+    const firstRecords = (await log.read<IngestEntry>(TOPIC_TICKS, 0, 0, 100)).filter((r) => r.value.kind !== 'end');
+    await crashed.append(
+      TOPIC_TICKS,
+      firstRecords.map((r) => ({ key: r.key, value: r.value })),
+      { feeds: { script: { position: 0, ended: false } } },
+    );
+    const second = new Ingest(crashed);
+    await second.open();
+    await second.runFeed(scriptedFeed(batches), new AbortController().signal);
+    const kinds = (await entries(crashed)).map((entry) => (entry.kind === 'tick' ? `tick:${entry.id}` : entry.kind));
+    // Batch 0 is not read again; id 2 in batch 1 is recognised as already accepted.
+    assert.deepEqual(kinds, ['tick:1', 'tick:2', 'duplicate', 'tick:3', 'end']);
+  });
+
+  it('does not run a bounded feed again once it ended', async () => {
+    const log = new MemoryLog();
+    await log.open();
+    const feed = scriptedFeed([{ lines: [line('1')], position: 0 }]);
+    const first = new Ingest(log);
+    await first.open();
+    await first.runFeed(feed, new AbortController().signal);
+    const second = new Ingest(log);
+    await second.open();
+    await second.runFeed(feed, new AbortController().signal);
+    assert.equal((await entries(log)).length, 2);
+    assert.equal(second.hasEnded('script'), true);
+  });
+});

@@ -1,0 +1,187 @@
+/**
+ * The ingest stage: turns feed batches into log entries (ticks, rejections, duplicates) and appends
+ * them together with every feed's position, so a restart neither re-reads nor skips input and the
+ * dedup set can be rebuilt from the log itself.
+ */
+import { type IngestEntry, type RejectReason, TOPIC_TICKS } from '../core/records.ts';
+import type { Feed, FeedBatch } from '../feeds/feed.ts';
+import type { AppendRecord, Log } from '../log/log.ts';
+import type { FeedStatus } from '../serve/pipeline-view.ts';
+import { describe, validateRecord } from './validate.ts';
+
+/** What ingest records with each append: where every feed stands. */
+export interface IngestProducerState {
+  feeds: Record<string, { position: unknown; ended: boolean }>;
+}
+
+export interface IngestOptions {
+  /** How often live feeds' wall clock is written to the log (closes quiet symbols' windows). */
+  clockIntervalMs?: number;
+  /** Dead letters keep at most this much of the raw input. */
+  maxRawChars?: number;
+}
+
+const READ_CHUNK = 50_000;
+
+export class Ingest {
+  readonly #log: Log;
+  readonly #clockIntervalMs: number;
+  readonly #maxRawChars: number;
+  readonly #seen = new Set<string>();
+  #state: IngestProducerState = { feeds: {} };
+  readonly #status = new Map<string, FeedStatus>();
+  /** Bounded feeds whose end entry is in the log. */
+  readonly #endLogged = new Set<string>();
+
+  constructor(log: Log, options: IngestOptions = {}) {
+    this.#log = log;
+    this.#clockIntervalMs = options.clockIntervalMs ?? 1_000;
+    this.#maxRawChars = options.maxRawChars ?? 4_096;
+  }
+
+  /** Restores the feeds' positions and rebuilds the dedup set from the ticks already in the log. */
+  async open(): Promise<void> {
+    const saved = (await this.#log.producerState(TOPIC_TICKS)) as IngestProducerState | undefined;
+    if (saved?.feeds) this.#state = { feeds: { ...saved.feeds } };
+    for (const [name, feed] of Object.entries(this.#state.feeds)) if (feed.ended) this.#endLogged.add(name);
+    const partitions = this.#log.partitions(TOPIC_TICKS);
+    for (let partition = 0; partition < partitions; partition++) {
+      const end = this.#log.endOffset(TOPIC_TICKS, partition);
+      for (let offset = 0; offset < end; ) {
+        const records = await this.#log.read<IngestEntry>(TOPIC_TICKS, partition, offset, READ_CHUNK);
+        if (records.length === 0) break;
+        for (const { value } of records) {
+          if (value.kind === 'tick' && value.id !== undefined) this.#seen.add(dedupKey(value.source, value.symbol, value.id));
+        }
+        offset = records[records.length - 1]!.offset + 1;
+      }
+    }
+  }
+
+  /** True once the feed of that name ran to its end and its end entry is in the log. */
+  hasEnded(feedName: string): boolean {
+    return this.#endLogged.has(feedName);
+  }
+
+  feedStatuses(): FeedStatus[] {
+    return [...this.#status.values()].map((status) => ({ ...status }));
+  }
+
+  /**
+   * Runs one feed until it ends or `signal` aborts, appending what it produces. Resolves when the
+   * feed is done; a feed that throws is marked failed and the error is rethrown.
+   */
+  async runFeed(feed: Feed, signal: AbortSignal): Promise<void> {
+    const status: FeedStatus = { name: feed.name, type: feed.type, state: 'starting', messages: 0, lastMessageAt: null };
+    this.#status.set(feed.name, status);
+    if (this.hasEnded(feed.name)) {
+      status.state = 'ended';
+      return;
+    }
+    const clock = feed.bounded ? undefined : setInterval(() => this.#appendClock(), this.#clockIntervalMs);
+    try {
+      status.state = 'running';
+      for await (const batch of feed.run(this.#state.feeds[feed.name]?.position, signal)) {
+        const records = this.#toRecords(batch, feed.defaultSource);
+        status.messages += records.length;
+        if (records.length > 0) status.lastMessageAt = Date.now();
+        this.#state.feeds[feed.name] = { position: batch.position, ended: false };
+        await this.#log.append(TOPIC_TICKS, records, this.#snapshotState());
+        if (signal.aborted) break;
+      }
+      if (signal.aborted) {
+        status.state = 'stopped';
+        return;
+      }
+      if (feed.bounded) {
+        const position = this.#state.feeds[feed.name]?.position;
+        this.#state.feeds[feed.name] = { position, ended: true };
+        const end: IngestEntry = { kind: 'end', source: feed.name };
+        await this.#log.append(TOPIC_TICKS, [{ key: '', value: end }], this.#snapshotState());
+        this.#endLogged.add(feed.name);
+        status.state = 'ended';
+      } else {
+        status.state = 'stopped';
+      }
+    } catch (error) {
+      status.state = 'failed';
+      status.error = error instanceof Error ? error.message : String(error);
+      throw error;
+    } finally {
+      if (clock) clearInterval(clock);
+    }
+  }
+
+  #snapshotState(): IngestProducerState {
+    return { feeds: { ...this.#state.feeds } };
+  }
+
+  #appendClock(): void {
+    const entry: IngestEntry = { kind: 'clock', wallMs: Date.now() };
+    this.#log.append(TOPIC_TICKS, [{ key: '', value: entry }]).catch(() => undefined);
+  }
+
+  #toRecords(batch: FeedBatch, defaultSource: string): AppendRecord<IngestEntry>[] {
+    const receivedAt = Date.now();
+    const records: AppendRecord<IngestEntry>[] = [];
+    if (batch.lines) {
+      for (const line of batch.lines) {
+        let value: unknown;
+        try {
+          value = JSON.parse(line);
+        } catch (error) {
+          const reason = error instanceof Error ? error.message : 'unparseable';
+          records.push(this.#rejected(defaultSource, 'invalid_json', `not valid JSON: ${reason}`, line, receivedAt));
+          continue;
+        }
+        records.push(this.#accept(value, line, defaultSource, receivedAt));
+      }
+    }
+    if (batch.values) {
+      for (const value of batch.values) records.push(this.#accept(value, undefined, defaultSource, receivedAt));
+    }
+    return records;
+  }
+
+  #accept(value: unknown, line: string | undefined, defaultSource: string, receivedAt: number): AppendRecord<IngestEntry> {
+    const result = validateRecord(value, defaultSource, receivedAt);
+    if (!result.ok) {
+      return this.#rejected(defaultSource, result.reason, result.detail, line ?? safeStringify(value), receivedAt);
+    }
+    const { tick } = result;
+    if (tick.id !== undefined) {
+      const key = dedupKey(tick.source, tick.symbol, tick.id);
+      if (this.#seen.has(key)) {
+        const duplicate: IngestEntry = { kind: 'duplicate', source: tick.source, symbol: tick.symbol, id: tick.id, receivedAt };
+        return { key: tick.symbol, value: duplicate };
+      }
+      this.#seen.add(key);
+    }
+    const entry = tick as IngestEntry & { kind: 'tick' };
+    entry.kind = 'tick';
+    return { key: tick.symbol, value: entry };
+  }
+
+  #rejected(
+    source: string,
+    reason: RejectReason,
+    detail: string,
+    raw: string,
+    receivedAt: number,
+  ): AppendRecord<IngestEntry> {
+    const kept = raw.length > this.#maxRawChars ? raw.slice(0, this.#maxRawChars) : raw;
+    return { key: '', value: { kind: 'rejected', source, reason, detail, raw: kept, receivedAt } };
+  }
+}
+
+function dedupKey(source: string, symbol: string, id: string): string {
+  return `${source}\u0000${symbol}\u0000${id}`;
+}
+
+function safeStringify(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? describe(value);
+  } catch {
+    return describe(value);
+  }
+}

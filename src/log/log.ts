@@ -1,0 +1,55 @@
+/**
+ * The log stage: a durable, replayable, partitioned record of entries (DESIGN §1).
+ * Implementations: `memory` (tests), `embedded` (files in the data dir); every one passes
+ * `conformance.test.ts`.
+ */
+
+/** A record to append. `key` picks the partition (same key, same partition, order kept). */
+export interface AppendRecord<T> {
+  key: string;
+  value: T;
+}
+
+/** A record read back, with its position. Offsets are contiguous per partition, from 0. */
+export interface LogRecord<T> {
+  partition: number;
+  offset: number;
+  key: string;
+  value: T;
+}
+
+export interface Log {
+  /** Opens (and on a durable log, recovers) the log. Must be called before anything else. */
+  open(): Promise<void>;
+  /** Number of partitions of a topic (fixed when the topic is first used). */
+  partitions(topic: string): number;
+  /**
+   * Appends records atomically together with the producer's state: after a crash, either all of
+   * them and the state are there, or none. Resolves once the append is durable against a process
+   * crash. Appends are applied in call order.
+   */
+  append<T>(topic: string, records: readonly AppendRecord<T>[], producerState?: unknown): Promise<void>;
+  /** The producer state of the last append to `topic` that carried one, or undefined. */
+  producerState(topic: string): Promise<unknown>;
+  /** Up to `maxRecords` records of a partition starting at `fromOffset`; [] when none yet. */
+  read<T>(topic: string, partition: number, fromOffset: number, maxRecords: number): Promise<LogRecord<T>[]>;
+  /** The offset the next record appended to the partition will get. */
+  endOffset(topic: string, partition: number): number;
+  /**
+   * Resolves true as soon as the partition's end offset is greater than `offset`, or false after
+   * `timeoutMs` or when the log closes.
+   */
+  waitFor(topic: string, partition: number, offset: number, timeoutMs: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** The partition a key maps to (FNV-1a, stable across processes and implementations). */
+export function partitionFor(key: string, partitionCount: number): number {
+  if (partitionCount <= 1) return 0;
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % partitionCount;
+}

@@ -1,0 +1,89 @@
+/**
+ * The store stage: ticks, candles, indicators, alerts and dead letters, plus the processor's
+ * checkpoint, written in one transaction so a crash never leaves them apart (DESIGN §4, Delivery).
+ * Implementations: `memory` (tests), `duckdb` (embedded); every one passes `conformance.test.ts`.
+ */
+import type { Alert, AlertKind, Candle, DeadLetter, IndicatorPoint, Interval, ProcessedTick } from '../core/records.ts';
+
+/** The processor's position in the log and its state, committed with the data it produced. */
+export interface Checkpoint {
+  /** Next log offset to read, per partition of `price-ticks`. */
+  offsets: Record<number, number>;
+  /** JSON-serialisable processor state (windows, indicators, counters). */
+  state: unknown;
+}
+
+/** Everything one processed batch produced. Written atomically with the checkpoint. */
+export interface StoreBatch {
+  ticks: readonly ProcessedTick[];
+  /** Final candles only: forming candles live in the processor. */
+  candles: readonly Candle[];
+  indicators: readonly IndicatorPoint[];
+  alerts: readonly Alert[];
+  deadLetters: readonly DeadLetter[];
+  checkpoint: { name: string } & Checkpoint;
+}
+
+/**
+ * A time range with a limit. When `from` is set, the first `limit` records with
+ * from <= ts (<= to) are returned; otherwise the last `limit` records with ts <= to. Both ends are
+ * inclusive; results are always ascending by ts (ties in log order).
+ */
+export interface RangeQuery {
+  from?: number;
+  to?: number;
+  limit: number;
+}
+
+export interface AlertQuery extends RangeQuery {
+  symbol?: string;
+  kind?: AlertKind;
+}
+
+export interface SymbolSummary {
+  symbol: string;
+  lastPrice: number;
+  lastTs: number;
+}
+
+/** The last tick of a symbol in log order. */
+export interface LatestTick {
+  symbol: string;
+  ts: number;
+  price: number;
+  size: number;
+  maShort: number | null;
+  maLong: number | null;
+  source: string;
+}
+
+/** A tick as `GET /ticks` serves it. `id` is null when the provider gave none. */
+export interface StoredTick {
+  ts: number;
+  price: number;
+  size: number;
+  id: string | null;
+  maShort: number | null;
+  maLong: number | null;
+  late: boolean;
+}
+
+export interface Store {
+  /** Opens the store and applies pending schema migrations. */
+  open(): Promise<void>;
+  /** Writes a batch and its checkpoint in one transaction. */
+  write(batch: StoreBatch): Promise<void>;
+  /** The last committed checkpoint of that name. */
+  checkpoint(name: string): Promise<Checkpoint | undefined>;
+  /** All symbols, ascending by name. */
+  symbols(): Promise<SymbolSummary[]>;
+  latest(symbol: string): Promise<LatestTick | undefined>;
+  ticks(symbol: string, range: RangeQuery): Promise<StoredTick[]>;
+  candles(symbol: string, interval: Interval, range: RangeQuery): Promise<Candle[]>;
+  indicators(symbol: string, interval: Interval, range: RangeQuery): Promise<IndicatorPoint[]>;
+  /** Ascending by ts, ties by `seq`. */
+  alerts(query: AlertQuery): Promise<Alert[]>;
+  /** The most recent dead letters, ascending by seq. */
+  deadLetters(limit: number): Promise<DeadLetter[]>;
+  close(): Promise<void>;
+}
