@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { DataDirLockedError } from '../pipeline/data-dir-lock.ts';
 import { EmbeddedPipeline } from '../pipeline/embedded-pipeline.ts';
 import { buildServer } from '../serve/server.ts';
 import { ProgressLine } from './progress.ts';
@@ -73,7 +74,8 @@ function applyOverrides(config: Config, values: Record<string, string | boolean 
     config.server.port = port;
   }
   if (typeof values.host === 'string') config.server.host = values.host;
-  if (values.speed !== undefined && values.replay === undefined) throw new UsageError('--speed needs --replay FILE');
+  if (values.speed !== undefined && values.replay === undefined)
+    throw new UsageError('--speed needs --replay FILE');
   if (typeof values.replay === 'string') {
     const speed = parseSpeed(values.speed);
     config.feeds = [{ type: 'replay', path: resolve(values.replay), speed, source: 'replay' }];
@@ -94,7 +96,9 @@ async function run(config: Config, dataDir: string): Promise<void> {
     config,
     dataDir,
     onFeedError: (feed, error) => {
-      process.stderr.write(`feed ${feed.name} failed: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.stderr.write(
+        `feed ${feed.name} failed: ${error instanceof Error ? error.message : String(error)}\n`,
+      );
     },
   });
   await pipeline.start();
@@ -133,7 +137,11 @@ function trackReplay(pipeline: EmbeddedPipeline): ProgressLine | undefined {
       const rate = Math.round((stats.processedOffset - startCount) / seconds);
       const { done, total } = replay.progress!();
       const state = stats.drained ? 'drained' : 'replaying';
-      return { done, total, text: `${state}: ${stats.accepted.toLocaleString()} accepted, ${rate.toLocaleString()} entries/s` };
+      return {
+        done,
+        total,
+        text: `${state}: ${stats.accepted.toLocaleString()} accepted, ${rate.toLocaleString()} entries/s`,
+      };
     },
   });
   const poll = setInterval(() => {
@@ -151,11 +159,18 @@ export async function runCli(argv: string[]): Promise<void> {
   try {
     await main(argv);
   } catch (error) {
-    if (error instanceof UsageError || error instanceof ConfigError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (
+      error instanceof UsageError ||
+      error instanceof ConfigError ||
+      error instanceof DataDirLockedError ||
+      (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
       process.stderr.write(`streamlines: ${(error as Error).message}\n`);
       process.exit(2);
     }
-    process.stderr.write(`streamlines: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `streamlines: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exit(1);
   }
 }

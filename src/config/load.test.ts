@@ -8,7 +8,10 @@ describe('config', () => {
   it('has a default for every key', () => {
     const config = parseConfig({});
     assert.equal(config.lateness, 10_000);
-    assert.deepEqual(config.feeds.map((feed) => feed.type), ['synthetic']);
+    assert.deepEqual(
+      config.feeds.map((feed) => feed.type),
+      ['synthetic'],
+    );
     assert.equal(config.log.type, 'embedded');
     assert.equal(config.store.type, 'duckdb');
     assert.equal(config.server.port, 8080);
@@ -25,7 +28,9 @@ describe('config', () => {
     assert.throws(
       () => parseConfig({ alerts: { rules: [{ symbol: 'A', above: 1, extra: true }] }, serverr: {} }),
       (error: unknown) =>
-        error instanceof ConfigError && /serverr: unknown key/.test(error.message) && /alerts\.rules\[0\]\.extra: unknown key/.test(error.message),
+        error instanceof ConfigError &&
+        /serverr: unknown key/.test(error.message) &&
+        /alerts\.rules\[0\]\.extra: unknown key/.test(error.message),
     );
   });
 
@@ -33,7 +38,10 @@ describe('config', () => {
     assert.throws(() => parseConfig({ lateness: 'soon' }), /lateness: expected a duration/);
     assert.throws(() => parseConfig({ server: { port: 70_000 } }), /server\.port/);
     assert.throws(() => parseConfig({ feeds: [{ type: 'replay' }] }), /feeds\[0\]\.path/);
-    assert.throws(() => parseConfig({ feeds: [{ type: 'synthetic' }, { type: 'synthetic' }] }), /duplicate feed name/);
+    assert.throws(
+      () => parseConfig({ feeds: [{ type: 'synthetic' }, { type: 'synthetic' }] }),
+      /duplicate feed name/,
+    );
     assert.throws(() => parseConfig([]), ConfigError);
   });
 

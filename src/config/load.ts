@@ -64,7 +64,9 @@ function assertUniqueFeedNames(config: Config, origin: string): void {
   config.feeds.forEach((feed, index) => {
     const name = feed.name ?? feed.type;
     if (seen.has(name)) {
-      throw new ConfigError(`${origin} is invalid:\n  - feeds[${index}].name: duplicate feed name "${name}"; give each feed a unique name`);
+      throw new ConfigError(
+        `${origin} is invalid:\n  - feeds[${index}].name: duplicate feed name "${name}"; give each feed a unique name`,
+      );
     }
     seen.add(name);
   });

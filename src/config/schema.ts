@@ -6,16 +6,17 @@ import { z } from 'zod';
 import { parseDurationMs } from '../core/duration.ts';
 import { feedConfigSchema } from '../feeds/registry.ts';
 
-const duration = z
-  .union([z.string(), z.number()])
-  .transform((value, context) => {
-    const ms = parseDurationMs(value);
-    if (ms === undefined) {
-      context.addIssue({ code: 'custom', message: `expected a duration such as "10s", "500ms" or ms, got ${JSON.stringify(value)}` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+const duration = z.union([z.string(), z.number()]).transform((value, context) => {
+  const ms = parseDurationMs(value);
+  if (ms === undefined) {
+    context.addIssue({
+      code: 'custom',
+      message: `expected a duration such as "10s", "500ms" or ms, got ${JSON.stringify(value)}`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 const symbol = z
   .string()
@@ -30,10 +31,33 @@ export const priceRuleSchema = z.union([
 export const anomalySchema = z
   .strictObject({
     enabled: z.boolean().default(false).describe('Fire `anomaly` alerts (off unless configured).'),
-    zScore: z.number().positive().default(6).describe('How many standard deviations a return must be from the mean.'),
-    halfLifeTicks: z.number().positive().default(100).describe('Half-life, in ticks, of the mean and variance of returns.'),
-    warmupTicks: z.number().int().nonnegative().default(50).describe('Ticks per symbol before anomalies can fire.'),
-    cooldownTicks: z.number().int().nonnegative().default(20).describe('Ticks per symbol after an anomaly before the next.'),
+    zScore: z
+      .number()
+      .positive()
+      .default(6)
+      .describe('How many standard deviations a return must be from the mean.'),
+    halfLifeTicks: z
+      .number()
+      .positive()
+      .default(100)
+      .describe('Half-life, in ticks, of the mean and variance of returns.'),
+    warmupTicks: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(50)
+      .describe('Ticks per symbol before anomalies can fire.'),
+    cooldownTicks: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(20)
+      .describe('Ticks per symbol after an anomaly before the next.'),
+    minStdDev: z
+      .number()
+      .nonnegative()
+      .default(0.0001)
+      .describe('Floor on the std dev of returns, so flat markets do not fire.'),
   })
   .prefault({});
 
@@ -66,12 +90,21 @@ export const serverConfigSchema = z
   .prefault({});
 
 export const configSchema = z.strictObject({
-  symbols: z.array(symbol).default(['BTCUSDT', 'ETHUSDT', 'SOLUSDT']).describe('Symbols of feeds that name none.'),
+  symbols: z
+    .array(symbol)
+    .default(['BTCUSDT', 'ETHUSDT', 'SOLUSDT'])
+    .describe('Symbols of feeds that name none.'),
   lateness: duration.default(10_000).describe('Allowed lateness of trades before their window closes.'),
-  feeds: z.array(feedConfigSchema).prefault([{ type: 'synthetic' }]).describe('Where ticks come from.'),
+  feeds: z
+    .array(feedConfigSchema)
+    .prefault([{ type: 'synthetic' }])
+    .describe('Where ticks come from.'),
   alerts: z
     .strictObject({
-      rules: z.array(priceRuleSchema).default([]).describe('Price rules: {symbol, above} or {symbol, below}.'),
+      rules: z
+        .array(priceRuleSchema)
+        .default([])
+        .describe('Price rules: {symbol, above} or {symbol, below}.'),
       anomaly: anomalySchema,
     })
     .prefault({}),

@@ -118,7 +118,14 @@ export interface DeadLetter {
  */
 export type IngestEntry =
   | ({ kind: 'tick' } & Tick)
-  | { kind: 'rejected'; source: string; reason: RejectReason; detail: string; raw: string; receivedAt: number }
+  | {
+      kind: 'rejected';
+      source: string;
+      reason: RejectReason;
+      detail: string;
+      raw: string;
+      receivedAt: number;
+    }
   | { kind: 'duplicate'; source: string; symbol: string; id: string; receivedAt: number }
   /** Live feeds' wall clock: lets quiet symbols' windows close (DESIGN §4), deterministically from the log. */
   | { kind: 'clock'; wallMs: number }

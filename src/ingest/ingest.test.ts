@@ -33,11 +33,22 @@ describe('Ingest', () => {
     await log.open();
     const ingest = new Ingest(log);
     await ingest.open();
-    const feed = scriptedFeed([{ lines: [line('1'), '{broken', line('1', 'BTCUSDT'), line('2', 'ETHUSDT'), '[1]'], position: 0 }]);
+    const feed = scriptedFeed([
+      { lines: [line('1'), '{broken', line('1', 'BTCUSDT'), line('2', 'ETHUSDT'), '[1]'], position: 0 },
+    ]);
     await ingest.runFeed(feed, new AbortController().signal);
-    const kinds = (await entries(log)).map((entry) => (entry.kind === 'rejected' ? `rejected:${entry.reason}` : entry.kind));
+    const kinds = (await entries(log)).map((entry) =>
+      entry.kind === 'rejected' ? `rejected:${entry.reason}` : entry.kind,
+    );
     // 'btcusdt' id 1 and 'BTCUSDT' id 1 are the same trade once symbols are normalised.
-    assert.deepEqual(kinds, ['tick', 'rejected:invalid_json', 'duplicate', 'tick', 'rejected:not_object', 'end']);
+    assert.deepEqual(kinds, [
+      'tick',
+      'rejected:invalid_json',
+      'duplicate',
+      'tick',
+      'rejected:not_object',
+      'end',
+    ]);
     const [first] = await entries(log);
     assert.equal(first?.kind === 'tick' && first.symbol, 'BTCUSDT');
     assert.equal(ingest.hasEnded('script'), true);
@@ -65,11 +76,15 @@ describe('Ingest', () => {
     // First run: only the first batch gets through before "the crash".
     const first = new Ingest(log);
     await first.open();
-    await first.runFeed(scriptedFeed(batches.slice(0, 1)), new AbortController().signal).catch(() => undefined);
+    await first
+      .runFeed(scriptedFeed(batches.slice(0, 1)), new AbortController().signal)
+      .catch(() => undefined);
     // Pretend the first run had not ended: drop its end entry by building a fresh log with just batch 0.
     const crashed = new MemoryLog();
     await crashed.open();
-    const firstRecords = (await log.read<IngestEntry>(TOPIC_TICKS, 0, 0, 100)).filter((r) => r.value.kind !== 'end');
+    const firstRecords = (await log.read<IngestEntry>(TOPIC_TICKS, 0, 0, 100)).filter(
+      (r) => r.value.kind !== 'end',
+    );
     await crashed.append(
       TOPIC_TICKS,
       firstRecords.map((r) => ({ key: r.key, value: r.value })),
@@ -78,7 +93,9 @@ describe('Ingest', () => {
     const second = new Ingest(crashed);
     await second.open();
     await second.runFeed(scriptedFeed(batches), new AbortController().signal);
-    const kinds = (await entries(crashed)).map((entry) => (entry.kind === 'tick' ? `tick:${entry.id}` : entry.kind));
+    const kinds = (await entries(crashed)).map((entry) =>
+      entry.kind === 'tick' ? `tick:${entry.id}` : entry.kind,
+    );
     // Batch 0 is not read again; id 2 in batch 1 is recognised as already accepted.
     assert.deepEqual(kinds, ['tick:1', 'tick:2', 'duplicate', 'tick:3', 'end']);
   });

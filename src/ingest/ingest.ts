@@ -51,7 +51,8 @@ export class Ingest {
         const records = await this.#log.read<IngestEntry>(TOPIC_TICKS, partition, offset, READ_CHUNK);
         if (records.length === 0) break;
         for (const { value } of records) {
-          if (value.kind === 'tick' && value.id !== undefined) this.#seen.add(dedupKey(value.source, value.symbol, value.id));
+          if (value.kind === 'tick' && value.id !== undefined)
+            this.#seen.add(dedupKey(value.source, value.symbol, value.id));
         }
         offset = records[records.length - 1]!.offset + 1;
       }
@@ -72,7 +73,13 @@ export class Ingest {
    * feed is done; a feed that throws is marked failed and the error is rethrown.
    */
   async runFeed(feed: Feed, signal: AbortSignal): Promise<void> {
-    const status: FeedStatus = { name: feed.name, type: feed.type, state: 'starting', messages: 0, lastMessageAt: null };
+    const status: FeedStatus = {
+      name: feed.name,
+      type: feed.type,
+      state: 'starting',
+      messages: 0,
+      lastMessageAt: null,
+    };
     this.#status.set(feed.name, status);
     if (this.hasEnded(feed.name)) {
       status.state = 'ended';
@@ -131,28 +138,48 @@ export class Ingest {
           value = JSON.parse(line);
         } catch (error) {
           const reason = error instanceof Error ? error.message : 'unparseable';
-          records.push(this.#rejected(defaultSource, 'invalid_json', `not valid JSON: ${reason}`, line, receivedAt));
+          records.push(
+            this.#rejected(defaultSource, 'invalid_json', `not valid JSON: ${reason}`, line, receivedAt),
+          );
           continue;
         }
         records.push(this.#accept(value, line, defaultSource, receivedAt));
       }
     }
     if (batch.values) {
-      for (const value of batch.values) records.push(this.#accept(value, undefined, defaultSource, receivedAt));
+      for (const value of batch.values)
+        records.push(this.#accept(value, undefined, defaultSource, receivedAt));
     }
     return records;
   }
 
-  #accept(value: unknown, line: string | undefined, defaultSource: string, receivedAt: number): AppendRecord<IngestEntry> {
+  #accept(
+    value: unknown,
+    line: string | undefined,
+    defaultSource: string,
+    receivedAt: number,
+  ): AppendRecord<IngestEntry> {
     const result = validateRecord(value, defaultSource, receivedAt);
     if (!result.ok) {
-      return this.#rejected(defaultSource, result.reason, result.detail, line ?? safeStringify(value), receivedAt);
+      return this.#rejected(
+        defaultSource,
+        result.reason,
+        result.detail,
+        line ?? safeStringify(value),
+        receivedAt,
+      );
     }
     const { tick } = result;
     if (tick.id !== undefined) {
       const key = dedupKey(tick.source, tick.symbol, tick.id);
       if (this.#seen.has(key)) {
-        const duplicate: IngestEntry = { kind: 'duplicate', source: tick.source, symbol: tick.symbol, id: tick.id, receivedAt };
+        const duplicate: IngestEntry = {
+          kind: 'duplicate',
+          source: tick.source,
+          symbol: tick.symbol,
+          id: tick.id,
+          receivedAt,
+        };
         return { key: tick.symbol, value: duplicate };
       }
       this.#seen.add(key);

@@ -14,7 +14,16 @@ describe('validateRecord (DESIGN §4 Validation)', () => {
     const result = validateRecord({ ...base, side: 'buy' }, 'replay', 42);
     assert.deepEqual(result, {
       ok: true,
-      tick: { source: 'x', symbol: 'BTCUSDT', ts: base.ts, price: 100.5, size: 0.25, id: 'a1', side: 'buy', receivedAt: 42 },
+      tick: {
+        source: 'x',
+        symbol: 'BTCUSDT',
+        ts: base.ts,
+        price: 100.5,
+        size: 0.25,
+        id: 'a1',
+        side: 'buy',
+        receivedAt: 42,
+      },
     });
   });
 
@@ -50,7 +59,8 @@ describe('validateRecord (DESIGN §4 Validation)', () => {
   });
 
   it('rejects size that is not a finite number >= 0, and accepts 0', () => {
-    for (const size of [undefined, -0.1, '1', null]) assert.equal(reasonOf({ ...base, size }), 'invalid_size', String(size));
+    for (const size of [undefined, -0.1, '1', null])
+      assert.equal(reasonOf({ ...base, size }), 'invalid_size', String(size));
     assert.equal(reasonOf({ ...base, size: 0 }), 'ok');
   });
 
@@ -59,7 +69,8 @@ describe('validateRecord (DESIGN §4 Validation)', () => {
     assert.equal(result.ok && result.tick.id, '12345');
     const without = validateRecord({ ...base, id: undefined }, 'replay', 1);
     assert.equal(without.ok && 'id' in without.tick, false);
-    for (const id of [1.5, null, true, { a: 1 }, ['x']]) assert.equal(reasonOf({ ...base, id }), 'invalid_id', String(id));
+    for (const id of [1.5, null, true, { a: 1 }, ['x']])
+      assert.equal(reasonOf({ ...base, id }), 'invalid_id', String(id));
   });
 
   it('checks the rules in order and explains the first broken one', () => {

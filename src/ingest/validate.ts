@@ -14,7 +14,11 @@ export type Validation = { ok: true; tick: Tick } | { ok: false; reason: RejectR
  */
 export function validateRecord(value: unknown, defaultSource: string, receivedAt: number): Validation {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { ok: false, reason: 'not_object', detail: `record must be a JSON object, got ${describe(value)}` };
+    return {
+      ok: false,
+      reason: 'not_object',
+      detail: `record must be a JSON object, got ${describe(value)}`,
+    };
   }
   const record = value as Record<string, unknown>;
   const rawSymbol = record.symbol;
@@ -28,22 +32,38 @@ export function validateRecord(value: unknown, defaultSource: string, receivedAt
   }
   const ts = record.ts;
   if (typeof ts !== 'number' || !Number.isInteger(ts) || ts <= 0) {
-    return { ok: false, reason: 'invalid_ts', detail: `ts must be a positive integer (ms), got ${describe(ts)}` };
+    return {
+      ok: false,
+      reason: 'invalid_ts',
+      detail: `ts must be a positive integer (ms), got ${describe(ts)}`,
+    };
   }
   const price = record.price;
   if (typeof price !== 'number' || !Number.isFinite(price) || price <= 0) {
-    return { ok: false, reason: 'invalid_price', detail: `price must be a finite number > 0, got ${describe(price)}` };
+    return {
+      ok: false,
+      reason: 'invalid_price',
+      detail: `price must be a finite number > 0, got ${describe(price)}`,
+    };
   }
   const size = record.size;
   if (typeof size !== 'number' || !Number.isFinite(size) || size < 0) {
-    return { ok: false, reason: 'invalid_size', detail: `size must be a finite number >= 0, got ${describe(size)}` };
+    return {
+      ok: false,
+      reason: 'invalid_size',
+      detail: `size must be a finite number >= 0, got ${describe(size)}`,
+    };
   }
   const rawId = record.id;
   let id: string | undefined;
   if (typeof rawId === 'string') id = rawId;
   else if (typeof rawId === 'number' && Number.isInteger(rawId)) id = String(rawId);
   else if (rawId !== undefined) {
-    return { ok: false, reason: 'invalid_id', detail: `id must be a string or an integer, got ${describe(rawId)}` };
+    return {
+      ok: false,
+      reason: 'invalid_id',
+      detail: `id must be a string or an integer, got ${describe(rawId)}`,
+    };
   }
   const source = typeof record.source === 'string' && record.source !== '' ? record.source : defaultSource;
   const tick: Tick = { source, symbol, ts, price, size, receivedAt };

@@ -2,6 +2,7 @@
  * One process per data directory: a second one would interleave appends to the same log. The lock
  * file holds the owner's pid; a lock left behind by a killed process (kill -9) is taken over.
  */
+import { readFileSync } from 'node:fs';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -36,8 +37,14 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A killed process whose parent has not reaped it yet still answers signal 0: a zombie holds nothing.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
   }
 }

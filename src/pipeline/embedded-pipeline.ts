@@ -44,7 +44,11 @@ export class EmbeddedPipeline implements PipelineView {
     this.#runner = new ProcessRunner({
       log: this.log,
       store: this.store,
-      config: { latenessMs: config.lateness, priceRules: config.alerts.rules, anomaly: config.alerts.anomaly },
+      config: {
+        latenessMs: config.lateness,
+        priceRules: config.alerts.rules,
+        anomaly: config.alerts.anomaly,
+      },
       publish: (channel, data) => {
         for (const listener of this.#listeners) listener(channel, data);
       },
@@ -64,7 +68,9 @@ export class EmbeddedPipeline implements PipelineView {
     this.#running.push(this.#runner.run(signal));
     for (const feed of this.feeds) {
       this.#running.push(
-        this.#ingest.runFeed(feed, signal).catch((error: unknown) => this.#options.onFeedError?.(feed, error)),
+        this.#ingest
+          .runFeed(feed, signal)
+          .catch((error: unknown) => this.#options.onFeedError?.(feed, error)),
       );
     }
   }
@@ -85,7 +91,9 @@ export class EmbeddedPipeline implements PipelineView {
     const feeds = this.#ingest.feedStatuses();
     const bounded = this.feeds.filter((feed) => feed.bounded);
     const drained =
-      bounded.length > 0 && bounded.every((feed) => this.#ingest.hasEnded(feed.name)) && processedOffset >= logEndOffset;
+      bounded.length > 0 &&
+      bounded.every((feed) => this.#ingest.hasEnded(feed.name)) &&
+      processedOffset >= logEndOffset;
     return { ...this.#runner.counters(), drained, logEndOffset, processedOffset, feeds };
   }
 

@@ -4,11 +4,25 @@
  * restart resumes exactly where the last commit left off (DESIGN §4, Delivery). Alerts then go to
  * the log's alerts topic, and everything to live subscribers.
  */
-import { type Alert, type Counters, type IngestEntry, INTERVALS, type Interval, TOPIC_ALERTS, TOPIC_TICKS } from '../core/records.ts';
+import {
+  type Alert,
+  type Counters,
+  INTERVALS,
+  type IngestEntry,
+  type Interval,
+  TOPIC_ALERTS,
+  TOPIC_TICKS,
+} from '../core/records.ts';
 import type { Log } from '../log/log.ts';
 import type { LiveListener } from '../serve/pipeline-view.ts';
 import type { Store } from '../store/store.ts';
-import { emptyOutput, type ProcessConfig, type ProcessOutput, Processor, type ProcessorSnapshot } from './processor.ts';
+import {
+  emptyOutput,
+  type ProcessConfig,
+  type ProcessOutput,
+  Processor,
+  type ProcessorSnapshot,
+} from './processor.ts';
 
 export const PROCESSOR_CHECKPOINT = 'processor';
 
@@ -145,7 +159,8 @@ export class ProcessRunner {
     const processor = this.#requireProcessor();
     for (const symbol of touched) {
       for (const interval of INTERVALS) {
-        for (const candle of processor.formingCandles(symbol, interval)) publish(`candles:${symbol}:${interval}`, candle);
+        for (const candle of processor.formingCandles(symbol, interval))
+          publish(`candles:${symbol}:${interval}`, candle);
       }
     }
     for (const { seq: _seq, ...alert } of out.alerts) publish('alerts', alert);

@@ -3,7 +3,15 @@
  * checkpoint, written in one transaction so a crash never leaves them apart (DESIGN §4, Delivery).
  * Implementations: `memory` (tests), `duckdb` (embedded); every one passes `conformance.test.ts`.
  */
-import type { Alert, AlertKind, Candle, DeadLetter, IndicatorPoint, Interval, ProcessedTick } from '../core/records.ts';
+import type {
+  Alert,
+  AlertKind,
+  Candle,
+  DeadLetter,
+  IndicatorPoint,
+  Interval,
+  ProcessedTick,
+} from '../core/records.ts';
 
 /** The processor's position in the log and its state, committed with the data it produced. */
 export interface Checkpoint {

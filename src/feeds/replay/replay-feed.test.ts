@@ -25,7 +25,10 @@ describe('ReplayFeed', () => {
     const path = join(dir, 'a.ndjson');
     await writeFile(path, 'one\r\n\n  \ntwo €\nthree');
     const batches = await collect(new ReplayFeed({ type: 'replay', path, speed: 'max', source: 'replay' }));
-    assert.deepEqual(batches.flatMap((batch) => batch.lines ?? []), ['one', 'two €', 'three']);
+    assert.deepEqual(
+      batches.flatMap((batch) => batch.lines ?? []),
+      ['one', 'two €', 'three'],
+    );
     const last = batches[batches.length - 1]!.position as ReplayPosition;
     assert.deepEqual(last, { byte: Buffer.byteLength('one\r\n\n  \ntwo €\nthree'), line: 5 });
   });
@@ -37,12 +40,22 @@ describe('ReplayFeed', () => {
     await writeFile(path, `${lines.join('\n')}\n`);
     const feed = new ReplayFeed({ type: 'replay', path, speed: 'max', source: 'replay' });
     const all = await collect(feed);
-    assert.deepEqual(all.flatMap((batch) => batch.lines ?? []), lines);
+    assert.deepEqual(
+      all.flatMap((batch) => batch.lines ?? []),
+      lines,
+    );
     assert.ok(all.length > 1, 'expected several batches');
     const resumed = await collect(feed, all[0]!.position as ReplayPosition);
     const firstCount = all[0]!.lines!.length;
-    assert.deepEqual(resumed.flatMap((batch) => batch.lines ?? []), lines.slice(firstCount));
-    assert.deepEqual(feed.progress(), { done: Buffer.byteLength(`${lines.join('\n')}\n`), total: Buffer.byteLength(`${lines.join('\n')}\n`), unit: 'B' });
+    assert.deepEqual(
+      resumed.flatMap((batch) => batch.lines ?? []),
+      lines.slice(firstCount),
+    );
+    assert.deepEqual(feed.progress(), {
+      done: Buffer.byteLength(`${lines.join('\n')}\n`),
+      total: Buffer.byteLength(`${lines.join('\n')}\n`),
+      unit: 'B',
+    });
   });
 
   it('paces lines by event time at the given speed', async () => {

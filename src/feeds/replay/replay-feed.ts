@@ -111,7 +111,10 @@ async function* readLineChunks(
     while (!signal.aborted) {
       const { bytesRead } = await file.read(buffer, 0, CHUNK_BYTES, fileOffset);
       fileOffset += bytesRead;
-      const data = carry.length > 0 ? Buffer.concat([carry, buffer.subarray(0, bytesRead)]) : buffer.subarray(0, bytesRead);
+      const data =
+        carry.length > 0
+          ? Buffer.concat([carry, buffer.subarray(0, bytesRead)])
+          : buffer.subarray(0, bytesRead);
       const atEnd = bytesRead === 0;
       const end = atEnd ? data.length : data.lastIndexOf(10) + 1;
       if (end === 0 && !atEnd) {

@@ -17,7 +17,11 @@ async function take(feed: SyntheticFeed, count: number, position?: unknown): Pro
 }
 
 describe('SyntheticFeed', () => {
-  const config = syntheticFeedSchema.parse({ type: 'synthetic', ticksPerSecond: 2_000, symbols: ['btcusdt', 'AAPL'] });
+  const config = syntheticFeedSchema.parse({
+    type: 'synthetic',
+    ticksPerSecond: 2_000,
+    symbols: ['btcusdt', 'AAPL'],
+  });
 
   it('produces valid trades on the configured symbols with increasing ids', async () => {
     const batches = await take(new SyntheticFeed(config, []), 50);
@@ -31,7 +35,10 @@ describe('SyntheticFeed', () => {
       assert.ok(result.tick.side === 'buy' || result.tick.side === 'sell');
       ids.push(Number(result.tick.id));
     }
-    assert.deepEqual(ids, ids.map((_, i) => i + 1));
+    assert.deepEqual(
+      ids,
+      ids.map((_, i) => i + 1),
+    );
   });
 
   it('continues the same market from a saved position', async () => {

@@ -12,8 +12,17 @@ import type { Feed, FeedBatch } from '../feed.ts';
 export const syntheticFeedSchema = z.strictObject({
   type: z.literal('synthetic'),
   name: z.string().min(1).optional().describe('Feed name (default "synthetic").'),
-  symbols: z.array(z.string().min(1)).min(1).optional().describe('Symbols to trade (default: top-level `symbols`).'),
-  ticksPerSecond: z.number().positive().max(1_000_000).default(50).describe('Trades per second over all symbols.'),
+  symbols: z
+    .array(z.string().min(1))
+    .min(1)
+    .optional()
+    .describe('Symbols to trade (default: top-level `symbols`).'),
+  ticksPerSecond: z
+    .number()
+    .positive()
+    .max(1_000_000)
+    .default(50)
+    .describe('Trades per second over all symbols.'),
   volatility: z.number().positive().max(0.1).default(0.0004).describe('Std dev of the log return per trade.'),
   seed: z.number().int().default(42).describe('PRNG seed: the same seed gives the same market.'),
 });

@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, it } from 'node:test';
+import type { AppendRecord } from '../log.ts';
+import { LogError } from '../log-error.ts';
+import { EmbeddedLog, type EmbeddedLogOptions, listSegmentFiles } from './embedded-log.ts';
+
+let dir = '';
+beforeEach(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'streamlines-embedded-'));
+});
+afterEach(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+async function opened(options: Partial<EmbeddedLogOptions> = {}): Promise<EmbeddedLog> {
+  const log = new EmbeddedLog({ dir, ...options });
+  await log.open();
+  return log;
+}
+
+function batch(from: number, count: number): AppendRecord<{ i: number; pad: string }>[] {
+  return Array.from({ length: count }, (_, j) => ({ key: 'k', value: { i: from + j, pad: 'p'.repeat(20) } }));
+}
+
+async function values(log: EmbeddedLog, topic: string): Promise<number[]> {
+  const records = await log.read<{ i: number }>(topic, 0, 0, 1_000_000);
+  return records.map((record) => record.value.i);
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+it('fixes a topic partition count when first used, whatever later opens ask for', async () => {
+  let log = await opened({ partitions: 3 });
+  await log.append('ticks', batch(0, 1));
+  await log.close();
+  log = await opened({ partitions: 5 });
+  assert.equal(log.partitions('ticks'), 3);
+  assert.equal(log.partitions('fresh'), 5);
+  await log.close();
+});
+
+it('rolls segments at segmentBytes, names them by first frame, and reads across them', async () => {
+  // Each frame here is about 10 records * 37 bytes + 30 bytes of framing, so ~400 bytes: 2 per 1000.
+  let log = await opened({ segmentBytes: 1000, cacheRecords: 0 });
+  for (let b = 0; b < 10; b++) await log.append('ticks', batch(b * 10, 10), { b });
+  await log.close();
+  const files = listSegmentFiles(dir, 'ticks');
+  assert.ok(files.length >= 4, `${files.length} segments`);
+  for (const file of files) assert.ok((await fs.stat(file)).size <= 1000);
+  assert.equal(path.basename(files[0]!), '00000000000000000000.seg');
+  // The second segment starts with the frame after the first segment's frames.
+  const framesInFirst = Number(path.basename(files[1]!).slice(0, 20));
+  assert.ok(framesInFirst >= 1 && framesInFirst <= 2);
+  log = await opened({ segmentBytes: 1000 });
+  assert.deepEqual(await values(log, 'ticks'), range(100));
+  assert.deepEqual(await log.producerState('ticks'), { b: 9 });
+  await log.close();
+});
+
+it('reports the torn tail it cut off', async () => {
+  let log = await opened();
+  await log.append('ticks', batch(0, 5), { b: 0 });
+  await log.append('ticks', batch(5, 5), { b: 1 });
+  await log.close();
+  const [file] = listSegmentFiles(dir, 'ticks');
+  const size = (await fs.stat(file!)).size;
+  await fs.truncate(file!, size - 10);
+  log = await opened();
+  assert.equal(log.repairs.length, 1);
+  const repair = log.repairs[0]!;
+  assert.equal(repair.segment, file);
+  assert.equal(repair.truncatedAt + repair.droppedBytes, size - 10);
+  assert.equal((await fs.stat(file!)).size, repair.truncatedAt);
+  assert.deepEqual(await values(log, 'ticks'), range(5));
+  await log.close();
+});
+
+it('drops a last frame whose bytes changed although its structure still parses (CRC mismatch)', async () => {
+  let log = await opened();
+  await log.append('ticks', batch(0, 5), { b: 0 });
+  await log.append('ticks', batch(5, 5), { b: 1 });
+  await log.close();
+  const [file] = listSegmentFiles(dir, 'ticks');
+  const bytes = await fs.readFile(file!);
+  // 'p' -> 'q' inside the last record's padding: still valid JSON, only the CRC can tell.
+  const at = bytes.lastIndexOf('p'.charCodeAt(0));
+  bytes[at] = 'q'.charCodeAt(0);
+  await fs.writeFile(file!, bytes);
+  log = await opened();
+  assert.deepEqual(await values(log, 'ticks'), range(5));
+  assert.deepEqual(await log.producerState('ticks'), { b: 0 });
+  await log.close();
+});
+
+it('cuts a zero-filled tail, as a filesystem may leave after a crash', async () => {
+  let log = await opened();
+  await log.append('ticks', batch(0, 5), { b: 0 });
+  await log.close();
+  const [file] = listSegmentFiles(dir, 'ticks');
+  await fs.appendFile(file!, Buffer.alloc(4096));
+  log = await opened();
+  assert.deepEqual(await values(log, 'ticks'), range(5));
+  assert.equal(log.repairs[0]?.droppedBytes, 4096);
+  await log.close();
+});
+
+it('refuses to open when a segment before the last is corrupt, rather than dropping data', async () => {
+  let log = await opened({ segmentBytes: 500 });
+  for (let b = 0; b < 6; b++) await log.append('ticks', batch(b * 10, 10));
+  await log.close();
+  const files = listSegmentFiles(dir, 'ticks');
+  assert.ok(files.length >= 3);
+  const bytes = await fs.readFile(files[0]!);
+  bytes[bytes.length - 5]! ^= 0xff;
+  await fs.writeFile(files[0]!, bytes);
+  log = new EmbeddedLog({ dir });
+  await assert.rejects(
+    log.open(),
+    (error: unknown) => error instanceof LogError && error.code === 'LOG_CORRUPT',
+  );
+});
+
+it('refuses to open when a segment file is missing', async () => {
+  let log = await opened({ segmentBytes: 500 });
+  for (let b = 0; b < 6; b++) await log.append('ticks', batch(b * 10, 10));
+  await log.close();
+  const files = listSegmentFiles(dir, 'ticks');
+  await fs.rm(files[1]!);
+  log = new EmbeddedLog({ dir });
+  await assert.rejects(log.open(), /LOG_CORRUPT: .*a segment file is missing/);
+});
+
+it('rejects topic names that are not safe directory names', async () => {
+  const log = await opened();
+  for (const topic of ['..', 'a/b', '', 'tick s']) {
+    await assert.rejects(log.append(topic, batch(0, 1)), /LOG_BAD_TOPIC/, topic);
+  }
+  await log.close();
+});
+
+it('rejects use before open and after close', async () => {
+  const log = new EmbeddedLog({ dir });
+  await assert.rejects(log.append('ticks', batch(0, 1)), /LOG_NOT_OPEN/);
+  await log.open();
+  await log.close();
+  await assert.rejects(log.read('ticks', 0, 0, 1), /LOG_CLOSED/);
+  assert.equal(await log.waitFor('ticks', 0, 0, 10_000), false);
+});
+
+it('keeps working with fsync on', async () => {
+  let log = await opened({ fsync: true, segmentBytes: 300 });
+  for (let b = 0; b < 4; b++) await log.append('ticks', batch(b * 5, 5), { b });
+  await log.close();
+  log = await opened();
+  assert.deepEqual(await values(log, 'ticks'), range(20));
+  assert.deepEqual(await log.producerState('ticks'), { b: 3 });
+  await log.close();
+});

@@ -1,0 +1,61 @@
+/**
+ * Alert rules that need no history beyond the previous tick (DESIGN §4): price thresholds from the
+ * config, and golden/death crosses of the per-tick moving averages.
+ */
+/** A price threshold rule from the config: exactly one of `above` / `below`. */
+export interface PriceRule {
+  symbol: string;
+  above?: number;
+  below?: number;
+}
+
+/** Normalises rule symbols (trimmed, upper-cased, like ticks) and groups the rules by symbol. */
+export function groupPriceRules(rules: readonly PriceRule[]): Map<string, PriceRule[]> {
+  const bySymbol = new Map<string, PriceRule[]>();
+  for (const rule of rules) {
+    const symbol = rule.symbol.trim().toUpperCase();
+    const normalized: PriceRule = { symbol };
+    if (rule.above !== undefined) normalized.above = rule.above;
+    if (rule.below !== undefined) normalized.below = rule.below;
+    const list = bySymbol.get(symbol);
+    if (list === undefined) bySymbol.set(symbol, [normalized]);
+    else list.push(normalized);
+  }
+  return bySymbol;
+}
+
+/** True when the price went from <= threshold to > threshold. False when there is no previous price (NaN). */
+export function crossedAbove(previous: number, current: number, threshold: number): boolean {
+  return previous <= threshold && current > threshold;
+}
+
+/** True when the price went from >= threshold to < threshold. False when there is no previous price (NaN). */
+export function crossedBelow(previous: number, current: number, threshold: number): boolean {
+  return previous >= threshold && current < threshold;
+}
+
+/**
+ * The cross, if any, between two consecutive values of maShort - maLong. A difference is NaN while
+ * either average is null, and every comparison with NaN is false, so no cross fires then.
+ */
+export type CrossKind = 'golden_cross' | 'death_cross';
+
+export function maCross(previousDifference: number, difference: number): CrossKind | null {
+  if (previousDifference <= 0 && difference > 0) return 'golden_cross';
+  if (previousDifference >= 0 && difference < 0) return 'death_cross';
+  return null;
+}
+
+export function priceAboveMessage(symbol: string, price: number, threshold: number): string {
+  return `${symbol} rose above ${threshold} (now ${price})`;
+}
+
+export function priceBelowMessage(symbol: string, price: number, threshold: number): string {
+  return `${symbol} fell below ${threshold} (now ${price})`;
+}
+
+export function crossMessage(kind: CrossKind, symbol: string): string {
+  return kind === 'golden_cross'
+    ? `Golden cross on ${symbol}: the 5-tick average crossed above the 20-tick average`
+    : `Death cross on ${symbol}: the 5-tick average crossed below the 20-tick average`;
+}

@@ -1,0 +1,53 @@
+import { RollingWindow } from '../rolling-window.ts';
+import type { Indicator } from './indicator.ts';
+
+export interface BollingerBands {
+  upper: number;
+  middle: number;
+  lower: number;
+}
+
+export interface BollingerState {
+  /** The newest values, oldest first (at most `period`). */
+  values: number[];
+}
+
+/**
+ * Bollinger bands: middle = mean of the last `period` values, upper/lower = middle +/- `width` x the
+ * population standard deviation of those values. The deviation is computed two-pass over the window
+ * (mean first, then squared deviations), never from running sums of squares, which lose precision.
+ */
+export class Bollinger implements Indicator<BollingerBands, BollingerState> {
+  readonly period: number;
+  readonly width: number;
+  private readonly window: RollingWindow;
+  private result: BollingerBands | null = null;
+
+  constructor(period: number, width: number) {
+    this.period = period;
+    this.width = width;
+    this.window = new RollingWindow(period);
+  }
+
+  add(value: number): void {
+    this.window.push(value);
+    if (this.window.count < this.period) return;
+    const middle = this.window.sumLast(this.period) / this.period;
+    const deviation = Math.sqrt(this.window.squaredDeviationSumLast(this.period, middle) / this.period);
+    this.result = { upper: middle + this.width * deviation, middle, lower: middle - this.width * deviation };
+  }
+
+  getResult(): BollingerBands | null {
+    return this.result;
+  }
+
+  snapshot(): BollingerState {
+    return { values: this.window.toArray() };
+  }
+
+  restore(state: BollingerState): void {
+    this.window.clear();
+    this.result = null;
+    for (const value of state.values) this.add(value);
+  }
+}

@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { test } from 'node:test';
+import { ERROR_CODES, WS_ERROR_CODES } from './errors.ts';
+import { buildServer } from './server.ts';
+import { buildTestServer, FakeView, seedStore } from './test-helpers.ts';
+
+test('an unknown route is 404 not_found in the error shape', async () => {
+  const { app } = await buildTestServer();
+  try {
+    const response = await app.inject({ url: '/api/v1/nothing?x=1' });
+    assert.equal(response.statusCode, 404);
+    assert.deepEqual(response.json(), {
+      error: { code: 'not_found', message: 'route GET /api/v1/nothing not found' },
+    });
+    const post = await app.inject({ method: 'POST', url: '/api/v1/symbols' });
+    assert.equal(post.statusCode, 404);
+    assert.equal(post.json().error.code, 'not_found');
+  } finally {
+    await app.close();
+  }
+});
+
+test('a failing store is 500 internal with no stack or cause in the body', async () => {
+  const store = await seedStore();
+  store.ticks = async () => {
+    throw new Error('disk on fire at /var/secret/path');
+  };
+  const app = await buildServer({ store, view: new FakeView() });
+  try {
+    const response = await app.inject({ url: '/api/v1/ticks/BTCUSDT' });
+    assert.equal(response.statusCode, 500);
+    assert.deepEqual(response.json(), { error: { code: 'internal', message: 'internal server error' } });
+    assert.ok(!response.body.includes('secret'));
+  } finally {
+    await app.close();
+  }
+});
+
+test('malformed URLs Fastify refuses before routing come out in the error shape', async () => {
+  const { app } = await buildTestServer();
+  try {
+    const badEncoding = await app.inject({ url: '/api/v1/latest/%E0%A4%A' });
+    assert.equal(badEncoding.statusCode, 400);
+    assert.equal(badEncoding.json().error.code, 'bad_request');
+    const tooLong = await app.inject({ url: `/api/v1/latest/${'A'.repeat(200)}` });
+    assert.equal(tooLong.statusCode, 414);
+    assert.equal(tooLong.json().error.code, 'bad_request');
+  } finally {
+    await app.close();
+  }
+});
+
+test('a plain HTTP GET /ws is 426 upgrade_required', async () => {
+  const { app } = await buildTestServer();
+  try {
+    const response = await app.inject({ url: '/ws' });
+    assert.equal(response.statusCode, 426);
+    assert.equal(response.json().error.code, 'upgrade_required');
+  } finally {
+    await app.close();
+  }
+});
+
+test('errors.ts documents every stable code it defines', async () => {
+  const source = await readFile(new URL('./errors.ts', import.meta.url), 'utf8');
+  const docComment = source.slice(0, source.indexOf('*/'));
+  for (const code of [...ERROR_CODES, ...WS_ERROR_CODES]) {
+    assert.ok(docComment.includes(`\`${code}\``), `${code} is not in the doc comment of errors.ts`);
+  }
+});
+
+test('the logger option takes pino options', async () => {
+  const app = await buildServer({
+    store: await seedStore(),
+    view: new FakeView(),
+    logger: { level: 'silent' },
+  });
+  try {
+    assert.equal(app.log.level, 'silent');
+  } finally {
+    await app.close();
+  }
+});
+
+test('the server listens to the live stream until it closes', async () => {
+  const { app, view } = await buildTestServer();
+  assert.equal(view.listeners.size, 1);
+  view.emit('alerts', { kind: 'anomaly' });
+  assert.equal(app.wsHub.stats().published, 1);
+  await app.close();
+  assert.equal(view.listeners.size, 0);
+});
+
+test('invalid limits and ws options are refused at build time', async () => {
+  const store = await seedStore();
+  const view = new FakeView();
+  await assert.rejects(buildServer({ store, view, maxLimit: 0 }), /maxLimit must be a positive integer/);
+  await assert.rejects(
+    buildServer({ store, view, maxLimit: 10, defaultLimit: 20 }),
+    /defaultLimit \(20\) must be <= maxLimit/,
+  );
+  await assert.rejects(buildServer({ store, view, ws: { maxQueuedBytes: 1.5 } }), /ws.maxQueuedBytes/);
+  // A small maxLimit lowers the default limit with it rather than failing.
+  const app = await buildServer({ store, view, maxLimit: 2 });
+  try {
+    const response = await app.inject({ url: '/api/v1/ticks/BTCUSDT' });
+    assert.equal(response.json().ticks.length, 2);
+  } finally {
+    await app.close();
+  }
+});

@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Json } from '../test-helpers.ts';
+import { type HubSocket, WsHub } from './ws-hub.ts';
+
+/** Records what the hub sends; `bufferedAmount` is set by the test to play a slow client. */
+class FakeSocket implements HubSocket {
+  readyState = 1;
+  bufferedAmount = 0;
+  readonly frames: Buffer[] = [];
+  send(data: Buffer): void {
+    this.frames.push(data);
+  }
+  messages(): Json[] {
+    return this.frames.map((frame) => JSON.parse(frame.toString('utf8')));
+  }
+}
+
+function makeHub(overrides: Partial<ConstructorParameters<typeof WsHub>[0]> = {}): WsHub {
+  return new WsHub({ maxQueuedBytes: 1000, maxSubscriptions: 3, maxFrameBytes: 200, ...overrides });
+}
+
+function send(hub: WsHub, client: ReturnType<WsHub['addClient']>, message: unknown): void {
+  hub.receive(client, Buffer.from(typeof message === 'string' ? message : JSON.stringify(message)));
+}
+
+test('a message on an unwatched channel is not serialised; a watched one once for all its clients', () => {
+  const hub = makeHub();
+  const a = new FakeSocket();
+  const b = new FakeSocket();
+  const clientA = hub.addClient(a);
+  const clientB = hub.addClient(b);
+  send(hub, clientA, { op: 'subscribe', channels: ['ticks:btcusdt'] });
+  send(hub, clientB, { op: 'subscribe', channels: ['ticks:BTCUSDT', 'alerts'] });
+  assert.deepEqual(a.messages(), [{ op: 'subscribed', channels: ['ticks:BTCUSDT'] }]);
+
+  hub.publish('ticks:ETHUSDT', { price: 1 });
+  assert.equal(hub.stats().serialised, 0);
+
+  hub.publish('ticks:BTCUSDT', { price: 2 });
+  const stats = hub.stats();
+  assert.equal(stats.published, 2);
+  assert.equal(stats.serialised, 1);
+  assert.equal(stats.sent, 2);
+  // Both clients got the very same buffer: serialised once, not per client.
+  assert.equal(a.frames.at(-1), b.frames.at(-1));
+  assert.deepEqual(a.messages().at(-1), { channel: 'ticks:BTCUSDT', data: { price: 2 } });
+});
+
+test('unsubscribe stops delivery and an emptied channel costs nothing again', () => {
+  const hub = makeHub();
+  const socket = new FakeSocket();
+  const client = hub.addClient(socket);
+  send(hub, client, { op: 'subscribe', channels: ['alerts'] });
+  send(hub, client, { op: 'unsubscribe', channels: ['alerts', 'ticks:X'] });
+  assert.deepEqual(socket.messages().at(-1), { op: 'unsubscribed', channels: ['alerts', 'ticks:X'] });
+  hub.publish('alerts', {});
+  assert.equal(hub.stats().serialised, 0);
+  assert.equal(hub.stats().channels, 0);
+});
+
+test('a client over maxQueuedBytes loses live messages (counted) while the others still get them', () => {
+  const hub = makeHub();
+  const slow = new FakeSocket();
+  const fast = new FakeSocket();
+  const slowClient = hub.addClient(slow);
+  const fastClient = hub.addClient(fast);
+  send(hub, slowClient, { op: 'subscribe', channels: ['alerts'] });
+  send(hub, fastClient, { op: 'subscribe', channels: ['alerts'] });
+  slow.bufferedAmount = 1001;
+  hub.publish('alerts', { n: 1 });
+  hub.publish('alerts', { n: 2 });
+  slow.bufferedAmount = 1000; // at the limit is still allowed
+  hub.publish('alerts', { n: 3 });
+  assert.deepEqual(
+    slow
+      .messages()
+      .slice(1)
+      .map((message) => message.data.n),
+    [3],
+  );
+  assert.deepEqual(
+    fast
+      .messages()
+      .slice(1)
+      .map((message) => message.data.n),
+    [1, 2, 3],
+  );
+  assert.equal(hub.stats().dropped, 2);
+  assert.deepEqual(
+    hub.clientStats().map((client) => [client.id, client.dropped, client.sent]),
+    [
+      [slowClient.id, 2, 1],
+      [fastClient.id, 0, 3],
+    ],
+  );
+});
+
+test('bad frames get an error reply with a stable code, and are counted', () => {
+  const hub = makeHub();
+  const socket = new FakeSocket();
+  const client = hub.addClient(socket);
+  const cases: [unknown, string][] = [
+    ['{not json', 'invalid_json'],
+    ['[1]', 'invalid_message'],
+    [{ op: 'publish', channels: [] }, 'unknown_op'],
+    [{ op: 'subscribe' }, 'invalid_message'],
+    [{ op: 'subscribe', channels: ['ticks:bad symbol'] }, 'invalid_channel'],
+    [{ op: 'subscribe', channels: ['a'.repeat(300)] }, 'frame_too_large'],
+  ];
+  for (const [message, code] of cases) {
+    send(hub, client, message);
+    const reply = socket.messages().at(-1);
+    assert.equal(reply.op, 'error', String(message));
+    assert.equal(reply.error.code, code, String(message));
+    assert.equal(typeof reply.error.message, 'string');
+  }
+  const errors = hub.stats().errors;
+  assert.equal(errors.invalid_json, 1);
+  assert.equal(errors.invalid_message, 2);
+  assert.equal(errors.unknown_op, 1);
+  assert.equal(errors.invalid_channel, 1);
+  assert.equal(errors.frame_too_large, 1);
+});
+
+test('a subscribe is applied whole or not at all, and the subscription limit holds', () => {
+  const hub = makeHub();
+  const socket = new FakeSocket();
+  const client = hub.addClient(socket);
+  send(hub, client, { op: 'subscribe', channels: ['alerts', 'ticks:bad one'] });
+  assert.equal(hub.stats().subscriptions, 0);
+
+  // Duplicates and an existing subscription do not count twice against the limit of 3.
+  send(hub, client, { op: 'subscribe', channels: ['ticks:A', 'ticks:a', 'ticks:B'] });
+  send(hub, client, { op: 'subscribe', channels: ['ticks:B', 'ticks:C'] });
+  assert.deepEqual(socket.messages().at(-1), { op: 'subscribed', channels: ['ticks:B', 'ticks:C'] });
+  send(hub, client, { op: 'subscribe', channels: ['ticks:D'] });
+  const reply = socket.messages().at(-1);
+  assert.equal(reply.error.code, 'too_many_subscriptions');
+  assert.match(reply.error.message, /limit of 3/);
+  assert.deepEqual([...client.channels], ['ticks:A', 'ticks:B', 'ticks:C']);
+  assert.equal(hub.stats().errors.too_many_subscriptions, 1);
+});
+
+test('removing a client drops all its subscriptions', () => {
+  const hub = makeHub();
+  const client = hub.addClient(new FakeSocket());
+  send(hub, client, { op: 'subscribe', channels: ['alerts', 'ticks:A'] });
+  hub.removeClient(client);
+  assert.deepEqual(
+    {
+      clients: hub.stats().clients,
+      channels: hub.stats().channels,
+      subscriptions: hub.stats().subscriptions,
+    },
+    { clients: 0, channels: 0, subscriptions: 0 },
+  );
+});
+
+test('publish never throws into the pipeline, even on unserialisable data or closed sockets', () => {
+  const hub = makeHub();
+  const socket = new FakeSocket();
+  const client = hub.addClient(socket);
+  send(hub, client, { op: 'subscribe', channels: ['alerts'] });
+  assert.doesNotThrow(() => hub.publish('alerts', { big: 1n }));
+  socket.readyState = 3;
+  hub.publish('alerts', { ok: true });
+  assert.equal(socket.frames.length, 1); // only the subscribed reply
+});

@@ -1,0 +1,247 @@
+/**
+ * The live fan-out: channel -> subscribed clients. A message on a channel nobody watches costs one
+ * map lookup; otherwise it is serialised once and the same buffer goes to every subscriber. A
+ * client whose socket has more than `maxQueuedBytes` waiting loses the message (counted) instead
+ * of making the pipeline or the other clients wait.
+ */
+import { errorBody, WS_ERROR_CODES, type WsErrorCode } from '../errors.ts';
+import { parseChannel } from './channels.ts';
+
+/** What the hub needs of a socket; `ws`'s WebSocket has it. */
+export interface HubSocket {
+  readonly readyState: number;
+  /** Bytes accepted by `send` but not yet handed to the kernel. */
+  readonly bufferedAmount: number;
+  send(data: Buffer, options: { binary: boolean }): void;
+}
+
+export interface WsHubOptions {
+  /** Per client: above this many queued bytes, live messages are dropped for that client. */
+  maxQueuedBytes: number;
+  /** Per client. */
+  maxSubscriptions: number;
+  /** Largest frame a client may send; larger frames are answered with `frame_too_large`. */
+  maxFrameBytes: number;
+}
+
+/** One connected client. */
+export interface HubClient {
+  readonly id: number;
+  readonly socket: HubSocket;
+  readonly channels: Set<string>;
+  /** Live messages sent to / dropped for this client. */
+  sent: number;
+  dropped: number;
+}
+
+/** Counters for metrics. */
+export interface WsHubStats {
+  clients: number;
+  /** Channels with at least one subscriber. */
+  channels: number;
+  subscriptions: number;
+  /** Live messages the pipeline published, and how many of them had a subscriber (serialised once). */
+  published: number;
+  serialised: number;
+  /** Live message deliveries sent, and dropped because the client was too slow. */
+  sent: number;
+  dropped: number;
+  /** Control replies (subscribed, errors) dropped because the client was too slow. */
+  repliesDropped: number;
+  /** Errors reported to clients, by code. */
+  errors: Record<WsErrorCode, number>;
+}
+
+const OPEN = 1;
+const TEXT_FRAME = { binary: false } as const;
+
+/** The fan-out hub; `publish` is the pipeline's LiveListener. */
+export class WsHub {
+  readonly #options: WsHubOptions;
+  readonly #channels = new Map<string, Set<HubClient>>();
+  readonly #clients = new Set<HubClient>();
+  readonly #errors = Object.fromEntries(WS_ERROR_CODES.map((code) => [code, 0])) as Record<
+    WsErrorCode,
+    number
+  >;
+  #nextId = 1;
+  #published = 0;
+  #serialised = 0;
+  #sent = 0;
+  #dropped = 0;
+  #repliesDropped = 0;
+
+  constructor(options: WsHubOptions) {
+    this.#options = options;
+  }
+
+  /** Delivers one live message to the channel's subscribers. Never throws into the pipeline. */
+  readonly publish = (channel: string, data: unknown): void => {
+    this.#published++;
+    const clients = this.#channels.get(channel);
+    if (clients === undefined) return;
+    let frame: Buffer;
+    try {
+      frame = Buffer.from(`{"channel":${JSON.stringify(channel)},"data":${JSON.stringify(data)}}`);
+    } catch {
+      return;
+    }
+    this.#serialised++;
+    const maxQueuedBytes = this.#options.maxQueuedBytes;
+    for (const client of clients) {
+      const socket = client.socket;
+      if (socket.readyState !== OPEN) continue;
+      if (socket.bufferedAmount > maxQueuedBytes) {
+        client.dropped++;
+        this.#dropped++;
+        continue;
+      }
+      socket.send(frame, TEXT_FRAME);
+      client.sent++;
+      this.#sent++;
+    }
+  };
+
+  /** Registers a newly connected socket. */
+  addClient(socket: HubSocket): HubClient {
+    const client: HubClient = { id: this.#nextId++, socket, channels: new Set(), sent: 0, dropped: 0 };
+    this.#clients.add(client);
+    return client;
+  }
+
+  /** Forgets a closed socket and all its subscriptions. */
+  removeClient(client: HubClient): void {
+    for (const channel of client.channels) this.#unsubscribe(client, channel);
+    this.#clients.delete(client);
+  }
+
+  /** Handles one frame from a client: subscribe / unsubscribe, or an error reply. */
+  receive(client: HubClient, frame: Buffer): void {
+    if (frame.length > this.#options.maxFrameBytes) {
+      this.#replyError(
+        client,
+        'frame_too_large',
+        `frame of ${frame.length} bytes exceeds the limit of ${this.#options.maxFrameBytes} bytes`,
+      );
+      return;
+    }
+    let message: unknown;
+    try {
+      message = JSON.parse(frame.toString('utf8'));
+    } catch (error) {
+      this.#replyError(client, 'invalid_json', `frame is not valid JSON: ${(error as Error).message}`);
+      return;
+    }
+    if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+      this.#replyError(client, 'invalid_message', 'expected an object {"op": ..., "channels": [...]}');
+      return;
+    }
+    const { op, channels } = message as { op?: unknown; channels?: unknown };
+    if (op !== 'subscribe' && op !== 'unsubscribe') {
+      this.#replyError(
+        client,
+        'unknown_op',
+        `unknown op ${JSON.stringify(op)?.slice(0, 100) ?? 'undefined'}; expected subscribe or unsubscribe`,
+      );
+      return;
+    }
+    if (!Array.isArray(channels)) {
+      this.#replyError(client, 'invalid_message', `${op} needs "channels": an array of channel names`);
+      return;
+    }
+    // Validate everything first so a request is applied whole or not at all.
+    const names = new Set<string>();
+    for (const raw of channels) {
+      const parsed = parseChannel(raw);
+      if (!parsed.ok) {
+        this.#replyError(client, 'invalid_channel', parsed.message);
+        return;
+      }
+      names.add(parsed.channel);
+    }
+    if (op === 'subscribe') {
+      let added = 0;
+      for (const name of names) if (!client.channels.has(name)) added++;
+      if (client.channels.size + added > this.#options.maxSubscriptions) {
+        this.#replyError(
+          client,
+          'too_many_subscriptions',
+          `subscribing to ${added} more channel(s) would exceed the limit of ${this.#options.maxSubscriptions} per connection (${client.channels.size} now)`,
+        );
+        return;
+      }
+      for (const name of names) this.#subscribe(client, name);
+      this.#reply(client, { op: 'subscribed', channels: [...names] });
+    } else {
+      for (const name of names) this.#unsubscribe(client, name);
+      this.#reply(client, { op: 'unsubscribed', channels: [...names] });
+    }
+  }
+
+  /** Counts and reports an error detected outside `receive` (e.g. by the socket itself). */
+  countError(code: WsErrorCode): void {
+    this.#errors[code]++;
+  }
+
+  stats(): WsHubStats {
+    let subscriptions = 0;
+    for (const client of this.#clients) subscriptions += client.channels.size;
+    return {
+      clients: this.#clients.size,
+      channels: this.#channels.size,
+      subscriptions,
+      published: this.#published,
+      serialised: this.#serialised,
+      sent: this.#sent,
+      dropped: this.#dropped,
+      repliesDropped: this.#repliesDropped,
+      errors: { ...this.#errors },
+    };
+  }
+
+  /** Per-client counters, for metrics and diagnosis of slow consumers. */
+  clientStats(): { id: number; channels: string[]; sent: number; dropped: number; bufferedBytes: number }[] {
+    return [...this.#clients].map((client) => ({
+      id: client.id,
+      channels: [...client.channels],
+      sent: client.sent,
+      dropped: client.dropped,
+      bufferedBytes: client.socket.bufferedAmount,
+    }));
+  }
+
+  #subscribe(client: HubClient, channel: string): void {
+    client.channels.add(channel);
+    let clients = this.#channels.get(channel);
+    if (clients === undefined) {
+      clients = new Set();
+      this.#channels.set(channel, clients);
+    }
+    clients.add(client);
+  }
+
+  #unsubscribe(client: HubClient, channel: string): void {
+    client.channels.delete(channel);
+    const clients = this.#channels.get(channel);
+    if (clients === undefined) return;
+    clients.delete(client);
+    // An empty set would make publish serialise for nobody.
+    if (clients.size === 0) this.#channels.delete(channel);
+  }
+
+  #replyError(client: HubClient, code: WsErrorCode, message: string): void {
+    this.#errors[code]++;
+    this.#reply(client, { op: 'error', ...errorBody(code, message) });
+  }
+
+  #reply(client: HubClient, message: object): void {
+    const socket = client.socket;
+    if (socket.readyState !== OPEN) return;
+    // A client that does not read must not make us buffer replies without bound either.
+    if (socket.bufferedAmount > this.#options.maxQueuedBytes) {
+      this.#repliesDropped++;
+      return;
+    }
+    socket.send(Buffer.from(JSON.stringify(message)), TEXT_FRAME);
+  }
+}

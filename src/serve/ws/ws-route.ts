@@ -1,0 +1,55 @@
+/** `/ws`: the WebSocket endpoint, a thin adapter between `ws` sockets and the hub. */
+import websocket from '@fastify/websocket';
+import type { FastifyPluginAsync } from 'fastify';
+import type { RawData } from 'ws';
+import { ApiError } from '../errors.ts';
+import type { WsHub } from './ws-hub.ts';
+
+/** Frames up to this many times the frame limit get an error reply; beyond, `ws` closes with 1009. */
+export const HARD_FRAME_FACTOR = 4;
+
+export interface WsRouteOptions {
+  hub: WsHub;
+  maxFrameBytes: number;
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+/** The encapsulated plugin serving `/ws`. */
+export const wsRoutes: FastifyPluginAsync<WsRouteOptions> = async (app, { hub, maxFrameBytes }) => {
+  await app.register(websocket, {
+    // Between maxFrameBytes and this, the hub answers frame_too_large and the socket stays open;
+    // reading anything bigger is not worth it, so `ws` stops at this size and closes with 1009.
+    options: { maxPayload: maxFrameBytes * HARD_FRAME_FACTOR },
+    // `ws` has already started closing the socket (1009 for an oversize frame); only count and log.
+    errorHandler(error, _socket, request) {
+      if ((error as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        hub.countError('frame_too_large');
+        request.log.debug({ err: error }, 'websocket frame too large, closing');
+      } else {
+        request.log.warn({ err: error }, 'websocket error');
+      }
+    },
+  });
+
+  app.route({
+    method: 'GET',
+    url: '/ws',
+    handler: async () => {
+      throw new ApiError(
+        426,
+        'upgrade_required',
+        '/ws is a WebSocket endpoint: connect with a WebSocket client',
+      );
+    },
+    wsHandler: (socket) => {
+      const client = hub.addClient(socket);
+      socket.on('message', (data) => hub.receive(client, toBuffer(data)));
+      socket.on('close', () => hub.removeClient(client));
+    },
+  });
+};

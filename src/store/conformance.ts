@@ -1,0 +1,631 @@
+/**
+ * The one behaviour every Store implementation must show. Each implementation's test calls
+ * `storeConformance` with a factory; expected values here are written out by hand from the
+ * RangeQuery and ordering rules in store.ts, not computed by another store.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import type { Alert, Candle, DeadLetter, IndicatorPoint, ProcessedTick } from '../core/records.ts';
+import type { Store, StoreBatch, StoredTick } from './store.ts';
+
+/** What a factory hands the suite: an unopened store, and how to reach the same data again. */
+export interface StoreHarness {
+  store: Store;
+  /** A new, unopened store over the same data; the suite closes the previous one first. */
+  reopen?: () => Promise<Store>;
+  /** Removes whatever the store left behind (files); called after the suite closed its stores. */
+  cleanup: () => Promise<void>;
+}
+
+/** A minute-aligned epoch ms (1_699_999_980_000 / 60_000 = 28_333_333), far above 2^31. */
+const T0 = 1_699_999_980_000;
+const MINUTE = 60_000;
+
+function makeTick(seq: number, ts: number, fields: Partial<ProcessedTick> = {}): ProcessedTick {
+  return {
+    source: 'synthetic',
+    symbol: 'BTCUSDT',
+    ts,
+    price: 100,
+    size: 1,
+    receivedAt: ts + 7,
+    seq,
+    maShort: null,
+    maLong: null,
+    late: false,
+    ...fields,
+  };
+}
+
+function makeCandle(ts: number, fields: Partial<Candle> = {}): Candle {
+  return {
+    symbol: 'BTCUSDT',
+    interval: '1m',
+    ts,
+    open: 100,
+    high: 102,
+    low: 99,
+    close: 101,
+    volume: 3,
+    trades: 3,
+    vwap: 100.5,
+    final: true,
+    ...fields,
+  };
+}
+
+function makePoint(ts: number, fields: Partial<IndicatorPoint> = {}): IndicatorPoint {
+  return {
+    symbol: 'BTCUSDT',
+    interval: '1m',
+    ts,
+    sma20: null,
+    ema20: null,
+    rsi14: null,
+    bbUpper: null,
+    bbMiddle: null,
+    bbLower: null,
+    ...fields,
+  };
+}
+
+function makeAlert(seq: number, ts: number, fields: Partial<Alert> = {}): Alert {
+  return {
+    seq,
+    ts,
+    symbol: 'BTCUSDT',
+    kind: 'price_above',
+    price: 100,
+    message: `alert ${seq}`,
+    ...fields,
+  };
+}
+
+function makeDeadLetter(seq: number, fields: Partial<DeadLetter> = {}): DeadLetter {
+  return {
+    seq,
+    source: 'replay',
+    reason: 'invalid_price',
+    detail: `price must be a finite number > 0, got "abc" (${seq})`,
+    raw: `{"symbol":"BTCUSDT","price":"abc","n":${seq}}`,
+    receivedAt: T0 + seq,
+    ...fields,
+  };
+}
+
+function makeBatch(parts: Partial<StoreBatch> = {}): StoreBatch {
+  return {
+    ticks: [],
+    candles: [],
+    indicators: [],
+    alerts: [],
+    deadLetters: [],
+    checkpoint: { name: 'processor', offsets: { 0: 0 }, state: null },
+    ...parts,
+  };
+}
+
+/** Ticks carry their seq in `id` so range results can be compared as short lists. */
+const ids = (ticks: readonly StoredTick[]): (string | null)[] => ticks.map((tick) => tick.id);
+
+/** Registers the Store conformance tests for one implementation. */
+/** `durable`: the store keeps data across close and reopen, so the persistence test is registered too. */
+export function storeConformance(
+  name: string,
+  makeStore: () => Promise<StoreHarness>,
+  options: { durable: boolean } = { durable: false },
+): void {
+  describe(`Store conformance: ${name}`, () => {
+    let harness: StoreHarness;
+    let store: Store;
+    let opened: Store[] = [];
+
+    beforeEach(async () => {
+      harness = await makeStore();
+      store = harness.store;
+      await store.open();
+      opened = [store];
+    });
+
+    afterEach(async () => {
+      for (const each of opened) await each.close();
+      await harness.cleanup();
+    });
+
+    test('round-trips ticks with exact fields, null MAs and a missing id', async () => {
+      await store.write(
+        makeBatch({
+          ticks: [
+            makeTick(0, T0, { price: 100.25, size: 0.5, id: 'a1', side: 'buy' }),
+            makeTick(1, T0 + 1000, { price: 0.1 + 0.2, size: 0, maShort: 100.5 }),
+            makeTick(2, T0 + 500, { id: '42', late: true, maShort: 101.125, maLong: 99.0625, side: 'sell' }),
+            makeTick(3, T0, { symbol: 'ETHUSDT', id: 'other-symbol' }),
+          ],
+        }),
+      );
+      const expected: StoredTick[] = [
+        { ts: T0, price: 100.25, size: 0.5, id: 'a1', maShort: null, maLong: null, late: false },
+        { ts: T0 + 500, price: 100, size: 1, id: '42', maShort: 101.125, maLong: 99.0625, late: true },
+        // 0.1 + 0.2 = 0.30000000000000004: a store that rounds through float32 or text would lose it.
+        {
+          ts: T0 + 1000,
+          price: 0.30000000000000004,
+          size: 0,
+          id: null,
+          maShort: 100.5,
+          maLong: null,
+          late: false,
+        },
+      ];
+      assert.deepStrictEqual(await store.ticks('BTCUSDT', { limit: 10 }), expected);
+    });
+
+    test('round-trips final candles and indicator points with their nulls, per interval', async () => {
+      const candles = [
+        makeCandle(T0, {
+          open: 100.5,
+          high: 101.75,
+          low: 99.25,
+          close: 100,
+          volume: 2.5,
+          trades: 4,
+          vwap: 100.3,
+        }),
+        makeCandle(T0 + MINUTE, { volume: 0, trades: 2, vwap: null }),
+        makeCandle(T0, { interval: '5m', close: 555 }),
+        makeCandle(T0, { symbol: 'ETHUSDT', close: 777 }),
+      ];
+      const points = [
+        makePoint(T0),
+        makePoint(T0 + MINUTE, {
+          sma20: 100.125,
+          ema20: 100.0625,
+          rsi14: 55.5,
+          bbUpper: 102.5,
+          bbMiddle: 100.125,
+          bbLower: 97.75,
+        }),
+        makePoint(T0, { interval: '5m', sma20: 5 }),
+      ];
+      await store.write(makeBatch({ candles, indicators: points }));
+
+      assert.deepStrictEqual(await store.candles('BTCUSDT', '1m', { limit: 10 }), [candles[0], candles[1]]);
+      assert.deepStrictEqual(await store.candles('BTCUSDT', '5m', { limit: 10 }), [candles[2]]);
+      assert.deepStrictEqual(await store.candles('ETHUSDT', '1m', { limit: 10 }), [candles[3]]);
+      assert.deepStrictEqual(await store.candles('BTCUSDT', '1h', { limit: 10 }), []);
+      assert.deepStrictEqual(await store.indicators('BTCUSDT', '1m', { limit: 10 }), [points[0], points[1]]);
+      assert.deepStrictEqual(await store.indicators('BTCUSDT', '5m', { limit: 10 }), [points[2]]);
+    });
+
+    test('stored candles read back as final', async () => {
+      // The store keeps final candles only; whatever flag came in, what it serves is final.
+      await store.write(makeBatch({ candles: [makeCandle(T0, { final: false })] }));
+      const [candle] = await store.candles('BTCUSDT', '1m', { limit: 1 });
+      assert.equal(candle?.final, true);
+    });
+
+    test('round-trips alerts, omitting threshold when there is none', async () => {
+      const withThreshold = makeAlert(1, T0, { kind: 'price_below', price: 99.5, threshold: 100 });
+      const withoutThreshold = makeAlert(2, T0 + 1, {
+        kind: 'golden_cross',
+        price: 101,
+        message: 'golden cross',
+      });
+      await store.write(makeBatch({ alerts: [withThreshold, withoutThreshold] }));
+      const alerts = await store.alerts({ limit: 10 });
+      assert.deepStrictEqual(alerts, [withThreshold, withoutThreshold]);
+      assert.equal('threshold' in alerts[1]!, false);
+    });
+
+    test('deadLetters returns the most recent N, ascending by seq', async () => {
+      const letters = [10, 11, 12, 13, 14].map((seq) => makeDeadLetter(seq));
+      letters[1] = makeDeadLetter(11, { reason: 'invalid_symbol', source: 'binance', raw: 'not json' });
+      await store.write(makeBatch({ deadLetters: letters.slice(0, 3) }));
+      await store.write(makeBatch({ deadLetters: letters.slice(3) }));
+      assert.deepStrictEqual(await store.deadLetters(3), letters.slice(2));
+      assert.deepStrictEqual(await store.deadLetters(100), letters);
+      assert.deepStrictEqual(await store.deadLetters(0), []);
+    });
+
+    describe('RangeQuery on ticks', () => {
+      // Sorted by (ts, seq): t0@0, t1@1000, t2@1000, t3@2000, t4@3000, t5@4000 (ms after T0).
+      // t2 is written in an earlier batch than t1, so insertion order alone would put it first.
+      beforeEach(async () => {
+        const at = (seq: number, offsetMs: number): ProcessedTick =>
+          makeTick(seq, T0 + offsetMs, { id: `t${seq}` });
+        await store.write(makeBatch({ ticks: [at(0, 0), at(2, 1000), at(3, 2000)] }));
+        await store.write(makeBatch({ ticks: [at(1, 1000), at(5, 4000), at(4, 3000)] }));
+        await store.write(makeBatch({ ticks: [makeTick(6, T0 + 1000, { symbol: 'ETHUSDT', id: 'eth' })] }));
+      });
+
+      test('neither bound: the last `limit`', async () => {
+        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { limit: 10 })), [
+          't0',
+          't1',
+          't2',
+          't3',
+          't4',
+          't5',
+        ]);
+        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { limit: 2 })), ['t4', 't5']);
+      });
+
+      test('from only: the first `limit` at or after from', async () => {
+        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { from: T0 + 1000, limit: 10 })), [
+          't1',
+          't2',
+          't3',
+          't4',
+          't5',
+        ]);
+        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { from: T0 + 1000, limit: 2 })), [
+          't1',
+          't2',
+        ]);
+        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { from: T0 + 1001, limit: 2 })), [
+          't3',
+          't4',
+        ]);
+      });
+
+      test('to only: the last `limit` at or before to', async () => {
+        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { to: T0 + 2000, limit: 10 })), [
+          't0',
+          't1',
+          't2',
+          't3',
+        ]);
+        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { to: T0 + 2000, limit: 2 })), ['t2', 't3']);
+        // Of the two ticks at T0+1000 the later in log order is the last one.
+        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { to: T0 + 1000, limit: 1 })), ['t2']);
+        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { to: T0 - 1, limit: 10 })), []);
+      });
+
+      test('both bounds: the first `limit` within [from, to], both inclusive', async () => {
+        assert.deepStrictEqual(
+          ids(await store.ticks('BTCUSDT', { from: T0 + 1000, to: T0 + 3000, limit: 10 })),
+          ['t1', 't2', 't3', 't4'],
+        );
+        assert.deepStrictEqual(
+          ids(await store.ticks('BTCUSDT', { from: T0 + 1000, to: T0 + 3000, limit: 3 })),
+          ['t1', 't2', 't3'],
+        );
+        assert.deepStrictEqual(
+          ids(await store.ticks('BTCUSDT', { from: T0 + 1000, to: T0 + 1000, limit: 10 })),
+          ['t1', 't2'],
+        );
+        assert.deepStrictEqual(
+          ids(await store.ticks('BTCUSDT', { from: T0 + 3000, to: T0 + 1000, limit: 10 })),
+          [],
+        );
+      });
+
+      test('limit 0 returns nothing', async () => {
+        assert.deepStrictEqual(await store.ticks('BTCUSDT', { limit: 0 }), []);
+        assert.deepStrictEqual(await store.ticks('BTCUSDT', { from: T0, limit: 0 }), []);
+      });
+    });
+
+    test('RangeQuery on candles and indicators, filtered by symbol and interval', async () => {
+      const minutes = [0, 1, 2, 3, 4];
+      // Written newest first: the order must come from ts, not from insertion.
+      const candles = minutes.map((k) => makeCandle(T0 + k * MINUTE, { close: 100 + k }));
+      const points = minutes.map((k) => makePoint(T0 + k * MINUTE, { sma20: 100 + k }));
+      await store.write(
+        makeBatch({
+          candles: [...candles].reverse().concat(makeCandle(T0 + 5 * MINUTE, { interval: '5m' })),
+          indicators: [...points].reverse().concat(makePoint(T0 + 5 * MINUTE, { symbol: 'ETHUSDT' })),
+        }),
+      );
+      const closes = (list: readonly Candle[]): number[] => list.map((candle) => candle.close);
+      const smas = (list: readonly IndicatorPoint[]): (number | null)[] => list.map((point) => point.sma20);
+
+      assert.deepStrictEqual(closes(await store.candles('BTCUSDT', '1m', { limit: 2 })), [103, 104]);
+      assert.deepStrictEqual(
+        closes(await store.candles('BTCUSDT', '1m', { from: T0 + MINUTE, limit: 2 })),
+        [101, 102],
+      );
+      assert.deepStrictEqual(
+        closes(await store.candles('BTCUSDT', '1m', { to: T0 + 2 * MINUTE, limit: 2 })),
+        [101, 102],
+      );
+      assert.deepStrictEqual(
+        closes(await store.candles('BTCUSDT', '1m', { from: T0 + MINUTE, to: T0 + 3 * MINUTE, limit: 10 })),
+        [101, 102, 103],
+      );
+      assert.deepStrictEqual(smas(await store.indicators('BTCUSDT', '1m', { limit: 2 })), [103, 104]);
+      assert.deepStrictEqual(
+        smas(await store.indicators('BTCUSDT', '1m', { from: T0 + MINUTE, limit: 2 })),
+        [101, 102],
+      );
+      assert.deepStrictEqual(
+        smas(await store.indicators('BTCUSDT', '1m', { to: T0 + 2 * MINUTE, limit: 2 })),
+        [101, 102],
+      );
+      assert.deepStrictEqual(
+        smas(await store.indicators('BTCUSDT', '1m', { from: T0 + MINUTE, to: T0 + 3 * MINUTE, limit: 10 })),
+        [101, 102, 103],
+      );
+    });
+
+    test('alerts are filtered by symbol, kind and range, ascending by ts then seq', async () => {
+      // Sorted by (ts, seq): a3@0, a1@1000, a2@1000, a5@1000, a4@2000 (ms after T0).
+      await store.write(makeBatch({ alerts: [makeAlert(5, T0 + 1000, { kind: 'anomaly' })] }));
+      await store.write(
+        makeBatch({
+          alerts: [
+            makeAlert(1, T0 + 1000, { kind: 'price_above', threshold: 99 }),
+            makeAlert(2, T0 + 1000, { symbol: 'ETHUSDT', kind: 'price_below', threshold: 50 }),
+            makeAlert(3, T0, { kind: 'golden_cross' }),
+            makeAlert(4, T0 + 2000, { kind: 'price_above', threshold: 105 }),
+          ],
+        }),
+      );
+      const seqs = async (query: Parameters<Store['alerts']>[0]): Promise<number[]> =>
+        (await store.alerts(query)).map((alert) => alert.seq);
+
+      assert.deepStrictEqual(await seqs({ limit: 100 }), [3, 1, 2, 5, 4]);
+      assert.deepStrictEqual(await seqs({ symbol: 'BTCUSDT', limit: 100 }), [3, 1, 5, 4]);
+      assert.deepStrictEqual(await seqs({ kind: 'price_above', limit: 100 }), [1, 4]);
+      assert.deepStrictEqual(await seqs({ symbol: 'ETHUSDT', kind: 'price_below', limit: 100 }), [2]);
+      assert.deepStrictEqual(await seqs({ symbol: 'ETHUSDT', kind: 'price_above', limit: 100 }), []);
+      assert.deepStrictEqual(await seqs({ from: T0 + 1000, to: T0 + 1000, limit: 100 }), [1, 2, 5]);
+      assert.deepStrictEqual(await seqs({ limit: 2 }), [5, 4]);
+      assert.deepStrictEqual(await seqs({ from: T0 + 1000, limit: 2 }), [1, 2]);
+      assert.deepStrictEqual(await seqs({ symbol: 'BTCUSDT', to: T0 + 1000, limit: 2 }), [1, 5]);
+    });
+
+    test('latest is the tick with the largest seq, not the largest ts', async () => {
+      await store.write(
+        makeBatch({
+          ticks: [
+            // Array order is not log order either: seq decides.
+            makeTick(1, T0 + 1000, {
+              price: 101,
+              size: 2,
+              maShort: 100.5,
+              maLong: 100.25,
+              source: 'binance',
+            }),
+            makeTick(0, T0 + 5000, { price: 100 }),
+          ],
+        }),
+      );
+      assert.deepStrictEqual(await store.latest('BTCUSDT'), {
+        symbol: 'BTCUSDT',
+        ts: T0 + 1000,
+        price: 101,
+        size: 2,
+        maShort: 100.5,
+        maLong: 100.25,
+        source: 'binance',
+      });
+
+      // A late tick (smaller ts) that comes later in the log replaces it.
+      await store.write(makeBatch({ ticks: [makeTick(2, T0 + 500, { price: 102, late: true })] }));
+      assert.deepStrictEqual(await store.latest('BTCUSDT'), {
+        symbol: 'BTCUSDT',
+        ts: T0 + 500,
+        price: 102,
+        size: 1,
+        maShort: null,
+        maLong: null,
+        source: 'synthetic',
+      });
+    });
+
+    test('symbols summarises every symbol ascending by name, from its latest tick', async () => {
+      assert.deepStrictEqual(await store.symbols(), []);
+      await store.write(
+        makeBatch({
+          ticks: [
+            makeTick(0, T0 + 9000, { symbol: 'ETHUSDT', price: 2000 }),
+            makeTick(1, T0 + 1000, { symbol: 'ETHUSDT', price: 2001 }),
+            makeTick(0, T0, { symbol: 'BTCUSDT', price: 60000.5 }),
+          ],
+        }),
+      );
+      await store.write(makeBatch({ ticks: [makeTick(0, T0 + 3, { symbol: 'ADAUSDT', price: 0.25 })] }));
+      assert.deepStrictEqual(await store.symbols(), [
+        { symbol: 'ADAUSDT', lastPrice: 0.25, lastTs: T0 + 3 },
+        { symbol: 'BTCUSDT', lastPrice: 60000.5, lastTs: T0 },
+        { symbol: 'ETHUSDT', lastPrice: 2001, lastTs: T0 + 1000 },
+      ]);
+    });
+
+    test('checkpoints round-trip, overwrite, and are independent per name', async () => {
+      assert.equal(await store.checkpoint('processor'), undefined);
+      const state = { windows: { BTCUSDT: [1.5, null, 'x'] }, counters: { accepted: 12 }, done: false };
+      await store.write(makeBatch({ checkpoint: { name: 'processor', offsets: { 0: 10, 3: 7 }, state } }));
+      // Mutating the caller's object afterwards must not change what was committed.
+      state.counters.accepted = 999;
+      assert.deepStrictEqual(await store.checkpoint('processor'), {
+        offsets: { 0: 10, 3: 7 },
+        state: { windows: { BTCUSDT: [1.5, null, 'x'] }, counters: { accepted: 12 }, done: false },
+      });
+
+      await store.write(
+        makeBatch({ checkpoint: { name: 'processor', offsets: { 0: 25 }, state: { n: 2 } } }),
+      );
+      await store.write(makeBatch({ checkpoint: { name: 'backfill', offsets: { 1: 3 }, state: 'text' } }));
+      assert.deepStrictEqual(await store.checkpoint('processor'), { offsets: { 0: 25 }, state: { n: 2 } });
+      assert.deepStrictEqual(await store.checkpoint('backfill'), { offsets: { 1: 3 }, state: 'text' });
+    });
+
+    test('an unknown symbol has no latest tick and empty series', async () => {
+      await store.write(
+        makeBatch({ ticks: [makeTick(0, T0)], candles: [makeCandle(T0)], alerts: [makeAlert(0, T0)] }),
+      );
+      assert.equal(await store.latest('NOPE'), undefined);
+      assert.deepStrictEqual(await store.ticks('NOPE', { limit: 10 }), []);
+      assert.deepStrictEqual(await store.candles('NOPE', '1m', { limit: 10 }), []);
+      assert.deepStrictEqual(await store.indicators('NOPE', '1m', { limit: 10 }), []);
+      assert.deepStrictEqual(await store.alerts({ symbol: 'NOPE', limit: 10 }), []);
+    });
+
+    test('reads made on an empty store do not disturb reads after a write', async () => {
+      // Guards against cached query plans built for the empty tables (a real DuckDB failure).
+      const readAll = async (): Promise<unknown[]> => [
+        await store.ticks('BTCUSDT', { limit: 10 }),
+        await store.ticks('BTCUSDT', { from: T0, limit: 10 }),
+        await store.latest('BTCUSDT'),
+        await store.symbols(),
+        await store.candles('BTCUSDT', '1m', { limit: 10 }),
+        await store.indicators('BTCUSDT', '1m', { to: T0 + MINUTE, limit: 10 }),
+        await store.alerts({ symbol: 'BTCUSDT', limit: 10 }),
+        await store.deadLetters(10),
+        await store.checkpoint('processor'),
+      ];
+      assert.deepStrictEqual(await readAll(), [[], [], undefined, [], [], [], [], [], undefined]);
+      const tick = makeTick(0, T0, { symbol: 'BTCUSDT', id: 'a-longer-trade-id-than-before', price: 123.5 });
+      const candle = makeCandle(T0);
+      const point = makePoint(T0, { sma20: 1.25 });
+      const alert = makeAlert(0, T0, {
+        threshold: 120,
+        message: 'a message long enough to overflow a short key',
+      });
+      const deadLetter = makeDeadLetter(0);
+      await store.write(
+        makeBatch({
+          ticks: [tick],
+          candles: [candle],
+          indicators: [point],
+          alerts: [alert],
+          deadLetters: [deadLetter],
+          checkpoint: { name: 'processor', offsets: { 0: 1 }, state: 'ok' },
+        }),
+      );
+      const stored: StoredTick = {
+        ts: T0,
+        price: 123.5,
+        size: 1,
+        id: 'a-longer-trade-id-than-before',
+        maShort: null,
+        maLong: null,
+        late: false,
+      };
+      assert.deepStrictEqual(await readAll(), [
+        [stored],
+        [stored],
+        {
+          symbol: 'BTCUSDT',
+          ts: T0,
+          price: 123.5,
+          size: 1,
+          maShort: null,
+          maLong: null,
+          source: 'synthetic',
+        },
+        [{ symbol: 'BTCUSDT', lastPrice: 123.5, lastTs: T0 }],
+        [candle],
+        [point],
+        [alert],
+        [deadLetter],
+        { offsets: { 0: 1 }, state: 'ok' },
+      ]);
+    });
+
+    test('a batch with only a checkpoint commits the checkpoint', async () => {
+      await store.write(makeBatch({ checkpoint: { name: 'processor', offsets: { 0: 3 }, state: [1, 2] } }));
+      assert.deepStrictEqual(await store.checkpoint('processor'), { offsets: { 0: 3 }, state: [1, 2] });
+      assert.deepStrictEqual(await store.symbols(), []);
+    });
+
+    test('a write that fails leaves nothing of its batch behind', async () => {
+      const good = makeBatch({
+        ticks: [makeTick(0, T0, { id: 'kept' })],
+        candles: [makeCandle(T0)],
+        indicators: [makePoint(T0)],
+        alerts: [makeAlert(0, T0)],
+        deadLetters: [makeDeadLetter(0)],
+        checkpoint: { name: 'processor', offsets: { 0: 1 }, state: { n: 1 } },
+      });
+      await store.write(good);
+      const snapshot = async (): Promise<unknown[]> => [
+        await store.ticks('BTCUSDT', { limit: 100 }),
+        await store.ticks('ETHUSDT', { limit: 100 }),
+        await store.latest('BTCUSDT'),
+        await store.symbols(),
+        await store.candles('BTCUSDT', '1m', { limit: 100 }),
+        await store.indicators('BTCUSDT', '1m', { limit: 100 }),
+        await store.alerts({ limit: 100 }),
+        await store.deadLetters(100),
+        await store.checkpoint('processor'),
+      ];
+      const before = await snapshot();
+
+      // Every part of the batch is valid except the checkpoint name, which a store checks last
+      // or first: either way, nothing of the batch may stay.
+      const bad = makeBatch({
+        ticks: [makeTick(1, T0 + 1, { id: 'lost', price: 999 }), makeTick(0, T0, { symbol: 'ETHUSDT' })],
+        candles: [makeCandle(T0 + MINUTE)],
+        indicators: [makePoint(T0 + MINUTE)],
+        alerts: [makeAlert(1, T0 + 1)],
+        deadLetters: [makeDeadLetter(1)],
+        checkpoint: { name: '', offsets: { 0: 3 }, state: { n: 2 } },
+      });
+      await assert.rejects(store.write(bad));
+      assert.deepStrictEqual(await snapshot(), before);
+      assert.equal(await store.checkpoint(''), undefined);
+
+      // The store is still usable, and the next batch lands whole.
+      await store.write({ ...bad, checkpoint: { name: 'processor', offsets: { 0: 3 }, state: { n: 2 } } });
+      assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { limit: 100 })), ['kept', 'lost']);
+      assert.deepStrictEqual(await store.checkpoint('processor'), { offsets: { 0: 3 }, state: { n: 2 } });
+    });
+
+    test('reads running alongside writes only ever see whole batches', async () => {
+      const batchSize = 50;
+      const writes: Promise<void>[] = [];
+      const reads: Promise<number>[] = [];
+      for (let b = 0; b < 10; b++) {
+        const ticks = Array.from({ length: batchSize }, (_, i) =>
+          makeTick(b * batchSize + i, T0 + b * batchSize + i),
+        );
+        writes.push(
+          store.write(
+            makeBatch({ ticks, checkpoint: { name: 'p', offsets: { 0: (b + 1) * batchSize }, state: b } }),
+          ),
+        );
+        reads.push(store.ticks('BTCUSDT', { limit: 100_000 }).then((ticks) => ticks.length));
+      }
+      await Promise.all(writes);
+      for (const count of await Promise.all(reads)) assert.equal(count % batchSize, 0, `saw ${count} ticks`);
+      assert.equal((await store.ticks('BTCUSDT', { limit: 100_000 })).length, 10 * batchSize);
+    });
+
+    (options.durable ? test : () => undefined)('data persists across close and reopen', async () => {
+      if (harness.reopen === undefined) throw new Error('a durable store under test must offer reopen()');
+      const batch = makeBatch({
+        ticks: [makeTick(0, T0, { id: 'x', maShort: 1.5 }), makeTick(1, T0 + 1, { late: true })],
+        candles: [makeCandle(T0, { vwap: null })],
+        indicators: [makePoint(T0, { rsi14: 42.5 })],
+        alerts: [makeAlert(0, T0, { threshold: 99 }), makeAlert(1, T0 + 1)],
+        deadLetters: [makeDeadLetter(0)],
+        checkpoint: { name: 'processor', offsets: { 0: 2 }, state: { forming: [1, 2, 3] } },
+      });
+      await store.write(batch);
+      const read = async (from: Store): Promise<unknown[]> => [
+        await from.ticks('BTCUSDT', { limit: 10 }),
+        await from.latest('BTCUSDT'),
+        await from.symbols(),
+        await from.candles('BTCUSDT', '1m', { limit: 10 }),
+        await from.indicators('BTCUSDT', '1m', { limit: 10 }),
+        await from.alerts({ limit: 10 }),
+        await from.deadLetters(10),
+        await from.checkpoint('processor'),
+      ];
+      const before = await read(store);
+      assert.equal((before[0] as StoredTick[]).length, 2);
+
+      await store.close();
+      const reopened = await harness.reopen();
+      opened.push(reopened);
+      await reopened.open();
+      assert.deepStrictEqual(await read(reopened), before);
+      // And it keeps accepting writes after the restart.
+      await reopened.write(makeBatch({ ticks: [makeTick(2, T0 + 2, { id: 'after' })] }));
+      assert.deepStrictEqual(ids(await reopened.ticks('BTCUSDT', { limit: 10 })), ['x', null, 'after']);
+    });
+  });
+}

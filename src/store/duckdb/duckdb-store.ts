@@ -1,0 +1,519 @@
+/**
+ * The embedded store: one DuckDB file (or `:memory:`). Each batch is one transaction, bulk rows
+ * go in through appenders, and reads run on their own connection so they only ever see committed
+ * batches (DESIGN §4, Delivery).
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  BIGINT,
+  BOOLEAN,
+  DOUBLE,
+  type DuckDBAppender,
+  type DuckDBConnection,
+  DuckDBDataChunk,
+  DuckDBInstance,
+  type DuckDBType,
+  type DuckDBValue,
+  VARCHAR,
+} from '@duckdb/node-api';
+import type {
+  Alert,
+  AlertKind,
+  Candle,
+  DeadLetter,
+  IndicatorPoint,
+  Interval,
+  ProcessedTick,
+  RejectReason,
+} from '../../core/records.ts';
+import { normalizeLimit, normalizeRange } from '../range-query.ts';
+import type {
+  AlertQuery,
+  Checkpoint,
+  LatestTick,
+  RangeQuery,
+  Store,
+  StoreBatch,
+  StoredTick,
+  SymbolSummary,
+} from '../store.ts';
+import { applyMigrations, MIGRATIONS, type Migration } from './migrations.ts';
+
+export interface DuckDbStoreOptions {
+  /** A database file (its directory is created), or `:memory:`. */
+  path: string;
+  /** The schema; tests append to it to check that only pending migrations run. */
+  migrations?: readonly Migration[];
+}
+
+/** A column of a bulk-appended table: its DuckDB type and how to read it off a record. */
+interface Column<T> {
+  type: DuckDBType;
+  value: (record: T) => DuckDBValue;
+}
+
+/** DuckDB's vector size: the most rows one data chunk can hold. */
+const CHUNK_ROWS = 2048;
+
+const nullable = (value: number | null | undefined): number | null => value ?? null;
+
+// Column order must match the CREATE TABLE order in migrations.ts: appenders are positional.
+const TICK_COLUMNS: readonly Column<ProcessedTick>[] = [
+  { type: BIGINT, value: (tick) => BigInt(tick.seq) },
+  { type: VARCHAR, value: (tick) => tick.source },
+  { type: VARCHAR, value: (tick) => tick.symbol },
+  { type: BIGINT, value: (tick) => BigInt(tick.ts) },
+  { type: DOUBLE, value: (tick) => tick.price },
+  { type: DOUBLE, value: (tick) => tick.size },
+  { type: VARCHAR, value: (tick) => tick.id ?? null },
+  { type: VARCHAR, value: (tick) => tick.side ?? null },
+  { type: BIGINT, value: (tick) => BigInt(tick.receivedAt) },
+  { type: DOUBLE, value: (tick) => nullable(tick.maShort) },
+  { type: DOUBLE, value: (tick) => nullable(tick.maLong) },
+  { type: BOOLEAN, value: (tick) => tick.late },
+];
+const CANDLE_COLUMNS: readonly Column<Candle>[] = [
+  { type: VARCHAR, value: (candle) => candle.symbol },
+  { type: VARCHAR, value: (candle) => candle.interval },
+  { type: BIGINT, value: (candle) => BigInt(candle.ts) },
+  { type: DOUBLE, value: (candle) => candle.open },
+  { type: DOUBLE, value: (candle) => candle.high },
+  { type: DOUBLE, value: (candle) => candle.low },
+  { type: DOUBLE, value: (candle) => candle.close },
+  { type: DOUBLE, value: (candle) => candle.volume },
+  { type: BIGINT, value: (candle) => BigInt(candle.trades) },
+  { type: DOUBLE, value: (candle) => nullable(candle.vwap) },
+];
+const INDICATOR_COLUMNS: readonly Column<IndicatorPoint>[] = [
+  { type: VARCHAR, value: (point) => point.symbol },
+  { type: VARCHAR, value: (point) => point.interval },
+  { type: BIGINT, value: (point) => BigInt(point.ts) },
+  { type: DOUBLE, value: (point) => nullable(point.sma20) },
+  { type: DOUBLE, value: (point) => nullable(point.ema20) },
+  { type: DOUBLE, value: (point) => nullable(point.rsi14) },
+  { type: DOUBLE, value: (point) => nullable(point.bbUpper) },
+  { type: DOUBLE, value: (point) => nullable(point.bbMiddle) },
+  { type: DOUBLE, value: (point) => nullable(point.bbLower) },
+];
+const ALERT_COLUMNS: readonly Column<Alert>[] = [
+  { type: BIGINT, value: (alert) => BigInt(alert.seq) },
+  { type: BIGINT, value: (alert) => BigInt(alert.ts) },
+  { type: VARCHAR, value: (alert) => alert.symbol },
+  { type: VARCHAR, value: (alert) => alert.kind },
+  { type: DOUBLE, value: (alert) => alert.price },
+  { type: DOUBLE, value: (alert) => nullable(alert.threshold) },
+  { type: VARCHAR, value: (alert) => alert.message },
+];
+const DEAD_LETTER_COLUMNS: readonly Column<DeadLetter>[] = [
+  { type: BIGINT, value: (deadLetter) => BigInt(deadLetter.seq) },
+  { type: VARCHAR, value: (deadLetter) => deadLetter.source },
+  { type: VARCHAR, value: (deadLetter) => deadLetter.reason },
+  { type: VARCHAR, value: (deadLetter) => deadLetter.detail },
+  { type: VARCHAR, value: (deadLetter) => deadLetter.raw },
+  { type: BIGINT, value: (deadLetter) => BigInt(deadLetter.receivedAt) },
+];
+/** The per-symbol last tick of a batch, staged so `latest` is upserted in one statement. */
+const LATEST_COLUMNS: readonly Column<ProcessedTick>[] = [
+  { type: VARCHAR, value: (tick) => tick.symbol },
+  { type: BIGINT, value: (tick) => BigInt(tick.seq) },
+  { type: VARCHAR, value: (tick) => tick.source },
+  { type: BIGINT, value: (tick) => BigInt(tick.ts) },
+  { type: DOUBLE, value: (tick) => tick.price },
+  { type: DOUBLE, value: (tick) => tick.size },
+  { type: DOUBLE, value: (tick) => nullable(tick.maShort) },
+  { type: DOUBLE, value: (tick) => nullable(tick.maLong) },
+];
+
+/** The checkpoint goes in through an appender too, after its old row is deleted (see write). */
+const CHECKPOINT_COLUMNS: readonly Column<readonly [string, string, string]>[] = [
+  { type: VARCHAR, value: (row) => row[0] },
+  { type: VARCHAR, value: (row) => row[1] },
+  { type: VARCHAR, value: (row) => row[2] },
+];
+
+/**
+ * Run as plain SQL, never prepared ahead: this DuckDB build returns corrupt rows from a statement
+ * prepared while its source table was empty (see #read), and the stage is empty between batches.
+ */
+const UPSERT_LATEST_SQL = `
+  INSERT INTO latest SELECT * FROM latest_stage
+  ON CONFLICT (symbol) DO UPDATE SET
+    seq = excluded.seq, source = excluded.source, ts = excluded.ts, price = excluded.price,
+    size = excluded.size, ma_short = excluded.ma_short, ma_long = excluded.ma_long
+  WHERE excluded.seq > latest.seq;
+  DELETE FROM latest_stage;
+`;
+
+type BulkTable =
+  | 'ticks'
+  | 'candles'
+  | 'indicators'
+  | 'alerts'
+  | 'dead_letters'
+  | 'latest_stage'
+  | 'checkpoints';
+
+/**
+ * Fills data chunks column by column: one native copy per numeric column instead of one call per
+ * value. Throws (before any transaction) on a value the column cannot hold, e.g. a fractional ts.
+ */
+function buildChunks<T>(columns: readonly Column<T>[], records: readonly T[]): DuckDBDataChunk[] {
+  const types = columns.map((column) => column.type);
+  const chunks: DuckDBDataChunk[] = [];
+  for (let offset = 0; offset < records.length; offset += CHUNK_ROWS) {
+    const rowCount = Math.min(CHUNK_ROWS, records.length - offset);
+    const chunk = DuckDBDataChunk.create(types, rowCount);
+    for (let columnIndex = 0; columnIndex < columns.length; columnIndex++) {
+      const vector = chunk.getColumnVector(columnIndex);
+      const read = columns[columnIndex]!.value;
+      for (let row = 0; row < rowCount; row++) vector.setItem(row, read(records[offset + row]!));
+      vector.flush();
+    }
+    chunks.push(chunk);
+  }
+  return chunks;
+}
+
+/** A batch turned into data chunks, ready to append. */
+type BatchChunks = [table: BulkTable, chunks: DuckDBDataChunk[]][];
+
+/** Runs tasks one at a time, in call order, whatever each one's outcome. */
+class SerialQueue {
+  #tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(task);
+    this.#tail = result.catch(() => undefined);
+    return result;
+  }
+
+  idle(): Promise<unknown> {
+    return this.#tail;
+  }
+}
+
+const num = (value: DuckDBValue): number => Number(value as bigint | number);
+const numOrNull = (value: DuckDBValue): number | null => (value === null ? null : Number(value as number));
+
+/** A SQL string literal: quotes doubled, so no input can end the literal early. */
+function sqlString(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+/** A range read: `SELECT <columns> FROM <table> WHERE <filters>` and its ascending order keys. */
+interface RangeSql {
+  base: string;
+  /** Candles and indicators are unique per ts; ticks and alerts tie-break on seq. */
+  orderKeys: readonly string[];
+}
+
+/** The DuckDB store. Construct, `open()`, then use; `close()` releases the file. */
+export class DuckDbStore implements Store {
+  readonly #path: string;
+  readonly #migrations: readonly Migration[];
+  #instance: DuckDBInstance | undefined;
+  #writer: DuckDBConnection | undefined;
+  #reader: DuckDBConnection | undefined;
+  readonly #writes = new SerialQueue();
+  readonly #reads = new SerialQueue();
+  readonly #appenders = new Map<BulkTable, DuckDBAppender>();
+  /** Versions the last `open()` applied (for tests and logs). */
+  appliedMigrations: readonly number[] = [];
+
+  constructor(options: DuckDbStoreOptions) {
+    this.#path = options.path;
+    this.#migrations = options.migrations ?? MIGRATIONS;
+  }
+
+  async open(): Promise<void> {
+    if (this.#instance !== undefined) throw new Error('DuckDbStore is already open');
+    if (this.#path !== ':memory:') await mkdir(path.dirname(path.resolve(this.#path)), { recursive: true });
+    const instance = await DuckDBInstance.create(this.#path);
+    try {
+      const writer = await instance.connect();
+      this.appliedMigrations = await applyMigrations(writer, this.#migrations);
+      // A temp table is private to the writer connection and never reaches the file.
+      await writer.run(`CREATE TEMP TABLE latest_stage AS SELECT * FROM latest LIMIT 0`);
+      this.#writer = writer;
+      this.#reader = await instance.connect();
+      this.#instance = instance;
+    } catch (error) {
+      this.#writer?.closeSync();
+      this.#writer = undefined;
+      instance.closeSync();
+      throw error;
+    }
+  }
+
+  async write(batch: StoreBatch): Promise<void> {
+    const writer = this.#connection(this.#writer);
+    // Built at call time, outside the queue: a caller that does not wait for the previous write
+    // gets this JS work done while DuckDB commits that one on its own thread. Anything that can
+    // not be stored (a fractional ts, an unserialisable state) fails here, before BEGIN.
+    const lastTicks = lastTickPerSymbol(batch.ticks);
+    const chunks: BatchChunks = [
+      ['ticks', buildChunks(TICK_COLUMNS, batch.ticks)],
+      ['candles', buildChunks(CANDLE_COLUMNS, batch.candles)],
+      ['indicators', buildChunks(INDICATOR_COLUMNS, batch.indicators)],
+      ['alerts', buildChunks(ALERT_COLUMNS, batch.alerts)],
+      ['dead_letters', buildChunks(DEAD_LETTER_COLUMNS, batch.deadLetters)],
+      ['latest_stage', buildChunks(LATEST_COLUMNS, lastTicks)],
+    ];
+    const name = batch.checkpoint.name;
+    const checkpointChunks = buildChunks(CHECKPOINT_COLUMNS, [
+      [name, JSON.stringify(batch.checkpoint.offsets), JSON.stringify(batch.checkpoint.state ?? null)],
+    ]);
+    // One round trip for the statements: each costs a hop to DuckDB's threads, which on a busy
+    // machine is more than the statement. The checkpoint is replaced by DELETE and a fresh row,
+    // never UPDATEd: this DuckDB takes seconds to UPDATE a VARCHAR of a megabyte (the processor
+    // state), and milliseconds to delete and append it.
+    const statements = `${lastTicks.length > 0 ? UPSERT_LATEST_SQL : ''}
+      DELETE FROM checkpoints WHERE name = ${typeof name === 'string' ? sqlString(name) : 'NULL'};`;
+    return this.#writes.run(async () => {
+      await writer.run('BEGIN TRANSACTION');
+      try {
+        // Appenders join the connection's open transaction (checked in duckdb-store.test.ts):
+        // what they flush is rolled back with everything else.
+        for (const [table, tableChunks] of chunks) await this.#append(table, tableChunks);
+        await writer.run(statements);
+        await this.#append('checkpoints', checkpointChunks);
+        await writer.run('COMMIT');
+      } catch (error) {
+        this.#discardAppenders();
+        await writer.run('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    });
+  }
+
+  async checkpoint(name: string): Promise<Checkpoint | undefined> {
+    const rows = await this.#read(`SELECT offsets, state FROM checkpoints WHERE name = ${sqlString(name)}`);
+    const row = rows[0];
+    if (row === undefined) return undefined;
+    return {
+      offsets: JSON.parse(row[0] as string) as Checkpoint['offsets'],
+      state: JSON.parse(row[1] as string),
+    };
+  }
+
+  async symbols(): Promise<SymbolSummary[]> {
+    const rows = await this.#read('SELECT symbol, price, ts FROM latest ORDER BY symbol');
+    return rows.map((row) => ({
+      symbol: row[0] as string,
+      lastPrice: row[1] as number,
+      lastTs: num(row[2]!),
+    }));
+  }
+
+  async latest(symbol: string): Promise<LatestTick | undefined> {
+    const rows = await this.#read(
+      `SELECT symbol, ts, price, size, ma_short, ma_long, source FROM latest WHERE symbol = ${sqlString(symbol)}`,
+    );
+    const row = rows[0];
+    if (row === undefined) return undefined;
+    return {
+      symbol: row[0] as string,
+      ts: num(row[1]!),
+      price: row[2] as number,
+      size: row[3] as number,
+      maShort: numOrNull(row[4]!),
+      maLong: numOrNull(row[5]!),
+      source: row[6] as string,
+    };
+  }
+
+  async ticks(symbol: string, range: RangeQuery): Promise<StoredTick[]> {
+    const rows = await this.#readRange(
+      {
+        base: `SELECT ts, seq, price, size, id, ma_short, ma_long, late FROM ticks WHERE symbol = ${sqlString(symbol)}`,
+        orderKeys: ['ts', 'seq'],
+      },
+      range,
+    );
+    return rows.map((row) => ({
+      ts: num(row[0]!),
+      price: row[2] as number,
+      size: row[3] as number,
+      id: row[4] as string | null,
+      maShort: numOrNull(row[5]!),
+      maLong: numOrNull(row[6]!),
+      late: row[7] as boolean,
+    }));
+  }
+
+  async candles(symbol: string, interval: Interval, range: RangeQuery): Promise<Candle[]> {
+    const rows = await this.#readRange(
+      {
+        // symbol and interval are the query's own: not selecting them saves two string columns.
+        base: `SELECT ts, open, high, low, close, volume, trades, vwap FROM candles
+               WHERE symbol = ${sqlString(symbol)} AND "interval" = ${sqlString(interval)}`,
+        orderKeys: ['ts'],
+      },
+      range,
+    );
+    return rows.map((row) => ({
+      symbol,
+      interval,
+      ts: num(row[0]!),
+      open: row[1] as number,
+      high: row[2] as number,
+      low: row[3] as number,
+      close: row[4] as number,
+      volume: row[5] as number,
+      trades: num(row[6]!),
+      vwap: numOrNull(row[7]!),
+      final: true,
+    }));
+  }
+
+  async indicators(symbol: string, interval: Interval, range: RangeQuery): Promise<IndicatorPoint[]> {
+    const rows = await this.#readRange(
+      {
+        base: `SELECT ts, sma20, ema20, rsi14, bb_upper, bb_middle, bb_lower FROM indicators
+               WHERE symbol = ${sqlString(symbol)} AND "interval" = ${sqlString(interval)}`,
+        orderKeys: ['ts'],
+      },
+      range,
+    );
+    return rows.map((row) => ({
+      symbol,
+      interval,
+      ts: num(row[0]!),
+      sma20: numOrNull(row[1]!),
+      ema20: numOrNull(row[2]!),
+      rsi14: numOrNull(row[3]!),
+      bbUpper: numOrNull(row[4]!),
+      bbMiddle: numOrNull(row[5]!),
+      bbLower: numOrNull(row[6]!),
+    }));
+  }
+
+  async alerts(query: AlertQuery): Promise<Alert[]> {
+    const filters: string[] = ['TRUE'];
+    if (query.symbol !== undefined) filters.push(`symbol = ${sqlString(query.symbol)}`);
+    if (query.kind !== undefined) filters.push(`kind = ${sqlString(query.kind)}`);
+    const rows = await this.#readRange(
+      {
+        base: `SELECT seq, ts, symbol, kind, price, threshold, message FROM alerts WHERE ${filters.join(' AND ')}`,
+        orderKeys: ['ts', 'seq'],
+      },
+      query,
+    );
+    return rows.map((row) => {
+      const alert: Alert = {
+        seq: num(row[0]!),
+        ts: num(row[1]!),
+        symbol: row[2] as string,
+        kind: row[3] as AlertKind,
+        price: row[4] as number,
+        message: row[6] as string,
+      };
+      if (row[5] !== null) alert.threshold = row[5] as number;
+      return alert;
+    });
+  }
+
+  async deadLetters(limit: number): Promise<DeadLetter[]> {
+    const rows = await this.#read(
+      `SELECT * FROM (
+         SELECT seq, source, reason, detail, raw, received_at FROM dead_letters ORDER BY seq DESC
+         LIMIT ${normalizeLimit(limit)}
+       ) ORDER BY seq`,
+    );
+    return rows.map((row) => ({
+      seq: num(row[0]!),
+      source: row[1] as string,
+      reason: row[2] as RejectReason,
+      detail: row[3] as string,
+      raw: row[4] as string,
+      receivedAt: num(row[5]!),
+    }));
+  }
+
+  /** Waits for queued work, then releases connections and the file. Safe to call twice. */
+  async close(): Promise<void> {
+    const instance = this.#instance;
+    if (instance === undefined) return;
+    this.#instance = undefined;
+    await Promise.all([this.#writes.idle(), this.#reads.idle()]);
+    for (const appender of this.#appenders.values()) appender.closeSync();
+    this.#appenders.clear();
+    this.#writer?.closeSync();
+    this.#reader?.closeSync();
+    this.#writer = undefined;
+    this.#reader = undefined;
+    instance.closeSync();
+  }
+
+  #connection(connection: DuckDBConnection | undefined): DuckDBConnection {
+    if (connection === undefined || this.#instance === undefined) {
+      throw new Error('DuckDbStore is not open: call open() first');
+    }
+    return connection;
+  }
+
+  /** Appends through a long-lived appender; flushing inside the transaction makes the rows part of it. */
+  async #append(table: BulkTable, chunks: readonly DuckDBDataChunk[]): Promise<void> {
+    if (chunks.length === 0) return;
+    let appender = this.#appenders.get(table);
+    if (appender === undefined) {
+      appender =
+        table === 'latest_stage'
+          ? await this.#writer!.createAppender(table, 'main', 'temp')
+          : await this.#writer!.createAppender(table);
+      this.#appenders.set(table, appender);
+    }
+    for (const chunk of chunks) appender.appendDataChunk(chunk);
+    appender.flushSync();
+  }
+
+  /** After a failure an appender may hold rows of the failed batch: drop them all and start afresh. */
+  #discardAppenders(): void {
+    for (const appender of this.#appenders.values()) {
+      try {
+        appender.clear();
+        appender.closeSync();
+      } catch {
+        // An appender whose flush failed may refuse to close; it holds nothing we want.
+      }
+    }
+    this.#appenders.clear();
+  }
+
+  /**
+   * Runs a read on the reader connection, planned in the same transaction that executes it.
+   * Reads are never prepared ahead: DuckDB 1.5.6 (node-api 1.5.6-r.1) returns corrupt strings and
+   * BIGINTs from a statement with ORDER BY prepared before the table's data changed (the stale
+   * plan keeps the old column statistics); the conformance test "reads made on an empty store"
+   * catches it. A prepare-then-run here would race the writer's commits, so values go in as
+   * escaped literals instead.
+   */
+  #read(sql: string): Promise<DuckDBValue[][]> {
+    const reader = this.#connection(this.#reader);
+    return this.#reads.run(async () => (await reader.runAndReadAll(sql)).getRows());
+  }
+
+  /** RangeQuery semantics (store.ts): first `limit` from `from`, else the last `limit` up to `to`. */
+  #readRange(query: RangeSql, range: RangeQuery): Promise<DuckDBValue[][]> {
+    // normalizeRange leaves only integers, so they are safe to inline.
+    const { from, to, limit } = normalizeRange(range);
+    let where = query.base;
+    if (from !== undefined) where += ` AND ts >= ${from}`;
+    if (to !== undefined) where += ` AND ts <= ${to}`;
+    const ascending = query.orderKeys.join(', ');
+    if (from !== undefined) return this.#read(`${where} ORDER BY ${ascending} LIMIT ${limit}`);
+    const descending = query.orderKeys.map((key) => `${key} DESC`).join(', ');
+    return this.#read(`SELECT * FROM (${where} ORDER BY ${descending} LIMIT ${limit}) ORDER BY ${ascending}`);
+  }
+}
+
+/** The tick with the largest seq of each symbol in the batch: the only candidates for `latest`. */
+function lastTickPerSymbol(ticks: readonly ProcessedTick[]): ProcessedTick[] {
+  const last = new Map<string, ProcessedTick>();
+  for (const tick of ticks) {
+    const current = last.get(tick.symbol);
+    if (current === undefined || tick.seq > current.seq) last.set(tick.symbol, tick);
+  }
+  return [...last.values()];
+}

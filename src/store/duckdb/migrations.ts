@@ -1,0 +1,149 @@
+/**
+ * The DuckDB schema as an ordered list of migrations. A database records the versions it has in
+ * `schema_migrations`; opening it applies only the ones it lacks. Never edit a released migration:
+ * append a new one.
+ */
+import type { DuckDBConnection } from '@duckdb/node-api';
+
+/** One schema change, applied once, in ascending `version` order. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** The schema of the DuckDB store, oldest first. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    // No primary keys on the bulk tables: an ART index would slow the appenders and range reads
+    // scan by zone maps anyway. `interval` is a keyword in DuckDB, hence the quotes.
+    sql: `
+      CREATE TABLE ticks (
+        seq BIGINT NOT NULL,
+        source VARCHAR NOT NULL,
+        symbol VARCHAR NOT NULL,
+        ts BIGINT NOT NULL,
+        price DOUBLE NOT NULL,
+        size DOUBLE NOT NULL,
+        id VARCHAR,
+        side VARCHAR,
+        received_at BIGINT NOT NULL,
+        ma_short DOUBLE,
+        ma_long DOUBLE,
+        late BOOLEAN NOT NULL
+      );
+      CREATE TABLE candles (
+        symbol VARCHAR NOT NULL,
+        "interval" VARCHAR NOT NULL,
+        ts BIGINT NOT NULL,
+        open DOUBLE NOT NULL,
+        high DOUBLE NOT NULL,
+        low DOUBLE NOT NULL,
+        close DOUBLE NOT NULL,
+        volume DOUBLE NOT NULL,
+        trades BIGINT NOT NULL,
+        vwap DOUBLE
+      );
+      CREATE TABLE indicators (
+        symbol VARCHAR NOT NULL,
+        "interval" VARCHAR NOT NULL,
+        ts BIGINT NOT NULL,
+        sma20 DOUBLE,
+        ema20 DOUBLE,
+        rsi14 DOUBLE,
+        bb_upper DOUBLE,
+        bb_middle DOUBLE,
+        bb_lower DOUBLE
+      );
+      CREATE TABLE alerts (
+        seq BIGINT NOT NULL,
+        ts BIGINT NOT NULL,
+        symbol VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        price DOUBLE NOT NULL,
+        threshold DOUBLE,
+        message VARCHAR NOT NULL
+      );
+      CREATE TABLE dead_letters (
+        seq BIGINT NOT NULL,
+        source VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        detail VARCHAR NOT NULL,
+        raw VARCHAR NOT NULL,
+        received_at BIGINT NOT NULL
+      );
+      CREATE TABLE latest (
+        symbol VARCHAR PRIMARY KEY,
+        seq BIGINT NOT NULL,
+        source VARCHAR NOT NULL,
+        ts BIGINT NOT NULL,
+        price DOUBLE NOT NULL,
+        size DOUBLE NOT NULL,
+        ma_short DOUBLE,
+        ma_long DOUBLE
+      );
+      CREATE TABLE checkpoints (
+        name VARCHAR PRIMARY KEY CHECK (length(name) > 0),
+        offsets VARCHAR NOT NULL,
+        state VARCHAR NOT NULL
+      );
+    `,
+  },
+];
+
+/**
+ * Applies the migrations not yet recorded in `schema_migrations`, each in its own transaction
+ * together with its record, and returns the versions applied.
+ */
+export async function applyMigrations(
+  connection: DuckDBConnection,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<number[]> {
+  for (let i = 1; i < migrations.length; i++) {
+    if (migrations[i]!.version <= migrations[i - 1]!.version) {
+      throw new Error(
+        `migrations must have strictly ascending versions: ${migrations[i - 1]!.version} is followed by ${migrations[i]!.version}`,
+      );
+    }
+  }
+  await connection.run(`
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+      version INTEGER PRIMARY KEY,
+      name VARCHAR NOT NULL,
+      applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+    )
+  `);
+  const reader = await connection.runAndReadAll('SELECT version FROM schema_migrations ORDER BY version');
+  const applied = new Set(reader.getRows().map((row) => Number(row[0])));
+  const known = new Set(migrations.map((migration) => migration.version));
+  const unknown = [...applied].filter((version) => !known.has(version));
+  if (unknown.length > 0) {
+    // A newer release migrated this file; running older code on it could corrupt it.
+    throw new Error(
+      `database has schema migrations this version does not know (${unknown.join(', ')}): upgrade Streamlines or use another data dir`,
+    );
+  }
+
+  const appliedNow: number[] = [];
+  for (const migration of migrations) {
+    if (applied.has(migration.version)) continue;
+    await connection.run('BEGIN TRANSACTION');
+    try {
+      await connection.run(migration.sql);
+      await connection.run('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
+        migration.version,
+        migration.name,
+      ]);
+      await connection.run('COMMIT');
+    } catch (error) {
+      await connection.run('ROLLBACK').catch(() => undefined);
+      throw new Error(`schema migration ${migration.version} (${migration.name}) failed: ${String(error)}`, {
+        cause: error,
+      });
+    }
+    appliedNow.push(migration.version);
+  }
+  return appliedNow;
+}

@@ -1,0 +1,211 @@
+/**
+ * A store in plain maps and arrays, for tests and for running without a database. Nothing
+ * survives the process.
+ */
+import type {
+  Alert,
+  Candle,
+  DeadLetter,
+  IndicatorPoint,
+  Interval,
+  ProcessedTick,
+} from '../../core/records.ts';
+import { normalizeLimit, selectRange } from '../range-query.ts';
+import type {
+  AlertQuery,
+  Checkpoint,
+  LatestTick,
+  RangeQuery,
+  Store,
+  StoreBatch,
+  StoredTick,
+  SymbolSummary,
+} from '../store.ts';
+
+/** Records kept sorted by a key, re-sorted lazily: batches mostly arrive in order, reads are rarer. */
+class SortedList<T> {
+  readonly #compare: (a: T, b: T) => number;
+  #items: T[] = [];
+  #sorted = true;
+
+  constructor(compare: (a: T, b: T) => number) {
+    this.#compare = compare;
+  }
+
+  push(item: T): void {
+    const last = this.#items[this.#items.length - 1];
+    if (last !== undefined && this.#compare(last, item) > 0) this.#sorted = false;
+    this.#items.push(item);
+  }
+
+  items(): readonly T[] {
+    if (!this.#sorted) {
+      this.#items.sort(this.#compare);
+      this.#sorted = true;
+    }
+    return this.#items;
+  }
+}
+
+const byTsThenSeq = (a: { ts: number; seq: number }, b: { ts: number; seq: number }): number =>
+  a.ts - b.ts || a.seq - b.seq;
+const byTs = (a: { ts: number }, b: { ts: number }): number => a.ts - b.ts;
+
+function seriesKey(symbol: string, interval: Interval): string {
+  return `${symbol}\u0000${interval}`;
+}
+
+function getOrCreate<K, V>(map: Map<K, V>, key: K, create: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = create();
+    map.set(key, value);
+  }
+  return value;
+}
+
+/** The in-memory store: same semantics as the durable ones, checked by the same conformance suite. */
+export class MemoryStore implements Store {
+  #open = false;
+  readonly #ticks = new Map<string, SortedList<ProcessedTick>>();
+  readonly #candles = new Map<string, SortedList<Candle>>();
+  readonly #indicators = new Map<string, SortedList<IndicatorPoint>>();
+  readonly #alerts = new SortedList<Alert>(byTsThenSeq);
+  readonly #deadLetters = new SortedList<DeadLetter>((a, b) => a.seq - b.seq);
+  readonly #latest = new Map<string, ProcessedTick>();
+  /** JSON, as a durable store keeps it: a later change to the caller's state object does not leak in. */
+  readonly #checkpoints = new Map<string, string>();
+
+  async open(): Promise<void> {
+    this.#open = true;
+  }
+
+  async write(batch: StoreBatch): Promise<void> {
+    this.#assertOpen();
+    // Everything that can throw happens before the first mutation, so a failed write leaves nothing.
+    // The same rule as the durable stores' CHECK constraint.
+    if (typeof batch.checkpoint.name !== 'string' || batch.checkpoint.name.length === 0) {
+      throw new Error('checkpoint name must be a non-empty string');
+    }
+    const checkpointJson = JSON.stringify({
+      offsets: batch.checkpoint.offsets,
+      state: batch.checkpoint.state ?? null,
+    });
+
+    for (const tick of batch.ticks) {
+      getOrCreate(this.#ticks, tick.symbol, () => new SortedList<ProcessedTick>(byTsThenSeq)).push({
+        ...tick,
+      });
+      const latest = this.#latest.get(tick.symbol);
+      if (latest === undefined || tick.seq > latest.seq) this.#latest.set(tick.symbol, { ...tick });
+    }
+    for (const candle of batch.candles) {
+      getOrCreate(
+        this.#candles,
+        seriesKey(candle.symbol, candle.interval),
+        () => new SortedList<Candle>(byTs),
+      ).push({
+        ...candle,
+        final: true,
+      });
+    }
+    for (const point of batch.indicators) {
+      getOrCreate(
+        this.#indicators,
+        seriesKey(point.symbol, point.interval),
+        () => new SortedList<IndicatorPoint>(byTs),
+      ).push({
+        ...point,
+      });
+    }
+    for (const alert of batch.alerts) {
+      const { threshold, ...rest } = alert;
+      // An explicit `threshold: undefined` is stored as absent, as a SQL NULL would be.
+      this.#alerts.push(threshold === undefined ? rest : { ...rest, threshold });
+    }
+    for (const deadLetter of batch.deadLetters) this.#deadLetters.push({ ...deadLetter });
+    this.#checkpoints.set(batch.checkpoint.name, checkpointJson);
+  }
+
+  async checkpoint(name: string): Promise<Checkpoint | undefined> {
+    this.#assertOpen();
+    const json = this.#checkpoints.get(name);
+    return json === undefined ? undefined : (JSON.parse(json) as Checkpoint);
+  }
+
+  async symbols(): Promise<SymbolSummary[]> {
+    this.#assertOpen();
+    return [...this.#latest.values()]
+      .map((tick) => ({ symbol: tick.symbol, lastPrice: tick.price, lastTs: tick.ts }))
+      .sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
+  }
+
+  async latest(symbol: string): Promise<LatestTick | undefined> {
+    this.#assertOpen();
+    const tick = this.#latest.get(symbol);
+    if (tick === undefined) return undefined;
+    return {
+      symbol: tick.symbol,
+      ts: tick.ts,
+      price: tick.price,
+      size: tick.size,
+      maShort: tick.maShort,
+      maLong: tick.maLong,
+      source: tick.source,
+    };
+  }
+
+  async ticks(symbol: string, range: RangeQuery): Promise<StoredTick[]> {
+    this.#assertOpen();
+    const list = this.#ticks.get(symbol);
+    if (list === undefined) return [];
+    return selectRange(list.items(), range).map((tick) => ({
+      ts: tick.ts,
+      price: tick.price,
+      size: tick.size,
+      id: tick.id ?? null,
+      maShort: tick.maShort,
+      maLong: tick.maLong,
+      late: tick.late,
+    }));
+  }
+
+  async candles(symbol: string, interval: Interval, range: RangeQuery): Promise<Candle[]> {
+    this.#assertOpen();
+    const list = this.#candles.get(seriesKey(symbol, interval));
+    return list === undefined ? [] : selectRange(list.items(), range).map((candle) => ({ ...candle }));
+  }
+
+  async indicators(symbol: string, interval: Interval, range: RangeQuery): Promise<IndicatorPoint[]> {
+    this.#assertOpen();
+    const list = this.#indicators.get(seriesKey(symbol, interval));
+    return list === undefined ? [] : selectRange(list.items(), range).map((point) => ({ ...point }));
+  }
+
+  async alerts(query: AlertQuery): Promise<Alert[]> {
+    this.#assertOpen();
+    const matching = this.#alerts
+      .items()
+      .filter(
+        (alert) =>
+          (query.symbol === undefined || alert.symbol === query.symbol) &&
+          (query.kind === undefined || alert.kind === query.kind),
+      );
+    return selectRange(matching, query).map((alert) => ({ ...alert }));
+  }
+
+  async deadLetters(limit: number): Promise<DeadLetter[]> {
+    this.#assertOpen();
+    const all = this.#deadLetters.items();
+    const count = Math.min(all.length, normalizeLimit(limit));
+    return all.slice(all.length - count).map((deadLetter) => ({ ...deadLetter }));
+  }
+
+  async close(): Promise<void> {
+    this.#open = false;
+  }
+
+  #assertOpen(): void {
+    if (!this.#open) throw new Error('MemoryStore is not open: call open() first');
+  }
+}

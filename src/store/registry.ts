@@ -1,0 +1,23 @@
+/**
+ * Picks the store implementation a config names. A new backend is a new folder plus one case here.
+ */
+import path from 'node:path';
+import { DuckDbStore } from './duckdb/duckdb-store.ts';
+import { MemoryStore } from './memory/memory-store.ts';
+import type { Store } from './store.ts';
+
+/** The `store` section of the config. */
+export type StoreConfig = { type: 'memory' } | { type: 'duckdb'; path?: string };
+
+/** The file the DuckDB store uses when the config names none. */
+export const DEFAULT_DUCKDB_FILE = 'streamlines.duckdb';
+
+/** Creates (but does not open) the configured store; relative paths stay relative to the working directory. */
+export function createStore(config: StoreConfig, dataDir: string): Store {
+  switch (config.type) {
+    case 'memory':
+      return new MemoryStore();
+    case 'duckdb':
+      return new DuckDbStore({ path: config.path ?? path.join(dataDir, DEFAULT_DUCKDB_FILE) });
+  }
+}
