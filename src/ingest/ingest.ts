@@ -19,6 +19,11 @@ export interface IngestOptions {
   clockIntervalMs?: number;
   /** Dead letters keep at most this much of the raw input. */
   maxRawChars?: number;
+  /**
+   * Awaited before each append: lets the pipeline hold ingest back while the processor is far
+   * behind, so a fast replay never outruns the log's tail cache or memory.
+   */
+  backpressure?: () => Promise<void>;
 }
 
 const READ_CHUNK = 50_000;
@@ -27,6 +32,7 @@ export class Ingest {
   readonly #log: Log;
   readonly #clockIntervalMs: number;
   readonly #maxRawChars: number;
+  readonly #backpressure: (() => Promise<void>) | undefined;
   readonly #seen = new Set<string>();
   #state: IngestProducerState = { feeds: {} };
   readonly #status = new Map<string, FeedStatus>();
@@ -37,6 +43,7 @@ export class Ingest {
     this.#log = log;
     this.#clockIntervalMs = options.clockIntervalMs ?? 1_000;
     this.#maxRawChars = options.maxRawChars ?? 4_096;
+    this.#backpressure = options.backpressure;
   }
 
   /** Restores the feeds' positions and rebuilds the dedup set from the ticks already in the log. */
@@ -89,6 +96,7 @@ export class Ingest {
     try {
       status.state = 'running';
       for await (const batch of feed.run(this.#state.feeds[feed.name]?.position, signal)) {
+        if (this.#backpressure) await this.#backpressure();
         const records = this.#toRecords(batch, feed.defaultSource);
         status.messages += records.length;
         if (records.length > 0) status.lastMessageAt = Date.now();

@@ -15,6 +15,9 @@ import { createStore } from '../store/registry.ts';
 import type { Store } from '../store/store.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 
+/** Well inside the embedded log's 100k-record tail cache, so the processor never reads from disk. */
+const MAX_LAG_ENTRIES = 60_000;
+
 export interface EmbeddedPipelineOptions {
   config: Config;
   dataDir: string;
@@ -40,7 +43,7 @@ export class EmbeddedPipeline implements PipelineView {
     this.log = createLog(config.log, dataDir);
     this.store = createStore(config.store, dataDir);
     this.feeds = config.feeds.map((feed) => createFeed(feed, config.symbols));
-    this.#ingest = new Ingest(this.log);
+    this.#ingest = new Ingest(this.log, { backpressure: () => this.#waitForProcessor() });
     this.#runner = new ProcessRunner({
       log: this.log,
       store: this.store,
@@ -104,6 +107,13 @@ export class EmbeddedPipeline implements PipelineView {
   onLive(listener: LiveListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** Holds ingest while the processor is more than MAX_LAG_ENTRIES behind the log. */
+  async #waitForProcessor(): Promise<void> {
+    while (!this.#abort.signal.aborted && this.#logEndOffset() - this.#runner.committedOffset() > MAX_LAG_ENTRIES) {
+      await this.#runner.waitForCommit(1_000);
+    }
   }
 
   #logEndOffset(): number {

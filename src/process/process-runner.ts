@@ -50,6 +50,8 @@ export class ProcessRunner {
   #offsets: number[] = [];
   #committedCounters: Counters | undefined;
   #lastAlertSeqLogged = -1;
+  /** Resolvers of `waitForCommit` calls, woken after every commit. */
+  #commitWaiters: (() => void)[] = [];
 
   constructor(options: ProcessRunnerOptions) {
     this.#log = options.log;
@@ -78,6 +80,17 @@ export class ProcessRunner {
   /** Log entries committed to the store, over all partitions. */
   committedOffset(): number {
     return this.#offsets.reduce((sum, offset) => sum + offset, 0);
+  }
+
+  /** Resolves after the next commit, or after `timeoutMs` (so a stopped runner never hangs a caller). */
+  waitForCommit(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.#commitWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   formingCandles(symbol: string, interval: Interval) {
@@ -111,6 +124,9 @@ export class ProcessRunner {
       this.#offsets = nextOffsets;
       this.#committedCounters = processor.counters();
       handled += records.length;
+      const waiters = this.#commitWaiters;
+      this.#commitWaiters = [];
+      for (const wake of waiters) wake();
       await this.#appendAlerts(out.alerts);
       this.#publishBatch(out);
     }
