@@ -111,7 +111,10 @@ export class EmbeddedPipeline implements PipelineView {
 
   /** Holds ingest while the processor is more than MAX_LAG_ENTRIES behind the log. */
   async #waitForProcessor(): Promise<void> {
-    while (!this.#abort.signal.aborted && this.#logEndOffset() - this.#runner.committedOffset() > MAX_LAG_ENTRIES) {
+    while (
+      !this.#abort.signal.aborted &&
+      this.#logEndOffset() - this.#runner.committedOffset() > MAX_LAG_ENTRIES
+    ) {
       await this.#runner.waitForCommit(1_000);
     }
   }
