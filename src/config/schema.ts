@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { parseDurationMs } from '../core/duration.ts';
 import { feedConfigSchema } from '../feeds/registry.ts';
+import { serverConfigSchema } from '../serve/server-config.ts';
 
 const duration = z.union([z.string(), z.number()]).transform((value, context) => {
   const ms = parseDurationMs(value);
@@ -81,13 +82,6 @@ export const storeConfigSchema = z
     z.strictObject({ type: z.literal('memory') }),
   ])
   .prefault({ type: 'duckdb' });
-
-export const serverConfigSchema = z
-  .strictObject({
-    host: z.string().min(1).default('localhost').describe('Address to listen on.'),
-    port: z.number().int().min(0).max(65_535).default(8080).describe('Port (0 picks a free one).'),
-  })
-  .prefault({});
 
 export const configSchema = z.strictObject({
   symbols: z

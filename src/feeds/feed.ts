@@ -28,4 +28,9 @@ export interface Feed {
   run(position: unknown, signal: AbortSignal): AsyncIterable<FeedBatch>;
   /** Progress of a bounded feed, for a terminal progress line. */
   progress?(): { done: number; total: number; unit: string };
+  /** Symbols the feed trades or subscribes to now; feeds that can change them at run time also implement the two below. */
+  symbols?(): string[];
+  /** Adds a symbol while running (a live feed subscribes to it). `symbol` is already normalised. */
+  addSymbol?(symbol: string): void;
+  removeSymbol?(symbol: string): void;
 }

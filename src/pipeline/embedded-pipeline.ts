@@ -7,10 +7,17 @@ import { type Candle, type Interval, TOPIC_TICKS } from '../core/records.ts';
 import type { Feed } from '../feeds/feed.ts';
 import { createFeed } from '../feeds/registry.ts';
 import { Ingest } from '../ingest/ingest.ts';
+import { SYMBOL_PATTERN } from '../ingest/validate.ts';
 import type { Log } from '../log/log.ts';
 import { createLog } from '../log/registry.ts';
 import { ProcessRunner } from '../process/process-runner.ts';
-import type { LiveListener, PipelineView, Stats } from '../serve/pipeline-view.ts';
+import {
+  ControlError,
+  type LiveListener,
+  type PipelineControl,
+  type PipelineView,
+  type Stats,
+} from '../serve/pipeline-view.ts';
 import { createStore } from '../store/registry.ts';
 import type { Store } from '../store/store.ts';
 import { lockDataDir } from './data-dir-lock.ts';
@@ -25,7 +32,7 @@ export interface EmbeddedPipelineOptions {
   onFeedError?: (feed: Feed, error: unknown) => void;
 }
 
-export class EmbeddedPipeline implements PipelineView {
+export class EmbeddedPipeline implements PipelineView, PipelineControl {
   readonly log: Log;
   readonly store: Store;
   readonly feeds: Feed[];
@@ -34,7 +41,9 @@ export class EmbeddedPipeline implements PipelineView {
   readonly #listeners = new Set<LiveListener>();
   readonly #abort = new AbortController();
   readonly #options: EmbeddedPipelineOptions;
-  #running: Promise<unknown>[] = [];
+  #processing: Promise<unknown> | undefined;
+  /** Running feeds: each has its own abort controller so the control panel can stop one. */
+  readonly #feedRuns = new Map<string, { controller: AbortController; done: Promise<void> }>();
   #unlock: (() => Promise<void>) | undefined;
 
   constructor(options: EmbeddedPipelineOptions) {
@@ -67,22 +76,28 @@ export class EmbeddedPipeline implements PipelineView {
     await this.store.open();
     await this.#ingest.open();
     await this.#runner.open();
-    const signal = this.#abort.signal;
-    this.#running.push(this.#runner.run(signal));
-    for (const feed of this.feeds) {
-      this.#running.push(
-        this.#ingest
-          .runFeed(feed, signal)
-          .catch((error: unknown) => this.#options.onFeedError?.(feed, error)),
-      );
-    }
+    this.#processing = this.#runner.run(this.#abort.signal);
+    for (const feed of this.feeds) this.#runFeed(feed);
+  }
+
+  #runFeed(feed: Feed): void {
+    const controller = new AbortController();
+    const stopAll = () => controller.abort();
+    this.#abort.signal.addEventListener('abort', stopAll, { once: true });
+    const done = this.#ingest
+      .runFeed(feed, controller.signal)
+      .catch((error: unknown) => this.#options.onFeedError?.(feed, error))
+      .finally(() => {
+        this.#abort.signal.removeEventListener('abort', stopAll);
+        if (this.#feedRuns.get(feed.name)?.controller === controller) this.#feedRuns.delete(feed.name);
+      });
+    this.#feedRuns.set(feed.name, { controller, done });
   }
 
   /** Stops feeds, lets the processor commit what it has read, and closes everything. */
   async stop(): Promise<void> {
     this.#abort.abort();
-    await Promise.allSettled(this.#running);
-    this.#running = [];
+    await Promise.allSettled([this.#processing, ...[...this.#feedRuns.values()].map((run) => run.done)]);
     await this.log.close();
     await this.store.close();
     await this.#unlock?.();
@@ -102,6 +117,54 @@ export class EmbeddedPipeline implements PipelineView {
 
   formingCandles(symbol: string, interval: Interval): Candle[] {
     return this.#runner.formingCandles(symbol, interval);
+  }
+
+  async startFeed(name: string): Promise<void> {
+    const feed = this.#feed(name);
+    if (this.#feedRuns.has(name)) throw new ControlError('conflict', `feed "${name}" is already running`);
+    if (this.#ingest.hasEnded(name))
+      throw new ControlError('conflict', `feed "${name}" has ended; a replay runs once`);
+    this.#runFeed(feed);
+  }
+
+  async stopFeed(name: string): Promise<void> {
+    this.#feed(name);
+    const run = this.#feedRuns.get(name);
+    if (!run) throw new ControlError('conflict', `feed "${name}" is not running`);
+    run.controller.abort();
+    await run.done;
+  }
+
+  feedSymbols(name: string): string[] {
+    return this.#feed(name).symbols?.() ?? [];
+  }
+
+  async addSymbol(feedName: string, symbol: string): Promise<void> {
+    const feed = this.#feed(feedName);
+    if (!feed.addSymbol)
+      throw new ControlError('unsupported', `feed "${feedName}" cannot add symbols while running`);
+    feed.addSymbol(normaliseSymbol(symbol));
+  }
+
+  async removeSymbol(feedName: string, symbol: string): Promise<void> {
+    const feed = this.#feed(feedName);
+    if (!feed.removeSymbol)
+      throw new ControlError('unsupported', `feed "${feedName}" cannot remove symbols while running`);
+    const normalised = normaliseSymbol(symbol);
+    if (!(feed.symbols?.() ?? []).includes(normalised)) {
+      throw new ControlError('conflict', `feed "${feedName}" does not trade ${normalised}`);
+    }
+    feed.removeSymbol(normalised);
+  }
+
+  #feed(name: string): Feed {
+    const feed = this.feeds.find((candidate) => candidate.name === name);
+    if (!feed)
+      throw new ControlError(
+        'unknown_feed',
+        `no feed named "${name}"; feeds: ${this.feeds.map((f) => f.name).join(', ')}`,
+      );
+    return feed;
   }
 
   onLive(listener: LiveListener): () => void {
@@ -126,4 +189,15 @@ export class EmbeddedPipeline implements PipelineView {
     }
     return total;
   }
+}
+
+function normaliseSymbol(symbol: string): string {
+  const normalised = symbol.trim().toUpperCase();
+  if (!SYMBOL_PATTERN.test(normalised)) {
+    throw new ControlError(
+      'invalid_symbol',
+      `symbol must match ${SYMBOL_PATTERN.source}, got ${JSON.stringify(symbol)}`,
+    );
+  }
+  return normalised;
 }

@@ -8,6 +8,8 @@
  * - `invalid_kind` (400): `kind` is not one of the alert kinds.
  * - `invalid_symbol` (400): the symbol, trimmed and upper-cased, does not match `^[A-Z0-9][A-Z0-9._:/-]{0,31}$`.
  * - `bad_request` (400 or another 4xx): a malformed request Fastify itself refused (bad URL encoding...).
+ * - `unauthorized` (401): the route needs an API key and none (or an unknown or revoked one) was given.
+ * - `forbidden` (403): the key's role is not enough (changes to the pipeline need `admin`).
  * - `unknown_symbol` (404): the store has never seen that symbol.
  * - `not_found` (404): no such route.
  * - `upgrade_required` (426): a plain HTTP request to the WebSocket endpoint.
@@ -31,6 +33,8 @@ export const ERROR_CODES = [
   'invalid_kind',
   'invalid_symbol',
   'bad_request',
+  'unauthorized',
+  'forbidden',
   'unknown_symbol',
   'not_found',
   'upgrade_required',

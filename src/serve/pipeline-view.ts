@@ -37,3 +37,26 @@ export interface PipelineView {
    */
   onLive(listener: LiveListener): () => void;
 }
+
+/** Why a control action was refused; `code` is stable (see docs/errors.md). */
+export class ControlError extends Error {
+  override readonly name = 'ControlError';
+  readonly code: 'unknown_feed' | 'unsupported' | 'invalid_symbol' | 'conflict';
+
+  constructor(code: ControlError['code'], message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** Changes to the running pipeline (the control panel). Every call needs an `admin` key. */
+export interface PipelineControl {
+  /** Starts a stopped feed again from where it stopped. */
+  startFeed(name: string): Promise<void>;
+  /** Stops a running feed; what it already produced stays. */
+  stopFeed(name: string): Promise<void>;
+  /** Symbols a feed currently trades or subscribes to. */
+  feedSymbols(name: string): string[];
+  addSymbol(feedName: string, symbol: string): Promise<void>;
+  removeSymbol(feedName: string, symbol: string): Promise<void>;
+}

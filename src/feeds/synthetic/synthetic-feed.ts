@@ -58,13 +58,25 @@ export class SyntheticFeed implements Feed {
   readonly bounded = false;
   readonly defaultSource = 'synthetic';
   readonly #config: SyntheticFeedConfig;
-  readonly #symbols: string[];
+  #symbols: string[];
 
   constructor(config: SyntheticFeedConfig, defaultSymbols: readonly string[]) {
     this.#config = config;
     this.name = config.name ?? 'synthetic';
     this.#symbols = [...(config.symbols ?? defaultSymbols)].map((symbol) => symbol.trim().toUpperCase());
     if (this.#symbols.length === 0) throw new Error('synthetic feed: no symbols configured');
+  }
+
+  symbols(): string[] {
+    return [...this.#symbols];
+  }
+
+  addSymbol(symbol: string): void {
+    if (!this.#symbols.includes(symbol)) this.#symbols = [...this.#symbols, symbol];
+  }
+
+  removeSymbol(symbol: string): void {
+    this.#symbols = this.#symbols.filter((existing) => existing !== symbol);
   }
 
   async *run(position: unknown, signal: AbortSignal): AsyncIterable<FeedBatch> {
@@ -80,7 +92,7 @@ export class SyntheticFeed implements Feed {
       last = now;
       const count = Math.floor(owed);
       owed -= count;
-      if (count === 0) continue;
+      if (count === 0 || this.#symbols.length === 0) continue;
       const values: unknown[] = new Array(count);
       for (let i = 0; i < count; i++) values[i] = this.#nextTrade(state, random, now);
       state.rng = random.state;
@@ -99,7 +111,7 @@ export class SyntheticFeed implements Feed {
 
   #nextTrade(state: SyntheticPosition, random: SeededRandom, now: number): object {
     const symbol = this.#symbols[Math.floor(random.next() * this.#symbols.length)]!;
-    const previous = state.prices[symbol]!;
+    const previous = state.prices[symbol] ?? START_PRICES[symbol] ?? 100;
     const price = roundPrice(previous * Math.exp(this.#config.volatility * random.normal()));
     state.prices[symbol] = price;
     const notional = 2_000 * Math.exp(0.8 * random.normal());
