@@ -4,17 +4,23 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { DataDirLockedError } from '../pipeline/data-dir-lock.ts';
 import { EmbeddedPipeline } from '../pipeline/embedded-pipeline.ts';
+import { PipelineMetrics } from '../serve/metrics/pipeline-metrics.ts';
 import { buildServer } from '../serve/server.ts';
+import { BackfillUsageError, runBackfill } from './backfill.ts';
+import { KeysUsageError, runKeysCommand } from './keys.ts';
 import { ProgressLine } from './progress.ts';
 
 const USAGE = `Usage: streamlines <command> [options]
 
 Commands:
   run        all stages in one process (feeds, ingest, log, process, store, server)
+  backfill   load a provider's trade history for a time range (see: streamlines backfill --help)
+  keys       create, list or revoke API keys (see: streamlines keys --help)
   help       this text
 
 Options:
@@ -32,6 +38,18 @@ class UsageError extends Error {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'backfill') {
+    await runBackfill(argv.slice(1)).catch((error: unknown) => {
+      throw error instanceof BackfillUsageError ? new UsageError(error.message) : error;
+    });
+    return;
+  }
+  if (argv[0] === 'keys') {
+    await runKeysCommand(argv.slice(1)).catch((error: unknown) => {
+      throw error instanceof KeysUsageError ? new UsageError(error.message) : error;
+    });
+    return;
+  }
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -92,9 +110,12 @@ function parseSpeed(value: string | boolean | undefined): number | 'max' {
 }
 
 async function run(config: Config, dataDir: string): Promise<void> {
+  // One metrics object shared by the pipeline (batch latencies, store write time) and the server.
+  const metrics = new PipelineMetrics();
   const pipeline = new EmbeddedPipeline({
     config,
     dataDir,
+    metrics,
     onFeedError: (feed, error) => {
       process.stderr.write(
         `feed ${feed.name} failed: ${error instanceof Error ? error.message : String(error)}\n`,
@@ -102,7 +123,15 @@ async function run(config: Config, dataDir: string): Promise<void> {
     },
   });
   await pipeline.start();
-  const app = await buildServer({ store: pipeline.store, view: pipeline });
+  const app = await buildServer({
+    store: pipeline.store,
+    view: pipeline,
+    control: pipeline,
+    metrics,
+    config: config.server,
+    // JSON lines on stderr: stdout carries the listening address that scripts read.
+    logger: pino({ level: config.server.logLevel }, pino.destination(2)),
+  });
   await app.listen({ port: config.server.port, host: config.server.host });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;

@@ -80,6 +80,30 @@ export const storeConfigSchema = z
       path: z.string().min(1).optional().describe('Database file (default DATA_DIR/streamlines.duckdb).'),
     }),
     z.strictObject({ type: z.literal('memory') }),
+    z.strictObject({
+      type: z.literal('postgres'),
+      url: z
+        .string()
+        .min(1)
+        .describe(
+          'postgres://user@host:port/db. Never put a password here: node-postgres reads PGPASSWORD (and PGHOST, PGUSER...) from the environment.',
+        ),
+      schema: z.string().min(1).default('public').describe('Schema holding the tables (created if missing).'),
+      timescale: z
+        .enum(['auto', 'on', 'off'])
+        .default('auto')
+        .describe(
+          'Use TimescaleDB hypertables when the extension can be created (auto), always (on) or never (off).',
+        ),
+      retention: z
+        .strictObject({
+          ticks: duration.default(30 * 86_400_000).describe('Drop ticks older than this (0 keeps them).'),
+          aggregates: duration
+            .default(90 * 86_400_000)
+            .describe('Drop candles and indicators older than this (0 keeps them).'),
+        })
+        .prefault({}),
+    }),
   ])
   .prefault({ type: 'duckdb' });
 

@@ -36,6 +36,8 @@ export class Ingest {
   readonly #seen = new Set<string>();
   #state: IngestProducerState = { feeds: {} };
   readonly #status = new Map<string, FeedStatus>();
+  /** The feeds behind the statuses, asked for their connection health. */
+  readonly #feeds = new Map<string, Feed>();
   /** Bounded feeds whose end entry is in the log. */
   readonly #endLogged = new Set<string>();
 
@@ -72,7 +74,16 @@ export class Ingest {
   }
 
   feedStatuses(): FeedStatus[] {
-    return [...this.#status.values()].map((status) => ({ ...status }));
+    return [...this.#status.values()].map((status) => {
+      const live = this.#feeds.get(status.name)?.status?.();
+      if (!live) return { ...status };
+      const merged: FeedStatus = { ...status };
+      if (live.connected !== undefined) merged.connected = live.connected;
+      if (live.reconnects !== undefined) merged.reconnects = live.reconnects;
+      if (live.backfilled !== undefined) merged.backfilled = live.backfilled;
+      if (live.fatal !== undefined && live.fatal !== null) merged.fatal = live.fatal;
+      return merged;
+    });
   }
 
   /**
@@ -88,6 +99,7 @@ export class Ingest {
       lastMessageAt: null,
     };
     this.#status.set(feed.name, status);
+    this.#feeds.set(feed.name, feed);
     if (this.hasEnded(feed.name)) {
       status.state = 'ended';
       return;

@@ -11,6 +11,7 @@ import { SYMBOL_PATTERN } from '../ingest/validate.ts';
 import type { Log } from '../log/log.ts';
 import { createLog } from '../log/registry.ts';
 import { ProcessRunner } from '../process/process-runner.ts';
+import type { BatchMetricsRecorder } from '../serve/metrics/pipeline-metrics.ts';
 import {
   ControlError,
   type LiveListener,
@@ -30,6 +31,8 @@ export interface EmbeddedPipelineOptions {
   dataDir: string;
   /** Called when a feed fails for good (the pipeline keeps running the others). */
   onFeedError?: (feed: Feed, error: unknown) => void;
+  /** Records latencies and store write time per committed batch (a PipelineMetrics, shared with the server). */
+  metrics?: BatchMetricsRecorder;
 }
 
 export class EmbeddedPipeline implements PipelineView, PipelineControl {
@@ -64,6 +67,7 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
       publish: (channel, data) => {
         for (const listener of this.#listeners) listener(channel, data);
       },
+      metrics: options.metrics,
     });
   }
 

@@ -14,6 +14,7 @@ import {
   TOPIC_TICKS,
 } from '../core/records.ts';
 import type { Log } from '../log/log.ts';
+import type { BatchMetricsRecorder } from '../serve/metrics/pipeline-metrics.ts';
 import type { LiveListener } from '../serve/pipeline-view.ts';
 import type { Store } from '../store/store.ts';
 import {
@@ -34,6 +35,8 @@ export interface ProcessRunnerOptions {
   maxBatch?: number;
   /** Receives live messages after each commit. */
   publish?: LiveListener;
+  /** Told about every committed batch (latencies, store write time). */
+  metrics?: BatchMetricsRecorder;
 }
 
 interface AlertsProducerState {
@@ -46,6 +49,7 @@ export class ProcessRunner {
   readonly #config: ProcessConfig;
   readonly #maxBatch: number;
   readonly #publish: LiveListener | undefined;
+  readonly #metrics: BatchMetricsRecorder | undefined;
   #processor: Processor | undefined;
   #offsets: number[] = [];
   #committedCounters: Counters | undefined;
@@ -59,6 +63,7 @@ export class ProcessRunner {
     this.#config = options.config;
     this.#maxBatch = options.maxBatch ?? 20_000;
     this.#publish = options.publish;
+    this.#metrics = options.metrics;
   }
 
   /** Restores the processor from the last checkpoint in the store. */
@@ -115,12 +120,16 @@ export class ProcessRunner {
       if (records.length === 0) continue;
       const out = emptyOutput();
       for (const record of records) processor.apply(record.value, record.offset, out);
+      const processedAt = Date.now();
       const nextOffsets = [...this.#offsets];
       nextOffsets[partition] = records[records.length - 1]!.offset + 1;
-      await this.#store.write({
+      const batch = {
         ...out,
         checkpoint: { name: PROCESSOR_CHECKPOINT, offsets: { ...nextOffsets }, state: processor.snapshot() },
-      });
+      };
+      const writeStart = performance.now();
+      await this.#store.write(batch);
+      this.#metrics?.recordBatch(out.ticks, processedAt, Date.now(), (performance.now() - writeStart) / 1000);
       this.#offsets = nextOffsets;
       this.#committedCounters = processor.counters();
       handled += records.length;

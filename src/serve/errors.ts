@@ -11,8 +11,14 @@
  * - `unauthorized` (401): the route needs an API key and none (or an unknown or revoked one) was given.
  * - `forbidden` (403): the key's role is not enough (changes to the pipeline need `admin`).
  * - `unknown_symbol` (404): the store has never seen that symbol.
+ * - `unknown_feed` (404): the control panel names a feed the pipeline does not run.
  * - `not_found` (404): no such route.
+ * - `conflict` (409): the control action clashes with the feed's state (already stopped...).
+ * - `unsupported` (400): the feed cannot do that (a replay cannot add symbols...), or the server runs no
+ *   pipeline it can change.
+ * - `payload_too_large` (413): the request body exceeds `server.limits.bodyBytes`.
  * - `upgrade_required` (426): a plain HTTP request to the WebSocket endpoint.
+ * - `rate_limited` (429): too many requests from this API key (or address) in the last minute.
  * - `not_ready` (503): a dependency (the store) does not answer.
  * - `internal` (500): a bug or a failing dependency; details go to the log, never to the client.
  *
@@ -23,8 +29,13 @@
  * - `invalid_channel`: not `ticks:SYM`, `candles:SYM:INTERVAL` or `alerts`.
  * - `too_many_subscriptions`: the subscription would exceed the per-client limit.
  * - `frame_too_large`: the frame exceeds the frame limit (far larger frames close the socket with 1009).
+ * - `rate_limited`: more frames this second than `server.ws.maxMessagesPerSecond`; the frame is ignored.
+ *
+ * WebSocket close codes: 1009 frame far too large, 1013 (`slowClient: disconnect`) the client read
+ * too slowly and its queue filled up.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { REQUEST_ID_HEADER } from './edge/request-id.ts';
 
 export const ERROR_CODES = [
   'invalid_parameter',
@@ -36,8 +47,13 @@ export const ERROR_CODES = [
   'unauthorized',
   'forbidden',
   'unknown_symbol',
+  'unknown_feed',
   'not_found',
+  'conflict',
+  'unsupported',
+  'payload_too_large',
   'upgrade_required',
+  'rate_limited',
   'not_ready',
   'internal',
 ] as const;
@@ -50,6 +66,7 @@ export const WS_ERROR_CODES = [
   'invalid_channel',
   'too_many_subscriptions',
   'frame_too_large',
+  'rate_limited',
 ] as const;
 export type WsErrorCode = (typeof WS_ERROR_CODES)[number];
 
@@ -82,6 +99,13 @@ const PARAMETER_CODES: Readonly<Record<string, ErrorCode>> = {
   symbol: 'invalid_symbol',
 };
 
+/** Fastify's own 4xx errors that have a code of their own; every other 4xx is `bad_request`. */
+const STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
+  404: 'not_found',
+  413: 'payload_too_large',
+  429: 'rate_limited',
+};
+
 interface ValidationIssue {
   instancePath?: string;
   keyword?: string;
@@ -89,8 +113,13 @@ interface ValidationIssue {
   params?: Record<string, unknown>;
 }
 
-/** The value the client sent, as text, so the message echoes exactly what they typed. */
+/** The value the client sent, as text and cut to 100 characters, so the message echoes what they typed. */
 function rawQueryValue(request: FastifyRequest, name: string): string | undefined {
+  const value = untruncatedQueryValue(request, name);
+  return value === undefined || value.length <= 100 ? value : `${value.slice(0, 100)}...`;
+}
+
+function untruncatedQueryValue(request: FastifyRequest, name: string): string | undefined {
   const queryStart = request.url.indexOf('?');
   if (queryStart >= 0) {
     const values = new URLSearchParams(request.url.slice(queryStart + 1)).getAll(name);
@@ -157,7 +186,9 @@ function handleError(error: FastifyError | ApiError, request: FastifyRequest, re
   }
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) {
-    reply.code(status).send(errorBody(status === 404 ? 'not_found' : 'bad_request', error.message));
+    // Fastify's messages may quote the whole URL (414): cap what goes back.
+    const message = error.message.length > 300 ? `${error.message.slice(0, 300)}...` : error.message;
+    reply.code(status).send(errorBody(STATUS_CODES[status] ?? 'bad_request', message));
     return;
   }
   request.log.error({ err: error }, 'request failed');
@@ -170,6 +201,8 @@ export function handleFrameworkError(
   request: FastifyRequest,
   reply: FastifyReply,
 ): void {
+  // These replies skip the route hooks, where the edge sets the id.
+  reply.header(REQUEST_ID_HEADER, request.id);
   handleError(error, request, reply);
 }
 

@@ -30,6 +30,18 @@ export interface LimitOptions {
 
 // Epoch ms fit in a safe integer; anything beyond would compare wrongly once stored.
 const timeSchema = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
+const fromSchema = {
+  ...timeSchema,
+  description:
+    'Start of the range, ms since the epoch, inclusive. With it, the first `limit` records from here.',
+  examples: [1_700_000_000_000],
+} as const;
+const toSchema = {
+  ...timeSchema,
+  description:
+    'End of the range, ms since the epoch, inclusive. Without `from`, the last `limit` records up to here.',
+  examples: [1_700_003_600_000],
+} as const;
 
 /** Querystring schema for `from`, `to`, `limit`, plus any extra properties. */
 export function rangeQuerySchema(
@@ -39,16 +51,34 @@ export function rangeQuerySchema(
   return {
     type: 'object',
     properties: {
-      from: timeSchema,
-      to: timeSchema,
-      limit: { type: 'integer', minimum: 1, maximum: limits.maxLimit, default: limits.defaultLimit },
+      from: fromSchema,
+      to: toSchema,
+      limit: {
+        type: 'integer',
+        minimum: 1,
+        maximum: limits.maxLimit,
+        default: limits.defaultLimit,
+        description: 'How many records at most.',
+        examples: [Math.min(100, limits.maxLimit)],
+      },
       ...extra,
     },
   };
 }
 
-export const intervalSchema = { type: 'string', enum: [...INTERVALS], default: '1m' } as const;
-export const kindSchema = { type: 'string', enum: [...ALERT_KINDS] } as const;
+export const intervalSchema = {
+  type: 'string',
+  enum: [...INTERVALS],
+  default: '1m',
+  description: 'Candle interval.',
+  examples: ['5m'],
+} as const;
+export const kindSchema = {
+  type: 'string',
+  enum: [...ALERT_KINDS],
+  description: 'Only alerts of this kind.',
+  examples: ['price_above'],
+} as const;
 
 /** The validated querystring of a range request. */
 export interface RangeQuerystring {

@@ -13,6 +13,14 @@ export interface FeedStatus {
   messages: number;
   lastMessageAt: number | null;
   error?: string;
+  /** Live feeds: whether the provider connection is open now. */
+  connected?: boolean;
+  /** Live feeds: opens that followed a dropped connection. */
+  reconnects?: number;
+  /** Live feeds: trades fetched over REST to fill gaps after drops or restarts. */
+  backfilled?: number;
+  /** Live feeds: why the feed stopped for good (bad key, no entitlement, unknown symbol). */
+  fatal?: string;
 }
 
 export interface Stats extends Counters {

@@ -42,8 +42,10 @@ export const serverConfigSchema = z
           .int()
           .positive()
           .max(10_000)
-          .default(1_000)
-          .describe('`limit` when none is given.'),
+          .default(10_000)
+          .describe(
+            '`limit` when none is given (the most a list returns, so a list without `limit` is whole).',
+          ),
       })
       .prefault({}),
     rateLimit: z

@@ -2,42 +2,49 @@
  * The serve stage's HTTP server: REST over the store, the live stream over WebSocket, health.
  * Every feature is an encapsulated plugin; errors come out as `{error: {code, message}}` (errors.ts).
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerOptions,
+  LogController,
+} from 'fastify';
+import type { z } from 'zod';
 import type { Store } from '../store/store.ts';
+import { authPlugin } from './auth/auth-plugin.ts';
+import { redactingLogger, withSecretRedaction } from './auth/redact.ts';
+import { installEdge } from './edge/edge.ts';
+import { generateRequestId } from './edge/request-id.ts';
 import { handleFrameworkError, installErrorHandlers } from './errors.ts';
-import type { PipelineView } from './pipeline-view.ts';
+import { graphqlRoutes } from './graphql/graphql-plugin.ts';
+import { metricsRoutes } from './metrics/metrics-route.ts';
+import { PipelineMetrics } from './metrics/pipeline-metrics.ts';
+import { registerOpenApi } from './openapi/openapi.ts';
+import type { PipelineControl, PipelineView } from './pipeline-view.ts';
 import { alertRoutes } from './routes/alerts.ts';
+import { controlRoutes } from './routes/control.ts';
+import { exportRoutes } from './routes/export.ts';
 import { healthRoutes } from './routes/health.ts';
-import { homeRoutes } from './routes/home.ts';
 import { marketRoutes } from './routes/market.ts';
 import { statsRoutes } from './routes/stats.ts';
+import { webRoutes } from './routes/web.ts';
+import { type ServerConfig, serverConfigSchema } from './server-config.ts';
 import { WsHub } from './ws/ws-hub.ts';
-import { wsRoutes } from './ws/ws-route.ts';
+import { registerWebSocket, wsRoutes } from './ws/ws-route.ts';
 
 export interface ServerOptions {
   store: Store;
   view: PipelineView;
-  /** `false` (default) for no logs, `true` or pino options to log. */
-  logger?: boolean | object;
-  /** Largest `limit` a client may ask for (default 10 000). */
-  maxLimit?: number;
-  /** `limit` when the client gives none (default 1 000). */
-  defaultLimit?: number;
-  ws?: {
-    /** Per client: above this many queued bytes, live messages are dropped for it (default 1 MiB). */
-    maxQueuedBytes?: number;
-    /** Per client (default 100). */
-    maxSubscriptions?: number;
-    /** Largest frame a client may send (default 64 KiB). */
-    maxFrameBytes?: number;
-  };
+  /** Changes to the running pipeline (the control panel); without it, control actions answer `unsupported`. */
+  control?: PipelineControl;
+  /** The built dashboard's folder (default web/dist); a tiny page says how to build it when missing. */
+  webRoot?: string;
+  /** `false` (default) for no logs, `true` or pino options to log, or a pino logger to log with. */
+  logger?: boolean | object | FastifyBaseLogger;
+  /** The `server` config section (parsed, or as written); defaults to `serverConfigSchema.parse({})`. */
+  config?: z.input<typeof serverConfigSchema>;
+  /** The pipeline's metrics (its recorders fed by the process stage); a fresh set when omitted. */
+  metrics?: PipelineMetrics;
 }
-
-export const DEFAULT_MAX_LIMIT = 10_000;
-export const DEFAULT_LIMIT = 1_000;
-export const DEFAULT_WS_MAX_QUEUED_BYTES = 1024 * 1024;
-export const DEFAULT_WS_MAX_SUBSCRIPTIONS = 100;
-export const DEFAULT_WS_MAX_FRAME_BYTES = 64 * 1024;
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -46,58 +53,71 @@ declare module 'fastify' {
   }
 }
 
-function positiveInteger(name: string, value: number | undefined, fallback: number): number {
-  const result = value ?? fallback;
-  if (!Number.isSafeInteger(result) || result < 1) {
-    throw new RangeError(`server option ${name} must be a positive integer, got ${String(value)}`);
-  }
-  return result;
+function isLoggerInstance(logger: ServerOptions['logger']): logger is FastifyBaseLogger {
+  return typeof logger === 'object' && typeof (logger as { child?: unknown }).child === 'function';
+}
+
+/** Fastify's options from ours: logging, request ids, the body limit. */
+function fastifyOptions(options: ServerOptions, config: ServerConfig): FastifyServerOptions {
+  const logging: FastifyServerOptions = isLoggerInstance(options.logger)
+    ? { loggerInstance: redactingLogger(options.logger) }
+    : { logger: withSecretRedaction(options.logger ?? false) };
+  return {
+    ...logging,
+    frameworkErrors: handleFrameworkError,
+    bodyLimit: config.limits.bodyBytes,
+    // The header is validated in generateRequestId; Fastify would take it verbatim.
+    requestIdHeader: false,
+    genReqId: generateRequestId,
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+  };
 }
 
 /** Builds the server with every route registered, not listening (`app.inject()` works on it). */
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
-  const maxLimit = positiveInteger('maxLimit', options.maxLimit, DEFAULT_MAX_LIMIT);
-  const defaultLimit = positiveInteger(
-    'defaultLimit',
-    options.defaultLimit,
-    Math.min(DEFAULT_LIMIT, maxLimit),
-  );
-  if (defaultLimit > maxLimit) {
-    throw new RangeError(`server option defaultLimit (${defaultLimit}) must be <= maxLimit (${maxLimit})`);
+  // Parsing again is cheap and refuses a hand-built config the schema would not accept.
+  const config = serverConfigSchema.parse(options.config ?? {});
+  const { maxLimit } = config.limits;
+  // A small maxLimit lowers the default with it; only a default the user chose is an error.
+  if (options.config?.limits?.defaultLimit === undefined) {
+    config.limits.defaultLimit = Math.min(config.limits.defaultLimit, maxLimit);
+  } else if (config.limits.defaultLimit > maxLimit) {
+    throw new RangeError(
+      `server.limits.defaultLimit (${config.limits.defaultLimit}) must be <= server.limits.maxLimit (${maxLimit})`,
+    );
   }
-  const limits = { maxLimit, defaultLimit };
-  const maxFrameBytes = positiveInteger(
-    'ws.maxFrameBytes',
-    options.ws?.maxFrameBytes,
-    DEFAULT_WS_MAX_FRAME_BYTES,
-  );
-  const hub = new WsHub({
-    maxQueuedBytes: positiveInteger(
-      'ws.maxQueuedBytes',
-      options.ws?.maxQueuedBytes,
-      DEFAULT_WS_MAX_QUEUED_BYTES,
-    ),
-    maxSubscriptions: positiveInteger(
-      'ws.maxSubscriptions',
-      options.ws?.maxSubscriptions,
-      DEFAULT_WS_MAX_SUBSCRIPTIONS,
-    ),
-    maxFrameBytes,
-  });
+  const limits = { maxLimit, defaultLimit: config.limits.defaultLimit };
+  const hub = new WsHub(config.ws);
 
-  const app = Fastify({ logger: options.logger ?? false, frameworkErrors: handleFrameworkError });
+  const app = Fastify(fastifyOptions(options, config));
   installErrorHandlers(app);
   app.decorate('wsHub', hub);
+  // Both watch routes as they are added, so they go before any route plugin.
+  await registerOpenApi(app);
+  await installEdge(app, config);
 
   const { store, view } = options;
-  await app.register(homeRoutes);
-  await app.register(healthRoutes, { store });
+  // After the edge (CORS headers reach a 401 too), before every route it guards.
+  await app.register(authPlugin, { store, ...config.auth });
+  await app.register(webRoutes, options.webRoot === undefined ? {} : { root: options.webRoot });
+  await app.register(healthRoutes, { store, view });
+  const metrics = options.metrics ?? new PipelineMetrics();
+  await app.register(metricsRoutes, { metrics, view, hub });
   await app.register(marketRoutes, { store, view, limits });
   await app.register(alertRoutes, { store, limits });
   await app.register(statsRoutes, { store, view, limits });
-  await app.register(wsRoutes, { hub, maxFrameBytes });
+  await app.register(controlRoutes, { view, control: options.control });
+  await app.register(exportRoutes, { store, view });
+  await registerWebSocket(app, hub, config.ws.maxFrameBytes);
+  await app.register(wsRoutes, { hub, maxFrameBytes: config.ws.maxFrameBytes });
+  await app.register(graphqlRoutes, {
+    store,
+    view,
+    limits,
+    requireKeyForReads: config.auth.requireKeyForReads,
+  });
 
-  const stopLive = view.onLive(hub.publish);
+  const stopLive = view.onLive(metrics.instrumentLive(hub));
   app.addHook('onClose', async () => stopLive());
   return app;
 }

@@ -594,6 +594,109 @@ export function storeConformance(
       assert.equal((await store.ticks('BTCUSDT', { limit: 100_000 })).length, 10 * batchSize);
     });
 
+    describe('API keys', () => {
+      // Hashes are opaque hex strings to the store; these stand in for sha256 digests.
+      const readKey = {
+        id: 'k1',
+        name: 'dashboard',
+        role: 'read',
+        hash: 'aa'.repeat(32),
+        createdAt: T0,
+      } as const;
+      const adminKey = {
+        id: 'k0',
+        name: 'ops',
+        role: 'admin',
+        hash: 'bb'.repeat(32),
+        createdAt: T0,
+      } as const;
+
+      test('created keys are listed by createdAt then id, without their hash', async () => {
+        await store.createKey(readKey);
+        await store.createKey(adminKey);
+        await store.createKey({
+          id: 'k2',
+          name: 'early',
+          role: 'read',
+          hash: 'cc'.repeat(32),
+          createdAt: T0 - 1,
+        });
+        const listed = await store.listKeys();
+        assert.deepStrictEqual(listed, [
+          { id: 'k2', name: 'early', role: 'read', createdAt: T0 - 1, revokedAt: null },
+          { id: 'k0', name: 'ops', role: 'admin', createdAt: T0, revokedAt: null },
+          { id: 'k1', name: 'dashboard', role: 'read', createdAt: T0, revokedAt: null },
+        ]);
+      });
+
+      test('findKeyByHash finds only an active key with exactly that hash', async () => {
+        await store.createKey(readKey);
+        await store.createKey(adminKey);
+        assert.deepStrictEqual(await store.findKeyByHash(readKey.hash), {
+          id: 'k1',
+          name: 'dashboard',
+          role: 'read',
+          createdAt: T0,
+          revokedAt: null,
+        });
+        assert.equal((await store.findKeyByHash(adminKey.hash))?.role, 'admin');
+        assert.equal(await store.findKeyByHash('dd'.repeat(32)), undefined);
+        assert.equal(await store.findKeyByHash(readKey.hash.toUpperCase()), undefined);
+        assert.equal(await store.findKeyByHash(readKey.hash.slice(0, 10)), undefined);
+        // A hash is a literal, never a pattern or SQL.
+        assert.equal(await store.findKeyByHash("%' OR '1'='1"), undefined);
+      });
+
+      test('revokeKey revokes once, hides the key from findKeyByHash, keeps it in the list', async () => {
+        await store.createKey(readKey);
+        await store.createKey(adminKey);
+        assert.equal(await store.revokeKey('k1', T0 + 5), true);
+        assert.equal(await store.revokeKey('k1', T0 + 6), false);
+        assert.equal(await store.revokeKey('nope', T0 + 6), false);
+        assert.equal(await store.findKeyByHash(readKey.hash), undefined);
+        assert.equal((await store.findKeyByHash(adminKey.hash))?.id, 'k0');
+        assert.deepStrictEqual(
+          (await store.listKeys()).map((key) => [key.id, key.revokedAt]),
+          [
+            ['k0', null],
+            ['k1', T0 + 5],
+          ],
+        );
+      });
+
+      test('rejects a duplicate id or hash, an empty name and an unknown role, keeping nothing', async () => {
+        await store.createKey(readKey);
+        await assert.rejects(store.createKey({ ...adminKey, id: 'k1' }));
+        await assert.rejects(store.createKey({ ...adminKey, hash: readKey.hash }));
+        await assert.rejects(store.createKey({ ...adminKey, name: '' }));
+        await assert.rejects(store.createKey({ ...adminKey, role: 'root' as 'admin' }));
+        assert.deepStrictEqual(
+          (await store.listKeys()).map((key) => key.id),
+          ['k1'],
+        );
+        // Still usable afterwards.
+        await store.createKey(adminKey);
+        assert.equal((await store.listKeys()).length, 2);
+      });
+
+      (options.durable ? test : () => undefined)('keys and revocations survive a reopen', async () => {
+        if (harness.reopen === undefined) throw new Error('a durable store under test must offer reopen()');
+        await store.createKey(readKey);
+        await store.createKey(adminKey);
+        await store.revokeKey('k0', T0 + 9);
+        await store.close();
+        const reopened = await harness.reopen();
+        opened.push(reopened);
+        await reopened.open();
+        assert.deepStrictEqual(await reopened.listKeys(), [
+          { id: 'k0', name: 'ops', role: 'admin', createdAt: T0, revokedAt: T0 + 9 },
+          { id: 'k1', name: 'dashboard', role: 'read', createdAt: T0, revokedAt: null },
+        ]);
+        assert.equal((await reopened.findKeyByHash(readKey.hash))?.id, 'k1');
+        assert.equal(await reopened.findKeyByHash(adminKey.hash), undefined);
+      });
+    });
+
     (options.durable ? test : () => undefined)('data persists across close and reopen', async () => {
       if (harness.reopen === undefined) throw new Error('a durable store under test must offer reopen()');
       const batch = makeBatch({

@@ -76,6 +76,28 @@ export interface StoredTick {
   late: boolean;
 }
 
+/** What an API key may do: `read` the data, or also `admin`ister the running pipeline and the keys. */
+export type ApiKeyRole = 'read' | 'admin';
+
+/** An API key as the store keeps it, minus its hash (which never leaves the store or the verifier). */
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  role: ApiKeyRole;
+  createdAt: number;
+  /** ms since the epoch, or null while the key is active. */
+  revokedAt: number | null;
+}
+
+/** A key to create: `hash` is the hex sha256 of its secret; the secret itself is never stored. */
+export interface NewApiKey {
+  id: string;
+  name: string;
+  role: ApiKeyRole;
+  hash: string;
+  createdAt: number;
+}
+
 export interface Store {
   /** Opens the store and applies pending schema migrations. */
   open(): Promise<void>;
@@ -93,5 +115,13 @@ export interface Store {
   alerts(query: AlertQuery): Promise<Alert[]>;
   /** The most recent dead letters, ascending by seq. */
   deadLetters(limit: number): Promise<DeadLetter[]>;
+  /** Adds an API key; rejects an empty name, an unknown role, or an id or hash already taken. */
+  createKey(key: NewApiKey): Promise<void>;
+  /** Every key, revoked ones included, ascending by createdAt then id. */
+  listKeys(): Promise<ApiKeyRecord[]>;
+  /** The active (not revoked) key with that hash. */
+  findKeyByHash(hash: string): Promise<ApiKeyRecord | undefined>;
+  /** Revokes an active key; false when there is no such key or it was already revoked. */
+  revokeKey(id: string, revokedAt?: number): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -2,6 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { AlertKind } from '../../core/records.ts';
 import type { AlertQuery, Store } from '../../store/store.ts';
+import { timeStore } from '../edge/edge.ts';
 import {
   kindSchema,
   type LimitOptions,
@@ -10,7 +11,7 @@ import {
   rangeQuerySchema,
   toRangeQuery,
 } from '../params.ts';
-import { alertSchema, listResponse } from '../schemas.ts';
+import { alertSchema, EXAMPLES, errorResponses, listResponse } from '../schemas.ts';
 
 export interface AlertRoutesOptions {
   store: Store;
@@ -28,8 +29,19 @@ export const alertRoutes: FastifyPluginAsync<AlertRoutesOptions> = async (app, {
     '/api/v1/alerts',
     {
       schema: {
-        querystring: rangeQuerySchema(limits, { symbol: { type: 'string' }, kind: kindSchema }),
-        response: listResponse('alerts', alertSchema),
+        summary: 'Fired alerts',
+        description: 'Alerts of every symbol, or of one, optionally of one kind, in a time range.',
+        tags: ['alerts'],
+        querystring: rangeQuerySchema(limits, {
+          symbol: { type: 'string', description: 'Only alerts of this symbol.', examples: ['BTCUSDT'] },
+          kind: kindSchema,
+        }),
+        response: {
+          ...listResponse('alerts', alertSchema, [], 'The alerts, ascending by ts.', {
+            alerts: [EXAMPLES.alert],
+          }),
+          ...errorResponses(400),
+        },
       },
     },
     async (request) => {
@@ -37,7 +49,7 @@ export const alertRoutes: FastifyPluginAsync<AlertRoutesOptions> = async (app, {
       if (request.query.symbol !== undefined)
         query.symbol = parseSymbol(request.query.symbol, 'query parameter symbol');
       if (request.query.kind !== undefined) query.kind = request.query.kind;
-      return { alerts: await store.alerts(query) };
+      return { alerts: await timeStore(request, store.alerts(query)) };
     },
   );
 };

@@ -2,10 +2,22 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Store } from '../../store/store.ts';
 import { buildServer } from '../server.ts';
-import { buildTestServer, FakeView, seedStore } from '../test-helpers.ts';
+import { buildTestServer, FakeView, type Json, seedStore } from '../test-helpers.ts';
 import { healthRoutes } from './health.ts';
 
-test('GET /health is ok and GET /ready is ready when the store answers', async () => {
+/** The body with every check's latency replaced by 0, so it can be compared whole. */
+function withoutLatency(body: Json): Json {
+  for (const check of Object.values<Json>(body.checks ?? {})) {
+    assert.equal(typeof check.latencyMs, 'number');
+    assert.ok(check.latencyMs >= 0);
+    check.latencyMs = 0;
+  }
+  return body;
+}
+
+const OK_REQUIRED = { ok: true, required: true, latencyMs: 0 };
+
+test('GET /health is ok and GET /ready is ready with every check when all answer', async () => {
   const { app } = await buildTestServer();
   try {
     const health = await app.inject({ url: '/health' });
@@ -13,7 +25,14 @@ test('GET /health is ok and GET /ready is ready when the store answers', async (
     assert.deepEqual(health.json(), { status: 'ok' });
     const ready = await app.inject({ url: '/ready' });
     assert.equal(ready.statusCode, 200);
-    assert.deepEqual(ready.json(), { status: 'ready' });
+    assert.deepEqual(withoutLatency(ready.json()), {
+      status: 'ready',
+      checks: {
+        store: OK_REQUIRED,
+        log: OK_REQUIRED,
+        feeds: { ok: true, required: false, latencyMs: 0 },
+      },
+    });
   } finally {
     await app.close();
   }
@@ -30,9 +49,14 @@ test('GET /ready is 503 not_ready with the reason when the store fails; /health 
   try {
     const ready = await app.inject({ url: '/ready' });
     assert.equal(ready.statusCode, 503);
-    assert.deepEqual(ready.json(), {
+    assert.deepEqual(withoutLatency(ready.json()), {
       status: 'unavailable',
       error: { code: 'not_ready', message: 'store: database is locked' },
+      checks: {
+        store: { ok: false, required: true, latencyMs: 0, error: 'database is locked' },
+        log: OK_REQUIRED,
+        feeds: { ok: true, required: false, latencyMs: 0 },
+      },
     });
     assert.equal((await app.inject({ url: '/health' })).statusCode, 200);
   } finally {
@@ -50,6 +74,57 @@ test('GET /ready is 503 when the store does not answer in time', async () => {
     const ready = await app.inject({ url: '/ready' });
     assert.equal(ready.statusCode, 503);
     assert.equal(ready.json().error.message, 'store: store did not answer within 20 ms');
+  } finally {
+    await app.close();
+  }
+});
+
+test('GET /ready is 503 when the pipeline cannot read its log, naming every failed dependency', async () => {
+  const store = await seedStore();
+  const failing: Store = Object.assign(Object.create(store), {
+    symbols: async () => {
+      throw new Error('database is locked');
+    },
+  });
+  const view = new FakeView();
+  view.stats = () => {
+    throw new Error('the log is closed');
+  };
+  const app = await buildServer({ store: failing, view });
+  try {
+    const ready = await app.inject({ url: '/ready' });
+    assert.equal(ready.statusCode, 503);
+    const body = ready.json();
+    assert.deepEqual(body.error, {
+      code: 'not_ready',
+      message: 'store: database is locked; log: the log is closed',
+    });
+    assert.equal(body.checks.log.ok, false);
+    assert.equal(body.checks.log.error, 'the log is closed');
+  } finally {
+    await app.close();
+  }
+});
+
+test('a failed feed is reported by GET /ready but does not make it unavailable', async () => {
+  const view = new FakeView();
+  view.statsValue = {
+    ...view.statsValue,
+    feeds: [
+      { name: 'binance', type: 'binance', state: 'failed', messages: 3, lastMessageAt: 1, error: 'HTTP 451' },
+      { name: 'replay', type: 'replay', state: 'running', messages: 12, lastMessageAt: 1_000 },
+    ],
+  };
+  const app = await buildServer({ store: await seedStore(), view });
+  try {
+    const ready = await app.inject({ url: '/ready' });
+    assert.equal(ready.statusCode, 200);
+    assert.deepEqual(withoutLatency(ready.json()).checks.feeds, {
+      ok: false,
+      required: false,
+      latencyMs: 0,
+      error: 'binance failed: HTTP 451',
+    });
   } finally {
     await app.close();
   }

@@ -1,14 +1,61 @@
-/** Liveness (`/health`) and readiness (`/ready`: the store answers). */
+/**
+ * Liveness (`/health`) and readiness (`/ready`): each dependency is checked and reported with its
+ * latency; the required ones (store, log) make `/ready` answer 503 when they fail, the feeds are
+ * reported but a failed feed leaves the server able to serve what is stored.
+ */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Store } from '../../store/store.ts';
 import { errorBody } from '../errors.ts';
+import type { PipelineView } from '../pipeline-view.ts';
+import { healthSchema, readySchema } from '../schemas.ts';
 
 /** How long `/ready` waits for the store before calling it unavailable. */
 export const READY_TIMEOUT_MS = 2_000;
 
 export interface HealthRoutesOptions {
   store: Store;
+  /** The running pipeline: its log and feeds are checked too when given. */
+  view?: Pick<PipelineView, 'stats'>;
   readyTimeoutMs?: number;
+}
+
+/** One dependency as `/ready` reports it. */
+export interface ReadinessCheck {
+  ok: boolean;
+  /** A required dependency that is not ok makes `/ready` answer 503. */
+  required: boolean;
+  /** Time the check took, ms. */
+  latencyMs: number;
+  error?: string;
+}
+
+/** Runs one probe, timing it; a probe that throws or rejects is not ok, with its message. */
+async function check(required: boolean, probe: () => unknown): Promise<ReadinessCheck> {
+  const started = performance.now();
+  let error: string | undefined;
+  try {
+    await probe();
+  } catch (cause) {
+    error = cause instanceof Error ? cause.message : String(cause);
+  }
+  const latencyMs = Math.round((performance.now() - started) * 1000) / 1000;
+  return error === undefined ? { ok: true, required, latencyMs } : { ok: false, required, latencyMs, error };
+}
+
+/** The pipeline can tell where its log ends and where the processor stands (a closed log throws). */
+function probeLog(view: Pick<PipelineView, 'stats'>): void {
+  const { logEndOffset, processedOffset } = view.stats();
+  if (!Number.isSafeInteger(logEndOffset) || !Number.isSafeInteger(processedOffset)) {
+    throw new Error(`log offsets are not integers (end ${logEndOffset}, processed ${processedOffset})`);
+  }
+}
+
+/** Ok unless a feed failed for good; the message names every failed feed and why. */
+function probeFeeds(view: Pick<PipelineView, 'stats'>): void {
+  const failed = view.stats().feeds.filter((feed) => feed.state === 'failed');
+  if (failed.length > 0) {
+    throw new Error(failed.map((feed) => `${feed.name} failed: ${feed.error ?? 'unknown error'}`).join('; '));
+  }
 }
 
 /** Resolves when the store answers a cheap query; rejects with the reason otherwise. */
@@ -28,16 +75,23 @@ async function probeStore(store: Store, timeoutMs: number): Promise<void> {
 export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app, options) => {
   const timeoutMs = options.readyTimeoutMs ?? READY_TIMEOUT_MS;
 
-  app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/health', { schema: healthSchema }, async () => ({ status: 'ok' }));
 
-  app.get('/ready', async (request, reply) => {
-    try {
-      await probeStore(options.store, timeoutMs);
-      return { status: 'ready' };
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      request.log.warn({ err: error }, 'not ready');
-      return reply.code(503).send({ status: 'unavailable', ...errorBody('not_ready', `store: ${reason}`) });
-    }
+  app.get('/ready', { schema: readySchema }, async (request, reply) => {
+    const { view } = options;
+    const checks: Record<string, ReadinessCheck> = {};
+    const [store, log, feeds] = await Promise.all([
+      check(true, () => probeStore(options.store, timeoutMs)),
+      view && check(true, () => probeLog(view)),
+      view && check(false, () => probeFeeds(view)),
+    ]);
+    checks.store = store;
+    if (log) checks.log = log;
+    if (feeds) checks.feeds = feeds;
+    const failed = Object.entries(checks).filter(([, result]) => result.required && !result.ok);
+    if (failed.length === 0) return { status: 'ready', checks };
+    const message = failed.map(([name, result]) => `${name}: ${result.error}`).join('; ');
+    request.log.warn({ checks }, 'not ready');
+    return reply.code(503).send({ status: 'unavailable', ...errorBody('not_ready', message), checks });
   });
 };

@@ -180,7 +180,7 @@ describe('GET /api/v1/ticks/:symbol', () => {
   });
 
   test('the limit maximum follows the maxLimit option', async () => {
-    const small = await buildTestServer({ maxLimit: 3, defaultLimit: 2 });
+    const small = await buildTestServer({ config: { limits: { maxLimit: 3, defaultLimit: 2 } } });
     try {
       const over = await small.app.inject({ url: '/api/v1/ticks/BTCUSDT?limit=4' });
       assert.equal(over.statusCode, 400);

@@ -3,8 +3,9 @@
  * ones from the pipeline) and candle indicators.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import type { Candle, Interval } from '../../core/records.ts';
-import type { RangeQuery, Store } from '../../store/store.ts';
+import type { Interval } from '../../core/records.ts';
+import type { Store } from '../../store/store.ts';
+import { timeStore } from '../edge/edge.ts';
 import { ApiError } from '../errors.ts';
 import {
   intervalSchema,
@@ -15,12 +16,16 @@ import {
   toRangeQuery,
 } from '../params.ts';
 import type { PipelineView } from '../pipeline-view.ts';
+import { readCandles, requireKnownSymbol } from '../queries.ts';
 import {
   candleSchema,
+  EXAMPLES,
+  errorResponses,
   indicatorPointSchema,
   latestTickSchema,
   listResponse,
   storedTickSchema,
+  symbolParamsSchema,
   symbolSummarySchema,
 } from '../schemas.ts';
 
@@ -38,69 +43,62 @@ interface IntervalQuerystring extends RangeQuerystring {
   interval: Interval;
 }
 
-/**
- * Merges the store's final candles with the forming ones that fall in the range, ascending by ts;
- * on a shared ts the final one wins. The limit follows RangeQuery: the first N when `from` is set,
- * else the last N. Both inputs must be ascending by ts.
- */
-export function mergeCandles(
-  final: readonly Candle[],
-  forming: readonly Candle[],
-  range: RangeQuery,
-): Candle[] {
-  const from = range.from ?? Number.NEGATIVE_INFINITY;
-  const to = range.to ?? Number.POSITIVE_INFINITY;
-  const merged: Candle[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < final.length || j < forming.length) {
-    const next = forming[j];
-    if (next !== undefined && (next.ts < from || next.ts > to)) {
-      j++;
-      continue;
-    }
-    const stored = final[i];
-    if (stored === undefined) {
-      merged.push(next!);
-      j++;
-    } else if (next === undefined || stored.ts < next.ts) {
-      merged.push(stored);
-      i++;
-    } else if (stored.ts === next.ts) {
-      merged.push(stored);
-      i++;
-      j++;
-    } else {
-      merged.push(next);
-      j++;
-    }
-  }
-  if (merged.length <= range.limit) return merged;
-  return range.from !== undefined ? merged.slice(0, range.limit) : merged.slice(merged.length - range.limit);
-}
+/** Lives in ../queries.ts (shared with GraphQL); re-exported for existing importers. */
+export { mergeCandles } from '../queries.ts';
 
 /** The encapsulated plugin serving the market-data routes under /api/v1. */
 export const marketRoutes: FastifyPluginAsync<MarketRoutesOptions> = async (app, { store, view, limits }) => {
-  async function requireKnown(symbol: string): Promise<void> {
-    if ((await store.latest(symbol)) === undefined) {
-      throw new ApiError(404, 'unknown_symbol', `unknown symbol ${symbol}`);
-    }
-  }
+  const requireKnown = (symbol: string): Promise<void> => requireKnownSymbol(store, symbol);
 
   app.get(
     '/api/v1/symbols',
-    { schema: { response: listResponse('symbols', symbolSummarySchema) } },
-    async () => ({
-      symbols: await store.symbols(),
-    }),
+    {
+      schema: {
+        summary: 'List the symbols',
+        description: 'Every symbol the store has seen, with its last price and the time of its last trade.',
+        tags: ['market'],
+        response: {
+          ...listResponse('symbols', symbolSummarySchema, [], 'The symbols, by name.', {
+            symbols: [{ symbol: 'BTCUSDT', lastPrice: 64_050.25, lastTs: 1_700_000_059_731 }],
+          }),
+          ...errorResponses(),
+        },
+      },
+    },
+    async (request) => ({ symbols: await timeStore(request, store.symbols()) }),
   );
 
   app.get<{ Params: SymbolParams }>(
     '/api/v1/latest/:symbol',
-    { schema: { response: { 200: latestTickSchema } } },
+    {
+      schema: {
+        summary: 'The last tick of a symbol',
+        description: 'The last accepted tick of the symbol in log order, with its moving averages.',
+        tags: ['market'],
+        params: symbolParamsSchema,
+        response: {
+          200: {
+            ...latestTickSchema,
+            description: 'The last tick.',
+            examples: [
+              {
+                symbol: 'BTCUSDT',
+                ts: 1_700_000_059_731,
+                price: 64_050.25,
+                size: 0.012,
+                maShort: 64_048.1,
+                maLong: null,
+                source: 'binance',
+              },
+            ],
+          },
+          ...errorResponses(400, 404),
+        },
+      },
+    },
     async (request) => {
       const symbol = parseSymbol(request.params.symbol);
-      const latest = await store.latest(symbol);
+      const latest = await timeStore(request, store.latest(symbol));
       if (latest === undefined) throw new ApiError(404, 'unknown_symbol', `unknown symbol ${symbol}`);
       return latest;
     },
@@ -110,14 +108,28 @@ export const marketRoutes: FastifyPluginAsync<MarketRoutesOptions> = async (app,
     '/api/v1/ticks/:symbol',
     {
       schema: {
+        summary: 'Ticks of a symbol',
+        description:
+          'Accepted ticks in a time range with their per-tick moving averages; `late` ticks entered no candle.',
+        tags: ['market'],
+        params: symbolParamsSchema,
         querystring: rangeQuerySchema(limits),
-        response: listResponse('ticks', storedTickSchema, ['symbol']),
+        response: {
+          ...listResponse('ticks', storedTickSchema, ['symbol'], 'The ticks, ascending by ts.', {
+            symbol: 'BTCUSDT',
+            ticks: [EXAMPLES.tick],
+          }),
+          ...errorResponses(400, 404),
+        },
       },
     },
     async (request) => {
       const symbol = parseSymbol(request.params.symbol);
       const range = toRangeQuery(request.query);
-      const [, ticks] = await Promise.all([requireKnown(symbol), store.ticks(symbol, range)]);
+      const [, ticks] = await timeStore(
+        request,
+        Promise.all([requireKnown(symbol), store.ticks(symbol, range)]),
+      );
       return { symbol, ticks };
     },
   );
@@ -126,19 +138,29 @@ export const marketRoutes: FastifyPluginAsync<MarketRoutesOptions> = async (app,
     '/api/v1/candles/:symbol',
     {
       schema: {
+        summary: 'Candles of a symbol',
+        description:
+          'Final candles from the store, then the forming ones of the running pipeline (`final: false`), ' +
+          'merged by ts; `limit` applies to the merged list.',
+        tags: ['market'],
+        params: symbolParamsSchema,
         querystring: rangeQuerySchema(limits, { interval: intervalSchema }),
-        response: listResponse('candles', candleSchema, ['symbol', 'interval']),
+        response: {
+          ...listResponse('candles', candleSchema, ['symbol', 'interval'], 'The candles, ascending by ts.', {
+            symbol: 'BTCUSDT',
+            interval: '1m',
+            candles: [EXAMPLES.candle, { ...EXAMPLES.candle, ts: 1_700_000_100_000, final: false }],
+          }),
+          ...errorResponses(400, 404),
+        },
       },
     },
     async (request) => {
       const symbol = parseSymbol(request.params.symbol);
       const { interval } = request.query;
       const range = toRangeQuery(request.query);
-      // Forming first: a window that closes while the store answers then shows up in both, and the
-      // merge keeps the final one; read the other way round it could show up in neither.
-      const forming = view.formingCandles(symbol, interval);
-      const [, final] = await Promise.all([requireKnown(symbol), store.candles(symbol, interval, range)]);
-      return { symbol, interval, candles: mergeCandles(final, forming, range) };
+      const candles = await timeStore(request, readCandles(store, view, symbol, interval, range));
+      return { symbol, interval, candles };
     },
   );
 
@@ -146,15 +168,37 @@ export const marketRoutes: FastifyPluginAsync<MarketRoutesOptions> = async (app,
     '/api/v1/indicators/:symbol',
     {
       schema: {
+        summary: 'Candle indicators of a symbol',
+        description:
+          'SMA(20), EMA(20), RSI(14) and Bollinger(20, 2) on the closes of the final candles, one point per ' +
+          'final candle; a value is null until its window is full.',
+        tags: ['market'],
+        params: symbolParamsSchema,
         querystring: rangeQuerySchema(limits, { interval: intervalSchema }),
-        response: listResponse('points', indicatorPointSchema, ['symbol', 'interval']),
+        response: {
+          ...listResponse(
+            'points',
+            indicatorPointSchema,
+            ['symbol', 'interval'],
+            'The points, ascending by ts.',
+            {
+              symbol: 'BTCUSDT',
+              interval: '1m',
+              points: [EXAMPLES.indicatorPoint],
+            },
+          ),
+          ...errorResponses(400, 404),
+        },
       },
     },
     async (request) => {
       const symbol = parseSymbol(request.params.symbol);
       const { interval } = request.query;
       const range = toRangeQuery(request.query);
-      const [, points] = await Promise.all([requireKnown(symbol), store.indicators(symbol, interval, range)]);
+      const [, points] = await timeStore(
+        request,
+        Promise.all([requireKnown(symbol), store.indicators(symbol, interval, range)]),
+      );
       return { symbol, interval, points };
     },
   );

@@ -1,9 +1,10 @@
 /** Pipeline counters and the most recent dead letters. */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Store } from '../../store/store.ts';
+import { timeStore } from '../edge/edge.ts';
 import type { LimitOptions } from '../params.ts';
 import type { PipelineView } from '../pipeline-view.ts';
-import { deadLetterSchema, listResponse } from '../schemas.ts';
+import { deadLetterSchema, EXAMPLES, errorResponses, listResponse } from '../schemas.ts';
 
 /** How many dead letters `GET /api/v1/dead-letters` returns without `limit`. */
 export const DEFAULT_DEAD_LETTER_LIMIT = 100;
@@ -17,7 +18,55 @@ export interface StatsRoutesOptions {
 /** The encapsulated plugin serving `/api/v1/stats` and `/api/v1/dead-letters`. */
 export const statsRoutes: FastifyPluginAsync<StatsRoutesOptions> = async (app, { store, view, limits }) => {
   // No response schema: stats grow fields as stages add counters, and all of them should show.
-  app.get('/api/v1/stats', async () => view.stats());
+  app.get(
+    '/api/v1/stats',
+    {
+      schema: {
+        summary: 'Pipeline counters',
+        description:
+          'Counters of every stage (received, accepted, rejected by reason, duplicates, late...), whether ' +
+          'bounded feeds are drained, log offsets and the state of each feed.',
+        tags: ['pipeline'],
+        response: {
+          200: {
+            description: 'The counters as they are now.',
+            type: 'object',
+            // Stages add counters over time; every one of them should show.
+            additionalProperties: true,
+            properties: {
+              received: { type: 'integer' },
+              accepted: { type: 'integer' },
+              rejected: { type: 'integer' },
+              duplicates: { type: 'integer' },
+              late: { type: 'integer' },
+              drained: { type: 'boolean' },
+            },
+            required: ['received', 'accepted', 'rejected', 'duplicates', 'late', 'drained'],
+            examples: [
+              {
+                received: 12,
+                accepted: 9,
+                rejected: 2,
+                rejectedByReason: { invalid_price: 2 },
+                duplicates: 1,
+                late: 1,
+                candlesClosed: 3,
+                alertsFired: 3,
+                drained: false,
+                logEndOffset: 12,
+                processedOffset: 12,
+                feeds: [
+                  { name: 'replay', type: 'replay', state: 'running', messages: 12, lastMessageAt: 1_000 },
+                ],
+              },
+            ],
+          },
+          ...errorResponses(),
+        },
+      },
+    },
+    async () => view.stats(),
+  );
 
   app.get<{ Querystring: { limit: number } }>(
     '/api/v1/dead-letters',
@@ -31,12 +80,22 @@ export const statsRoutes: FastifyPluginAsync<StatsRoutesOptions> = async (app, {
               minimum: 1,
               maximum: limits.maxLimit,
               default: Math.min(DEFAULT_DEAD_LETTER_LIMIT, limits.maxLimit),
+              description: 'How many of the most recent dead letters.',
+              examples: [10],
             },
           },
         },
-        response: listResponse('deadLetters', deadLetterSchema),
+        summary: 'Recent dead letters',
+        description: 'The most recent records ingest rejected, with the reason and the raw input.',
+        tags: ['pipeline'],
+        response: {
+          ...listResponse('deadLetters', deadLetterSchema, [], 'The dead letters, ascending by seq.', {
+            deadLetters: [EXAMPLES.deadLetter],
+          }),
+          ...errorResponses(400),
+        },
       },
     },
-    async (request) => ({ deadLetters: await store.deadLetters(request.query.limit) }),
+    async (request) => ({ deadLetters: await timeStore(request, store.deadLetters(request.query.limit)) }),
   );
 };

@@ -8,8 +8,13 @@ class FakeSocket implements HubSocket {
   readyState = 1;
   bufferedAmount = 0;
   readonly frames: Buffer[] = [];
+  closedWith: number | undefined;
   send(data: Buffer): void {
     this.frames.push(data);
+  }
+  close(code: number): void {
+    this.closedWith = code;
+    this.readyState = 2;
   }
   messages(): Json[] {
     return this.frames.map((frame) => JSON.parse(frame.toString('utf8')));
@@ -17,7 +22,13 @@ class FakeSocket implements HubSocket {
 }
 
 function makeHub(overrides: Partial<ConstructorParameters<typeof WsHub>[0]> = {}): WsHub {
-  return new WsHub({ maxQueuedBytes: 1000, maxSubscriptions: 3, maxFrameBytes: 200, ...overrides });
+  return new WsHub({
+    maxQueuedBytes: 1000,
+    maxSubscriptions: 3,
+    maxFrameBytes: 200,
+    maxMessagesPerSecond: 1_000,
+    ...overrides,
+  });
 }
 
 function send(hub: WsHub, client: ReturnType<WsHub['addClient']>, message: unknown): void {
@@ -166,4 +177,40 @@ test('publish never throws into the pipeline, even on unserialisable data or clo
   socket.readyState = 3;
   hub.publish('alerts', { ok: true });
   assert.equal(socket.frames.length, 1); // only the subscribed reply
+});
+
+test('frames beyond maxMessagesPerSecond in one second are answered rate_limited and ignored', () => {
+  const hub = makeHub({ maxMessagesPerSecond: 2 });
+  const socket = new FakeSocket();
+  const client = hub.addClient(socket);
+  const subscribe = (channel: string, nowMs: number) =>
+    hub.receive(client, Buffer.from(JSON.stringify({ op: 'subscribe', channels: [channel] })), nowMs);
+  subscribe('ticks:A', 10_000);
+  subscribe('ticks:B', 10_500);
+  subscribe('ticks:C', 10_999); // third frame in the window [10 000, 11 000): refused
+  assert.equal(socket.messages().at(-1).error.code, 'rate_limited');
+  assert.deepEqual([...client.channels], ['ticks:A', 'ticks:B']);
+  subscribe('ticks:C', 11_000); // a new window
+  assert.deepEqual(socket.messages().at(-1), { op: 'subscribed', channels: ['ticks:C'] });
+  assert.equal(hub.stats().errors.rate_limited, 1);
+});
+
+test("slowClient 'disconnect' closes a client over its queue limit with 1013, counted and forgotten", () => {
+  const hub = makeHub({ slowClient: 'disconnect' });
+  const slow = new FakeSocket();
+  const fast = new FakeSocket();
+  send(hub, hub.addClient(slow), { op: 'subscribe', channels: ['alerts'] });
+  send(hub, hub.addClient(fast), { op: 'subscribe', channels: ['alerts'] });
+  slow.bufferedAmount = 1001;
+  hub.publish('alerts', { n: 1 });
+  assert.equal(slow.closedWith, 1013);
+  assert.equal(fast.closedWith, undefined);
+  assert.deepEqual(fast.messages().at(-1), { channel: 'alerts', data: { n: 1 } });
+  const stats = hub.stats();
+  assert.equal(stats.disconnected, 1);
+  assert.equal(stats.dropped, 1);
+  assert.equal(stats.clients, 1);
+  assert.equal(stats.subscriptions, 1);
+  hub.publish('alerts', { n: 2 });
+  assert.equal(hub.stats().disconnected, 1, 'counted once');
 });

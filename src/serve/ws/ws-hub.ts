@@ -2,7 +2,9 @@
  * The live fan-out: channel -> subscribed clients. A message on a channel nobody watches costs one
  * map lookup; otherwise it is serialised once and the same buffer goes to every subscriber. A
  * client whose socket has more than `maxQueuedBytes` waiting loses the message (counted) instead
- * of making the pipeline or the other clients wait.
+ * of making the pipeline or the other clients wait, or, with `slowClient: 'disconnect'`, is closed
+ * with 1013 so it can reconnect and start afresh. A client sending more than `maxMessagesPerSecond`
+ * frames gets `rate_limited` and the frame is ignored.
  */
 import { errorBody, WS_ERROR_CODES, type WsErrorCode } from '../errors.ts';
 import { parseChannel } from './channels.ts';
@@ -13,7 +15,14 @@ export interface HubSocket {
   /** Bytes accepted by `send` but not yet handed to the kernel. */
   readonly bufferedAmount: number;
   send(data: Buffer, options: { binary: boolean }): void;
+  close(code: number, reason: string): void;
 }
+
+/** What happens to a client whose queue is over `maxQueuedBytes`. */
+export type SlowClientPolicy = 'drop' | 'disconnect';
+
+/** Close code for a client disconnected because it read too slowly ("try again later"). */
+export const SLOW_CLIENT_CLOSE_CODE = 1013;
 
 export interface WsHubOptions {
   /** Per client: above this many queued bytes, live messages are dropped for that client. */
@@ -22,6 +31,10 @@ export interface WsHubOptions {
   maxSubscriptions: number;
   /** Largest frame a client may send; larger frames are answered with `frame_too_large`. */
   maxFrameBytes: number;
+  /** Per client; frames beyond this in one second are answered `rate_limited` and ignored. */
+  maxMessagesPerSecond: number;
+  /** `drop` (default): lose messages for a slow client; `disconnect`: close it with 1013. */
+  slowClient?: SlowClientPolicy;
 }
 
 /** One connected client. */
@@ -32,6 +45,9 @@ export interface HubClient {
   /** Live messages sent to / dropped for this client. */
   sent: number;
   dropped: number;
+  /** Start (ms) of the current one-second window and the frames received in it. */
+  windowStartMs: number;
+  windowFrames: number;
 }
 
 /** Counters for metrics. */
@@ -48,6 +64,8 @@ export interface WsHubStats {
   dropped: number;
   /** Control replies (subscribed, errors) dropped because the client was too slow. */
   repliesDropped: number;
+  /** Clients closed with 1013 because they were too slow (`slowClient: 'disconnect'`). */
+  disconnected: number;
   /** Errors reported to clients, by code. */
   errors: Record<WsErrorCode, number>;
 }
@@ -70,6 +88,7 @@ export class WsHub {
   #sent = 0;
   #dropped = 0;
   #repliesDropped = 0;
+  #disconnected = 0;
 
   constructor(options: WsHubOptions) {
     this.#options = options;
@@ -94,6 +113,7 @@ export class WsHub {
       if (socket.bufferedAmount > maxQueuedBytes) {
         client.dropped++;
         this.#dropped++;
+        if (this.#options.slowClient === 'disconnect') this.#disconnect(client);
         continue;
       }
       socket.send(frame, TEXT_FRAME);
@@ -104,7 +124,15 @@ export class WsHub {
 
   /** Registers a newly connected socket. */
   addClient(socket: HubSocket): HubClient {
-    const client: HubClient = { id: this.#nextId++, socket, channels: new Set(), sent: 0, dropped: 0 };
+    const client: HubClient = {
+      id: this.#nextId++,
+      socket,
+      channels: new Set(),
+      sent: 0,
+      dropped: 0,
+      windowStartMs: 0,
+      windowFrames: 0,
+    };
     this.#clients.add(client);
     return client;
   }
@@ -116,7 +144,20 @@ export class WsHub {
   }
 
   /** Handles one frame from a client: subscribe / unsubscribe, or an error reply. */
-  receive(client: HubClient, frame: Buffer): void {
+  receive(client: HubClient, frame: Buffer, nowMs = Date.now()): void {
+    // A fixed one-second window: one comparison per frame, and a flood costs us no parsing.
+    if (nowMs - client.windowStartMs >= 1_000) {
+      client.windowStartMs = nowMs;
+      client.windowFrames = 0;
+    }
+    if (++client.windowFrames > this.#options.maxMessagesPerSecond) {
+      this.#replyError(
+        client,
+        'rate_limited',
+        `more than ${this.#options.maxMessagesPerSecond} frames in one second; this frame was ignored`,
+      );
+      return;
+    }
     if (frame.length > this.#options.maxFrameBytes) {
       this.#replyError(
         client,
@@ -195,6 +236,7 @@ export class WsHub {
       sent: this.#sent,
       dropped: this.#dropped,
       repliesDropped: this.#repliesDropped,
+      disconnected: this.#disconnected,
       errors: { ...this.#errors },
     };
   }
@@ -227,6 +269,13 @@ export class WsHub {
     clients.delete(client);
     // An empty set would make publish serialise for nobody.
     if (clients.size === 0) this.#channels.delete(channel);
+  }
+
+  #disconnect(client: HubClient): void {
+    this.#disconnected++;
+    // Forget it now rather than on 'close': the close frame waits behind the full queue.
+    this.removeClient(client);
+    client.socket.close(SLOW_CLIENT_CLOSE_CODE, 'too slow: the send queue is full, reconnect');
   }
 
   #replyError(client: HubClient, code: WsErrorCode, message: string): void {

@@ -150,7 +150,7 @@ describe('bad frames', () => {
   let app: FastifyInstance;
   let url: string;
   before(async () => {
-    ({ app, url } = await startServer({ ws: { maxFrameBytes: 1024, maxSubscriptions: 2 } }));
+    ({ app, url } = await startServer({ config: { ws: { maxFrameBytes: 1024, maxSubscriptions: 2 } } }));
   });
   after(async () => {
     await app.close();
@@ -202,7 +202,7 @@ describe('slow clients', () => {
   let view: FakeView;
   let url: string;
   before(async () => {
-    ({ app, view, url } = await startServer({ ws: { maxQueuedBytes } }));
+    ({ app, view, url } = await startServer({ config: { ws: { maxQueuedBytes } } }));
   });
   after(async () => {
     await app.close();
@@ -265,6 +265,57 @@ describe('slow clients', () => {
       }
       view.emit('ticks:BTCUSDT', { n: count });
       await slow.waitFor((message) => message.data?.n === count);
+    } finally {
+      slow.close();
+      fast.close();
+    }
+  });
+});
+
+describe("slow clients with slowClient: 'disconnect'", () => {
+  const maxQueuedBytes = 64 * 1024;
+  let app: FastifyInstance;
+  let view: FakeView;
+  let url: string;
+  before(async () => {
+    ({ app, view, url } = await startServer({
+      config: { ws: { maxQueuedBytes, slowClient: 'disconnect' } },
+    }));
+  });
+  after(async () => {
+    await app.close();
+  });
+
+  test('a client that stops reading is closed with 1013 (counted); the other gets everything', async () => {
+    const slow = await TestClient.open(url);
+    const fast = await TestClient.open(url);
+    try {
+      await slow.request({ op: 'subscribe', channels: ['ticks:BTCUSDT'] });
+      await fast.request({ op: 'subscribe', channels: ['ticks:BTCUSDT'] });
+      const closed = new Promise<number>((resolve) => slow.socket.once('close', (code) => resolve(code)));
+      (slow.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+
+      // As in the drop test: 16 MiB overall, far beyond what loopback buffers absorb.
+      const count = 500;
+      const padding = 'p'.repeat(32 * 1024);
+      for (let n = 0; n < count; n++) {
+        view.emit('ticks:BTCUSDT', { n, padding });
+        await nextTurn();
+        await nextTurn();
+      }
+      await fast.waitFor((message) => message.data?.n === count - 1, 0, 5_000);
+      assert.equal(fast.messages.length - 1, count);
+
+      const stats = app.wsHub.stats();
+      assert.equal(stats.disconnected, 1);
+      // Forgotten at once, not when the close handshake completes behind the full queue.
+      assert.equal(stats.clients, 1);
+      assert.equal(stats.subscriptions, 1);
+
+      // Once it reads again it drains what was queued, then sees the close frame.
+      (slow.socket as unknown as { _socket: { resume(): void } })._socket.resume();
+      assert.equal(await closed, 1013);
+      assert.ok(slow.messages.length - 1 < count, 'the slow client cannot have received everything');
     } finally {
       slow.close();
       fast.close();

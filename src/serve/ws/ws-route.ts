@@ -1,8 +1,9 @@
 /** `/ws`: the WebSocket endpoint, a thin adapter between `ws` sockets and the hub. */
 import websocket from '@fastify/websocket';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { RawData } from 'ws';
 import { ApiError } from '../errors.ts';
+import { errorResponses } from '../schemas.ts';
 import type { WsHub } from './ws-hub.ts';
 
 /** Frames up to this many times the frame limit get an error reply; beyond, `ws` closes with 1009. */
@@ -20,7 +21,15 @@ function toBuffer(data: RawData): Buffer {
 }
 
 /** The encapsulated plugin serving `/ws`. */
-export const wsRoutes: FastifyPluginAsync<WsRouteOptions> = async (app, { hub, maxFrameBytes }) => {
+/**
+ * Registers @fastify/websocket once for the whole server (it is not encapsulated, so `/ws` and
+ * `/graphql` share one `upgrade` dispatcher: two registrations would route each upgrade twice).
+ */
+export async function registerWebSocket(
+  app: FastifyInstance,
+  hub: WsHub,
+  maxFrameBytes: number,
+): Promise<void> {
   await app.register(websocket, {
     // Between maxFrameBytes and this, the hub answers frame_too_large and the socket stays open;
     // reading anything bigger is not worth it, so `ws` stops at this size and closes with 1009.
@@ -35,10 +44,38 @@ export const wsRoutes: FastifyPluginAsync<WsRouteOptions> = async (app, { hub, m
       }
     },
   });
+}
 
+/** The encapsulated plugin serving `/ws`; needs registerWebSocket() on the server first. */
+export const wsRoutes: FastifyPluginAsync<WsRouteOptions> = async (app, { hub }) => {
   app.route({
     method: 'GET',
     url: '/ws',
+    schema: {
+      summary: 'Live stream (WebSocket)',
+      description:
+        'Upgrade to a WebSocket, then send `{"op": "subscribe", "channels": ["ticks:BTCUSDT", ' +
+        '"candles:BTCUSDT:1m", "alerts"]}` (or `unsubscribe`); the server sends `{"channel", "data"}` per ' +
+        'live message, and `{"op": "error", "error": {code, message}}` for a bad frame. Frames per second, ' +
+        'frame size and subscriptions per client are limited; a client that reads too slowly loses ' +
+        'messages or, if so configured, is closed with 1013.',
+      tags: ['live'],
+      querystring: {
+        type: 'object',
+        properties: {
+          apiKey: {
+            type: 'string',
+            maxLength: 256,
+            description: 'An API key, for clients that cannot set Authorization on a WebSocket.',
+            examples: ['sl_read_4f2a9c'],
+          },
+        },
+      },
+      response: {
+        101: { description: 'Switching Protocols: the WebSocket is open.', type: 'null' },
+        ...errorResponses(426),
+      },
+    },
     handler: async () => {
       throw new ApiError(
         426,

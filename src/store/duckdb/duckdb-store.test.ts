@@ -80,13 +80,16 @@ describe('DuckDB checkpoints', () => {
 });
 
 describe('DuckDB migrations', () => {
-  const extra: Migration = { version: 2, name: 'add notes', sql: 'CREATE TABLE notes (text VARCHAR)' };
+  // Derived from MIGRATIONS so appending a real migration does not break these tests.
+  const released = MIGRATIONS.map((migration) => migration.version);
+  const next = released[released.length - 1]! + 1;
+  const extra: Migration = { version: next, name: 'add notes', sql: 'CREATE TABLE notes (text VARCHAR)' };
 
   test('the first open applies all, a second open applies none, an appended one is applied once', async () => {
     const file = path.join(dir, 'nested', 'store.duckdb'); // the directory is created by open()
     const first = new DuckDbStore({ path: file });
     await first.open();
-    assert.deepStrictEqual(first.appliedMigrations, [1]);
+    assert.deepStrictEqual(first.appliedMigrations, released);
     await first.close();
 
     const second = new DuckDbStore({ path: file });
@@ -96,7 +99,7 @@ describe('DuckDB migrations', () => {
 
     const upgraded = new DuckDbStore({ path: file, migrations: [...MIGRATIONS, extra] });
     await upgraded.open();
-    assert.deepStrictEqual(upgraded.appliedMigrations, [2]);
+    assert.deepStrictEqual(upgraded.appliedMigrations, [next]);
     await upgraded.close();
 
     const again = new DuckDbStore({ path: file, migrations: [...MIGRATIONS, extra] });
@@ -106,10 +109,7 @@ describe('DuckDB migrations', () => {
 
     assert.deepStrictEqual(
       await query(file, 'SELECT version, name FROM schema_migrations ORDER BY version'),
-      [
-        [1, 'initial schema'],
-        [2, 'add notes'],
-      ],
+      [...MIGRATIONS.map((migration) => [migration.version, migration.name]), [next, 'add notes']],
     );
     assert.deepStrictEqual(await query(file, 'SELECT count(*) FROM notes'), [[0n]]);
   });
@@ -118,22 +118,25 @@ describe('DuckDB migrations', () => {
     const instance = await DuckDBInstance.create(':memory:');
     const connection = await instance.connect();
     const broken: Migration = {
-      version: 2,
+      version: next,
       name: 'broken',
       sql: 'CREATE TABLE half (x INTEGER); SELECT nope;',
     };
     await assert.rejects(
       applyMigrations(connection, [...MIGRATIONS, broken]),
-      /schema migration 2 \(broken\) failed/,
+      new RegExp(`schema migration ${next} \\(broken\\) failed`),
     );
     const tables = (
       await connection.runAndReadAll("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'half'")
     ).getRows();
     assert.deepStrictEqual(tables, [[0n]]);
     const versions = (await connection.runAndReadAll('SELECT version FROM schema_migrations')).getRows();
-    assert.deepStrictEqual(versions, [[1]]);
+    assert.deepStrictEqual(
+      versions,
+      released.map((version) => [version]),
+    );
     // Fixed and retried, it applies.
-    assert.deepStrictEqual(await applyMigrations(connection, [...MIGRATIONS, extra]), [2]);
+    assert.deepStrictEqual(await applyMigrations(connection, [...MIGRATIONS, extra]), [next]);
     connection.closeSync();
     instance.closeSync();
   });
@@ -144,7 +147,7 @@ describe('DuckDB migrations', () => {
     await newer.open();
     await newer.close();
     const older = new DuckDbStore({ path: file });
-    await assert.rejects(older.open(), /does not know \(2\)/);
+    await assert.rejects(older.open(), new RegExp(`does not know \\(${next}\\)`));
     await older.close();
 
     const unordered = new DuckDbStore({ path: ':memory:', migrations: [extra, ...MIGRATIONS] });

@@ -30,8 +30,11 @@ import type {
 import { normalizeLimit, normalizeRange } from '../range-query.ts';
 import type {
   AlertQuery,
+  ApiKeyRecord,
+  ApiKeyRole,
   Checkpoint,
   LatestTick,
+  NewApiKey,
   RangeQuery,
   Store,
   StoreBatch,
@@ -431,6 +434,42 @@ export class DuckDbStore implements Store {
     }));
   }
 
+  async createKey(key: NewApiKey): Promise<void> {
+    const writer = this.#connection(this.#writer);
+    // Checked here rather than left to DuckDB so a bad createdAt cannot become a SQL fragment.
+    if (!Number.isSafeInteger(key.createdAt)) throw new Error('key createdAt must be an integer (ms)');
+    const sql = `INSERT INTO api_keys (id, name, role, hash, created_at, revoked_at) VALUES (
+      ${sqlString(key.id)}, ${sqlString(key.name)}, ${sqlString(key.role)}, ${sqlString(key.hash)},
+      ${key.createdAt}, NULL)`;
+    await this.#writes.run(() => writer.run(sql));
+  }
+
+  async listKeys(): Promise<ApiKeyRecord[]> {
+    const rows = await this.#read(
+      'SELECT id, name, role, created_at, revoked_at FROM api_keys ORDER BY created_at, id',
+    );
+    return rows.map(toKeyRecord);
+  }
+
+  async findKeyByHash(hash: string): Promise<ApiKeyRecord | undefined> {
+    const rows = await this.#read(
+      `SELECT id, name, role, created_at, revoked_at FROM api_keys
+       WHERE hash = ${sqlString(hash)} AND revoked_at IS NULL`,
+    );
+    return rows[0] === undefined ? undefined : toKeyRecord(rows[0]);
+  }
+
+  async revokeKey(id: string, revokedAt: number = Date.now()): Promise<boolean> {
+    const writer = this.#connection(this.#writer);
+    if (!Number.isSafeInteger(revokedAt)) throw new Error('revokedAt must be an integer (ms)');
+    return this.#writes.run(async () => {
+      const result = await writer.run(
+        `UPDATE api_keys SET revoked_at = ${revokedAt} WHERE id = ${sqlString(id)} AND revoked_at IS NULL`,
+      );
+      return result.rowsChanged > 0;
+    });
+  }
+
   /** Waits for queued work, then releases connections and the file. Safe to call twice. */
   async close(): Promise<void> {
     const instance = this.#instance;
@@ -506,6 +545,16 @@ export class DuckDbStore implements Store {
     const descending = query.orderKeys.map((key) => `${key} DESC`).join(', ');
     return this.#read(`SELECT * FROM (${where} ORDER BY ${descending} LIMIT ${limit}) ORDER BY ${ascending}`);
   }
+}
+
+function toKeyRecord(row: DuckDBValue[]): ApiKeyRecord {
+  return {
+    id: row[0] as string,
+    name: row[1] as string,
+    role: row[2] as ApiKeyRole,
+    createdAt: num(row[3]!),
+    revokedAt: row[4] === null ? null : num(row[4]!),
+  };
 }
 
 /** The tick with the largest seq of each symbol in the batch: the only candidates for `latest`. */

@@ -91,6 +91,22 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'api keys',
+    // Only the sha256 of a key's secret is kept (src/serve/auth/keys.ts). A revoked key stays, so
+    // `keys list` can show when it was revoked; lookups filter on revoked_at IS NULL.
+    sql: `
+      CREATE TABLE api_keys (
+        id VARCHAR PRIMARY KEY,
+        name VARCHAR NOT NULL CHECK (length(name) > 0),
+        role VARCHAR NOT NULL CHECK (role IN ('read', 'admin')),
+        hash VARCHAR NOT NULL UNIQUE,
+        created_at BIGINT NOT NULL,
+        revoked_at BIGINT
+      );
+    `,
+  },
 ];
 
 /**

@@ -13,8 +13,10 @@ import type {
 import { normalizeLimit, selectRange } from '../range-query.ts';
 import type {
   AlertQuery,
+  ApiKeyRecord,
   Checkpoint,
   LatestTick,
+  NewApiKey,
   RangeQuery,
   Store,
   StoreBatch,
@@ -75,6 +77,8 @@ export class MemoryStore implements Store {
   readonly #latest = new Map<string, ProcessedTick>();
   /** JSON, as a durable store keeps it: a later change to the caller's state object does not leak in. */
   readonly #checkpoints = new Map<string, string>();
+  /** API keys by id, in creation order; the hash stays in here. */
+  readonly #keys = new Map<string, ApiKeyRecord & { hash: string }>();
 
   async open(): Promise<void> {
     this.#open = true;
@@ -199,6 +203,42 @@ export class MemoryStore implements Store {
     const all = this.#deadLetters.items();
     const count = Math.min(all.length, normalizeLimit(limit));
     return all.slice(all.length - count).map((deadLetter) => ({ ...deadLetter }));
+  }
+
+  async createKey(key: NewApiKey): Promise<void> {
+    this.#assertOpen();
+    // The same rules as the durable stores' constraints.
+    if (typeof key.name !== 'string' || key.name.length === 0) throw new Error('key name must not be empty');
+    if (key.role !== 'read' && key.role !== 'admin') throw new Error(`unknown key role "${key.role}"`);
+    if (this.#keys.has(key.id)) throw new Error(`key id "${key.id}" already exists`);
+    for (const existing of this.#keys.values()) {
+      if (existing.hash === key.hash) throw new Error('key hash already exists');
+    }
+    const { id, name, role, hash, createdAt } = key;
+    this.#keys.set(id, { id, name, role, hash, createdAt, revokedAt: null });
+  }
+
+  async listKeys(): Promise<ApiKeyRecord[]> {
+    this.#assertOpen();
+    return [...this.#keys.values()]
+      .map(({ hash: _hash, ...record }) => record)
+      .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  async findKeyByHash(hash: string): Promise<ApiKeyRecord | undefined> {
+    this.#assertOpen();
+    for (const { hash: keyHash, ...record } of this.#keys.values()) {
+      if (keyHash === hash && record.revokedAt === null) return record;
+    }
+    return undefined;
+  }
+
+  async revokeKey(id: string, revokedAt: number = Date.now()): Promise<boolean> {
+    this.#assertOpen();
+    const key = this.#keys.get(id);
+    if (key === undefined || key.revokedAt !== null) return false;
+    key.revokedAt = revokedAt;
+    return true;
   }
 
   async close(): Promise<void> {

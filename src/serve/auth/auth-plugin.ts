@@ -1,0 +1,144 @@
+/**
+ * Who is calling: reads the API key of every request, sets `request.principal`, and refuses
+ * unknown or revoked keys with 401. With `requireKeyForReads`, the API, GraphQL and WebSocket
+ * also refuse requests without a key; health, metrics, the dashboard and the docs stay open.
+ * Routes that change the pipeline check the role themselves with `requireRole('admin')`.
+ */
+import type { Socket } from 'node:net';
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
+import type { Store } from '../../store/store.ts';
+import { errorBody } from '../errors.ts';
+import { keyRoutes } from './key-routes.ts';
+import { KeyVerifier } from './keys.ts';
+
+export interface AuthOptions {
+  /** Reads (`/api/*`, `/graphql`, `/ws`) need a `read` or `admin` key (default false). */
+  requireKeyForReads?: boolean;
+  /** How long a verified key is trusted before the store is asked again (default 5 000 ms). */
+  cacheTtlMs?: number;
+}
+
+export interface AuthPluginOptions extends AuthOptions {
+  store: Store;
+}
+
+/** Routes where a browser cannot set headers on the WebSocket upgrade, so `?apiKey=` is accepted. */
+const WEBSOCKET_ROUTES = new Set(['/ws', '/graphql']);
+
+/** The route pattern a request matched: after routing, so no URL encoding can dodge the check. */
+function routeOf(request: FastifyRequest): string | undefined {
+  return request.routeOptions.url;
+}
+
+function isRead(route: string | undefined): boolean {
+  return route !== undefined && (route.startsWith('/api/') || WEBSOCKET_ROUTES.has(route));
+}
+
+function isWebSocketUpgrade(request: FastifyRequest): boolean {
+  return request.headers.upgrade?.toLowerCase() === 'websocket';
+}
+
+/** The key the request presents, a complaint about how it presents one, or nothing. */
+function presentedKey(request: FastifyRequest): { key: string } | { problem: string } | undefined {
+  const header = request.headers.authorization;
+  if (header !== undefined) {
+    const match = /^Bearer +(\S+) *$/i.exec(header);
+    return match === null ? { problem: 'the Authorization header must be "Bearer KEY"' } : { key: match[1]! };
+  }
+  if (isWebSocketUpgrade(request) && WEBSOCKET_ROUTES.has(routeOf(request) ?? '')) {
+    const apiKey = (request.query as Record<string, unknown> | undefined)?.apiKey;
+    if (apiKey === undefined) return undefined;
+    return typeof apiKey === 'string' ? { key: apiKey } : { problem: 'give apiKey once' };
+  }
+  return undefined;
+}
+
+function missingKeyHint(request: FastifyRequest): string {
+  if (isWebSocketUpgrade(request)) return ', or ?apiKey=KEY on a WebSocket';
+  const query = request.query as Record<string, unknown> | undefined;
+  // Query strings end up in proxy logs and browser history: only a WebSocket, which cannot set headers, may use one.
+  return query?.apiKey === undefined ? '' : ' (apiKey in the query is accepted only on WebSocket upgrades)';
+}
+
+function deny(request: FastifyRequest, reply: FastifyReply, message: string, invalidToken: boolean): void {
+  if (isWebSocketUpgrade(request)) {
+    // Node hands an upgrade's socket over entirely: nothing would ever close it after this answer,
+    // and a client that keeps it open would hold the server's close() forever.
+    reply.header('connection', 'close');
+    reply.raw.once('finish', () => request.raw.socket?.end());
+  }
+  // RFC 6750 §3: tell the client which scheme to use, and whether the key it sent was the problem.
+  reply
+    .code(401)
+    .header('www-authenticate', invalidToken ? 'Bearer error="invalid_token"' : 'Bearer')
+    .send(errorBody('unauthorized', message));
+}
+
+const authPluginImpl: FastifyPluginCallback<AuthPluginOptions> = (app, options, done) => {
+  const requireKeyForReads = options.requireKeyForReads ?? false;
+  const verifier = new KeyVerifier(options.store, { cacheTtlMs: options.cacheTtlMs });
+  /** Upgraded sockets per key id, so revoking a key also ends its live connections. */
+  const socketsByKey = new Map<string, Set<Socket>>();
+
+  const trackSocket = (keyId: string, socket: Socket): void => {
+    let sockets = socketsByKey.get(keyId);
+    if (sockets === undefined) {
+      sockets = new Set();
+      socketsByKey.set(keyId, sockets);
+    }
+    sockets.add(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      if (sockets.size === 0 && socketsByKey.get(keyId) === sockets) socketsByKey.delete(keyId);
+    });
+  };
+  const dropConnections = (keyId: string): void => {
+    for (const socket of socketsByKey.get(keyId) ?? []) socket.destroy();
+    socketsByKey.delete(keyId);
+  };
+
+  app.decorateRequest('principal', null);
+
+  // Callback style: a request without a key (the common case on the open default) costs no promise.
+  app.addHook('onRequest', (request, reply, next) => {
+    const presented = presentedKey(request);
+    if (presented === undefined) {
+      if (requireKeyForReads && isRead(routeOf(request))) {
+        deny(
+          request,
+          reply,
+          `this needs an API key: send Authorization: Bearer KEY${missingKeyHint(request)}`,
+          false,
+        );
+        return;
+      }
+      next();
+      return;
+    }
+    if ('problem' in presented) {
+      deny(request, reply, presented.problem, true);
+      return;
+    }
+    verifier.verify(presented.key).then((principal) => {
+      if (principal === undefined) {
+        deny(request, reply, 'the API key is not valid, or has been revoked', true);
+        return;
+      }
+      request.principal = principal;
+      if (isWebSocketUpgrade(request)) trackSocket(principal.keyId, request.raw.socket);
+      next();
+    }, next);
+  });
+
+  app.register(keyRoutes, { store: options.store, verifier, dropConnections });
+  done();
+};
+
+/**
+ * The auth plugin. Not encapsulated (fastify-plugin's skip-override, set by hand to avoid a
+ * dependency): its hook and `request.principal` apply to every route registered after it.
+ */
+export const authPlugin = Object.assign(authPluginImpl, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'streamlines-auth',
+});

@@ -1,0 +1,158 @@
+/**
+ * `/graphql`: the REST reads and the live stream over GraphQL (mercurius). Queries over HTTP
+ * (GET or POST); subscriptions over WebSocket on the same path with the graphql-ws protocol
+ * (`graphql-transport-ws`, or the legacy `graphql-ws`). Schema and examples: docs/graphql.md.
+ */
+import websocket from '@fastify/websocket';
+import type { FastifyPluginAsync, RouteOptions } from 'fastify';
+import type { ExecutionResult, GraphQLFormattedError } from 'graphql';
+import mercurius, { type MercuriusContext } from 'mercurius';
+import type { Store } from '../../store/store.ts';
+import type { LimitOptions } from '../params.ts';
+import type { PipelineView } from '../pipeline-view.ts';
+import { LiveSource } from './live-source.ts';
+import { buildResolvers } from './resolvers.ts';
+import { buildSchemaText } from './schema.ts';
+
+export const GRAPHQL_PATH = '/graphql';
+/** Largest frame a subscription client may send (a subscribe message with its query). */
+export const GRAPHQL_MAX_FRAME_BYTES = 64 * 1024;
+
+export interface GraphqlPluginOptions {
+  store: Store;
+  view: PipelineView;
+  limits: LimitOptions;
+  /** server.auth.requireKeyForReads (default false): queries and subscriptions need a key. */
+  requireKeyForReads?: boolean;
+  /** Per subscription: messages queued for a slow client before new ones drop (default 1 024). */
+  maxQueuedMessages?: number;
+  /** The subscriptions' source, to read its counters from outside; one is made when absent. */
+  live?: LiveSource;
+}
+
+/**
+ * Every error gets a code: resolvers set the REST one; a document that does not parse or validate
+ * (no `path`) is `bad_request`; anything else, e.g. a null in a non-null field, is `internal`.
+ */
+function formatErrors(
+  execution: ExecutionResult & Required<Pick<ExecutionResult, 'errors'>>,
+  context: MercuriusContext,
+): { statusCode: number; response: ExecutionResult } {
+  const { statusCode, response } = mercurius.defaultErrorFormatter(execution, context);
+  const errors = (response.errors ?? []) as readonly GraphQLFormattedError[];
+  const coded = errors.map((error) =>
+    error.extensions?.code === undefined
+      ? {
+          ...error,
+          extensions: { ...error.extensions, code: error.path === undefined ? 'bad_request' : 'internal' },
+        }
+      : error,
+  );
+  return { statusCode, response: { ...response, errors: coded } as unknown as ExecutionResult };
+}
+
+const ERRORS_IN_BODY =
+  'Errors come in the body as GraphQL `errors`, each with `extensions.code` set to the stable code of ' +
+  'docs/errors.md (unknown_symbol, invalid_interval, unauthorized...): a query that does not parse or ' +
+  'validate is 400 with `bad_request`; a failing field is null, with its error, in a 200.';
+
+/** What the OpenAPI document says of mercurius' routes; the schema is docs/graphql.md. */
+const GRAPHQL_DOCS: Record<'GET' | 'POST', { summary: string; description: string; tags: string[] }> = {
+  GET: {
+    summary: 'GraphQL query (GET) or subscription (WebSocket)',
+    description:
+      'A query in the querystring: `?query={ symbols { symbol lastPrice } }`, with `variables` as ' +
+      'URL-encoded JSON. Upgraded to a WebSocket, the same path serves subscriptions (ticks, candles, ' +
+      'alerts) with the graphql-ws protocol (`graphql-transport-ws`, or the legacy `graphql-ws`). ' +
+      `${ERRORS_IN_BODY} The schema and examples are in docs/graphql.md.`,
+    tags: ['market', 'live'],
+  },
+  POST: {
+    summary: 'GraphQL query',
+    description:
+      'A query as JSON `{"query": "...", "variables": {...}, "operationName": "..."}`, or a bare query ' +
+      'with `content-type: application/graphql`. The reads of the REST API with the same names and rules. ' +
+      `${ERRORS_IN_BODY} The schema and examples are in docs/graphql.md.`,
+    tags: ['market'],
+  },
+};
+
+const GRAPHQL_RESPONSE_DOCS = {
+  description: 'The GraphQL result: `data`, and `errors` when a field failed.',
+  examples: [
+    { data: { symbols: [{ symbol: 'BTCUSDT', lastPrice: 64_050.25 }] } },
+    {
+      data: { latest: null },
+      errors: [
+        {
+          message: 'unknown symbol NOPE',
+          locations: [{ line: 1, column: 3 }],
+          path: ['latest'],
+          extensions: { code: 'unknown_symbol' },
+        },
+      ],
+    },
+  ],
+};
+
+/**
+ * Describes mercurius' routes for the OpenAPI document. Only documentation keywords are added:
+ * mercurius' own 2xx schema (which Fastify serialises with) is kept as it is, so what it returns
+ * cannot change; new objects, because mercurius shares its schema objects between instances.
+ */
+function describeGraphqlRoute(route: RouteOptions): void {
+  if (route.url !== GRAPHQL_PATH) return;
+  const methods = Array.isArray(route.method) ? route.method : [route.method];
+  const docs = methods.includes('POST') ? GRAPHQL_DOCS.POST : GRAPHQL_DOCS.GET;
+  const schema = (route.schema ?? {}) as Record<string, unknown>;
+  const response = (schema.response ?? {}) as Record<string, object>;
+  const success = response['2xx'] ?? response[200];
+  route.schema = {
+    ...schema,
+    ...docs,
+    response: {
+      ...response,
+      ...(success === undefined
+        ? {}
+        : { [response['2xx'] ? '2xx' : 200]: { ...success, ...GRAPHQL_RESPONSE_DOCS } }),
+    },
+  };
+}
+
+/**
+ * The encapsulated plugin serving `/graphql`. Mercurius registers @fastify/websocket itself unless
+ * the server already has it; a second registration would route every upgrade twice and kill `/ws`
+ * connections, so the server registers it once (registerWebSocket in ws-route.ts) before this, and
+ * standalone use (tests) gets one here.
+ */
+export const graphqlRoutes: FastifyPluginAsync<GraphqlPluginOptions> = async (app, options) => {
+  const { store, view, limits } = options;
+  const requireKeyForReads = options.requireKeyForReads ?? false;
+  const live =
+    options.live ??
+    new LiveSource(
+      view,
+      options.maxQueuedMessages === undefined ? {} : { maxQueuedMessages: options.maxQueuedMessages },
+    );
+
+  if (app.websocketServer === undefined) {
+    await app.register(websocket, { options: { maxPayload: GRAPHQL_MAX_FRAME_BYTES } });
+  }
+
+  // Before mercurius, which adds the routes: this scope's onRoute hooks see them.
+  app.addHook('onRoute', describeGraphqlRoute);
+
+  await app.register(mercurius, {
+    schema: buildSchemaText(limits),
+    resolvers: buildResolvers({ store, view, limits, live }),
+    path: GRAPHQL_PATH,
+    graphiql: false,
+    errorFormatter: formatErrors,
+    context: (request) => ({ principal: request.principal ?? null, requireKeyForReads }),
+    subscription: {
+      context: (_socket, request) => ({ principal: request.principal ?? null, requireKeyForReads }),
+    },
+  });
+
+  app.addHook('onClose', async () => live.close());
+};

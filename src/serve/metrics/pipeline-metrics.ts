@@ -1,0 +1,493 @@
+/**
+ * Prometheus metrics for the whole pipeline, on a registry of their own (never prom-client's
+ * global one, so two pipelines in one process never collide). Hot paths only ever touch the
+ * latency histograms, once per batch and for a sample of ticks; every counter the pipeline already
+ * keeps (the processor's committed counters, the WebSocket hub's counters, the feeds' status) is
+ * read at scrape time by `collect()` callbacks, so it costs nothing per tick and always equals
+ * `GET /api/v1/stats`. Every metric is described in docs/metrics.md.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { REJECT_REASONS } from '../../core/records.ts';
+import { WS_ERROR_CODES } from '../errors.ts';
+import type { FeedStatus, LiveListener, PipelineView, Stats } from '../pipeline-view.ts';
+import type { WsHub, WsHubStats } from '../ws/ws-hub.ts';
+
+/**
+ * Observe one tick in this many. prom-client's `observe` costs 230-630 ns on this (shared, noisy)
+ * machine, so the two tick histograms on every tick would take 0.5-1.2 µs, 12-30 % of the 4 µs a
+ * tick may take at 250k ticks/s. One in 32 brings that to about 1 % at worst, and still gives
+ * thousands of samples a second at full speed and one or two a second on a 50 ticks/s feed.
+ */
+export const DEFAULT_LATENCY_SAMPLE_EVERY = 32;
+
+/** Seconds; from 1 ms (ticks carry ms timestamps) to 10 s (a pipeline that far behind is broken). */
+export const LATENCY_BUCKETS_SECONDS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+/** Seconds; one store transaction, from a memory store's 50 µs to a stalled disk's seconds. */
+export const STORE_WRITE_BUCKETS_SECONDS = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+];
+
+/** Every state a feed can be in; `streamlines_feed_state` shows all of them, 1 for the current one. */
+const FEED_STATES: readonly FeedStatus['state'][] = ['starting', 'running', 'ended', 'stopped', 'failed'];
+
+export interface PipelineMetricsOptions {
+  /** Observe the latency of one tick in this many (default 32); 1 observes every tick. */
+  latencySampleEvery?: number;
+  /** Node.js process metrics (CPU, memory, event loop lag, GC), shared by the process (default true). */
+  processMetrics?: boolean;
+}
+
+/** What the process stage reports, once per committed batch. */
+export interface BatchMetricsRecorder {
+  /**
+   * `ticks` are the batch's processed ticks; `processedAtMs` the wall clock after the processor
+   * applied the batch, `storedAtMs` after the store committed it; `storeWriteSeconds` the commit.
+   */
+  recordBatch(
+    ticks: readonly { receivedAt: number }[],
+    processedAtMs: number,
+    storedAtMs: number,
+    storeWriteSeconds: number,
+  ): void;
+}
+
+/** What the metrics read at scrape time; the server binds them (`bind`). */
+export interface MetricsSources {
+  view: Pick<PipelineView, 'stats'>;
+  hub: Pick<WsHub, 'stats'>;
+}
+
+const LINT_FAILING_DEFAULT_METRICS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
+/** The shared process-metrics registry: prom-client's collectors start timers, so only one set per process. */
+let processRegistry: Registry | undefined;
+
+function sharedProcessRegistry(): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+    // Gauges named like counters, which promtool rejects; `nodejs_active_handles{type}` and the
+    // like carry the same numbers per type (sum them for the total).
+    for (const name of LINT_FAILING_DEFAULT_METRICS) processRegistry.removeSingleMetric(name);
+  }
+  return processRegistry;
+}
+
+/**
+ * Mirrors a running total kept elsewhere onto a prom-client counter, so the counter stays
+ * monotonic even when the total restarts from 0 (a feed stopped and started again counts its
+ * messages from 0): a drop is taken as a restart and the new total is added on top.
+ */
+class MirroredTotals {
+  readonly #last = new Map<string, number>();
+
+  /** Adds the growth of `total` since the last call for the same `key` to `counter`. */
+  update<T extends string>(
+    counter: Counter<T>,
+    key: string,
+    labels: Partial<Record<T, string>>,
+    total: number,
+  ): void {
+    if (!Number.isFinite(total) || total < 0) return;
+    const last = this.#last.get(key) ?? 0;
+    const growth = total >= last ? total - last : total;
+    this.#last.set(key, total);
+    if (growth > 0) counter.inc(labels, growth);
+  }
+}
+
+/** The pipeline's metrics registry, the hot-path recorders and the scrape. */
+export class PipelineMetrics implements BatchMetricsRecorder {
+  /** This instance's own registry (process metrics included unless turned off). */
+  readonly registry: Registry;
+  /** The pipeline metrics alone; `registry` adds the shared process metrics to them. */
+  readonly #own = new Registry();
+  readonly #sampleEvery: number;
+  #sources: MetricsSources | undefined;
+  /** One stats snapshot per scrape, so related counters agree with each other. */
+  #stats: Stats | undefined;
+  #hubStats: WsHubStats | undefined;
+  readonly #totals = new MirroredTotals();
+  /** Index, in the next batch, of the next tick to observe (sampling runs across batches). */
+  #nextSample = 0;
+  /** Tick messages until the next one the WebSocket histogram samples. */
+  #liveCountdown = 1;
+
+  readonly #processedLatency: Histogram;
+  readonly #storedLatency: Histogram;
+  readonly #sentLatency: Histogram;
+  readonly #storeWrite: Histogram;
+
+  constructor(options: PipelineMetricsOptions = {}) {
+    const every = options.latencySampleEvery ?? DEFAULT_LATENCY_SAMPLE_EVERY;
+    if (!Number.isSafeInteger(every) || every < 1) {
+      throw new RangeError(`latencySampleEvery must be a positive integer, got ${String(every)}`);
+    }
+    this.#sampleEvery = every;
+    const registers = [this.#own];
+    const sampled = every === 1 ? '' : ` (one tick in ${every} is observed)`;
+
+    this.#processedLatency = new Histogram({
+      name: 'streamlines_tick_processed_latency_seconds',
+      help: `Wall-clock time from ingest receiving a tick to the processor having applied it${sampled}.`,
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    });
+    this.#storedLatency = new Histogram({
+      name: 'streamlines_tick_stored_latency_seconds',
+      help: `Wall-clock time from ingest receiving a tick to the store committing it${sampled}.`,
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    });
+    this.#sentLatency = new Histogram({
+      name: 'streamlines_tick_ws_sent_latency_seconds',
+      help: `Wall-clock time from ingest receiving a tick to the WebSocket hub sending it to at least one client${sampled}.`,
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    });
+    this.#storeWrite = new Histogram({
+      name: 'streamlines_store_write_duration_seconds',
+      help: 'Time of one store transaction (a processed batch with its checkpoint).',
+      buckets: STORE_WRITE_BUCKETS_SECONDS,
+      registers,
+    });
+
+    this.#registerPipelineCounters();
+    this.#registerLogGauges();
+    this.#registerWsMetrics();
+    this.#registerFeedMetrics();
+
+    this.registry =
+      (options.processMetrics ?? true) ? Registry.merge([this.#own, sharedProcessRegistry()]) : this.#own;
+  }
+
+  /** The Content-Type of `render()`'s output. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Points the scrape-time metrics at the running pipeline and the WebSocket hub. */
+  bind(sources: MetricsSources): void {
+    this.#sources = sources;
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  async render(): Promise<string> {
+    this.#stats = this.#readStats();
+    this.#hubStats = this.#sources?.hub.stats();
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.#stats = undefined;
+      this.#hubStats = undefined;
+    }
+  }
+
+  recordBatch(
+    ticks: readonly { receivedAt: number }[],
+    processedAtMs: number,
+    storedAtMs: number,
+    storeWriteSeconds: number,
+  ): void {
+    this.#storeWrite.observe(storeWriteSeconds);
+    const every = this.#sampleEvery;
+    let index = this.#nextSample;
+    for (; index < ticks.length; index += every) {
+      const receivedAt = ticks[index]!.receivedAt;
+      // Clamped: in distributed mode ingest's clock may run ahead of this machine's.
+      this.#processedLatency.observe(Math.max(0, processedAtMs - receivedAt) / 1000);
+      this.#storedLatency.observe(Math.max(0, storedAtMs - receivedAt) / 1000);
+    }
+    this.#nextSample = index - ticks.length;
+  }
+
+  /**
+   * Wraps the hub's `publish` so a sample of tick messages is timed from `receivedAt` to the
+   * moment the hub handed them to the sockets. Only tick messages some client received count,
+   * which the hub's `sent` counter tells; other messages pass through with one string check.
+   */
+  instrumentLive(hub: Pick<WsHub, 'publish' | 'stats'>): LiveListener {
+    const publish = hub.publish;
+    return (channel, data) => {
+      if (!channel.startsWith('ticks:') || --this.#liveCountdown > 0) {
+        publish(channel, data);
+        return;
+      }
+      this.#liveCountdown = this.#sampleEvery;
+      const sentBefore = hub.stats().sent;
+      publish(channel, data);
+      if (hub.stats().sent === sentBefore) return;
+      const receivedAt =
+        typeof data === 'object' && data !== null ? (data as { receivedAt?: unknown }).receivedAt : undefined;
+      if (typeof receivedAt === 'number') {
+        this.#sentLatency.observe(Math.max(0, Date.now() - receivedAt) / 1000);
+      }
+    };
+  }
+
+  #readStats(): Stats | undefined {
+    try {
+      return this.#sources?.view.stats();
+    } catch {
+      // A pipeline shutting down (its log closed) has no stats; the scrape still answers.
+      return undefined;
+    }
+  }
+
+  #currentStats(): Stats | undefined {
+    return this.#stats ?? this.#readStats();
+  }
+
+  #currentHubStats(): WsHubStats | undefined {
+    return this.#hubStats ?? this.#sources?.hub.stats();
+  }
+
+  #registerPipelineCounters(): void {
+    const registers = [this.#own];
+    const totals = this.#totals;
+    const self = this;
+    const fromStats = (
+      name: string,
+      help: string,
+      field: 'received' | 'accepted' | 'duplicates' | 'late' | 'candlesClosed' | 'alertsFired',
+    ) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const stats = self.#currentStats();
+          if (stats) totals.update(this, name, {}, stats[field]);
+        },
+      });
+    fromStats(
+      'streamlines_ingest_records_received_total',
+      'Input records logged by ingest (accepted + rejected + duplicates), as committed by the processor; equals stats.received.',
+      'received',
+    );
+    fromStats(
+      'streamlines_ingest_ticks_accepted_total',
+      'Valid, new ticks accepted into the log, as committed by the processor; equals stats.accepted.',
+      'accepted',
+    );
+    fromStats(
+      'streamlines_ingest_ticks_duplicate_total',
+      'Ticks dropped because their (source, symbol, id) was already accepted; equals stats.duplicates.',
+      'duplicates',
+    );
+    fromStats(
+      'streamlines_process_ticks_late_total',
+      'Ticks whose 1m bucket had already closed when they arrived (stored, in no candle); equals stats.late.',
+      'late',
+    );
+    fromStats(
+      'streamlines_process_candles_closed_total',
+      'Candles that became final, all intervals; equals stats.candlesClosed.',
+      'candlesClosed',
+    );
+    fromStats(
+      'streamlines_process_alerts_fired_total',
+      'Alerts fired (price rules, crosses, anomalies); equals stats.alertsFired.',
+      'alertsFired',
+    );
+    const rejected = new Counter({
+      name: 'streamlines_ingest_records_rejected_total',
+      help: 'Input records rejected by ingest, by reason; the sum over reasons equals stats.rejected.',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        const stats = self.#currentStats();
+        if (!stats) return;
+        for (const [reason, count] of Object.entries(stats.rejectedByReason)) {
+          totals.update(this, `rejected:${reason}`, { reason }, count);
+        }
+      },
+    });
+    for (const reason of REJECT_REASONS) rejected.inc({ reason }, 0);
+  }
+
+  #registerLogGauges(): void {
+    const registers = [this.#own];
+    const self = this;
+    const fromStats = (name: string, help: string, read: (stats: Stats) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const stats = self.#currentStats();
+          if (stats) this.set(read(stats));
+        },
+      });
+    fromStats(
+      'streamlines_log_end_offset',
+      'Entries in the price-ticks log, all partitions (the offset the next entry gets).',
+      (stats) => stats.logEndOffset,
+    );
+    fromStats(
+      'streamlines_log_processed_offset',
+      'Log entries the processor has committed to the store, all partitions.',
+      (stats) => stats.processedOffset,
+    );
+    fromStats(
+      'streamlines_log_lag_entries',
+      'Log entries not yet committed by the processor: log end offset minus processed offset.',
+      (stats) => Math.max(0, stats.logEndOffset - stats.processedOffset),
+    );
+    fromStats(
+      'streamlines_pipeline_drained',
+      '1 once every bounded feed (a replay) has ended and everything it produced is in the store, else 0.',
+      (stats) => (stats.drained ? 1 : 0),
+    );
+  }
+
+  #registerWsMetrics(): void {
+    const registers = [this.#own];
+    const totals = this.#totals;
+    const self = this;
+    const gauge = (name: string, help: string, field: 'clients' | 'channels' | 'subscriptions') =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const stats = self.#currentHubStats();
+          if (stats) this.set(stats[field]);
+        },
+      });
+    gauge('streamlines_ws_clients', 'WebSocket clients connected.', 'clients');
+    gauge('streamlines_ws_channels', 'Live channels with at least one WebSocket subscriber.', 'channels');
+    gauge('streamlines_ws_subscriptions', 'WebSocket subscriptions, all clients.', 'subscriptions');
+    const counter = (
+      name: string,
+      help: string,
+      field: 'published' | 'serialised' | 'sent' | 'dropped' | 'repliesDropped' | 'disconnected',
+    ) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const stats = self.#currentHubStats();
+          if (stats) totals.update(this, name, {}, stats[field]);
+        },
+      });
+    counter(
+      'streamlines_ws_messages_published_total',
+      'Live messages the pipeline handed to the WebSocket hub, watched or not.',
+      'published',
+    );
+    counter(
+      'streamlines_ws_messages_serialised_total',
+      'Live messages that had at least one subscriber (serialised once each).',
+      'serialised',
+    );
+    counter(
+      'streamlines_ws_messages_sent_total',
+      'Live message deliveries to WebSocket clients (one per message and client).',
+      'sent',
+    );
+    counter(
+      'streamlines_ws_messages_dropped_total',
+      'Live message deliveries dropped because the client had too many bytes queued (a slow client).',
+      'dropped',
+    );
+    counter(
+      'streamlines_ws_replies_dropped_total',
+      'Control replies (subscribed, errors) dropped because the client had too many bytes queued.',
+      'repliesDropped',
+    );
+    counter(
+      'streamlines_ws_slow_clients_disconnected_total',
+      'WebSocket clients closed with 1013 because they read too slowly (slowClient: disconnect).',
+      'disconnected',
+    );
+    const errors = new Counter({
+      name: 'streamlines_ws_errors_total',
+      help: 'Errors reported to WebSocket clients, by stable error code.',
+      labelNames: ['code'],
+      registers,
+      collect() {
+        const stats = self.#currentHubStats();
+        if (!stats) return;
+        for (const [code, count] of Object.entries(stats.errors)) {
+          totals.update(this, `ws_error:${code}`, { code }, count);
+        }
+      },
+    });
+    for (const code of WS_ERROR_CODES) errors.inc({ code }, 0);
+  }
+
+  #registerFeedMetrics(): void {
+    const registers = [this.#own];
+    const totals = this.#totals;
+    // Undefined when the pipeline has no stats (shutting down): the gauges keep their last values.
+    const feeds = (): readonly FeedStatus[] | undefined => this.#currentStats()?.feeds;
+    new Gauge({
+      name: 'streamlines_feed_state',
+      help: 'Feed state: 1 for the state the feed is in, 0 for the others (running means connected and reading).',
+      labelNames: ['feed', 'type', 'state'],
+      registers,
+      collect() {
+        const statuses = feeds();
+        if (!statuses) return;
+        // Reset so a removed feed's series goes away instead of staying stuck at its last value.
+        this.reset();
+        for (const feed of statuses) {
+          const states = FEED_STATES.includes(feed.state) ? FEED_STATES : [...FEED_STATES, feed.state];
+          for (const state of states) {
+            this.set({ feed: feed.name, type: feed.type, state }, state === feed.state ? 1 : 0);
+          }
+        }
+      },
+    });
+    new Counter({
+      name: 'streamlines_feed_messages_total',
+      help: 'Records read from the feed by this process (kept across stops and restarts of the feed).',
+      labelNames: ['feed', 'type'],
+      registers,
+      collect() {
+        for (const feed of feeds() ?? []) {
+          totals.update(this, `messages:${feed.name}`, { feed: feed.name, type: feed.type }, feed.messages);
+        }
+      },
+    });
+    new Counter({
+      name: 'streamlines_feed_reconnects_total',
+      help: 'Times the feed reconnected to its provider (feeds that never reconnect have no series).',
+      labelNames: ['feed', 'type'],
+      registers,
+      collect() {
+        for (const feed of feeds() ?? []) {
+          // `reconnects` is optional: only connection-based feeds report it.
+          const reconnects = (feed as FeedStatus & { reconnects?: unknown }).reconnects;
+          if (typeof reconnects !== 'number') continue;
+          totals.update(this, `reconnects:${feed.name}`, { feed: feed.name, type: feed.type }, reconnects);
+        }
+      },
+    });
+    new Gauge({
+      name: 'streamlines_feed_last_message_age_seconds',
+      help: 'Seconds since the feed last delivered a record (no series until its first record).',
+      labelNames: ['feed', 'type'],
+      registers,
+      collect() {
+        const statuses = feeds();
+        if (!statuses) return;
+        this.reset();
+        const now = Date.now();
+        for (const feed of statuses) {
+          if (feed.lastMessageAt === null) continue;
+          this.set({ feed: feed.name, type: feed.type }, Math.max(0, now - feed.lastMessageAt) / 1000);
+        }
+      },
+    });
+  }
+}
