@@ -1,0 +1,83 @@
+/**
+ * One WebSocket to /ws shared by the whole app: channels are reference-counted, resubscribed after
+ * a reconnect (with backoff), and messages are handed to listeners as they arrive. Pages that draw
+ * merge bursts themselves per animation frame (see frame-batch.ts).
+ */
+
+export type LiveHandler = (data: unknown) => void;
+
+const listeners = new Map<string, Set<LiveHandler>>();
+let socket: WebSocket | undefined;
+let retryMs = 500;
+let status: 'connecting' | 'open' | 'closed' = 'closed';
+const statusListeners = new Set<(status: string) => void>();
+
+function setStatus(next: typeof status): void {
+  status = next;
+  for (const listener of statusListeners) listener(status);
+}
+
+/** Calls `listener` with the connection status now and on every change; returns the unsubscribe. */
+export function onStatus(listener: (status: string) => void): () => void {
+  statusListeners.add(listener);
+  listener(status);
+  return () => statusListeners.delete(listener);
+}
+
+function send(op: 'subscribe' | 'unsubscribe', channels: string[]): void {
+  if (socket?.readyState === WebSocket.OPEN && channels.length > 0) {
+    socket.send(JSON.stringify({ op, channels }));
+  }
+}
+
+function connect(): void {
+  if (socket) return;
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+  setStatus('connecting');
+  const ws = new WebSocket(url);
+  socket = ws;
+  ws.onopen = () => {
+    retryMs = 500;
+    setStatus('open');
+    send('subscribe', [...listeners.keys()]);
+  };
+  ws.onmessage = (event) => {
+    let message: { channel?: string; data?: unknown };
+    try {
+      message = JSON.parse(String(event.data));
+    } catch {
+      return;
+    }
+    if (typeof message.channel !== 'string') return;
+    const handlers = listeners.get(message.channel);
+    if (handlers) for (const handler of handlers) handler(message.data);
+  };
+  ws.onclose = () => {
+    socket = undefined;
+    setStatus('closed');
+    if (listeners.size === 0) return;
+    setTimeout(connect, retryMs);
+    retryMs = Math.min(retryMs * 2, 10_000);
+  };
+}
+
+/** Subscribes `handler` to `channel`; returns the function that unsubscribes it. */
+export function subscribe(channel: string, handler: LiveHandler): () => void {
+  let handlers = listeners.get(channel);
+  if (!handlers) {
+    handlers = new Set();
+    listeners.set(channel, handlers);
+    send('subscribe', [channel]);
+  }
+  handlers.add(handler);
+  connect();
+  return () => {
+    const current = listeners.get(channel);
+    if (!current) return;
+    current.delete(handler);
+    if (current.size === 0) {
+      listeners.delete(channel);
+      send('unsubscribe', [channel]);
+    }
+  };
+}
