@@ -33,4 +33,6 @@ export interface Feed {
   /** Adds a symbol while running (a live feed subscribes to it). `symbol` is already normalised. */
   addSymbol?(symbol: string): void;
   removeSymbol?(symbol: string): void;
+  /** Connection health of a live feed, merged into its FeedStatus (see src/feeds/connection). */
+  status?(): { connected?: boolean; reconnects?: number; backfilled?: number; fatal?: string | null };
 }

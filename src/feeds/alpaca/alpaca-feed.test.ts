@@ -1,0 +1,216 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { validateRecord } from '../../ingest/validate.ts';
+import { AlpacaFatalError, AlpacaFeed, alpacaFeedSchema } from './alpaca-feed.ts';
+import { type FakeAlpacaOptions, FakeAlpacaServer } from './fake-alpaca-server.ts';
+
+// Frames from the FEEDS.md samples alpaca-stocks-trade.ndjson and alpaca-crypto-trade.ndjson.
+const STOCK_TRADES = [
+  {
+    T: 't',
+    S: 'AAPL',
+    i: 52983525029462,
+    x: 'V',
+    p: 227.42,
+    s: 3,
+    c: ['@', 'I'],
+    z: 'C',
+    t: '2026-11-20T15:30:01.241904Z',
+  },
+  {
+    T: 't',
+    S: 'AAPL',
+    i: 52983525029463,
+    x: 'V',
+    p: 227.42,
+    s: 25,
+    c: ['@', 'I'],
+    z: 'C',
+    t: '2026-11-20T15:30:01.241915Z',
+  },
+];
+const CRYPTO_TRADE = {
+  T: 't',
+  S: 'BTC/USD',
+  p: 96401.8,
+  s: 0.0412,
+  t: '2026-11-20T15:30:02.810070Z',
+  i: 7129304512,
+  tks: 'S',
+};
+// Date.UTC(2026, 10, 20, 15, 30, 1, 241) = 1795188601241 (the ns tail .241904 is cut to whole ms).
+const TS_STOCK = Date.UTC(2026, 10, 20, 15, 30, 1, 241);
+
+const KEYS = { APCA_API_KEY_ID: 'PKTEST', APCA_API_SECRET_KEY: 'secret' };
+
+let cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  cleanups = [];
+});
+
+async function setUp(
+  options: Partial<FakeAlpacaOptions> = {},
+  overrides: Record<string, unknown> = {},
+  env = KEYS,
+) {
+  const server = new FakeAlpacaServer({ key: 'PKTEST', secret: 'secret', ...options });
+  const url = await server.start();
+  const config = alpacaFeedSchema.parse({
+    type: 'alpaca',
+    symbols: ['AAPL', 'amd'],
+    url,
+    staleAfter: 300,
+    initialBackoff: 20,
+    maxBackoff: 50,
+    ...overrides,
+  });
+  const feed = new AlpacaFeed(config, [], { env, random: () => 0.5, log: () => {} });
+  const controller = new AbortController();
+  const values: Record<string, unknown>[] = [];
+  const done = (async () => {
+    for await (const batch of feed.run(undefined, controller.signal)) {
+      values.push(...((batch.values ?? []) as Record<string, unknown>[]));
+    }
+  })();
+  done.catch(() => undefined);
+  cleanups.push(async () => {
+    controller.abort();
+    await done.catch(() => undefined);
+    await server.close();
+  });
+  return { server, feed, values, done };
+}
+
+async function until(predicate: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('AlpacaFeed against a fake Alpaca stream', () => {
+  it('authenticates first, then subscribes to trades, and maps stock trades', async () => {
+    const { server, feed, values } = await setUp();
+    await until(() => server.subscribes(0).length >= 1, 'subscribe');
+    const actions = server.received
+      .filter((entry) => entry.connection === 0)
+      .map((entry) => entry.message.action);
+    assert.deepEqual(actions.slice(0, 2), ['auth', 'subscribe']);
+    assert.deepEqual(server.received[0]?.message, { action: 'auth', key: 'PKTEST', secret: 'secret' });
+    assert.deepEqual(server.subscribes(0)[0], { action: 'subscribe', trades: ['AAPL', 'AMD'] });
+    server.send(STOCK_TRADES);
+    await until(() => values.length === 2, 'two ticks');
+    assert.deepEqual(values, [
+      { source: 'alpaca', symbol: 'AAPL', ts: TS_STOCK, price: 227.42, size: 3, id: 52983525029462 },
+      { source: 'alpaca', symbol: 'AAPL', ts: TS_STOCK, price: 227.42, size: 25, id: 52983525029463 },
+    ]);
+    for (const value of values) {
+      const result = validateRecord(value, 'alpaca', 0);
+      assert.ok(result.ok);
+      assert.equal(result.tick.id, String(value.id));
+    }
+    assert.equal(feed.status().authenticated, true);
+  });
+
+  it('maps crypto trades with the taker side', async () => {
+    const { server, values } = await setUp({}, { market: 'crypto', symbols: ['BTC/USD'] });
+    await until(() => server.subscribes(0).length >= 1, 'subscribe');
+    server.send([CRYPTO_TRADE]);
+    await until(() => values.length === 1, 'one tick');
+    // Date.UTC(2026, 10, 20, 15, 30, 2, 810) = 1795188602810.
+    assert.deepEqual(values[0], {
+      source: 'alpaca',
+      symbol: 'BTC/USD',
+      ts: Date.UTC(2026, 10, 20, 15, 30, 2, 810),
+      price: 96401.8,
+      size: 0.0412,
+      id: 7129304512,
+      side: 'sell',
+    });
+  });
+
+  it('builds the documented stocks and crypto URLs', () => {
+    const stocks = new AlpacaFeed(
+      alpacaFeedSchema.parse({ type: 'alpaca', symbols: ['AAPL'], feed: 'sip' }),
+      [],
+      { env: KEYS },
+    );
+    assert.equal(stocks.url(), 'wss://stream.data.alpaca.markets/v2/sip');
+    const crypto = new AlpacaFeed(
+      alpacaFeedSchema.parse({ type: 'alpaca', symbols: ['BTC/USD'], market: 'crypto' }),
+      [],
+      {
+        env: KEYS,
+      },
+    );
+    assert.equal(crypto.url(), 'wss://stream.data.alpaca.markets/v1beta3/crypto/us');
+  });
+
+  it('heartbeats with its subscription so a quiet market does not look stale', async () => {
+    const { server, feed } = await setUp();
+    await until(() => server.subscribes(0).length >= 1, 'subscribe');
+    // 700 ms with no trades, staleAfter 300 ms: the re-sent subscribe (every 100 ms) draws an echo each time.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    assert.equal(server.connections, 1);
+    assert.ok(server.subscribes(0).length >= 4, `${server.subscribes(0).length} subscribes`);
+    assert.equal(feed.status().reconnects, 0);
+  });
+
+  it('re-authenticates and resubscribes after a dropped connection', async () => {
+    const { server, feed, values } = await setUp();
+    await until(() => server.subscribes(0).length >= 1, 'subscribe');
+    server.dropAll();
+    await until(() => server.subscribes(1).length >= 1, 'resubscribe on the second connection');
+    assert.equal(server.received.find((entry) => entry.connection === 1)?.message.action, 'auth');
+    server.send([STOCK_TRADES[0]]);
+    await until(() => values.length === 1, 'tick after reconnect');
+    assert.equal(feed.status().reconnects, 1);
+  });
+
+  it('reconnects when the server stops answering (watchdog)', async () => {
+    const { server, feed } = await setUp();
+    await until(() => server.subscribes(0).length >= 1, 'subscribe');
+    // The server keeps the socket but answers nothing from now on.
+    server.muted = true;
+    await until(() => server.connections >= 2, 'a new connection');
+    server.muted = false;
+    await until(() => server.subscribes(server.connections - 1).length >= 1, 'resubscribed');
+    assert.match(feed.status().lastError ?? '', /stale/);
+  });
+
+  for (const [code, msg] of [
+    [402, 'auth failed'],
+    [406, 'connection limit exceeded'],
+    [409, 'insufficient subscription'],
+  ] as const) {
+    it(`stops for good on error ${code} (${msg}) without a retry loop`, async () => {
+      const options = code === 402 ? { secret: 'other' } : { refuseWith: { code, msg } };
+      const { server, done, feed } = await setUp(options);
+      await assert.rejects(done, AlpacaFatalError);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(server.connections, 1);
+      assert.equal(feed.status().state, 'fatal');
+      assert.match(feed.status().fatal ?? '', new RegExp(String(code)));
+    });
+  }
+
+  it('counts malformed frames without crashing', async () => {
+    const { server, feed, values } = await setUp();
+    await until(() => server.subscribes(0).length >= 1, 'subscribe');
+    server.send('not json{');
+    server.send({ T: 't' }); // an object, not the documented array
+    server.send([42, { no: 'tag' }]);
+    server.send([STOCK_TRADES[0]]);
+    await until(() => values.length === 1, 'the good tick');
+    assert.equal(feed.status().malformed, 4);
+    assert.equal(server.connections, 1);
+  });
+
+  it('fails at startup naming the missing variables', () => {
+    const config = alpacaFeedSchema.parse({ type: 'alpaca', symbols: ['AAPL'] });
+    assert.throws(() => new AlpacaFeed(config, [], { env: {} }), /APCA_API_KEY_ID and APCA_API_SECRET_KEY/);
+    assert.throws(() => new AlpacaFeed(config, [], { env: { APCA_API_KEY_ID: 'x' } }), /APCA_API_SECRET_KEY/);
+  });
+});

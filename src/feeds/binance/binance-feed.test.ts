@@ -1,0 +1,228 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from '../../../test/fakes/fake-exchange.ts';
+import { FeedHarness } from '../../../test/fakes/feed-harness.ts';
+import type { LiveTradeFeed } from '../connection/live-trade-feed.ts';
+import { binanceFeedSchema, createBinanceFeed } from './binance-feed.ts';
+import { aggTrade, FakeBinance } from './fake-binance-server.ts';
+
+/** The two lines of FEEDS.md's sample `binance-aggTrade.ndjson`, verbatim. */
+const SAMPLE = [
+  '{"e":"aggTrade","E":1795188601234,"s":"BTCUSDT","a":3412876540,"p":"96412.15000000","q":"0.00520000","f":5871243001,"l":5871243001,"T":1795188601233,"m":false,"M":true}',
+  '{"e":"aggTrade","E":1795188601240,"s":"BTCUSDT","a":3412876541,"p":"96412.14000000","q":"0.04100000","f":5871243002,"l":5871243004,"T":1795188601239,"m":true,"M":true}',
+];
+
+const FAST = { initialBackoffMs: 20, maxBackoffMs: 100, staleAfterMs: 2_000 };
+
+describe('binance feed', () => {
+  let fake: FakeBinance;
+  let harness: FeedHarness | undefined;
+  const logs: string[] = [];
+
+  beforeEach(async () => {
+    fake = await FakeBinance.start();
+    logs.length = 0;
+  });
+  afterEach(async () => {
+    await harness?.stop();
+    harness = undefined;
+    await fake.close();
+  });
+
+  function feed(tuning: object = {}): LiveTradeFeed {
+    const config = binanceFeedSchema.parse({
+      type: 'binance',
+      symbols: ['btcusdt'],
+      url: fake.url,
+      restUrl: fake.restUrl,
+    });
+    return createBinanceFeed(config, [], { ...FAST, log: (line) => logs.push(line), ...tuning });
+  }
+
+  it('subscribes to aggTrade and maps trades onto ticks (symbol, price, size, time, id, taker side)', async () => {
+    const live = feed();
+    harness = await FeedHarness.start(live);
+    await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    assert.equal(fake.exchange.clients[0]?.path, '/ws');
+    assert.deepEqual(fake.exchange.clients[0]?.received[0], {
+      method: 'SUBSCRIBE',
+      params: ['btcusdt@aggTrade'],
+      id: 1,
+    });
+    for (const line of SAMPLE) fake.sendRaw(line);
+    const ticks = await harness.waitForTicks(2);
+    // Expected values read off the sample: m=false ⇒ buyer was taker ⇒ buy; m=true ⇒ taker sold.
+    assert.deepEqual(
+      ticks.map(({ source, symbol, ts, price, size, id, side }) => ({
+        source,
+        symbol,
+        ts,
+        price,
+        size,
+        id,
+        side,
+      })),
+      [
+        {
+          source: 'binance',
+          symbol: 'BTCUSDT',
+          ts: 1795188601233,
+          price: 96412.15,
+          size: 0.0052,
+          id: '3412876540',
+          side: 'buy',
+        },
+        {
+          source: 'binance',
+          symbol: 'BTCUSDT',
+          ts: 1795188601239,
+          price: 96412.14,
+          size: 0.041,
+          id: '3412876541',
+          side: 'sell',
+        },
+      ],
+    );
+    assert.deepEqual(live.status(), { connected: true, reconnects: 0, backfilled: 0, malformed: 0 });
+    assert.deepEqual(harness.ingest.feedStatuses()[0]?.state, 'running');
+  });
+
+  it('answers server pings, and pings keep the watchdog quiet on a silent market', async () => {
+    harness = await FeedHarness.start(feed({ staleAfterMs: 300 }));
+    await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    const client = fake.exchange.clients[0]!;
+    for (let i = 0; i < 8; i++) {
+      client.ws.ping('hb');
+      await sleep(100);
+    }
+    // 800 ms without a message but with a ping every 100 ms: still the first connection, and it ponged.
+    assert.equal(fake.exchange.clients.length, 1);
+    assert.ok(client.pongs >= 7, `pongs: ${client.pongs}`);
+  });
+
+  it('after a dropped connection reconnects, resubscribes and backfills the gap without duplicates', async () => {
+    const live = feed();
+    harness = await FeedHarness.start(live);
+    await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    const t0 = Date.now() - 5_000;
+    for (let id = 1; id <= 3; id++) fake.publish(aggTrade('BTCUSDT', id, t0 + id, '100.5', '1', false));
+    await harness.waitForTicks(3);
+    // The network drops; trades 4..6 happen while we are away (on the tape only).
+    fake.silent = true;
+    fake.exchange.dropAll();
+    for (let id = 4; id <= 6; id++) fake.publish(aggTrade('BTCUSDT', id, t0 + id, '100.6', '2', true));
+    fake.silent = false;
+    await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'resubscription');
+    for (let id = 7; id <= 8; id++) fake.publish(aggTrade('BTCUSDT', id, t0 + id, '100.7', '1', false));
+    const ticks = await harness.waitForTicks(8);
+    await sleep(100);
+    const ids = (await harness.ticks()).map((tick) => Number(tick.id)).sort((a, b) => a - b);
+    assert.deepEqual(ids, [1, 2, 3, 4, 5, 6, 7, 8], 'every trade exactly once');
+    assert.equal(ticks.find((tick) => tick.id === '5')?.side, 'sell');
+    assert.equal(fake.exchange.clients.length, 2);
+    assert.ok(
+      fake.exchange.httpRequests.some(
+        (path) => path.includes('/api/v3/aggTrades') && path.includes('fromId=4'),
+      ),
+      `REST asked from the first missed id: ${fake.exchange.httpRequests.join(' ')}`,
+    );
+    const status = live.status();
+    assert.equal(status.reconnects, 1);
+    assert.equal(status.connected, true);
+    // The page from id 4 holds 4..8; 7 and 8 may come live first, so at least the three missed ones.
+    assert.ok(status.backfilled >= 3, `backfilled ${status.backfilled}`);
+  });
+
+  it('a silent stall trips the watchdog, which reconnects', async () => {
+    const live = feed({ staleAfterMs: 200 });
+    harness = await FeedHarness.start(live);
+    await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    // No message and no ping: the server-side socket stays open but says nothing.
+    await waitFor(() => fake.exchange.clients.length >= 2, 'a second connection', 3_000);
+    await waitFor(() => live.status().reconnects >= 1, 'reconnect counted');
+    assert.ok(
+      logs.some((line) => line.includes('stale')),
+      logs.join('\n'),
+    );
+  });
+
+  it('rotates without a gap on serverShutdown (no reconnect counted)', async () => {
+    const live = feed();
+    harness = await FeedHarness.start(live);
+    await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    fake.sendRaw('{"e":"serverShutdown","E":1795274600000}');
+    await waitFor(() => fake.exchange.clients.length === 2, 'second connection');
+    await waitFor(
+      () => fake.subscribers('btcusdt@aggTrade').length >= 1 && fake.exchange.clients[1]!.received.length > 0,
+      'resubscribed',
+    );
+    fake.publish(aggTrade('BTCUSDT', 10, Date.now(), '1', '1', false));
+    await waitFor(() => fake.exchange.openClients().length === 1, 'old socket closed');
+    await harness.waitForTicks(1);
+    assert.equal(live.status().reconnects, 0);
+    assert.equal(live.connectionStatus()?.rotations, 1);
+    assert.equal(fake.exchange.openClients()[0], fake.exchange.clients[1]);
+  });
+
+  it('stops for good on a request error, reporting it as fatal (no retry loop)', async () => {
+    fake.subscribeError = { code: 2, msg: 'Invalid request: request ID must be an unsigned integer' };
+    const live = feed();
+    harness = await FeedHarness.start(live);
+    await harness.done;
+    assert.match(String(harness.error), /code 2: Invalid request/);
+    assert.match(live.status().fatal ?? '', /code 2/);
+    const status = harness.ingest.feedStatuses()[0];
+    assert.equal(status?.state, 'failed');
+    await sleep(300); // many backoff periods at 20..100 ms
+    assert.equal(fake.exchange.clients.length, 1);
+  });
+
+  it('treats an HTTP 451 upgrade refusal as fatal', async () => {
+    fake.exchange.refuseUpgrade = { status: 451, body: 'Service unavailable from a restricted location' };
+    const live = feed();
+    harness = await FeedHarness.start(live);
+    await harness.done;
+    assert.match(live.status().fatal ?? '', /451/);
+    await sleep(300);
+    assert.equal(fake.exchange.upgradeAttempts, 1);
+  });
+
+  it('retries a refused upgrade that can heal (HTTP 503) instead of failing', async () => {
+    fake.exchange.refuseUpgrade = { status: 503, body: 'busy' };
+    const live = feed();
+    harness = await FeedHarness.start(live);
+    await sleep(200);
+    assert.ok(fake.exchange.upgradeAttempts >= 2, `attempts: ${fake.exchange.upgradeAttempts}`);
+    fake.exchange.refuseUpgrade = undefined;
+    await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription after retries');
+    assert.equal(live.status().fatal, undefined);
+  });
+
+  it('counts malformed frames and keeps going', async () => {
+    const live = feed();
+    harness = await FeedHarness.start(live);
+    await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    fake.sendRaw('not json at all');
+    fake.sendRaw('{"e":"aggTrade","s":"BTCUSDT","a":"x"}');
+    fake.sendRaw('[1,2]');
+    fake.sendRaw(SAMPLE[0]!);
+    const ticks = await harness.waitForTicks(1);
+    assert.equal(ticks[0]?.id, '3412876540');
+    assert.equal(live.status().malformed, 3);
+    assert.equal(live.status().connected, true);
+    assert.equal(fake.exchange.clients.length, 1);
+  });
+
+  it('subscribes and unsubscribes at run time on the open connection', async () => {
+    const live = feed();
+    harness = await FeedHarness.start(live);
+    await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    live.addSymbol('ETHUSDT');
+    await waitFor(() => fake.subscribers('ethusdt@aggTrade').length === 1, 'eth subscription');
+    live.removeSymbol('BTCUSDT');
+    await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 0, 'btc unsubscribed');
+    assert.deepEqual(live.symbols(), ['ETHUSDT']);
+    assert.equal(fake.exchange.clients.length, 1);
+  });
+});

@@ -1,0 +1,341 @@
+/**
+ * The common body of a live trade feed: a `WsConnection`, a queue of decoded trades handed to ingest in
+ * batches, the last trade per symbol as the feed position, and gap filling over REST after a drop or a restart.
+ * A provider supplies a `LiveProvider` (URL, subscribe messages, message decoding, REST history); everything
+ * else (reconnects, resubscribes, watchdog, status, backfill bookkeeping) lives here once.
+ */
+import type { Feed, FeedBatch } from '../feed.ts';
+import { RestFatalError } from './rest.ts';
+import { type ConnectionStatus, WsConnection, type WsConnectionOptions } from './ws-connection.ts';
+
+/** A raw tick as adapters emit it; ingest validates it (DESIGN §4). Prices are JS floats, as the tick schema holds. */
+export interface RawTrade {
+  source: string;
+  symbol: string;
+  ts: number;
+  price: number;
+  size: number;
+  id: string;
+  side?: 'buy' | 'sell';
+}
+
+/** Where a live feed stands: the last trade seen per stored symbol. */
+export interface LivePosition {
+  last: Record<string, { id: string; ts: number }>;
+}
+
+/** What a message decoder can ask of the feed. */
+export interface MessageSink {
+  trade(trade: RawTrade): void;
+  /** A message the decoder could not use (bad JSON, missing fields): counted, never thrown. */
+  malformed(detail: string): void;
+  /** An error that retrying cannot fix: stops the feed and shows the reason in its status. */
+  fatal(reason: string): void;
+  /** Something says the stream is broken (e.g. a heartbeat shows missed trades): reconnect and backfill. */
+  reconnect(reason: string): void;
+  /** Trades were missed on a connection that is still fine (e.g. a heartbeat's last trade id is ahead): fill over REST. */
+  gap(reason: string): void;
+  /** Replace the connection without a gap (e.g. Binance `serverShutdown`). */
+  rotate(reason: string): void;
+  /** The last trade id seen for a stored symbol. */
+  lastId(symbol: string): string | undefined;
+}
+
+/** Pages of history, oldest first, each page ascending. */
+export type TradePages = AsyncIterable<RawTrade[]>;
+
+export interface HistoryRequest {
+  /** Provider spelling of the symbol (as configured). */
+  symbol: string;
+  /** Start strictly after this trade id when known (gap fill), else at `fromMs`. */
+  afterId?: string;
+  fromMs: number;
+  /** Stop once trades reach this time (inclusive). */
+  toMs: number;
+  signal: AbortSignal;
+}
+
+export interface LiveProvider {
+  /** `source` of the ticks: the provider's name. */
+  readonly source: string;
+  /** Connection settings beyond the callbacks this class wires itself. */
+  connection(): Omit<
+    WsConnectionOptions,
+    'onMessage' | 'onOpen' | 'onDrop' | 'onFatal' | 'subscribeMessages'
+  >;
+  /** Messages that subscribe the given provider symbols; sent on every open. */
+  subscribeMessages(symbols: readonly string[]): unknown[];
+  /** Messages to change the subscription while connected (undefined: reconnect instead). */
+  subscriptionChange?(action: 'add' | 'remove', symbol: string): unknown[];
+  /** Decodes one text message. */
+  decode(text: string, sink: MessageSink): void;
+  /** Stored symbol (upper-cased, as the provider's messages carry it) of a configured provider symbol. */
+  storedSymbol(symbol: string): string;
+  /** Provider spelling of a symbol given by a user at run time (already upper-cased). */
+  providerSymbol(symbol: string): string;
+  /** REST trade history, when the provider has one. */
+  history?(request: HistoryRequest): TradePages;
+}
+
+/** Connection state and gap-fill counters, merged into the feed's status by ingest. */
+export interface LiveFeedStatus {
+  connected: boolean;
+  reconnects: number;
+  backfilled: number;
+  malformed: number;
+  fatal?: string;
+}
+
+export interface LiveFeedOptions {
+  name: string;
+  type: string;
+  symbols: readonly string[];
+  provider: LiveProvider;
+  /** Gap fills never reach back further than this (a long outage is better served by `streamlines backfill`). */
+  maxBackfillMs?: number;
+  /** Overrides of the connection's timing, for tests. */
+  tuning?: Partial<WsConnectionOptions>;
+  log?: (line: string) => void;
+}
+
+const DEFAULT_MAX_BACKFILL_MS = 3_600_000;
+const GAP_FILL_MARGIN_MS = 10_000;
+
+/** A live feed over one WebSocket connection, with REST gap filling. */
+export class LiveTradeFeed implements Feed {
+  readonly name: string;
+  readonly type: string;
+  readonly bounded = false;
+  readonly defaultSource: string;
+  readonly #options: LiveFeedOptions;
+  readonly #provider: LiveProvider;
+  /** Provider spellings, in configured order. */
+  #symbols: string[];
+  #pending: RawTrade[] = [];
+  #wake: (() => void) | undefined;
+  #position: LivePosition = { last: {} };
+  #connection: WsConnection | undefined;
+  #backfills = new Map<string, AbortController>();
+  #backfilled = 0;
+  #malformed = 0;
+  #fatal: string | undefined;
+  #runSignal: AbortSignal | undefined;
+
+  constructor(options: LiveFeedOptions) {
+    this.#options = options;
+    this.#provider = options.provider;
+    this.name = options.name;
+    this.type = options.type;
+    this.defaultSource = options.provider.source;
+    this.#symbols = [...options.symbols];
+    if (this.#symbols.length === 0) throw new Error(`${options.type} feed: no symbols configured`);
+  }
+
+  symbols(): string[] {
+    return this.#symbols.map((symbol) => this.#provider.storedSymbol(symbol));
+  }
+
+  addSymbol(symbol: string): void {
+    const spelled = this.#provider.providerSymbol(symbol);
+    if (this.#symbols.includes(spelled)) return;
+    this.#symbols = [...this.#symbols, spelled];
+    this.#changeSubscription('add', spelled);
+  }
+
+  removeSymbol(symbol: string): void {
+    const spelled = this.#symbols.find((candidate) => this.#provider.storedSymbol(candidate) === symbol);
+    if (spelled === undefined) return;
+    this.#symbols = this.#symbols.filter((candidate) => candidate !== spelled);
+    this.#changeSubscription('remove', spelled);
+  }
+
+  status(): LiveFeedStatus {
+    const connection: ConnectionStatus | undefined = this.#connection?.status();
+    const status: LiveFeedStatus = {
+      connected: connection?.connected ?? false,
+      reconnects: connection?.reconnects ?? 0,
+      backfilled: this.#backfilled,
+      malformed: this.#malformed,
+    };
+    if (this.#fatal !== undefined) status.fatal = this.#fatal;
+    return status;
+  }
+
+  /** The connection's own counters (messages, rotations, state), for diagnostics and tests. */
+  connectionStatus(): ConnectionStatus | undefined {
+    return this.#connection?.status();
+  }
+
+  async *run(position: unknown, signal: AbortSignal): AsyncIterable<FeedBatch> {
+    this.#position = restorePosition(position);
+    this.#runSignal = signal;
+    this.#fatal = undefined;
+    const connection = new WsConnection({
+      ...this.#provider.connection(),
+      ...this.#options.tuning,
+      log: this.#options.log ?? this.#options.tuning?.log,
+      subscribeMessages: () => this.#provider.subscribeMessages(this.#symbols),
+      onMessage: (text) => this.#provider.decode(text, this.#sink),
+      onOpen: (info) => {
+        // The first open of a restarted feed and every open after a drop may follow a gap.
+        if (!info.rotation) this.#fillGaps();
+      },
+      onFatal: (reason) => {
+        this.#fatal = reason;
+        this.#wakeUp();
+      },
+    });
+    this.#connection = connection;
+    const onAbort = () => this.#wakeUp();
+    signal.addEventListener('abort', onAbort, { once: true });
+    connection.start();
+    try {
+      while (!signal.aborted) {
+        if (this.#pending.length === 0 && this.#fatal === undefined) {
+          await new Promise<void>((resolve) => {
+            this.#wake = resolve;
+          });
+          this.#wake = undefined;
+        }
+        if (this.#pending.length > 0) {
+          const values = this.#pending;
+          this.#pending = [];
+          yield { values, position: this.#snapshot() };
+          continue;
+        }
+        if (this.#fatal !== undefined) throw new Error(`${this.name}: ${this.#fatal}`);
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      connection.stop();
+      for (const controller of this.#backfills.values()) controller.abort();
+      this.#backfills.clear();
+    }
+  }
+
+  readonly #sink: MessageSink = {
+    trade: (trade) => this.#push(trade, false),
+    malformed: (detail) => {
+      this.#malformed += 1;
+      if (this.#malformed <= 5 || this.#malformed % 1000 === 0) {
+        this.#log(`malformed message #${this.#malformed}: ${detail.slice(0, 200)}`);
+      }
+    },
+    fatal: (reason) => this.#connection?.fail(reason),
+    reconnect: (reason) => this.#connection?.reconnect(reason),
+    rotate: (reason) => this.#connection?.rotate(reason),
+    gap: (reason) => {
+      if (this.#backfills.size > 0) return; // a fill is already under way and reaches past now
+      this.#log(`gap detected (${reason}); filling it over REST`);
+      this.#fillGaps();
+    },
+    lastId: (symbol) => this.#position.last[symbol]?.id,
+  };
+
+  #push(trade: RawTrade, backfill: boolean): void {
+    this.#pending.push(trade);
+    if (backfill) this.#backfilled += 1;
+    const last = this.#position.last[trade.symbol];
+    if (last === undefined || compareIds(trade.id, last.id) > 0) {
+      this.#position.last[trade.symbol] = { id: trade.id, ts: trade.ts };
+    }
+    this.#wakeUp();
+  }
+
+  #wakeUp(): void {
+    this.#wake?.();
+  }
+
+  #snapshot(): LivePosition {
+    const last: LivePosition['last'] = {};
+    for (const [symbol, trade] of Object.entries(this.#position.last)) last[symbol] = { ...trade };
+    return { last };
+  }
+
+  #changeSubscription(action: 'add' | 'remove', symbol: string): void {
+    const connection = this.#connection;
+    if (!connection) return;
+    const messages = this.#provider.subscriptionChange?.(action, symbol);
+    if (messages === undefined) {
+      connection.reconnect(`symbols changed (${action} ${symbol})`);
+      return;
+    }
+    for (const message of messages) connection.send(message);
+  }
+
+  /** Starts one REST gap fill per symbol whose last trade is known, from it up to now. */
+  #fillGaps(): void {
+    const history = this.#provider.history?.bind(this.#provider);
+    if (!history) return;
+    const now = Date.now();
+    const maxBackfillMs = this.#options.maxBackfillMs ?? DEFAULT_MAX_BACKFILL_MS;
+    for (const symbol of this.#symbols) {
+      const stored = this.#provider.storedSymbol(symbol);
+      const last = this.#position.last[stored];
+      if (last === undefined) continue;
+      this.#backfills.get(stored)?.abort();
+      const controller = new AbortController();
+      this.#backfills.set(stored, controller);
+      const tooOld = now - last.ts > maxBackfillMs;
+      const request: HistoryRequest = {
+        symbol,
+        afterId: tooOld ? undefined : last.id,
+        fromMs: tooOld ? now - maxBackfillMs : last.ts,
+        // A little past now: trades between the open and the subscription taking effect are covered too.
+        toMs: now + GAP_FILL_MARGIN_MS,
+        signal: controller.signal,
+      };
+      this.#runBackfill(stored, request, history, controller).catch(() => undefined);
+    }
+  }
+
+  async #runBackfill(
+    stored: string,
+    request: HistoryRequest,
+    history: (request: HistoryRequest) => TradePages,
+    controller: AbortController,
+  ): Promise<void> {
+    let count = 0;
+    try {
+      for await (const page of history(request)) {
+        if (controller.signal.aborted || this.#runSignal?.aborted) return;
+        for (const trade of page) this.#push(trade, true);
+        count += page.length;
+      }
+      if (count > 0) this.#log(`backfilled ${count} trades of ${stored}`);
+    } catch (error) {
+      if (controller.signal.aborted) return;
+      const message = error instanceof Error ? error.message : String(error);
+      // A failed gap fill leaves a hole but must not stop the live stream.
+      this.#log(
+        `backfill of ${stored} failed${error instanceof RestFatalError ? ' (not retried)' : ''}: ${message}`,
+      );
+    } finally {
+      if (this.#backfills.get(stored) === controller) this.#backfills.delete(stored);
+    }
+  }
+
+  #log(line: string): void {
+    const log = this.#options.log ?? this.#options.tuning?.log;
+    (log ?? ((text: string) => process.stderr.write(`${text}\n`)))(`[${this.name}] ${line}`);
+  }
+}
+
+/** Orders numeric trade ids without losing precision past 2^53; non-numeric ids compare as text. */
+export function compareIds(a: string, b: string): number {
+  if (/^\d+$/.test(a) && /^\d+$/.test(b)) {
+    if (a.length !== b.length) return a.length - b.length;
+  }
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function restorePosition(position: unknown): LivePosition {
+  const saved = position as Partial<LivePosition> | undefined;
+  const last: LivePosition['last'] = {};
+  if (saved && typeof saved.last === 'object' && saved.last !== null) {
+    for (const [symbol, trade] of Object.entries(saved.last)) {
+      if (trade && typeof trade.id === 'string' && typeof trade.ts === 'number') last[symbol] = { ...trade };
+    }
+  }
+  return { last };
+}

@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { validateRecord } from '../../ingest/validate.ts';
+import { FakeFinnhubServer } from './fake-finnhub-server.ts';
+import { FinnhubFatalError, FinnhubFeed, finnhubFeedSchema } from './finnhub-feed.ts';
+
+// Frames from the FEEDS.md sample finnhub-trade.ndjson.
+const TRADE_FRAMES = [
+  {
+    data: [
+      { c: ['1', '24', '12'], p: 227.43, s: 'AAPL', t: 1795188601233, v: 100 },
+      { c: ['1', '24', '12'], p: 227.42, s: 'AAPL', t: 1795188601241, v: 3 },
+    ],
+    type: 'trade',
+  },
+  { data: [{ p: 96412.15, s: 'BINANCE:BTCUSDT', t: 1795188601233, v: 0.0052 }], type: 'trade' },
+];
+
+let cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  cleanups = [];
+});
+
+async function setUp(token = 'good-key') {
+  const server = new FakeFinnhubServer('good-key');
+  const url = await server.start();
+  const config = finnhubFeedSchema.parse({
+    type: 'finnhub',
+    symbols: ['AAPL', 'binance:btcusdt'],
+    url,
+    staleAfter: 300,
+    initialBackoff: 20,
+    maxBackoff: 50,
+  });
+  const feed = new FinnhubFeed(config, [], {
+    env: { FINNHUB_API_KEY: token },
+    random: () => 0.5,
+    log: () => {},
+  });
+  const controller = new AbortController();
+  const values: Record<string, unknown>[] = [];
+  const done = (async () => {
+    for await (const batch of feed.run(undefined, controller.signal)) {
+      values.push(...((batch.values ?? []) as Record<string, unknown>[]));
+    }
+  })();
+  done.catch(() => undefined);
+  cleanups.push(async () => {
+    controller.abort();
+    await done.catch(() => undefined);
+    await server.close();
+  });
+  return { server, feed, values, done };
+}
+
+async function until(predicate: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const subscribedOn = (server: FakeFinnhubServer, connection: number) => () =>
+  server.subscriptions(connection).length === 2;
+
+describe('FinnhubFeed against a fake Finnhub', () => {
+  it('subscribes per symbol with the token and maps every trade of a frame', async () => {
+    const { server, values, feed } = await setUp();
+    await until(subscribedOn(server, 0), 'subscriptions');
+    assert.deepEqual(server.subscriptions(0), ['AAPL', 'BINANCE:BTCUSDT']);
+    for (const frame of TRADE_FRAMES) server.send(frame);
+    await until(() => values.length === 3, 'three ticks');
+    assert.deepEqual(values, [
+      { source: 'finnhub', symbol: 'AAPL', ts: 1795188601233, price: 227.43, size: 100 },
+      { source: 'finnhub', symbol: 'AAPL', ts: 1795188601241, price: 227.42, size: 3 },
+      { source: 'finnhub', symbol: 'BINANCE:BTCUSDT', ts: 1795188601233, price: 96412.15, size: 0.0052 },
+    ]);
+    for (const value of values) assert.ok(validateRecord(value, 'finnhub', 0).ok);
+    assert.equal(feed.status().connected, true);
+  });
+
+  it('treats ping frames as liveness: no tick, no reconnect', async () => {
+    const { server, values, feed } = await setUp();
+    await until(subscribedOn(server, 0), 'subscriptions');
+    // 700 ms of pings every 100 ms outlasts staleAfter (300 ms) twice.
+    for (let i = 0; i < 7; i++) {
+      server.send({ type: 'ping' });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(server.connections, 1);
+    assert.equal(values.length, 0);
+    assert.equal(feed.status().reconnects, 0);
+  });
+
+  it('reconnects and resubscribes after a dropped connection', async () => {
+    const { server, values, feed } = await setUp();
+    await until(subscribedOn(server, 0), 'subscriptions');
+    server.dropAll();
+    await until(subscribedOn(server, 1), 'resubscribed on the second connection');
+    server.send(TRADE_FRAMES[1]);
+    await until(() => values.length === 1, 'tick after reconnect');
+    assert.equal(feed.status().reconnects, 1);
+  });
+
+  it('reconnects when the server goes silent (watchdog)', async () => {
+    const { server, feed } = await setUp();
+    await until(subscribedOn(server, 0), 'subscriptions');
+    await until(subscribedOn(server, 1), 'resubscribed after the stall');
+    assert.match(feed.status().lastError ?? '', /stale/);
+  });
+
+  it('stops for good on a refused token, without a retry loop', async () => {
+    const { server, done, feed } = await setUp('bad-key');
+    await assert.rejects(done, FinnhubFatalError);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(server.refused, 1);
+    assert.equal(feed.status().state, 'fatal');
+  });
+
+  it('keeps going on "too many symbols" but stops on an API key error message', async () => {
+    const { server, done, feed } = await setUp();
+    await until(subscribedOn(server, 0), 'subscriptions');
+    server.send({ msg: 'Subscribing to too many symbols', type: 'error' });
+    await until(() => feed.status().providerError !== undefined, 'error recorded');
+    assert.equal(feed.status().state, 'open');
+    server.send({ msg: 'Invalid API key', type: 'error' });
+    await assert.rejects(done, /Invalid API key/);
+    assert.equal(server.connections, 1);
+  });
+
+  it('counts malformed frames without crashing', async () => {
+    const { server, values, feed } = await setUp();
+    await until(subscribedOn(server, 0), 'subscriptions');
+    server.send('not json{');
+    server.send({ type: 'trade', data: 'x' });
+    server.send({ type: 'trade', data: [null] });
+    server.send(TRADE_FRAMES[1]);
+    await until(() => values.length === 1, 'the good tick');
+    assert.equal(feed.status().malformed, 3);
+    assert.equal(server.connections, 1);
+  });
+
+  it('fails at startup naming FINNHUB_API_KEY when it is missing', () => {
+    const config = finnhubFeedSchema.parse({ type: 'finnhub', symbols: ['AAPL'] });
+    assert.throws(() => new FinnhubFeed(config, [], { env: {} }), /FINNHUB_API_KEY/);
+  });
+});

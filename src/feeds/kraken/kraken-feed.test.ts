@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from '../../../test/fakes/fake-exchange.ts';
+import { FeedHarness } from '../../../test/fakes/feed-harness.ts';
+import type { LiveTradeFeed } from '../connection/live-trade-feed.ts';
+import { FakeKraken, krakenTrade } from './fake-kraken-server.ts';
+import { createKrakenFeed, krakenFeedSchema, krakenRestPair } from './kraken-feed.ts';
+
+/** FEEDS.md sample `kraken-trade.ndjson`, first line, verbatim (a two-trade snapshot). */
+const SAMPLE_TRADES =
+  '{"channel":"trade","type":"snapshot","data":[{"symbol":"BTC/USD","side":"buy","price":96410.1,"qty":0.00412,"ord_type":"market","trade_id":91422871,"timestamp":"2026-11-20T15:29:58.118204Z"},{"symbol":"BTC/USD","side":"sell","price":96409.9,"qty":0.15,"ord_type":"limit","trade_id":91422872,"timestamp":"2026-11-20T15:29:59.904155Z"}]}';
+
+describe('kraken feed', () => {
+  let fake: FakeKraken;
+  let harness: FeedHarness | undefined;
+  const logs: string[] = [];
+
+  beforeEach(async () => {
+    fake = await FakeKraken.start();
+    logs.length = 0;
+  });
+  afterEach(async () => {
+    await harness?.stop();
+    harness = undefined;
+    await fake.close();
+  });
+
+  function feed(symbols = ['BTC/USD'], tuning: object = {}): LiveTradeFeed {
+    const config = krakenFeedSchema.parse({ type: 'kraken', symbols, url: fake.url, restUrl: fake.restUrl });
+    return createKrakenFeed(config, {
+      initialBackoffMs: 20,
+      maxBackoffMs: 100,
+      staleAfterMs: 2_000,
+      log: (line: string) => logs.push(line),
+      ...tuning,
+    });
+  }
+
+  it('maps REST pair names the legacy way', () => {
+    assert.equal(krakenRestPair('BTC/USD'), 'XBTUSD');
+    assert.equal(krakenRestPair('eth/usd'), 'ETHUSD');
+  });
+
+  it('subscribes to trade and maps trades (taker side, numbers, RFC 3339 time, id), ignoring the status frame', async () => {
+    const live = feed();
+    harness = await FeedHarness.start(live);
+    await waitFor(() => fake.subscribers('BTC/USD').length === 1, 'subscription');
+    assert.deepEqual(fake.exchange.clients[0]?.received[0], {
+      method: 'subscribe',
+      params: { channel: 'trade', symbol: ['BTC/USD'], snapshot: false },
+      req_id: 1,
+    });
+    fake.sendRaw('{"channel":"heartbeat"}');
+    fake.sendRaw(SAMPLE_TRADES);
+    const ticks = await harness.waitForTicks(2);
+    // From the sample; .118204 s truncates to 118 ms.
+    assert.deepEqual(
+      ticks.map(({ source, symbol, ts, price, size, id, side }) => ({
+        source,
+        symbol,
+        ts,
+        price,
+        size,
+        id,
+        side,
+      })),
+      [
+        {
+          source: 'kraken',
+          symbol: 'BTC/USD',
+          ts: Date.UTC(2026, 10, 20, 15, 29, 58, 118),
+          price: 96410.1,
+          size: 0.00412,
+          id: '91422871',
+          side: 'buy',
+        },
+        {
+          source: 'kraken',
+          symbol: 'BTC/USD',
+          ts: Date.UTC(2026, 10, 20, 15, 29, 59, 904),
+          price: 96409.9,
+          size: 0.15,
+          id: '91422872',
+          side: 'sell',
+        },
+      ],
+    );
+    assert.equal(live.status().malformed, 0, 'status frame with a >2^53 connection_id is not malformed');
+  });
+
+  it('sends app-level pings and takes the pongs', async () => {
+    const live = feed(['BTC/USD'], {
+      heartbeat: { intervalMs: 50, message: () => ({ method: 'ping', req_id: 99 }) },
+    });
+    harness = await FeedHarness.start(live);
+    await waitFor(
+      () =>
+        (fake.exchange.clients[0]?.received ?? []).filter((m) => (m as { method?: string }).method === 'ping')
+          .length >= 2,
+      'two pings',
+    );
+    assert.equal(live.status().malformed, 0);
+    assert.equal(live.status().connected, true);
+  });
+
+  it('reconnects after a drop and fills the gap from REST Trades, each trade once', async () => {
+    const live = feed();
+    harness = await FeedHarness.start(live);
+    await waitFor(() => fake.subscribers('BTC/USD').length === 1, 'subscription');
+    const t0 = Date.now() - 20_000;
+    for (let id = 1; id <= 2; id++)
+      fake.publish(krakenTrade('BTC/USD', id, t0 + id * 1000, 90000 + id, 0.5, 'buy'));
+    await harness.waitForTicks(2);
+    fake.silent = true;
+    fake.exchange.dropAll();
+    for (let id = 3; id <= 5; id++)
+      fake.publish(krakenTrade('BTC/USD', id, t0 + id * 1000, 90000 + id, 0.25, 'sell'));
+    fake.silent = false;
+    await waitFor(() => fake.subscribers('BTC/USD').length === 1, 'resubscription');
+    fake.publish(krakenTrade('BTC/USD', 6, t0 + 6000, 90006, 1, 'buy'));
+    await harness.waitForTicks(6);
+    await sleep(100);
+    const ticks = await harness.ticks();
+    assert.deepEqual(
+      ticks.map((tick) => Number(tick.id)).sort((a, b) => a - b),
+      [1, 2, 3, 4, 5, 6],
+    );
+    const backfilled = ticks.find((tick) => tick.id === '4');
+    assert.deepEqual(
+      { price: backfilled?.price, size: backfilled?.size, side: backfilled?.side, ts: backfilled?.ts },
+      { price: 90004, size: 0.25, side: 'sell', ts: t0 + 4000 },
+    );
+    assert.ok(fake.exchange.httpRequests.some((path) => path.startsWith('/0/public/Trades?pair=XBTUSD')));
+    assert.equal(live.status().reconnects, 1);
+  });
+
+  it('a silent stall (no heartbeat) trips the watchdog', async () => {
+    const live = feed(['BTC/USD'], { staleAfterMs: 200 });
+    harness = await FeedHarness.start(live);
+    await waitFor(() => fake.exchange.clients.length >= 2, 'watchdog reconnect', 3_000);
+    await waitFor(() => live.status().reconnects >= 1, 'reconnect counted');
+  });
+
+  it('an unsupported pair is fatal, without a retry loop', async () => {
+    const live = feed(['BTC/USDX']);
+    harness = await FeedHarness.start(live);
+    await harness.done;
+    assert.match(live.status().fatal ?? '', /Currency pair not supported BTC\/USDX/);
+    await sleep(300);
+    assert.equal(fake.exchange.clients.length, 1);
+  });
+
+  it('counts malformed frames and carries on', async () => {
+    const live = feed();
+    harness = await FeedHarness.start(live);
+    await waitFor(() => fake.subscribers('BTC/USD').length === 1, 'subscription');
+    fake.sendRaw('nope');
+    fake.sendRaw('{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","price":"x"}]}');
+    fake.sendRaw(SAMPLE_TRADES);
+    await harness.waitForTicks(2);
+    assert.equal(live.status().malformed, 2);
+  });
+});
