@@ -1,0 +1,208 @@
+/**
+ * The PostgreSQL schema as ordered migrations. Ticks and candles take one of two layouts, chosen
+ * when the schema is first created and recorded in `store_settings`: TimescaleDB hypertables, or
+ * tables partitioned by range on `ts` (one partition per UTC day, created on write). Never edit a
+ * released migration: append a new one.
+ */
+import type { PoolClient } from 'pg';
+
+/** How ticks and candles are stored. */
+export type Layout = 'timescale' | 'partitioned';
+
+/** What a migration's SQL may depend on. */
+export interface MigrationContext {
+  layout: Layout;
+}
+
+/** One schema change, applied once, in ascending `version` order. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string | ((context: MigrationContext) => string);
+}
+
+export const DAY_MS = 86_400_000;
+/** Ticks chunk per day, candles per week: a chunk should hold a few hundred MB at most. */
+export const TICKS_CHUNK_MS = DAY_MS;
+export const CANDLES_CHUNK_MS = 7 * DAY_MS;
+
+const ticksTable = (layout: Layout): string => `
+  CREATE TABLE ticks (
+    seq BIGINT NOT NULL,
+    source TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    ts BIGINT NOT NULL,
+    price DOUBLE PRECISION NOT NULL,
+    size DOUBLE PRECISION NOT NULL,
+    id TEXT,
+    side TEXT,
+    received_at BIGINT NOT NULL,
+    ma_short DOUBLE PRECISION,
+    ma_long DOUBLE PRECISION,
+    late BOOLEAN NOT NULL
+  )${layout === 'partitioned' ? ' PARTITION BY RANGE (ts)' : ''};
+  CREATE INDEX ticks_symbol_ts ON ticks (symbol, ts, seq);
+  CREATE TABLE candles (
+    symbol TEXT NOT NULL,
+    "interval" TEXT NOT NULL,
+    ts BIGINT NOT NULL,
+    open DOUBLE PRECISION NOT NULL,
+    high DOUBLE PRECISION NOT NULL,
+    low DOUBLE PRECISION NOT NULL,
+    close DOUBLE PRECISION NOT NULL,
+    volume DOUBLE PRECISION NOT NULL,
+    trades BIGINT NOT NULL,
+    vwap DOUBLE PRECISION
+  )${layout === 'partitioned' ? ' PARTITION BY RANGE (ts)' : ''};
+  CREATE INDEX candles_symbol_interval_ts ON candles (symbol, "interval", ts);
+`;
+
+/**
+ * TimescaleDB needs "now" in the time column's unit for integer time: ms since the epoch. It is
+ * created in the store's schema (first on the search_path) so schemas stay independent.
+ */
+const hypertables = `
+  CREATE FUNCTION streamlines_now_ms() RETURNS BIGINT LANGUAGE SQL STABLE
+    AS $$ SELECT (extract(epoch FROM now()) * 1000)::BIGINT $$;
+  SELECT create_hypertable('ticks', by_range('ts', ${TICKS_CHUNK_MS}::BIGINT), create_default_indexes => FALSE);
+  SELECT create_hypertable('candles', by_range('ts', ${CANDLES_CHUNK_MS}::BIGINT), create_default_indexes => FALSE);
+  SELECT set_integer_now_func('ticks', 'streamlines_now_ms');
+  SELECT set_integer_now_func('candles', 'streamlines_now_ms');
+  ALTER TABLE ticks SET (
+    timescaledb.compress,
+    timescaledb.compress_segmentby = 'symbol',
+    timescaledb.compress_orderby = 'ts, seq'
+  );
+`;
+
+/** The schema of the PostgreSQL store, oldest first. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    // No unique keys on the bulk tables, as in DuckDB: the processor's checkpoint, not the
+    // store, is what prevents duplicates, and unique indexes would slow COPY.
+    sql: ({ layout }) => `
+      CREATE TABLE store_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      INSERT INTO store_settings (key, value) VALUES ('layout', '${layout}');
+      ${ticksTable(layout)}
+      ${layout === 'timescale' ? hypertables : ''}
+      CREATE TABLE indicators (
+        symbol TEXT NOT NULL,
+        "interval" TEXT NOT NULL,
+        ts BIGINT NOT NULL,
+        sma20 DOUBLE PRECISION,
+        ema20 DOUBLE PRECISION,
+        rsi14 DOUBLE PRECISION,
+        bb_upper DOUBLE PRECISION,
+        bb_middle DOUBLE PRECISION,
+        bb_lower DOUBLE PRECISION
+      );
+      CREATE INDEX indicators_symbol_interval_ts ON indicators (symbol, "interval", ts);
+      CREATE TABLE alerts (
+        seq BIGINT NOT NULL,
+        ts BIGINT NOT NULL,
+        symbol TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        price DOUBLE PRECISION NOT NULL,
+        threshold DOUBLE PRECISION,
+        message TEXT NOT NULL
+      );
+      CREATE INDEX alerts_ts_seq ON alerts (ts, seq);
+      CREATE INDEX alerts_symbol_ts_seq ON alerts (symbol, ts, seq);
+      CREATE TABLE dead_letters (
+        seq BIGINT NOT NULL,
+        source TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        raw TEXT NOT NULL,
+        received_at BIGINT NOT NULL
+      );
+      CREATE INDEX dead_letters_seq ON dead_letters (seq);
+      CREATE TABLE latest (
+        symbol TEXT PRIMARY KEY,
+        seq BIGINT NOT NULL,
+        source TEXT NOT NULL,
+        ts BIGINT NOT NULL,
+        price DOUBLE PRECISION NOT NULL,
+        size DOUBLE PRECISION NOT NULL,
+        ma_short DOUBLE PRECISION,
+        ma_long DOUBLE PRECISION
+      );
+      -- Offsets and state are kept as the JSON text the processor wrote: JSONB would reorder keys
+      -- and reparse numbers, and the checkpoint must come back exactly.
+      CREATE TABLE checkpoints (
+        name TEXT PRIMARY KEY CHECK (length(name) > 0),
+        offsets TEXT NOT NULL,
+        state TEXT NOT NULL
+      );
+    `,
+  },
+  {
+    version: 2,
+    name: 'api keys',
+    // Only the sha256 of a key's secret is kept; a revoked key stays so `keys list` can show it.
+    sql: `
+      CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL CHECK (length(name) > 0),
+        role TEXT NOT NULL CHECK (role IN ('read', 'admin')),
+        hash TEXT NOT NULL UNIQUE,
+        created_at BIGINT NOT NULL,
+        revoked_at BIGINT
+      );
+    `,
+  },
+];
+
+/**
+ * Applies the migrations not yet recorded in `schema_migrations`, all in the caller's open
+ * transaction (which holds the schema's advisory lock), and returns the versions applied.
+ */
+export async function applyMigrations(
+  client: PoolClient,
+  context: MigrationContext,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<number[]> {
+  for (let i = 1; i < migrations.length; i++) {
+    if (migrations[i]!.version <= migrations[i - 1]!.version) {
+      throw new Error(
+        `migrations must have strictly ascending versions: ${migrations[i - 1]!.version} is followed by ${migrations[i]!.version}`,
+      );
+    }
+  }
+  await client.query(`
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+      version INTEGER PRIMARY KEY,
+      name TEXT NOT NULL,
+      applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    )
+  `);
+  const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+  const applied = new Set(rows.map((row) => Number(row.version)));
+  const known = new Set(migrations.map((migration) => migration.version));
+  const unknown = [...applied].filter((version) => !known.has(version));
+  if (unknown.length > 0) {
+    throw new Error(
+      `database has schema migrations this version does not know (${unknown.join(', ')}): upgrade Streamlines or use another schema`,
+    );
+  }
+  const appliedNow: number[] = [];
+  for (const migration of migrations) {
+    if (applied.has(migration.version)) continue;
+    const sql = typeof migration.sql === 'string' ? migration.sql : migration.sql(context);
+    try {
+      await client.query(sql);
+    } catch (error) {
+      throw new Error(`schema migration ${migration.version} (${migration.name}) failed: ${String(error)}`, {
+        cause: error,
+      });
+    }
+    await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
+      migration.version,
+      migration.name,
+    ]);
+    appliedNow.push(migration.version);
+  }
+  return appliedNow;
+}

@@ -1,0 +1,86 @@
+/**
+ * Measures tick writes into a real PostgreSQL: batches of 5,000 ProcessedTicks (100 symbols), each
+ * with its checkpoint in one transaction, in rows/s, for COPY and for INSERT ... unnest. Uses
+ * STREAMLINES_TEST_PG_URL, or starts a throwaway cluster (test/support/postgres.ts).
+ * Run: `npx node src/store/postgres/postgres-store.bench.ts [batches]`.
+ */
+import { createTestSchema, findOrStartPostgres } from '../../../test/support/postgres.ts';
+import type { ProcessedTick } from '../../core/records.ts';
+import type { StoreBatch } from '../store.ts';
+import { PostgresStore } from './postgres-store.ts';
+
+const TICKS_PER_BATCH = 5000;
+const SYMBOLS = 100;
+const T0 = 1_699_999_980_000;
+const batchCount = Number(process.argv[2] ?? 40);
+
+function tickBatch(batch: number): ProcessedTick[] {
+  const ticks: ProcessedTick[] = new Array(TICKS_PER_BATCH);
+  for (let i = 0; i < TICKS_PER_BATCH; i++) {
+    const seq = batch * TICKS_PER_BATCH + i;
+    ticks[i] = {
+      source: 'synthetic',
+      symbol: `SYM${seq % SYMBOLS}`,
+      ts: T0 + seq * 3,
+      price: 100 + Math.sin(seq) * 5,
+      size: 0.5 + (seq % 7) / 10,
+      id: seq % 2 === 0 ? String(seq) : undefined,
+      side: seq % 3 === 0 ? 'buy' : 'sell',
+      receivedAt: T0 + seq * 3 + 2,
+      seq,
+      maShort: seq < 5 ? null : 100.5,
+      maLong: seq < 20 ? null : 100.25,
+      late: seq % 97 === 0,
+    };
+  }
+  return ticks;
+}
+
+const server = await findOrStartPostgres();
+if ('skip' in server) {
+  console.error(server.skip);
+  process.exit(1);
+}
+try {
+  const batches: StoreBatch[] = [];
+  for (let b = 0; b < batchCount; b++) {
+    batches.push({
+      ticks: tickBatch(b),
+      candles: [],
+      indicators: [],
+      alerts: [],
+      deadLetters: [],
+      checkpoint: { name: 'processor', offsets: { 0: (b + 1) * TICKS_PER_BATCH }, state: { b } },
+    });
+  }
+  for (const bulkWrite of ['copy', 'insert'] as const) {
+    const { schema, drop } = await createTestSchema(server.url);
+    const store = new PostgresStore({
+      url: server.url,
+      schema,
+      timescale: 'off',
+      bulkWrite,
+      retentionEveryMs: 0,
+    });
+    await store.open();
+    // One warm-up batch creates the day partition, so the rounds measure steady-state writes.
+    await store.write({ ...batches[0]!, checkpoint: { ...batches[0]!.checkpoint, name: 'warm-up' } });
+    const rates: number[] = [];
+    for (const batch of batches) {
+      const start = performance.now();
+      await store.write(batch);
+      rates.push(TICKS_PER_BATCH / ((performance.now() - start) / 1000));
+    }
+    await store.close();
+    await drop();
+    rates.sort((a, b) => a - b);
+    const total =
+      (batchCount * TICKS_PER_BATCH) / rates.reduce((sum, rate) => sum + TICKS_PER_BATCH / rate, 0);
+    console.log(
+      `${bulkWrite}: ${batchCount} batches x ${TICKS_PER_BATCH} ticks: overall ${Math.round(total)} rows/s, ` +
+        `median batch ${Math.round(rates[Math.floor(rates.length / 2)]!)} rows/s, best ${Math.round(rates.at(-1)!)} rows/s`,
+    );
+  }
+} finally {
+  await server.stop();
+}
