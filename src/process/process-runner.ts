@@ -2,10 +2,17 @@
  * Drives the processor: reads `price-ticks` from the log in batches, applies them, and commits what
  * they produced to the store in one transaction with the processor's state and log offset, so a
  * restart resumes exactly where the last commit left off (DESIGN §4, Delivery). Alerts then go to
- * the log's alerts topic, and everything to live subscribers.
+ * the log's alerts topic. Live subscribers get each batch as soon as it is processed.
+ *
+ * Processing overlaps the store: while batch N is being written (on DuckDB's or PostgreSQL's side),
+ * batch N+1 is read and applied, so the JS thread and the database work at once; at most one write
+ * is in flight and writes commit in order. A failed write (the database is down) rolls the
+ * processor back to the last committed snapshot and retries with backoff: nothing is skipped and
+ * nothing counted twice.
  */
 import {
   type Alert,
+  type Candle,
   type Counters,
   INTERVALS,
   type IngestEntry,
@@ -33,7 +40,7 @@ export interface ProcessRunnerOptions {
   config: ProcessConfig;
   /** Largest number of log entries per store transaction. */
   maxBatch?: number;
-  /** Receives live messages after each commit. */
+  /** Receives live messages as soon as a batch is processed (before its store commit). */
   publish?: LiveListener;
   /** Told about every committed batch (latencies, store write time). */
   metrics?: BatchMetricsRecorder;
@@ -43,6 +50,18 @@ interface AlertsProducerState {
   lastSeq: number;
 }
 
+/** A batch applied to the processor, waiting for (or in) its store transaction. */
+interface PreparedBatch {
+  out: ProcessOutput;
+  offsets: number[];
+  snapshot: ProcessorSnapshot;
+  counters: Counters;
+  processedAt: number;
+}
+
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 15_000;
+
 export class ProcessRunner {
   readonly #log: Log;
   readonly #store: Store;
@@ -51,8 +70,15 @@ export class ProcessRunner {
   readonly #publish: LiveListener | undefined;
   readonly #metrics: BatchMetricsRecorder | undefined;
   #processor: Processor | undefined;
+  /** Committed log offsets per partition: what the store's checkpoint holds. */
   #offsets: number[] = [];
+  /** Offsets read and applied to the processor: ahead of #offsets while a write is in flight. */
+  #readOffsets: number[] = [];
+  /** The snapshot of the last commit, to roll back to when a write fails. */
+  #committedSnapshot: ProcessorSnapshot | undefined;
   #committedCounters: Counters | undefined;
+  /** The last store failure, until a write succeeds again. */
+  #writeError: unknown;
   #lastAlertSeqLogged = -1;
   /** Resolvers of `waitForCommit` calls, woken after every commit. */
   #commitWaiters: (() => void)[] = [];
@@ -72,6 +98,8 @@ export class ProcessRunner {
     this.#processor = new Processor(this.#config, checkpoint?.state as ProcessorSnapshot | undefined);
     const partitions = this.#log.partitions(TOPIC_TICKS);
     this.#offsets = Array.from({ length: partitions }, (_, partition) => checkpoint?.offsets[partition] ?? 0);
+    this.#readOffsets = [...this.#offsets];
+    this.#committedSnapshot = checkpoint?.state as ProcessorSnapshot | undefined;
     this.#committedCounters = this.#processor.counters();
     const alertsState = (await this.#log.producerState(TOPIC_ALERTS)) as AlertsProducerState | undefined;
     this.#lastAlertSeqLogged = alertsState?.lastSeq ?? -1;
@@ -102,49 +130,102 @@ export class ProcessRunner {
     return this.#requireProcessor().formingCandles(symbol, interval);
   }
 
-  /** Processes until `signal` aborts; every batch is committed before the next is read. */
-  async run(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      const processed = await this.step();
-      if (processed === 0 && !signal.aborted) await this.#waitForData(250);
-    }
+  /** The last store write error while processing is retrying, else undefined. */
+  writeError(): unknown {
+    return this.#writeError;
   }
 
-  /** Processes and commits at most one batch per partition; returns how many entries it handled. */
-  async step(): Promise<number> {
+  /** Processes until `signal` aborts, committing every batch in order; then waits for the last write. */
+  async run(signal: AbortSignal): Promise<void> {
+    let inFlight: Promise<boolean> = Promise.resolve(true);
+    let retryMs = RETRY_MIN_MS;
+    while (!signal.aborted) {
+      const prepared = await this.#prepare();
+      const committed = await inFlight;
+      if (!committed) {
+        // The write before this batch failed: `prepared` was built on state that never reached the
+        // store. Roll back and read again from the last commit.
+        this.#rollBack();
+        await sleep(retryMs, signal);
+        retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+        inFlight = Promise.resolve(true);
+        continue;
+      }
+      retryMs = RETRY_MIN_MS;
+      if (prepared === undefined) {
+        if (!signal.aborted) await this.#waitForData(250);
+        continue;
+      }
+      inFlight = this.#commit(prepared);
+    }
+    await inFlight;
+  }
+
+  /** Reads and applies the next batch of the first partition that has one; undefined when caught up. */
+  async #prepare(): Promise<PreparedBatch | undefined> {
     const processor = this.#requireProcessor();
-    let handled = 0;
-    for (let partition = 0; partition < this.#offsets.length; partition++) {
-      const from = this.#offsets[partition]!;
+    for (let partition = 0; partition < this.#readOffsets.length; partition++) {
+      const from = this.#readOffsets[partition]!;
       const records = await this.#log.read<IngestEntry>(TOPIC_TICKS, partition, from, this.#maxBatch);
       if (records.length === 0) continue;
       const out = emptyOutput();
       for (const record of records) processor.apply(record.value, record.offset, out);
-      const processedAt = Date.now();
-      const nextOffsets = [...this.#offsets];
-      nextOffsets[partition] = records[records.length - 1]!.offset + 1;
-      const batch = {
-        ...out,
-        checkpoint: { name: PROCESSOR_CHECKPOINT, offsets: { ...nextOffsets }, state: processor.snapshot() },
+      const offsets = [...this.#readOffsets];
+      offsets[partition] = records[records.length - 1]!.offset + 1;
+      this.#readOffsets = offsets;
+      // Live subscribers get the batch now rather than after the store commit, so a slow write does
+      // not delay them (DESIGN §6: tick to client p99 <= 20 ms). After a failed write the batch is
+      // processed again and re-sent: the live stream is at-least-once, the store exactly-once.
+      if (this.#publish) this.#publishBatch(out, formingOfTouched(processor, out));
+      return {
+        out,
+        offsets,
+        snapshot: processor.snapshot(),
+        counters: processor.counters(),
+        processedAt: Date.now(),
       };
-      const writeStart = performance.now();
-      await this.#store.write(batch);
-      this.#metrics?.recordBatch(out.ticks, processedAt, Date.now(), (performance.now() - writeStart) / 1000);
-      this.#offsets = nextOffsets;
-      this.#committedCounters = processor.counters();
-      handled += records.length;
-      const waiters = this.#commitWaiters;
-      this.#commitWaiters = [];
-      for (const wake of waiters) wake();
-      await this.#appendAlerts(out.alerts);
-      this.#publishBatch(out);
     }
-    return handled;
+    return undefined;
+  }
+
+  /** Writes a prepared batch; resolves false (and remembers why) when the store refused it. */
+  async #commit(batch: PreparedBatch): Promise<boolean> {
+    const { out, offsets, snapshot } = batch;
+    const writeStart = performance.now();
+    try {
+      await this.#store.write({
+        ...out,
+        checkpoint: { name: PROCESSOR_CHECKPOINT, offsets: { ...offsets }, state: snapshot },
+      });
+    } catch (error) {
+      this.#writeError = error;
+      return false;
+    }
+    this.#writeError = undefined;
+    this.#metrics?.recordBatch(
+      out.ticks,
+      batch.processedAt,
+      Date.now(),
+      (performance.now() - writeStart) / 1000,
+    );
+    this.#offsets = offsets;
+    this.#committedSnapshot = snapshot;
+    this.#committedCounters = batch.counters;
+    const waiters = this.#commitWaiters;
+    this.#commitWaiters = [];
+    for (const wake of waiters) wake();
+    await this.#appendAlerts(out.alerts);
+    return true;
+  }
+
+  #rollBack(): void {
+    this.#processor = new Processor(this.#config, this.#committedSnapshot);
+    this.#readOffsets = [...this.#offsets];
   }
 
   async #waitForData(timeoutMs: number): Promise<void> {
     // One partition in the embedded log; with several, waiting on the first is enough to wake up.
-    await this.#log.waitFor(TOPIC_TICKS, 0, this.#offsets[0] ?? 0, timeoutMs);
+    await this.#log.waitFor(TOPIC_TICKS, 0, this.#readOffsets[0] ?? 0, timeoutMs);
   }
 
   /** Alerts already logged before a crash (seq <= the last one logged) are not logged twice. */
@@ -160,12 +241,10 @@ export class ProcessRunner {
     this.#lastAlertSeqLogged = lastSeq;
   }
 
-  #publishBatch(out: ProcessOutput): void {
+  #publishBatch(out: ProcessOutput, forming: readonly Candle[]): void {
     const publish = this.#publish;
     if (!publish) return;
-    const touched = new Set<string>();
     for (const tick of out.ticks) {
-      touched.add(tick.symbol);
       publish(`ticks:${tick.symbol}`, {
         symbol: tick.symbol,
         ts: tick.ts,
@@ -181,13 +260,7 @@ export class ProcessRunner {
       });
     }
     for (const candle of out.candles) publish(`candles:${candle.symbol}:${candle.interval}`, candle);
-    const processor = this.#requireProcessor();
-    for (const symbol of touched) {
-      for (const interval of INTERVALS) {
-        for (const candle of processor.formingCandles(symbol, interval))
-          publish(`candles:${symbol}:${interval}`, candle);
-      }
-    }
+    for (const candle of forming) publish(`candles:${candle.symbol}:${candle.interval}`, candle);
     for (const { seq: _seq, ...alert } of out.alerts) publish('alerts', alert);
   }
 
@@ -195,4 +268,29 @@ export class ProcessRunner {
     if (!this.#processor) throw new Error('ProcessRunner.open() must be called first');
     return this.#processor;
   }
+}
+
+/** The forming candles, every interval, of the symbols a batch touched. */
+function formingOfTouched(processor: Processor, out: ProcessOutput): Candle[] {
+  const touched = new Set<string>();
+  for (const tick of out.ticks) touched.add(tick.symbol);
+  const forming: Candle[] = [];
+  for (const symbol of touched) {
+    for (const interval of INTERVALS) forming.push(...processor.formingCandles(symbol, interval));
+  }
+  return forming;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
 }

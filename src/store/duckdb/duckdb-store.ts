@@ -232,7 +232,11 @@ export class DuckDbStore implements Store {
   async open(): Promise<void> {
     if (this.#instance !== undefined) throw new Error('DuckDbStore is already open');
     if (this.#path !== ':memory:') await mkdir(path.dirname(path.resolve(this.#path)), { recursive: true });
-    const instance = await DuckDBInstance.create(this.#path);
+    // DuckDB's default buffer pool is 80 % of RAM and fills with cached pages as the file grows: cap it
+    // so a long replay keeps a flat footprint (DESIGN §6), and keep its threads to the machine's cores.
+    const instance = await DuckDBInstance.create(this.#path, {
+      memory_limit: process.env.STREAMLINES_DUCKDB_MEMORY ?? '512MB',
+    });
     try {
       const writer = await instance.connect();
       this.appliedMigrations = await applyMigrations(writer, this.#migrations);

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type IngestEntry, TOPIC_TICKS } from '../core/records.ts';
+import { MemoryLog } from '../log/memory/memory-log.ts';
+import { MemoryStore } from '../store/memory/memory-store.ts';
+import type { StoreBatch } from '../store/store.ts';
+import { PROCESSOR_CHECKPOINT, ProcessRunner } from './process-runner.ts';
+import { DEFAULT_ANOMALY } from './processor.ts';
+
+const CONFIG = {
+  latenessMs: 10_000,
+  priceRules: [{ symbol: 'AAA', above: 100.5 }],
+  anomaly: DEFAULT_ANOMALY,
+};
+
+/** A store whose 3rd to 5th write calls fail, as a database outage would. */
+class FlakyStore extends MemoryStore {
+  calls = 0;
+  failures = 0;
+  override async write(batch: StoreBatch): Promise<void> {
+    this.calls++;
+    if (this.calls >= 3 && this.calls <= 5) {
+      this.failures++;
+      throw new Error('connection refused');
+    }
+    return super.write(batch);
+  }
+}
+
+function entries(count: number): IngestEntry[] {
+  const list: IngestEntry[] = [];
+  for (let i = 0; i < count; i++) {
+    const price = 100 + Math.sin(i / 7);
+    list.push({
+      kind: 'tick',
+      source: 't',
+      symbol: i % 3 ? 'AAA' : 'BBB',
+      ts: 1_700_000_000_000 + i * 1_500,
+      price,
+      size: 1,
+      id: String(i),
+      receivedAt: 0,
+    });
+  }
+  list.push({ kind: 'end', source: 't' });
+  return list;
+}
+
+async function runToEnd(
+  store: MemoryStore,
+  log: MemoryLog,
+  during?: () => Promise<void>,
+): Promise<ProcessRunner> {
+  await store.open();
+  const runner = new ProcessRunner({ log, store, config: CONFIG, maxBatch: 50 });
+  await runner.open();
+  const controller = new AbortController();
+  const running = runner.run(controller.signal);
+  const end = log.endOffset(TOPIC_TICKS, 0);
+  while (runner.committedOffset() < end) await sleep(10);
+  controller.abort();
+  await running;
+  return runner;
+}
+
+async function dump(store: MemoryStore) {
+  return {
+    ticks: await store.ticks('AAA', { limit: 10_000 }),
+    candles: await store.candles('BBB', '1m', { limit: 10_000 }),
+    indicators: await store.indicators('AAA', '1m', { limit: 10_000 }),
+    alerts: await store.alerts({ limit: 10_000 }),
+    checkpoint: await store.checkpoint(PROCESSOR_CHECKPOINT),
+  };
+}
+
+describe('ProcessRunner', () => {
+  it('survives a store outage mid-stream with exactly the result of an uninterrupted run', async () => {
+    const log = new MemoryLog();
+    await log.open();
+    await log.append(
+      TOPIC_TICKS,
+      entries(1_000).map((value) => ({ key: 'k', value })),
+    );
+
+    const clean = new MemoryStore();
+    await runToEnd(clean, log);
+
+    const flaky = new FlakyStore();
+    const runner = await runToEnd(flaky, log);
+    assert.equal(flaky.failures, 3, 'the outage was hit and retried through');
+    assert.equal(runner.writeError(), undefined);
+    assert.deepEqual(await dump(flaky), await dump(clean));
+    assert.deepEqual(runner.counters(), (await runToEnd(new MemoryStore(), log)).counters());
+  });
+});
