@@ -3,6 +3,7 @@
  * keys rejected. Each component owns its part (feeds declare theirs beside their code).
  */
 import { z } from 'zod';
+import { cacheConfigSchema } from '../cache/cache-config.ts';
 import { parseDurationMs } from '../core/duration.ts';
 import { feedConfigSchema } from '../feeds/registry.ts';
 import { serverConfigSchema } from '../serve/server-config.ts';
@@ -70,6 +71,19 @@ export const logConfigSchema = z
       segmentBytes: z.number().int().positive().optional().describe('Roll log segments at this size.'),
     }),
     z.strictObject({ type: z.literal('memory') }),
+    z.strictObject({
+      type: z.literal('kafka'),
+      brokers: z.array(z.string().min(1)).min(1).describe('Bootstrap brokers, host:port.'),
+      partitions: z.number().int().positive().default(1).describe('Partitions of new topics.'),
+      clientId: z.string().min(1).default('streamlines').describe('Kafka client id.'),
+      transactionalId: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('Transactional id: one per writing process, stable across restarts.'),
+      topicPrefix: z.string().default('').describe('Prefix of every Kafka topic name.'),
+      replicationFactor: z.number().int().positive().default(1).describe('Replicas of new topics.'),
+    }),
   ])
   .prefault({ type: 'embedded' });
 
@@ -129,6 +143,7 @@ export const configSchema = z.strictObject({
   log: logConfigSchema,
   store: storeConfigSchema,
   server: serverConfigSchema,
+  cache: cacheConfigSchema.describe('Latest prices and live fan-out: in process (memory) or Redis.'),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -51,9 +51,59 @@ async function readPartition<T>(
 ): Promise<LogRecord<T>[]> {
   const out: LogRecord<T>[] = [];
   for (;;) {
-    const batch = await log.read<T>(topic, partition, out.length, step);
+    // Continues after the last record read, which is the next offset only when offsets have no gaps.
+    const from = out.length === 0 ? 0 : out[out.length - 1]!.offset + 1;
+    const batch = await log.read<T>(topic, partition, from, step);
     if (batch.length === 0) return out;
     out.push(...batch);
+  }
+}
+
+/** The offsets of the records of a partition, in order. */
+async function offsetsIn(log: Log, topic: string, partition: number): Promise<number[]> {
+  return (await readPartition(log, topic, partition)).map((record) => record.offset);
+}
+
+/**
+ * Offsets are contiguous from 0 unless the log has `offsetGaps`; then they only increase, and the end
+ * offset is past the last record with nothing readable from it.
+ */
+async function assertOffsets(
+  log: Log,
+  topic: string,
+  partition: number,
+  offsets: readonly number[],
+  gaps: boolean,
+) {
+  const end = log.endOffset(topic, partition);
+  if (!gaps) {
+    assert.deepEqual(
+      offsets,
+      offsets.map((_, i) => i),
+      `offsets of ${topic}/${partition} contiguous from 0`,
+    );
+    assert.equal(end, offsets.length, `end offset of ${topic}/${partition}`);
+    return;
+  }
+  for (let i = 1; i < offsets.length; i++) {
+    assert.ok(
+      offsets[i]! > offsets[i - 1]!,
+      `offsets of ${topic}/${partition} increase: ${offsets.join(',')}`,
+    );
+  }
+  if (offsets.length === 0) {
+    assert.equal(end, 0, `end offset of the empty ${topic}/${partition}`);
+  } else {
+    assert.ok(offsets[0]! >= 0);
+    assert.ok(
+      end > offsets[offsets.length - 1]!,
+      `end offset ${end} of ${topic}/${partition} past the last record`,
+    );
+    assert.deepEqual(
+      await log.read(topic, partition, end, 10),
+      [],
+      `nothing at the end offset of ${topic}/${partition}`,
+    );
   }
 }
 
@@ -65,26 +115,53 @@ async function readAll<T>(log: Log, topic: string, step = 1000): Promise<LogReco
   return out;
 }
 
-/** Asserts that `topic` holds exactly `expected`, each in its key's partition, offsets contiguous from 0. */
-async function assertHolds(log: Log, topic: string, expected: readonly AppendRecord<Tick>[], step = 1000) {
+/**
+ * Asserts that `topic` holds exactly `expected`, each in its key's partition, in order, offsets
+ * contiguous from 0 (or, with `gaps`, increasing).
+ */
+async function assertHolds(
+  log: Log,
+  topic: string,
+  expected: readonly AppendRecord<Tick>[],
+  gaps: boolean,
+  step = 1000,
+) {
   const partitionCount = log.partitions(topic);
   const byPartition: AppendRecord<Tick>[][] = Array.from({ length: partitionCount }, () => []);
   for (const record of expected) byPartition[partitionFor(record.key, partitionCount)]!.push(record);
   for (let partition = 0; partition < partitionCount; partition++) {
     const got = await readPartition<Tick>(log, topic, partition, step);
-    const want = byPartition[partition]!.map((record, offset) => ({ partition, offset, ...record }));
+    const offsets = got.map((record) => record.offset);
+    const want = byPartition[partition]!.map((record, i) => ({
+      partition,
+      offset: offsets[i] ?? -1,
+      ...record,
+    }));
     assert.deepEqual(got, want, `partition ${partition} of ${topic}`);
-    assert.equal(log.endOffset(topic, partition), want.length);
+    await assertOffsets(log, topic, partition, offsets, gaps);
   }
 }
 
+/** How an implementation differs from the strictest one. */
+export interface ConformanceOptions {
+  /** The log keeps data across close and reopen, so the persistence tests are registered too. */
+  durable: boolean;
+  /** The durable log's storage can be damaged by `corruptTail` (default: `durable`). */
+  damageableTail?: boolean;
+  /**
+   * Offsets may skip (Kafka: a transaction's commit marker takes an offset). Records must still come
+   * back in order with increasing offsets, and reads from any offset start at the next record there.
+   */
+  offsetGaps?: boolean;
+}
+
 /** Registers the log conformance tests for one implementation. */
-/** `durable`: the log keeps data across close and reopen, so the persistence tests are registered too. */
 export function logConformance(
   name: string,
   makeLog: () => Promise<LogUnderTest>,
-  options: { durable: boolean } = { durable: false },
+  options: ConformanceOptions = { durable: false },
 ): void {
+  const gaps = options.offsetGaps ?? false;
   async function withLog(test: (subject: LogUnderTest) => Promise<void>): Promise<void> {
     const subject = await makeLog();
     try {
@@ -103,7 +180,7 @@ export function logConformance(
         const second = records(keys, 30, 20);
         await log.append('ticks', first);
         await log.append('ticks', second);
-        await assertHolds(log, 'ticks', [...first, ...second]);
+        await assertHolds(log, 'ticks', [...first, ...second], gaps);
         const all = await readAll<Tick>(log, 'ticks');
         assert.equal(all.length, 50);
         assert.deepEqual(
@@ -142,17 +219,23 @@ export function logConformance(
         await log.append('ticks', records(['k'], 0, 4));
         await log.append('ticks', records(['k'], 4, 6));
         const offsetsOf = (list: LogRecord<Tick>[]) => list.map((record) => record.offset);
-        assert.deepEqual(offsetsOf(await log.read('ticks', partition, 0, 3)), [0, 1, 2]);
+        // `at[i]` is the offset of the i-th record: i itself, unless the log has offset gaps.
+        const at = await offsetsIn(log, 'ticks', partition);
+        assert.equal(at.length, 10);
+        await assertOffsets(log, 'ticks', partition, at, gaps);
+        assert.deepEqual(offsetsOf(await log.read('ticks', partition, 0, 3)), at.slice(0, 3));
         // Crosses the boundary between the two appends.
-        assert.deepEqual(offsetsOf(await log.read('ticks', partition, 2, 4)), [2, 3, 4, 5]);
-        const tail = await log.read<Tick>('ticks', partition, 8, 5);
-        assert.deepEqual(offsetsOf(tail), [8, 9]);
+        assert.deepEqual(offsetsOf(await log.read('ticks', partition, at[2]!, 4)), at.slice(2, 6));
+        // From the offset after a record (a gap, where the log has them): starts at the next record.
+        assert.deepEqual(offsetsOf(await log.read('ticks', partition, at[3]! + 1, 2)), at.slice(4, 6));
+        const tail = await log.read<Tick>('ticks', partition, at[8]!, 5);
+        assert.deepEqual(offsetsOf(tail), at.slice(8, 10));
         assert.deepEqual(
           tail.map((record) => record.value),
           [tick(8), tick(9)],
         );
-        assert.deepEqual(await log.read('ticks', partition, 10, 5), []);
-        assert.deepEqual(await log.read('ticks', partition, 1000, 5), []);
+        assert.deepEqual(await log.read('ticks', partition, at[9]! + 1, 5), []);
+        assert.deepEqual(await log.read('ticks', partition, at[9]! + 1000, 5), []);
         assert.deepEqual(await log.read('ticks', partition, 0, 0), []);
         assert.deepEqual(await log.read('never-written', 0, 0, 10), []);
       }));
@@ -167,7 +250,12 @@ export function logConformance(
         await log.append('ticks', records(['k'], 0, 3));
         await log.append('ticks', records(['k'], 3, 4));
         for (let p = 0; p < partitionCount; p++) {
-          assert.equal(log.endOffset('ticks', p), p === partition ? 7 : 0);
+          if (p === partition) {
+            await assertOffsets(log, 'ticks', p, await offsetsIn(log, 'ticks', p), gaps);
+            assert.equal((await offsetsIn(log, 'ticks', p)).length, 7);
+          } else {
+            assert.equal(log.endOffset('ticks', p), 0);
+          }
         }
       }));
 
@@ -181,16 +269,20 @@ export function logConformance(
         await log.append('ticks', records(['k'], 2, 2));
         assert.deepEqual(await log.producerState('ticks'), { batch: 1, positions: { a: 3 } });
         // A state alone moves no offset.
+        const partition = partitionFor('k', log.partitions('ticks'));
+        const end = log.endOffset('ticks', partition);
         await log.append('ticks', [], { batch: 2, positions: null });
         assert.deepEqual(await log.producerState('ticks'), { batch: 2, positions: null });
-        assert.equal(log.endOffset('ticks', partitionFor('k', log.partitions('ticks'))), 4);
+        assert.equal(log.endOffset('ticks', partition), end);
+        await assertOffsets(log, 'ticks', partition, await offsetsIn(log, 'ticks', partition), gaps);
       }));
 
     it('waitFor resolves true at once when the data is there', () =>
       withLog(async ({ log }) => {
         const partition = partitionFor('k', log.partitions('ticks'));
         await log.append('ticks', records(['k'], 0, 2));
-        assert.equal(await log.waitFor('ticks', partition, 1, 10_000), true);
+        const at = await offsetsIn(log, 'ticks', partition);
+        assert.equal(await log.waitFor('ticks', partition, at[1]!, 10_000), true);
       }));
 
     it('waitFor resolves true when an append gets past the offset, not before', () =>
@@ -232,8 +324,8 @@ export function logConformance(
         const b = records(['x', 'y'], 100, 3);
         await log.append('topic-a', a, { from: 'a' });
         await log.append('topic-b', b, { from: 'b' });
-        await assertHolds(log, 'topic-a', a);
-        await assertHolds(log, 'topic-b', b);
+        await assertHolds(log, 'topic-a', a, gaps);
+        await assertHolds(log, 'topic-b', b, gaps);
         assert.deepEqual(await log.producerState('topic-a'), { from: 'a' });
         assert.deepEqual(await log.producerState('topic-b'), { from: 'b' });
         const partition = partitionFor('x', log.partitions('topic-c'));
@@ -251,13 +343,14 @@ export function logConformance(
           all.push(...next);
           await log.append('ticks', next, { batch });
         }
-        await assertHolds(log, 'ticks', all, 7);
+        await assertHolds(log, 'ticks', all, gaps, 7);
         // Random access into the middle of the history.
         const partition = partitionFor('p', log.partitions('ticks'));
-        const middle = await log.read<Tick>('ticks', partition, 123, 3);
+        const at = await offsetsIn(log, 'ticks', partition);
+        const middle = await log.read<Tick>('ticks', partition, at[123]!, 3);
         assert.deepEqual(
           middle.map((record) => record.offset),
-          [123, 124, 125],
+          at.slice(123, 126),
         );
       }));
 
@@ -277,17 +370,17 @@ export function logConformance(
         await log.close();
         log = await subject.reopen();
         assert.equal(log.partitions('ticks'), partitionCount);
-        await assertHolds(log, 'ticks', [...first, ...second]);
-        await assertHolds(log, 'alerts', records(['a'], 0, 2));
+        await assertHolds(log, 'ticks', [...first, ...second], gaps);
+        await assertHolds(log, 'alerts', records(['a'], 0, 2), gaps);
         assert.deepEqual(await log.producerState('ticks'), { batch: 1 });
         assert.equal(await log.producerState('alerts'), undefined);
         // Appending continues the offsets, and that survives another reopen.
         const third = records(keys, 50, 10);
         await log.append('ticks', third, { batch: 2 });
-        await assertHolds(log, 'ticks', [...first, ...second, ...third]);
+        await assertHolds(log, 'ticks', [...first, ...second, ...third], gaps);
         await log.close();
         log = await subject.reopen();
-        await assertHolds(log, 'ticks', [...first, ...second, ...third]);
+        await assertHolds(log, 'ticks', [...first, ...second, ...third], gaps);
         assert.deepEqual(await log.producerState('ticks'), { batch: 2 });
       } finally {
         await log.close();
@@ -299,8 +392,9 @@ export function logConformance(
       { damage: 'truncate-last-frame', keepsLast: false },
       { damage: 'append-garbage', keepsLast: true },
     ];
+    const damageIt = (options.damageableTail ?? options.durable) ? it : () => undefined;
     for (const { damage, keepsLast } of damages) {
-      durableIt(`recovers a damaged tail (${damage}) to the last whole append and its state`, async () => {
+      damageIt(`recovers a damaged tail (${damage}) to the last whole append and its state`, async () => {
         const subject = await makeLog();
         const { reopen, corruptTail } = subject;
         if (reopen === undefined || corruptTail === undefined) {
@@ -317,14 +411,14 @@ export function logConformance(
           await corruptTail('ticks', damage);
           log = await reopen();
           const kept = keepsLast ? [...first, ...last] : first;
-          await assertHolds(log, 'ticks', kept);
+          await assertHolds(log, 'ticks', kept, gaps);
           assert.deepEqual(await log.producerState('ticks'), { batch: keepsLast ? 1 : 0 });
           // The damaged bytes are gone: new appends land right after the kept ones and stay readable.
           const next = records(keys, 100, 5);
           await log.append('ticks', next, { batch: 2 });
           await log.close();
           log = await reopen();
-          await assertHolds(log, 'ticks', [...kept, ...next]);
+          await assertHolds(log, 'ticks', [...kept, ...next], gaps);
           assert.deepEqual(await log.producerState('ticks'), { batch: 2 });
         } finally {
           await log.close();

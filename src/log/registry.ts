@@ -1,10 +1,14 @@
 import path from 'node:path';
 import { EmbeddedLog } from './embedded/embedded-log.ts';
+import { KafkaLog, type KafkaLogOptions } from './kafka/kafka-log.ts';
 import type { Log } from './log.ts';
 import { MemoryLog } from './memory/memory-log.ts';
 
 /** The log section of the config: which implementation, and its options. */
-export type LogConfig = { type: 'memory' } | { type: 'embedded'; fsync?: boolean; segmentBytes?: number };
+export type LogConfig =
+  | { type: 'memory' }
+  | { type: 'embedded'; fsync?: boolean; segmentBytes?: number }
+  | ({ type: 'kafka' } & KafkaLogOptions);
 
 /** Builds the configured log (not yet opened); the embedded one lives in `<dataDir>/log`. */
 export function createLog(config: LogConfig, dataDir: string): Log {
@@ -16,6 +20,10 @@ export function createLog(config: LogConfig, dataDir: string): Log {
       if (config.fsync !== undefined) options.fsync = config.fsync;
       if (config.segmentBytes !== undefined) options.segmentBytes = config.segmentBytes;
       return new EmbeddedLog(options);
+    }
+    case 'kafka': {
+      const { type: _type, ...options } = config;
+      return new KafkaLog(options);
     }
   }
 }

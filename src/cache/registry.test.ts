@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseConfig } from '../config/load.ts';
+import { latestTick } from './conformance.ts';
+import { createLivePublisher } from './live-publisher.ts';
+import { MemoryLatestCache } from './memory/memory-latest-cache.ts';
+import { MemoryLiveBus } from './memory/memory-live-bus.ts';
+import { RedisLatestCache } from './redis/redis-latest-cache.ts';
+import { RedisLiveBus } from './redis/redis-live-bus.ts';
+import { closeCache, createCache, openCache } from './registry.ts';
+
+describe('cache config and registry', () => {
+  it('defaults to the in-process cache with a 60 s ttl', () => {
+    const config = parseConfig({});
+    assert.deepEqual(config.cache, { type: 'memory', ttlSeconds: 60 });
+    const cache = createCache(config.cache);
+    assert.ok(cache.latest instanceof MemoryLatestCache);
+    assert.ok(cache.bus instanceof MemoryLiveBus);
+  });
+
+  it('builds the Redis pair (unopened, so no server is needed) from a redis section', () => {
+    const config = parseConfig({ cache: { type: 'redis', url: 'redis://127.0.0.1:6379', ttlSeconds: 5 } });
+    assert.deepEqual(config.cache, {
+      type: 'redis',
+      url: 'redis://127.0.0.1:6379',
+      ttlSeconds: 5,
+      keyPrefix: 'streamlines:',
+    });
+    const cache = createCache(config.cache, { env: { REDIS_PASSWORD: 'from-env' } });
+    assert.ok(cache.latest instanceof RedisLatestCache);
+    assert.ok(cache.bus instanceof RedisLiveBus);
+  });
+
+  it('rejects a password in the URL, a missing URL and unknown keys, naming the path', () => {
+    assert.throws(
+      () => parseConfig({ cache: { type: 'redis', url: 'redis://user:secret@host:6379' } }),
+      /cache\.url: do not put a password in the config file: set REDIS_PASSWORD/,
+    );
+    assert.throws(() => parseConfig({ cache: { type: 'redis' } }), /cache\.url/);
+    assert.throws(() => parseConfig({ cache: { type: 'memory', url: 'x' } }), /cache\.url: unknown key/);
+    assert.throws(
+      () => parseConfig({ cache: { type: 'redis', url: 'http://host' } }),
+      /cache\.url: expected redis:/,
+    );
+    assert.throws(() => parseConfig({ cache: { type: 'memory', ttlSeconds: 0 } }), /cache\.ttlSeconds/);
+  });
+
+  it('an open that fails closes what it opened and rejects', async () => {
+    // Port 1 on 127.0.0.1 refuses connections.
+    const cache = createCache({ type: 'redis', url: 'redis://127.0.0.1:1' }, { onError: () => {} });
+    await assert.rejects(openCache(cache));
+  });
+});
+
+describe('createLivePublisher', () => {
+  it('forwards every message to the bus and writes the last tick per symbol once per batch', async () => {
+    const cache = createCache({ type: 'memory' });
+    await openCache(cache);
+    const writes: number[] = [];
+    const set = cache.latest.set.bind(cache.latest);
+    cache.latest.set = (ticks) => {
+      writes.push(ticks.length);
+      return set(ticks);
+    };
+    const heard: string[] = [];
+    await cache.bus.subscribe((channel) => heard.push(channel));
+    const publisher = createLivePublisher(cache);
+    const message = (symbol: string, price: number) => ({
+      ...latestTick(symbol, price),
+      id: null,
+      late: false,
+    });
+    publisher.publish('ticks:AAA', message('AAA', 1));
+    publisher.publish('ticks:BBB', message('BBB', 2));
+    publisher.publish('ticks:AAA', message('AAA', 3));
+    publisher.publish('alerts', { kind: 'price_above' });
+    await publisher.flushed();
+    await new Promise((resolve) => setImmediate(resolve));
+    await publisher.flushed();
+    assert.deepEqual(heard, ['ticks:AAA', 'ticks:BBB', 'ticks:AAA', 'alerts']);
+    assert.deepEqual(writes, [2], 'one write of two symbols for the batch');
+    assert.deepEqual(await cache.latest.get('AAA'), latestTick('AAA', 3));
+    assert.equal(publisher.cacheErrors, 0);
+    await closeCache(cache);
+  });
+});

@@ -1,0 +1,366 @@
+/**
+ * The log stage on Apache Kafka (docs/kafka.md). Each Log topic is a Kafka topic; records go to the
+ * partition `partitionFor(key)` picks, so every implementation agrees on where a key lives. An append
+ * is one Kafka transaction holding its records and, when given, the producer state (a record keyed by
+ * the topic in the compacted `<topic>.producer-state` topic); reads are read_committed.
+ *
+ * Offsets are Kafka's: each transaction's commit marker takes an offset in every partition it wrote,
+ * so a partition's offsets increase but skip (0, 1, 2, then 4...). `endOffset` is the last stable
+ * offset, and `waitFor(offset)` waits for a committed record at or past `offset` (a marker does not
+ * count), so a reader that continues from its last record's offset + 1 never spins on a marker.
+ */
+
+import type { Admin, Producer } from 'kafkajs';
+import kafkajs from 'kafkajs';
+import type { AppendRecord, Log, LogRecord } from '../log.ts';
+import { partitionFor } from '../log.ts';
+import { KafkaWire } from './kafka-wire.ts';
+
+const { Kafka: KafkaClient, logLevel } = kafkajs;
+
+/** Options of a Kafka-backed log. */
+export interface KafkaLogOptions {
+  /** Bootstrap brokers, `host:port`. */
+  brokers: string[];
+  /** Partitions of the topics this log creates (existing topics keep theirs). Default 1. */
+  partitions?: number;
+  /** Kafka client id. Default `streamlines`. */
+  clientId?: string;
+  /**
+   * Transactional id of the producer. One per writing process and stable across its restarts: a
+   * restarted producer then fences its predecessor and aborts the transaction it left open.
+   * Default `<clientId>-log`.
+   */
+  transactionalId?: string;
+  /** Prefix of every Kafka topic name (to share a cluster). Default none. */
+  topicPrefix?: string;
+  /** Replication factor of the topics this log creates. Default 1. */
+  replicationFactor?: number;
+}
+
+/** Suffix of the compacted topic that holds a topic's producer state. */
+export const PRODUCER_STATE_SUFFIX = '.producer-state';
+/** How often end offsets are refreshed from the cluster, for appends made by other processes. */
+const REFRESH_MS = 500;
+/** Longest single broker-side wait of `waitFor`, so closing and timeouts are noticed promptly. */
+const WAIT_SLICE_MS = 100;
+
+export class KafkaLog implements Log {
+  readonly #options: Required<KafkaLogOptions>;
+  #admin: Admin | undefined;
+  #producer: Producer | undefined;
+  /** Reads and offsets; waits have their own connections, as a broker answers one request per connection at a time. */
+  #wire: KafkaWire | undefined;
+  #waitWire: KafkaWire | undefined;
+  /** Partition counts of the topics known to exist. */
+  readonly #topics = new Map<string, number>();
+  /** Last stable offset per `topic/partition`. */
+  readonly #ends = new Map<string, number>();
+  #appending: Promise<void> = Promise.resolve();
+  #refreshTimer: NodeJS.Timeout | undefined;
+  #refreshing = false;
+  readonly #closing = new AbortController();
+  #closed: Promise<void> | undefined;
+
+  constructor(options: KafkaLogOptions) {
+    const clientId = options.clientId ?? 'streamlines';
+    this.#options = {
+      brokers: options.brokers,
+      partitions: options.partitions ?? 1,
+      clientId,
+      transactionalId: options.transactionalId ?? `${clientId}-log`,
+      topicPrefix: options.topicPrefix ?? '',
+      replicationFactor: options.replicationFactor ?? 1,
+    };
+    if (!Number.isInteger(this.#options.partitions) || this.#options.partitions < 1) {
+      throw new Error(`kafka log: partitions must be a positive integer, got ${this.#options.partitions}`);
+    }
+  }
+
+  async open(): Promise<void> {
+    const kafka = new KafkaClient({
+      clientId: this.#options.clientId,
+      brokers: this.#options.brokers,
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 8, initialRetryTime: 50 },
+    });
+    this.#admin = kafka.admin();
+    this.#producer = kafka.producer({
+      transactionalId: this.#options.transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
+    this.#wire = new KafkaWire(kafka);
+    this.#waitWire = new KafkaWire(kafka);
+    await Promise.all([
+      this.#admin.connect(),
+      this.#producer.connect(),
+      this.#wire.connect(),
+      this.#waitWire.connect(),
+    ]);
+    // Registers the transactional id now rather than at the first append: that fences any earlier
+    // producer with this id and aborts the transaction it left open, which would otherwise hold back
+    // the stable offset (and so every read_committed reader) until it timed out.
+    await (await this.#producer.transaction()).abort();
+    await this.#refreshTopics();
+    await this.#refreshEnds();
+    this.#refreshTimer = setInterval(() => void this.#refreshEnds().catch(() => {}), REFRESH_MS);
+    this.#refreshTimer.unref();
+  }
+
+  partitions(topic: string): number {
+    return this.#topics.get(topic) ?? this.#options.partitions;
+  }
+
+  append<T>(topic: string, records: readonly AppendRecord<T>[], producerState?: unknown): Promise<void> {
+    // Serialise now: the caller may change the objects once this returns.
+    const values = records.map((record) => ({ key: record.key, value: JSON.stringify(record.value) }));
+    const state = producerState === undefined ? undefined : JSON.stringify(producerState);
+    const next = this.#appending.then(() => this.#append(topic, values, state));
+    this.#appending = next.catch(() => {});
+    return next;
+  }
+
+  async #append(
+    topic: string,
+    records: { key: string; value: string }[],
+    state: string | undefined,
+  ): Promise<void> {
+    if (records.length === 0 && state === undefined) return;
+    const producer = this.#require(this.#producer);
+    if (records.length > 0) await this.#ensureTopic(topic, this.partitions(topic), false);
+    if (state !== undefined) await this.#ensureTopic(topic + PRODUCER_STATE_SUFFIX, 1, true);
+    const partitionCount = this.partitions(topic);
+    const messages = records.map(({ key, value }) => ({
+      key,
+      value,
+      partition: partitionFor(key, partitionCount),
+    }));
+    const countOf = new Map<number, number>();
+    for (const { partition } of messages) countOf.set(partition, (countOf.get(partition) ?? 0) + 1);
+
+    const transaction = await producer.transaction();
+    const written: { topic: string; partition: number; last: number }[] = [];
+    try {
+      if (messages.length > 0) {
+        const metadata = await transaction.send({ topic: this.#kafkaTopic(topic), messages });
+        for (const { partition, baseOffset } of metadata) {
+          written.push({ topic, partition, last: Number(baseOffset) + (countOf.get(partition) ?? 1) - 1 });
+        }
+      }
+      if (state !== undefined) {
+        const stateTopic = topic + PRODUCER_STATE_SUFFIX;
+        const [metadata] = await transaction.send({
+          topic: this.#kafkaTopic(stateTopic),
+          messages: [{ key: topic, value: state, partition: 0 }],
+        });
+        written.push({ topic: stateTopic, partition: 0, last: Number(metadata?.baseOffset ?? 0) });
+      }
+      await transaction.commit();
+    } catch (error) {
+      await transaction.abort().catch(() => {});
+      throw error;
+    }
+    // The commit is decided once commit() returns, but the broker writes the commit markers right
+    // after; wait until read_committed readers see the records, so a read after append finds them.
+    await Promise.all(written.map(({ topic, partition, last }) => this.#awaitStable(topic, partition, last)));
+  }
+
+  async #awaitStable(topic: string, partition: number, last: number): Promise<void> {
+    const wire = this.#require(this.#wire);
+    for (let attempt = 0; ; attempt++) {
+      const stable = (await wire.lastStableOffsets(this.#kafkaTopic(topic), [partition])).get(partition) ?? 0;
+      this.#setEnd(topic, partition, stable);
+      if (stable > last) return;
+      if (attempt > 2_000) throw new Error(`kafka log: ${topic}/${partition} not stable past ${last}`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1 + attempt, 20)));
+    }
+  }
+
+  async producerState(topic: string): Promise<unknown> {
+    const stateTopic = topic + PRODUCER_STATE_SUFFIX;
+    if (!(await this.#exists(stateTopic))) return undefined;
+    const wire = this.#require(this.#wire);
+    const kafkaTopic = this.#kafkaTopic(stateTopic);
+    const stable = (await wire.lastStableOffsets(kafkaTopic, [0])).get(0) ?? 0;
+    // The latest state is the last committed record below the stable offset; look back in growing
+    // windows (commit markers and aborted transactions sit between records).
+    for (let window = 8; ; window *= 8) {
+      let from = Math.max(0, stable - window);
+      let latest: Buffer | null | undefined;
+      while (from < stable) {
+        const { records, next } = await wire.fetch(kafkaTopic, 0, from, 0);
+        for (const record of records) if (record.offset < stable) latest = record.value;
+        if (next <= from) break;
+        from = next;
+      }
+      if (latest !== undefined) return latest === null ? undefined : JSON.parse(latest.toString('utf8'));
+      if (stable - window <= 0) return undefined;
+    }
+  }
+
+  async read<T>(
+    topic: string,
+    partition: number,
+    fromOffset: number,
+    maxRecords: number,
+  ): Promise<LogRecord<T>[]> {
+    if (maxRecords <= 0 || !(await this.#exists(topic))) return [];
+    const wire = this.#require(this.#wire);
+    const out: LogRecord<T>[] = [];
+    let from = fromOffset;
+    // A fetch may hold only markers or aborted records; continue past them until records or the end.
+    while (out.length < maxRecords) {
+      const { records, next, lastStable } = await wire.fetch(this.#kafkaTopic(topic), partition, from, 0);
+      this.#setEnd(topic, partition, lastStable);
+      for (const record of records) {
+        if (out.length === maxRecords) break;
+        const value = JSON.parse(record.value?.toString('utf8') ?? 'null') as T;
+        out.push({ partition, offset: record.offset, key: record.key, value });
+      }
+      if (next <= from || next >= lastStable) break;
+      from = next;
+    }
+    return out;
+  }
+
+  endOffset(topic: string, partition: number): number {
+    return this.#ends.get(endKey(topic, partition)) ?? 0;
+  }
+
+  async waitFor(topic: string, partition: number, offset: number, timeoutMs: number): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    const closing = this.#closing.signal;
+    const closed = new Promise<false>((resolve) => {
+      if (closing.aborted) resolve(false);
+      closing.addEventListener('abort', () => resolve(false), { once: true });
+    });
+    let from = offset;
+    for (;;) {
+      const left = deadline - performance.now();
+      if (closing.aborted || left <= 0) return false;
+      const slice = Math.max(1, Math.min(WAIT_SLICE_MS, Math.ceil(left)));
+      const step = this.#waitStep(topic, partition, from, slice);
+      step.catch(() => {}); // may settle after close, with the connection gone
+      const result = await Promise.race([step, closed]).catch(() => 'retry' as const);
+      if (result === false) return false;
+      if (result === 'retry') {
+        await Promise.race([new Promise((resolve) => setTimeout(resolve, slice)), closed]);
+        continue;
+      }
+      if (result.found) return true;
+      from = result.next;
+    }
+  }
+
+  /** One broker-side wait: a committed record at or past `from`, or where to look next. */
+  async #waitStep(
+    topic: string,
+    partition: number,
+    from: number,
+    maxWaitMs: number,
+  ): Promise<{ found: boolean; next: number } | 'retry'> {
+    if (!(await this.#exists(topic))) return 'retry';
+    const wire = this.#require(this.#waitWire);
+    const { records, next, lastStable, outOfRange } = await wire.fetch(
+      this.#kafkaTopic(topic),
+      partition,
+      from,
+      maxWaitMs,
+    );
+    if (outOfRange) return 'retry';
+    this.#setEnd(topic, partition, lastStable);
+    return { found: records.length > 0, next: Math.max(from, next) };
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= this.#close();
+    return this.#closed;
+  }
+
+  async #close(): Promise<void> {
+    this.#closing.abort();
+    if (this.#refreshTimer !== undefined) clearInterval(this.#refreshTimer);
+    await this.#appending;
+    await Promise.allSettled([
+      this.#producer?.disconnect(),
+      this.#admin?.disconnect(),
+      this.#wire?.disconnect(),
+      this.#waitWire?.disconnect(),
+    ]);
+  }
+
+  #kafkaTopic(topic: string): string {
+    return this.#options.topicPrefix + topic;
+  }
+
+  #setEnd(topic: string, partition: number, stable: number): void {
+    const key = endKey(topic, partition);
+    if (stable > (this.#ends.get(key) ?? 0)) this.#ends.set(key, stable);
+  }
+
+  /** True when the topic exists; asks the cluster about topics not yet seen (another process may have made them). */
+  async #exists(topic: string): Promise<boolean> {
+    if (this.#topics.has(topic)) return true;
+    await this.#refreshTopics([topic]);
+    return this.#topics.has(topic);
+  }
+
+  /** Learns the partition counts of this log's topics that exist on the cluster (all, or `only`). */
+  async #refreshTopics(only?: string[]): Promise<void> {
+    const admin = this.#require(this.#admin);
+    const prefix = this.#options.topicPrefix;
+    const names = (await admin.listTopics())
+      .filter((name) => name.startsWith(prefix) && !name.startsWith('__'))
+      .map((name) => name.slice(prefix.length))
+      .filter((name) => only === undefined || only.includes(name));
+    if (names.length === 0) return;
+    const { topics } = await admin.fetchTopicMetadata({ topics: names.map((name) => prefix + name) });
+    for (const { name, partitions } of topics) this.#topics.set(name.slice(prefix.length), partitions.length);
+  }
+
+  async #refreshEnds(): Promise<void> {
+    if (this.#refreshing || this.#closing.signal.aborted) return;
+    this.#refreshing = true;
+    try {
+      const wire = this.#require(this.#wire);
+      for (const [topic, count] of this.#topics) {
+        if (topic.endsWith(PRODUCER_STATE_SUFFIX)) continue;
+        const partitions = Array.from({ length: count }, (_, partition) => partition);
+        const stable = await wire.lastStableOffsets(this.#kafkaTopic(topic), partitions);
+        for (const [partition, offset] of stable) this.#setEnd(topic, partition, offset);
+      }
+    } finally {
+      this.#refreshing = false;
+    }
+  }
+
+  async #ensureTopic(topic: string, partitions: number, compacted: boolean): Promise<void> {
+    if (this.#topics.has(topic)) return;
+    const admin = this.#require(this.#admin);
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic: this.#kafkaTopic(topic),
+          numPartitions: partitions,
+          replicationFactor: this.#options.replicationFactor,
+          configEntries: compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+        },
+      ],
+    });
+    // createTopics resolves false when the topic already existed: take its real partition count.
+    await this.#refreshTopics([topic]);
+    if (!this.#topics.has(topic)) this.#topics.set(topic, partitions);
+  }
+
+  #require<C>(client: C | undefined): C {
+    if (client === undefined) throw new Error('kafka log: open() first');
+    return client;
+  }
+}
+
+function endKey(topic: string, partition: number): string {
+  return `${topic}/${partition}`;
+}

@@ -1,0 +1,127 @@
+/**
+ * How tests reach a Kafka broker: `STREAMLINES_TEST_KAFKA_BROKERS` (comma-separated host:port) when set,
+ * otherwise a throwaway single-node KRaft broker started here with `scripts/kafka/start.sh` (Apache
+ * Kafka jars from Maven Central, fetched by `scripts/kafka/fetch.sh` when missing and `mvn` is there).
+ * Outside CI a missing broker skips loudly; in CI (`CI=true`) it fails, so a broken image cannot pass.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+const SCRIPTS = path.resolve(import.meta.dirname, '../../scripts/kafka');
+const STARTUP_TIMEOUT_MS = 90_000;
+
+/** A broker the tests may use; `stop()` shuts down what this module started (nothing otherwise). */
+export interface TestKafka {
+  brokers: string[];
+  /** True when this process started the broker (and `stop` kills it and removes its data). */
+  started: boolean;
+  stop: () => Promise<void>;
+}
+
+/** Why there is no broker, to print when a suite skips. */
+export type NoKafka = { skip: string };
+
+/** Finds or starts a broker. Resolves to `{skip}` outside CI when none can be had; throws in CI. */
+export async function findOrStartKafka(): Promise<TestKafka | NoKafka> {
+  const fromEnv = process.env.STREAMLINES_TEST_KAFKA_BROKERS;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    return {
+      brokers: fromEnv.split(',').map((broker) => broker.trim()),
+      started: false,
+      stop: async () => {},
+    };
+  }
+  try {
+    await ensureJars();
+    return await startBroker();
+  } catch (error) {
+    const reason = `no Kafka broker for tests: set STREAMLINES_TEST_KAFKA_BROKERS, or install Java 17+ and Maven (scripts/kafka/fetch.sh) (${
+      error instanceof Error ? error.message : String(error)
+    })`;
+    if (process.env.CI === 'true') throw new Error(reason, { cause: error });
+    console.warn(`SKIPPING Kafka tests: ${reason}`);
+    return { skip: reason };
+  }
+}
+
+async function ensureJars(): Promise<void> {
+  const jars = path.join(SCRIPTS, 'jars');
+  const names = existsSync(jars) ? await readdir(jars) : [];
+  if (names.some((name) => name.startsWith('kafka_2.13-'))) return;
+  console.warn(
+    `kafka test support: broker jars missing, fetching them from Maven Central (${SCRIPTS}/fetch.sh)`,
+  );
+  await run(path.join(SCRIPTS, 'fetch.sh'), [], { timeout: 600_000 });
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('could not pick a free port');
+  return address.port;
+}
+
+async function startBroker(): Promise<TestKafka> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'streamlines-kafka-'));
+  const port = await freePort();
+  const controllerPort = await freePort();
+  const child = spawn(path.join(SCRIPTS, 'start.sh'), [], {
+    env: {
+      ...process.env,
+      KAFKA_DIR: dir,
+      KAFKA_PORT: String(port),
+      KAFKA_CONTROLLER_PORT: String(controllerPort),
+      KAFKA_HEAP: '384m',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4_000);
+  });
+  const stop = () => stopBroker(child, dir);
+  try {
+    await waitUntilStarted(child, path.join(dir, 'server.log'), () => stderr);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { brokers: [`127.0.0.1:${port}`], started: true, stop };
+}
+
+/** The broker logs this line once both its controller and broker roles serve requests. */
+async function waitUntilStarted(child: ChildProcess, logFile: string, stderr: () => string): Promise<void> {
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) {
+      throw new Error(`kafka broker exited with ${child.exitCode}: ${stderr()}`);
+    }
+    const log = await readFile(logFile, 'utf8').catch(() => '');
+    if (log.includes('Kafka Server started')) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`kafka broker did not start within ${STARTUP_TIMEOUT_MS} ms: ${stderr()}`);
+}
+
+async function stopBroker(child: ChildProcess, dir: string): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  await rm(dir, { recursive: true, force: true });
+}

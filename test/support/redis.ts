@@ -1,0 +1,128 @@
+/**
+ * How tests reach a Redis server: `STREAMLINES_TEST_REDIS_URL` when set, otherwise a throwaway
+ * `redis-server` (Debian package `redis-server`) started here on a free 127.0.0.1 port, with no
+ * persistence, in a temp dir. Outside CI a missing binary skips loudly; in CI (`CI=true`) it fails,
+ * so a broken CI image cannot pass by skipping.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+/** A server the tests may use; `stop()` shuts down what this module started (nothing otherwise). */
+export interface TestRedis {
+  url: string;
+  /** True when this process started the server (and `stop` kills it). */
+  started: boolean;
+  stop: () => Promise<void>;
+}
+
+/** Why there is no server, to print when a suite skips. */
+export type NoRedis = { skip: string };
+
+const READY_TIMEOUT_MS = 10_000;
+
+/** Finds or starts a server. Resolves to `{skip}` outside CI when none can be had; throws in CI. */
+export async function findOrStartRedis(): Promise<TestRedis | NoRedis> {
+  const fromEnv = process.env.STREAMLINES_TEST_REDIS_URL;
+  if (fromEnv !== undefined && fromEnv !== '') return { url: fromEnv, started: false, stop: async () => {} };
+  try {
+    return await startRedis();
+  } catch (error) {
+    const reason = `no Redis for tests: set STREAMLINES_TEST_REDIS_URL or apt-get install redis-server (${
+      error instanceof Error ? error.message : String(error)
+    })`;
+    if (process.env.CI === 'true') throw new Error(reason, { cause: error });
+    console.warn(`SKIPPING Redis tests: ${reason}`);
+    return { skip: reason };
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('could not pick a free port');
+  return address.port;
+}
+
+/** Starts `redis-server` and resolves once it logs that it accepts connections. */
+async function startRedis(): Promise<TestRedis> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'streamlines-redis-'));
+  const port = await freePort();
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--daemonize',
+      'no',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  try {
+    await waitUntilReady(child);
+  } catch (error) {
+    child.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    started: true,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = once(child, 'exit');
+        child.kill('SIGTERM');
+        await exited;
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function waitUntilReady(child: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(
+      () => finish(new Error(`redis-server not ready after ${READY_TIMEOUT_MS} ms:\n${output}`)),
+      READY_TIMEOUT_MS,
+    );
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('Ready to accept connections')) finish();
+    };
+    const onError = (error: Error) => finish(error);
+    const onExit = (code: number | null) => finish(new Error(`redis-server exited with ${code}:\n${output}`));
+    function finish(error?: Error) {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.stderr?.off('data', onData);
+      child.off('error', onError);
+      child.off('exit', onExit);
+      // Keep draining its output so a chatty server never blocks on a full pipe.
+      child.stdout?.resume();
+      child.stderr?.resume();
+      if (error) reject(error);
+      else resolve();
+    }
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('error', onError);
+    child.once('exit', onExit);
+  });
+}
