@@ -4,11 +4,11 @@
  * restart resumes exactly where the last commit left off (DESIGN §4, Delivery). Alerts then go to
  * the log's alerts topic. Live subscribers get each batch as soon as it is processed.
  *
- * Processing overlaps the store: while batch N is being written (on DuckDB's or PostgreSQL's side),
- * batch N+1 is read and applied, so the JS thread and the database work at once; at most one write
- * is in flight and writes commit in order. A failed write (the database is down) rolls the
- * processor back to the last committed snapshot and retries with backoff: nothing is skipped and
- * nothing counted twice.
+ * Processing runs ahead of the store: a processing loop reads and applies batches and hands them to a
+ * writer loop, which commits everything queued so far in one transaction (bigger transactions on a
+ * busy store, no waiting on the store for live subscribers). The queue is bounded. A failed write
+ * (the database is down) discards the queue, rolls the processor back to the last committed
+ * snapshot and retries with backoff: nothing is skipped and nothing counted twice.
  */
 import {
   type Alert,
@@ -50,17 +50,17 @@ interface AlertsProducerState {
   lastSeq: number;
 }
 
-/** A batch applied to the processor, waiting for (or in) its store transaction. */
+/** A batch applied to the processor, queued for the writer. */
 interface PreparedBatch {
   out: ProcessOutput;
-  offsets: number[];
-  snapshot: ProcessorSnapshot;
-  counters: Counters;
+  entries: number;
   processedAt: number;
 }
 
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 15_000;
+/** Processed entries the writer may fall behind by before processing waits for it. */
+const MAX_QUEUED_ENTRIES = 50_000;
 
 export class ProcessRunner {
   readonly #log: Log;
@@ -79,6 +79,14 @@ export class ProcessRunner {
   #committedCounters: Counters | undefined;
   /** The last store failure, until a write succeeds again. */
   #writeError: unknown;
+  /** Processed batches not yet written, in order. */
+  #queue: PreparedBatch[] = [];
+  #queuedEntries = 0;
+  /** Set by the writer when a write fails; cleared once the processor is rolled back. */
+  #failed = false;
+  /** Wakes the writer (new batch) or the processing loop (queue drained, failure). */
+  #wakeWriter: (() => void) | undefined;
+  #wakeProcessing: (() => void) | undefined;
   #lastAlertSeqLogged = -1;
   /** Resolvers of `waitForCommit` calls, woken after every commit. */
   #commitWaiters: (() => void)[] = [];
@@ -135,62 +143,115 @@ export class ProcessRunner {
     return this.#writeError;
   }
 
-  /** Processes until `signal` aborts, committing every batch in order; then waits for the last write. */
+  /** Processes until `signal` aborts, then lets the writer commit what was processed. */
   async run(signal: AbortSignal): Promise<void> {
-    let inFlight: Promise<boolean> = Promise.resolve(true);
-    let retryMs = RETRY_MIN_MS;
+    const writer = this.#writeLoop(signal);
     while (!signal.aborted) {
-      const prepared = await this.#prepare();
-      const committed = await inFlight;
-      if (!committed) {
-        // The write before this batch failed: `prepared` was built on state that never reached the
-        // store. Roll back and read again from the last commit.
+      if (this.#failed) {
+        // The queue was built on state that never reached the store: drop it and start again from
+        // the last commit. The writer waits out its backoff before it writes again.
+        this.#queue = [];
+        this.#queuedEntries = 0;
         this.#rollBack();
-        await sleep(retryMs, signal);
-        retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
-        inFlight = Promise.resolve(true);
+        this.#failed = false;
         continue;
       }
-      retryMs = RETRY_MIN_MS;
-      if (prepared === undefined) {
-        if (!signal.aborted) await this.#waitForData(250);
+      if (this.#queuedEntries >= MAX_QUEUED_ENTRIES) {
+        await this.#waitForWriter(250);
         continue;
       }
-      inFlight = this.#commit(prepared);
+      const queued = await this.#processNext();
+      if (queued === 0) await this.#waitForData(250);
     }
-    await inFlight;
+    this.#wakeWriter?.();
+    await writer;
+    if (this.#failed) this.#rollBack();
   }
 
-  /** Reads and applies the next batch of the first partition that has one; undefined when caught up. */
-  async #prepare(): Promise<PreparedBatch | undefined> {
+  /** Commits whatever is queued, in one transaction per round, until stopped and drained. */
+  async #writeLoop(signal: AbortSignal): Promise<void> {
+    let retryMs = RETRY_MIN_MS;
+    for (;;) {
+      if (this.#queue.length === 0 || this.#failed) {
+        if (signal.aborted) return;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 250);
+          this.#wakeWriter = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#wakeWriter = undefined;
+        continue;
+      }
+      // The processing loop only appends to the queue synchronously after applying a batch, so
+      // the processor's state and read offsets here are exactly those after the last queued batch.
+      const batches = this.#queue;
+      this.#queue = [];
+      this.#queuedEntries = 0;
+      this.#wakeProcessing?.();
+      const committed = await this.#commit(batches, this.#requireProcessor(), [...this.#readOffsets]);
+      if (!committed) {
+        this.#failed = true;
+        this.#wakeProcessing?.();
+        if (signal.aborted) return;
+        await sleep(retryMs, signal);
+        retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+      } else {
+        retryMs = RETRY_MIN_MS;
+      }
+    }
+  }
+
+  async #waitForWriter(timeoutMs: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.#wakeProcessing = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.#wakeProcessing = undefined;
+  }
+
+  /**
+   * Reads and applies the next batch of the first partition that has one and queues it for the
+   * writer; returns how many entries it queued (0 when caught up). Applying, advancing the read
+   * offsets and queueing happen in one synchronous step, so whenever the writer looks, the
+   * processor's state matches exactly what is queued.
+   */
+  async #processNext(): Promise<number> {
     const processor = this.#requireProcessor();
     for (let partition = 0; partition < this.#readOffsets.length; partition++) {
       const from = this.#readOffsets[partition]!;
       const records = await this.#log.read<IngestEntry>(TOPIC_TICKS, partition, from, this.#maxBatch);
-      if (records.length === 0) continue;
+      if (records.length === 0 || this.#failed) continue;
       const out = emptyOutput();
       for (const record of records) processor.apply(record.value, record.offset, out);
       const offsets = [...this.#readOffsets];
       offsets[partition] = records[records.length - 1]!.offset + 1;
       this.#readOffsets = offsets;
+      this.#queue.push({ out, entries: records.length, processedAt: Date.now() });
+      this.#queuedEntries += records.length;
+      this.#wakeWriter?.();
       // Live subscribers get the batch now rather than after the store commit, so a slow write does
       // not delay them (DESIGN §6: tick to client p99 <= 20 ms). After a failed write the batch is
       // processed again and re-sent: the live stream is at-least-once, the store exactly-once.
       if (this.#publish) this.#publishBatch(out, formingOfTouched(processor, out));
-      return {
-        out,
-        offsets,
-        snapshot: processor.snapshot(),
-        counters: processor.counters(),
-        processedAt: Date.now(),
-      };
+      return records.length;
     }
-    return undefined;
+    return 0;
   }
 
-  /** Writes a prepared batch; resolves false (and remembers why) when the store refused it. */
-  async #commit(batch: PreparedBatch): Promise<boolean> {
-    const { out, offsets, snapshot } = batch;
+  /** Writes queued batches as one transaction with the processor's state; false when the store refused. */
+  async #commit(
+    batches: readonly PreparedBatch[],
+    processor: Processor,
+    offsets: number[],
+  ): Promise<boolean> {
+    const out = batches.length === 1 ? batches[0]!.out : mergeOutputs(batches.map((batch) => batch.out));
+    const snapshot = processor.snapshot();
+    const counters = processor.counters();
     const writeStart = performance.now();
     try {
       await this.#store.write({
@@ -202,15 +263,13 @@ export class ProcessRunner {
       return false;
     }
     this.#writeError = undefined;
-    this.#metrics?.recordBatch(
-      out.ticks,
-      batch.processedAt,
-      Date.now(),
-      (performance.now() - writeStart) / 1000,
-    );
+    const storedAt = Date.now();
+    const writeSeconds = (performance.now() - writeStart) / 1000;
+    for (const batch of batches)
+      this.#metrics?.recordBatch(batch.out.ticks, batch.processedAt, storedAt, writeSeconds);
     this.#offsets = offsets;
     this.#committedSnapshot = snapshot;
-    this.#committedCounters = batch.counters;
+    this.#committedCounters = counters;
     const waiters = this.#commitWaiters;
     this.#commitWaiters = [];
     for (const wake of waiters) wake();
@@ -293,4 +352,17 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       { once: true },
     );
   });
+}
+
+/** One output holding several batches' outputs in order. */
+function mergeOutputs(outputs: readonly ProcessOutput[]): ProcessOutput {
+  const merged = emptyOutput();
+  for (const out of outputs) {
+    for (const tick of out.ticks) merged.ticks.push(tick);
+    for (const candle of out.candles) merged.candles.push(candle);
+    for (const point of out.indicators) merged.indicators.push(point);
+    for (const alert of out.alerts) merged.alerts.push(alert);
+    for (const letter of out.deadLetters) merged.deadLetters.push(letter);
+  }
+  return merged;
 }
