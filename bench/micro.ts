@@ -17,6 +17,7 @@ import { DuckDbStore } from '../src/store/duckdb/duckdb-store.ts';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import type { Store, StoreBatch } from '../src/store/store.ts';
 import { createTestSchema, findOrStartPostgres } from '../test/support/postgres.ts';
+import { benchTickBatch } from './tick-batch.ts';
 import { bestOf, perSecond } from './util.ts';
 
 /** Lines per feed batch and ticks per processor output batch, as the pipeline hands them on. */
@@ -181,26 +182,7 @@ export function measureProcess(entries: readonly IngestEntry[], rounds: number):
 
 /** `STORE_BATCH` processed ticks over SYMBOLS, batch number `batch`. */
 function tickBatch(batch: number): ProcessedTick[] {
-  const ticks: ProcessedTick[] = new Array(STORE_BATCH);
-  const t0 = 1_699_999_980_000;
-  for (let i = 0; i < STORE_BATCH; i++) {
-    const seq = batch * STORE_BATCH + i;
-    ticks[i] = {
-      source: 'synthetic',
-      symbol: SYMBOLS[seq % SYMBOLS.length]!,
-      ts: t0 + seq * 3,
-      price: 100 + Math.sin(seq) * 5,
-      size: 0.5 + (seq % 7) / 10,
-      id: String(seq),
-      side: seq % 3 === 0 ? 'buy' : 'sell',
-      receivedAt: t0 + seq * 3 + 2,
-      seq,
-      maShort: seq < 5 ? null : 100.5,
-      maLong: seq < 20 ? null : 100.25,
-      late: seq % 97 === 0,
-    };
-  }
-  return ticks;
+  return benchTickBatch(batch, STORE_BATCH, SYMBOLS, 1);
 }
 
 function storeBatches(count: number): StoreBatch[] {

@@ -47,11 +47,7 @@ function entries(count: number): IngestEntry[] {
   return list;
 }
 
-async function runToEnd(
-  store: MemoryStore,
-  log: MemoryLog,
-  during?: () => Promise<void>,
-): Promise<ProcessRunner> {
+async function runToEnd(store: MemoryStore, log: MemoryLog): Promise<ProcessRunner> {
   await store.open();
   const runner = new ProcessRunner({ log, store, config: CONFIG, maxBatch: 50 });
   await runner.open();

@@ -7,10 +7,10 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort, startOrSkip, stopChild } from './server-process.ts';
 
 const run = promisify(execFile);
 
@@ -38,17 +38,14 @@ export async function findOrStartKafka(): Promise<TestKafka | NoKafka> {
       stop: async () => {},
     };
   }
-  try {
-    await ensureJars();
-    return await startBroker();
-  } catch (error) {
-    const reason = `no Kafka broker for tests: set STREAMLINES_TEST_KAFKA_BROKERS, or install Java 17+ and Maven (scripts/kafka/fetch.sh) (${
-      error instanceof Error ? error.message : String(error)
-    })`;
-    if (process.env.CI === 'true') throw new Error(reason, { cause: error });
-    console.warn(`SKIPPING Kafka tests: ${reason}`);
-    return { skip: reason };
-  }
+  return startOrSkip(
+    'Kafka',
+    'no Kafka broker for tests: set STREAMLINES_TEST_KAFKA_BROKERS, or install Java 17+ and Maven (scripts/kafka/fetch.sh)',
+    async () => {
+      await ensureJars();
+      return startBroker();
+    },
+  );
 }
 
 async function ensureJars(): Promise<void> {
@@ -59,18 +56,6 @@ async function ensureJars(): Promise<void> {
     `kafka test support: broker jars missing, fetching them from Maven Central (${SCRIPTS}/fetch.sh)`,
   );
   await run(path.join(SCRIPTS, 'fetch.sh'), [], { timeout: 600_000 });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('could not pick a free port');
-  return address.port;
 }
 
 async function startBroker(): Promise<TestKafka> {
@@ -116,12 +101,6 @@ async function waitUntilStarted(child: ChildProcess, logFile: string, stderr: ()
 }
 
 async function stopBroker(child: ChildProcess, dir: string): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(timer);
-  }
+  await stopChild(child, 15_000);
   await rm(dir, { recursive: true, force: true });
 }

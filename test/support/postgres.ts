@@ -6,11 +6,11 @@
  */
 import { execFile } from 'node:child_process';
 import { chown, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { freePort, startOrSkip } from './server-process.ts';
 
 const run = promisify(execFile);
 
@@ -33,16 +33,11 @@ export async function findOrStartPostgres(): Promise<TestPostgres | NoPostgres> 
   if (fromEnv !== undefined && fromEnv !== '') {
     return { url: fromEnv, started: false, stop: async () => {} };
   }
-  try {
-    return await startCluster();
-  } catch (error) {
-    const reason = `no PostgreSQL for tests: set STREAMLINES_TEST_PG_URL or apt-get install postgresql (${
-      error instanceof Error ? error.message : String(error)
-    })`;
-    if (process.env.CI === 'true') throw new Error(reason, { cause: error });
-    console.warn(`SKIPPING PostgreSQL tests: ${reason}`);
-    return { skip: reason };
-  }
+  return startOrSkip(
+    'PostgreSQL',
+    'no PostgreSQL for tests: set STREAMLINES_TEST_PG_URL or apt-get install postgresql',
+    startCluster,
+  );
 }
 
 /** The newest `/usr/lib/postgresql/<major>/bin`, where Debian puts initdb and pg_ctl. */
@@ -53,18 +48,6 @@ async function findBinDir(): Promise<string> {
     .sort((a, b) => Number(b) - Number(a));
   if (majors[0] === undefined) throw new Error(`no PostgreSQL binaries under ${root}`);
   return path.join(root, majors[0], 'bin');
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('could not pick a free port');
-  return address.port;
 }
 
 async function startCluster(): Promise<TestPostgres> {

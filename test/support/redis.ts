@@ -5,11 +5,10 @@
  * so a broken CI image cannot pass by skipping.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort, startOrSkip, stopChild } from './server-process.ts';
 
 /** A server the tests may use; `stop()` shuts down what this module started (nothing otherwise). */
 export interface TestRedis {
@@ -28,28 +27,11 @@ const READY_TIMEOUT_MS = 10_000;
 export async function findOrStartRedis(): Promise<TestRedis | NoRedis> {
   const fromEnv = process.env.STREAMLINES_TEST_REDIS_URL;
   if (fromEnv !== undefined && fromEnv !== '') return { url: fromEnv, started: false, stop: async () => {} };
-  try {
-    return await startRedis();
-  } catch (error) {
-    const reason = `no Redis for tests: set STREAMLINES_TEST_REDIS_URL or apt-get install redis-server (${
-      error instanceof Error ? error.message : String(error)
-    })`;
-    if (process.env.CI === 'true') throw new Error(reason, { cause: error });
-    console.warn(`SKIPPING Redis tests: ${reason}`);
-    return { skip: reason };
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('could not pick a free port');
-  return address.port;
+  return startOrSkip(
+    'Redis',
+    'no Redis for tests: set STREAMLINES_TEST_REDIS_URL or apt-get install redis-server',
+    startRedis,
+  );
 }
 
 /** Starts `redis-server` and resolves once it logs that it accepts connections. */
@@ -85,11 +67,7 @@ async function startRedis(): Promise<TestRedis> {
     url: `redis://127.0.0.1:${port}`,
     started: true,
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = once(child, 'exit');
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await stopChild(child);
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { validateRecord } from '../../ingest/validate.ts';
+import { cleanupAfterEach, collectFeed, until } from '../feed-test-helpers.ts';
 import { AlpacaFatalError, AlpacaFeed, alpacaFeedSchema } from './alpaca-feed.ts';
 import { type FakeAlpacaOptions, FakeAlpacaServer } from './fake-alpaca-server.ts';
 
@@ -43,11 +44,7 @@ const TS_STOCK = Date.UTC(2026, 10, 20, 15, 30, 1, 241);
 
 const KEYS = { APCA_API_KEY_ID: 'PKTEST', APCA_API_SECRET_KEY: 'secret' };
 
-let cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-  cleanups = [];
-});
+const defer = cleanupAfterEach();
 
 async function setUp(
   options: Partial<FakeAlpacaOptions> = {},
@@ -66,28 +63,12 @@ async function setUp(
     ...overrides,
   });
   const feed = new AlpacaFeed(config, [], { env, random: () => 0.5, log: () => {} });
-  const controller = new AbortController();
-  const values: Record<string, unknown>[] = [];
-  const done = (async () => {
-    for await (const batch of feed.run(undefined, controller.signal)) {
-      values.push(...((batch.values ?? []) as Record<string, unknown>[]));
-    }
-  })();
-  done.catch(() => undefined);
-  cleanups.push(async () => {
-    controller.abort();
-    await done.catch(() => undefined);
+  const { values, done, stop } = collectFeed(feed);
+  defer(async () => {
+    await stop();
     await server.close();
   });
   return { server, feed, values, done };
-}
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describe('AlpacaFeed against a fake Alpaca stream', () => {

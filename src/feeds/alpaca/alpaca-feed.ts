@@ -10,33 +10,27 @@
  * periodically; the `subscription` echo proves the socket alive to the watchdog even when no trade flows.
  */
 import { z } from 'zod';
-import { parseDurationMs } from '../../core/duration.ts';
+import {
+  backoffFields,
+  configuredSymbols,
+  connectionTiming,
+  durationMs,
+  feedNameField,
+  feedSymbolsField,
+  idleConnectionStatus,
+  type LiveFeedEnvironment,
+  STALE_AFTER_DESCRIPTION,
+} from '../connection/feed-config.ts';
+import { drainWhileConnected, TickQueue } from '../connection/tick-queue.ts';
 import { type ConnectionStatus, WsConnection } from '../connection/ws-connection.ts';
 import type { Feed, FeedBatch } from '../feed.ts';
-import { TickQueue } from '../ib/tick-queue.ts';
-
-const durationMs = z.union([z.number(), z.string()]).transform((value, context) => {
-  const ms = parseDurationMs(value);
-  if (ms === undefined || ms <= 0) {
-    context.addIssue({
-      code: 'custom',
-      message: `expected a positive duration, got ${JSON.stringify(value)}`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
 
 const STREAM_HOST = 'wss://stream.data.alpaca.markets';
 
 export const alpacaFeedSchema = z.strictObject({
   type: z.literal('alpaca'),
-  name: z.string().min(1).optional().describe('Feed name (default "alpaca").'),
-  symbols: z
-    .array(z.string().min(1))
-    .min(1)
-    .optional()
-    .describe('Symbols: AAPL for stocks, BTC/USD for crypto (default: top-level `symbols`).'),
+  name: feedNameField('alpaca'),
+  symbols: feedSymbolsField('Symbols: AAPL for stocks, BTC/USD for crypto (default: top-level `symbols`).'),
   market: z.enum(['stocks', 'crypto']).default('stocks').describe('Which Alpaca stream.'),
   feed: z
     .string()
@@ -45,9 +39,8 @@ export const alpacaFeedSchema = z.strictObject({
     .describe('Stocks feed: iex (free plan), sip, delayed_sip, or test (symbol FAKEPACA).'),
   location: z.string().min(1).default('us').describe('Crypto location: us, us-1 or eu-1.'),
   url: z.url().optional().describe('Full streaming URL, overriding market/feed/location.'),
-  staleAfter: durationMs.default(60_000).describe('Nothing received for this long: reconnect.'),
-  initialBackoff: durationMs.default(1_000).describe('First reconnect delay cap.'),
-  maxBackoff: durationMs.default(60_000).describe('Largest reconnect delay.'),
+  staleAfter: durationMs.default(60_000).describe(STALE_AFTER_DESCRIPTION),
+  ...backoffFields({ initialBackoff: 1_000, maxBackoff: 60_000 }),
 });
 export type AlpacaFeedConfig = z.infer<typeof alpacaFeedSchema>;
 
@@ -59,11 +52,7 @@ export interface AlpacaStatus extends ConnectionStatus {
   providerError?: string;
 }
 
-export interface AlpacaEnvironment {
-  env?: Record<string, string | undefined>;
-  random?: () => number;
-  log?: (line: string) => void;
-}
+export type AlpacaEnvironment = LiveFeedEnvironment;
 
 /** Thrown (ends `run`) when retrying cannot help. */
 export class AlpacaFatalError extends Error {
@@ -97,8 +86,7 @@ export class AlpacaFeed implements Feed {
   ) {
     this.#config = config;
     this.name = config.name ?? 'alpaca';
-    this.#symbols = [...(config.symbols ?? defaultSymbols)].map((symbol) => symbol.trim().toUpperCase());
-    if (this.#symbols.length === 0) throw new Error('alpaca feed: no symbols configured');
+    this.#symbols = configuredSymbols('alpaca', config.symbols, defaultSymbols);
     const env = environment.env ?? process.env;
     const missing = ['APCA_API_KEY_ID', 'APCA_API_SECRET_KEY'].filter((name) => !env[name]);
     if (missing.length > 0) {
@@ -136,14 +124,7 @@ export class AlpacaFeed implements Feed {
   }
 
   status(): AlpacaStatus {
-    const base: ConnectionStatus = this.#connection?.status() ?? {
-      state: 'idle',
-      connected: false,
-      reconnects: 0,
-      rotations: 0,
-      messages: 0,
-      lastMessageAt: null,
-    };
+    const base = this.#connection?.status() ?? idleConnectionStatus();
     const status: AlpacaStatus = { ...base, authenticated: this.#authenticated, malformed: this.#malformed };
     if (this.#providerError !== undefined) status.providerError = this.#providerError;
     return status;
@@ -172,19 +153,10 @@ export class AlpacaFeed implements Feed {
         intervalMs: Math.max(10, this.#config.staleAfter / 3),
         message: () => this.#subscribeMessage(),
       },
-      staleAfterMs: this.#config.staleAfter,
-      initialBackoffMs: this.#config.initialBackoff,
-      maxBackoffMs: this.#config.maxBackoff,
-      ...(this.#environment.random ? { random: this.#environment.random } : {}),
-      ...(this.#environment.log ? { log: this.#environment.log } : {}),
+      ...connectionTiming(this.#config, this.#environment),
     });
     this.#connection = connection;
-    connection.start();
-    try {
-      yield* queue.batches(signal);
-    } finally {
-      connection.stop();
-    }
+    yield* drainWhileConnected(connection, queue, signal);
   }
 
   #subscribeMessage(): object {

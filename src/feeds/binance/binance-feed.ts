@@ -6,11 +6,13 @@
  * which is what the tick schema holds.
  */
 import { z } from 'zod';
+import { feedNameField, feedSymbolsField } from '../connection/feed-config.ts';
 import {
   type HistoryRequest,
   type LiveProvider,
   LiveTradeFeed,
   type MessageSink,
+  type ProviderConnectionOptions,
   type RawTrade,
   type TradePages,
 } from '../connection/live-trade-feed.ts';
@@ -19,12 +21,8 @@ import { defaultUpgradeClassifier, type WsConnectionOptions } from '../connectio
 
 export const binanceFeedSchema = z.strictObject({
   type: z.literal('binance'),
-  name: z.string().min(1).optional().describe('Feed name (default "binance").'),
-  symbols: z
-    .array(z.string().min(1))
-    .min(1)
-    .optional()
-    .describe('Symbols as Binance writes them, e.g. btcusdt (default: top-level `symbols`).'),
+  name: feedNameField('binance'),
+  symbols: feedSymbolsField('Symbols as Binance writes them, e.g. btcusdt (default: top-level `symbols`).'),
   url: z
     .string()
     .url()
@@ -83,10 +81,7 @@ export function binanceProvider(config: Pick<BinanceFeedConfig, 'url' | 'restUrl
   };
   return {
     source: SOURCE,
-    connection: (): Omit<
-      WsConnectionOptions,
-      'onMessage' | 'onOpen' | 'onDrop' | 'onFatal' | 'subscribeMessages'
-    > => ({
+    connection: (): ProviderConnectionOptions => ({
       name: 'binance',
       url: () => `${config.url.replace(/\/+$/, '')}/ws`,
       // Server pings every 20 s count as activity; three missed ones mean the link is dead.

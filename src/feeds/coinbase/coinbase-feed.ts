@@ -6,11 +6,14 @@
  * are stored as JS floats, which is what the tick schema holds; times are ISO with µs, truncated to ms.
  */
 import { z } from 'zod';
+import { feedNameField } from '../connection/feed-config.ts';
 import {
+  decodeJsonObject,
   type HistoryRequest,
   type LiveProvider,
   LiveTradeFeed,
   type MessageSink,
+  type ProviderConnectionOptions,
   type RawTrade,
   type TradePages,
 } from '../connection/live-trade-feed.ts';
@@ -19,7 +22,7 @@ import { defaultUpgradeClassifier, type WsConnectionOptions } from '../connectio
 
 export const coinbaseFeedSchema = z.strictObject({
   type: z.literal('coinbase'),
-  name: z.string().min(1).optional().describe('Feed name (default "coinbase").'),
+  name: feedNameField('coinbase'),
   symbols: z.array(z.string().min(1)).min(1).describe('Product ids as Coinbase writes them, e.g. BTC-USD.'),
   url: z
     .string()
@@ -44,10 +47,7 @@ export function coinbaseProvider(config: Pick<CoinbaseFeedConfig, 'url' | 'restU
   const rest = new RestClient({ minIntervalMs: 150 });
   return {
     source: SOURCE,
-    connection: (): Omit<
-      WsConnectionOptions,
-      'onMessage' | 'onOpen' | 'onDrop' | 'onFatal' | 'subscribeMessages'
-    > => ({
+    connection: (): ProviderConnectionOptions => ({
       name: 'coinbase',
       url: () => config.url,
       // Heartbeats arrive every second per product.
@@ -68,17 +68,8 @@ export function coinbaseProvider(config: Pick<CoinbaseFeedConfig, 'url' | 'restU
 
 /** Maps one feed message onto the sink. */
 export function decodeCoinbaseMessage(text: string, sink: MessageSink): void {
-  let message: Record<string, unknown>;
-  try {
-    message = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    sink.malformed(`not JSON: ${text}`);
-    return;
-  }
-  if (typeof message !== 'object' || message === null || Array.isArray(message)) {
-    sink.malformed(`not an object: ${text}`);
-    return;
-  }
+  const message = decodeJsonObject(text, sink);
+  if (message === undefined) return;
   switch (message.type) {
     case 'match':
     case 'last_match': {

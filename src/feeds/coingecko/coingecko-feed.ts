@@ -7,7 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { parseDurationMs } from '../../core/duration.ts';
+import { durationMs, feedNameField, feedSymbolsField } from '../connection/feed-config.ts';
 import type { Feed, FeedBatch } from '../feed.ts';
 
 const DEFAULT_URL = 'https://api.coingecko.com/api/v3';
@@ -15,28 +15,12 @@ const PRO_URL = 'https://pro-api.coingecko.com/api/v3';
 /** 30 calls/min is the lowest free-tier limit FEEDS.md quotes; polling faster than that needs `url`. */
 const MIN_REAL_POLL_MS = 2_000;
 
-const durationMs = z.union([z.number(), z.string()]).transform((value, context) => {
-  const ms = parseDurationMs(value);
-  if (ms === undefined || ms <= 0) {
-    context.addIssue({
-      code: 'custom',
-      message: `expected a positive duration, got ${JSON.stringify(value)}`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
-
 export const coingeckoFeedSchema = z.strictObject({
   type: z.literal('coingecko'),
-  name: z.string().min(1).optional().describe('Feed name (default "coingecko").'),
-  symbols: z
-    .array(z.string().min(1))
-    .min(1)
-    .optional()
-    .describe(
-      'CoinGecko coin ids, e.g. bitcoin (default: top-level `symbols`). Stored upper-cased: BITCOIN.',
-    ),
+  name: feedNameField('coingecko'),
+  symbols: feedSymbolsField(
+    'CoinGecko coin ids, e.g. bitcoin (default: top-level `symbols`). Stored upper-cased: BITCOIN.',
+  ),
   vsCurrency: z.string().min(1).default('usd').describe('Quote currency of the prices.'),
   plan: z
     .enum(['demo', 'pro'])

@@ -55,14 +55,33 @@ export interface HistoryRequest {
   signal: AbortSignal;
 }
 
+/** Connection settings a provider chooses; `LiveTradeFeed` wires the callbacks itself. */
+export type ProviderConnectionOptions = Omit<
+  WsConnectionOptions,
+  'onMessage' | 'onOpen' | 'onDrop' | 'onFatal' | 'subscribeMessages'
+>;
+
+/** Parses a text message that must be one JSON object; reports it to `sink` as malformed otherwise. */
+export function decodeJsonObject(text: string, sink: MessageSink): Record<string, unknown> | undefined {
+  let message: unknown;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    sink.malformed(`not JSON: ${text}`);
+    return undefined;
+  }
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+    sink.malformed(`not an object: ${text}`);
+    return undefined;
+  }
+  return message as Record<string, unknown>;
+}
+
 export interface LiveProvider {
   /** `source` of the ticks: the provider's name. */
   readonly source: string;
   /** Connection settings beyond the callbacks this class wires itself. */
-  connection(): Omit<
-    WsConnectionOptions,
-    'onMessage' | 'onOpen' | 'onDrop' | 'onFatal' | 'subscribeMessages'
-  >;
+  connection(): ProviderConnectionOptions;
   /** Messages that subscribe the given provider symbols; sent on every open. */
   subscribeMessages(symbols: readonly string[]): unknown[];
   /** Messages to change the subscription while connected (undefined: reconnect instead). */

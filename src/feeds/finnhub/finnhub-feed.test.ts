@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { validateRecord } from '../../ingest/validate.ts';
+import { cleanupAfterEach, collectFeed, until } from '../feed-test-helpers.ts';
 import { FakeFinnhubServer } from './fake-finnhub-server.ts';
 import { FinnhubFatalError, FinnhubFeed, finnhubFeedSchema } from './finnhub-feed.ts';
 
@@ -16,11 +17,7 @@ const TRADE_FRAMES = [
   { data: [{ p: 96412.15, s: 'BINANCE:BTCUSDT', t: 1795188601233, v: 0.0052 }], type: 'trade' },
 ];
 
-let cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-  cleanups = [];
-});
+const defer = cleanupAfterEach();
 
 async function setUp(token = 'good-key') {
   const server = new FakeFinnhubServer('good-key');
@@ -38,28 +35,12 @@ async function setUp(token = 'good-key') {
     random: () => 0.5,
     log: () => {},
   });
-  const controller = new AbortController();
-  const values: Record<string, unknown>[] = [];
-  const done = (async () => {
-    for await (const batch of feed.run(undefined, controller.signal)) {
-      values.push(...((batch.values ?? []) as Record<string, unknown>[]));
-    }
-  })();
-  done.catch(() => undefined);
-  cleanups.push(async () => {
-    controller.abort();
-    await done.catch(() => undefined);
+  const { values, done, stop } = collectFeed(feed);
+  defer(async () => {
+    await stop();
     await server.close();
   });
   return { server, feed, values, done };
-}
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 const subscribedOn = (server: FakeFinnhubServer, connection: number) => () =>

@@ -6,37 +6,31 @@
  * 1–2 min when idle, so the stale limit is longer than that.
  */
 import { z } from 'zod';
-import { parseDurationMs } from '../../core/duration.ts';
+import {
+  backoffFields,
+  configuredSymbols,
+  connectionTiming,
+  durationMs,
+  feedNameField,
+  feedSymbolsField,
+  idleConnectionStatus,
+  type LiveFeedEnvironment,
+} from '../connection/feed-config.ts';
+import { drainWhileConnected, TickQueue } from '../connection/tick-queue.ts';
 import { type ConnectionStatus, WsConnection } from '../connection/ws-connection.ts';
 import type { Feed, FeedBatch } from '../feed.ts';
-import { TickQueue } from '../ib/tick-queue.ts';
-
-const durationMs = z.union([z.number(), z.string()]).transform((value, context) => {
-  const ms = parseDurationMs(value);
-  if (ms === undefined || ms <= 0) {
-    context.addIssue({
-      code: 'custom',
-      message: `expected a positive duration, got ${JSON.stringify(value)}`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
 
 export const finnhubFeedSchema = z.strictObject({
   type: z.literal('finnhub'),
-  name: z.string().min(1).optional().describe('Feed name (default "finnhub").'),
-  symbols: z
-    .array(z.string().min(1))
-    .min(1)
-    .optional()
-    .describe('Finnhub symbols: AAPL, BINANCE:BTCUSDT, OANDA:EUR_USD (default: top-level `symbols`).'),
+  name: feedNameField('finnhub'),
+  symbols: feedSymbolsField(
+    'Finnhub symbols: AAPL, BINANCE:BTCUSDT, OANDA:EUR_USD (default: top-level `symbols`).',
+  ),
   url: z.url().default('wss://ws.finnhub.io').describe('Streaming URL; the token is added as `?token=`.'),
   staleAfter: durationMs
     .default(180_000)
     .describe('Nothing (not even a ping) for this long: reconnect. Finnhub pings every 1–2 min when idle.'),
-  initialBackoff: durationMs.default(500).describe('First reconnect delay cap.'),
-  maxBackoff: durationMs.default(30_000).describe('Largest reconnect delay.'),
+  ...backoffFields({ initialBackoff: 500, maxBackoff: 30_000 }),
 });
 export type FinnhubFeedConfig = z.infer<typeof finnhubFeedSchema>;
 
@@ -47,12 +41,7 @@ export interface FinnhubStatus extends ConnectionStatus {
   providerError?: string;
 }
 
-export interface LiveFeedEnvironment {
-  env?: Record<string, string | undefined>;
-  random?: () => number;
-  /** Where connection log lines go (default: stderr). */
-  log?: (line: string) => void;
-}
+export type { LiveFeedEnvironment };
 
 /** Thrown (ends `run`) when retrying cannot help: bad key or a refusal that will repeat. */
 export class FinnhubFatalError extends Error {
@@ -83,8 +72,7 @@ export class FinnhubFeed implements Feed {
   ) {
     this.#config = config;
     this.name = config.name ?? 'finnhub';
-    this.#symbols = [...(config.symbols ?? defaultSymbols)].map((symbol) => symbol.trim().toUpperCase());
-    if (this.#symbols.length === 0) throw new Error('finnhub feed: no symbols configured');
+    this.#symbols = configuredSymbols('finnhub', config.symbols, defaultSymbols);
     const token = (environment.env ?? process.env).FINNHUB_API_KEY;
     if (!token)
       throw new Error('finnhub feed: set the environment variable FINNHUB_API_KEY (a free key works)');
@@ -109,14 +97,7 @@ export class FinnhubFeed implements Feed {
   }
 
   status(): FinnhubStatus {
-    const base: ConnectionStatus = this.#connection?.status() ?? {
-      state: 'idle',
-      connected: false,
-      reconnects: 0,
-      rotations: 0,
-      messages: 0,
-      lastMessageAt: null,
-    };
+    const base = this.#connection?.status() ?? idleConnectionStatus();
     const status: FinnhubStatus = { ...base, malformed: this.#malformed };
     if (this.#providerError !== undefined) status.providerError = this.#providerError;
     return status;
@@ -135,19 +116,10 @@ export class FinnhubFeed implements Feed {
       subscribeMessages: () => this.#symbols.map((symbol) => ({ type: 'subscribe', symbol })),
       onMessage: (text) => this.#onMessage(text),
       onFatal: (reason) => queue.fail(new FinnhubFatalError(`finnhub feed: ${reason} (not retrying)`)),
-      staleAfterMs: this.#config.staleAfter,
-      initialBackoffMs: this.#config.initialBackoff,
-      maxBackoffMs: this.#config.maxBackoff,
-      ...(this.#environment.random ? { random: this.#environment.random } : {}),
-      ...(this.#environment.log ? { log: this.#environment.log } : {}),
+      ...connectionTiming(this.#config, this.#environment),
     });
     this.#connection = connection;
-    connection.start();
-    try {
-      yield* queue.batches(signal);
-    } finally {
-      connection.stop();
-    }
+    yield* drainWhileConnected(connection, queue, signal);
   }
 
   #onMessage(text: string): void {

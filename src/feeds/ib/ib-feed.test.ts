@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { validateRecord } from '../../ingest/validate.ts';
+import { cleanupAfterEach, collectFeed, until } from '../feed-test-helpers.ts';
 import { type FakeTwsOptions, FakeTwsServer } from './fake-tws-server.ts';
 import { IbFatalError, IbFeed, ibFeedSchema } from './ib-feed.ts';
 
@@ -8,11 +9,7 @@ import { IbFatalError, IbFeed, ibFeedSchema } from './ib-feed.ts';
 // 227.43, 100, ..., "ISLAND", "").
 const SAMPLE_TRADE = { time: 1795188601, price: 227.43, size: 100 };
 
-let cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-  cleanups = [];
-});
+const defer = cleanupAfterEach();
 
 /** Starts a fake gateway and an IB feed against it, collecting what the feed yields. */
 async function setUp(overrides: Record<string, unknown> = {}, options: FakeTwsOptions = {}) {
@@ -30,18 +27,9 @@ async function setUp(overrides: Record<string, unknown> = {}, options: FakeTwsOp
     ...overrides,
   });
   const feed = new IbFeed(config, [], { random: () => 0.5 });
-  const controller = new AbortController();
-  const values: Record<string, unknown>[] = [];
-  const done = (async () => {
-    for await (const batch of feed.run(undefined, controller.signal)) {
-      values.push(...((batch.values ?? []) as Record<string, unknown>[]));
-    }
-  })();
-  // A fatal run rejects `done`; tests that expect it await it themselves.
-  done.catch(() => undefined);
-  cleanups.push(async () => {
-    controller.abort();
-    await done.catch(() => undefined);
+  const { values, done, stop } = collectFeed(feed);
+  defer(async () => {
+    await stop();
     await server.close();
   });
   const subscribed = (symbol: string, connection = 0) =>
@@ -56,14 +44,6 @@ function reqIdOf(server: FakeTwsServer, symbol: string): number {
   const subscription = server.subscriptions.findLast((s) => s.symbol === symbol);
   assert.ok(subscription, `no subscription for ${symbol}`);
   return subscription.reqId;
-}
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describe('IbFeed against a fake TWS speaking the socket protocol', () => {

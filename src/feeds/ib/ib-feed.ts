@@ -11,30 +11,21 @@
  */
 import { EventName, IBApi, type SecType, type TickByTickDataType } from '@stoqey/ib';
 import { z } from 'zod';
-import { parseDurationMs } from '../../core/duration.ts';
+import {
+  backoffFields,
+  configuredSymbols,
+  durationMs,
+  feedNameField,
+  feedSymbolsField,
+  STALE_AFTER_DESCRIPTION,
+} from '../connection/feed-config.ts';
+import { TickQueue } from '../connection/tick-queue.ts';
 import type { Feed, FeedBatch } from '../feed.ts';
-import { TickQueue } from './tick-queue.ts';
-
-const durationMs = z.union([z.number(), z.string()]).transform((value, context) => {
-  const ms = parseDurationMs(value);
-  if (ms === undefined || ms <= 0) {
-    context.addIssue({
-      code: 'custom',
-      message: `expected a positive duration, got ${JSON.stringify(value)}`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
 
 export const ibFeedSchema = z.strictObject({
   type: z.literal('ib'),
-  name: z.string().min(1).optional().describe('Feed name (default "ib").'),
-  symbols: z
-    .array(z.string().min(1))
-    .min(1)
-    .optional()
-    .describe('Contract symbols, e.g. AAPL (default: top-level `symbols`).'),
+  name: feedNameField('ib'),
+  symbols: feedSymbolsField('Contract symbols, e.g. AAPL (default: top-level `symbols`).'),
   url: z
     .string()
     .regex(/^tcp:\/\/[^:/]+:\d+\/?$/, 'expected tcp://host:port')
@@ -55,9 +46,8 @@ export const ibFeedSchema = z.strictObject({
     .default(1)
     .describe('1 live, 2 frozen, 3 delayed, 4 delayed-frozen (marketData mode).'),
   heartbeatInterval: durationMs.default(10_000).describe('How often reqCurrentTime probes a quiet socket.'),
-  staleAfter: durationMs.default(30_000).describe('Nothing received for this long: reconnect.'),
-  initialBackoff: durationMs.default(500).describe('First reconnect delay cap.'),
-  maxBackoff: durationMs.default(30_000).describe('Largest reconnect delay.'),
+  staleAfter: durationMs.default(30_000).describe(STALE_AFTER_DESCRIPTION),
+  ...backoffFields({ initialBackoff: 500, maxBackoff: 30_000 }),
   stableAfter: durationMs.default(10_000).describe('A session up this long resets the backoff.'),
 });
 export type IbFeedConfig = z.infer<typeof ibFeedSchema>;
@@ -149,8 +139,7 @@ export class IbFeed implements Feed {
   constructor(config: IbFeedConfig, defaultSymbols: readonly string[], environment: IbEnvironment = {}) {
     this.#config = config;
     this.name = config.name ?? 'ib';
-    this.#symbols = [...(config.symbols ?? defaultSymbols)].map((symbol) => symbol.trim().toUpperCase());
-    if (this.#symbols.length === 0) throw new Error('ib feed: no symbols configured');
+    this.#symbols = configuredSymbols('ib', config.symbols, defaultSymbols);
     const url = new URL(config.url);
     this.#host = url.hostname;
     this.#port = Number(url.port);

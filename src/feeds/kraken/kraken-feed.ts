@@ -7,11 +7,14 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { feedNameField } from '../connection/feed-config.ts';
 import {
+  decodeJsonObject,
   type HistoryRequest,
   type LiveProvider,
   LiveTradeFeed,
   type MessageSink,
+  type ProviderConnectionOptions,
   type RawTrade,
   type TradePages,
 } from '../connection/live-trade-feed.ts';
@@ -20,7 +23,7 @@ import { defaultUpgradeClassifier, type WsConnectionOptions } from '../connectio
 
 export const krakenFeedSchema = z.strictObject({
   type: z.literal('kraken'),
-  name: z.string().min(1).optional().describe('Feed name (default "kraken").'),
+  name: feedNameField('kraken'),
   symbols: z.array(z.string().min(1)).min(1).describe('Pairs as Kraken v2 writes them, e.g. BTC/USD.'),
   url: z.string().url().default('wss://ws.kraken.com/v2').describe('Streaming URL.'),
   restUrl: z
@@ -56,10 +59,7 @@ export function krakenProvider(config: Pick<KrakenFeedConfig, 'url' | 'restUrl'>
   };
   return {
     source: SOURCE,
-    connection: (): Omit<
-      WsConnectionOptions,
-      'onMessage' | 'onOpen' | 'onDrop' | 'onFatal' | 'subscribeMessages'
-    > => ({
+    connection: (): ProviderConnectionOptions => ({
       name: 'kraken',
       url: () => config.url,
       staleAfterMs: 10_000,
@@ -86,17 +86,8 @@ export function krakenProvider(config: Pick<KrakenFeedConfig, 'url' | 'restUrl'>
 
 /** Maps one v2 message onto the sink. */
 export function decodeKrakenMessage(text: string, sink: MessageSink): void {
-  let message: Record<string, unknown>;
-  try {
-    message = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    sink.malformed(`not JSON: ${text}`);
-    return;
-  }
-  if (typeof message !== 'object' || message === null || Array.isArray(message)) {
-    sink.malformed(`not an object: ${text}`);
-    return;
-  }
+  const message = decodeJsonObject(text, sink);
+  if (message === undefined) return;
   if (message.channel === 'trade') {
     if (!Array.isArray(message.data)) {
       sink.malformed(`trade without data: ${text}`);

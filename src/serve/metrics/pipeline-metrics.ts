@@ -249,24 +249,31 @@ export class PipelineMetrics implements BatchMetricsRecorder {
     return this.#hubStats ?? this.#sources?.hub.stats();
   }
 
-  #registerPipelineCounters(): void {
+  /** Makes counters that follow the running totals `read()` returns, field by field; no stats, no change. */
+  #mirroredCounters<K extends string>(
+    read: () => Readonly<Record<K, number>> | undefined,
+  ): (name: string, help: string, field: K) => Counter {
     const registers = [this.#own];
     const totals = this.#totals;
-    const self = this;
-    const fromStats = (
-      name: string,
-      help: string,
-      field: 'received' | 'accepted' | 'duplicates' | 'late' | 'candlesClosed' | 'alertsFired',
-    ) =>
+    return (name, help, field) =>
       new Counter({
         name,
         help,
         registers,
         collect() {
-          const stats = self.#currentStats();
+          const stats = read();
           if (stats) totals.update(this, name, {}, stats[field]);
         },
       });
+  }
+
+  #registerPipelineCounters(): void {
+    const registers = [this.#own];
+    const totals = this.#totals;
+    const self = this;
+    const fromStats = this.#mirroredCounters<
+      'received' | 'accepted' | 'duplicates' | 'late' | 'candlesClosed' | 'alertsFired'
+    >(() => this.#currentStats());
     fromStats(
       'streamlines_ingest_records_received_total',
       'Input records logged by ingest (accepted + rejected + duplicates), as committed by the processor; equals stats.received.',
@@ -365,20 +372,9 @@ export class PipelineMetrics implements BatchMetricsRecorder {
     gauge('streamlines_ws_clients', 'WebSocket clients connected.', 'clients');
     gauge('streamlines_ws_channels', 'Live channels with at least one WebSocket subscriber.', 'channels');
     gauge('streamlines_ws_subscriptions', 'WebSocket subscriptions, all clients.', 'subscriptions');
-    const counter = (
-      name: string,
-      help: string,
-      field: 'published' | 'serialised' | 'sent' | 'dropped' | 'repliesDropped' | 'disconnected',
-    ) =>
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          const stats = self.#currentHubStats();
-          if (stats) totals.update(this, name, {}, stats[field]);
-        },
-      });
+    const counter = this.#mirroredCounters<
+      'published' | 'serialised' | 'sent' | 'dropped' | 'repliesDropped' | 'disconnected'
+    >(() => this.#currentHubStats());
     counter(
       'streamlines_ws_messages_published_total',
       'Live messages the pipeline handed to the WebSocket hub, watched or not.',

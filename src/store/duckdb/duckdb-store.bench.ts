@@ -7,39 +7,20 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { benchTickBatch, BENCH_T0 as T0 } from '../../../bench/tick-batch.ts';
+import { quantile } from '../../../bench/util.ts';
 import type { Candle, ProcessedTick } from '../../core/records.ts';
 import type { StoreBatch } from '../store.ts';
 import { DuckDbStore } from './duckdb-store.ts';
 
 const TICKS_PER_BATCH = 5000;
 const SYMBOLS = 100;
-const T0 = 1_699_999_980_000;
+const SYMBOL_NAMES = Array.from({ length: SYMBOLS }, (_, i) => `SYM${i}`);
 const batchCount = Number(process.argv[2] ?? 100);
 
+/** The store benchmarks' ticks: ids on even seqs only, like a feed that sends ids for some trades. */
 function tickBatch(batch: number): ProcessedTick[] {
-  const ticks: ProcessedTick[] = new Array(TICKS_PER_BATCH);
-  for (let i = 0; i < TICKS_PER_BATCH; i++) {
-    const seq = batch * TICKS_PER_BATCH + i;
-    ticks[i] = {
-      source: 'synthetic',
-      symbol: `SYM${seq % SYMBOLS}`,
-      ts: T0 + seq * 3,
-      price: 100 + Math.sin(seq) * 5,
-      size: 0.5 + (seq % 7) / 10,
-      id: seq % 2 === 0 ? String(seq) : undefined,
-      side: seq % 3 === 0 ? 'buy' : 'sell',
-      receivedAt: T0 + seq * 3 + 2,
-      seq,
-      maShort: seq < 5 ? null : 100.5,
-      maLong: seq < 20 ? null : 100.25,
-      late: seq % 97 === 0,
-    };
-  }
-  return ticks;
-}
-
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  return benchTickBatch(batch, TICKS_PER_BATCH, SYMBOL_NAMES, 2);
 }
 
 /**

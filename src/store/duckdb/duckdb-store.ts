@@ -27,6 +27,7 @@ import type {
   ProcessedTick,
   RejectReason,
 } from '../../core/records.ts';
+import { lastTickPerSymbol } from '../latest-ticks.ts';
 import { normalizeLimit, normalizeRange } from '../range-query.ts';
 import type {
   AlertQuery,
@@ -559,14 +560,4 @@ function toKeyRecord(row: DuckDBValue[]): ApiKeyRecord {
     createdAt: num(row[3]!),
     revokedAt: row[4] === null ? null : num(row[4]!),
   };
-}
-
-/** The tick with the largest seq of each symbol in the batch: the only candidates for `latest`. */
-function lastTickPerSymbol(ticks: readonly ProcessedTick[]): ProcessedTick[] {
-  const last = new Map<string, ProcessedTick>();
-  for (const tick of ticks) {
-    const current = last.get(tick.symbol);
-    if (current === undefined || tick.seq > current.seq) last.set(tick.symbol, tick);
-  }
-  return [...last.values()];
 }

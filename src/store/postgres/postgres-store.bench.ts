@@ -4,6 +4,8 @@
  * STREAMLINES_TEST_PG_URL, or starts a throwaway cluster (test/support/postgres.ts).
  * Run: `npx node src/store/postgres/postgres-store.bench.ts [batches]`.
  */
+
+import { benchTickBatch } from '../../../bench/tick-batch.ts';
 import { createTestSchema, findOrStartPostgres } from '../../../test/support/postgres.ts';
 import type { ProcessedTick } from '../../core/records.ts';
 import type { StoreBatch } from '../store.ts';
@@ -11,29 +13,12 @@ import { PostgresStore } from './postgres-store.ts';
 
 const TICKS_PER_BATCH = 5000;
 const SYMBOLS = 100;
-const T0 = 1_699_999_980_000;
+const SYMBOL_NAMES = Array.from({ length: SYMBOLS }, (_, i) => `SYM${i}`);
 const batchCount = Number(process.argv[2] ?? 40);
 
+/** The store benchmarks' ticks: ids on even seqs only, like a feed that sends ids for some trades. */
 function tickBatch(batch: number): ProcessedTick[] {
-  const ticks: ProcessedTick[] = new Array(TICKS_PER_BATCH);
-  for (let i = 0; i < TICKS_PER_BATCH; i++) {
-    const seq = batch * TICKS_PER_BATCH + i;
-    ticks[i] = {
-      source: 'synthetic',
-      symbol: `SYM${seq % SYMBOLS}`,
-      ts: T0 + seq * 3,
-      price: 100 + Math.sin(seq) * 5,
-      size: 0.5 + (seq % 7) / 10,
-      id: seq % 2 === 0 ? String(seq) : undefined,
-      side: seq % 3 === 0 ? 'buy' : 'sell',
-      receivedAt: T0 + seq * 3 + 2,
-      seq,
-      maShort: seq < 5 ? null : 100.5,
-      maLong: seq < 20 ? null : 100.25,
-      late: seq % 97 === 0,
-    };
-  }
-  return ticks;
+  return benchTickBatch(batch, TICKS_PER_BATCH, SYMBOL_NAMES, 2);
 }
 
 const server = await findOrStartPostgres();

@@ -16,6 +16,7 @@ import type {
   ProcessedTick,
   RejectReason,
 } from '../../core/records.ts';
+import { lastTickPerSymbol } from '../latest-ticks.ts';
 import { normalizeLimit, normalizeRange } from '../range-query.ts';
 import type {
   AlertQuery,
@@ -751,13 +752,8 @@ async function copyInto(client: pg.PoolClient, sql: string, text: string): Promi
 
 /** One upsert for the last tick (largest seq) of each symbol in the batch, or undefined if none. */
 function latestUpsert(ticks: readonly ProcessedTick[]): { text: string; values: unknown[][] } | undefined {
-  const last = new Map<string, ProcessedTick>();
-  for (const tick of ticks) {
-    const current = last.get(tick.symbol);
-    if (current === undefined || tick.seq > current.seq) last.set(tick.symbol, tick);
-  }
-  if (last.size === 0) return undefined;
-  const rows = [...last.values()];
+  const rows = lastTickPerSymbol(ticks);
+  if (rows.length === 0) return undefined;
   return {
     text: `INSERT INTO latest (symbol, seq, source, ts, price, size, ma_short, ma_long)
       SELECT * FROM unnest($1::TEXT[], $2::BIGINT[], $3::TEXT[], $4::BIGINT[], $5::FLOAT8[], $6::FLOAT8[],

@@ -50,3 +50,17 @@ export class TickQueue {
     wake?.();
   }
 }
+
+/** Starts `connection` and yields `queue`'s batches until the run ends, then stops the connection. */
+export async function* drainWhileConnected(
+  connection: { start(): void; stop(): void },
+  queue: TickQueue,
+  signal: AbortSignal,
+): AsyncGenerator<FeedBatch> {
+  connection.start();
+  try {
+    yield* queue.batches(signal);
+  } finally {
+    connection.stop();
+  }
+}
