@@ -11,7 +11,7 @@ import type { LatestCache } from './latest-cache.ts';
 import type { LiveBus, LiveMessage } from './live-bus.ts';
 
 /** Polls `predicate` until it holds, or fails after `timeoutMs` with `what`. */
-export async function waitUntil(predicate: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+export async function waitUntil(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
     if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);

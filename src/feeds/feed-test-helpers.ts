@@ -40,7 +40,7 @@ export function collectFeed(feed: Feed): {
 }
 
 /** Polls `predicate` every 10 ms until it holds; throws naming `what` after `timeoutMs`. */
-export async function until(predicate: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
+export async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

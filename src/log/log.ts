@@ -10,7 +10,10 @@ export interface AppendRecord<T> {
   value: T;
 }
 
-/** A record read back, with its position. Offsets are contiguous per partition, from 0. */
+/**
+ * A record read back, with its position. Offsets increase per partition from 0; the memory and embedded
+ * logs number records contiguously, Kafka leaves gaps where its transaction markers sit.
+ */
 export interface LogRecord<T> {
   partition: number;
   offset: number;
@@ -36,7 +39,7 @@ export interface Log {
   /** The offset the next record appended to the partition will get. */
   endOffset(topic: string, partition: number): number;
   /**
-   * Resolves true as soon as the partition's end offset is greater than `offset`, or false after
+   * Resolves true as soon as a record at or past `offset` can be read, or false after
    * `timeoutMs` or when the log closes.
    */
   waitFor(topic: string, partition: number, offset: number, timeoutMs: number): Promise<boolean>;

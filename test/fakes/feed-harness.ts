@@ -39,7 +39,7 @@ export class FeedHarness {
   }
 
   /** Waits until `count` ticks are in the log. */
-  async waitForTicks(count: number, timeoutMs = 5_000): Promise<TickEntry[]> {
+  async waitForTicks(count: number, timeoutMs = 10_000): Promise<TickEntry[]> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const ticks = await this.ticks();

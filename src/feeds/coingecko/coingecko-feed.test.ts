@@ -52,7 +52,7 @@ async function setUp(replies: FakeReply[], overrides: Record<string, unknown> = 
 }
 
 /** Runs the feed until `count` values arrived (or `timeoutMs`), returning them and the last position. */
-async function collect(feed: CoingeckoFeed, count: number, timeoutMs = 3_000, position?: unknown) {
+async function collect(feed: CoingeckoFeed, count: number, timeoutMs = 10_000, position?: unknown) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   const values: Record<string, unknown>[] = [];

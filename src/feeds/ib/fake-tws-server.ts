@@ -77,7 +77,7 @@ export class FakeTwsServer {
   }
 
   /** Resolves once `predicate` holds (re-checked whenever the server sees something), or rejects after `timeoutMs`. */
-  async waitFor(predicate: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
+  async waitFor(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!predicate()) {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

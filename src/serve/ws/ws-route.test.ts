@@ -36,7 +36,7 @@ class TestClient {
   }
 
   /** Resolves with the first message (from index `from`) matching, or rejects after `timeoutMs`. */
-  async waitFor(match: (message: Json) => boolean, from = 0, timeoutMs = 5_000): Promise<Json> {
+  async waitFor(match: (message: Json) => boolean, from = 0, timeoutMs = 10_000): Promise<Json> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.messages.slice(from).find(match);
