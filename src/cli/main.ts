@@ -13,6 +13,7 @@ import { PipelineMetrics } from '../serve/metrics/pipeline-metrics.ts';
 import { buildServer } from '../serve/server.ts';
 import { BackfillUsageError, runBackfill } from './backfill.ts';
 import { KeysUsageError, runKeysCommand } from './keys.ts';
+import { npmAncestorPid, watchProcess } from './parent-watch.ts';
 import { ProgressLine } from './progress.ts';
 
 const USAGE = `Usage: streamlines <command> [options]
@@ -110,6 +111,13 @@ function parseSpeed(value: string | boolean | undefined): number | 'max' {
 }
 
 async function run(config: Config, dataDir: string): Promise<void> {
+  const npmPid = npmAncestorPid();
+  if (npmPid !== undefined) {
+    watchProcess(npmPid, () => {
+      process.stderr.write(`npm (pid ${npmPid}) is gone: stopping at once, as if killed with it\n`);
+      process.exit(1);
+    });
+  }
   // One metrics object shared by the pipeline (batch latencies, store write time) and the server.
   const metrics = new PipelineMetrics();
   const pipeline = new EmbeddedPipeline({

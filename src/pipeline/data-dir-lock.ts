@@ -11,10 +11,12 @@ export class DataDirLockedError extends Error {
 }
 
 /** Takes the lock of `dataDir`; returns the function that releases it. */
-export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+export async function lockDataDir(dataDir: string, waitForOwnerMs = 3_000): Promise<() => Promise<void>> {
   await mkdir(dataDir, { recursive: true });
   const path = join(dataDir, 'streamlines.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
+  // An owner that is just dying (killed with its parent) gets a moment to go before we give up.
+  const deadline = Date.now() + waitForOwnerMs;
+  for (;;) {
     try {
       const handle = await open(path, 'wx');
       await handle.writeFile(String(process.pid));
@@ -24,14 +26,17 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
       if (Number.isInteger(owner) && owner !== process.pid && isAlive(owner)) {
-        throw new DataDirLockedError(
-          `data dir ${dataDir} is in use by process ${owner}; stop it or choose another --data-dir`,
-        );
+        if (Date.now() >= deadline) {
+          throw new DataDirLockedError(
+            `data dir ${dataDir} is in use by process ${owner}; stop it or choose another --data-dir`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
       }
       await rm(path, { force: true });
     }
   }
-  throw new DataDirLockedError(`could not lock data dir ${dataDir}`);
 }
 
 function isAlive(pid: number): boolean {
