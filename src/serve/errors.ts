@@ -18,7 +18,8 @@
  *   pipeline it can change.
  * - `payload_too_large` (413): the request body exceeds `server.limits.bodyBytes`.
  * - `upgrade_required` (426): a plain HTTP request to the WebSocket endpoint.
- * - `rate_limited` (429): too many requests from this API key (or address) in the last minute.
+ * - `rate_limited` (429): too many requests from this API key (or address) in the last minute, or too many
+ *   invalid API keys from this address.
  * - `not_ready` (503): a dependency (the store) does not answer.
  * - `internal` (500): a bug or a failing dependency; details go to the log, never to the client.
  *

@@ -17,6 +17,14 @@ export const serverConfigSchema = z
           .describe(
             'Reads need a `read` or `admin` key. Changes to the running pipeline always need `admin`.',
           ),
+        maxFailedKeysPerMinute: z
+          .number()
+          .int()
+          .positive()
+          .default(60)
+          .describe(
+            'Invalid keys one address may present per minute; past it, 429 before any key is checked.',
+          ),
       })
       .prefault({}),
     cors: z

@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import WebSocket from 'ws';
 import { buildTestServer, type Json } from '../test-helpers.ts';
-import { createApiKey } from './keys.ts';
+import { createApiKey, generateApiKey } from './keys.ts';
 import { redactUrl } from './redact.ts';
 
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
@@ -279,5 +279,30 @@ describe('no secret in the log', () => {
     assert.equal(redactUrl(`/ws?APIKEY=abc`), '/ws?APIKEY=[redacted]');
     assert.equal(redactUrl(`/api/v1/latest/${key}`), `/api/v1/latest/sl_${'a'.repeat(16)}_[redacted]`);
     assert.equal(redactUrl('/api/v1/symbols?limit=5'), '/api/v1/symbols?limit=5');
+  });
+});
+
+describe('invalid keys and rate limiting', () => {
+  test('made-up keys are throttled per address before they are checked', async () => {
+    const { app } = await buildTestServer({
+      config: { auth: { maxFailedKeysPerMinute: 5 }, rateLimit: { enabled: false } },
+    });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        // Well-formed but unknown keys: each one would cost a hash and a store lookup.
+        const { key } = generateApiKey();
+        const response = await app.inject({
+          url: '/api/v1/symbols',
+          headers: { authorization: `Bearer ${key}` },
+        });
+        statuses.push(response.statusCode);
+      }
+      assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429, 429, 429]);
+      // Requests without a key are not affected: reads are open on the default.
+      assert.equal((await app.inject({ url: '/api/v1/symbols' })).statusCode, 200);
+    } finally {
+      await app.close();
+    }
   });
 });

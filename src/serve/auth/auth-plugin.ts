@@ -16,6 +16,8 @@ export interface AuthOptions {
   requireKeyForReads?: boolean;
   /** How long a verified key is trusted before the store is asked again (default 5 000 ms). */
   cacheTtlMs?: number;
+  /** Invalid keys one address may present per minute before it gets 429 (default 60). */
+  maxFailedKeysPerMinute?: number;
 }
 
 export interface AuthPluginOptions extends AuthOptions {
@@ -74,8 +76,43 @@ function deny(request: FastifyRequest, reply: FastifyReply, message: string, inv
     .send(errorBody('unauthorized', message));
 }
 
+/**
+ * Invalid keys per client address in the current minute. The route rate limiter cannot cover them:
+ * its hooks are per route and run after this plugin's app-wide hook, so without this a flood of
+ * made-up keys would cost a hash and a store lookup each, unthrottled.
+ */
+class FailedKeys {
+  readonly #maxPerMinute: number;
+  #counts = new Map<string, number>();
+  #windowStart = Date.now();
+
+  constructor(maxPerMinute: number) {
+    this.#maxPerMinute = maxPerMinute;
+  }
+
+  blocked(address: string): boolean {
+    this.#roll();
+    return (this.#counts.get(address) ?? 0) >= this.#maxPerMinute;
+  }
+
+  record(address: string): void {
+    this.#roll();
+    this.#counts.set(address, (this.#counts.get(address) ?? 0) + 1);
+  }
+
+  /** A fixed one-minute window: the map is dropped whole, so it never outgrows a minute of addresses. */
+  #roll(): void {
+    const now = Date.now();
+    if (now - this.#windowStart >= 60_000) {
+      this.#counts = new Map();
+      this.#windowStart = now;
+    }
+  }
+}
+
 const authPluginImpl: FastifyPluginCallback<AuthPluginOptions> = (app, options, done) => {
   const requireKeyForReads = options.requireKeyForReads ?? false;
+  const failedKeys = new FailedKeys(options.maxFailedKeysPerMinute ?? 60);
   const verifier = new KeyVerifier(options.store, { cacheTtlMs: options.cacheTtlMs });
   /** Upgraded sockets per key id, so revoking a key also ends its live connections. */
   const socketsByKey = new Map<string, Set<Socket>>();
@@ -115,12 +152,21 @@ const authPluginImpl: FastifyPluginCallback<AuthPluginOptions> = (app, options, 
       next();
       return;
     }
+    if (failedKeys.blocked(request.ip)) {
+      reply
+        .code(429)
+        .header('retry-after', '60')
+        .send(errorBody('rate_limited', 'too many invalid API keys from this address; wait a minute'));
+      return;
+    }
     if ('problem' in presented) {
+      failedKeys.record(request.ip);
       deny(request, reply, presented.problem, true);
       return;
     }
     verifier.verify(presented.key).then((principal) => {
       if (principal === undefined) {
+        failedKeys.record(request.ip);
         deny(request, reply, 'the API key is not valid, or has been revoked', true);
         return;
       }
