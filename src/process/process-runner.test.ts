@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type IngestEntry, TOPIC_TICKS } from '../core/records.ts';
+import { type IngestEntry, TOPIC_ALERTS, TOPIC_TICKS } from '../core/records.ts';
 import { MemoryLog } from '../log/memory/memory-log.ts';
 import { MemoryStore } from '../store/memory/memory-store.ts';
 import type { StoreBatch } from '../store/store.ts';
@@ -88,5 +88,41 @@ describe('ProcessRunner', () => {
     assert.equal(runner.writeError(), undefined);
     assert.deepEqual(await dump(flaky), await dump(clean));
     assert.deepEqual(runner.counters(), (await runToEnd(new MemoryStore(), log)).counters());
+  });
+});
+
+describe('ProcessRunner alerts topic', () => {
+  it('logs every alert exactly once even when an append to the alerts topic fails', async () => {
+    /** Refuses the first append to the alerts topic, as a full disk would. */
+    class FlakyAlertsLog extends MemoryLog {
+      refused = 0;
+      override async append<T>(
+        topic: string,
+        records: readonly { key: string; value: T }[],
+        state?: unknown,
+      ) {
+        if (topic === TOPIC_ALERTS && this.refused === 0) {
+          this.refused++;
+          throw new Error('no space left on device');
+        }
+        return super.append(topic, records, state);
+      }
+    }
+    const log = new FlakyAlertsLog();
+    await log.open();
+    await log.append(
+      TOPIC_TICKS,
+      entries(1_000).map((value) => ({ key: 'k', value })),
+    );
+    const store = new MemoryStore();
+    await runToEnd(store, log);
+    const stored = await store.alerts({ limit: 10_000 });
+    const logged = await log.read<{ seq: number }>(TOPIC_ALERTS, 0, 0, 10_000);
+    assert.equal(log.refused, 1);
+    assert.ok(stored.length > 1, 'the replay fires alerts');
+    assert.deepEqual(
+      logged.map((record) => record.value.seq),
+      stored.map((alert) => alert.seq),
+    );
   });
 });

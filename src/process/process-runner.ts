@@ -88,6 +88,8 @@ export class ProcessRunner {
   #wakeWriter: (() => void) | undefined;
   #wakeProcessing: (() => void) | undefined;
   #lastAlertSeqLogged = -1;
+  /** Committed alerts whose append to the alerts topic failed: retried with the next commit. */
+  #unloggedAlerts: Alert[] = [];
   /** Resolvers of `waitForCommit` calls, woken after every commit. */
   #commitWaiters: (() => void)[] = [];
 
@@ -289,14 +291,22 @@ export class ProcessRunner {
 
   /** Alerts already logged before a crash (seq <= the last one logged) are not logged twice. */
   async #appendAlerts(alerts: readonly Alert[]): Promise<void> {
-    const fresh = alerts.filter((alert) => alert.seq > this.#lastAlertSeqLogged);
-    if (fresh.length === 0) return;
-    const lastSeq = fresh[fresh.length - 1]!.seq;
-    await this.#log.append(
-      TOPIC_ALERTS,
-      fresh.map((alert) => ({ key: alert.symbol, value: alert })),
-      { lastSeq } satisfies AlertsProducerState,
-    );
+    for (const alert of alerts) if (alert.seq > this.#lastAlertSeqLogged) this.#unloggedAlerts.push(alert);
+    const pending = this.#unloggedAlerts;
+    if (pending.length === 0) return;
+    const lastSeq = pending[pending.length - 1]!.seq;
+    try {
+      await this.#log.append(
+        TOPIC_ALERTS,
+        pending.map((alert) => ({ key: alert.symbol, value: alert })),
+        { lastSeq } satisfies AlertsProducerState,
+      );
+    } catch {
+      // The store already holds these alerts; the topic gets them with the next commit. Throwing here
+      // would end the writer loop over a side channel.
+      return;
+    }
+    this.#unloggedAlerts = [];
     this.#lastAlertSeqLogged = lastSeq;
   }
 

@@ -93,7 +93,8 @@ function makeDeadLetter(seq: number, fields: Partial<DeadLetter> = {}): DeadLett
   };
 }
 
-function makeBatch(parts: Partial<StoreBatch> = {}): StoreBatch {
+/** An empty batch with a checkpoint, overridden by `parts`. */
+export function makeBatch(parts: Partial<StoreBatch> = {}): StoreBatch {
   return {
     ticks: [],
     candles: [],

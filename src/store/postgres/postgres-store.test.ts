@@ -9,8 +9,7 @@ import {
   type TestPostgres,
 } from '../../../test/support/postgres.ts';
 import type { ProcessedTick } from '../../core/records.ts';
-import { storeConformance } from '../conformance.ts';
-import type { StoreBatch } from '../store.ts';
+import { makeBatch, storeConformance } from '../conformance.ts';
 import { copyText, DEAD_LETTERS } from './bulk.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { PostgresStore, type PostgresStoreOptions } from './postgres-store.ts';
@@ -35,17 +34,7 @@ function tick(seq: number, ts: number, fields: Partial<ProcessedTick> = {}): Pro
   };
 }
 
-function batch(parts: Partial<StoreBatch> = {}): StoreBatch {
-  return {
-    ticks: [],
-    candles: [],
-    indicators: [],
-    alerts: [],
-    deadLetters: [],
-    checkpoint: { name: 'processor', offsets: { 0: 0 }, state: null },
-    ...parts,
-  };
-}
+const batch = makeBatch;
 
 async function sql(url: string, text: string, values: unknown[] = []): Promise<pg.QueryResultRow[]> {
   const client = new pg.Client({ connectionString: url });

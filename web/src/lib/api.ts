@@ -1,44 +1,17 @@
 /** The REST API as the dashboard reads it: typed fetch helpers over /api/v1 (see README, API). */
 
-export const INTERVALS = ['1m', '5m', '15m', '1h'] as const;
-export type Interval = (typeof INTERVALS)[number];
-export const INTERVAL_MS: Record<Interval, number> = {
-  '1m': 60_000,
-  '5m': 300_000,
-  '15m': 900_000,
-  '1h': 3_600_000,
-};
-export const ALERT_KINDS = ['price_above', 'price_below', 'golden_cross', 'death_cross', 'anomaly'] as const;
+// The records are the pipeline's own (type-only for the store shapes, so nothing server-side is bundled).
+export {
+  ALERT_KINDS,
+  type Candle,
+  INTERVAL_MS,
+  INTERVALS,
+  type Interval,
+} from '../../../src/core/records.ts';
+export type { StoredTick, SymbolSummary } from '../../../src/store/store.ts';
 
-export interface SymbolSummary {
-  symbol: string;
-  lastPrice: number;
-  lastTs: number;
-}
-
-export interface Candle {
-  symbol: string;
-  interval: Interval;
-  ts: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-  trades: number;
-  vwap: number | null;
-  final: boolean;
-}
-
-export interface StoredTick {
-  ts: number;
-  price: number;
-  size: number;
-  id: string | null;
-  maShort: number | null;
-  maLong: number | null;
-  late: boolean;
-}
+import type { Candle, Interval } from '../../../src/core/records.ts';
+import type { StoredTick, SymbolSummary } from '../../../src/store/store.ts';
 
 /** What the `ticks:SYM` channel carries. */
 export interface LiveTick extends StoredTick {
