@@ -3,13 +3,13 @@
  * markets, symbol chart, interval switch, alerts toast and list, CSV export, pipeline counters.
  */
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import { getJson, type RunningCli, startCli, stopCli, waitDrained } from '../support/cli.ts';
-import { artifactPath, ensureWebBuild, launchBrowser, ROOT, skipReason, writeLiveReplay } from './support.ts';
+import { artifactPath, ensureWebBuild, launchBrowser, skipReason, writeLiveReplay } from './support.ts';
 
 // Page functions run in the browser; the repo's tsconfig has no DOM types.
 // biome-ignore lint/suspicious/noExplicitAny: see above.
@@ -123,13 +123,27 @@ test('markets: a card per symbol, first card painted within 1 s, live ticks move
     before.lastTs,
     { timeout: 10_000 },
   );
-  const after = await page.evaluate(() => ({ ...window.__streamlines.cards.BTCUSDT! }));
-  // The card shows the last price the server has now (or one tick behind it, by a frame).
-  const shown = await page.locator('a.card[data-symbol="BTCUSDT"] [data-testid="last-price"]').textContent();
+  // The card is drawn once per animation frame, so the text may trail the latest tick by a frame: read
+  // both in the page, at a moment they agree, rather than one after the other from here.
+  const { after, shown } = await page
+    .waitForFunction(
+      () => {
+        const card = window.__streamlines.cards.BTCUSDT!;
+        const text = document.querySelector(
+          'a.card[data-symbol="BTCUSDT"] [data-testid="last-price"]',
+        )?.textContent;
+        const agree =
+          text != null && Number(text.replaceAll(',', '')).toFixed(2) === card.lastPrice.toFixed(2);
+        return agree ? { after: { ...card }, shown: text } : false;
+      },
+      undefined,
+      { timeout: 10_000 },
+    )
+    .then((handle) => handle.jsonValue() as Promise<{ after: typeof before; shown: string }>);
   assert.ok(after.lastTs > before.lastTs);
-  assert.equal(Number(shown!.replaceAll(',', '')).toFixed(2), after.lastPrice.toFixed(2));
+  assert.equal(Number(shown.replaceAll(',', '')).toFixed(2), after.lastPrice.toFixed(2));
+  // A test artifact only: the README's screenshot (docs/screenshot.png) is of `npm start`, not of test data.
   await page.screenshot({ path: await artifactPath('markets.png') });
-  await copyFile(await artifactPath('markets.png'), join(ROOT, 'docs/screenshot.png'));
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: await artifactPath('markets-phone.png'), fullPage: true });
   await page.close();
