@@ -2,8 +2,9 @@
  * p50/p99 of `GET /api/v1/candles/SYM?limit=1000` over real HTTP (keep-alive, one request at a
  * time) against a DuckDB store file holding 100,000 one-minute candles over 4 symbols (DESIGN §6:
  * REST, 1 000 candles in p99 <= 10 ms), and of a day of 1m candles (1 440, by `from`/`to`). Also
- * reports the store's share from `Server-Timing`. Part of `npm run bench` (bench/main.ts); alone:
- * `npx node bench/rest-candles.ts [requests] [--index]`.
+ * reports the store's share from `Server-Timing`. The store is wrapped in `withRecentCandles`, as the
+ * embedded pipeline serves it. Part of `npm run bench` (bench/main.ts); alone:
+ * `npx node bench/rest-candles.ts [requests] [--index] [--no-recent-candles]`.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +15,8 @@ import { buildServer } from '../src/serve/server.ts';
 import { FakeView } from '../src/serve/test-helpers.ts';
 import { DuckDbStore } from '../src/store/duckdb/duckdb-store.ts';
 import { MIGRATIONS } from '../src/store/duckdb/migrations.ts';
+import { withRecentCandles } from '../src/store/recent-candles.ts';
+import type { Store } from '../src/store/store.ts';
 import { quantile } from './util.ts';
 
 const SYMBOLS = ['BTCUSDT', 'ETHUSDT', 'SOLUSDT', 'XRPUSDT'];
@@ -37,6 +40,8 @@ export interface RestCandlesOptions {
   /** 1m candles per symbol in the store; at least a day (1 440). */
   perSymbol: number;
   withIndex?: boolean;
+  /** Serve through the in-memory recent-candles ring, as production does (default true). */
+  recentCandles?: boolean;
 }
 
 /** Latencies in ms over real HTTP, end to end at the client and the store's share (`Server-Timing`). */
@@ -51,7 +56,7 @@ export interface RestCandlesResult {
 }
 
 /** Writes the candles as a pipeline would: by time, every symbol's minute in the same batch. */
-async function seed(store: DuckDbStore, perSymbol: number): Promise<void> {
+async function seed(store: Store, perSymbol: number): Promise<void> {
   const minutesPerBatch = 1_000;
   for (let first = 0; first < perSymbol; first += minutesPerBatch) {
     const candles: Candle[] = [];
@@ -136,10 +141,11 @@ async function timeRequests(
 export async function measureRestCandles(options: RestCandlesOptions): Promise<RestCandlesResult> {
   const perSymbol = Math.max(1_440, options.perSymbol);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'streamlines-rest-bench-'));
-  const store = new DuckDbStore({
+  const duckdb = new DuckDbStore({
     path: path.join(dir, 'bench.duckdb'),
     migrations: options.withIndex ? INDEX_MIGRATIONS : MIGRATIONS,
   });
+  const store = options.recentCandles === false ? duckdb : withRecentCandles(duckdb);
   try {
     await store.open();
     await seed(store, perSymbol);
@@ -184,13 +190,15 @@ export async function measureRestCandles(options: RestCandlesOptions): Promise<R
 if (import.meta.main) {
   const requests = Number(process.argv.find((arg, i) => i >= 2 && /^\d+$/.test(arg)) ?? 1_000);
   const withIndex = process.argv.includes('--index');
-  const result = await measureRestCandles({ requests, perSymbol: 25_000, withIndex });
+  const recentCandles = !process.argv.includes('--no-recent-candles');
+  const result = await measureRestCandles({ requests, perSymbol: 25_000, withIndex, recentCandles });
   const ms = (value: number) => `${value.toFixed(2)} ms`;
   console.log(
     `GET /api/v1/candles/SYM?limit=1000 over ${result.candles} candles (${requests} requests): ` +
       `p50 ${ms(result.p50Ms)}, p99 ${ms(result.p99Ms)}; ` +
       `store p50 ${ms(result.storeP50Ms)}, p99 ${ms(result.storeP99Ms)}; ` +
       `a day of 1m candles (1 440) p50 ${ms(result.dayP50Ms)}, p99 ${ms(result.dayP99Ms)}` +
-      (withIndex ? ' (with an index on symbol, interval, ts)' : ''),
+      (withIndex ? ' (with an index on symbol, interval, ts)' : '') +
+      (recentCandles ? ' (recent candles in memory)' : ' (DuckDB only)'),
   );
 }

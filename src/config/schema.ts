@@ -83,6 +83,12 @@ export const logConfigSchema = z
         .describe('Transactional id: one per writing process, stable across restarts.'),
       topicPrefix: z.string().default('').describe('Prefix of every Kafka topic name.'),
       replicationFactor: z.number().int().positive().default(1).describe('Replicas of new topics.'),
+      spoolMaxBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(1_073_741_824)
+        .describe('`ingest` buffers appends on disk, up to this many bytes, while the brokers are unreachable.'),
     }),
   ])
   .prefault({ type: 'embedded' });
@@ -135,8 +141,9 @@ export const configSchema = z.strictObject({
     .strictObject({
       rules: z
         .array(priceRuleSchema)
+        .max(1_000)
         .default([])
-        .describe('Price rules: {symbol, above} or {symbol, below}.'),
+        .describe('Price rules: {symbol, above} or {symbol, below}; at most 1 000.'),
       anomaly: anomalySchema,
     })
     .prefault({}),

@@ -115,8 +115,36 @@ async function readAll<T>(log: Log, topic: string, step = 1000): Promise<LogReco
   return out;
 }
 
+/** The partition a record must land in: its explicit one, else its key's. */
+function targetOf(record: AppendRecord<unknown>, partitionCount: number): number {
+  return record.partition ?? partitionFor(record.key, partitionCount);
+}
+
 /**
- * Asserts that `topic` holds exactly `expected`, each in its key's partition, in order, offsets
+ * Records of `keys` from `from`, every `every`-th one put explicitly in the partition after its key's
+ * (so, with several partitions, never where the key alone would put it).
+ */
+function mixedRecords(
+  keys: readonly string[],
+  from: number,
+  count: number,
+  partitionCount: number,
+  every = 2,
+): AppendRecord<Tick>[] {
+  return records(keys, from, count).map((record, j) =>
+    j % every === 0
+      ? { ...record, partition: (partitionFor(record.key, partitionCount) + 1) % partitionCount }
+      : record,
+  );
+}
+
+/** Every partition's end offset, to show an append changed none. */
+function endOffsets(log: Log, topic: string): number[] {
+  return Array.from({ length: log.partitions(topic) }, (_, partition) => log.endOffset(topic, partition));
+}
+
+/**
+ * Asserts that `topic` holds exactly `expected`, each in its (explicit, else key's) partition, in order, offsets
  * contiguous from 0 (or, with `gaps`, increasing).
  */
 async function assertHolds(
@@ -128,7 +156,7 @@ async function assertHolds(
 ) {
   const partitionCount = log.partitions(topic);
   const byPartition: AppendRecord<Tick>[][] = Array.from({ length: partitionCount }, () => []);
-  for (const record of expected) byPartition[partitionFor(record.key, partitionCount)]!.push(record);
+  for (const record of expected) byPartition[targetOf(record, partitionCount)]!.push(record);
   for (let partition = 0; partition < partitionCount; partition++) {
     const got = await readPartition<Tick>(log, topic, partition, step);
     const offsets = got.map((record) => record.offset);
@@ -352,6 +380,105 @@ export function logConformance(
           middle.map((record) => record.offset),
           at.slice(123, 126),
         );
+      }));
+
+    it("puts a record with an explicit partition there, in order among that partition's records", () =>
+      withLog(async ({ log }) => {
+        const partitionCount = log.partitions('ticks');
+        const keys = ['BTCUSDT', 'ETHUSDT', 'SOLUSDT'];
+        const first = records(keys, 0, 6);
+        const mixed = mixedRecords(keys, 6, 12, partitionCount);
+        // One record for every partition, as an entry all partitions must see is appended.
+        const everywhere = Array.from({ length: partitionCount }, (_, partition) => ({
+          key: 'everywhere',
+          value: tick(100 + partition),
+          partition,
+        }));
+        const last = records(keys, 18, 6);
+        await log.append('ticks', first);
+        await log.append('ticks', mixed);
+        await log.append('ticks', everywhere);
+        await log.append('ticks', last);
+        await assertHolds(log, 'ticks', [...first, ...mixed, ...everywhere, ...last], gaps);
+        const all = await readAll<Tick>(log, 'ticks');
+        for (let partition = 0; partition < partitionCount; partition++) {
+          const got = all.filter((record) => record.key === 'everywhere' && record.partition === partition);
+          assert.deepEqual(
+            got.map((record) => record.value),
+            [tick(100 + partition)],
+            `the explicit record of partition ${partition}`,
+          );
+        }
+        if (partitionCount > 1) {
+          // The explicit records of `mixed` really are away from their key's partition.
+          const moved = all.filter(
+            (record) => record.value.i >= 6 && record.value.i < 18 && record.value.i % 2 === 0,
+          );
+          assert.equal(moved.length, 6);
+          for (const record of moved)
+            assert.notEqual(record.partition, partitionFor(record.key, partitionCount));
+        }
+      }));
+
+    it('rejects a whole append with a partition out of range, writing nothing', () =>
+      withLog(async ({ log }) => {
+        const partitionCount = log.partitions('ticks');
+        const kept = records(['a', 'b'], 0, 4);
+        await log.append('ticks', kept, { batch: 0 });
+        const ends = endOffsets(log, 'ticks');
+        for (const bad of [partitionCount, -1, 0.5, Number.NaN]) {
+          await assert.rejects(
+            log.append(
+              'ticks',
+              [...records(['a', 'b'], 10, 3), { key: 'a', value: tick(13), partition: bad }],
+              {
+                batch: 1,
+              },
+            ),
+            (error: Error) => error instanceof Error && /partition/.test(error.message),
+            `partition ${bad}`,
+          );
+        }
+        await assertHolds(log, 'ticks', kept, gaps);
+        assert.deepEqual(endOffsets(log, 'ticks'), ends);
+        assert.deepEqual(await log.producerState('ticks'), { batch: 0 });
+        // Nor on a topic not written yet: it stays empty.
+        await assert.rejects(
+          log.append('fresh', [{ key: 'a', value: tick(0), partition: log.partitions('fresh') }], { s: 1 }),
+          /partition/,
+        );
+        assert.equal(await log.producerState('fresh'), undefined);
+        assert.deepEqual(await readAll(log, 'fresh'), []);
+        // The log still appends afterwards.
+        const next = mixedRecords(['a', 'b'], 20, 4, partitionCount);
+        await log.append('ticks', next, { batch: 2 });
+        await assertHolds(log, 'ticks', [...kept, ...next], gaps);
+        assert.deepEqual(await log.producerState('ticks'), { batch: 2 });
+      }));
+
+    it('appends keyed and explicit records atomically with the producer state', () =>
+      withLog(async (subject) => {
+        let log = subject.log;
+        const partitionCount = log.partitions('ticks');
+        const keys = ['BTCUSDT', 'ETHUSDT', 'SOLUSDT', 'XRPUSDT'];
+        const first = mixedRecords(keys, 0, 10, partitionCount, 3);
+        const second = mixedRecords(keys, 10, 10, partitionCount);
+        await log.append('ticks', first, { batch: 0 });
+        await log.append('ticks', second, { batch: 1 });
+        await assertHolds(log, 'ticks', [...first, ...second], gaps);
+        assert.deepEqual(await log.producerState('ticks'), { batch: 1 });
+        if (subject.reopen === undefined) return;
+        await log.close();
+        log = subject.log = await subject.reopen();
+        await assertHolds(log, 'ticks', [...first, ...second], gaps);
+        assert.deepEqual(await log.producerState('ticks'), { batch: 1 });
+        if (subject.corruptTail === undefined || !(options.damageableTail ?? options.durable)) return;
+        // A crash in the middle of the last append loses its records in every partition and its state.
+        await log.close();
+        await subject.corruptTail('ticks', 'truncate-last-frame');
+        log = subject.log = await subject.reopen();
+        await assertHolds(log, 'ticks', first, gaps);
+        assert.deepEqual(await log.producerState('ticks'), { batch: 0 });
       }));
 
     const durableIt = options.durable ? it : () => undefined;

@@ -8,6 +8,11 @@
 export interface AppendRecord<T> {
   key: string;
   value: T;
+  /**
+   * Puts the record in this partition instead of `partitionFor(key)` (e.g. an entry every partition
+   * must see is appended once per partition). Must be below the topic's partition count.
+   */
+  partition?: number;
 }
 
 /**

@@ -8,7 +8,7 @@ import { MemoryLog } from './memory/memory-log.ts';
 export type LogConfig =
   | { type: 'memory' }
   | { type: 'embedded'; fsync?: boolean; segmentBytes?: number }
-  | ({ type: 'kafka' } & KafkaLogOptions);
+  | ({ type: 'kafka'; spoolMaxBytes?: number } & KafkaLogOptions);
 
 /** Builds the configured log (not yet opened); the embedded one lives in `<dataDir>/log`. */
 export function createLog(config: LogConfig, dataDir: string): Log {
@@ -22,7 +22,7 @@ export function createLog(config: LogConfig, dataDir: string): Log {
       return new EmbeddedLog(options);
     }
     case 'kafka': {
-      const { type: _type, ...options } = config;
+      const { type: _type, spoolMaxBytes: _spool, ...options } = config;
       return new KafkaLog(options);
     }
   }

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { Alert, Candle, DeadLetter, IndicatorPoint, ProcessedTick } from '../core/records.ts';
-import type { Store, StoreBatch, StoredTick } from './store.ts';
+import { CheckpointConflictError, type Store, type StoreBatch, type StoredTick } from './store.ts';
 
 /** What a factory hands the suite: an unopened store, and how to reach the same data again. */
 export interface StoreHarness {
@@ -451,6 +451,117 @@ export function storeConformance(
       await store.write(makeBatch({ checkpoint: { name: 'backfill', offsets: { 1: 3 }, state: 'text' } }));
       assert.deepStrictEqual(await store.checkpoint('processor'), { offsets: { 0: 25 }, state: { n: 2 } });
       assert.deepStrictEqual(await store.checkpoint('backfill'), { offsets: { 1: 3 }, state: 'text' });
+    });
+
+    describe('checkpoint fencing (`previous`)', () => {
+      const fenced = (
+        offsets: Record<number, number>,
+        previous: Record<number, number>,
+        parts: Partial<StoreBatch> = {},
+      ): StoreBatch =>
+        makeBatch({ ...parts, checkpoint: { name: 'processor:p0', offsets, state: offsets, previous } });
+
+      test('a chain of writes, each continuing from the last offsets, all commit', async () => {
+        await store.write(fenced({ 0: 5, 2: 3 }, {}, { ticks: [makeTick(0, T0, { id: 'a' })] }));
+        // Key order differs from what was stored: offsets compare as maps.
+        await store.write(
+          fenced({ 0: 9, 2: 3 }, { 2: 3, 0: 5 }, { ticks: [makeTick(1, T0 + 1, { id: 'b' })] }),
+        );
+        await store.write(
+          fenced({ 0: 9, 2: 4 }, { 0: 9, 2: 3 }, { ticks: [makeTick(2, T0 + 2, { id: 'c' })] }),
+        );
+        assert.deepStrictEqual(await store.checkpoint('processor:p0'), {
+          offsets: { 0: 9, 2: 4 },
+          state: { 0: 9, 2: 4 },
+        });
+        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { limit: 10 })), ['a', 'b', 'c']);
+      });
+
+      test('a stale `previous` throws CheckpointConflictError and writes nothing', async () => {
+        await store.write(fenced({ 0: 5 }, {}, { ticks: [makeTick(0, T0, { id: 'first' })] }));
+        await store.write(fenced({ 0: 8 }, { 0: 5 }, { ticks: [makeTick(1, T0 + 1, { id: 'second' })] }));
+        const snapshot = async (): Promise<unknown[]> => [
+          await store.ticks('BTCUSDT', { limit: 100 }),
+          await store.latest('BTCUSDT'),
+          await store.symbols(),
+          await store.candles('BTCUSDT', '1m', { limit: 100 }),
+          await store.indicators('BTCUSDT', '1m', { limit: 100 }),
+          await store.alerts({ limit: 100 }),
+          await store.deadLetters(100),
+          await store.checkpoint('processor:p0'),
+        ];
+        const before = await snapshot();
+
+        // A writer that still believes offset 5 is the last: another one has moved it to 8.
+        const stale = fenced(
+          { 0: 7 },
+          { 0: 5 },
+          {
+            ticks: [makeTick(2, T0 + 2, { id: 'stale', price: 999 }), makeTick(0, T0, { symbol: 'ETHUSDT' })],
+            candles: [makeCandle(T0)],
+            indicators: [makePoint(T0)],
+            alerts: [makeAlert(0, T0)],
+            deadLetters: [makeDeadLetter(0)],
+          },
+        );
+        const rejection = await store.write(stale).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        assert.ok(rejection instanceof CheckpointConflictError, `got ${String(rejection)}`);
+        assert.equal(rejection.name, 'CheckpointConflictError');
+        assert.match(rejection.message, /processor:p0/);
+        assert.match(rejection.message, /\{"0":5\}/);
+        assert.match(rejection.message, /\{"0":8\}/);
+        assert.deepStrictEqual(await snapshot(), before);
+
+        // Neither a subset nor a superset of the stored offsets matches.
+        await assert.rejects(store.write(fenced({ 0: 9 }, {})), CheckpointConflictError);
+        await assert.rejects(store.write(fenced({ 0: 9 }, { 0: 8, 1: 0 })), CheckpointConflictError);
+        assert.deepStrictEqual(await snapshot(), before);
+
+        // The store is still usable, and the right `previous` commits.
+        await store.write(fenced({ 0: 9 }, { 0: 8 }, { ticks: [makeTick(3, T0 + 3, { id: 'third' })] }));
+        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { limit: 100 })), [
+          'first',
+          'second',
+          'third',
+        ]);
+        assert.deepStrictEqual((await store.checkpoint('processor:p0'))?.offsets, { 0: 9 });
+      });
+
+      test('a first write with `{}` commits; a second "first" write conflicts', async () => {
+        // A missing checkpoint counts as `{}`, so a non-empty `previous` on it conflicts too.
+        await assert.rejects(store.write(fenced({ 0: 1 }, { 0: 0 })), CheckpointConflictError);
+        assert.equal(await store.checkpoint('processor:p0'), undefined);
+
+        await store.write(fenced({ 0: 4 }, {}, { ticks: [makeTick(0, T0, { id: 'winner' })] }));
+        await assert.rejects(
+          store.write(fenced({ 0: 2 }, {}, { ticks: [makeTick(1, T0, { id: 'loser' })] })),
+          CheckpointConflictError,
+        );
+        assert.deepStrictEqual(await store.checkpoint('processor:p0'), {
+          offsets: { 0: 4 },
+          state: { 0: 4 },
+        });
+        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { limit: 10 })), ['winner']);
+        // Fencing is per checkpoint name: another partition's first write is unaffected.
+        await store.write(
+          makeBatch({ checkpoint: { name: 'processor:p1', offsets: { 1: 1 }, state: null, previous: {} } }),
+        );
+        assert.deepStrictEqual((await store.checkpoint('processor:p1'))?.offsets, { 1: 1 });
+      });
+
+      test('without `previous` a write overwrites whatever is stored, as before', async () => {
+        await store.write(fenced({ 0: 5 }, {}));
+        await store.write(
+          makeBatch({ checkpoint: { name: 'processor:p0', offsets: { 0: 2 }, state: 'reset' } }),
+        );
+        assert.deepStrictEqual(await store.checkpoint('processor:p0'), { offsets: { 0: 2 }, state: 'reset' });
+        // And fencing then continues from the overwritten offsets.
+        await store.write(fenced({ 0: 3 }, { 0: 2 }));
+        assert.deepStrictEqual((await store.checkpoint('processor:p0'))?.offsets, { 0: 3 });
+      });
     });
 
     test('an unknown symbol has no latest tick and empty series', async () => {

@@ -29,7 +29,51 @@ export interface StoreBatch {
   indicators: readonly IndicatorPoint[];
   alerts: readonly Alert[];
   deadLetters: readonly DeadLetter[];
-  checkpoint: { name: string } & Checkpoint;
+  checkpoint: { name: string } & Checkpoint & {
+      /**
+       * The offsets this batch continues from. When set, the write commits only if the stored
+       * checkpoint of that name has exactly these offsets (no stored checkpoint counts as `{}`);
+       * otherwise it throws a `CheckpointConflictError` and writes nothing. This fences off a
+       * processor that lost its partition to another: its next write fails instead of landing.
+       */
+      previous?: Record<number, number>;
+    };
+}
+
+/** A fenced write found the checkpoint moved on (another writer got there first); nothing was written. */
+export class CheckpointConflictError extends Error {
+  /** Stable code for logs and callers that match on it. */
+  readonly code = 'checkpoint_conflict';
+  readonly checkpoint: string;
+  readonly expected: Record<number, number>;
+  readonly actual: Record<number, number>;
+
+  constructor(checkpoint: string, expected: Record<number, number>, actual: Record<number, number>) {
+    super(
+      `checkpoint "${checkpoint}" was moved by another writer: expected offsets ${JSON.stringify(expected)}, ` +
+        `found ${JSON.stringify(actual)}; this writer no longer owns it and must reload from the store`,
+    );
+    this.name = 'CheckpointConflictError';
+    this.checkpoint = checkpoint;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/**
+ * Whether two offset maps hold the same partition -> offset pairs. Key order is irrelevant, and
+ * keys compare as numbers because a map read back from JSON has string keys.
+ */
+export function sameOffsets(a: Record<number, number>, b: Record<number, number>): boolean {
+  const normalise = (offsets: Record<number, number>): Map<number, number> =>
+    new Map(Object.entries(offsets).map(([partition, offset]) => [Number(partition), Number(offset)]));
+  const left = normalise(a);
+  const right = normalise(b);
+  if (left.size !== right.size) return false;
+  for (const [partition, offset] of left) {
+    if (right.get(partition) !== offset) return false;
+  }
+  return true;
 }
 
 /**

@@ -159,3 +159,34 @@ it('keeps working with fsync on', async () => {
   assert.deepEqual(await log.producerState('ticks'), { b: 3 });
   await log.close();
 });
+
+it('rejects an out-of-range explicit partition with LOG_BAD_ARGUMENT before touching the disk', async () => {
+  let log = await opened({ partitions: 2 });
+  await assert.rejects(log.append('fresh', [{ key: 'k', value: 1, partition: 2 }], { s: 1 }), (error) => {
+    assert.ok(error instanceof LogError);
+    assert.equal(error.code, 'LOG_BAD_ARGUMENT');
+    assert.match(error.message, /partition 2 of topic 'fresh' does not exist/);
+    return true;
+  });
+  // No topic directory: a later open with another count still fixes the topic at its own.
+  assert.deepEqual(await fs.readdir(dir), []);
+  await log.close();
+  log = await opened({ partitions: 3 });
+  await log.append('fresh', [
+    { key: 'k', value: 1, partition: 2 },
+    { key: 'k', value: 2, partition: 0 },
+  ]);
+  await log.close();
+  // Explicit partitions are in the frame's sections, so recovery puts the records back where they were.
+  log = await opened({ partitions: 3, cacheRecords: 0 });
+  assert.equal(log.partitions('fresh'), 3);
+  assert.deepEqual(
+    (await log.read<number>('fresh', 2, 0, 10)).map((record) => record.value),
+    [1],
+  );
+  assert.deepEqual(
+    (await log.read<number>('fresh', 0, 0, 10)).map((record) => record.value),
+    [2],
+  );
+  await log.close();
+});

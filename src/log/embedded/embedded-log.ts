@@ -336,6 +336,12 @@ export class EmbeddedLog implements Log {
     }
     const stateJson = producerState === undefined ? undefined : JSON.stringify(producerState);
     if (records.length === 0 && stateJson === undefined) return;
+    // Checked before the topic is created or anything written: a bad partition rejects the whole append.
+    const knownCount = this.partitions(topic);
+    for (let i = 0; i < records.length; i++) {
+      const explicit = records[i]!.partition;
+      if (explicit !== undefined) checkPartition(topic, explicit, knownCount);
+    }
     const state = this.#topicForWrite(topic);
     const partitionCount = state.partitions.length;
     const keepRecords = this.#cacheRecords > 0;
@@ -362,7 +368,8 @@ export class EmbeddedLog implements Log {
       const partitionOf = new Uint32Array(records.length);
       const counts = new Uint32Array(partitionCount);
       for (let i = 0; i < records.length; i++) {
-        const partition = partitionFor(records[i]!.key, partitionCount);
+        const record = records[i]!;
+        const partition = record.partition ?? partitionFor(record.key, partitionCount);
         partitionOf[i] = partition;
         counts[partition]!++;
       }

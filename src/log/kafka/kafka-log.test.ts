@@ -20,6 +20,7 @@ it('is configured as log type kafka, with defaults for everything but the broker
     clientId: 'streamlines',
     topicPrefix: '',
     replicationFactor: 1,
+    spoolMaxBytes: 1024 ** 3,
   });
   assert.ok(createLog(config, '/nonexistent') instanceof KafkaLog);
   assert.throws(() => logConfigSchema.parse({ type: 'kafka', brokers: [] }));
@@ -84,7 +85,8 @@ if ('skip' in kafka) {
 
     it('sees appends made by another log instance (another process) in read, endOffset and waitFor', async () => {
       const options = fresh(1);
-      const reader = await open({ ...options, transactionalId: `${options.transactionalId}-reader` });
+      // The same transactional id: a restarted writer's first reads (its own state) come before it appends.
+      const reader = await open(options);
       const writer = await open(options);
       try {
         const waiting = reader.waitFor('alerts', 0, 0, 10_000);
@@ -108,13 +110,95 @@ if ('skip' in kafka) {
       const first = await open(options);
       const second = await open(options);
       try {
+        await first.append('alerts', [{ key: 'a', value: 1 }]);
+        // The producer registers at its first append, fencing the earlier one.
         await second.append('alerts', [{ key: 'a', value: 2 }]);
-        await assert.rejects(first.append('alerts', [{ key: 'a', value: 1 }]));
+        await assert.rejects(first.append('alerts', [{ key: 'a', value: 3 }]));
         const values = (await second.read<number>('alerts', 0, 0, 10)).map((record) => record.value);
-        assert.deepEqual(values, [2]);
+        assert.deepEqual(values, [1, 2]);
       } finally {
         await first.close();
         await second.close();
+      }
+    });
+
+    it('does not fence a writer by opening, reading or waiting with the same transactional id', async () => {
+      const options = fresh(1);
+      const writer = await open(options);
+      try {
+        await writer.append('price-ticks', [{ key: 'a', value: 1 }], { seq: 1 });
+        // A process that only reads (a `serve`), configured with the writer's id.
+        const reader = await open(options);
+        try {
+          assert.deepEqual(await reader.producerState('price-ticks'), { seq: 1 });
+          assert.equal(await reader.waitFor('price-ticks', 0, 0, 5_000), true);
+          await writer.append('price-ticks', [{ key: 'a', value: 2 }], { seq: 2 });
+          const values = (await reader.read<number>('price-ticks', 0, 0, 10)).map((record) => record.value);
+          assert.deepEqual(values, [1, 2]);
+        } finally {
+          await reader.close();
+        }
+        await writer.append('price-ticks', [{ key: 'a', value: 3 }], { seq: 3 });
+        const values = (await writer.read<number>('price-ticks', 0, 0, 10)).map((record) => record.value);
+        assert.deepEqual(values, [1, 2, 3]);
+        assert.deepEqual(await writer.producerState('price-ticks'), { seq: 3 });
+      } finally {
+        await writer.close();
+      }
+    });
+
+    it('keeps producer state per transactional id: each reads back its own, a new id none', async () => {
+      const options = fresh(2);
+      const a = await open({ ...options, transactionalId: `${options.transactionalId}-a` });
+      const b = await open({ ...options, transactionalId: `${options.transactionalId}-b` });
+      try {
+        await a.append('price-ticks', [{ key: 'x', value: 1 }], { from: 'a', seq: 1 });
+        // Enough of b's states after a's that finding a's takes several look-back windows (8, 64, 512
+        // offsets: each transaction is a record and a commit marker).
+        for (let seq = 1; seq <= 40; seq++) {
+          await b.append('price-ticks', seq % 10 === 0 ? [{ key: 'y', value: seq }] : [], { from: 'b', seq });
+        }
+        assert.deepEqual(await a.producerState('price-ticks'), { from: 'a', seq: 1 });
+        assert.deepEqual(await b.producerState('price-ticks'), { from: 'b', seq: 40 });
+        const stranger = await open({ ...options, transactionalId: `${options.transactionalId}-c` });
+        try {
+          assert.equal(await stranger.producerState('price-ticks'), undefined);
+          await stranger.append('price-ticks', [], { from: 'c' });
+          assert.deepEqual(await stranger.producerState('price-ticks'), { from: 'c' });
+        } finally {
+          await stranger.close();
+        }
+        // A restarted `a` (same id, new instance) resumes from its own state, not b's or c's.
+        const restarted = await open({ ...options, transactionalId: `${options.transactionalId}-a` });
+        try {
+          assert.deepEqual(await restarted.producerState('price-ticks'), { from: 'a', seq: 1 });
+        } finally {
+          await restarted.close();
+        }
+        assert.deepEqual(await b.producerState('price-ticks'), { from: 'b', seq: 40 });
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
+    it("rejects an explicit partition beyond an existing topic's real partition count", async () => {
+      const options = fresh(3);
+      const creator = await open(options);
+      try {
+        await creator.append('alerts', [{ key: 'a', value: 0, partition: 2 }]);
+      } finally {
+        await creator.close();
+      }
+      // Configured for 4 partitions, but the topic exists with 3: partition 3 does not exist.
+      const log = await open({ ...options, partitions: 4 });
+      try {
+        await assert.rejects(log.append('alerts', [{ key: 'a', value: 1, partition: 3 }]), /partition 3/);
+        await log.append('alerts', [{ key: 'a', value: 2, partition: 2 }]);
+        const values = (await log.read<number>('alerts', 2, 0, 10)).map((record) => record.value);
+        assert.deepEqual(values, [0, 2]);
+      } finally {
+        await log.close();
       }
     });
   });

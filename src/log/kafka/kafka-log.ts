@@ -1,8 +1,10 @@
 /**
- * The log stage on Apache Kafka (docs/kafka.md). Each Log topic is a Kafka topic; records go to the
- * partition `partitionFor(key)` picks, so every implementation agrees on where a key lives. An append
- * is one Kafka transaction holding its records and, when given, the producer state (a record keyed by
- * the topic in the compacted `<topic>.producer-state` topic); reads are read_committed.
+ * The log stage on Apache Kafka (docs/kafka.md). Each Log topic is a Kafka topic; records go to their
+ * explicit partition or the one `partitionFor(key)` picks, so every implementation agrees on where a
+ * key lives. An append is one Kafka transaction holding its records and, when given, the producer state
+ * (a record keyed `<topic>\0<transactionalId>` in the compacted `<topic>.producer-state` topic, so each
+ * producer reads back only its own); reads are read_committed. The transactional producer is created by
+ * the first append, so a log that only reads never registers (and never fences) its transactional id.
  *
  * Offsets are Kafka's: each transaction's commit marker takes an offset in every partition it wrote,
  * so a partition's offsets increase but skip (0, 1, 2, then 4...). `endOffset` is the last stable
@@ -10,10 +12,11 @@
  * count), so a reader that continues from its last record's offset + 1 never spins on a marker.
  */
 
-import type { Admin, Producer } from 'kafkajs';
+import type { Admin, Kafka, Producer } from 'kafkajs';
 import kafkajs from 'kafkajs';
 import type { AppendRecord, Log, LogRecord } from '../log.ts';
 import { partitionFor } from '../log.ts';
+import { checkPartition } from '../log-error.ts';
 import { KafkaWire } from './kafka-wire.ts';
 
 const { Kafka: KafkaClient, logLevel } = kafkajs;
@@ -47,7 +50,9 @@ const WAIT_SLICE_MS = 100;
 
 export class KafkaLog implements Log {
   readonly #options: Required<KafkaLogOptions>;
+  #kafka: Kafka | undefined;
   #admin: Admin | undefined;
+  /** Created by the first append (see #ensureProducer), so a log that only reads never registers the id. */
   #producer: Producer | undefined;
   /** Reads and offsets; waits have their own connections, as a broker answers one request per connection at a time. */
   #wire: KafkaWire | undefined;
@@ -61,6 +66,8 @@ export class KafkaLog implements Log {
   #refreshing = false;
   readonly #closing = new AbortController();
   #closed: Promise<void> | undefined;
+  /** Set once close() has let the queued appends finish: later appends reject. */
+  #shut = false;
 
   constructor(options: KafkaLogOptions) {
     const clientId = options.clientId ?? 'streamlines';
@@ -84,25 +91,11 @@ export class KafkaLog implements Log {
       logLevel: logLevel.NOTHING,
       retry: { retries: 8, initialRetryTime: 50 },
     });
+    this.#kafka = kafka;
     this.#admin = kafka.admin();
-    this.#producer = kafka.producer({
-      transactionalId: this.#options.transactionalId,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-    });
     this.#wire = new KafkaWire(kafka);
     this.#waitWire = new KafkaWire(kafka);
-    await Promise.all([
-      this.#admin.connect(),
-      this.#producer.connect(),
-      this.#wire.connect(),
-      this.#waitWire.connect(),
-    ]);
-    // Registers the transactional id now rather than at the first append: that fences any earlier
-    // producer with this id and aborts the transaction it left open, which would otherwise hold back
-    // the stable offset (and so every read_committed reader) until it timed out.
-    await (await this.#producer.transaction()).abort();
+    await Promise.all([this.#admin.connect(), this.#wire.connect(), this.#waitWire.connect()]);
     await this.#refreshTopics();
     await this.#refreshEnds();
     this.#refreshTimer = setInterval(() => void this.#refreshEnds().catch(() => {}), REFRESH_MS);
@@ -115,7 +108,11 @@ export class KafkaLog implements Log {
 
   append<T>(topic: string, records: readonly AppendRecord<T>[], producerState?: unknown): Promise<void> {
     // Serialise now: the caller may change the objects once this returns.
-    const values = records.map((record) => ({ key: record.key, value: JSON.stringify(record.value) }));
+    const values = records.map((record) => ({
+      key: record.key,
+      value: JSON.stringify(record.value),
+      partition: record.partition,
+    }));
     const state = producerState === undefined ? undefined : JSON.stringify(producerState);
     const next = this.#appending.then(() => this.#append(topic, values, state));
     this.#appending = next.catch(() => {});
@@ -124,18 +121,27 @@ export class KafkaLog implements Log {
 
   async #append(
     topic: string,
-    records: { key: string; value: string }[],
+    records: { key: string; value: string; partition: number | undefined }[],
     state: string | undefined,
   ): Promise<void> {
     if (records.length === 0 && state === undefined) return;
-    const producer = this.#require(this.#producer);
+    if (this.#shut) throw new Error('kafka log: closed');
+    if (records.length > 0) {
+      // The topic's real partition count (another process may have created it), checked before the
+      // topic is created or anything sent: a bad partition rejects the whole append.
+      await this.#exists(topic);
+      const count = this.partitions(topic);
+      for (const { partition } of records)
+        if (partition !== undefined) checkPartition(topic, partition, count);
+    }
+    const producer = await this.#ensureProducer();
     if (records.length > 0) await this.#ensureTopic(topic, this.partitions(topic), false);
     if (state !== undefined) await this.#ensureTopic(topic + PRODUCER_STATE_SUFFIX, 1, true);
     const partitionCount = this.partitions(topic);
-    const messages = records.map(({ key, value }) => ({
+    const messages = records.map(({ key, value, partition }) => ({
       key,
       value,
-      partition: partitionFor(key, partitionCount),
+      partition: partition ?? partitionFor(key, partitionCount),
     }));
     const countOf = new Map<number, number>();
     for (const { partition } of messages) countOf.set(partition, (countOf.get(partition) ?? 0) + 1);
@@ -153,7 +159,7 @@ export class KafkaLog implements Log {
         const stateTopic = topic + PRODUCER_STATE_SUFFIX;
         const [metadata] = await transaction.send({
           topic: this.#kafkaTopic(stateTopic),
-          messages: [{ key: topic, value: state, partition: 0 }],
+          messages: [{ key: this.#stateKey(topic), value: state, partition: 0 }],
         });
         written.push({ topic: stateTopic, partition: 0, last: Number(metadata?.baseOffset ?? 0) });
       }
@@ -165,6 +171,36 @@ export class KafkaLog implements Log {
     // The commit is decided once commit() returns, but the broker writes the commit markers right
     // after; wait until read_committed readers see the records, so a read after append finds them.
     await Promise.all(written.map(({ topic, partition, last }) => this.#awaitStable(topic, partition, last)));
+  }
+
+  /**
+   * The transactional producer, created and registered on first use: registering fences any earlier
+   * producer with this id and aborts the transaction it left open, which would otherwise hold back the
+   * stable offset (and so every read_committed reader) until it timed out. Runs inside the append chain.
+   */
+  async #ensureProducer(): Promise<Producer> {
+    if (this.#producer !== undefined) return this.#producer;
+    const producer = this.#require(this.#kafka).producer({
+      transactionalId: this.#options.transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
+    try {
+      await producer.connect();
+      await (await producer.transaction()).abort();
+    } catch (error) {
+      // Not kept: the next append tries again with a fresh producer.
+      await producer.disconnect().catch(() => {});
+      throw error;
+    }
+    this.#producer = producer;
+    return producer;
+  }
+
+  /** The key of this producer's records in `<topic>.producer-state`: states are per transactional id. */
+  #stateKey(topic: string): string {
+    return `${topic}\u0000${this.#options.transactionalId}`;
   }
 
   async #awaitStable(topic: string, partition: number, last: number): Promise<void> {
@@ -183,21 +219,26 @@ export class KafkaLog implements Log {
     if (!(await this.#exists(stateTopic))) return undefined;
     const wire = this.#require(this.#wire);
     const kafkaTopic = this.#kafkaTopic(stateTopic);
+    const key = this.#stateKey(topic);
     const stable = (await wire.lastStableOffsets(kafkaTopic, [0])).get(0) ?? 0;
-    // The latest state is the last committed record below the stable offset; look back in growing
-    // windows (commit markers and aborted transactions sit between records).
-    for (let window = 8; ; window *= 8) {
-      let from = Math.max(0, stable - window);
+    // The latest state is the last committed record with this producer's key below the stable offset.
+    // Other producers' states, commit markers and aborted transactions sit between, so look back in
+    // growing windows, each scanning only what the previous ones did not: [start, end).
+    let end = stable;
+    for (let window = 8; end > 0; window *= 8) {
+      const start = Math.max(0, stable - window);
+      let from = start;
       let latest: Buffer | null | undefined;
-      while (from < stable) {
+      while (from < end) {
         const { records, next } = await wire.fetch(kafkaTopic, 0, from, 0);
-        for (const record of records) if (record.offset < stable) latest = record.value;
+        for (const record of records) if (record.offset < end && record.key === key) latest = record.value;
         if (next <= from) break;
         from = next;
       }
       if (latest !== undefined) return latest === null ? undefined : JSON.parse(latest.toString('utf8'));
-      if (stable - window <= 0) return undefined;
+      end = start;
     }
+    return undefined;
   }
 
   async read<T>(
@@ -283,6 +324,7 @@ export class KafkaLog implements Log {
     this.#closing.abort();
     if (this.#refreshTimer !== undefined) clearInterval(this.#refreshTimer);
     await this.#appending;
+    this.#shut = true;
     await Promise.allSettled([
       this.#producer?.disconnect(),
       this.#admin?.disconnect(),
@@ -339,17 +381,28 @@ export class KafkaLog implements Log {
   async #ensureTopic(topic: string, partitions: number, compacted: boolean): Promise<void> {
     if (this.#topics.has(topic)) return;
     const admin = this.#require(this.#admin);
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        {
-          topic: this.#kafkaTopic(topic),
-          numPartitions: partitions,
-          replicationFactor: this.#options.replicationFactor,
-          configEntries: compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
-        },
-      ],
-    });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: [
+            {
+              topic: this.#kafkaTopic(topic),
+              numPartitions: partitions,
+              replicationFactor: this.#options.replicationFactor,
+              configEntries: compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+            },
+          ],
+        });
+        break;
+      } catch (error) {
+        // Waiting for leaders, kafkajs retries LEADER_NOT_AVAILABLE but not UNKNOWN_TOPIC_OR_PARTITION,
+        // which a loaded broker answers while the new topic's metadata propagates. Creating again is
+        // harmless (it resolves false once the topic exists), so retry what Kafka calls retriable.
+        if ((error as { retriable?: boolean }).retriable !== true || attempt >= 10) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+      }
+    }
     // createTopics resolves false when the topic already existed: take its real partition count.
     await this.#refreshTopics([topic]);
     if (!this.#topics.has(topic)) this.#topics.set(topic, partitions);

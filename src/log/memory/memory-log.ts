@@ -42,12 +42,16 @@ export class MemoryLog implements Log {
     producerState?: unknown,
   ): Promise<void> {
     this.#checkOpen();
+    const partitionCount = this.partitions(topic);
+    // Checked before anything is written: a bad partition rejects the whole append.
+    for (const record of records) {
+      if (record.partition !== undefined) checkPartition(topic, record.partition, partitionCount);
+    }
     const stateJson = producerState === undefined ? undefined : JSON.stringify(producerState);
     const entry = this.#topic(topic);
-    const partitionCount = entry.records.length;
     const touched = new Set<number>();
     for (const record of records) {
-      const partition = partitionFor(record.key, partitionCount);
+      const partition = record.partition ?? partitionFor(record.key, partitionCount);
       const list = entry.records[partition]!;
       list.push({ partition, offset: list.length, key: record.key, value: record.value });
       touched.add(partition);

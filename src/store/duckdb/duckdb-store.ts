@@ -42,6 +42,7 @@ import type {
   StoredTick,
   SymbolSummary,
 } from '../store.ts';
+import { CheckpointConflictError, sameOffsets } from '../store.ts';
 import { applyMigrations, MIGRATIONS, type Migration } from './migrations.ts';
 
 export interface DuckDbStoreOptions {
@@ -276,11 +277,23 @@ export class DuckDbStore implements Store {
     // machine is more than the statement. The checkpoint is replaced by DELETE and a fresh row,
     // never UPDATEd: this DuckDB takes seconds to UPDATE a VARCHAR of a megabyte (the processor
     // state), and milliseconds to delete and append it.
+    const nameSql = typeof name === 'string' ? sqlString(name) : 'NULL';
     const statements = `${lastTicks.length > 0 ? UPSERT_LATEST_SQL : ''}
-      DELETE FROM checkpoints WHERE name = ${typeof name === 'string' ? sqlString(name) : 'NULL'};`;
+      DELETE FROM checkpoints WHERE name = ${nameSql};`;
+    const previous = batch.checkpoint.previous;
     return this.#writes.run(async () => {
       await writer.run('BEGIN TRANSACTION');
       try {
+        // One process owns a DuckDB file and its writes are queued, so reading the stored
+        // offsets first in the same transaction is enough to fence; nothing is appended yet.
+        if (previous !== undefined) {
+          const rows = (
+            await writer.runAndReadAll(`SELECT offsets FROM checkpoints WHERE name = ${nameSql}`)
+          ).getRows();
+          const stored =
+            rows[0] === undefined ? {} : (JSON.parse(rows[0][0] as string) as Checkpoint['offsets']);
+          if (!sameOffsets(stored, previous)) throw new CheckpointConflictError(name, previous, stored);
+        }
         // Appenders join the connection's open transaction (checked in duckdb-store.test.ts):
         // what they flush is rolled back with everything else.
         for (const [table, tableChunks] of chunks) await this.#append(table, tableChunks);

@@ -23,6 +23,7 @@ import type {
   StoredTick,
   SymbolSummary,
 } from '../store.ts';
+import { CheckpointConflictError, sameOffsets } from '../store.ts';
 
 /** Records kept sorted by a key, re-sorted lazily: batches mostly arrive in order, reads are rarer. */
 class SortedList<T> {
@@ -95,6 +96,14 @@ export class MemoryStore implements Store {
       offsets: batch.checkpoint.offsets,
       state: batch.checkpoint.state ?? null,
     });
+    const previous = batch.checkpoint.previous;
+    if (previous !== undefined) {
+      const stored = this.#checkpoints.get(batch.checkpoint.name);
+      const offsets = stored === undefined ? {} : (JSON.parse(stored) as Checkpoint).offsets;
+      if (!sameOffsets(offsets, previous)) {
+        throw new CheckpointConflictError(batch.checkpoint.name, previous, offsets);
+      }
+    }
 
     for (const tick of batch.ticks) {
       getOrCreate(this.#ticks, tick.symbol, () => new SortedList<ProcessedTick>(byTsThenSeq)).push({

@@ -10,6 +10,7 @@ import {
 } from '../../../test/support/postgres.ts';
 import type { ProcessedTick } from '../../core/records.ts';
 import { makeBatch, storeConformance } from '../conformance.ts';
+import { CheckpointConflictError } from '../store.ts';
 import { copyText, DEAD_LETTERS } from './bulk.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { PostgresStore, type PostgresStoreOptions } from './postgres-store.ts';
@@ -297,6 +298,149 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
       await second.close();
       await drop();
     }
+  });
+
+  describe('checkpoint fencing across processes', () => {
+    /** Waits until a statement of the store (application_name streamlines) is blocked on a lock. */
+    async function waitForBlockedStore(): Promise<void> {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const rows = await sql(
+          server.url,
+          "SELECT 1 FROM pg_stat_activity WHERE application_name = 'streamlines' AND wait_event_type = 'Lock'",
+        );
+        if (rows.length > 0) return;
+        if (Date.now() > deadline) throw new Error('the store write never blocked on the checkpoint row');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+
+    const fenced = (offsets: Record<number, number>, previous: Record<number, number>, id: string) =>
+      batch({
+        ticks: [tick(Number(offsets[0]), D0 + Number(offsets[0]), { id })],
+        checkpoint: { name: 'processor:p0', offsets, state: id, previous },
+      });
+
+    test('a writer waiting on the locked checkpoint row sees the other commit and conflicts', async () => {
+      const { drop, make, schema } = await isolated();
+      const store = make();
+      const other = new pg.Client({ connectionString: server.url });
+      try {
+        await store.open();
+        await store.write(fenced({ 0: 5 }, {}, 'first'));
+        await other.connect();
+        // Another member, mid-transaction, moving the checkpoint from 5 to 8.
+        await other.query('BEGIN');
+        await other.query(`SELECT offsets FROM ${schema}.checkpoints WHERE name = 'processor:p0' FOR UPDATE`);
+        await other.query(`UPDATE ${schema}.checkpoints SET offsets = '{"0":8}' WHERE name = 'processor:p0'`);
+        const write = store.write(fenced({ 0: 7 }, { 0: 5 }, 'stale'));
+        const outcome = write.then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        await waitForBlockedStore();
+        await other.query('COMMIT');
+        const error = await outcome;
+        assert.ok(error instanceof CheckpointConflictError, `got ${String(error)}`);
+        assert.deepStrictEqual(error.actual, { 0: 8 });
+        assert.deepStrictEqual(
+          (await store.ticks('BTCUSDT', { limit: 10 })).map((row) => row.id),
+          ['first'],
+        );
+        // Not retried, and the store keeps working: continuing from 8 commits.
+        await store.write(fenced({ 0: 9 }, { 0: 8 }, 'next'));
+        assert.deepStrictEqual(await store.checkpoint('processor:p0'), { offsets: { 0: 9 }, state: 'next' });
+      } finally {
+        await other.end().catch(() => undefined);
+        await store.close();
+        await drop();
+      }
+    });
+
+    test('two first writes racing on a missing checkpoint: the one that inserts second conflicts', async () => {
+      const { drop, make, schema } = await isolated();
+      const store = make();
+      const other = new pg.Client({ connectionString: server.url });
+      try {
+        await store.open();
+        await other.connect();
+        await other.query('BEGIN');
+        await other.query(
+          `INSERT INTO ${schema}.checkpoints (name, offsets, state) VALUES ('processor:p0', '{"0":3}', 'null')`,
+        );
+        // Its SELECT ... FOR UPDATE finds no row; its claiming INSERT then waits on the other's key.
+        const outcome = store.write(fenced({ 0: 2 }, {}, 'loser')).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        await waitForBlockedStore();
+        await other.query('COMMIT');
+        const error = await outcome;
+        assert.ok(error instanceof CheckpointConflictError, `got ${String(error)}`);
+        assert.deepStrictEqual(error.actual, { 0: 3 });
+        assert.deepStrictEqual(await store.ticks('BTCUSDT', { limit: 10 }), []);
+        assert.deepStrictEqual(await store.checkpoint('processor:p0'), { offsets: { 0: 3 }, state: null });
+      } finally {
+        await other.end().catch(() => undefined);
+        await store.close();
+        await drop();
+      }
+    });
+
+    test('when the racing first write rolls back, the waiting one commits', async () => {
+      const { drop, make, schema } = await isolated();
+      const store = make();
+      const other = new pg.Client({ connectionString: server.url });
+      try {
+        await store.open();
+        await other.connect();
+        await other.query('BEGIN');
+        await other.query(
+          `INSERT INTO ${schema}.checkpoints (name, offsets, state) VALUES ('processor:p0', '{"0":3}', 'null')`,
+        );
+        const write = store.write(fenced({ 0: 2 }, {}, 'winner'));
+        await waitForBlockedStore();
+        await other.query('ROLLBACK');
+        await write;
+        assert.deepStrictEqual(await store.checkpoint('processor:p0'), {
+          offsets: { 0: 2 },
+          state: 'winner',
+        });
+      } finally {
+        await other.end().catch(() => undefined);
+        await store.close();
+        await drop();
+      }
+    });
+
+    test('of two stores writing from the same offsets at once, exactly one commits', async () => {
+      const { drop, make } = await isolated();
+      const first = make();
+      const second = make();
+      try {
+        await first.open();
+        await second.open();
+        await first.write(fenced({ 0: 1 }, {}, 'base'));
+        const results = await Promise.allSettled([
+          first.write(fenced({ 0: 4 }, { 0: 1 }, 'a')),
+          second.write(fenced({ 0: 6 }, { 0: 1 }, 'b')),
+        ]);
+        const won = results.filter((result) => result.status === 'fulfilled');
+        const lost = results.filter((result) => result.status === 'rejected');
+        assert.equal(won.length, 1);
+        assert.ok(lost[0]?.status === 'rejected' && lost[0].reason instanceof CheckpointConflictError);
+        const winner = results[0]!.status === 'fulfilled' ? 'a' : 'b';
+        assert.deepStrictEqual(
+          (await first.ticks('BTCUSDT', { limit: 10 })).map((row) => row.id),
+          ['base', winner],
+        );
+        assert.equal((await second.checkpoint('processor:p0'))?.state, winner);
+      } finally {
+        await first.close();
+        await second.close();
+        await drop();
+      }
+    });
   });
 });
 

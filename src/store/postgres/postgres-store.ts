@@ -31,6 +31,7 @@ import type {
   StoredTick,
   SymbolSummary,
 } from '../store.ts';
+import { CheckpointConflictError, sameOffsets } from '../store.ts';
 import {
   ALERTS,
   CANDLES,
@@ -241,7 +242,7 @@ export class PostgresStore implements Store {
             },
       );
     const latest = latestUpsert(batch.ticks);
-    const { name, offsets, state } = batch.checkpoint;
+    const { name, offsets, state, previous } = batch.checkpoint;
     const checkpointValues = [name, JSON.stringify(offsets), JSON.stringify(state ?? null)];
     const tickDays = this.#layout === 'partitioned' ? daysOf(batch.ticks) : [];
     const candleDays = this.#layout === 'partitioned' ? daysOf(batch.candles) : [];
@@ -254,16 +255,20 @@ export class PostgresStore implements Store {
       try {
         await client.query('BEGIN');
         try {
+          const checkpointWritten =
+            previous === undefined ? false : await fenceCheckpoint(client, name, previous, checkpointValues);
           for (const payload of payloads) {
             if (payload.kind === 'copy') await copyInto(client, payload.sql, payload.text);
             else await client.query(payload.text, payload.values);
           }
           if (latest !== undefined) await client.query(latest.text, latest.values);
-          await client.query(
-            `INSERT INTO checkpoints (name, offsets, state) VALUES ($1, $2, $3)
-             ON CONFLICT (name) DO UPDATE SET offsets = excluded.offsets, state = excluded.state`,
-            checkpointValues,
-          );
+          if (!checkpointWritten) {
+            await client.query(
+              `INSERT INTO checkpoints (name, offsets, state) VALUES ($1, $2, $3)
+               ON CONFLICT (name) DO UPDATE SET offsets = excluded.offsets, state = excluded.state`,
+              checkpointValues,
+            );
+          }
           await client.query('COMMIT');
         } catch (error) {
           await client.query('ROLLBACK').catch((rollbackError: Error) => {
@@ -281,7 +286,12 @@ export class PostgresStore implements Store {
         await attempt();
       } catch (error) {
         // Another process's retention may have dropped a partition this process thought it had.
-        if (this.#layout !== 'partitioned' || (error as { code?: string }).code !== POSTGRES_NO_PARTITION) {
+        // A CheckpointConflictError is final: retrying would only find the same foreign offsets.
+        if (
+          error instanceof CheckpointConflictError ||
+          this.#layout !== 'partitioned' ||
+          (error as { code?: string }).code !== POSTGRES_NO_PARTITION
+        ) {
           throw error;
         }
         await this.#loadPartitions();
@@ -738,6 +748,35 @@ function daysOf(records: readonly { ts: number }[]): number[] {
     if (Number.isSafeInteger(record.ts)) days.add(Math.floor(record.ts / DAY_MS));
   }
   return [...days];
+}
+
+/**
+ * The fencing check of a write with `previous`, run first in its transaction. An existing row is
+ * locked FOR UPDATE, so two writers of one checkpoint serialise here and the second sees the
+ * first's offsets. A missing row cannot be locked, so it is claimed by inserting the batch's
+ * checkpoint at once: a concurrent first writer blocks on the key and then inserts nothing.
+ * Resolves true when that insert already wrote the checkpoint.
+ */
+async function fenceCheckpoint(
+  client: pg.PoolClient,
+  name: string,
+  previous: Record<number, number>,
+  checkpointValues: unknown[],
+): Promise<boolean> {
+  const selectSql = 'SELECT offsets FROM checkpoints WHERE name = $1';
+  const { rows } = await client.query<{ offsets: string }>(`${selectSql} FOR UPDATE`, [name]);
+  const stored = rows[0] === undefined ? {} : (JSON.parse(rows[0].offsets) as Checkpoint['offsets']);
+  if (!sameOffsets(stored, previous)) throw new CheckpointConflictError(name, previous, stored);
+  if (rows[0] !== undefined) return false;
+  const inserted = await client.query(
+    'INSERT INTO checkpoints (name, offsets, state) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING',
+    checkpointValues,
+  );
+  if (inserted.rowCount === 1) return true;
+  // Read committed: this new statement sees the row the other writer committed.
+  const now = await client.query<{ offsets: string }>(selectSql, [name]);
+  const theirs = now.rows[0] === undefined ? {} : (JSON.parse(now.rows[0].offsets) as Checkpoint['offsets']);
+  throw new CheckpointConflictError(name, previous, theirs);
 }
 
 /** Streams COPY text into a table on the client's open transaction. */
