@@ -23,7 +23,7 @@ export interface Tick {
 
 /** A tick after processing: what the store keeps and `GET /ticks` serves. */
 export interface ProcessedTick extends Tick {
-  /** Log offset of the tick: the order of acceptance. */
+  /** The tick's place in ingest order (its log offset in the embedded log): the order of acceptance. */
   seq: number;
   maShort: number | null;
   maLong: number | null;
@@ -78,7 +78,7 @@ export const ALERT_KINDS = ['price_above', 'price_below', 'golden_cross', 'death
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
 export interface Alert {
-  /** Monotonic over the whole run: orders alerts that share a ts. */
+  /** Increases in ingest order over the whole run (see ALERT_SEQ_STRIDE): orders alerts that share a ts. */
   seq: number;
   ts: number;
   symbol: string;
@@ -101,7 +101,7 @@ export type RejectReason = (typeof REJECT_REASONS)[number];
 
 /** A rejected input record, kept with its reason. */
 export interface DeadLetter {
-  /** Log offset of the rejection entry. */
+  /** The rejection entry's place in ingest order (its log offset in the embedded log). */
   seq: number;
   source: string;
   reason: RejectReason;
@@ -116,7 +116,7 @@ export interface DeadLetter {
  * What ingest appends to the `price-ticks` topic. Everything the feeds produced is in the log, so
  * the processor derives every counter from it and the counters survive a crash with the data.
  */
-export type IngestEntry =
+export type IngestEntry = (
   | ({ kind: 'tick' } & Tick)
   | {
       kind: 'rejected';
@@ -130,7 +130,14 @@ export type IngestEntry =
   /** Live feeds' wall clock: lets quiet symbols' windows close (DESIGN §4), deterministically from the log. */
   | { kind: 'clock'; wallMs: number }
   /** A bounded feed (a replay) ended: the watermark of every symbol jumps to +infinity. */
-  | { kind: 'end'; source: string };
+  | { kind: 'end'; source: string }
+) & {
+  /**
+   * The entry's place in ingest order over all partitions, stamped by a distributed `ingest`
+   * (Kafka offsets are per partition and skip). Absent in the embedded log, whose offsets are it.
+   */
+  seq?: number;
+};
 
 /** The topic names of DESIGN §1. */
 export const TOPIC_TICKS = 'price-ticks';

@@ -113,4 +113,54 @@ describe('Ingest', () => {
     assert.equal((await entries(log)).length, 2);
     assert.equal(second.hasEnded('script'), true);
   });
+
+  it('stamps entries with their place in ingest order and sends end to every partition (distributed)', async () => {
+    const log = new MemoryLog({ partitions: 3 });
+    await log.open();
+    const symbols = ['aaa', 'bbb', 'ccc', 'ddd', 'eee'];
+    const batches: FeedBatch[] = [
+      { lines: symbols.map((symbol, i) => line(String(i), symbol)), position: 0 },
+      { lines: ['not json', line('0', 'aaa'), line('9', 'fff')], position: 1 },
+    ];
+    const first = new Ingest(log, { stampSeq: true });
+    await first.open();
+    // Stop after the first batch (as a live feed, so no end entry): a second ingest continues the
+    // numbering from the log's producer state.
+    await first.runFeed(
+      { ...scriptedFeed(batches.slice(0, 1)), bounded: false },
+      new AbortController().signal,
+    );
+    const second = new Ingest(log, { stampSeq: true });
+    await second.open();
+    await second.runFeed(scriptedFeed(batches), new AbortController().signal);
+
+    const all: { partition: number; value: IngestEntry }[] = [];
+    for (let partition = 0; partition < 3; partition++) {
+      for (const record of await log.read<IngestEntry>(TOPIC_TICKS, partition, 0, 100)) all.push(record);
+    }
+    const bySeq = all
+      .filter((record) => record.value.kind !== 'end')
+      .sort((a, b) => a.value.seq! - b.value.seq!);
+    // Batch 0 (5 ticks) by the first run, then batch 1 from seq 5 by the second.
+    assert.deepEqual(
+      bySeq.map((record) => [record.value.seq, record.value.kind]),
+      [
+        [0, 'tick'],
+        [1, 'tick'],
+        [2, 'tick'],
+        [3, 'tick'],
+        [4, 'tick'],
+        [5, 'rejected'],
+        [6, 'duplicate'],
+        [7, 'tick'],
+      ],
+    );
+    // The end reached every partition once, with one seq.
+    const ends = all.filter((record) => record.value.kind === 'end');
+    assert.deepEqual(ends.map((record) => [record.partition, record.value.seq]).sort(), [
+      [0, 8],
+      [1, 8],
+      [2, 8],
+    ]);
+  });
 });

@@ -12,6 +12,8 @@ import { describe, validateRecord } from './validate.ts';
 /** What ingest records with each append: where every feed stands. */
 export interface IngestProducerState {
   feeds: Record<string, { position: unknown; ended: boolean }>;
+  /** The seq the next entry gets, when ingest stamps them (`stampSeq`). */
+  nextSeq?: number;
 }
 
 export interface IngestOptions {
@@ -24,6 +26,12 @@ export interface IngestOptions {
    * behind, so a fast replay never outruns the log's tail cache or memory.
    */
   backpressure?: () => Promise<void>;
+  /**
+   * Stamps every entry but clocks with its place in ingest order (`seq`): a distributed log's
+   * offsets are per partition and skip, so processors of different partitions need it to number
+   * ticks, alerts and dead letters as the embedded log's offsets would.
+   */
+  stampSeq?: boolean;
 }
 
 const READ_CHUNK = 50_000;
@@ -33,6 +41,8 @@ export class Ingest {
   readonly #clockIntervalMs: number;
   readonly #maxRawChars: number;
   readonly #backpressure: (() => Promise<void>) | undefined;
+  readonly #stampSeq: boolean;
+  #nextSeq = 0;
   readonly #seen = new Set<string>();
   #state: IngestProducerState = { feeds: {} };
   readonly #status = new Map<string, FeedStatus>();
@@ -46,12 +56,14 @@ export class Ingest {
     this.#clockIntervalMs = options.clockIntervalMs ?? 1_000;
     this.#maxRawChars = options.maxRawChars ?? 4_096;
     this.#backpressure = options.backpressure;
+    this.#stampSeq = options.stampSeq ?? false;
   }
 
   /** Restores the feeds' positions and rebuilds the dedup set from the ticks already in the log. */
   async open(): Promise<void> {
     const saved = (await this.#log.producerState(TOPIC_TICKS)) as IngestProducerState | undefined;
     if (saved?.feeds) this.#state = { feeds: { ...saved.feeds } };
+    this.#nextSeq = saved?.nextSeq ?? 0;
     for (const [name, feed] of Object.entries(this.#state.feeds)) if (feed.ended) this.#endLogged.add(name);
     const partitions = this.#log.partitions(TOPIC_TICKS);
     for (let partition = 0; partition < partitions; partition++) {
@@ -110,6 +122,7 @@ export class Ingest {
       for await (const batch of feed.run(this.#state.feeds[feed.name]?.position, signal)) {
         if (this.#backpressure) await this.#backpressure();
         const records = this.#toRecords(batch, feed.defaultSource);
+        if (this.#stampSeq) for (const record of records) record.value.seq = this.#nextSeq++;
         status.messages += records.length;
         if (records.length > 0) status.lastMessageAt = Date.now();
         this.#state.feeds[feed.name] = { position: batch.position, ended: false };
@@ -124,7 +137,8 @@ export class Ingest {
         const position = this.#state.feeds[feed.name]?.position;
         this.#state.feeds[feed.name] = { position, ended: true };
         const end: IngestEntry = { kind: 'end', source: feed.name };
-        await this.#log.append(TOPIC_TICKS, [{ key: '', value: end }], this.#snapshotState());
+        if (this.#stampSeq) end.seq = this.#nextSeq++;
+        await this.#log.append(TOPIC_TICKS, this.#everyPartition(end), this.#snapshotState());
         this.#endLogged.add(feed.name);
         status.state = 'ended';
       } else {
@@ -140,12 +154,20 @@ export class Ingest {
   }
 
   #snapshotState(): IngestProducerState {
-    return { feeds: { ...this.#state.feeds } };
+    const state: IngestProducerState = { feeds: { ...this.#state.feeds } };
+    if (this.#stampSeq) state.nextSeq = this.#nextSeq;
+    return state;
   }
 
   #appendClock(): void {
     const entry: IngestEntry = { kind: 'clock', wallMs: Date.now() };
-    this.#log.append(TOPIC_TICKS, [{ key: '', value: entry }]).catch(() => undefined);
+    this.#log.append(TOPIC_TICKS, this.#everyPartition(entry)).catch(() => undefined);
+  }
+
+  /** One copy per partition: `end` and `clock` concern every symbol, and each partition has its processor. */
+  #everyPartition(entry: IngestEntry): AppendRecord<IngestEntry>[] {
+    const partitions = this.#log.partitions(TOPIC_TICKS);
+    return Array.from({ length: partitions }, (_, partition) => ({ key: '', value: entry, partition }));
   }
 
   #toRecords(batch: FeedBatch, defaultSource: string): AppendRecord<IngestEntry>[] {

@@ -20,10 +20,10 @@ import {
   TOPIC_ALERTS,
   TOPIC_TICKS,
 } from '../core/records.ts';
-import type { Log } from '../log/log.ts';
+import { type Log, type LogRecord, partitionFor } from '../log/log.ts';
 import type { BatchMetricsRecorder } from '../serve/metrics/pipeline-metrics.ts';
 import type { LiveListener } from '../serve/pipeline-view.ts';
-import type { Store } from '../store/store.ts';
+import type { Store, StoreBatch } from '../store/store.ts';
 import {
   emptyOutput,
   type ProcessConfig,
@@ -44,10 +44,23 @@ export interface ProcessRunnerOptions {
   publish?: LiveListener;
   /** Told about every committed batch (latencies, store write time). */
   metrics?: BatchMetricsRecorder;
-}
-
-interface AlertsProducerState {
-  lastSeq: number;
+  /**
+   * The partitions of `price-ticks` this runner processes (default: all). A distributed processor
+   * runs one runner per partition it owns, each with its own checkpoint.
+   */
+  partitions?: readonly number[];
+  /** Name of the store checkpoint holding this runner's state and offsets. Default `processor`. */
+  checkpointName?: string;
+  /**
+   * Where alerts are appended (default `log`): a distributed processor gives each partition a
+   * producer of its own, so a new owner of the partition fences the previous one.
+   */
+  alertsLog?: Log;
+  /**
+   * Every commit names the offsets it continues from, and the store refuses it when the checkpoint
+   * moved (another processor took the partition over): `run` then rejects with that error.
+   */
+  fence?: boolean;
 }
 
 /** A batch applied to the processor, queued for the writer. */
@@ -69,6 +82,11 @@ export class ProcessRunner {
   readonly #maxBatch: number;
   readonly #publish: LiveListener | undefined;
   readonly #metrics: BatchMetricsRecorder | undefined;
+  readonly #checkpointName: string;
+  readonly #alertsLog: Log;
+  readonly #fence: boolean;
+  /** The partitions this runner reads; set by open() when not given. */
+  #partitions: readonly number[] | undefined;
   #processor: Processor | undefined;
   /** Committed log offsets per partition: what the store's checkpoint holds. */
   #offsets: number[] = [];
@@ -87,7 +105,12 @@ export class ProcessRunner {
   /** Wakes the writer (new batch) or the processing loop (queue drained, failure). */
   #wakeWriter: (() => void) | undefined;
   #wakeProcessing: (() => void) | undefined;
-  #lastAlertSeqLogged = -1;
+  /** Per partition, the seq of the last alert on the alerts topic: those at or below it are logged. */
+  readonly #lastAlertSeqLogged = new Map<number, number>();
+  /** The stored checkpoint's offsets, as the next fenced commit names them (`{}` before the first). */
+  #storedOffsets: Record<number, number> = {};
+  /** Set when the store refused a commit because the checkpoint moved: the partition is someone else's. */
+  #fenced: unknown;
   /** Committed alerts whose append to the alerts topic failed: retried with the next commit. */
   #unloggedAlerts: Alert[] = [];
   /** Resolvers of `waitForCommit` calls, woken after every commit. */
@@ -100,19 +123,37 @@ export class ProcessRunner {
     this.#maxBatch = options.maxBatch ?? 20_000;
     this.#publish = options.publish;
     this.#metrics = options.metrics;
+    this.#checkpointName = options.checkpointName ?? PROCESSOR_CHECKPOINT;
+    this.#alertsLog = options.alertsLog ?? options.log;
+    this.#fence = options.fence ?? false;
+    this.#partitions = options.partitions;
   }
 
   /** Restores the processor from the last checkpoint in the store. */
   async open(): Promise<void> {
-    const checkpoint = await this.#store.checkpoint(PROCESSOR_CHECKPOINT);
+    const checkpoint = await this.#store.checkpoint(this.#checkpointName);
     this.#processor = new Processor(this.#config, checkpoint?.state as ProcessorSnapshot | undefined);
-    const partitions = this.#log.partitions(TOPIC_TICKS);
-    this.#offsets = Array.from({ length: partitions }, (_, partition) => checkpoint?.offsets[partition] ?? 0);
+    const partitionCount = this.#log.partitions(TOPIC_TICKS);
+    this.#partitions ??= Array.from({ length: partitionCount }, (_, partition) => partition);
+    for (const partition of this.#partitions) {
+      if (!Number.isInteger(partition) || partition < 0 || partition >= partitionCount)
+        throw new Error(`partition ${partition} of ${TOPIC_TICKS} does not exist (it has ${partitionCount})`);
+    }
+    this.#offsets = Array.from({ length: partitionCount }, (_, partition) => checkpoint?.offsets[partition] ?? 0);
     this.#readOffsets = [...this.#offsets];
+    this.#storedOffsets = checkpoint?.offsets ?? {};
     this.#committedSnapshot = checkpoint?.state as ProcessorSnapshot | undefined;
     this.#committedCounters = this.#processor.counters();
-    const alertsState = (await this.#log.producerState(TOPIC_ALERTS)) as AlertsProducerState | undefined;
-    this.#lastAlertSeqLogged = alertsState?.lastSeq ?? -1;
+    const alertPartitions = this.#alertsLog.partitions(TOPIC_ALERTS);
+    if (alertPartitions < partitionCount) {
+      throw new Error(
+        `the ${TOPIC_ALERTS} topic has ${alertPartitions} partitions, fewer than ${TOPIC_TICKS} (${partitionCount}): alerts go to their tick's partition`,
+      );
+    }
+    for (const partition of this.#partitions) {
+      const last = await lastRecord<Alert>(this.#alertsLog, TOPIC_ALERTS, partition);
+      this.#lastAlertSeqLogged.set(partition, last?.value.seq ?? -1);
+    }
   }
 
   /** Counters as of the last commit: they always match what the store holds. */
@@ -120,9 +161,11 @@ export class ProcessRunner {
     return this.#committedCounters ?? this.#requireProcessor().counters();
   }
 
-  /** Log entries committed to the store, over all partitions. */
+  /** Log entries committed to the store, over this runner's partitions. */
   committedOffset(): number {
-    return this.#offsets.reduce((sum, offset) => sum + offset, 0);
+    let sum = 0;
+    for (const partition of this.#requirePartitions()) sum += this.#offsets[partition] ?? 0;
+    return sum;
   }
 
   /** Resolves after the next commit, or after `timeoutMs` (so a stopped runner never hangs a caller). */
@@ -145,9 +188,25 @@ export class ProcessRunner {
     return this.#writeError;
   }
 
-  /** Processes until `signal` aborts, then lets the writer commit what was processed. */
+  /**
+   * Processes until `signal` aborts, then lets the writer commit what was processed. With `fence`,
+   * rejects with the store's CheckpointConflictError when another processor took the partitions.
+   */
   async run(signal: AbortSignal): Promise<void> {
-    const writer = this.#writeLoop(signal);
+    const stopped = new AbortController();
+    const stop = () => stopped.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      await this.#run(stopped);
+    } finally {
+      signal.removeEventListener('abort', stop);
+    }
+    if (this.#fenced !== undefined) throw this.#fenced;
+  }
+
+  async #run(stopped: AbortController): Promise<void> {
+    const signal = stopped.signal;
+    const writer = this.#writeLoop(stopped);
     while (!signal.aborted) {
       if (this.#failed) {
         // The queue was built on state that never reached the store: drop it and start again from
@@ -171,7 +230,8 @@ export class ProcessRunner {
   }
 
   /** Commits whatever is queued, in one transaction per round, until stopped and drained. */
-  async #writeLoop(signal: AbortSignal): Promise<void> {
+  async #writeLoop(stopped: AbortController): Promise<void> {
+    const signal = stopped.signal;
     let retryMs = RETRY_MIN_MS;
     for (;;) {
       if (this.#queue.length === 0 || this.#failed) {
@@ -193,6 +253,13 @@ export class ProcessRunner {
       this.#queuedEntries = 0;
       this.#wakeProcessing?.();
       const committed = await this.#commit(batches, this.#requireProcessor(), [...this.#readOffsets]);
+      if (this.#fenced !== undefined) {
+        // Not ours any more: drop what was processed and stop; the new owner resumes from the store.
+        this.#failed = true;
+        stopped.abort();
+        this.#wakeProcessing?.();
+        return;
+      }
       if (!committed) {
         this.#failed = true;
         this.#wakeProcessing?.();
@@ -224,7 +291,7 @@ export class ProcessRunner {
    */
   async #processNext(): Promise<number> {
     const processor = this.#requireProcessor();
-    for (let partition = 0; partition < this.#readOffsets.length; partition++) {
+    for (const partition of this.#requirePartitions()) {
       const from = this.#readOffsets[partition]!;
       const records = await this.#log.read<IngestEntry>(TOPIC_TICKS, partition, from, this.#maxBatch);
       if (records.length === 0 || this.#failed) continue;
@@ -255,12 +322,16 @@ export class ProcessRunner {
     const snapshot = processor.snapshot();
     const counters = processor.counters();
     const writeStart = performance.now();
+    const checkpoint: StoreBatch['checkpoint'] = {
+      name: this.#checkpointName,
+      offsets: this.#offsetsRecord(offsets),
+      state: snapshot,
+    };
+    if (this.#fence) checkpoint.previous = this.#storedOffsets;
     try {
-      await this.#store.write({
-        ...out,
-        checkpoint: { name: PROCESSOR_CHECKPOINT, offsets: { ...offsets }, state: snapshot },
-      });
+      await this.#store.write({ ...out, checkpoint });
     } catch (error) {
+      if (error instanceof Error && error.name === 'CheckpointConflictError') this.#fenced = error;
       this.#writeError = error;
       return false;
     }
@@ -270,6 +341,7 @@ export class ProcessRunner {
     for (const batch of batches)
       this.#metrics?.recordBatch(batch.out.ticks, batch.processedAt, storedAt, writeSeconds);
     this.#offsets = offsets;
+    this.#storedOffsets = checkpoint.offsets;
     this.#committedSnapshot = snapshot;
     this.#committedCounters = counters;
     const waiters = this.#commitWaiters;
@@ -285,29 +357,44 @@ export class ProcessRunner {
   }
 
   async #waitForData(timeoutMs: number): Promise<void> {
-    // One partition in the embedded log; with several, waiting on the first is enough to wake up.
-    await this.#log.waitFor(TOPIC_TICKS, 0, this.#readOffsets[0] ?? 0, timeoutMs);
+    // Waiting on the first partition is enough to wake up now and then; the others are polled.
+    const partition = this.#requirePartitions()[0] ?? 0;
+    await this.#log.waitFor(TOPIC_TICKS, partition, this.#readOffsets[partition] ?? 0, timeoutMs);
   }
 
-  /** Alerts already logged before a crash (seq <= the last one logged) are not logged twice. */
+  /** The checkpoint's offsets: this runner's partitions only. */
+  #offsetsRecord(offsets: readonly number[]): Record<number, number> {
+    const record: Record<number, number> = {};
+    for (const partition of this.#requirePartitions()) record[partition] = offsets[partition] ?? 0;
+    return record;
+  }
+
+  /**
+   * Each alert goes to the alerts partition of its tick's partition, so after a crash the last alert
+   * there tells which committed alerts the topic already has: those are not logged twice.
+   */
   async #appendAlerts(alerts: readonly Alert[]): Promise<void> {
-    for (const alert of alerts) if (alert.seq > this.#lastAlertSeqLogged) this.#unloggedAlerts.push(alert);
+    const partitionCount = this.#log.partitions(TOPIC_TICKS);
+    for (const alert of alerts) {
+      const partition = partitionFor(alert.symbol, partitionCount);
+      if (alert.seq > (this.#lastAlertSeqLogged.get(partition) ?? -1)) this.#unloggedAlerts.push(alert);
+    }
     const pending = this.#unloggedAlerts;
     if (pending.length === 0) return;
-    const lastSeq = pending[pending.length - 1]!.seq;
+    const records = pending.map((alert) => ({
+      key: alert.symbol,
+      value: alert,
+      partition: partitionFor(alert.symbol, partitionCount),
+    }));
     try {
-      await this.#log.append(
-        TOPIC_ALERTS,
-        pending.map((alert) => ({ key: alert.symbol, value: alert })),
-        { lastSeq } satisfies AlertsProducerState,
-      );
+      await this.#alertsLog.append(TOPIC_ALERTS, records);
     } catch {
       // The store already holds these alerts; the topic gets them with the next commit. Throwing here
       // would end the writer loop over a side channel.
       return;
     }
     this.#unloggedAlerts = [];
-    this.#lastAlertSeqLogged = lastSeq;
+    for (const { partition, value } of records) this.#lastAlertSeqLogged.set(partition, value.seq);
   }
 
   #publishBatch(out: ProcessOutput, forming: readonly Candle[]): void {
@@ -333,6 +420,11 @@ export class ProcessRunner {
     for (const { seq: _seq, ...alert } of out.alerts) publish('alerts', alert);
   }
 
+  #requirePartitions(): readonly number[] {
+    if (!this.#partitions) throw new Error('ProcessRunner.open() must be called first');
+    return this.#partitions;
+  }
+
   #requireProcessor(): Processor {
     if (!this.#processor) throw new Error('ProcessRunner.open() must be called first');
     return this.#processor;
@@ -348,6 +440,17 @@ function formingOfTouched(processor: Processor, out: ProcessOutput): Candle[] {
     for (const interval of INTERVALS) forming.push(...processor.formingCandles(symbol, interval));
   }
   return forming;
+}
+
+/** The last record of a partition, looking back in growing windows (a distributed log's offsets skip). */
+async function lastRecord<T>(log: Log, topic: string, partition: number): Promise<LogRecord<T> | undefined> {
+  const end = log.endOffset(topic, partition);
+  for (let window = 8; ; window *= 8) {
+    const from = Math.max(0, end - window);
+    const records = await log.read<T>(topic, partition, from, end - from);
+    if (records.length > 0) return records[records.length - 1];
+    if (from === 0) return undefined;
+  }
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

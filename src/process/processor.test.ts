@@ -4,6 +4,7 @@ import type { Candle, IngestEntry, Interval, ProcessedTick } from '../core/recor
 import { INTERVAL_MS, INTERVALS } from '../core/records.ts';
 import { assertClose, CLOSES } from './indicators/fixtures.ts';
 import {
+  ALERT_SEQ_STRIDE,
   DEFAULT_ANOMALY,
   emptyOutput,
   type ProcessConfig,
@@ -376,20 +377,21 @@ test('price rules fire on crossing, not on touching; first tick never fires; lat
   const { out, processor } = run(entries, config);
   // By hand: 101 first (no fire); 101->100 touches (no); 100->100.5 above; 101->100 touches (no);
   // 100->99.5 below; 99.5->100 (no); 100->99 below; 99->101 above; 101->99 (late) below; 99->100.01 above.
+  // Seq = the firing tick's offset (entries 2, 5, 7, 8, 11, 12) times ALERT_SEQ_STRIDE.
   assert.deepEqual(
-    out.alerts.map((a) => [a.kind, a.price, a.threshold, a.seq]),
+    out.alerts.map((a) => [a.kind, a.price, a.threshold, a.seq / ALERT_SEQ_STRIDE]),
     [
-      ['price_above', 100.5, 100, 0],
-      ['price_below', 99.5, 100, 1],
-      ['price_below', 99, 100, 2],
-      ['price_above', 101, 100, 3],
-      ['price_below', 99, 100, 4],
-      ['price_above', 100.01, 100, 5],
+      ['price_above', 100.5, 100, 2],
+      ['price_below', 99.5, 100, 5],
+      ['price_below', 99, 100, 7],
+      ['price_above', 101, 100, 8],
+      ['price_below', 99, 100, 11],
+      ['price_above', 100.01, 100, 12],
     ],
   );
   assert.equal(out.ticks[11]!.late, true);
   assert.deepEqual(out.alerts[0], {
-    seq: 0,
+    seq: 2 * ALERT_SEQ_STRIDE,
     ts: T0 + 102_000,
     symbol: 'BTCUSDT',
     kind: 'price_above',
@@ -440,6 +442,42 @@ test('anomaly alerts only when enabled, per the documented EWMA z-score', () => 
   assert.equal(anomalies.length, 1);
   assert.equal(anomalies[0]!.ts, T0 + 121);
   assert.match(anomalies[0]!.message, /Unusual move on X: \+5\.00% in one tick/);
+});
+
+test('a stamped seq (distributed ingest order) replaces the offset in ticks, alerts and dead letters', () => {
+  const config: ProcessConfig = {
+    ...CONFIG,
+    priceRules: [
+      { symbol: 'BTCUSDT', above: 100 },
+      { symbol: 'BTCUSDT', above: 100.2 },
+    ],
+  };
+  const processor = new Processor(config);
+  const out = emptyOutput();
+  // Offsets 0, 1, 2 within a partition; ingest order 40, 57, 90 over all partitions.
+  processor.apply({ ...tick('BTCUSDT', T0, 99), seq: 40 }, 0, out);
+  processor.apply({ ...tick('BTCUSDT', T0 + 1_000, 101), seq: 57 }, 1, out);
+  processor.apply(
+    { kind: 'rejected', source: 's', reason: 'invalid_json', detail: 'd', raw: '{', receivedAt: 1, seq: 90 },
+    2,
+    out,
+  );
+  assert.deepEqual(
+    out.ticks.map((t) => t.seq),
+    [40, 57],
+  );
+  // One tick crossing both rules fires two alerts, numbered in firing order after its seq.
+  assert.deepEqual(
+    out.alerts.map((a) => [a.threshold, a.seq]),
+    [
+      [100, 57 * ALERT_SEQ_STRIDE],
+      [100.2, 57 * ALERT_SEQ_STRIDE + 1],
+    ],
+  );
+  assert.deepEqual(
+    out.deadLetters.map((d) => d.seq),
+    [90],
+  );
 });
 
 test('rejected and duplicate entries are counted; rejections become dead letters with seq = offset', () => {

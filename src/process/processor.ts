@@ -98,7 +98,7 @@ export interface SymbolSnapshot {
 export interface ProcessorSnapshot {
   version: 1;
   counters: Counters;
-  /** Seq of the next alert. */
+  /** One past the seq of the last alert fired. */
   nextAlertSeq: number;
   /** The clock floor of the watermark (wallMs - latenessMs), null before any clock entry. */
   clockFloorMs: number | null;
@@ -109,6 +109,14 @@ export interface ProcessorSnapshot {
 }
 
 const NO_RULES: readonly PriceRule[] = [];
+
+/**
+ * An alert's seq is its tick's place in ingest order times this, plus its index among that tick's
+ * alerts: ordered as fired, and comparable across processors of different partitions (ties of `ts`
+ * between symbols then sort in ingest order, as in the embedded log). A tick fires at most two
+ * alerts per price rule of its symbol plus a cross and an anomaly; the config allows 1 000 rules.
+ */
+export const ALERT_SEQ_STRIDE = 4096;
 
 /** Per-symbol state, looked up once per tick. */
 class SymbolState {
@@ -193,6 +201,9 @@ export class Processor {
   private readonly symbols = new Map<string, SymbolState>();
   private readonly totals: Counters;
   private nextAlertSeq: number;
+  /** The tick being applied: its seq times ALERT_SEQ_STRIDE, and how many alerts it fired so far. */
+  private alertSeqBase = 0;
+  private alertsOfTick = 0;
   /** Lower bound of every symbol's watermark: -Infinity, wallMs - lateness, or +Infinity after `end`. */
   private floorMs = Number.NEGATIVE_INFINITY;
 
@@ -226,18 +237,22 @@ export class Processor {
     }
   }
 
-  /** Applies one log entry read at `offset`; pushes what it produced onto `out`. Synchronous. */
+  /**
+   * Applies one log entry read at `offset`; pushes what it produced onto `out`. Synchronous. The
+   * entry's place in ingest order is its `seq` when ingest stamped one (distributed), else `offset`.
+   */
   apply(entry: IngestEntry, offset: number, out: ProcessOutput): void {
+    const seq = entry.seq ?? offset;
     switch (entry.kind) {
       case 'tick':
-        this.applyTick(entry, offset, out);
+        this.applyTick(entry, seq, out);
         return;
       case 'rejected':
         this.totals.received++;
         this.totals.rejected++;
         this.totals.rejectedByReason[entry.reason] = (this.totals.rejectedByReason[entry.reason] ?? 0) + 1;
         out.deadLetters.push({
-          seq: offset,
+          seq,
           source: entry.source,
           reason: entry.reason,
           detail: entry.detail,
@@ -295,7 +310,9 @@ export class Processor {
     return state === undefined ? [] : state.candles.forming(interval);
   }
 
-  private applyTick(tick: Tick, offset: number, out: ProcessOutput): void {
+  private applyTick(tick: Tick, seq: number, out: ProcessOutput): void {
+    this.alertSeqBase = seq * ALERT_SEQ_STRIDE;
+    this.alertsOfTick = 0;
     const totals = this.totals;
     totals.received++;
     totals.accepted++;
@@ -315,7 +332,7 @@ export class Processor {
     if (late) totals.late++;
     else state.candles.addTick(bucket, ts, price, tick.size);
 
-    out.ticks.push(processedTick(tick, offset, maShort, maLong, late));
+    out.ticks.push(processedTick(tick, seq, maShort, maLong, late));
 
     if (ts > state.maxTs) {
       state.maxTs = ts;
@@ -387,8 +404,10 @@ export class Processor {
   }
 
   private fire(out: ProcessOutput, tick: Tick, kind: AlertKind, message: string, threshold?: number): void {
+    const seq = this.alertSeqBase + this.alertsOfTick++;
+    this.nextAlertSeq = seq + 1;
     const alert: Alert = {
-      seq: this.nextAlertSeq++,
+      seq,
       ts: tick.ts,
       symbol: tick.symbol,
       kind,
