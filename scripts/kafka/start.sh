@@ -35,7 +35,12 @@ auto.create.topics.enable=false
 PROPS
 cp "$here/log4j.properties" "$dir/log4j.properties"
 # Java's UUID, base64url without padding: the form `kafka-storage random-uuid` prints.
-cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+# A Kafka cluster id is 16 random bytes in URL-safe base64. One starting with '-' would read as an
+# option to kafka-storage, so the first character is drawn again until it is not.
+cluster_id="-"
+while [ "${cluster_id#-}" != "$cluster_id" ]; do
+  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+done
 cp=("$here/jars/*")
 java_opts=(-Xms"${KAFKA_HEAP:-512m}" -Xmx"${KAFKA_HEAP:-512m}" -XX:+UseG1GC -Djava.awt.headless=true
   -Dlog4j.configuration="file:$dir/log4j.properties" -Dkafka.logs.dir="$dir")

@@ -8,6 +8,13 @@ import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { DataDirLockedError } from '../pipeline/data-dir-lock.ts';
+import {
+  checkRoleConfig,
+  createProcessRole,
+  IngestRole,
+  openServeRole,
+  RoleConfigError,
+} from '../pipeline/distributed.ts';
 import { EmbeddedPipeline } from '../pipeline/embedded-pipeline.ts';
 import { PipelineMetrics } from '../serve/metrics/pipeline-metrics.ts';
 import { buildServer } from '../serve/server.ts';
@@ -20,6 +27,9 @@ const USAGE = `Usage: streamlines <command> [options]
 
 Commands:
   run        all stages in one process (feeds, ingest, log, process, store, server)
+  ingest     distributed: feeds -> validate, dedup -> Kafka (buffers to disk while Kafka is away)
+  process    distributed: Kafka -> processing -> PostgreSQL; start several, they share the partitions
+  serve      distributed: REST, WebSocket, GraphQL and the dashboard over PostgreSQL and Redis
   backfill   load a provider's trade history for a time range (see: streamlines backfill --help)
   keys       create, list or revoke API keys (see: streamlines keys --help)
   help       this text
@@ -31,6 +41,9 @@ Options:
   --host HOST       address to listen on (default localhost)
   --replay FILE     replay an NDJSON file of ticks instead of the configured feeds
   --speed N|max     replay speed: N times real time by event time, or max (default max)
+
+The distributed roles read the same config; it must name log.type "kafka" and (process, serve)
+store.type "postgres", and cache.type "redis" for live data across processes. See docs/distributed.md.
 `;
 
 /** A failure the user can fix: printed without a stack trace, exit code 2. */
@@ -69,10 +82,16 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  if (command === 'ingest' || command === 'process' || command === 'serve') {
-    throw new UsageError(`"${command}" (distributed mode) is not available yet; use "streamlines run"`);
+  if (command !== 'run' && command !== 'ingest' && command !== 'process' && command !== 'serve') {
+    throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
   }
-  if (command !== 'run') throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+  if (command === 'process' && (values.replay !== undefined || values.port !== undefined)) {
+    throw new UsageError('"process" takes neither --replay (give it to "ingest") nor --port');
+  }
+  if (command === 'serve' && values.replay !== undefined) {
+    throw new UsageError('"serve" takes no --replay (give it to "ingest")');
+  }
+  if (command === 'ingest' && values.port !== undefined) throw new UsageError('"ingest" takes no --port');
 
   const config = await loadConfig(values.config);
   const dataDir = resolve(values['data-dir'] ?? './data');
@@ -81,7 +100,12 @@ export async function main(argv: string[]): Promise<void> {
     const file = await stat(values.replay).catch(() => undefined);
     if (!file?.isFile()) throw new UsageError(`--replay: no such file: ${values.replay}`);
   }
-  await run(config, dataDir);
+  if (command !== 'run') checkRoleConfig(config, command);
+  watchNpm();
+  if (command === 'ingest') await runIngest(config, dataDir);
+  else if (command === 'process') await runProcess(config, dataDir);
+  else if (command === 'serve') await runServe(config, dataDir);
+  else await run(config, dataDir);
 }
 
 function applyOverrides(config: Config, values: Record<string, string | boolean | undefined>): void {
@@ -110,14 +134,109 @@ function parseSpeed(value: string | boolean | undefined): number | 'max' {
   return speed;
 }
 
-async function run(config: Config, dataDir: string): Promise<void> {
+/** Under `npx`, exits when npm is killed (its children would otherwise outlive it). */
+function watchNpm(): void {
   const npmPid = npmAncestorPid();
-  if (npmPid !== undefined) {
-    watchProcess(npmPid, () => {
-      process.stderr.write(`npm (pid ${npmPid}) is gone: stopping at once, as if killed with it\n`);
-      process.exit(1);
-    });
-  }
+  if (npmPid === undefined) return;
+  watchProcess(npmPid, () => {
+    process.stderr.write(`npm (pid ${npmPid}) is gone: stopping at once, as if killed with it\n`);
+    process.exit(1);
+  });
+}
+
+/** Runs `stop` once on SIGINT or SIGTERM, then exits 0. */
+function onSignals(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handle = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`${signal}: stopping\n`);
+    await stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void handle('SIGINT'));
+  process.on('SIGTERM', () => void handle('SIGTERM'));
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function runIngest(config: Config, dataDir: string): Promise<void> {
+  const ingest = new IngestRole({
+    config,
+    dataDir,
+    onFeedError: (feed, error) => process.stderr.write(`feed ${feed.name} failed: ${errorText(error)}\n`),
+    onProgress: (message) => process.stderr.write(`ingest: ${message}\n`),
+  });
+  await ingest.start();
+  const names = ingest.feeds.map((feed) => feed.name).join(', ');
+  process.stdout.write(
+    `Streamlines ingest started (feeds: ${names}) -> Kafka ${config.log.type === 'kafka' ? config.log.brokers.join(',') : ''}\n`,
+  );
+  let wasEnded = false;
+  let wasSpooling = false;
+  const watch = setInterval(() => {
+    const spool = ingest.log.stats();
+    const spooling = spool.spoolBytes > 0;
+    if (spooling !== wasSpooling) {
+      process.stderr.write(
+        spooling
+          ? `ingest: Kafka unreachable (${spool.lastError ?? 'append failed'}); buffering to disk\n`
+          : `ingest: Kafka reachable again; disk buffer drained\n`,
+      );
+      wasSpooling = spooling;
+    }
+    if (!wasEnded && ingest.ended() && !spooling) {
+      wasEnded = true;
+      process.stderr.write('ingest: every feed has ended and is in the log\n');
+    }
+  }, 500);
+  watch.unref();
+  onSignals(async () => {
+    clearInterval(watch);
+    await ingest.stop();
+  });
+}
+
+async function runProcess(config: Config, dataDir: string): Promise<void> {
+  const processor = createProcessRole({
+    config,
+    dataDir,
+    onEvent: (message) => process.stderr.write(`process: ${message}\n`),
+  });
+  await processor.start();
+  process.stdout.write(
+    `Streamlines process started (partitions owned: ${processor.role.owned().join(', ') || 'none yet'})\n`,
+  );
+  onSignals(processor.stop);
+}
+
+async function runServe(config: Config, dataDir: string): Promise<void> {
+  const logger = pino({ level: config.server.logLevel }, pino.destination(2));
+  const serve = await openServeRole({
+    config,
+    dataDir,
+    onError: (error) => logger.warn({ err: error }, 'serve: refreshing from the store or Redis failed'),
+  });
+  const app = await buildServer({ store: serve.store, view: serve.view, config: config.server, logger });
+  await listen(app, config);
+  onSignals(async () => {
+    await app.close();
+    await serve.close();
+  });
+}
+
+/** Listens and prints the address scripts read from stdout. */
+async function listen(app: Awaited<ReturnType<typeof buildServer>>, config: Config): Promise<void> {
+  await app.listen({ port: config.server.port, host: config.server.host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.server.port;
+  const shownHost = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+  process.stdout.write(`Streamlines listening on http://${shownHost}:${port}\n`);
+}
+
+async function run(config: Config, dataDir: string): Promise<void> {
   // One metrics object shared by the pipeline (batch latencies, store write time) and the server.
   const metrics = new PipelineMetrics();
   const pipeline = new EmbeddedPipeline({
@@ -140,25 +259,14 @@ async function run(config: Config, dataDir: string): Promise<void> {
     // JSON lines on stderr: stdout carries the listening address that scripts read.
     logger: pino({ level: config.server.logLevel }, pino.destination(2)),
   });
-  await app.listen({ port: config.server.port, host: config.server.host });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.server.port;
-  const shownHost = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
-  process.stdout.write(`Streamlines listening on http://${shownHost}:${port}\n`);
+  await listen(app, config);
 
   const progress = trackReplay(pipeline);
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  onSignals(async () => {
     progress?.finish();
-    process.stderr.write(`${signal}: stopping\n`);
     await app.close();
     await pipeline.stop();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  });
 }
 
 /** Shows replay progress on a terminal until the pipeline is drained. */
@@ -191,8 +299,29 @@ function trackReplay(pipeline: EmbeddedPipeline): ProgressLine | undefined {
   return progress;
 }
 
+/**
+ * kafkajs 2.2.4 arms a timer with a negative delay on Node 24 (tulios/kafkajs#1751, open): Node runs
+ * it after 1 ms, which is what kafkajs means, but warns on every connection. Only that warning is
+ * dropped; every other goes through.
+ */
+function muteNegativeTimeoutWarnings(): void {
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const option = rest[0];
+    const type =
+      typeof warning === 'object'
+        ? warning.name
+        : typeof option === 'string'
+          ? option
+          : (option as { type?: string } | undefined)?.type;
+    if (type === 'TimeoutNegativeWarning') return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
 /** Runs the CLI and turns errors a user can fix into a message and exit code 2. */
 export async function runCli(argv: string[]): Promise<void> {
+  muteNegativeTimeoutWarnings();
   try {
     await main(argv);
   } catch (error) {
@@ -200,6 +329,7 @@ export async function runCli(argv: string[]): Promise<void> {
       error instanceof UsageError ||
       error instanceof ConfigError ||
       error instanceof DataDirLockedError ||
+      error instanceof RoleConfigError ||
       (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
     ) {
       process.stderr.write(`streamlines: ${(error as Error).message}\n`);

@@ -88,7 +88,9 @@ export const logConfigSchema = z
         .int()
         .positive()
         .default(1_073_741_824)
-        .describe('`ingest` buffers appends on disk, up to this many bytes, while the brokers are unreachable.'),
+        .describe(
+          '`ingest` buffers appends on disk, up to this many bytes, while the brokers are unreachable.',
+        ),
     }),
   ])
   .prefault({ type: 'embedded' });

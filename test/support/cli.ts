@@ -148,3 +148,146 @@ function mergePage<T>(all: T[], page: T[]): T[] {
   all.push(...page);
   return all;
 }
+
+/** A distributed-mode role (`ingest`, `process`, `serve`) running in a child process, from `startRole`. */
+export interface RunningRole {
+  role: string;
+  child: ChildProcess;
+  /** The stdout line that said the role was ready. */
+  readyLine: string;
+  stdout: () => string;
+  /** The last 64 KiB of stderr, for failure messages. */
+  stderr: () => string;
+}
+
+const ROLE_OUTPUT_KEEP = 64 * 1024;
+
+/**
+ * Starts `streamlines ROLE ARGS` and resolves once a stdout line starts with `readyPrefix`. When the
+ * role exits first or the timeout passes, it is SIGKILLed and the promise rejects with its stderr,
+ * so a failed start never leaves a process behind.
+ */
+export async function startRole(
+  role: string,
+  args: string[],
+  readyPrefix: string,
+  timeoutMs = 60_000,
+): Promise<RunningRole> {
+  const child = spawn(process.execPath, [CLI, role, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => {
+    stderr = (stderr + chunk).slice(-ROLE_OUTPUT_KEEP);
+  });
+  // Kept reading after the ready line too, so a chatty role never blocks on a full pipe.
+  child.stdout!.on('data', (chunk) => {
+    stdout = (stdout + chunk).slice(-ROLE_OUTPUT_KEEP);
+  });
+  const readyLine = await new Promise<string>((resolve, reject) => {
+    const fail = (message: string) => {
+      cleanup();
+      child.kill('SIGKILL');
+      reject(new Error(`streamlines ${role} ${message}; stderr:\n${stderr.slice(-4_000)}`));
+    };
+    const timer = setTimeout(
+      () => fail(`printed no "${readyPrefix}" line within ${timeoutMs} ms`),
+      timeoutMs,
+    );
+    const onData = () => {
+      const line = stdout.split('\n').find((candidate) => candidate.startsWith(readyPrefix));
+      if (line === undefined) return;
+      cleanup();
+      resolve(line);
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
+      fail(`exited (${signal ?? code}) before it was ready`);
+    const onError = (error: Error) => fail(`could not be spawned: ${error.message}`);
+    function cleanup() {
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      child.off('exit', onExit);
+      child.off('error', onError);
+    }
+    child.stdout!.on('data', onData);
+    child.once('exit', onExit);
+    child.once('error', onError);
+  });
+  return { role, child, readyLine, stdout: () => stdout, stderr: () => stderr };
+}
+
+/** Starts `streamlines serve ARGS --port 0 --host 127.0.0.1` and resolves once it prints where it listens. */
+export async function startServe(
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<RunningRole & { baseUrl: string }> {
+  const serve = await startRole(
+    'serve',
+    [...args, '--port', '0', '--host', '127.0.0.1'],
+    'Streamlines listening on ',
+    timeoutMs,
+  );
+  const match = /listening on (http:\/\/\S+)/.exec(serve.readyLine);
+  if (!match) {
+    await stopRole(serve, 'SIGKILL');
+    throw new Error(`streamlines serve printed no address: ${serve.readyLine}`);
+  }
+  return { ...serve, baseUrl: match[1]! };
+}
+
+/** True while the role's process has neither exited nor been killed. */
+export function isRunning(role: { child: ChildProcess }): boolean {
+  return role.child.exitCode === null && role.child.signalCode === null;
+}
+
+/** Sends `signal` to a role and waits for its exit, SIGKILLing it when it has not exited after `killAfterMs`. */
+export async function stopRole(
+  role: { child: ChildProcess },
+  signal: NodeJS.Signals = 'SIGTERM',
+  killAfterMs = 10_000,
+): Promise<void> {
+  if (!isRunning(role)) return;
+  const exited = once(role.child, 'exit');
+  role.child.kill(signal);
+  const timer = setTimeout(() => role.child.kill('SIGKILL'), killAfterMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
+ * Polls `/api/v1/stats` until `done(stats)`; on timeout the error shows the last stats and `context()`
+ * (e.g. the roles' stderr). Connection errors count as "not yet" until the deadline.
+ */
+export async function waitForStats(
+  baseUrl: string,
+  done: (stats: Record<string, unknown>) => boolean,
+  options: { timeoutMs?: number; intervalMs?: number; context?: () => string } = {},
+): Promise<Record<string, unknown>> {
+  const { timeoutMs = 120_000, intervalMs = 100, context } = options;
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const { body } = await getJson<Record<string, unknown>>(baseUrl, '/api/v1/stats');
+      last = body;
+      if (done(body)) return body;
+    } catch (error) {
+      last = error instanceof Error ? error.message : String(error);
+    }
+    await sleep(intervalMs);
+  }
+  throw new Error(
+    `stats of ${baseUrl} not as awaited within ${timeoutMs} ms; last: ${JSON.stringify(last)}${context ? `\n${context()}` : ''}`,
+  );
+}
+
+/** All dead letters the API returns (up to 10 000), without `receivedAt`, a wall clock that differs per run. */
+export async function dumpDeadLetters(baseUrl: string): Promise<Record<string, unknown>[]> {
+  const { body } = await getJson<{ deadLetters: Record<string, unknown>[] }>(
+    baseUrl,
+    '/api/v1/dead-letters?limit=10000',
+  );
+  return body.deadLetters.map(({ receivedAt: _receivedAt, ...rest }) => rest);
+}

@@ -104,3 +104,79 @@ async function stopBroker(child: ChildProcess, dir: string): Promise<void> {
   await stopChild(child, 15_000);
   await rm(dir, { recursive: true, force: true });
 }
+
+/** A broker this process owns and may stop and start again on the same port and data dir. */
+export interface RestartableKafka {
+  brokers: string[];
+  /** Stops the broker (SIGTERM, a clean shutdown) and keeps its data. */
+  stopBroker: () => Promise<void>;
+  /** Starts the broker again on the same port and data dir; resolves once it serves requests. */
+  startBroker: () => Promise<void>;
+  /** Stops the broker if running and removes its data. */
+  destroy: () => Promise<void>;
+}
+
+/**
+ * Starts a broker of its own (never the `STREAMLINES_TEST_KAFKA_BROKERS` one, which a test must not stop),
+ * for outage tests. Resolves to `{skip}` outside CI when none can be started; throws in CI.
+ */
+export async function startRestartableKafka(): Promise<RestartableKafka | NoKafka> {
+  return startOrSkip(
+    'Kafka',
+    'no Kafka broker to stop and restart: install Java 17+ and Maven (scripts/kafka/fetch.sh)',
+    async () => {
+      await ensureJars();
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'streamlines-kafka-'));
+      const port = await freePort();
+      const controllerPort = await freePort();
+      const logFile = path.join(dir, 'server.log');
+      let child: ChildProcess | undefined;
+      const startBroker = async () => {
+        if (child !== undefined && child.exitCode === null && child.signalCode === null) return;
+        // server.log is appended to across restarts: wait for one more start line than it holds now.
+        const startsBefore = countStarts(await readFile(logFile, 'utf8').catch(() => ''));
+        const started = spawn(path.join(SCRIPTS, 'start.sh'), [], {
+          env: {
+            ...process.env,
+            KAFKA_DIR: dir,
+            KAFKA_PORT: String(port),
+            KAFKA_CONTROLLER_PORT: String(controllerPort),
+            KAFKA_HEAP: '384m',
+          },
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        child = started;
+        let stderr = '';
+        started.stderr?.on('data', (chunk: Buffer) => {
+          stderr = (stderr + chunk.toString()).slice(-4_000);
+        });
+        const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+        while (Date.now() < deadline) {
+          if (started.exitCode !== null)
+            throw new Error(`kafka broker exited with ${started.exitCode}: ${stderr}`);
+          if (countStarts(await readFile(logFile, 'utf8').catch(() => '')) > startsBefore) return;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+        throw new Error(`kafka broker did not start within ${STARTUP_TIMEOUT_MS} ms: ${stderr}`);
+      };
+      const stopBroker = async () => {
+        if (child !== undefined) await stopChild(child, 15_000);
+      };
+      const destroy = async () => {
+        await stopBroker();
+        await rm(dir, { recursive: true, force: true });
+      };
+      try {
+        await startBroker();
+      } catch (error) {
+        await destroy();
+        throw error;
+      }
+      return { brokers: [`127.0.0.1:${port}`], stopBroker, startBroker, destroy };
+    },
+  );
+}
+
+function countStarts(log: string): number {
+  return log.split('Kafka Server started').length - 1;
+}

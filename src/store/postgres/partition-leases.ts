@@ -150,8 +150,7 @@ export class PostgresPartitionLeases {
   }
 
   #requireClient(): pg.Client {
-    if (this.#lost)
-      throw new Error('partition lease connection was lost: close() and open() again');
+    if (this.#lost) throw new Error('partition lease connection was lost: close() and open() again');
     if (this.#client === undefined) throw new Error('PostgresPartitionLeases is not open: call open() first');
     return this.#client;
   }

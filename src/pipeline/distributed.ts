@@ -1,0 +1,290 @@
+/**
+ * The roles of the distributed mode (DESIGN §2): `ingest` (feeds → Kafka), `process` (Kafka →
+ * PostgreSQL, several processes sharing the partitions) and `serve` (PostgreSQL + Redis → clients).
+ * Each role builds the same stage implementations the embedded pipeline uses, from the same config.
+ */
+import path from 'node:path';
+import { createLivePublisher } from '../cache/live-publisher.ts';
+import { type CacheSettings, closeCache, createCache, openCache } from '../cache/registry.ts';
+import { RemotePipelineView, type StatsSnapshot, type StatsSource } from '../cache/remote-pipeline-view.ts';
+import type { Config } from '../config/schema.ts';
+import { type Counters, TOPIC_TICKS } from '../core/records.ts';
+import type { Feed } from '../feeds/feed.ts';
+import { createFeed } from '../feeds/registry.ts';
+import { Ingest } from '../ingest/ingest.ts';
+import { KafkaLog } from '../log/kafka/kafka-log.ts';
+import type { Log } from '../log/log.ts';
+import { createLog } from '../log/registry.ts';
+import { SpoolingLog } from '../log/spool/spooling-log.ts';
+import type { FeedStatus } from '../serve/pipeline-view.ts';
+import { PostgresPartitionLeases } from '../store/postgres/partition-leases.ts';
+import { createStore } from '../store/registry.ts';
+import type { Store } from '../store/store.ts';
+import { lockDataDir } from './data-dir-lock.ts';
+import { type PartitionLeases, ProcessRole, partitionCheckpoint, SoleLeases } from './process-role.ts';
+
+export type Role = 'ingest' | 'process' | 'serve';
+
+/** A config that cannot run the role; the message says what to set. */
+export class RoleConfigError extends Error {
+  override readonly name = 'RoleConfigError';
+}
+
+type KafkaLogConfig = Extract<Config['log'], { type: 'kafka' }>;
+
+/**
+ * Checks that the config names engines several processes can share: Kafka for every role, and a
+ * store other processes can reach for `process` and `serve`.
+ */
+export function checkRoleConfig(config: Config, role: Role): KafkaLogConfig {
+  if (config.log.type !== 'kafka') {
+    throw new RoleConfigError(
+      `"${role}" needs a log that processes share: set log.type to "kafka" (the ${config.log.type} log lives inside one process; "streamlines run" runs every stage on it)`,
+    );
+  }
+  if (role !== 'ingest' && config.store.type !== 'postgres') {
+    throw new RoleConfigError(
+      `"${role}" needs a store that processes share: set store.type to "postgres" (the ${config.store.type} store is opened by one process only)`,
+    );
+  }
+  return config.log;
+}
+
+/** Kafka transactional ids are cluster-wide: the topic prefix keeps deployments apart. */
+function transactionalId(log: KafkaLogConfig, name: string): string {
+  return `${log.topicPrefix}${log.clientId}-${name}`;
+}
+
+/** Feeds → ingest → Kafka, with a bounded disk buffer while the brokers are unreachable. */
+export class IngestRole {
+  readonly feeds: Feed[];
+  readonly log: SpoolingLog;
+  readonly #ingest: Ingest;
+  readonly #dataDir: string;
+  readonly #abort = new AbortController();
+  readonly #runs: Promise<void>[] = [];
+  readonly #onFeedError: ((feed: Feed, error: unknown) => void) | undefined;
+  readonly #onProgress: ((message: string) => void) | undefined;
+  #unlock: (() => Promise<void>) | undefined;
+
+  constructor(options: {
+    config: Config;
+    dataDir: string;
+    onFeedError?: (feed: Feed, error: unknown) => void;
+    /** Hears about slow steps (a disk buffer to send before starting). */
+    onProgress?: (message: string) => void;
+  }) {
+    const { config, dataDir } = options;
+    const kafka = checkRoleConfig(config, 'ingest');
+    this.#dataDir = dataDir;
+    this.#onFeedError = options.onFeedError;
+    this.#onProgress = options.onProgress;
+    const inner = createLog(
+      { ...kafka, transactionalId: kafka.transactionalId ?? transactionalId(kafka, 'ingest') },
+      dataDir,
+    );
+    this.log = new SpoolingLog({ inner, dir: path.join(dataDir, 'spool'), maxBytes: kafka.spoolMaxBytes });
+    this.feeds = config.feeds.map((feed) => createFeed(feed, config.symbols));
+    this.#ingest = new Ingest(this.log, { stampSeq: true });
+  }
+
+  /** Locks the data dir (the spool lives there), opens the log and starts every feed. */
+  async start(): Promise<void> {
+    this.#unlock = await lockDataDir(this.#dataDir);
+    await this.log.open();
+    // Appends left in the disk buffer by the last run go to Kafka first: the dedup set is rebuilt
+    // from Kafka and must see their ticks.
+    if (this.log.stats().pendingAppends > 0) {
+      this.#onProgress?.(`sending ${this.log.stats().pendingAppends} buffered appends to Kafka first`);
+      await this.log.drained();
+    }
+    await this.#ingest.open();
+    for (const feed of this.feeds) {
+      this.#runs.push(
+        this.#ingest
+          .runFeed(feed, this.#abort.signal)
+          .catch((error: unknown) => this.#onFeedError?.(feed, error)),
+      );
+    }
+  }
+
+  feedStatuses(): FeedStatus[] {
+    return this.#ingest.feedStatuses();
+  }
+
+  /** True once every feed is bounded and has ended (its end entry is appended or spooled). */
+  ended(): boolean {
+    return (
+      this.feeds.length > 0 && this.feeds.every((feed) => feed.bounded && this.#ingest.hasEnded(feed.name))
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await Promise.allSettled(this.#runs);
+    await this.log.close();
+    await this.#unlock?.();
+  }
+}
+
+/** A processor of the partitions it wins, publishing live data to the cache's bus. */
+export function createProcessRole(options: {
+  config: Config;
+  dataDir: string;
+  onEvent?: (message: string) => void;
+}): { role: ProcessRole; start: () => Promise<void>; stop: () => Promise<void> } {
+  const { config, dataDir } = options;
+  const kafka = checkRoleConfig(config, 'process');
+  const store = createStore(config.store, dataDir);
+  const cache = createCache(config.cache as CacheSettings, {
+    onError: (error) => options.onEvent?.(`cache: ${error.message}`),
+  });
+  const publisher = createLivePublisher(cache);
+  let role: ProcessRole | undefined;
+  const leases: PartitionLeases =
+    config.store.type === 'postgres'
+      ? new PostgresPartitionLeases({
+          url: config.store.url,
+          scope: `${config.store.schema}:${kafka.topicPrefix}${TOPIC_TICKS}`,
+          onLost: (error) => role?.leasesLost(error),
+        })
+      : new SoleLeases();
+  role = new ProcessRole({
+    log: new KafkaLog({ ...withoutType(kafka), transactionalId: transactionalId(kafka, 'process') }),
+    store,
+    leases,
+    config: {
+      latenessMs: config.lateness,
+      priceRules: config.alerts.rules,
+      anomaly: config.alerts.anomaly,
+    },
+    alertsLog: (partition) =>
+      new KafkaLog({
+        ...withoutType(kafka),
+        transactionalId: transactionalId(kafka, `alerts-p${partition}`),
+      }),
+    publish: publisher.publish,
+    onEvent: options.onEvent,
+  });
+  const processRole = role;
+  return {
+    role: processRole,
+    start: async () => {
+      await openCache(cache);
+      await processRole.start();
+    },
+    stop: async () => {
+      await processRole.stop();
+      await publisher.flushed();
+      await closeCache(cache);
+    },
+  };
+}
+
+function withoutType(config: KafkaLogConfig): ConstructorParameters<typeof KafkaLog>[0] {
+  const { type: _type, spoolMaxBytes: _spool, ...options } = config;
+  return options;
+}
+
+/**
+ * The counters of every partition's checkpoint, summed: they are exactly what the store holds.
+ * `drained` once every partition's processor has committed the end of the bounded input (ingest
+ * appends an `end` entry to every partition, behind everything before it).
+ */
+export class PartitionedStatsSource implements StatsSource {
+  readonly #store: Pick<Store, 'checkpoint'>;
+  readonly #log: Log;
+
+  constructor(options: { store: Pick<Store, 'checkpoint'>; log: Log }) {
+    this.#store = options.store;
+    this.#log = options.log;
+  }
+
+  async read(): Promise<StatsSnapshot> {
+    const partitions = this.#log.partitions(TOPIC_TICKS);
+    const checkpoints = await Promise.all(
+      Array.from({ length: partitions }, (_, partition) =>
+        this.#store.checkpoint(partitionCheckpoint(partition)),
+      ),
+    );
+    const totals = emptyCounters();
+    let processedOffset = 0;
+    let logEndOffset = 0;
+    let ended = partitions > 0;
+    checkpoints.forEach((checkpoint, partition) => {
+      const state = (checkpoint?.state ?? {}) as { counters?: Counters; ended?: boolean };
+      if (state.counters) addCounters(totals, state.counters);
+      processedOffset += checkpoint?.offsets[partition] ?? 0;
+      logEndOffset += this.#log.endOffset(TOPIC_TICKS, partition);
+      ended &&= state.ended === true;
+    });
+    // Kafka's offsets skip (transaction markers), so the offsets only measure lag; `ended` decides.
+    return {
+      ...totals,
+      drained: ended,
+      logEndOffset: Math.max(logEndOffset, processedOffset),
+      processedOffset,
+    };
+  }
+}
+
+function emptyCounters(): Counters {
+  return {
+    received: 0,
+    accepted: 0,
+    rejected: 0,
+    rejectedByReason: {},
+    duplicates: 0,
+    late: 0,
+    candlesClosed: 0,
+    alertsFired: 0,
+  };
+}
+
+function addCounters(into: Counters, from: Counters): void {
+  into.received += from.received;
+  into.accepted += from.accepted;
+  into.rejected += from.rejected;
+  into.duplicates += from.duplicates;
+  into.late += from.late;
+  into.candlesClosed += from.candlesClosed;
+  into.alertsFired += from.alertsFired;
+  for (const [reason, count] of Object.entries(from.rejectedByReason)) {
+    into.rejectedByReason[reason] = (into.rejectedByReason[reason] ?? 0) + count;
+  }
+}
+
+/** What a `serve` process reads: the shared store, the log's offsets, and the live bus. */
+export async function openServeRole(options: {
+  config: Config;
+  dataDir: string;
+  onError?: (error: unknown) => void;
+}): Promise<{ store: Store; view: RemotePipelineView; close: () => Promise<void> }> {
+  const { config, dataDir } = options;
+  const kafka = checkRoleConfig(config, 'serve');
+  const store = createStore(config.store, dataDir);
+  // Reads only: the producer (and its transactional id) is created at the first append, never here.
+  const log = new KafkaLog({ ...withoutType(kafka), transactionalId: transactionalId(kafka, 'serve') });
+  const cache = createCache(config.cache as CacheSettings, {
+    onError: (error) => options.onError?.(error),
+  });
+  await store.open();
+  await log.open();
+  await openCache(cache);
+  const view = new RemotePipelineView({
+    bus: cache.bus,
+    stats: new PartitionedStatsSource({ store, log }),
+    onError: options.onError,
+  });
+  await view.open();
+  return {
+    store,
+    view,
+    close: async () => {
+      await view.close();
+      await closeCache(cache);
+      await log.close();
+      await store.close();
+    },
+  };
+}

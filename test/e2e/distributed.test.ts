@@ -1,0 +1,321 @@
+/**
+ * Distributed mode end to end (DESIGN §2): the same replay through `ingest` → Kafka → two `process`
+ * roles → PostgreSQL → `serve` gives over REST exactly what the embedded `run` gives, also when one
+ * processor is SIGKILLed midway; every `serve` reports `drained: true` once all of it is stored; and
+ * a WebSocket client on `serve` receives the ticks a processor publishes through Redis.
+ *
+ * Needs Kafka, PostgreSQL and Redis (test/support/kafka.ts, postgres.ts, redis.ts): skipped loudly
+ * without them outside CI, failed in CI. Every deployment gets its own topic prefix, schema and Redis
+ * key prefix, and every child process is killed in `after`, even when a test fails.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import WebSocket from 'ws';
+import {
+  dumpApi,
+  dumpDeadLetters,
+  getJson,
+  isRunning,
+  type RunningRole,
+  startCli,
+  startRole,
+  startServe,
+  stopCli,
+  stopRole,
+  waitDrained,
+  waitForStats,
+} from '../support/cli.ts';
+import { writeReplay } from '../support/generate-ticks.ts';
+import { findOrStartKafka } from '../support/kafka.ts';
+import { createTestSchema, findOrStartPostgres } from '../support/postgres.ts';
+import { findOrStartRedis } from '../support/redis.ts';
+
+/** The part of the config both modes share; the embedded reference runs with only this. */
+const PIPELINE_CONFIG = {
+  lateness: '10s',
+  alerts: {
+    rules: [
+      { symbol: 'ETHUSDT', above: 200 },
+      { symbol: 'BTCUSDT', below: 99 },
+    ],
+    // Per-symbol state that depends on log order: a processor that saw a symbol's ticks out of order shows here.
+    anomaly: { enabled: true, zScore: 3, warmupTicks: 20 },
+  },
+};
+const PARTITIONS = 3;
+/** Kafka's consumer-group session timeout decides when a killed processor's partitions move: be generous. */
+const DRAIN_TIMEOUT_MS = 180_000;
+
+const servers = await Promise.allSettled([findOrStartKafka(), findOrStartPostgres(), findOrStartRedis()]);
+const startedServer = <T>(result: PromiseSettledResult<T>) =>
+  result.status === 'fulfilled' ? result.value : undefined;
+const kafka = startedServer(servers[0]);
+const postgres = startedServer(servers[1]);
+const redis = startedServer(servers[2]);
+const stopServers = () =>
+  Promise.allSettled(
+    [kafka, postgres, redis].map((server) => (server && 'stop' in server ? server.stop() : undefined)),
+  );
+const failed = servers.find((result) => result.status === 'rejected');
+if (failed) {
+  // Only in CI (startOrSkip throws there): stop what did start, then fail the suite.
+  await stopServers();
+  throw failed.reason;
+}
+
+if (kafka === undefined || postgres === undefined || redis === undefined) {
+  throw new Error('unreachable: every server either started, skipped or threw');
+} else if ('skip' in kafka || 'skip' in postgres || 'skip' in redis) {
+  const reasons = [kafka, postgres, redis].flatMap((server) => ('skip' in server ? [server.skip] : []));
+  await stopServers();
+  it('distributed mode end to end', { skip: reasons.join('; ') }, () => {});
+} else {
+  const brokers = kafka.brokers;
+  const pgUrl = postgres.url;
+  const redisUrl = redis.url;
+
+  describe('distributed mode: ingest → Kafka → process ×2 → PostgreSQL → serve', () => {
+    let dir: string;
+    /** Every role started, so `after` can kill whatever a failed test left running. */
+    const roles: RunningRole[] = [];
+    const dropSchemas: (() => Promise<void>)[] = [];
+    let deployments = 0;
+
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'streamlines-distributed-'));
+    });
+
+    after(async () => {
+      await Promise.allSettled(roles.map((role) => stopRole(role, 'SIGKILL', 5_000)));
+      await Promise.allSettled(dropSchemas.map((drop) => drop()));
+      await stopServers();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    /**
+     * A fresh deployment: its own Kafka topics, PostgreSQL schema, Redis keys, config file and data
+     * dirs. Its roles are stopped when the test ends, passed or not, so they never load the next test.
+     */
+    async function deploy(name: string, t: TestContext) {
+      const own: RunningRole[] = [];
+      const track = <T extends RunningRole>(role: T): T => {
+        roles.push(role);
+        own.push(role);
+        return role;
+      };
+      t.after(() => Promise.allSettled(own.map((role) => stopRole(role))));
+      /** The tails of the roles' stderr, for a failure message. */
+      const context = () =>
+        own
+          .map(
+            (role) =>
+              `--- ${role.role} (pid ${role.child.pid}, ${isRunning(role) ? 'running' : `exited ${role.child.signalCode ?? role.child.exitCode}`}):\n${role.stderr().slice(-2_000)}`,
+          )
+          .join('\n');
+      const id = `sl${process.pid}x${++deployments}${Date.now().toString(36)}`;
+      const { schema, drop } = await createTestSchema(pgUrl);
+      dropSchemas.push(drop);
+      const root = join(dir, name);
+      await mkdir(root, { recursive: true });
+      const config = join(root, 'config.json');
+      await writeFile(
+        config,
+        JSON.stringify({
+          ...PIPELINE_CONFIG,
+          log: { type: 'kafka', brokers, partitions: PARTITIONS, topicPrefix: `${id}.` },
+          store: { type: 'postgres', url: pgUrl, schema },
+          cache: { type: 'redis', url: redisUrl, keyPrefix: `${id}:` },
+        }),
+      );
+      let processors = 0;
+      return {
+        context,
+        drained: (baseUrl: string) =>
+          waitForStats(baseUrl, (stats) => stats.drained === true, { timeoutMs: DRAIN_TIMEOUT_MS, context }),
+        serve: async () => track(await startServe(['--config', config])),
+        process: async () =>
+          track(
+            await startRole(
+              'process',
+              ['--config', config, '--data-dir', join(root, `process-${++processors}`)],
+              'Streamlines process started',
+            ),
+          ),
+        ingest: async (replay: string) =>
+          track(
+            await startRole(
+              'ingest',
+              ['--config', config, '--data-dir', join(root, 'ingest'), '--replay', replay, '--speed', 'max'],
+              'Streamlines ingest started',
+            ),
+          ),
+      };
+    }
+
+    /** What the embedded `run` gives for the replay: the reference every distributed run must equal. */
+    async function embeddedReference(replay: string, name: string) {
+      const config = join(dir, `${name}-embedded.json`);
+      await writeFile(config, JSON.stringify(PIPELINE_CONFIG));
+      const cli = await startCli([
+        '--replay',
+        replay,
+        '--speed',
+        'max',
+        '--data-dir',
+        join(dir, `${name}-embedded`),
+        '--config',
+        config,
+      ]);
+      try {
+        const stats = await waitDrained(cli.baseUrl);
+        return { stats, dump: await dumpApi(cli.baseUrl), deadLetters: await dumpDeadLetters(cli.baseUrl) };
+      } finally {
+        await stopCli(cli);
+      }
+    }
+
+    it('two processors over three partitions give what embedded gives, on every serve', {
+      timeout: 300_000,
+    }, async (t) => {
+      const replay = join(dir, 'two.ndjson');
+      await writeReplay(replay, { count: 40_000, seed: 31 });
+      const expected = await embeddedReference(replay, 'two');
+      assert.ok(expected.deadLetters.length > 0, 'the replay has rejects, so dead letters are compared');
+
+      const deployment = await deploy('two', t);
+      const serve = await deployment.serve();
+      await deployment.process();
+      await deployment.process();
+      const startedAt = Date.now();
+      await deployment.ingest(replay);
+
+      await deployment.drained(serve.baseUrl);
+      t.diagnostic(`drained ${Date.now() - startedAt} ms after ingest started`);
+      assert.deepEqual(await dumpApi(serve.baseUrl), expected.dump);
+      assert.deepEqual(await dumpDeadLetters(serve.baseUrl), expected.deadLetters, 'dead letters');
+
+      // Started after the drain: it must learn `drained` and everything else from the store alone.
+      const late = await deployment.serve();
+      await deployment.drained(late.baseUrl);
+      assert.deepEqual(await dumpApi(late.baseUrl), expected.dump, 'a serve started after the drain');
+      assert.deepEqual(await dumpDeadLetters(late.baseUrl), expected.deadLetters, 'dead letters, late serve');
+    });
+
+    it('SIGKILL of one processor midway: the survivor finishes alone with the same result', {
+      timeout: 420_000,
+    }, async (t) => {
+      const replay = join(dir, 'kill.ndjson');
+      await writeReplay(replay, { count: 150_000, seed: 37 });
+      const expected = await embeddedReference(replay, 'kill');
+      const entries = Number(expected.stats.logEndOffset);
+      assert.ok(entries > 100_000, `embedded log end offset ${entries}`);
+
+      const deployment = await deploy('kill', t);
+      const serve = await deployment.serve();
+      const processors = [await deployment.process(), await deployment.process()];
+      const startedAt = Date.now();
+      await deployment.ingest(replay);
+
+      // A random point in the first half of the work. Kafka offsets have gaps (transaction markers),
+      // so the summed processed offset runs ahead of the entry count: this is at most halfway.
+      const target = 1 + Math.floor(Math.random() * entries * 0.5);
+      const atKill = await waitForStats(
+        serve.baseUrl,
+        (stats) => Number(stats.processedOffset) >= target || stats.drained === true,
+        { timeoutMs: DRAIN_TIMEOUT_MS, intervalMs: 20, context: deployment.context },
+      );
+      const victimIndex = Math.floor(Math.random() * processors.length);
+      const victim = processors[victimIndex]!;
+      const survivor = processors[1 - victimIndex]!;
+      assert.ok(
+        isRunning(victim) && isRunning(survivor),
+        `both processors alive before the kill\n${deployment.context()}`,
+      );
+      await stopRole(victim, 'SIGKILL');
+      const moment =
+        `killed processor ${victimIndex + 1} (pid ${victim.child.pid}) ${Date.now() - startedAt} ms after ingest ` +
+        `started, at processedOffset ${atKill.processedOffset} (target ${target} of ~${entries} entries)`;
+      t.diagnostic(moment);
+      process.stderr.write(`${moment}\n`);
+      assert.notEqual(
+        atKill.drained,
+        true,
+        `${moment}: the processors had finished before the kill; a bigger replay is needed on this machine`,
+      );
+
+      await deployment.drained(serve.baseUrl);
+      t.diagnostic(`drained ${Date.now() - startedAt} ms after ingest started`);
+      assert.ok(isRunning(survivor), `the survivor is still running\n${deployment.context()}`);
+      assert.deepEqual(await dumpApi(serve.baseUrl), expected.dump, moment);
+      assert.deepEqual(await dumpDeadLetters(serve.baseUrl), expected.deadLetters, `dead letters; ${moment}`);
+    });
+
+    it('a WebSocket client on serve receives the ticks a processor publishes (Redis fan-out)', {
+      timeout: 180_000,
+    }, async (t) => {
+      const replay = join(dir, 'live.ndjson');
+      await writeReplay(replay, { count: 5_000, seed: 41 });
+
+      const deployment = await deploy('live', t);
+      const serve = await deployment.serve();
+      const received: { channel: string; data: Record<string, unknown> }[] = [];
+      const socket = new WebSocket(`${serve.baseUrl.replace(/^http/, 'ws')}/ws`);
+      try {
+        await new Promise((resolve, reject) => {
+          socket.once('open', resolve);
+          socket.once('error', reject);
+        });
+        const subscribed = new Promise<unknown>((resolve) => {
+          socket.on('message', (raw) => {
+            const message = JSON.parse(raw.toString());
+            if ('op' in message) resolve(message);
+            else received.push(message);
+          });
+        });
+        socket.send(JSON.stringify({ op: 'subscribe', channels: ['ticks:BTCUSDT'] }));
+        assert.deepEqual(await subscribed, { op: 'subscribed', channels: ['ticks:BTCUSDT'] });
+
+        // Only now does anything publish: the serve's subscription to Redis is already in place.
+        await deployment.process();
+        await deployment.ingest(replay);
+        await deployment.drained(serve.baseUrl);
+        for (let waited = 0; received.length === 0 && waited < 10_000; waited += 50) await sleep(50);
+      } finally {
+        socket.terminate();
+      }
+
+      assert.ok(received.length > 0, `no live tick reached the WebSocket client\n${deployment.context()}`);
+      const { body } = await getJson<{ ticks: Record<string, unknown>[] }>(
+        serve.baseUrl,
+        '/api/v1/ticks/BTCUSDT?limit=10000',
+      );
+      // Every live tick is one the processor stored, with the same moving averages.
+      const stored = new Set(body.ticks.map((tick) => JSON.stringify(storedFields(tick))));
+      for (const { channel, data } of received) {
+        assert.equal(channel, 'ticks:BTCUSDT');
+        assert.equal(data.symbol, 'BTCUSDT');
+        assert.ok(
+          stored.has(JSON.stringify(storedFields(data))),
+          `live tick not in the store: ${JSON.stringify(data)}`,
+        );
+      }
+    });
+  });
+}
+
+/** The fields a live tick and a stored tick (`GET /ticks`) share; `id` is null on the wire when absent. */
+function storedFields(tick: Record<string, unknown>) {
+  return {
+    ts: tick.ts,
+    price: tick.price,
+    size: tick.size,
+    id: tick.id ?? null,
+    maShort: tick.maShort,
+    maLong: tick.maLong,
+    late: tick.late,
+  };
+}
