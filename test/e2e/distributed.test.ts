@@ -254,6 +254,50 @@ if (kafka === undefined || postgres === undefined || redis === undefined) {
       assert.deepEqual(await dumpDeadLetters(serve.baseUrl), expected.deadLetters, `dead letters; ${moment}`);
     });
 
+    it('kill -9 of ingest and a restart, then a PostgreSQL outage: the same result', {
+      timeout: 420_000,
+    }, async (t) => {
+      const replay = join(dir, 'outage.ndjson');
+      await writeReplay(replay, { count: 150_000, seed: 43 });
+      const expected = await embeddedReference(replay, 'outage');
+      const entries = Number(expected.stats.logEndOffset);
+
+      const deployment = await deploy('outage', t);
+      const serve = await deployment.serve();
+      await deployment.process();
+      await deployment.process();
+      const startedAt = Date.now();
+      const firstIngest = await deployment.ingest(replay);
+      const progressed = (share: number) =>
+        waitForStats(
+          serve.baseUrl,
+          (stats) => Number(stats.processedOffset) >= entries * share || stats.drained === true,
+          { timeoutMs: DRAIN_TIMEOUT_MS, intervalMs: 20, context: deployment.context },
+        );
+
+      // Ingest dies mid-transaction at some point; the same command again continues from its last
+      // committed feed position (its producer state in Kafka), with the dedup set rebuilt from Kafka.
+      await sleep(Math.floor(Math.random() * 1_500));
+      await stopRole(firstIngest, 'SIGKILL');
+      t.diagnostic(`ingest killed ${Date.now() - startedAt} ms after it started`);
+      await deployment.ingest(replay);
+
+      // The database goes away for a while: processors retry from their last commit, renew their
+      // leases once it is back, and resume.
+      const before = await progressed(0.3);
+      if (postgres !== undefined && 'outage' in postgres && postgres.outage && before.drained !== true) {
+        t.diagnostic(`PostgreSQL down for 3 s at processedOffset ${before.processedOffset}`);
+        await postgres.outage(3_000);
+      } else {
+        t.diagnostic('no PostgreSQL outage: the server was not started by this test, or all was processed');
+      }
+
+      await deployment.drained(serve.baseUrl);
+      t.diagnostic(`drained ${Date.now() - startedAt} ms after ingest started`);
+      assert.deepEqual(await dumpApi(serve.baseUrl), expected.dump);
+      assert.deepEqual(await dumpDeadLetters(serve.baseUrl), expected.deadLetters, 'dead letters');
+    });
+
     it('a WebSocket client on serve receives the ticks a processor publishes (Redis fan-out)', {
       timeout: 180_000,
     }, async (t) => {

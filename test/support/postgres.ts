@@ -20,6 +20,11 @@ export interface TestPostgres {
   /** True when this process started the cluster (and `stop` removes it). */
   started: boolean;
   stop: () => Promise<void>;
+  /**
+   * Only on a cluster started here: stops it at once (as a crash would: `pg_ctl -m immediate`),
+   * keeps it down for `downMs` and starts it again on the same port and data.
+   */
+  outage?: (downMs: number) => Promise<void>;
 }
 
 /** Why there is no server, to print when a suite skips. */
@@ -67,18 +72,19 @@ async function startCluster(): Promise<TestPostgres> {
     await chown(dir, Number(stdout.trim()), Number(gid.trim()));
   }
   const port = await freePort();
+  // Durability off: a test cluster is thrown away, and fsync would dominate every commit.
+  const options = [
+    `-p ${port}`,
+    `-k ${dir}`,
+    '-c listen_addresses=127.0.0.1',
+    '-c fsync=off',
+    '-c synchronous_commit=off',
+    '-c full_page_writes=off',
+  ].join(' ');
+  const start = () => exec('pg_ctl', ['-D', data, '-o', options, '-l', log, '-w', '-t', '60', 'start']);
   try {
     await exec('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
-    // Durability off: a test cluster is thrown away, and fsync would dominate every commit.
-    const options = [
-      `-p ${port}`,
-      `-k ${dir}`,
-      '-c listen_addresses=127.0.0.1',
-      '-c fsync=off',
-      '-c synchronous_commit=off',
-      '-c full_page_writes=off',
-    ].join(' ');
-    await exec('pg_ctl', ['-D', data, '-o', options, '-l', log, '-w', '-t', '60', 'start']);
+    await start();
   } catch (error) {
     const serverLog = await readFile(log, 'utf8').catch(() => '');
     await rm(dir, { recursive: true, force: true });
@@ -90,6 +96,11 @@ async function startCluster(): Promise<TestPostgres> {
     stop: async () => {
       await exec('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
+    },
+    outage: async (downMs) => {
+      await exec('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      await start();
     },
   };
 }

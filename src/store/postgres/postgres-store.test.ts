@@ -357,6 +357,38 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
       }
     });
 
+    test('a connection killed mid-write fails that write, not the process; the next write succeeds', async () => {
+      const { drop, make, schema } = await isolated();
+      const store = make();
+      const other = new pg.Client({ connectionString: server.url });
+      try {
+        await store.open();
+        await store.write(fenced({ 0: 5 }, {}, 'first'));
+        await other.connect();
+        await other.query('BEGIN');
+        await other.query(`SELECT offsets FROM ${schema}.checkpoints WHERE name = 'processor:p0' FOR UPDATE`);
+        const outcome = store.write(fenced({ 0: 7 }, { 0: 5 }, 'cut')).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        await waitForBlockedStore();
+        // The server ends the store's checked-out connection (as a restart would): its client
+        // emits 'error', which would end this test process if nobody listened.
+        await other.query(
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'streamlines' AND wait_event_type = 'Lock'",
+        );
+        await other.query('ROLLBACK');
+        const error = await outcome;
+        assert.ok(error instanceof Error && /terminat/i.test(error.message), `got ${String(error)}`);
+        await store.write(fenced({ 0: 7 }, { 0: 5 }, 'again'));
+        assert.deepStrictEqual(await store.checkpoint('processor:p0'), { offsets: { 0: 7 }, state: 'again' });
+      } finally {
+        await other.end().catch(() => undefined);
+        await store.close();
+        await drop();
+      }
+    });
+
     test('two first writes racing on a missing checkpoint: the one that inserts second conflicts', async () => {
       const { drop, make, schema } = await isolated();
       const store = make();

@@ -172,6 +172,11 @@ export class PostgresStore implements Store {
       // Awaited before the pool hands the client out, so every statement sees the schema.
       // (Set by SQL rather than the `options` startup parameter, which pglite-socket ignores.)
       onConnect: async (client) => {
+        // A connection that dies while checked out (the server restarts mid-write) emits 'error'
+        // on its client as well as failing the query in flight; the pool only listens while the
+        // client is idle, and an unheard 'error' would end the process. The failed query is what
+        // reports it (the write is retried), so the event itself is ignored.
+        client.on('error', () => undefined);
         await client.query(`SET search_path TO ${ident(this.#schema)}, public`);
       },
     });
