@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeReplay } from '../test/support/generate-ticks.ts';
 import { measurePipeline, measureWsLatency } from './cli-stages.ts';
+import { measureDistributed } from './distributed.ts';
 import { measureKafka } from './kafka.ts';
 import {
   measureDuckDbStore,
@@ -50,6 +51,13 @@ const size = quick
       // Starting a throwaway cluster costs seconds: quick mode only uses a server it is given.
       postgres: Boolean(process.env.STREAMLINES_TEST_PG_URL),
       postgresBatches: 10,
+      // Kafka, PostgreSQL, Redis and four roles cost far more than the run: only on servers it is given.
+      distributed: Boolean(
+        process.env.STREAMLINES_TEST_KAFKA_BROKERS &&
+          process.env.STREAMLINES_TEST_PG_URL &&
+          process.env.STREAMLINES_TEST_REDIS_URL,
+      ),
+      distributedTicks: 5_000,
       wsWarmupMs: 1_000,
       wsMeasureMs: 3_000,
       restRequests: 100,
@@ -61,6 +69,8 @@ const size = quick
       storeBatches: 100,
       postgres: true,
       postgresBatches: 40,
+      distributed: true,
+      distributedTicks: 200_000,
       wsWarmupMs: 3_000,
       wsMeasureMs: 20_000,
       restRequests: 1_000,
@@ -170,6 +180,44 @@ try {
   ]);
   await rm(join(dir, 'data'), { recursive: true, force: true });
   await rm(replay, { force: true });
+
+  if (size.distributed) {
+    say(
+      `distributed: ingest -> Kafka -> 2 process -> PostgreSQL -> serve, ${thousands(size.distributedTicks)} ticks...`,
+    );
+    const distributed = await measureDistributed({
+      lines: size.distributedTicks,
+      processors: 2,
+      partitions: 3,
+    });
+    if ('skip' in distributed) skipped.distributed = distributed.skip;
+    else {
+      result.distributedTicksPerSec = distributed.ticksPerSec;
+      result.distributedMs = distributed.ms;
+      result.distributedAccepted = distributed.accepted;
+      if (distributed.ingestTicksPerSec !== undefined) {
+        result.distributedIngestTicksPerSec = distributed.ingestTicksPerSec;
+        result.distributedIngestMs = distributed.ingestMs;
+      }
+      result.distributedCpu = distributed.cpu;
+      say(
+        `distributed: ${rate(distributed.ticksPerSec)} (${(distributed.ms / 1000).toFixed(1)} s, ${thousands(distributed.accepted)} accepted); ingest into Kafka ${distributed.ingestTicksPerSec === undefined ? 'not seen' : rate(distributed.ingestTicksPerSec)}`,
+      );
+      table.push([
+        `distributed: ingest -> Kafka -> 2 process -> PostgreSQL (${thousands(distributed.accepted)} accepted)`,
+        rate(distributed.ticksPerSec),
+        '',
+      ]);
+      if (distributed.ingestTicksPerSec !== undefined) {
+        table.push([
+          'distributed: ingest alone into Kafka (3 partitions)',
+          rate(distributed.ingestTicksPerSec),
+          '',
+        ]);
+      }
+    }
+  } else
+    skipped.distributed = 'quick mode without STREAMLINES_TEST_KAFKA_BROKERS, _PG_URL and _REDIS_URL all set';
 
   say(
     `WebSocket latency: ${thousands(WS_TICKS_PER_SECOND)} ticks/s, ${SYMBOLS.length} clients, ${size.wsMeasureMs / 1000} s...`,

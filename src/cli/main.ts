@@ -16,7 +16,15 @@ import {
   RoleConfigError,
 } from '../pipeline/distributed.ts';
 import { EmbeddedPipeline } from '../pipeline/embedded-pipeline.ts';
+import {
+  buildRoleServer,
+  IngestReadiness,
+  listenRoleServer,
+  ProcessReadiness,
+  type RoleServerOptions,
+} from '../pipeline/role-server.ts';
 import { PipelineMetrics } from '../serve/metrics/pipeline-metrics.ts';
+import { IngestMetrics, ProcessMetrics } from '../serve/metrics/role-metrics.ts';
 import { buildServer } from '../serve/server.ts';
 import { BackfillUsageError, runBackfill } from './backfill.ts';
 import { KeysUsageError, runKeysCommand } from './keys.ts';
@@ -37,7 +45,8 @@ Commands:
 Options:
   --config FILE     YAML or JSON config (every key optional)
   --data-dir DIR    where the log and the store live (default ./data)
-  --port N          HTTP port (default 8080; 0 picks a free port and prints it)
+  --port N          HTTP port (default 8080; 0 picks a free port and prints it); ingest and
+                    process serve /health, /ready and /metrics there, and only when given --port
   --host HOST       address to listen on (default localhost)
   --replay FILE     replay an NDJSON file of ticks instead of the configured feeds
   --speed N|max     replay speed: N times real time by event time, or max (default max)
@@ -85,13 +94,12 @@ export async function main(argv: string[]): Promise<void> {
   if (command !== 'run' && command !== 'ingest' && command !== 'process' && command !== 'serve') {
     throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
   }
-  if (command === 'process' && (values.replay !== undefined || values.port !== undefined)) {
-    throw new UsageError('"process" takes neither --replay (give it to "ingest") nor --port');
+  if (command === 'process' && values.replay !== undefined) {
+    throw new UsageError('"process" takes no --replay (give it to "ingest")');
   }
   if (command === 'serve' && values.replay !== undefined) {
     throw new UsageError('"serve" takes no --replay (give it to "ingest")');
   }
-  if (command === 'ingest' && values.port !== undefined) throw new UsageError('"ingest" takes no --port');
 
   const config = await loadConfig(values.config);
   const dataDir = resolve(values['data-dir'] ?? './data');
@@ -102,8 +110,10 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (command !== 'run') checkRoleConfig(config, command);
   watchNpm();
-  if (command === 'ingest') await runIngest(config, dataDir);
-  else if (command === 'process') await runProcess(config, dataDir);
+  // ingest and process serve /health, /ready and /metrics only when given --port.
+  const ops = values.port === undefined ? undefined : { host: config.server.host, port: config.server.port };
+  if (command === 'ingest') await runIngest(config, dataDir, ops);
+  else if (command === 'process') await runProcess(config, dataDir, ops);
   else if (command === 'serve') await runServe(config, dataDir);
   else await run(config, dataDir);
 }
@@ -162,14 +172,43 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-async function runIngest(config: Config, dataDir: string): Promise<void> {
+/** Where `ingest` and `process` serve /health, /ready and /metrics; none without --port. */
+interface OpsAddress {
+  host: string;
+  port: number;
+}
+
+/**
+ * Starts a role's ops endpoint before the role itself, so a start that waits (Kafka or the database
+ * away) is visible; prints the address scripts read. Returns the function that closes it.
+ */
+async function startOps(
+  role: 'ingest' | 'process',
+  ops: OpsAddress | undefined,
+  options: RoleServerOptions,
+): Promise<() => Promise<void>> {
+  if (!ops) return async () => {};
+  const app = await buildRoleServer(options);
+  const url = await listenRoleServer(app, ops.host, ops.port);
+  process.stdout.write(`Streamlines ${role} metrics on ${url}\n`);
+  return () => app.close();
+}
+
+async function runIngest(config: Config, dataDir: string, ops?: OpsAddress): Promise<void> {
   const ingest = new IngestRole({
     config,
     dataDir,
     onFeedError: (feed, error) => process.stderr.write(`feed ${feed.name} failed: ${errorText(error)}\n`),
     onProgress: (message) => process.stderr.write(`ingest: ${message}\n`),
   });
-  await ingest.start();
+  const readiness = new IngestReadiness(ingest);
+  const metrics = new IngestMetrics({ feeds: () => ingest.feedStatuses(), spool: () => ingest.log.stats() });
+  const closeOps = await startOps('ingest', ops, { metrics, readiness });
+  await ingest.start().catch(async (error: unknown) => {
+    await closeOps();
+    throw error;
+  });
+  readiness.markStarted();
   const names = ingest.feeds.map((feed) => feed.name).join(', ');
   process.stdout.write(
     `Streamlines ingest started (feeds: ${names}) -> Kafka ${config.log.type === 'kafka' ? config.log.brokers.join(',') : ''}\n`,
@@ -195,21 +234,34 @@ async function runIngest(config: Config, dataDir: string): Promise<void> {
   watch.unref();
   onSignals(async () => {
     clearInterval(watch);
+    await closeOps();
     await ingest.stop();
   });
 }
 
-async function runProcess(config: Config, dataDir: string): Promise<void> {
+async function runProcess(config: Config, dataDir: string, ops?: OpsAddress): Promise<void> {
+  const metrics = new ProcessMetrics();
   const processor = createProcessRole({
     config,
     dataDir,
+    metrics,
     onEvent: (message) => process.stderr.write(`process: ${message}\n`),
   });
-  await processor.start();
+  metrics.bind(processor.role);
+  const readiness = new ProcessReadiness(processor.role);
+  const closeOps = await startOps('process', ops, { metrics, readiness });
+  await processor.start().catch(async (error: unknown) => {
+    await closeOps();
+    throw error;
+  });
+  readiness.markStarted();
   process.stdout.write(
     `Streamlines process started (partitions owned: ${processor.role.owned().join(', ') || 'none yet'})\n`,
   );
-  onSignals(processor.stop);
+  onSignals(async () => {
+    await closeOps();
+    await processor.stop();
+  });
 }
 
 async function runServe(config: Config, dataDir: string): Promise<void> {

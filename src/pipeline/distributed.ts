@@ -16,6 +16,7 @@ import { KafkaLog } from '../log/kafka/kafka-log.ts';
 import type { Log } from '../log/log.ts';
 import { createLog } from '../log/registry.ts';
 import { SpoolingLog } from '../log/spool/spooling-log.ts';
+import type { BatchMetricsRecorder } from '../serve/metrics/pipeline-metrics.ts';
 import type { FeedStatus } from '../serve/pipeline-view.ts';
 import { PostgresPartitionLeases } from '../store/postgres/partition-leases.ts';
 import { createStore } from '../store/registry.ts';
@@ -132,6 +133,8 @@ export function createProcessRole(options: {
   config: Config;
   dataDir: string;
   onEvent?: (message: string) => void;
+  /** Hears every committed batch and store write error (`streamlines process --port` serves them). */
+  metrics?: BatchMetricsRecorder;
 }): { role: ProcessRole; start: () => Promise<void>; stop: () => Promise<void> } {
   const { config, dataDir } = options;
   const kafka = checkRoleConfig(config, 'process');
@@ -164,6 +167,7 @@ export function createProcessRole(options: {
         transactionalId: transactionalId(kafka, `alerts-p${partition}`),
       }),
     publish: publisher.publish,
+    metrics: options.metrics,
     onEvent: options.onEvent,
   });
   const processRole = role;

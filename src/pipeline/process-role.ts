@@ -12,7 +12,7 @@
  * The store's checkpoint fencing backs the leases up: a commit that does not continue the
  * partition's stored checkpoint is refused, and that runner stops.
  */
-import { TOPIC_TICKS } from '../core/records.ts';
+import { type Counters, TOPIC_TICKS } from '../core/records.ts';
 import type { Log } from '../log/log.ts';
 import { ProcessRunner } from '../process/process-runner.ts';
 import type { ProcessConfig } from '../process/processor.ts';
@@ -68,6 +68,17 @@ export interface ProcessRoleOptions {
   onEvent?: (message: string) => void;
 }
 
+/** One owned partition, as `ProcessRole.partitions()` reports it. */
+export interface PartitionStatus {
+  partition: number;
+  /** Log entries of the partition committed to the store. */
+  committedOffset: number;
+  /** The partition's counters as of its last commit (lifetime totals: they move with the partition). */
+  counters: Counters;
+  /** The last store write error while the partition's runner retries, else undefined. */
+  writeError: unknown;
+}
+
 interface OwnedPartition {
   runner: ProcessRunner;
   controller: AbortController;
@@ -108,6 +119,24 @@ export class ProcessRole {
     let sum = 0;
     for (const { runner } of this.#owned.values()) sum += runner.committedOffset();
     return sum;
+  }
+
+  /** Each owned partition as of its last commit, ascending, with its store write error while retrying. */
+  partitions(): PartitionStatus[] {
+    return this.owned().map((partition) => {
+      const runner = this.#owned.get(partition)!.runner;
+      return {
+        partition,
+        committedOffset: runner.committedOffset(),
+        counters: runner.counters(),
+        writeError: runner.writeError(),
+      };
+    });
+  }
+
+  /** Why the leases were lost, until they are renewed; undefined while they are held. */
+  leasesError(): unknown {
+    return this.#leasesLost;
   }
 
   /**

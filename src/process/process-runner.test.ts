@@ -126,3 +126,72 @@ describe('ProcessRunner alerts topic', () => {
     );
   });
 });
+
+/** Counts what the runner reports to its metrics. */
+class CountingRecorder {
+  batches = 0;
+  writeErrors = 0;
+  conflicts = 0;
+  recordBatch(): void {
+    this.batches++;
+  }
+  recordWriteError(): void {
+    this.writeErrors++;
+  }
+  recordCheckpointConflict(): void {
+    this.conflicts++;
+  }
+}
+
+describe('ProcessRunner store error metrics', () => {
+  it('counts every failed write attempt once, and no checkpoint conflict', async () => {
+    const log = new MemoryLog();
+    await log.open();
+    await log.append(
+      TOPIC_TICKS,
+      entries(1_000).map((value) => ({ key: 'k', value })),
+    );
+    const store = new FlakyStore();
+    await store.open();
+    const metrics = new CountingRecorder();
+    const runner = new ProcessRunner({ log, store, config: CONFIG, maxBatch: 50, metrics });
+    await runner.open();
+    const controller = new AbortController();
+    const running = runner.run(controller.signal);
+    while (runner.committedOffset() < log.endOffset(TOPIC_TICKS, 0)) await sleep(10);
+    controller.abort();
+    await running;
+    // FlakyStore fails write calls 3, 4 and 5: three failed attempts.
+    assert.equal(store.failures, 3);
+    assert.equal(metrics.writeErrors, 3);
+    assert.equal(metrics.conflicts, 0);
+    assert.ok(metrics.batches > 0);
+  });
+
+  it('counts a fenced commit (another processor continued the partition) as a conflict, not an error', async () => {
+    const log = new MemoryLog();
+    await log.open();
+    await log.append(
+      TOPIC_TICKS,
+      entries(200).map((value) => ({ key: 'k', value })),
+    );
+    const store = new MemoryStore();
+    await store.open();
+    const metrics = new CountingRecorder();
+    const runner = new ProcessRunner({ log, store, config: CONFIG, maxBatch: 50, metrics, fence: true });
+    await runner.open();
+    // Another processor commits to the same checkpoint after this runner read it.
+    await store.write({
+      ticks: [],
+      candles: [],
+      indicators: [],
+      alerts: [],
+      deadLetters: [],
+      checkpoint: { name: PROCESSOR_CHECKPOINT, offsets: { 0: 7 }, state: {} },
+    });
+    await assert.rejects(runner.run(new AbortController().signal), { name: 'CheckpointConflictError' });
+    assert.equal(metrics.conflicts, 1);
+    assert.equal(metrics.writeErrors, 0);
+    assert.equal(metrics.batches, 0);
+  });
+});

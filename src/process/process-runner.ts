@@ -139,7 +139,10 @@ export class ProcessRunner {
       if (!Number.isInteger(partition) || partition < 0 || partition >= partitionCount)
         throw new Error(`partition ${partition} of ${TOPIC_TICKS} does not exist (it has ${partitionCount})`);
     }
-    this.#offsets = Array.from({ length: partitionCount }, (_, partition) => checkpoint?.offsets[partition] ?? 0);
+    this.#offsets = Array.from(
+      { length: partitionCount },
+      (_, partition) => checkpoint?.offsets[partition] ?? 0,
+    );
     this.#readOffsets = [...this.#offsets];
     this.#storedOffsets = checkpoint?.offsets ?? {};
     this.#committedSnapshot = checkpoint?.state as ProcessorSnapshot | undefined;
@@ -331,7 +334,12 @@ export class ProcessRunner {
     try {
       await this.#store.write({ ...out, checkpoint });
     } catch (error) {
-      if (error instanceof Error && error.name === 'CheckpointConflictError') this.#fenced = error;
+      if (error instanceof Error && error.name === 'CheckpointConflictError') {
+        this.#fenced = error;
+        this.#metrics?.recordCheckpointConflict?.();
+      } else {
+        this.#metrics?.recordWriteError?.();
+      }
       this.#writeError = error;
       return false;
     }

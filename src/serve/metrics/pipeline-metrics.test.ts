@@ -7,6 +7,7 @@ import type { Stats } from '../pipeline-view.ts';
 import type { WsHubStats } from '../ws/ws-hub.ts';
 import { parseExposition, sampleValue } from './parse-exposition.ts';
 import { PipelineMetrics } from './pipeline-metrics.ts';
+import { IngestMetrics, ProcessMetrics } from './role-metrics.ts';
 
 function baseStats(): Stats {
   return {
@@ -251,13 +252,37 @@ describe('PipelineMetrics', () => {
     assert.doesNotMatch(text, /nodejs_active_handles_total/);
   });
 
-  test('docs/metrics.md documents every streamlines_ metric, and only those', async () => {
-    const text = await boundMetrics().metrics.render();
+  test('docs/metrics.md documents every streamlines_ metric of run, ingest and process, and only those', async () => {
+    const ingest = new IngestMetrics(
+      {
+        feeds: () => [],
+        spool: () => ({ spoolBytes: 0, pendingAppends: 0, spooledAppends: 0, fullWaits: 0 }),
+      },
+      { processMetrics: false },
+    );
+    const processMetrics = new ProcessMetrics({ processMetrics: false });
+    processMetrics.bind({ partitions: () => [] });
+    const text = (
+      await Promise.all([boundMetrics().metrics.render(), ingest.render(), processMetrics.render()])
+    ).join('\n');
     const exposed = new Set([...text.matchAll(/^# TYPE (streamlines_\w+) /gm)].map((match) => match[1]!));
     const docs = await readFile(new URL('../../../docs/metrics.md', import.meta.url), 'utf8');
     const documented = new Set([...docs.matchAll(/^\| `(streamlines_\w+)` \|/gm)].map((match) => match[1]!));
     assert.ok(exposed.size >= 25, `only ${exposed.size} metrics exposed`);
     assert.deepEqual([...exposed].sort(), [...documented].sort());
+  });
+
+  test('store write errors and checkpoint conflicts are counted apart, from 0', async () => {
+    const { metrics, scrape } = boundMetrics();
+    const before = await scrape();
+    assert.equal(sampleValue(before, 'streamlines_store_write_errors_total'), 0);
+    assert.equal(sampleValue(before, 'streamlines_store_checkpoint_conflicts_total'), 0);
+    metrics.recordWriteError();
+    metrics.recordWriteError();
+    metrics.recordCheckpointConflict();
+    const after = await scrape();
+    assert.equal(sampleValue(after, 'streamlines_store_write_errors_total'), 2);
+    assert.equal(sampleValue(after, 'streamlines_store_checkpoint_conflicts_total'), 1);
   });
 
   test('latencySampleEvery must be a positive integer', () => {

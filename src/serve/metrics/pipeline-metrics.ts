@@ -52,6 +52,10 @@ export interface BatchMetricsRecorder {
     storedAtMs: number,
     storeWriteSeconds: number,
   ): void;
+  /** One store write attempt failed (the runner rolls back and retries). */
+  recordWriteError?(): void;
+  /** The store refused a commit because another processor continued the partition (a handover). */
+  recordCheckpointConflict?(): void;
 }
 
 /** What the metrics read at scrape time; the server binds them (`bind`). */
@@ -69,7 +73,8 @@ const LINT_FAILING_DEFAULT_METRICS = [
 /** The shared process-metrics registry: prom-client's collectors start timers, so only one set per process. */
 let processRegistry: Registry | undefined;
 
-function sharedProcessRegistry(): Registry {
+/** Node.js process metrics (CPU, memory, event loop, GC), one registry per process, made on first use. */
+export function sharedProcessRegistry(): Registry {
   if (processRegistry === undefined) {
     processRegistry = new Registry();
     collectDefaultMetrics({ register: processRegistry });
@@ -103,37 +108,24 @@ class MirroredTotals {
   }
 }
 
-/** The pipeline's metrics registry, the hot-path recorders and the scrape. */
-export class PipelineMetrics implements BatchMetricsRecorder {
-  /** This instance's own registry (process metrics included unless turned off). */
-  readonly registry: Registry;
-  /** The pipeline metrics alone; `registry` adds the shared process metrics to them. */
-  readonly #own = new Registry();
+/**
+ * The process stage's metrics: tick latencies (sampled), store write time and store errors, on the
+ * registry given. `run` and `streamlines process` expose the same names.
+ */
+export class BatchMetrics implements BatchMetricsRecorder {
   readonly #sampleEvery: number;
-  #sources: MetricsSources | undefined;
-  /** One stats snapshot per scrape, so related counters agree with each other. */
-  #stats: Stats | undefined;
-  #hubStats: WsHubStats | undefined;
-  readonly #totals = new MirroredTotals();
   /** Index, in the next batch, of the next tick to observe (sampling runs across batches). */
   #nextSample = 0;
-  /** Tick messages until the next one the WebSocket histogram samples. */
-  #liveCountdown = 1;
-
   readonly #processedLatency: Histogram;
   readonly #storedLatency: Histogram;
-  readonly #sentLatency: Histogram;
   readonly #storeWrite: Histogram;
+  readonly #writeErrors: Counter;
+  readonly #checkpointConflicts: Counter;
 
-  constructor(options: PipelineMetricsOptions = {}) {
-    const every = options.latencySampleEvery ?? DEFAULT_LATENCY_SAMPLE_EVERY;
-    if (!Number.isSafeInteger(every) || every < 1) {
-      throw new RangeError(`latencySampleEvery must be a positive integer, got ${String(every)}`);
-    }
-    this.#sampleEvery = every;
-    const registers = [this.#own];
-    const sampled = every === 1 ? '' : ` (one tick in ${every} is observed)`;
-
+  constructor(registry: Registry, latencySampleEvery: number) {
+    this.#sampleEvery = latencySampleEvery;
+    const registers = [registry];
+    const sampled = latencySampleEvery === 1 ? '' : ` (one tick in ${latencySampleEvery} is observed)`;
     this.#processedLatency = new Histogram({
       name: 'streamlines_tick_processed_latency_seconds',
       help: `Wall-clock time from ingest receiving a tick to the processor having applied it${sampled}.`,
@@ -146,16 +138,88 @@ export class PipelineMetrics implements BatchMetricsRecorder {
       buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     });
-    this.#sentLatency = new Histogram({
-      name: 'streamlines_tick_ws_sent_latency_seconds',
-      help: `Wall-clock time from ingest receiving a tick to the WebSocket hub sending it to at least one client${sampled}.`,
-      buckets: LATENCY_BUCKETS_SECONDS,
-      registers,
-    });
     this.#storeWrite = new Histogram({
       name: 'streamlines_store_write_duration_seconds',
       help: 'Time of one store transaction (a processed batch with its checkpoint).',
       buckets: STORE_WRITE_BUCKETS_SECONDS,
+      registers,
+    });
+    this.#writeErrors = new Counter({
+      name: 'streamlines_store_write_errors_total',
+      help: 'Store write attempts that failed (the processor rolls back and retries the batch); checkpoint conflicts not included.',
+      registers,
+    });
+    this.#checkpointConflicts = new Counter({
+      name: 'streamlines_store_checkpoint_conflicts_total',
+      help: 'Commits the store refused because another processor had continued the partition (a partition handover, not an outage).',
+      registers,
+    });
+  }
+
+  recordBatch(
+    ticks: readonly { receivedAt: number }[],
+    processedAtMs: number,
+    storedAtMs: number,
+    storeWriteSeconds: number,
+  ): void {
+    this.#storeWrite.observe(storeWriteSeconds);
+    const every = this.#sampleEvery;
+    let index = this.#nextSample;
+    for (; index < ticks.length; index += every) {
+      const receivedAt = ticks[index]!.receivedAt;
+      // Clamped: in distributed mode ingest's clock may run ahead of this machine's.
+      this.#processedLatency.observe(Math.max(0, processedAtMs - receivedAt) / 1000);
+      this.#storedLatency.observe(Math.max(0, storedAtMs - receivedAt) / 1000);
+    }
+    this.#nextSample = index - ticks.length;
+  }
+
+  recordWriteError(): void {
+    this.#writeErrors.inc();
+  }
+
+  recordCheckpointConflict(): void {
+    this.#checkpointConflicts.inc();
+  }
+}
+
+/** Checks a latency sample rate: a positive integer. */
+export function checkSampleEvery(every: number): number {
+  if (!Number.isSafeInteger(every) || every < 1) {
+    throw new RangeError(`latencySampleEvery must be a positive integer, got ${String(every)}`);
+  }
+  return every;
+}
+
+/** The pipeline's metrics registry, the hot-path recorders and the scrape. */
+export class PipelineMetrics implements BatchMetricsRecorder {
+  /** This instance's own registry (process metrics included unless turned off). */
+  readonly registry: Registry;
+  /** The pipeline metrics alone; `registry` adds the shared process metrics to them. */
+  readonly #own = new Registry();
+  readonly #sampleEvery: number;
+  #sources: MetricsSources | undefined;
+  /** One stats snapshot per scrape, so related counters agree with each other. */
+  #stats: Stats | undefined;
+  #hubStats: WsHubStats | undefined;
+  readonly #totals = new MirroredTotals();
+  /** Tick messages until the next one the WebSocket histogram samples. */
+  #liveCountdown = 1;
+
+  readonly #batch: BatchMetrics;
+  readonly #sentLatency: Histogram;
+
+  constructor(options: PipelineMetricsOptions = {}) {
+    const every = checkSampleEvery(options.latencySampleEvery ?? DEFAULT_LATENCY_SAMPLE_EVERY);
+    this.#sampleEvery = every;
+    const registers = [this.#own];
+    const sampled = every === 1 ? '' : ` (one tick in ${every} is observed)`;
+
+    this.#batch = new BatchMetrics(this.#own, every);
+    this.#sentLatency = new Histogram({
+      name: 'streamlines_tick_ws_sent_latency_seconds',
+      help: `Wall-clock time from ingest receiving a tick to the WebSocket hub sending it to at least one client${sampled}.`,
+      buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     });
 
@@ -196,16 +260,15 @@ export class PipelineMetrics implements BatchMetricsRecorder {
     storedAtMs: number,
     storeWriteSeconds: number,
   ): void {
-    this.#storeWrite.observe(storeWriteSeconds);
-    const every = this.#sampleEvery;
-    let index = this.#nextSample;
-    for (; index < ticks.length; index += every) {
-      const receivedAt = ticks[index]!.receivedAt;
-      // Clamped: in distributed mode ingest's clock may run ahead of this machine's.
-      this.#processedLatency.observe(Math.max(0, processedAtMs - receivedAt) / 1000);
-      this.#storedLatency.observe(Math.max(0, storedAtMs - receivedAt) / 1000);
-    }
-    this.#nextSample = index - ticks.length;
+    this.#batch.recordBatch(ticks, processedAtMs, storedAtMs, storeWriteSeconds);
+  }
+
+  recordWriteError(): void {
+    this.#batch.recordWriteError();
+  }
+
+  recordCheckpointConflict(): void {
+    this.#batch.recordCheckpointConflict();
   }
 
   /**
@@ -422,68 +485,79 @@ export class PipelineMetrics implements BatchMetricsRecorder {
   }
 
   #registerFeedMetrics(): void {
-    const registers = [this.#own];
-    const totals = this.#totals;
     // Undefined when the pipeline has no stats (shutting down): the gauges keep their last values.
-    const feeds = (): readonly FeedStatus[] | undefined => this.#currentStats()?.feeds;
-    new Gauge({
-      name: 'streamlines_feed_state',
-      help: 'Feed state: 1 for the state the feed is in, 0 for the others (running means connected and reading).',
-      labelNames: ['feed', 'type', 'state'],
-      registers,
-      collect() {
-        const statuses = feeds();
-        if (!statuses) return;
-        // Reset so a removed feed's series goes away instead of staying stuck at its last value.
-        this.reset();
-        for (const feed of statuses) {
-          const states = FEED_STATES.includes(feed.state) ? FEED_STATES : [...FEED_STATES, feed.state];
-          for (const state of states) {
-            this.set({ feed: feed.name, type: feed.type, state }, state === feed.state ? 1 : 0);
-          }
-        }
-      },
-    });
-    new Counter({
-      name: 'streamlines_feed_messages_total',
-      help: 'Records read from the feed by this process (kept across stops and restarts of the feed).',
-      labelNames: ['feed', 'type'],
-      registers,
-      collect() {
-        for (const feed of feeds() ?? []) {
-          totals.update(this, `messages:${feed.name}`, { feed: feed.name, type: feed.type }, feed.messages);
-        }
-      },
-    });
-    new Counter({
-      name: 'streamlines_feed_reconnects_total',
-      help: 'Times the feed reconnected to its provider (feeds that never reconnect have no series).',
-      labelNames: ['feed', 'type'],
-      registers,
-      collect() {
-        for (const feed of feeds() ?? []) {
-          // `reconnects` is optional: only connection-based feeds report it.
-          const reconnects = (feed as FeedStatus & { reconnects?: unknown }).reconnects;
-          if (typeof reconnects !== 'number') continue;
-          totals.update(this, `reconnects:${feed.name}`, { feed: feed.name, type: feed.type }, reconnects);
-        }
-      },
-    });
-    new Gauge({
-      name: 'streamlines_feed_last_message_age_seconds',
-      help: 'Seconds since the feed last delivered a record (no series until its first record).',
-      labelNames: ['feed', 'type'],
-      registers,
-      collect() {
-        const statuses = feeds();
-        if (!statuses) return;
-        this.reset();
-        const now = Date.now();
-        for (const feed of statuses) {
-          if (feed.lastMessageAt === null) continue;
-          this.set({ feed: feed.name, type: feed.type }, Math.max(0, now - feed.lastMessageAt) / 1000);
-        }
-      },
-    });
+    registerFeedMetrics(this.#own, () => this.#currentStats()?.feeds);
   }
+}
+
+/**
+ * Registers the per-feed metrics (state, messages, reconnects, last message age) on `registry`,
+ * read from `feeds()` at scrape time; `undefined` keeps the last values. `run` and
+ * `streamlines ingest` expose them under the same names, so the feed alert rules fit both.
+ */
+export function registerFeedMetrics(
+  registry: Registry,
+  feeds: () => readonly FeedStatus[] | undefined,
+): void {
+  const registers = [registry];
+  const totals = new MirroredTotals();
+  new Gauge({
+    name: 'streamlines_feed_state',
+    help: 'Feed state: 1 for the state the feed is in, 0 for the others (running means connected and reading).',
+    labelNames: ['feed', 'type', 'state'],
+    registers,
+    collect() {
+      const statuses = feeds();
+      if (!statuses) return;
+      // Reset so a removed feed's series goes away instead of staying stuck at its last value.
+      this.reset();
+      for (const feed of statuses) {
+        const states = FEED_STATES.includes(feed.state) ? FEED_STATES : [...FEED_STATES, feed.state];
+        for (const state of states) {
+          this.set({ feed: feed.name, type: feed.type, state }, state === feed.state ? 1 : 0);
+        }
+      }
+    },
+  });
+  new Counter({
+    name: 'streamlines_feed_messages_total',
+    help: 'Records read from the feed by this process (kept across stops and restarts of the feed).',
+    labelNames: ['feed', 'type'],
+    registers,
+    collect() {
+      for (const feed of feeds() ?? []) {
+        totals.update(this, `messages:${feed.name}`, { feed: feed.name, type: feed.type }, feed.messages);
+      }
+    },
+  });
+  new Counter({
+    name: 'streamlines_feed_reconnects_total',
+    help: 'Times the feed reconnected to its provider (feeds that never reconnect have no series).',
+    labelNames: ['feed', 'type'],
+    registers,
+    collect() {
+      for (const feed of feeds() ?? []) {
+        // `reconnects` is optional: only connection-based feeds report it.
+        const reconnects = (feed as FeedStatus & { reconnects?: unknown }).reconnects;
+        if (typeof reconnects !== 'number') continue;
+        totals.update(this, `reconnects:${feed.name}`, { feed: feed.name, type: feed.type }, reconnects);
+      }
+    },
+  });
+  new Gauge({
+    name: 'streamlines_feed_last_message_age_seconds',
+    help: 'Seconds since the feed last delivered a record (no series until its first record).',
+    labelNames: ['feed', 'type'],
+    registers,
+    collect() {
+      const statuses = feeds();
+      if (!statuses) return;
+      this.reset();
+      const now = Date.now();
+      for (const feed of statuses) {
+        if (feed.lastMessageAt === null) continue;
+        this.set({ feed: feed.name, type: feed.type }, Math.max(0, now - feed.lastMessageAt) / 1000);
+      }
+    },
+  });
 }

@@ -1,0 +1,311 @@
+/**
+ * `distributedTicksPerSec`: the distributed mode end to end (docs/distributed.md) — `streamlines
+ * ingest --replay F --speed max` → Kafka → N `streamlines process` → PostgreSQL, timed until a
+ * `streamlines serve` says `drained` — on servers from test/support (found or started), each role
+ * its own child process. Also how long ingest alone needed to get everything into Kafka, and the
+ * CPU each role (and each server this process started) used meanwhile, to see the bottleneck.
+ *
+ *   npx node bench/distributed.ts [lines] [processors] [partitions]
+ */
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  getJson,
+  isRunning,
+  type RunningRole,
+  startRole,
+  startServe,
+  stopRole,
+} from '../test/support/cli.ts';
+import { writeReplay } from '../test/support/generate-ticks.ts';
+import { findOrStartKafka, type TestKafka } from '../test/support/kafka.ts';
+import { createTestSchema, findOrStartPostgres, type TestPostgres } from '../test/support/postgres.ts';
+import { findOrStartRedis, type TestRedis } from '../test/support/redis.ts';
+import { SYMBOLS } from './micro.ts';
+
+/** Linux's USER_HZ: /proc/PID/stat counts CPU time in these. */
+const CLOCK_TICKS_PER_SECOND = 100;
+/** Ingest prints this (polled every 500 ms) once every feed's end entry is in Kafka, not in its disk buffer. */
+const INGEST_ENDED = 'every feed has ended and is in the log';
+const POLL_MS = 100;
+/** How long the processors get to share the partitions out before ingest starts. */
+const SETTLE_TIMEOUT_MS = 20_000;
+
+/** CPU seconds used over the measured window (ingest start → drained). */
+export interface DistributedCpu {
+  ingestS: number;
+  processS: number[];
+  serveS: number;
+  /** Other descendants of this process by command name: the Kafka broker (`java`), `redis-server`. */
+  serversS: Record<string, number>;
+  /** The whole machine's CPU busy share over the window, %, all cores (other users' work included). */
+  machineBusyPct: number;
+}
+
+export interface DistributedResult {
+  /** Accepted ticks / seconds from ingest ready to serve's `drained: true`. */
+  ticksPerSec: number;
+  ms: number;
+  lines: number;
+  accepted: number;
+  /** Accepted ticks / seconds from ingest ready to its "every feed has ended and is in the log" line (±0.5 s). */
+  ingestTicksPerSec: number | undefined;
+  ingestMs: number | undefined;
+  /** From spawning ingest to its ready line (node start, Kafka connect, dedup rebuilt from Kafka). */
+  ingestStartupMs: number;
+  /** True when the processors had shared the partitions out evenly before ingest started. */
+  partitionsSettled: boolean;
+  processors: number;
+  partitions: number;
+  cpu: DistributedCpu;
+}
+
+type Found<T> = T | { skip: string };
+
+/** Ticks/s through the distributed roles, or why it was not measured (a missing server never fails the bench). */
+export async function measureDistributed(options: {
+  lines: number;
+  processors: number;
+  partitions: number;
+}): Promise<DistributedResult | { skip: string }> {
+  const settled = await Promise.allSettled([findOrStartKafka(), findOrStartPostgres(), findOrStartRedis()]);
+  const servers = settled.map((result) =>
+    result.status === 'fulfilled'
+      ? result.value
+      : // In CI the helpers throw rather than skip; a bench reports the gap instead of failing.
+        { skip: result.reason instanceof Error ? result.reason.message : String(result.reason) },
+  ) as [Found<TestKafka>, Found<TestPostgres>, Found<TestRedis>];
+  const stopServers = () =>
+    Promise.allSettled(servers.map((server) => ('stop' in server ? server.stop() : undefined)));
+  const [kafka, postgres, redis] = servers;
+  if ('skip' in kafka || 'skip' in postgres || 'skip' in redis) {
+    await stopServers();
+    return { skip: servers.flatMap((server) => ('skip' in server ? [server.skip] : [])).join('; ') };
+  }
+
+  const dir = await mkdtemp(join(tmpdir(), 'streamlines-bench-distributed-'));
+  const roles: RunningRole[] = [];
+  let dropSchema: (() => Promise<void>) | undefined;
+  try {
+    const replay = join(dir, 'ticks.ndjson');
+    // The same input as the embedded pipeline's stage (bench/main.ts), at this stage's size.
+    await writeReplay(replay, { count: options.lines, seed: 1, hostile: false, symbols: [...SYMBOLS] });
+    const created = await createTestSchema(postgres.url);
+    dropSchema = created.drop;
+    const id = `bench${process.pid}x${Date.now().toString(36)}`;
+    const config = join(dir, 'config.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        log: { type: 'kafka', brokers: kafka.brokers, partitions: options.partitions, topicPrefix: `${id}.` },
+        store: { type: 'postgres', url: postgres.url, schema: created.schema },
+        cache: { type: 'redis', url: redis.url, keyPrefix: `${id}:` },
+      }),
+    );
+    const context = () =>
+      roles
+        .map(
+          (role) =>
+            `--- ${role.role} (pid ${role.child.pid}, ${isRunning(role) ? 'running' : `exited ${role.child.signalCode ?? role.child.exitCode}`}):\n${role.stderr().slice(-2_000)}`,
+        )
+        .join('\n');
+
+    const serve = await startServe(['--config', config, '--data-dir', join(dir, 'serve')]);
+    roles.push(serve);
+    const processors: RunningRole[] = [];
+    for (let n = 1; n <= options.processors; n++) {
+      const processor = await startRole(
+        'process',
+        ['--config', config, '--data-dir', join(dir, `process-${n}`)],
+        'Streamlines process started',
+      );
+      roles.push(processor);
+      processors.push(processor);
+    }
+    const partitionsSettled = await waitForEvenShare(processors, options.partitions);
+
+    const ingestSpawned = performance.now();
+    let ingestEndedAt: number | undefined;
+    const ingest = await startRole(
+      'ingest',
+      ['--config', config, '--data-dir', join(dir, 'ingest'), '--replay', replay, '--speed', 'max'],
+      'Streamlines ingest started',
+    );
+    const started = performance.now();
+    roles.push(ingest);
+    ingest.child.stderr!.on('data', () => {
+      if (ingestEndedAt === undefined && ingest.stderr().includes(INGEST_ENDED))
+        ingestEndedAt = performance.now();
+    });
+    const cpuBefore = await cpuSample(roles);
+
+    const timeoutMs = 120_000 + options.lines / 2;
+    let stats: Record<string, unknown> | undefined;
+    while (stats?.drained !== true) {
+      if (performance.now() - started > timeoutMs) {
+        throw new Error(
+          `not drained within ${timeoutMs} ms; last stats ${JSON.stringify(stats)}\n${context()}`,
+        );
+      }
+      const dead = roles.find((role) => !isRunning(role));
+      if (dead) throw new Error(`streamlines ${dead.role} exited during the run\n${context()}`);
+      await sleep(POLL_MS);
+      stats = (await getJson<Record<string, unknown>>(serve.baseUrl, '/api/v1/stats')).body;
+    }
+    const ms = performance.now() - started;
+    const cpuAfter = await cpuSample(roles);
+    // The line may come after the drain was seen when both fall in one 500 ms poll of ingest.
+    for (let waited = 0; ingestEndedAt === undefined && waited < 2_000; waited += POLL_MS) {
+      await sleep(POLL_MS);
+      if (ingest.stderr().includes(INGEST_ENDED)) ingestEndedAt = performance.now();
+    }
+
+    const accepted = Number(stats.accepted);
+    const ingestMs = ingestEndedAt === undefined ? undefined : ingestEndedAt - started;
+    const used = (pid: number | undefined) =>
+      pid === undefined ? 0 : round2((cpuAfter.byPid.get(pid) ?? 0) - (cpuBefore.byPid.get(pid) ?? 0));
+    const serversS: Record<string, number> = {};
+    for (const [pid, after] of cpuAfter.byPid) {
+      if (roles.some((role) => role.child.pid === pid)) continue;
+      const name = cpuAfter.names.get(pid) ?? String(pid);
+      serversS[name] = round2((serversS[name] ?? 0) + after - (cpuBefore.byPid.get(pid) ?? 0));
+    }
+    const machineTotal = cpuAfter.machine.total - cpuBefore.machine.total;
+    return {
+      ticksPerSec: Math.round(accepted / (ms / 1000)),
+      ms: Math.round(ms),
+      lines: options.lines,
+      accepted,
+      ingestTicksPerSec: ingestMs === undefined ? undefined : Math.round(accepted / (ingestMs / 1000)),
+      ingestMs: ingestMs === undefined ? undefined : Math.round(ingestMs),
+      ingestStartupMs: Math.round(started - ingestSpawned),
+      partitionsSettled,
+      processors: options.processors,
+      partitions: options.partitions,
+      cpu: {
+        ingestS: used(ingest.child.pid),
+        processS: processors.map((processor) => used(processor.child.pid)),
+        serveS: used(serve.child.pid),
+        serversS,
+        machineBusyPct:
+          machineTotal > 0
+            ? Number(
+                (
+                  (100 * (machineTotal - (cpuAfter.machine.idle - cpuBefore.machine.idle))) /
+                  machineTotal
+                ).toFixed(1),
+              )
+            : Number.NaN,
+      },
+    };
+  } finally {
+    await Promise.allSettled(roles.map((role) => stopRole(role, 'SIGTERM', 5_000)));
+    await dropSchema?.().catch(() => undefined);
+    await stopServers();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Waits until every partition has exactly one owner and none owns more than its share, reading the
+ * processors' ready lines and their "took/gave up partition N" events. A processor gives up one
+ * surplus partition a second, so starting ingest at once would time a rebalance, not the roles.
+ */
+async function waitForEvenShare(processors: RunningRole[], partitions: number): Promise<boolean> {
+  const share = Math.ceil(partitions / processors.length);
+  const deadline = performance.now() + SETTLE_TIMEOUT_MS;
+  for (;;) {
+    const owned = processors.map(ownedPartitions);
+    const all = owned.flatMap((set) => [...set]);
+    if (
+      new Set(all).size === partitions &&
+      all.length === partitions &&
+      owned.every((set) => set.size <= share)
+    )
+      return true;
+    if (performance.now() > deadline) return false;
+    await sleep(POLL_MS);
+  }
+}
+
+/** Partitions a processor owns now, from its ready line and its events in order. */
+function ownedPartitions(processor: RunningRole): Set<number> {
+  const owned = new Set<number>();
+  const initial = /partitions owned: ([\d, ]+)\)/.exec(processor.readyLine);
+  for (const partition of initial?.[1]?.split(',') ?? []) owned.add(Number(partition.trim()));
+  for (const match of processor.stderr().matchAll(/(took|gave up) partition (\d+)/g)) {
+    if (match[1] === 'took') owned.add(Number(match[2]));
+    else owned.delete(Number(match[2]));
+  }
+  return owned;
+}
+
+interface CpuSample {
+  /** utime + stime in seconds of every descendant of this process. */
+  byPid: Map<number, number>;
+  names: Map<number, string>;
+  /** The machine's aggregate jiffies from /proc/stat. */
+  machine: { total: number; idle: number };
+}
+
+/** CPU used so far by the roles and every other descendant of this process (the servers it started). */
+async function cpuSample(roles: RunningRole[]): Promise<CpuSample> {
+  const stats = new Map<number, { ppid: number; name: string; cpuS: number }>();
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const text = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => undefined);
+    if (text === undefined) continue;
+    // The command name may hold spaces and parentheses: the fields start after the LAST ')'.
+    const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
+    stats.set(Number(entry), {
+      ppid: Number(fields[1]),
+      name,
+      cpuS: (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND,
+    });
+  }
+  const ours = new Set<number>([process.pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, stat] of stats) {
+      if (!ours.has(pid) && ours.has(stat.ppid)) {
+        ours.add(pid);
+        grew = true;
+      }
+    }
+  }
+  ours.delete(process.pid);
+  for (const role of roles) if (role.child.pid !== undefined) ours.add(role.child.pid);
+  const byPid = new Map<number, number>();
+  const names = new Map<number, string>();
+  for (const pid of ours) {
+    const stat = stats.get(pid);
+    if (stat === undefined) continue;
+    byPid.set(pid, stat.cpuS);
+    names.set(pid, stat.name);
+  }
+  const line = (await readFile('/proc/stat', 'utf8').catch(() => '')).split('\n')[0] ?? '';
+  const jiffies = line.split(/\s+/).slice(1).map(Number);
+  return {
+    byPid,
+    names,
+    machine: {
+      total: jiffies.reduce((sum, value) => sum + (Number.isFinite(value) ? value : 0), 0),
+      // idle + iowait
+      idle: (jiffies[3] ?? 0) + (jiffies[4] ?? 0),
+    },
+  };
+}
+
+function round2(value: number): number {
+  return Number(value.toFixed(2));
+}
+
+if (import.meta.main) {
+  const [lines = 200_000, processors = 2, partitions = 3] = process.argv.slice(2).map(Number);
+  const result = await measureDistributed({ lines, processors, partitions });
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+}
