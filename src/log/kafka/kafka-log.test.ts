@@ -182,6 +182,24 @@ if ('skip' in kafka) {
       }
     });
 
+    it('takes an append bigger than the broker accepts in one request (1 MiB), atomically and in order', async () => {
+      const log = await open(fresh(1));
+      try {
+        // 12 000 records of ~200 bytes: about 2.4 MB for one partition, over message.max.bytes.
+        const pad = 'x'.repeat(160);
+        const records = Array.from({ length: 12_000 }, (_, i) => ({ key: 'k', value: { i, pad } }));
+        await log.append('big', records, { upTo: 12_000 });
+        const read = await log.read<{ i: number }>('big', 0, 0, 20_000);
+        assert.deepEqual(
+          read.map((record) => record.value.i),
+          records.map((record) => record.value.i),
+        );
+        assert.deepEqual(await log.producerState('big'), { upTo: 12_000 });
+      } finally {
+        await log.close();
+      }
+    });
+
     it("rejects an explicit partition beyond an existing topic's real partition count", async () => {
       const options = fresh(3);
       const creator = await open(options);

@@ -143,18 +143,24 @@ export class KafkaLog implements Log {
       value,
       partition: partition ?? partitionFor(key, partitionCount),
     }));
-    const countOf = new Map<number, number>();
-    for (const { partition } of messages) countOf.set(partition, (countOf.get(partition) ?? 0) + 1);
 
     const transaction = await producer.transaction();
     const written: { topic: string; partition: number; last: number }[] = [];
     try {
-      if (messages.length > 0) {
-        const metadata = await transaction.send({ topic: this.#kafkaTopic(topic), messages });
+      // A broker refuses a record batch over its message.max.bytes (1 MiB by default), and one
+      // send makes one batch per partition: a big append goes as several sends of one transaction,
+      // in order (one request in flight), so it stays atomic and ordered.
+      const lastOf = new Map<number, number>();
+      for (const part of sendSizedParts(messages)) {
+        const countOf = new Map<number, number>();
+        for (const { partition } of part) countOf.set(partition, (countOf.get(partition) ?? 0) + 1);
+        const metadata = await transaction.send({ topic: this.#kafkaTopic(topic), messages: part });
         for (const { partition, baseOffset } of metadata) {
-          written.push({ topic, partition, last: Number(baseOffset) + (countOf.get(partition) ?? 1) - 1 });
+          const last = Number(baseOffset) + (countOf.get(partition) ?? 1) - 1;
+          lastOf.set(partition, Math.max(last, lastOf.get(partition) ?? -1));
         }
       }
+      for (const [partition, last] of lastOf) written.push({ topic, partition, last });
       if (state !== undefined) {
         const stateTopic = topic + PRODUCER_STATE_SUFFIX;
         const [metadata] = await transaction.send({
@@ -412,6 +418,26 @@ export class KafkaLog implements Log {
     if (client === undefined) throw new Error('kafka log: open() first');
     return client;
   }
+}
+
+/** Bytes of keys and values per send: well below a broker's default message.max.bytes (1 MiB). */
+const SEND_BYTES = 512 * 1024;
+
+/** Consecutive runs of `messages` of at most SEND_BYTES each (a bigger single message goes alone). */
+function* sendSizedParts<M extends { key: string; value: string }>(messages: readonly M[]): Generator<M[]> {
+  let part: M[] = [];
+  let bytes = 0;
+  for (const message of messages) {
+    const size = Buffer.byteLength(message.value) + Buffer.byteLength(message.key) + 64;
+    if (part.length > 0 && bytes + size > SEND_BYTES) {
+      yield part;
+      part = [];
+      bytes = 0;
+    }
+    part.push(message);
+    bytes += size;
+  }
+  if (part.length > 0) yield part;
 }
 
 function endKey(topic: string, partition: number): string {
