@@ -51,6 +51,14 @@ export function checkRoleConfig(config: Config, role: Role): KafkaLogConfig {
   return config.log;
 }
 
+/**
+ * The Kafka consumer group the processors report their committed offsets to, so Kafka's lag tools
+ * see them. Ownership of partitions is not Kafka's to decide here: see process-role.ts.
+ */
+export function processGroupId(log: KafkaLogConfig): string {
+  return `${log.topicPrefix}${log.clientId}-process`;
+}
+
 /** Kafka transactional ids are cluster-wide: the topic prefix keeps deployments apart. */
 function transactionalId(log: KafkaLogConfig, name: string): string {
   return `${log.topicPrefix}${log.clientId}-${name}`;
@@ -152,8 +160,9 @@ export function createProcessRole(options: {
           onLost: (error) => role?.leasesLost(error),
         })
       : new SoleLeases();
+  const log = new KafkaLog({ ...withoutType(kafka), transactionalId: transactionalId(kafka, 'process') });
   role = new ProcessRole({
-    log: new KafkaLog({ ...withoutType(kafka), transactionalId: transactionalId(kafka, 'process') }),
+    log,
     store,
     leases,
     config: {
@@ -169,6 +178,7 @@ export function createProcessRole(options: {
     publish: publisher.publish,
     metrics: options.metrics,
     onEvent: options.onEvent,
+    reportOffsets: (offsets) => log.commitGroupOffsets(processGroupId(kafka), TOPIC_TICKS, offsets),
   });
   const processRole = role;
   return {

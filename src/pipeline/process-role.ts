@@ -66,6 +66,11 @@ export interface ProcessRoleOptions {
   rebalanceMs?: number;
   /** Hears what happens: partitions taken and given up, runners that failed. */
   onEvent?: (message: string) => void;
+  /**
+   * Told, once a round, the committed offsets of the owned partitions that moved since the last
+   * report (the process role reports them to a Kafka consumer group for Kafka's lag tools).
+   */
+  reportOffsets?: (offsets: { partition: number; offset: number }[]) => Promise<void>;
 }
 
 /** One owned partition, as `ProcessRole.partitions()` reports it. */
@@ -92,6 +97,8 @@ export class ProcessRole {
   readonly #owned = new Map<number, OwnedPartition>();
   readonly #stopping = new AbortController();
   #loop: Promise<void> | undefined;
+  /** The offsets last reported per partition (`reportOffsets`). */
+  readonly #reported = new Map<number, number>();
   /** Set when the leases' connection dropped, until they are renewed. */
   #leasesLost: unknown;
 
@@ -165,7 +172,21 @@ export class ProcessRole {
       await sleep(every, signal);
       if (signal.aborted) return;
       await this.#rebalance().catch((error: unknown) => this.#event(`rebalance failed: ${message(error)}`));
+      await this.#reportOffsets().catch((error: unknown) =>
+        this.#event(`reporting offsets failed: ${message(error)}`),
+      );
     }
+  }
+
+  async #reportOffsets(): Promise<void> {
+    const report = this.#options.reportOffsets;
+    if (!report) return;
+    const moved = this.partitions()
+      .filter(({ partition, committedOffset }) => this.#reported.get(partition) !== committedOffset)
+      .map(({ partition, committedOffset }) => ({ partition, offset: committedOffset }));
+    if (moved.length === 0) return;
+    await report(moved);
+    for (const { partition, offset } of moved) this.#reported.set(partition, offset);
   }
 
   /** One round: give up one partition above the fair share, or take free ones up to it. */

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import kafkajs from 'kafkajs';
 import WebSocket from 'ws';
 import {
   dumpApi,
@@ -133,6 +134,7 @@ if (kafka === undefined || postgres === undefined || redis === undefined) {
       );
       let processors = 0;
       return {
+        prefix: `${id}.`,
         context,
         drained: (baseUrl: string) =>
           waitForStats(baseUrl, (stats) => stats.drained === true, { timeoutMs: DRAIN_TIMEOUT_MS, context }),
@@ -193,10 +195,32 @@ if (kafka === undefined || postgres === undefined || redis === undefined) {
       const startedAt = Date.now();
       await deployment.ingest(replay);
 
-      await deployment.drained(serve.baseUrl);
+      const stats = await deployment.drained(serve.baseUrl);
       t.diagnostic(`drained ${Date.now() - startedAt} ms after ingest started`);
       assert.deepEqual(await dumpApi(serve.baseUrl), expected.dump);
       assert.deepEqual(await dumpDeadLetters(serve.baseUrl), expected.deadLetters, 'dead letters');
+
+      // The processors report their committed offsets to a Kafka consumer group (once a second).
+      const admin = new kafkajs.Kafka({ brokers, logLevel: kafkajs.logLevel.NOTHING }).admin();
+      await admin.connect();
+      try {
+        const reported = async () => {
+          const [topic] = await admin.fetchOffsets({
+            groupId: `${deployment.prefix}streamlines-process`,
+            topics: [`${deployment.prefix}price-ticks`],
+          });
+          return (topic?.partitions ?? []).reduce((sum, { offset }) => sum + Math.max(0, Number(offset)), 0);
+        };
+        const deadline = Date.now() + 10_000;
+        while ((await reported()) !== stats.processedOffset && Date.now() < deadline) await sleep(200);
+        assert.equal(
+          await reported(),
+          stats.processedOffset,
+          'the consumer group holds the committed offsets',
+        );
+      } finally {
+        await admin.disconnect();
+      }
 
       // Started after the drain: it must learn `drained` and everything else from the store alone.
       const late = await deployment.serve();

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import kafkajs from 'kafkajs';
 import { findOrStartKafka } from '../../../test/support/kafka.ts';
 import { logConfigSchema } from '../../config/schema.ts';
 import { logConformance } from '../conformance.ts';
@@ -196,6 +197,33 @@ if ('skip' in kafka) {
         );
         assert.deepEqual(await log.producerState('big'), { upTo: 12_000 });
       } finally {
+        await log.close();
+      }
+    });
+
+    it("reports readers' offsets to a consumer group that Kafka's tools read", async () => {
+      const options = fresh(3);
+      const log = await open(options);
+      const admin = new kafkajs.Kafka({ brokers: kafka.brokers, logLevel: kafkajs.logLevel.NOTHING }).admin();
+      try {
+        await log.append('g', [
+          { key: 'a', value: 1, partition: 0 },
+          { key: 'b', value: 2, partition: 2 },
+        ]);
+        const group = `${options.topicPrefix}readers`;
+        await log.commitGroupOffsets(group, 'g', [
+          { partition: 0, offset: 1 },
+          { partition: 2, offset: 1 },
+        ]);
+        await admin.connect();
+        const [fetched] = await admin.fetchOffsets({ groupId: group, topics: [`${options.topicPrefix}g`] });
+        const byPartition = Object.fromEntries(
+          (fetched?.partitions ?? []).map(({ partition, offset }) => [partition, offset]),
+        );
+        // -1: nothing committed for partition 1.
+        assert.deepEqual(byPartition, { 0: '1', 1: '-1', 2: '1' });
+      } finally {
+        await admin.disconnect();
         await log.close();
       }
     });

@@ -321,6 +321,25 @@ export class KafkaLog implements Log {
     return { found: records.length > 0, next: Math.max(from, next) };
   }
 
+  /**
+   * Records `offsets` (next offset to read, per partition of `topic`) as the committed offsets of
+   * consumer group `groupId`, so Kafka's own tools (kafka-consumer-groups.sh, lag exporters) show
+   * how far its readers got. The group has no live members: these readers keep their real offsets
+   * elsewhere (the processors, in the store) and only report them here.
+   */
+  async commitGroupOffsets(
+    groupId: string,
+    topic: string,
+    offsets: readonly { partition: number; offset: number }[],
+  ): Promise<void> {
+    if (offsets.length === 0 || !(await this.#exists(topic))) return;
+    await this.#require(this.#admin).setOffsets({
+      groupId,
+      topic: this.#kafkaTopic(topic),
+      partitions: offsets.map(({ partition, offset }) => ({ partition, offset: String(offset) })),
+    });
+  }
+
   close(): Promise<void> {
     this.#closed ??= this.#close();
     return this.#closed;
