@@ -36,7 +36,8 @@ interface SnapshotCounters {
   ended?: boolean;
 }
 
-function emptyCounters(): Counters {
+/** All counters at zero. */
+export function emptyCounters(): Counters {
   return {
     received: 0,
     accepted: 0,

@@ -6,7 +6,12 @@
 import path from 'node:path';
 import { createLivePublisher } from '../cache/live-publisher.ts';
 import { type CacheSettings, closeCache, createCache, openCache } from '../cache/registry.ts';
-import { RemotePipelineView, type StatsSnapshot, type StatsSource } from '../cache/remote-pipeline-view.ts';
+import {
+  emptyCounters,
+  RemotePipelineView,
+  type StatsSnapshot,
+  type StatsSource,
+} from '../cache/remote-pipeline-view.ts';
 import type { Config } from '../config/schema.ts';
 import { type Counters, TOPIC_TICKS } from '../core/records.ts';
 import type { Feed } from '../feeds/feed.ts';
@@ -240,19 +245,6 @@ export class PartitionedStatsSource implements StatsSource {
       processedOffset,
     };
   }
-}
-
-function emptyCounters(): Counters {
-  return {
-    received: 0,
-    accepted: 0,
-    rejected: 0,
-    rejectedByReason: {},
-    duplicates: 0,
-    late: 0,
-    candlesClosed: 0,
-    alertsFired: 0,
-  };
 }
 
 function addCounters(into: Counters, from: Counters): void {
