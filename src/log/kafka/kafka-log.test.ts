@@ -211,10 +211,18 @@ if ('skip' in kafka) {
           { key: 'b', value: 2, partition: 2 },
         ]);
         const group = `${options.topicPrefix}readers`;
-        await log.commitGroupOffsets(group, 'g', [
-          { partition: 0, offset: 1 },
-          { partition: 2, offset: 1 },
-        ]);
+        // Two readers (processes) reporting their own partitions at the same moment, a few times.
+        const other = await open({ ...options, transactionalId: `${options.transactionalId}-other` });
+        try {
+          for (let round = 0; round < 3; round++) {
+            await Promise.all([
+              log.commitGroupOffsets(group, 'g', [{ partition: 0, offset: 1 }]),
+              other.commitGroupOffsets(group, 'g', [{ partition: 2, offset: 1 }]),
+            ]);
+          }
+        } finally {
+          await other.close();
+        }
         await admin.connect();
         const [fetched] = await admin.fetchOffsets({ groupId: group, topics: [`${options.topicPrefix}g`] });
         const byPartition = Object.fromEntries(

@@ -333,11 +333,7 @@ export class KafkaLog implements Log {
     offsets: readonly { partition: number; offset: number }[],
   ): Promise<void> {
     if (offsets.length === 0 || !(await this.#exists(topic))) return;
-    await this.#require(this.#admin).setOffsets({
-      groupId,
-      topic: this.#kafkaTopic(topic),
-      partitions: offsets.map(({ partition, offset }) => ({ partition, offset: String(offset) })),
-    });
+    await this.#require(this.#wire).commitOffsets(groupId, this.#kafkaTopic(topic), offsets);
   }
 
   close(): Promise<void> {

@@ -42,7 +42,17 @@ interface WireBroker {
   }): Promise<{ responses: { topicName: string; partitions: WirePartition[] }[] }>;
 }
 
+interface WireCoordinator {
+  offsetCommit(request: {
+    groupId: string;
+    groupGenerationId: number;
+    memberId: string;
+    topics: { topic: string; partitions: { partition: number; offset: string }[] }[];
+  }): Promise<{ responses: { partitions: { partition: number; errorCode: number }[] }[] }>;
+}
+
 interface WireCluster {
+  findGroupCoordinator(query: { groupId: string }): Promise<WireCoordinator>;
   connect(): Promise<void>;
   disconnect(): Promise<void>;
   addTargetTopic(topic: string): Promise<void>;
@@ -110,6 +120,35 @@ export class KafkaWire {
     if (this.#targets.has(topic)) return;
     await this.#cluster.addTargetTopic(topic);
     this.#targets.add(topic);
+  }
+
+  /**
+   * Commits offsets for a consumer group without joining it (generation -1, no member id), as a
+   * reader that assigns its own partitions does. kafkajs' admin.setOffsets cannot be used for this:
+   * it joins the group with a temporary consumer, and refuses while anyone else does the same.
+   */
+  async commitOffsets(
+    groupId: string,
+    topic: string,
+    offsets: readonly { partition: number; offset: number }[],
+  ): Promise<void> {
+    const coordinator = await this.#cluster.findGroupCoordinator({ groupId });
+    const { responses } = await coordinator.offsetCommit({
+      groupId,
+      groupGenerationId: -1,
+      memberId: '',
+      topics: [
+        {
+          topic,
+          partitions: offsets.map(({ partition, offset }) => ({ partition, offset: String(offset) })),
+        },
+      ],
+    });
+    const failed = responses.flatMap((response) => response.partitions).find((p) => p.errorCode !== 0);
+    if (failed)
+      throw new Error(
+        `kafka: committing offsets of group ${groupId} failed with error code ${failed.errorCode}`,
+      );
   }
 
   /** The last stable offset of each listed partition (read_committed ListOffsets). */
