@@ -315,18 +315,31 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
       }
     }
 
+    /** A store and another connection to its database (a rival writer), closed and dropped afterwards. */
+    async function withRival(
+      body: (context: { store: PostgresStore; other: pg.Client; schema: string }) => Promise<void>,
+    ): Promise<void> {
+      const { drop, make, schema } = await isolated();
+      const store = make();
+      const other = new pg.Client({ connectionString: server.url });
+      try {
+        await store.open();
+        await body({ store, other, schema });
+      } finally {
+        await other.end().catch(() => undefined);
+        await store.close();
+        await drop();
+      }
+    }
+
     const fenced = (offsets: Record<number, number>, previous: Record<number, number>, id: string) =>
       batch({
         ticks: [tick(Number(offsets[0]), D0 + Number(offsets[0]), { id })],
         checkpoint: { name: 'processor:p0', offsets, state: id, previous },
       });
 
-    test('a writer waiting on the locked checkpoint row sees the other commit and conflicts', async () => {
-      const { drop, make, schema } = await isolated();
-      const store = make();
-      const other = new pg.Client({ connectionString: server.url });
-      try {
-        await store.open();
+    test('a writer waiting on the locked checkpoint row sees the other commit and conflicts', () =>
+      withRival(async ({ store, other, schema }) => {
         await store.write(fenced({ 0: 5 }, {}, 'first'));
         await other.connect();
         // Another member, mid-transaction, moving the checkpoint from 5 to 8.
@@ -350,19 +363,10 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
         // Not retried, and the store keeps working: continuing from 8 commits.
         await store.write(fenced({ 0: 9 }, { 0: 8 }, 'next'));
         assert.deepStrictEqual(await store.checkpoint('processor:p0'), { offsets: { 0: 9 }, state: 'next' });
-      } finally {
-        await other.end().catch(() => undefined);
-        await store.close();
-        await drop();
-      }
-    });
+      }));
 
-    test('a connection killed mid-write fails that write, not the process; the next write succeeds', async () => {
-      const { drop, make, schema } = await isolated();
-      const store = make();
-      const other = new pg.Client({ connectionString: server.url });
-      try {
-        await store.open();
+    test('a connection killed mid-write fails that write, not the process; the next write succeeds', () =>
+      withRival(async ({ store, other, schema }) => {
         await store.write(fenced({ 0: 5 }, {}, 'first'));
         await other.connect();
         await other.query('BEGIN');
@@ -382,19 +386,10 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
         assert.ok(error instanceof Error && /terminat/i.test(error.message), `got ${String(error)}`);
         await store.write(fenced({ 0: 7 }, { 0: 5 }, 'again'));
         assert.deepStrictEqual(await store.checkpoint('processor:p0'), { offsets: { 0: 7 }, state: 'again' });
-      } finally {
-        await other.end().catch(() => undefined);
-        await store.close();
-        await drop();
-      }
-    });
+      }));
 
-    test('two first writes racing on a missing checkpoint: the one that inserts second conflicts', async () => {
-      const { drop, make, schema } = await isolated();
-      const store = make();
-      const other = new pg.Client({ connectionString: server.url });
-      try {
-        await store.open();
+    test('two first writes racing on a missing checkpoint: the one that inserts second conflicts', () =>
+      withRival(async ({ store, other, schema }) => {
         await other.connect();
         await other.query('BEGIN');
         await other.query(
@@ -412,19 +407,10 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
         assert.deepStrictEqual(error.actual, { 0: 3 });
         assert.deepStrictEqual(await store.ticks('BTCUSDT', { limit: 10 }), []);
         assert.deepStrictEqual(await store.checkpoint('processor:p0'), { offsets: { 0: 3 }, state: null });
-      } finally {
-        await other.end().catch(() => undefined);
-        await store.close();
-        await drop();
-      }
-    });
+      }));
 
-    test('when the racing first write rolls back, the waiting one commits', async () => {
-      const { drop, make, schema } = await isolated();
-      const store = make();
-      const other = new pg.Client({ connectionString: server.url });
-      try {
-        await store.open();
+    test('when the racing first write rolls back, the waiting one commits', () =>
+      withRival(async ({ store, other, schema }) => {
         await other.connect();
         await other.query('BEGIN');
         await other.query(
@@ -438,12 +424,7 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
           offsets: { 0: 2 },
           state: 'winner',
         });
-      } finally {
-        await other.end().catch(() => undefined);
-        await store.close();
-        await drop();
-      }
-    });
+      }));
 
     test('of two stores writing from the same offsets at once, exactly one commits', async () => {
       const { drop, make } = await isolated();
