@@ -244,7 +244,7 @@ async function runProcess(config: Config, dataDir: string, ops?: OpsAddress): Pr
   const processor = createProcessRole({
     config,
     dataDir,
-    metrics,
+    metrics: metrics.batch,
     onEvent: (message) => process.stderr.write(`process: ${message}\n`),
   });
   metrics.bind(processor.role);
@@ -294,7 +294,7 @@ async function run(config: Config, dataDir: string): Promise<void> {
   const pipeline = new EmbeddedPipeline({
     config,
     dataDir,
-    metrics,
+    metrics: metrics.batch,
     onFeedError: (feed, error) => {
       process.stderr.write(
         `feed ${feed.name} failed: ${error instanceof Error ? error.message : String(error)}\n`,

@@ -27,7 +27,7 @@ import { PostgresPartitionLeases } from '../store/postgres/partition-leases.ts';
 import { createStore } from '../store/registry.ts';
 import type { Store } from '../store/store.ts';
 import { lockDataDir } from './data-dir-lock.ts';
-import { type PartitionLeases, ProcessRole, partitionCheckpoint, SoleLeases } from './process-role.ts';
+import { ProcessRole, partitionCheckpoint } from './process-role.ts';
 
 export type Role = 'ingest' | 'process' | 'serve';
 
@@ -157,14 +157,13 @@ export function createProcessRole(options: {
   });
   const publisher = createLivePublisher(cache);
   let role: ProcessRole | undefined;
-  const leases: PartitionLeases =
-    config.store.type === 'postgres'
-      ? new PostgresPartitionLeases({
-          url: config.store.url,
-          scope: `${config.store.schema}:${kafka.topicPrefix}${TOPIC_TICKS}`,
-          onLost: (error) => role?.leasesLost(error),
-        })
-      : new SoleLeases();
+  // checkRoleConfig made sure the store is PostgreSQL, which also arbitrates the partitions.
+  const postgres = config.store as Extract<Config['store'], { type: 'postgres' }>;
+  const leases = new PostgresPartitionLeases({
+    url: postgres.url,
+    scope: `${postgres.schema}:${kafka.topicPrefix}${TOPIC_TICKS}`,
+    onLost: (error) => role?.leasesLost(error),
+  });
   const log = new KafkaLog({ ...withoutType(kafka), transactionalId: transactionalId(kafka, 'process') });
   role = new ProcessRole({
     log,

@@ -219,7 +219,7 @@ describe('process role server over a real ProcessRole', () => {
       store,
       leases: new SoleLeases(),
       config: { latenessMs: 10_000, priceRules: [], anomaly: { ...DEFAULT_ANOMALY, enabled: false } },
-      metrics,
+      metrics: metrics.batch,
       rebalanceMs: 30,
     });
     metrics.bind(role);

@@ -10,6 +10,7 @@
  * through this instance (the embedded pipeline), not when another process writes the database.
  */
 import type { Alert, Candle, DeadLetter, IndicatorPoint, Interval } from '../core/records.ts';
+import { lastTickPerSymbol } from './latest-ticks.ts';
 import { type NormalizedRange, normalizeRange } from './range-query.ts';
 import type {
   AlertQuery,
@@ -220,7 +221,8 @@ export class RecentCandlesStore implements Store {
   async write(batch: StoreBatch): Promise<void> {
     await this.inner.write(batch);
     // Only after the commit: a failed write must leave the rings as they were.
-    for (const { symbol, ts, price, size, maShort, maLong, source } of batch.ticks) {
+    // One object per symbol and batch, not per tick; the same pick the stores make for `latest`.
+    for (const { symbol, ts, price, size, maShort, maLong, source } of lastTickPerSymbol(batch.ticks)) {
       this.#latest.set(symbol, { symbol, ts, price, size, maShort, maLong, source });
     }
     let previous: Series | undefined;

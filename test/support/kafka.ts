@@ -58,11 +58,9 @@ async function ensureJars(): Promise<void> {
   await run(path.join(SCRIPTS, 'fetch.sh'), [], { timeout: 600_000 });
 }
 
-async function startBroker(): Promise<TestKafka> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'streamlines-kafka-'));
-  const port = await freePort();
-  const controllerPort = await freePort();
-  const child = spawn(path.join(SCRIPTS, 'start.sh'), [], {
+/** `scripts/kafka/start.sh` on these ports with its data in `dir` (stderr piped, for failure messages). */
+function spawnBroker(dir: string, port: number, controllerPort: number): ChildProcess {
+  return spawn(path.join(SCRIPTS, 'start.sh'), [], {
     env: {
       ...process.env,
       KAFKA_DIR: dir,
@@ -72,6 +70,13 @@ async function startBroker(): Promise<TestKafka> {
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+}
+
+async function startBroker(): Promise<TestKafka> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'streamlines-kafka-'));
+  const port = await freePort();
+  const controllerPort = await freePort();
+  const child = spawnBroker(dir, port, controllerPort);
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4_000);
@@ -135,16 +140,7 @@ export async function startRestartableKafka(): Promise<RestartableKafka | NoKafk
         if (child !== undefined && child.exitCode === null && child.signalCode === null) return;
         // server.log is appended to across restarts: wait for one more start line than it holds now.
         const startsBefore = countStarts(await readFile(logFile, 'utf8').catch(() => ''));
-        const started = spawn(path.join(SCRIPTS, 'start.sh'), [], {
-          env: {
-            ...process.env,
-            KAFKA_DIR: dir,
-            KAFKA_PORT: String(port),
-            KAFKA_CONTROLLER_PORT: String(controllerPort),
-            KAFKA_HEAP: '384m',
-          },
-          stdio: ['ignore', 'ignore', 'pipe'],
-        });
+        const started = spawnBroker(dir, port, controllerPort);
         child = started;
         let stderr = '';
         started.stderr?.on('data', (chunk: Buffer) => {

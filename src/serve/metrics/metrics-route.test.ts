@@ -97,7 +97,7 @@ describe('/metrics over an embedded pipeline after a replay', () => {
     });
     // One tick in 2: the 6 ticks give ceil(6 / 2) = 3 observations however they are batched.
     const metrics = new PipelineMetrics({ latencySampleEvery: 2 });
-    pipeline = new EmbeddedPipeline({ config, dataDir: dir, metrics });
+    pipeline = new EmbeddedPipeline({ config, dataDir: dir, metrics: metrics.batch });
     await pipeline.start();
     app = await buildServer({ store: pipeline.store, view: pipeline, metrics });
     await until(() => pipeline.stats().drained, 'the replay to drain');

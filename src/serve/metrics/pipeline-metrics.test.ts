@@ -166,7 +166,7 @@ describe('PipelineMetrics', () => {
           const metrics = new PipelineMetrics({ processMetrics: false, latencySampleEvery: every });
           let total = 0;
           for (const size of batchSizes) {
-            metrics.recordBatch(
+            metrics.batch.recordBatch(
               Array.from({ length: size }, () => ({ receivedAt: 1_000 })),
               1_010,
               1_030,
@@ -191,7 +191,7 @@ describe('PipelineMetrics', () => {
     const metrics = new PipelineMetrics({ processMetrics: false, latencySampleEvery: 1 });
     // Processed at 1 010 ms, stored at 1 030 ms: latencies 10 ms and 30 ms for the first tick,
     // 4 ms and 24 ms for the second; a receivedAt in the future (clock skew) counts as 0.
-    metrics.recordBatch(
+    metrics.batch.recordBatch(
       [{ receivedAt: 1_000 }, { receivedAt: 1_006 }, { receivedAt: 1_050 }],
       1_010,
       1_030,
@@ -239,7 +239,7 @@ describe('PipelineMetrics', () => {
   test('each instance has its own registry; the global one stays empty', async () => {
     const first = new PipelineMetrics();
     const second = new PipelineMetrics();
-    first.recordBatch([{ receivedAt: 0 }], 1, 2, 0.001);
+    first.batch.recordBatch([{ receivedAt: 0 }], 1, 2, 0.001);
     assert.equal((await histogram(second, 'streamlines_store_write_duration_seconds')).count, 0);
     assert.equal(
       globalRegistry.getMetricsAsArray().filter((metric) => metric.name.startsWith('streamlines_')).length,
@@ -277,9 +277,9 @@ describe('PipelineMetrics', () => {
     const before = await scrape();
     assert.equal(sampleValue(before, 'streamlines_store_write_errors_total'), 0);
     assert.equal(sampleValue(before, 'streamlines_store_checkpoint_conflicts_total'), 0);
-    metrics.recordWriteError();
-    metrics.recordWriteError();
-    metrics.recordCheckpointConflict();
+    metrics.batch.recordWriteError();
+    metrics.batch.recordWriteError();
+    metrics.batch.recordCheckpointConflict();
     const after = await scrape();
     assert.equal(sampleValue(after, 'streamlines_store_write_errors_total'), 2);
     assert.equal(sampleValue(after, 'streamlines_store_checkpoint_conflicts_total'), 1);

@@ -192,7 +192,7 @@ export function checkSampleEvery(every: number): number {
 }
 
 /** The pipeline's metrics registry, the hot-path recorders and the scrape. */
-export class PipelineMetrics implements BatchMetricsRecorder {
+export class PipelineMetrics {
   /** This instance's own registry (process metrics included unless turned off). */
   readonly registry: Registry;
   /** The pipeline metrics alone; `registry` adds the shared process metrics to them. */
@@ -206,7 +206,8 @@ export class PipelineMetrics implements BatchMetricsRecorder {
   /** Tick messages until the next one the WebSocket histogram samples. */
   #liveCountdown = 1;
 
-  readonly #batch: BatchMetrics;
+  /** The process stage's recorder (batch latencies, store write time and errors): pass it as `metrics`. */
+  readonly batch: BatchMetrics;
   readonly #sentLatency: Histogram;
 
   constructor(options: PipelineMetricsOptions = {}) {
@@ -215,7 +216,7 @@ export class PipelineMetrics implements BatchMetricsRecorder {
     const registers = [this.#own];
     const sampled = every === 1 ? '' : ` (one tick in ${every} is observed)`;
 
-    this.#batch = new BatchMetrics(this.#own, every);
+    this.batch = new BatchMetrics(this.#own, every);
     this.#sentLatency = new Histogram({
       name: 'streamlines_tick_ws_sent_latency_seconds',
       help: `Wall-clock time from ingest receiving a tick to the WebSocket hub sending it to at least one client${sampled}.`,
@@ -252,23 +253,6 @@ export class PipelineMetrics implements BatchMetricsRecorder {
       this.#stats = undefined;
       this.#hubStats = undefined;
     }
-  }
-
-  recordBatch(
-    ticks: readonly { receivedAt: number }[],
-    processedAtMs: number,
-    storedAtMs: number,
-    storeWriteSeconds: number,
-  ): void {
-    this.#batch.recordBatch(ticks, processedAtMs, storedAtMs, storeWriteSeconds);
-  }
-
-  recordWriteError(): void {
-    this.#batch.recordWriteError();
-  }
-
-  recordCheckpointConflict(): void {
-    this.#batch.recordCheckpointConflict();
   }
 
   /**

@@ -10,7 +10,6 @@ import type { Counters } from '../../core/records.ts';
 import type { FeedStatus } from '../pipeline-view.ts';
 import {
   BatchMetrics,
-  type BatchMetricsRecorder,
   checkSampleEvery,
   DEFAULT_LATENCY_SAMPLE_EVERY,
   registerFeedMetrics,
@@ -151,13 +150,14 @@ const PARTITION_COUNTERS: readonly [
  * `streamlines process`: batch latencies, store write time and errors (as in `run`), and the
  * partitions this process owns with their committed counters.
  */
-export class ProcessMetrics extends RoleMetrics implements BatchMetricsRecorder {
-  readonly #batch: BatchMetrics;
+export class ProcessMetrics extends RoleMetrics {
+  /** The runners' recorder (batch latencies, store write time and errors): pass it as `metrics`. */
+  readonly batch: BatchMetrics;
   #sources: ProcessMetricsSources | undefined;
 
   constructor(options: RoleMetricsOptions & { latencySampleEvery?: number } = {}) {
     super(options);
-    this.#batch = new BatchMetrics(
+    this.batch = new BatchMetrics(
       this.own,
       checkSampleEvery(options.latencySampleEvery ?? DEFAULT_LATENCY_SAMPLE_EVERY),
     );
@@ -207,22 +207,5 @@ export class ProcessMetrics extends RoleMetrics implements BatchMetricsRecorder 
   /** Points the scrape-time metrics at the running role. */
   bind(sources: ProcessMetricsSources): void {
     this.#sources = sources;
-  }
-
-  recordBatch(
-    ticks: readonly { receivedAt: number }[],
-    processedAtMs: number,
-    storedAtMs: number,
-    storeWriteSeconds: number,
-  ): void {
-    this.#batch.recordBatch(ticks, processedAtMs, storedAtMs, storeWriteSeconds);
-  }
-
-  recordWriteError(): void {
-    this.#batch.recordWriteError();
-  }
-
-  recordCheckpointConflict(): void {
-    this.#batch.recordCheckpointConflict();
   }
 }
