@@ -7,7 +7,7 @@
  * Delivery is at most once, like Redis pub/sub: a subscriber that is disconnected misses what was
  * published meanwhile. The store is the durable record; the bus only makes it live.
  */
-import type { LiveListener } from '../serve/pipeline-view.ts';
+import type { LiveListener } from '../core/pipeline-view.ts';
 
 /** One live message as the bus carries it. `data` must survive JSON (the Redis bus serialises it). */
 export interface LiveMessage {

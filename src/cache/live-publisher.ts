@@ -2,7 +2,7 @@
  * What a `process` role passes as `ProcessRunner`'s `publish` option: every live message goes to
  * the bus, and the last tick of each symbol in a batch goes to the latest-price cache.
  */
-import type { LiveListener } from '../serve/pipeline-view.ts';
+import type { LiveListener } from '../core/pipeline-view.ts';
 import type { LatestTick } from '../store/store.ts';
 import type { Cache } from './registry.ts';
 

@@ -12,9 +12,9 @@
  * - Forming candles are known only from messages received since this process subscribed: after a
  *   start, a symbol's forming candles appear with its next tick.
  */
-import type { Candle, Counters, Interval } from '../core/records.ts';
-import { PROCESSOR_CHECKPOINT } from '../process/process-runner.ts';
-import type { LiveListener, PipelineView, Stats } from '../serve/pipeline-view.ts';
+
+import type { LiveListener, PipelineView, Stats } from '../core/pipeline-view.ts';
+import { type Candle, type Counters, type Interval, PROCESSOR_CHECKPOINT } from '../core/records.ts';
 import type { Store } from '../store/store.ts';
 import type { LiveBus } from './live-bus.ts';
 

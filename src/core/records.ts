@@ -143,6 +143,9 @@ export type IngestEntry = (
 export const TOPIC_TICKS = 'price-ticks';
 export const TOPIC_ALERTS = 'alerts';
 
+/** The store checkpoint the embedded processor writes (and readers of its counters read). */
+export const PROCESSOR_CHECKPOINT = 'processor';
+
 /** Pipeline counters, as `GET /api/v1/stats` reports them. */
 export interface Counters {
   received: number;

@@ -3,10 +3,11 @@
  * them together with every feed's position, so a restart neither re-reads nor skips input and the
  * dedup set can be rebuilt from the log itself.
  */
+
+import type { FeedStatus } from '../core/pipeline-view.ts';
 import { type IngestEntry, type RejectReason, TOPIC_TICKS } from '../core/records.ts';
 import type { Feed, FeedBatch } from '../feeds/feed.ts';
 import type { AppendRecord, Log } from '../log/log.ts';
-import type { FeedStatus } from '../serve/pipeline-view.ts';
 import { describe, validateRecord } from './validate.ts';
 
 /** What ingest records with each append: where every feed stands. */

@@ -13,6 +13,7 @@ import {
   type StatsSource,
 } from '../cache/remote-pipeline-view.ts';
 import type { Config } from '../config/schema.ts';
+import type { FeedStatus } from '../core/pipeline-view.ts';
 import { type Counters, TOPIC_TICKS } from '../core/records.ts';
 import type { Feed } from '../feeds/feed.ts';
 import { createFeed } from '../feeds/registry.ts';
@@ -21,8 +22,7 @@ import { KafkaLog } from '../log/kafka/kafka-log.ts';
 import type { Log } from '../log/log.ts';
 import { createLog } from '../log/registry.ts';
 import { SpoolingLog } from '../log/spool/spooling-log.ts';
-import type { BatchMetricsRecorder } from '../serve/metrics/pipeline-metrics.ts';
-import type { FeedStatus } from '../serve/pipeline-view.ts';
+import type { BatchMetricsRecorder } from '../process/batch-metrics.ts';
 import { PostgresPartitionLeases } from '../store/postgres/partition-leases.ts';
 import { createStore } from '../store/registry.ts';
 import type { Store } from '../store/store.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseConfig } from '../config/load.ts';
-import { ControlError } from '../serve/pipeline-view.ts';
+import { ControlError } from '../core/pipeline-view.ts';
 import { EmbeddedPipeline } from './embedded-pipeline.ts';
 
 function memoryPipeline(): EmbeddedPipeline {

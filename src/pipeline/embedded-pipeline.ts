@@ -3,6 +3,13 @@
  * live stream handed to the server in process. This is the embedded default of DESIGN §2.
  */
 import type { Config } from '../config/schema.ts';
+import {
+  ControlError,
+  type LiveListener,
+  type PipelineControl,
+  type PipelineView,
+  type Stats,
+} from '../core/pipeline-view.ts';
 import { type Candle, type Interval, TOPIC_TICKS } from '../core/records.ts';
 import type { Feed } from '../feeds/feed.ts';
 import { createFeed } from '../feeds/registry.ts';
@@ -10,15 +17,8 @@ import { Ingest } from '../ingest/ingest.ts';
 import { SYMBOL_PATTERN } from '../ingest/validate.ts';
 import type { Log } from '../log/log.ts';
 import { createLog } from '../log/registry.ts';
+import type { BatchMetricsRecorder } from '../process/batch-metrics.ts';
 import { ProcessRunner } from '../process/process-runner.ts';
-import type { BatchMetricsRecorder } from '../serve/metrics/pipeline-metrics.ts';
-import {
-  ControlError,
-  type LiveListener,
-  type PipelineControl,
-  type PipelineView,
-  type Stats,
-} from '../serve/pipeline-view.ts';
 import { withRecentCandles } from '../store/recent-candles.ts';
 import { createStore } from '../store/registry.ts';
 import type { Store } from '../store/store.ts';

@@ -12,12 +12,13 @@
  * The store's checkpoint fencing backs the leases up: a commit that does not continue the
  * partition's stored checkpoint is refused, and that runner stops.
  */
+
+import type { LiveListener } from '../core/pipeline-view.ts';
 import { type Counters, TOPIC_TICKS } from '../core/records.ts';
 import type { Log } from '../log/log.ts';
+import type { BatchMetricsRecorder } from '../process/batch-metrics.ts';
 import { ProcessRunner } from '../process/process-runner.ts';
 import type { ProcessConfig } from '../process/processor.ts';
-import type { BatchMetricsRecorder } from '../serve/metrics/pipeline-metrics.ts';
-import type { LiveListener } from '../serve/pipeline-view.ts';
 import type { Store } from '../store/store.ts';
 
 /** The checkpoint of one partition's processor. */

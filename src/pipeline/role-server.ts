@@ -5,8 +5,8 @@
  * A small Fastify app of its own: no API keys, no rate limit, nothing but these three routes.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { FeedStatus } from '../core/pipeline-view.ts';
 import { errorBody } from '../serve/errors.ts';
-import type { FeedStatus } from '../serve/pipeline-view.ts';
 import type { PartitionStatus } from './process-role.ts';
 
 /** One readiness check as `/ready` reports it; every check is required. */

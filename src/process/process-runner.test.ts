@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type IngestEntry, TOPIC_ALERTS, TOPIC_TICKS } from '../core/records.ts';
+import { type IngestEntry, PROCESSOR_CHECKPOINT, TOPIC_ALERTS, TOPIC_TICKS } from '../core/records.ts';
 import { MemoryLog } from '../log/memory/memory-log.ts';
 import { MemoryStore } from '../store/memory/memory-store.ts';
 import type { StoreBatch } from '../store/store.ts';
-import { PROCESSOR_CHECKPOINT, ProcessRunner } from './process-runner.ts';
+import { ProcessRunner } from './process-runner.ts';
 import { DEFAULT_ANOMALY } from './processor.ts';
 
 const CONFIG = {

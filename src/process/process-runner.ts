@@ -10,6 +10,8 @@
  * (the database is down) discards the queue, rolls the processor back to the last committed
  * snapshot and retries with backoff: nothing is skipped and nothing counted twice.
  */
+
+import type { LiveListener } from '../core/pipeline-view.ts';
 import {
   type Alert,
   type Candle,
@@ -17,13 +19,13 @@ import {
   INTERVALS,
   type IngestEntry,
   type Interval,
+  PROCESSOR_CHECKPOINT,
   TOPIC_ALERTS,
   TOPIC_TICKS,
 } from '../core/records.ts';
 import { type Log, type LogRecord, partitionFor } from '../log/log.ts';
-import type { BatchMetricsRecorder } from '../serve/metrics/pipeline-metrics.ts';
-import type { LiveListener } from '../serve/pipeline-view.ts';
 import type { Store, StoreBatch } from '../store/store.ts';
+import type { BatchMetricsRecorder } from './batch-metrics.ts';
 import {
   emptyOutput,
   type ProcessConfig,
@@ -31,8 +33,6 @@ import {
   Processor,
   type ProcessorSnapshot,
 } from './processor.ts';
-
-export const PROCESSOR_CHECKPOINT = 'processor';
 
 export interface ProcessRunnerOptions {
   log: Log;

@@ -2,10 +2,11 @@
  * The market-data reads shared by REST (routes/market.ts) and GraphQL (graphql/), so both answer
  * the same records with the same errors. Arguments come in already validated and normalised.
  */
+
+import type { PipelineView } from '../core/pipeline-view.ts';
 import type { Candle, IndicatorPoint, Interval } from '../core/records.ts';
 import type { LatestTick, RangeQuery, Store, StoredTick } from '../store/store.ts';
 import { ApiError } from './errors.ts';
-import type { PipelineView } from './pipeline-view.ts';
 
 /** Throws `unknown_symbol` (404) when the store has never seen the symbol. */
 export async function requireKnownSymbol(store: Store, symbol: string): Promise<void> {

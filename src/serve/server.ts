@@ -9,6 +9,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { z } from 'zod';
+import type { PipelineControl, PipelineView } from '../core/pipeline-view.ts';
 import type { Store } from '../store/store.ts';
 import { authPlugin } from './auth/auth-plugin.ts';
 import { redactingLogger, withSecretRedaction } from './auth/redact.ts';
@@ -19,7 +20,6 @@ import { graphqlRoutes } from './graphql/graphql-plugin.ts';
 import { metricsRoutes } from './metrics/metrics-route.ts';
 import { PipelineMetrics } from './metrics/pipeline-metrics.ts';
 import { registerOpenApi } from './openapi/openapi.ts';
-import type { PipelineControl, PipelineView } from './pipeline-view.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { controlRoutes } from './routes/control.ts';
 import { exportRoutes } from './routes/export.ts';

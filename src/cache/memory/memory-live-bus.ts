@@ -2,7 +2,7 @@
  * The in-process LiveBus: listeners are called synchronously inside `publish`, exactly as the
  * embedded pipeline hands messages to the WebSocket hub, so it adds no latency.
  */
-import type { LiveListener } from '../../serve/pipeline-view.ts';
+import type { LiveListener } from '../../core/pipeline-view.ts';
 import type { LiveBus } from '../live-bus.ts';
 
 export class MemoryLiveBus implements LiveBus {

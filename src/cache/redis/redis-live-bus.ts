@@ -4,7 +4,7 @@
  * PUBLISH and one JSON.parse per batch instead of per tick. Every subscriber receives everything,
  * as every `serve` process's WebSocket hub needs every channel its clients may ask for.
  */
-import type { LiveListener } from '../../serve/pipeline-view.ts';
+import type { LiveListener } from '../../core/pipeline-view.ts';
 import type { LiveBus, LiveMessage } from '../live-bus.ts';
 import {
   closeClient,

@@ -5,7 +5,7 @@
  * only once the previous one was written to the socket, so a slow client fills its own queue and
  * then loses new messages (counted) instead of making the pipeline wait or memory grow.
  */
-import type { PipelineView } from '../pipeline-view.ts';
+import type { PipelineView } from '../../core/pipeline-view.ts';
 
 export const DEFAULT_MAX_QUEUED_MESSAGES = 1_024;
 

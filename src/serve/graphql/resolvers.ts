@@ -5,11 +5,11 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { GraphQLError } from 'graphql';
+import type { PipelineView, Stats } from '../../core/pipeline-view.ts';
 import type { Store } from '../../store/store.ts';
 import type { Principal } from '../auth/require-role.ts';
 import { ApiError } from '../errors.ts';
 import { type LimitOptions, parseSymbol } from '../params.ts';
-import type { PipelineView, Stats } from '../pipeline-view.ts';
 import { readCandles, readIndicators, readLatest, readTicks } from '../queries.ts';
 import { parseAlertArgs, parseIntervalArg, parseKindArg, parseRangeArgs, type RangeArgs } from './args.ts';
 import type { LiveQueue, LiveSource } from './live-source.ts';

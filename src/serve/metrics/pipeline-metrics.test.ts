@@ -3,9 +3,9 @@ import { readFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { register as globalRegistry } from 'prom-client';
-import type { Stats } from '../pipeline-view.ts';
+import { parseExposition, sampleValue } from '../../../test/support/parse-exposition.ts';
+import type { Stats } from '../../core/pipeline-view.ts';
 import type { WsHubStats } from '../ws/ws-hub.ts';
-import { parseExposition, sampleValue } from './parse-exposition.ts';
 import { PipelineMetrics } from './pipeline-metrics.ts';
 import { IngestMetrics, ProcessMetrics } from './role-metrics.ts';
 

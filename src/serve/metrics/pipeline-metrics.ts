@@ -7,9 +7,10 @@
  * `GET /api/v1/stats`. Every metric is described in docs/metrics.md.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { FeedStatus, LiveListener, PipelineView, Stats } from '../../core/pipeline-view.ts';
 import { REJECT_REASONS } from '../../core/records.ts';
+import type { BatchMetricsRecorder } from '../../process/batch-metrics.ts';
 import { WS_ERROR_CODES } from '../errors.ts';
-import type { FeedStatus, LiveListener, PipelineView, Stats } from '../pipeline-view.ts';
 import type { WsHub, WsHubStats } from '../ws/ws-hub.ts';
 
 /**
@@ -38,24 +39,6 @@ export interface PipelineMetricsOptions {
   latencySampleEvery?: number;
   /** Node.js process metrics (CPU, memory, event loop lag, GC), shared by the process (default true). */
   processMetrics?: boolean;
-}
-
-/** What the process stage reports, once per committed batch. */
-export interface BatchMetricsRecorder {
-  /**
-   * `ticks` are the batch's processed ticks; `processedAtMs` the wall clock after the processor
-   * applied the batch, `storedAtMs` after the store committed it; `storeWriteSeconds` the commit.
-   */
-  recordBatch(
-    ticks: readonly { receivedAt: number }[],
-    processedAtMs: number,
-    storedAtMs: number,
-    storeWriteSeconds: number,
-  ): void;
-  /** One store write attempt failed (the runner rolls back and retries). */
-  recordWriteError?(): void;
-  /** The store refused a commit because another processor continued the partition (a handover). */
-  recordCheckpointConflict?(): void;
 }
 
 /** What the metrics read at scrape time; the server binds them (`bind`). */

@@ -6,8 +6,8 @@
  * is read at scrape time except the batch recorders. Every metric is described in docs/metrics.md.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { FeedStatus } from '../../core/pipeline-view.ts';
 import type { Counters } from '../../core/records.ts';
-import type { FeedStatus } from '../pipeline-view.ts';
 import {
   BatchMetrics,
   checkSampleEvery,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ControlError, type PipelineControl } from '../pipeline-view.ts';
-import { buildTestServer, type Json } from '../test-helpers.ts';
+import { buildTestServer, type Json } from '../../../test/support/serve.ts';
+import { ControlError, type PipelineControl } from '../../core/pipeline-view.ts';
 
 /** A control that records calls and fails the way the embedded pipeline does. */
 class FakeControl implements PipelineControl {
@@ -48,7 +48,7 @@ test('GET /api/v1/feeds lists the feeds of stats with their symbols, without a k
   try {
     const response = await app.inject({ url: '/api/v1/feeds' });
     assert.equal(response.statusCode, 200);
-    // FakeView's stats list one running replay feed (test-helpers.ts).
+    // FakeView's stats list one running replay feed (test/support/serve.ts).
     assert.deepEqual(response.json(), {
       feeds: [
         {

@@ -3,9 +3,14 @@
  * pipeline (start/stop a feed, add/remove a symbol), which need an `admin` key.
  */
 import type { FastifyPluginAsync } from 'fastify';
+import {
+  ControlError,
+  type FeedStatus,
+  type PipelineControl,
+  type PipelineView,
+} from '../../core/pipeline-view.ts';
 import { requireRole } from '../auth/require-role.ts';
 import { ApiError, type ErrorCode } from '../errors.ts';
-import { ControlError, type FeedStatus, type PipelineControl, type PipelineView } from '../pipeline-view.ts';
 import { errorResponse, errorResponses } from '../schemas.ts';
 
 export interface ControlRoutesOptions {

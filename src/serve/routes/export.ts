@@ -4,11 +4,11 @@
  */
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
+import type { PipelineView } from '../../core/pipeline-view.ts';
 import type { Candle, Interval } from '../../core/records.ts';
 import type { Store, StoredTick } from '../../store/store.ts';
 import { ApiError } from '../errors.ts';
 import { intervalSchema, parseSymbol, toRangeQuery } from '../params.ts';
-import type { PipelineView } from '../pipeline-view.ts';
 import { errorResponses, symbolParamsSchema } from '../schemas.ts';
 
 /** Records read from the store per page. */

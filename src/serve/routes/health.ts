@@ -4,9 +4,9 @@
  * reported but a failed feed leaves the server able to serve what is stored.
  */
 import type { FastifyPluginAsync } from 'fastify';
+import type { PipelineView } from '../../core/pipeline-view.ts';
 import type { Store } from '../../store/store.ts';
 import { errorBody } from '../errors.ts';
-import type { PipelineView } from '../pipeline-view.ts';
 import { healthSchema, readySchema } from '../schemas.ts';
 
 /** How long `/ready` waits for the store before calling it unavailable. */

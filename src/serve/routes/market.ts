@@ -3,6 +3,7 @@
  * ones from the pipeline) and candle indicators.
  */
 import type { FastifyPluginAsync } from 'fastify';
+import type { PipelineView } from '../../core/pipeline-view.ts';
 import type { Interval } from '../../core/records.ts';
 import type { Store } from '../../store/store.ts';
 import { timeStore } from '../edge/edge.ts';
@@ -15,7 +16,6 @@ import {
   rangeQuerySchema,
   toRangeQuery,
 } from '../params.ts';
-import type { PipelineView } from '../pipeline-view.ts';
 import { readCandles, requireKnownSymbol } from '../queries.ts';
 import {
   candleSchema,

@@ -1,9 +1,9 @@
 /** Pipeline counters and the most recent dead letters. */
 import type { FastifyPluginAsync } from 'fastify';
+import type { PipelineView } from '../../core/pipeline-view.ts';
 import type { Store } from '../../store/store.ts';
 import { timeStore } from '../edge/edge.ts';
 import type { LimitOptions } from '../params.ts';
-import type { PipelineView } from '../pipeline-view.ts';
 import { deadLetterSchema, EXAMPLES, errorResponses, listResponse } from '../schemas.ts';
 
 /** How many dead letters `GET /api/v1/dead-letters` returns without `limit`. */

@@ -1,9 +1,11 @@
 /**
- * What the serve stage needs from the running pipeline beyond the store: counters, the forming
- * candles and the live stream. The embedded runner implements it in process; a distributed
- * `serve` will implement it over Redis.
+ * What the serve stage needs from the running pipeline beyond the store: counters, feed states, the
+ * forming candles and the live stream, and the control actions of the control panel. The stages
+ * produce these records and serve reads them, so they live here rather than in either: the embedded
+ * pipeline implements the view in process, the distributed `serve` over Redis
+ * (src/cache/remote-pipeline-view.ts).
  */
-import type { Candle, Counters, Interval } from '../core/records.ts';
+import type { Candle, Counters, Interval } from './records.ts';
 
 export interface FeedStatus {
   name: string;
