@@ -130,7 +130,7 @@ export async function measureIngestToLog(lines: readonly string[], given?: Log):
 
 /**
  * Ticks over SYMBOLS at `marketTicksPerSecond` (exponential gaps), with up to 2 s of disorder and
- * 0.1 % of ticks past the lateness: the processor bench's market (src/process/processor.bench.ts).
+ * 0.1 % of ticks past the lateness: the processor bench's market (bench/processor.ts).
  * 1 000 ticks/s over 100 symbols puts ~600 ticks in each 1m candle.
  */
 export function syntheticEntries(count: number, marketTicksPerSecond = 1_000): IngestEntry[] {

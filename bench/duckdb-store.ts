@@ -2,16 +2,16 @@
  * Measures the DuckDB store's hot paths on a file in a temp dir:
  * - bulk writes: batches of 5,000 ProcessedTicks (100 symbols) with their checkpoint, in rows/s;
  * - `candles(symbol, '1m', {limit: 1000})` on a table of 100,000 candles, p50/p99 latency.
- * Run: `npx node src/store/duckdb/duckdb-store.bench.ts [batches]`.
+ * Run: `npx node bench/duckdb-store.ts [batches]`.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { benchTickBatch, BENCH_T0 as T0 } from '../../../bench/tick-batch.ts';
-import { quantile } from '../../../bench/util.ts';
-import type { Candle, ProcessedTick } from '../../core/records.ts';
-import type { StoreBatch } from '../store.ts';
-import { DuckDbStore } from './duckdb-store.ts';
+import type { Candle, ProcessedTick } from '../src/core/records.ts';
+import { DuckDbStore } from '../src/store/duckdb/duckdb-store.ts';
+import type { StoreBatch } from '../src/store/store.ts';
+import { benchTickBatch, BENCH_T0 as T0 } from './tick-batch.ts';
+import { quantile } from './util.ts';
 
 const TICKS_PER_BATCH = 5000;
 const SYMBOLS = 100;

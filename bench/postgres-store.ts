@@ -2,14 +2,14 @@
  * Measures tick writes into a real PostgreSQL: batches of 5,000 ProcessedTicks (100 symbols), each
  * with its checkpoint in one transaction, in rows/s, for COPY and for INSERT ... unnest. Uses
  * STREAMLINES_TEST_PG_URL, or starts a throwaway cluster (test/support/postgres.ts).
- * Run: `npx node src/store/postgres/postgres-store.bench.ts [batches]`.
+ * Run: `npx node bench/postgres-store.ts [batches]`.
  */
 
-import { benchTickBatch } from '../../../bench/tick-batch.ts';
-import { createTestSchema, findOrStartPostgres } from '../../../test/support/postgres.ts';
-import type { ProcessedTick } from '../../core/records.ts';
-import type { StoreBatch } from '../store.ts';
-import { PostgresStore } from './postgres-store.ts';
+import type { ProcessedTick } from '../src/core/records.ts';
+import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
+import type { StoreBatch } from '../src/store/store.ts';
+import { createTestSchema, findOrStartPostgres } from '../test/support/postgres.ts';
+import { benchTickBatch } from './tick-batch.ts';
 
 const TICKS_PER_BATCH = 5000;
 const SYMBOLS = 100;

@@ -1,9 +1,10 @@
 /**
- * Append and read throughput of the Kafka log: `npx node src/log/kafka/kafka-bench.ts [records] [batch]`.
+ * Append and read throughput of the Kafka log: `npx node bench/kafka-log.ts [records] [batch]`.
  * Uses STREAMLINES_TEST_KAFKA_BROKERS, or starts a throwaway broker like the tests do.
  */
-import { findOrStartKafka } from '../../../test/support/kafka.ts';
-import { KafkaLog } from './kafka-log.ts';
+
+import { KafkaLog } from '../src/log/kafka/kafka-log.ts';
+import { findOrStartKafka } from '../test/support/kafka.ts';
 
 const total = Number(process.argv[2] ?? 200_000);
 const batch = Number(process.argv[3] ?? 2_000);

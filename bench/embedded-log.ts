@@ -1,14 +1,14 @@
 /**
  * Embedded log throughput: 1,000,000 tick-like records appended in batches of 5,000 with a reader
  * tailing right behind (the in-process pipeline's hot path), then reopened (recovery scan) and read
- * back cold from disk. Run: npx node src/log/embedded/embedded-log.bench.ts [partitions] [batch] [fsync]
+ * back cold from disk. Run: npx node bench/embedded-log.ts [partitions] [batch] [fsync]
  * (defaults 1, 5000, no fsync; a batch of 1 measures the worst case for the recovery scan).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { AppendRecord } from '../log.ts';
-import { EmbeddedLog } from './embedded-log.ts';
+import { EmbeddedLog } from '../src/log/embedded/embedded-log.ts';
+import type { AppendRecord } from '../src/log/log.ts';
 
 const TOTAL = 1_000_000;
 const partitions = Number(process.argv[2] ?? 1);

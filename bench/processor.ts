@@ -1,13 +1,13 @@
 /**
  * Throughput of the processing core alone (DESIGN §6 target: >= 5M ticks/s on one core).
- * Run: `npx node src/process/processor.bench.ts [ticks] [symbols] [marketTicksPerSecond]`.
+ * Run: `npx node bench/processor.ts [ticks] [symbols] [marketTicksPerSecond]`.
  * The market rate sets how many ticks share a candle: 1 000/s over 100 symbols is ~600 ticks per 1m
  * candle; 20/s is a candle-heavy worst case (~12 ticks per candle). 0.1 % of ticks arrive 15 s late.
  * Prints ticks/s for the default config and for one with price rules and anomaly detection on, next
  * to a bare loop that only copies each tick (what emitting one record per tick costs at least).
  */
-import type { IngestEntry, ProcessedTick } from '../core/records.ts';
-import { DEFAULT_ANOMALY, emptyOutput, type ProcessConfig, Processor } from './processor.ts';
+import type { IngestEntry, ProcessedTick } from '../src/core/records.ts';
+import { DEFAULT_ANOMALY, emptyOutput, type ProcessConfig, Processor } from '../src/process/processor.ts';
 
 const TICKS = Number(process.argv[2] ?? 2_000_000);
 const SYMBOLS = Number(process.argv[3] ?? 100);
