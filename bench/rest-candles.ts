@@ -12,11 +12,11 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Candle } from '../src/core/records.ts';
 import { buildServer } from '../src/serve/server.ts';
-import { FakeView } from '../src/serve/test-helpers.ts';
 import { DuckDbStore } from '../src/store/duckdb/duckdb-store.ts';
 import { MIGRATIONS } from '../src/store/duckdb/migrations.ts';
 import { withRecentCandles } from '../src/store/recent-candles.ts';
 import type { Store } from '../src/store/store.ts';
+import { FakeView } from '../test/support/serve.ts';
 import { quantile } from './util.ts';
 
 const SYMBOLS = ['BTCUSDT', 'ETHUSDT', 'SOLUSDT', 'XRPUSDT'];

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { remoteViewScenario } from '../../test/support/view-scenario.ts';
 import type { Candle } from '../core/records.ts';
 import { MemoryStore } from '../store/memory/memory-store.ts';
 import { MemoryLiveBus } from './memory/memory-live-bus.ts';
@@ -10,7 +11,6 @@ import {
   type StatsSnapshot,
   type StatsSource,
 } from './remote-pipeline-view.ts';
-import { remoteViewScenario } from './view-scenario.ts';
 
 remoteViewScenario('memory cache', async () => {
   const cache = createCache({ type: 'memory' });

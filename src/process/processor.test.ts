@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { assertClose, CLOSES } from '../../test/fixtures/indicator-closes.ts';
 import type { Candle, IngestEntry, Interval, ProcessedTick } from '../core/records.ts';
 import { INTERVAL_MS, INTERVALS } from '../core/records.ts';
-import { assertClose, CLOSES } from './indicators/fixtures.ts';
 import {
   ALERT_SEQ_STRIDE,
   DEFAULT_ANOMALY,

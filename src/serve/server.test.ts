@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
+import { buildTestServer, FakeView, seedStore } from '../../test/support/serve.ts';
 import { ERROR_CODES, WS_ERROR_CODES } from './errors.ts';
 import { buildServer } from './server.ts';
-import { buildTestServer, FakeView, seedStore } from './test-helpers.ts';
 
 test('an unknown route is 404 not_found in the error shape', async () => {
   const { app } = await buildTestServer();

@@ -17,8 +17,8 @@ import type { LiveBus } from '../../src/cache/live-bus.ts';
 import { RedisLatestCache } from '../../src/cache/redis/redis-latest-cache.ts';
 import { RedisLiveBus } from '../../src/cache/redis/redis-live-bus.ts';
 import { closeCache, createCache, openCache } from '../../src/cache/registry.ts';
-import { remoteViewScenario } from '../../src/cache/view-scenario.ts';
 import { findOrStartRedis } from '../support/redis.ts';
+import { remoteViewScenario } from '../support/view-scenario.ts';
 
 const redis = await findOrStartRedis();
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { aggTrade, FakeBinance } from '../../src/feeds/binance/fake-binance-server.ts';
+import { aggTrade, FakeBinance } from '../fakes/fake-binance-server.ts';
 import { waitFor } from '../fakes/fake-exchange.ts';
 import { getJson, type RunningCli, runCliOnce, startCli, stopCli } from '../support/cli.ts';
 

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import WebSocket from 'ws';
 import { ERROR_CODES, WS_ERROR_CODES } from '../../src/serve/errors.ts';
-import { buildTestServer } from '../../src/serve/test-helpers.ts';
+import { buildTestServer } from '../support/serve.ts';
 
 const NUM_RUNS = 300;
 /** An error body echoes at most 100 characters of input; anything near this means it echoed more. */

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { type FakeAlpacaOptions, FakeAlpacaServer } from '../../../test/fakes/fake-alpaca-server.ts';
+import { cleanupAfterEach, collectFeed, until } from '../../../test/support/feed-test-helpers.ts';
 import { validateRecord } from '../../ingest/validate.ts';
-import { cleanupAfterEach, collectFeed, until } from '../feed-test-helpers.ts';
 import { AlpacaFatalError, AlpacaFeed, alpacaFeedSchema } from './alpaca-feed.ts';
-import { type FakeAlpacaOptions, FakeAlpacaServer } from './fake-alpaca-server.ts';
 
 // Frames from the FEEDS.md samples alpaca-stocks-trade.ndjson and alpaca-crypto-trade.ndjson.
 const STOCK_TRADES = [

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { aggTrade, FakeBinance } from '../../../test/fakes/fake-binance-server.ts';
 import { waitFor } from '../../../test/fakes/fake-exchange.ts';
 import { FeedHarness } from '../../../test/fakes/feed-harness.ts';
 import type { LiveTradeFeed } from '../connection/live-trade-feed.ts';
 import { binanceFeedSchema, createBinanceFeed } from './binance-feed.ts';
-import { aggTrade, FakeBinance } from './fake-binance-server.ts';
 
 /** The two lines of FEEDS.md's sample `binance-aggTrade.ndjson`, verbatim. */
 const SAMPLE = [

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { FakeCoinbase, match } from '../../../test/fakes/fake-coinbase-server.ts';
 import { waitFor } from '../../../test/fakes/fake-exchange.ts';
 import { FeedHarness } from '../../../test/fakes/feed-harness.ts';
 import type { LiveTradeFeed } from '../connection/live-trade-feed.ts';
 import { coinbaseFeedSchema, createCoinbaseFeed } from './coinbase-feed.ts';
-import { FakeCoinbase, match } from './fake-coinbase-server.ts';
 
 /** FEEDS.md sample `coinbase-exchange-matches.ndjson`, second line, verbatim. */
 const SAMPLE_MATCH =

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { FakeCoingeckoServer, type FakeReply } from '../../../test/fakes/fake-coingecko-server.ts';
 import { validateRecord } from '../../ingest/validate.ts';
 import {
   CoingeckoFatalError,
@@ -7,7 +8,6 @@ import {
   coingeckoFeedSchema,
   parseRetryAfterMs,
 } from './coingecko-feed.ts';
-import { FakeCoingeckoServer, type FakeReply } from './fake-coingecko-server.ts';
 
 // Copied from the FEEDS.md samples coingecko-simple_price.json and coingecko-error-429.json (the repo
 // does not carry the shared folder, and CI has no internet).

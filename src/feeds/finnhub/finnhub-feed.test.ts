@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { FakeFinnhubServer } from '../../../test/fakes/fake-finnhub-server.ts';
+import { cleanupAfterEach, collectFeed, until } from '../../../test/support/feed-test-helpers.ts';
 import { validateRecord } from '../../ingest/validate.ts';
-import { cleanupAfterEach, collectFeed, until } from '../feed-test-helpers.ts';
-import { FakeFinnhubServer } from './fake-finnhub-server.ts';
 import { FinnhubFatalError, FinnhubFeed, finnhubFeedSchema } from './finnhub-feed.ts';
 
 // Frames from the FEEDS.md sample finnhub-trade.ndjson.

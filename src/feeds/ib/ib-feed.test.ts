@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { type FakeTwsOptions, FakeTwsServer } from '../../../test/fakes/fake-tws-server.ts';
+import { cleanupAfterEach, collectFeed, until } from '../../../test/support/feed-test-helpers.ts';
 import { validateRecord } from '../../ingest/validate.ts';
-import { cleanupAfterEach, collectFeed, until } from '../feed-test-helpers.ts';
-import { type FakeTwsOptions, FakeTwsServer } from './fake-tws-server.ts';
 import { IbFatalError, IbFeed, ibFeedSchema } from './ib-feed.ts';
 
 // Values from the FEEDS.md sample ib-tws-stoqey-events.ndjson: tickByTickAllLast(reqId, 1, 1795188601,

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from '../../../test/fakes/fake-exchange.ts';
+import { FakeKraken, krakenTrade } from '../../../test/fakes/fake-kraken-server.ts';
 import { FeedHarness } from '../../../test/fakes/feed-harness.ts';
 import type { LiveTradeFeed } from '../connection/live-trade-feed.ts';
-import { FakeKraken, krakenTrade } from './fake-kraken-server.ts';
 import { createKrakenFeed, krakenFeedSchema, krakenRestPair } from './kraken-feed.ts';
 
 /** FEEDS.md sample `kraken-trade.ndjson`, first line, verbatim (a two-trade snapshot). */

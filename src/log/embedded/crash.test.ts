@@ -4,11 +4,11 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, it } from 'node:test';
+import { batchSize } from '../../../test/fixtures/embedded-log-crash-writer.ts';
 import { partitionFor } from '../log.ts';
-import { batchSize } from './crash-writer.fixture.ts';
 import { EmbeddedLog } from './embedded-log.ts';
 
-const FIXTURE = path.join(import.meta.dirname, 'crash-writer.fixture.ts');
+const FIXTURE = path.join(import.meta.dirname, '../../../test/fixtures/embedded-log-crash-writer.ts');
 const PARTITIONS = 3;
 const ROUNDS = 6;
 

@@ -10,10 +10,10 @@ import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/pro
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { CLOCK_VALUE, type WriterState } from '../../../test/fixtures/spool-writer.ts';
 import { EmbeddedLog } from '../embedded/embedded-log.ts';
 import type { AppendRecord, Log, LogRecord } from '../log.ts';
 import { MemoryLog } from '../memory/memory-log.ts';
-import { CLOCK_VALUE, type WriterState } from './spool-writer.fixture.ts';
 import {
   type SpooledProducerState,
   SpoolingLog,
@@ -484,7 +484,7 @@ async function runAndKill(
   seed: number,
   delayMs: number,
 ): Promise<SpoolStats> {
-  const FIXTURE = path.join(import.meta.dirname, 'spool-writer.fixture.ts');
+  const FIXTURE = path.join(import.meta.dirname, '../../../test/fixtures/spool-writer.ts');
   const child = spawn(process.execPath, [FIXTURE, logDir, spoolDir, String(seed)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });

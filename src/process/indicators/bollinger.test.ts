@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { assertClose, CLOSES } from '../../../test/fixtures/indicator-closes.ts';
 import { Bollinger } from './bollinger.ts';
-import { assertClose, CLOSES } from './fixtures.ts';
 
 // Expected values from Python:
 //   for i in range(19, len(CLOSES)):

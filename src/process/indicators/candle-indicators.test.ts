@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { assertClose, CLOSES } from '../../../test/fixtures/indicator-closes.ts';
 import { CandleIndicators } from './candle-indicators.ts';
-import { assertClose, CLOSES } from './fixtures.ts';
 
 test('one point per close: rsi from the 15th, sma/ema/bollinger from the 20th', () => {
   const indicators = new CandleIndicators('BTCUSDT', '5m');

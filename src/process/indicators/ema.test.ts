@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { assertClose, CLOSES } from '../../../test/fixtures/indicator-closes.ts';
 import { Ema } from './ema.ts';
-import { assertClose, CLOSES } from './fixtures.ts';
 
 // Expected values from Python:
 //   a = 2/21; v = sum(CLOSES[:20])/20; out = [v]

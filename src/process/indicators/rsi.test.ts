@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { assertClose, CLOSES } from './fixtures.ts';
+import { assertClose, CLOSES } from '../../../test/fixtures/indicator-closes.ts';
 import { Rsi } from './rsi.ts';
 
 // Expected values from Python (StockCharts' RSI example; they print 70.53 from rounded averages):

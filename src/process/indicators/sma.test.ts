@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { assertClose, CLOSES } from './fixtures.ts';
+import { assertClose, CLOSES } from '../../../test/fixtures/indicator-closes.ts';
 import { Sma } from './sma.ts';
 
 // Expected values from Python:

@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import WebSocket from 'ws';
-import { buildTestServer, type Json } from '../test-helpers.ts';
+import { buildTestServer, type Json } from '../../../test/support/serve.ts';
 import { createApiKey, generateApiKey } from './keys.ts';
 import { redactUrl } from './redact.ts';
 

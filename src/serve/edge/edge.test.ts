@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { pino } from 'pino';
+import { buildTestServer, FakeView, seedStore } from '../../../test/support/serve.ts';
 import { buildServer } from '../server.ts';
-import { buildTestServer, FakeView, seedStore } from '../test-helpers.ts';
 import { REQUEST_ID_PATTERN, requestIdFrom } from './request-id.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

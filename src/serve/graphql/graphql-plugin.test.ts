@@ -4,10 +4,17 @@ import { after, before, describe, test } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
+import { collect, connectGraphql, until } from '../../../test/support/graphql.ts';
+import {
+  buildTestServer,
+  FakeView,
+  type Json,
+  MINUTE,
+  makeCandle,
+  seedStore,
+} from '../../../test/support/serve.ts';
 import type { Principal } from '../auth/require-role.ts';
-import { buildTestServer, FakeView, type Json, MINUTE, makeCandle, seedStore } from '../test-helpers.ts';
 import { graphqlRoutes } from './graphql-plugin.ts';
-import { collect, connectGraphql, until } from './graphql-test-helpers.ts';
 import { LiveSource } from './live-source.ts';
 import { assertCanRead, type GraphqlContext } from './resolvers.ts';
 

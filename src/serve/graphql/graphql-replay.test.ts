@@ -4,11 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { collect, connectGraphql, until } from '../../../test/support/graphql.ts';
+import type { Json } from '../../../test/support/serve.ts';
 import { parseConfig } from '../../config/load.ts';
 import { EmbeddedPipeline } from '../../pipeline/embedded-pipeline.ts';
 import { buildServer } from '../server.ts';
-import type { Json } from '../test-helpers.ts';
-import { collect, connectGraphql, until } from './graphql-test-helpers.ts';
 
 const T0 = 1_700_000_040_000; // a minute boundary: 1_700_000_040_000 % 60_000 === 0
 

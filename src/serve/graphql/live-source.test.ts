@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { FakeView } from '../test-helpers.ts';
+import { FakeView } from '../../../test/support/serve.ts';
 import { LiveSource } from './live-source.ts';
 
 describe('LiveSource', () => {

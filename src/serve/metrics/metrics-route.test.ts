@@ -8,11 +8,11 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import WebSocket from 'ws';
+import { parseExposition, type Samples, sampleValue } from '../../../test/support/parse-exposition.ts';
+import { FakeView, type Json, seedStore } from '../../../test/support/serve.ts';
 import { parseConfig } from '../../config/load.ts';
 import { EmbeddedPipeline } from '../../pipeline/embedded-pipeline.ts';
 import { buildServer } from '../server.ts';
-import { FakeView, type Json, seedStore } from '../test-helpers.ts';
-import { parseExposition, type Samples, sampleValue } from './parse-exposition.ts';
 import { PipelineMetrics } from './pipeline-metrics.ts';
 
 /** A whole hour's start, so every interval's buckets line up with the minutes below. */

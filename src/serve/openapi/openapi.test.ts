@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { FastifyInstance } from 'fastify';
+import { buildTestServer, type Json } from '../../../test/support/serve.ts';
 import { RATE_LIMIT_EXEMPT_PATHS } from '../edge/edge.ts';
-import { buildTestServer, type Json } from '../test-helpers.ts';
 
 let app: FastifyInstance;
 let document: Json;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { buildTestServer, type Json, MINUTE } from '../test-helpers.ts';
+import { buildTestServer, type Json, MINUTE } from '../../../test/support/serve.ts';
 
 let app: FastifyInstance;
 before(async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { buildTestServer, MINUTE, makeCandle, makeTick } from '../../../test/support/serve.ts';
 import { MemoryStore } from '../../store/memory/memory-store.ts';
-import { buildTestServer, MINUTE, makeCandle, makeTick } from '../test-helpers.ts';
 import { csvField, tickPages } from './export.ts';
 
 test('ticks export: CSV with a header, nulls empty, attachment named after the symbol', async () => {
@@ -11,7 +11,7 @@ test('ticks export: CSV with a header, nulls empty, attachment named after the s
     assert.equal(response.statusCode, 200);
     assert.match(String(response.headers['content-type']), /^text\/csv; charset=utf-8/);
     assert.equal(response.headers['content-disposition'], 'attachment; filename="BTCUSDT-ticks.csv"');
-    // SEED in test-helpers.ts: BTCUSDT ticks at minutes 2, 3, 4; the last has no id, maShort 101.5, late.
+    // SEED in test/support/serve.ts: BTCUSDT ticks at minutes 2, 3, 4; the last has no id, maShort 101.5, late.
     assert.equal(
       response.body,
       'ts,price,size,id,maShort,maLong,late\n' +

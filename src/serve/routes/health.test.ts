@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { buildTestServer, FakeView, type Json, seedStore } from '../../../test/support/serve.ts';
 import type { Store } from '../../store/store.ts';
 import { buildServer } from '../server.ts';
-import { buildTestServer, FakeView, type Json, seedStore } from '../test-helpers.ts';
 import { healthRoutes } from './health.ts';
 
 /** The body with every check's latency replaced by 0, so it can be compared whole. */

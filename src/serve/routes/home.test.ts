@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildTestServer } from '../test-helpers.ts';
+import { buildTestServer } from '../../../test/support/serve.ts';
 
 test('GET / without a built dashboard serves a page saying to run npm run build:web', async () => {
   const { app } = await buildTestServer({ webRoot: join(import.meta.dirname, 'no-such-dist') });

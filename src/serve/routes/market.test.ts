@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import {
+  buildTestServer,
+  type FakeView,
+  type Json,
+  MINUTE,
+  makeCandle,
+  SEED,
+} from '../../../test/support/serve.ts';
 import type { Candle } from '../../core/records.ts';
-import { buildTestServer, type FakeView, type Json, MINUTE, makeCandle, SEED } from '../test-helpers.ts';
 import { mergeCandles } from './market.ts';
 
 let app: FastifyInstance;

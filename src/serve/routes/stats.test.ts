@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { buildTestServer, type FakeView, SEED } from '../test-helpers.ts';
+import { buildTestServer, type FakeView, SEED } from '../../../test/support/serve.ts';
 
 let app: FastifyInstance;
 let view: FakeView;

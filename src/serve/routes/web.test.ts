@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildTestServer } from '../test-helpers.ts';
+import { buildTestServer } from '../../../test/support/serve.ts';
 import { isClientRoute } from './web.ts';
 
 async function fakeDist(): Promise<string> {

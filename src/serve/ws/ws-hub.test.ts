@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Json } from '../test-helpers.ts';
+import type { Json } from '../../../test/support/serve.ts';
 import { type HubSocket, WsHub } from './ws-hub.ts';
 
 /** Records what the hub sends; `bufferedAmount` is set by the test to play a slow client. */

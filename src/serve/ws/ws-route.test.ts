@@ -4,8 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import WebSocket from 'ws';
+import { buildTestServer, type FakeView, type Json } from '../../../test/support/serve.ts';
 import type { ServerOptions } from '../server.ts';
-import { buildTestServer, type FakeView, type Json } from '../test-helpers.ts';
 
 /** A real `ws` client that keeps every message it receives. */
 class TestClient {

@@ -3,11 +3,18 @@
  * seeded with a small known market, and a server built over both.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Alert, Candle, DeadLetter, IndicatorPoint, Interval, ProcessedTick } from '../core/records.ts';
-import { MemoryStore } from '../store/memory/memory-store.ts';
-import type { Store } from '../store/store.ts';
-import type { LiveListener, PipelineView, Stats } from './pipeline-view.ts';
-import { buildServer, type ServerOptions } from './server.ts';
+import type { LiveListener, PipelineView, Stats } from '../../src/core/pipeline-view.ts';
+import type {
+  Alert,
+  Candle,
+  DeadLetter,
+  IndicatorPoint,
+  Interval,
+  ProcessedTick,
+} from '../../src/core/records.ts';
+import { buildServer, type ServerOptions } from '../../src/serve/server.ts';
+import { MemoryStore } from '../../src/store/memory/memory-store.ts';
+import type { Store } from '../../src/store/store.ts';
 
 /** A PipelineView whose answers the test sets and whose live stream the test emits. */
 export class FakeView implements PipelineView {

@@ -4,7 +4,7 @@
  * request errors `{"code","msg"}`, and `GET /api/v3/aggTrades` (fromId | startTime+endTime, limit) with the
  * `X-MBX-USED-WEIGHT-1M` header. Every trade published is kept on a tape the REST history serves.
  */
-import { type FakeClient, FakeExchange, sendJson } from '../../../test/fakes/fake-exchange.ts';
+import { type FakeClient, FakeExchange, sendJson } from './fake-exchange.ts';
 
 export interface AggTrade {
   e: 'aggTrade';

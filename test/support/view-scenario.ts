@@ -6,16 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { INTERVALS, type IngestEntry, TOPIC_TICKS } from '../core/records.ts';
-import { MemoryLog } from '../log/memory/memory-log.ts';
-import { DEFAULT_ANOMALY } from '../process/anomaly.ts';
-import { ProcessRunner } from '../process/process-runner.ts';
-import { MemoryStore } from '../store/memory/memory-store.ts';
-import { waitUntil } from './conformance.ts';
-import type { LiveMessage } from './live-bus.ts';
-import { createLivePublisher } from './live-publisher.ts';
-import type { Cache } from './registry.ts';
-import { CheckpointStatsSource, RemotePipelineView } from './remote-pipeline-view.ts';
+import { waitUntil } from '../../src/cache/conformance.ts';
+import type { LiveMessage } from '../../src/cache/live-bus.ts';
+import { createLivePublisher } from '../../src/cache/live-publisher.ts';
+import type { Cache } from '../../src/cache/registry.ts';
+import { CheckpointStatsSource, RemotePipelineView } from '../../src/cache/remote-pipeline-view.ts';
+import { INTERVALS, type IngestEntry, TOPIC_TICKS } from '../../src/core/records.ts';
+import { MemoryLog } from '../../src/log/memory/memory-log.ts';
+import { DEFAULT_ANOMALY } from '../../src/process/anomaly.ts';
+import { ProcessRunner } from '../../src/process/process-runner.ts';
+import { MemoryStore } from '../../src/store/memory/memory-store.ts';
 
 /** The processor's cache and the serve process's cache (the same object in process). */
 export interface CachePair {

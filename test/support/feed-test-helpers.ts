@@ -3,7 +3,7 @@
  * background, cleaning up after each test, and waiting for a condition.
  */
 import { afterEach } from 'node:test';
-import type { Feed } from './feed.ts';
+import type { Feed } from '../../src/feeds/feed.ts';
 
 /** Registers an `afterEach` that runs the cleanups pushed during a test, last first; returns the push. */
 export function cleanupAfterEach(): (cleanup: () => Promise<void> | void) => void {

@@ -5,7 +5,7 @@
  * side). Trades published while `silent` reach only the tape the REST history serves.
  */
 import type { ServerResponse } from 'node:http';
-import { type FakeClient, FakeExchange, sendJson } from '../../../test/fakes/fake-exchange.ts';
+import { type FakeClient, FakeExchange, sendJson } from './fake-exchange.ts';
 
 export interface Match {
   type: 'match';

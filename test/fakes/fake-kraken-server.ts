@@ -5,7 +5,7 @@
  * (rows `[price, volume, time_s, "b"|"s", type, misc, trade_id]`, `last` cursor in ns).
  */
 import type { ServerResponse } from 'node:http';
-import { type FakeClient, FakeExchange, sendJson } from '../../../test/fakes/fake-exchange.ts';
+import { type FakeClient, FakeExchange, sendJson } from './fake-exchange.ts';
 
 export interface KrakenTrade {
   symbol: string;

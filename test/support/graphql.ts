@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import type { Json } from '../test-helpers.ts';
+import type { Json } from './serve.ts';
 
 /** A client speaking `graphql-transport-ws` to `url` (ws://host:port/graphql). */
 export function connectGraphql(url: string): Client {
