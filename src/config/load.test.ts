@@ -1,8 +1,35 @@
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { ConfigError, loadConfig, parseConfig } from './load.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+
+/**
+ * The YAML blocks of a Markdown file (indented ones inside lists too), with their line numbers. A block
+ * whose first line is a comment naming another tool's file (`# prometheus.yml`) is not a Streamlines
+ * config and is left out; every other YAML block is one.
+ */
+function configBlocks(markdown: string): { line: number; text: string }[] {
+  const blocks: { line: number; text: string }[] = [];
+  const lines = markdown.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^(\s*)```ya?ml\s*$/.exec(lines[i] as string);
+    if (!open) continue;
+    const indent = (open[1] as string).length;
+    const body: string[] = [];
+    let j = i + 1;
+    for (; j < lines.length && !/^\s*```\s*$/.test(lines[j] as string); j++)
+      body.push((lines[j] as string).slice(indent));
+    const first = body.find((line) => line.trim() !== '') ?? '';
+    if (!/^#\s*\S+\.(ya?ml|json)\b/.test(first) || /^#\s*config\//.test(first))
+      blocks.push({ line: i + 1, text: body.join('\n') });
+    i = j;
+  }
+  return blocks;
+}
 
 describe('config', () => {
   it('has a default for every key', () => {
@@ -50,6 +77,25 @@ describe('config', () => {
     const files = (await readdir(dir)).filter((file) => /\.(ya?ml|json)$/.test(file));
     assert.ok(files.length > 0);
     for (const file of files) await loadConfig(join(dir, file));
+  });
+
+  it('parses every config example in the README and docs/', async () => {
+    const files = [
+      'README.md',
+      ...(await readdir(join(ROOT, 'docs'))).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`),
+    ];
+    let parsed = 0;
+    for (const file of files) {
+      for (const block of configBlocks(await readFile(join(ROOT, file), 'utf8'))) {
+        assert.doesNotThrow(
+          () => parseConfig(parseYaml(block.text) ?? {}, `${file}:${block.line}`),
+          `${file}:${block.line}`,
+        );
+        parsed++;
+      }
+    }
+    // README's config section, and the feed, Kafka, PostgreSQL, security and distributed examples.
+    assert.ok(parsed >= 6, `only ${parsed} config examples found`);
   });
 
   it('reports a missing or unparsable file clearly', async () => {
