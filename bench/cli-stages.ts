@@ -3,7 +3,7 @@
  * end (a replay at full speed into the store, with the child's memory over the run) and the
  * latency from ingest to WebSocket clients under a live synthetic feed.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
@@ -143,6 +143,67 @@ export async function measureWsLatency(options: {
     };
   } finally {
     for (const client of clients) client.terminate();
+    await stopCli(cli);
+  }
+}
+
+export interface IdleCpuResult {
+  /** CPU time of the CLI process over the window, as a percentage of one core. */
+  cpuPct: number;
+  /** RSS at the end of the window. */
+  rssMb: number;
+  /** Ticks the pipeline accepted during the window, per second. */
+  acceptedPerSec: number;
+}
+
+/** User + system CPU seconds of a process so far, from /proc/PID/stat (Linux). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticksPerSecond = 100; // USER_HZ, 100 on every Linux this runs on
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+/**
+ * What a modest live market costs: `streamlines run` with a synthetic feed of `ticksPerSecond` over
+ * `symbols` (embedded log, DuckDB store, no client), CPU and RSS of the CLI process measured over
+ * `measureMs` after `warmupMs`.
+ */
+export async function measureIdleCpu(options: {
+  dir: string;
+  symbols: readonly string[];
+  ticksPerSecond: number;
+  warmupMs: number;
+  measureMs: number;
+}): Promise<IdleCpuResult> {
+  const config = path.join(options.dir, 'idle-bench.json');
+  await writeFile(
+    config,
+    JSON.stringify({
+      symbols: options.symbols,
+      feeds: [{ type: 'synthetic', ticksPerSecond: options.ticksPerSecond, symbols: options.symbols }],
+    }),
+  );
+  const cli = await startCli(['--config', config, '--data-dir', path.join(options.dir, 'idle-data')]);
+  const pid = cli.child.pid!;
+  try {
+    await sleep(options.warmupMs);
+    const accepted = async () =>
+      (await getJson<{ accepted: number }>(cli.baseUrl, '/api/v1/stats')).body.accepted;
+    const cpuBefore = await cpuSeconds(pid);
+    const acceptedBefore = await accepted();
+    const started = performance.now();
+    await sleep(options.measureMs);
+    const cpuAfter = await cpuSeconds(pid);
+    const acceptedAfter = await accepted();
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      cpuPct: Number((((cpuAfter - cpuBefore) / seconds) * 100).toFixed(1)),
+      rssMb: Number((await rssMb(pid)).toFixed(1)),
+      acceptedPerSec: Math.round((acceptedAfter - acceptedBefore) / seconds),
+    };
+  } finally {
     await stopCli(cli);
   }
 }

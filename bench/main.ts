@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeReplay } from '../test/support/generate-ticks.ts';
-import { measurePipeline, measureWsLatency } from './cli-stages.ts';
+import { measureIdleCpu, measurePipeline, measureWsLatency } from './cli-stages.ts';
 import { measureDistributed } from './distributed.ts';
 import { measureKafka } from './kafka.ts';
 import {
@@ -60,6 +60,8 @@ const size = quick
       distributedTicks: 5_000,
       wsWarmupMs: 1_000,
       wsMeasureMs: 3_000,
+      idleWarmupMs: 3_000,
+      idleMeasureMs: 5_000,
       restRequests: 100,
       restCandlesPerSymbol: 3_000,
     }
@@ -73,6 +75,8 @@ const size = quick
       distributedTicks: 200_000,
       wsWarmupMs: 3_000,
       wsMeasureMs: 20_000,
+      idleWarmupMs: 10_000,
+      idleMeasureMs: 30_000,
       restRequests: 1_000,
       restCandlesPerSymbol: 25_000,
     };
@@ -241,6 +245,23 @@ try {
     `tick to WebSocket client (${rate(ws.deliveredPerSec)} delivered)`,
     `p50 ${ms(ws.p50Ms)}, p99 ${ms(ws.p99Ms)}, max ${ms(ws.maxMs)}`,
     'p99 <= 20 ms',
+  ]);
+
+  say(`a live market of 1 000 ticks/s over ${SYMBOLS.length} symbols, ${size.idleMeasureMs / 1000} s...`);
+  const idle = await measureIdleCpu({
+    dir,
+    symbols: SYMBOLS,
+    ticksPerSecond: 1_000,
+    warmupMs: size.idleWarmupMs,
+    measureMs: size.idleMeasureMs,
+  });
+  result.idleCpuPctAt1kTicks = idle.cpuPct;
+  result.idleRssAt1kTicksMb = idle.rssMb;
+  say(`1 000 ticks/s: ${idle.cpuPct} % of a core, RSS ${mb(idle.rssMb)}`);
+  table.push([
+    'run at 1 000 ticks/s, 100 symbols: CPU, RSS',
+    `${idle.cpuPct} % of a core, ${mb(idle.rssMb)}`,
+    '<= 10 %',
   ]);
 
   const rest = await measureRestCandles({
