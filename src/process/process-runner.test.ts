@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitUntil } from '../../test/support/wait.ts';
 import { type IngestEntry, PROCESSOR_CHECKPOINT, TOPIC_ALERTS, TOPIC_TICKS } from '../core/records.ts';
 import { MemoryLog } from '../log/memory/memory-log.ts';
 import { MemoryStore } from '../store/memory/memory-store.ts';
@@ -24,6 +25,15 @@ class FlakyStore extends MemoryStore {
       this.failures++;
       throw new Error('connection refused');
     }
+    return super.write(batch);
+  }
+}
+
+/** A store that counts its commits. */
+class CountingStore extends MemoryStore {
+  writes = 0;
+  override async write(batch: StoreBatch): Promise<void> {
+    this.writes++;
     return super.write(batch);
   }
 }
@@ -71,6 +81,46 @@ async function dump(store: MemoryStore) {
 }
 
 describe('ProcessRunner', () => {
+  it('commits light load on its cadence, at once when the queue is full or an input ends', async () => {
+    const log = new MemoryLog();
+    const store = new CountingStore();
+    await log.open();
+    await store.open();
+    const runner = new ProcessRunner({ log, store, config: CONFIG, maxBatch: 50, commitIntervalMs: 60_000 });
+    await runner.open();
+    const controller = new AbortController();
+    const running = runner.run(controller.signal);
+    const ticks = entries(120).filter((entry) => entry.kind === 'tick');
+    // Light load: the first batch commits at once (no commit yet), the next waits for the cadence.
+    await log.append(
+      TOPIC_TICKS,
+      ticks.slice(0, 10).map((value) => ({ key: 'k', value })),
+    );
+    await waitUntil(() => runner.committedOffset() === 10, 'the first batch committed');
+    await log.append(
+      TOPIC_TICKS,
+      ticks.slice(10, 20).map((value) => ({ key: 'k', value })),
+    );
+    await runner.waitForCommit(300);
+    assert.equal(runner.committedOffset(), 10, 'a light batch waits for the cadence');
+    // A full queue (maxBatch entries) commits without waiting.
+    await log.append(
+      TOPIC_TICKS,
+      ticks.slice(20, 80).map((value) => ({ key: 'k', value })),
+    );
+    await waitUntil(() => runner.committedOffset() === 70, 'the full queue committed');
+    const writesBefore = store.writes;
+    // The end of an input commits at once, so `drained` does not wait a cadence.
+    await log.append(
+      TOPIC_TICKS,
+      [...ticks.slice(80, 85), { kind: 'end', source: 't' } as const].map((value) => ({ key: 'k', value })),
+    );
+    await waitUntil(() => runner.committedOffset() === 86, 'the ended input committed');
+    assert.ok(store.writes > writesBefore);
+    controller.abort();
+    await running;
+  });
+
   it('survives a store outage mid-stream with exactly the result of an uninterrupted run', async () => {
     const log = new MemoryLog();
     await log.open();

@@ -38,8 +38,15 @@ export interface ProcessRunnerOptions {
   log: Log;
   store: Store;
   config: ProcessConfig;
-  /** Largest number of log entries per store transaction. */
+  /** Largest number of log entries read and applied at once. */
   maxBatch?: number;
+  /**
+   * Least time between two store commits while the load is light (default 1 000 ms). A commit carries
+   * the processor's whole snapshot, so committing every small batch costs far more than the batch:
+   * the writer waits until this much time passed since its last commit, or `maxBatch` entries are
+   * queued, or an input ended, or the runner stops. Live subscribers never wait for it.
+   */
+  commitIntervalMs?: number;
   /** Receives live messages as soon as a batch is processed (before its store commit). */
   publish?: LiveListener;
   /** Told about every committed batch (latencies, store write time). */
@@ -68,6 +75,8 @@ interface PreparedBatch {
   out: ProcessOutput;
   entries: number;
   processedAt: number;
+  /** The batch holds an `end` entry: commit at once, so `drained` does not wait for the cadence. */
+  ended: boolean;
 }
 
 const RETRY_MIN_MS = 250;
@@ -80,6 +89,7 @@ export class ProcessRunner {
   readonly #store: Store;
   readonly #config: ProcessConfig;
   readonly #maxBatch: number;
+  readonly #commitIntervalMs: number;
   readonly #publish: LiveListener | undefined;
   readonly #metrics: BatchMetricsRecorder | undefined;
   readonly #checkpointName: string;
@@ -121,6 +131,7 @@ export class ProcessRunner {
     this.#store = options.store;
     this.#config = options.config;
     this.#maxBatch = options.maxBatch ?? 20_000;
+    this.#commitIntervalMs = options.commitIntervalMs ?? 1_000;
     this.#publish = options.publish;
     this.#metrics = options.metrics;
     this.#checkpointName = options.checkpointName ?? PROCESSOR_CHECKPOINT;
@@ -236,19 +247,19 @@ export class ProcessRunner {
   async #writeLoop(stopped: AbortController): Promise<void> {
     const signal = stopped.signal;
     let retryMs = RETRY_MIN_MS;
+    let lastCommitAt = Number.NEGATIVE_INFINITY;
     for (;;) {
       if (this.#queue.length === 0 || this.#failed) {
         if (signal.aborted) return;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 250);
-          this.#wakeWriter = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.#wakeWriter = undefined;
+        await this.#sleepWriter(250);
         continue;
       }
+      const waitMs = lastCommitAt + this.#commitIntervalMs - performance.now();
+      if (waitMs > 0 && !signal.aborted && !this.#commitDue()) {
+        await this.#sleepWriter(waitMs);
+        continue;
+      }
+      lastCommitAt = performance.now();
       // The processing loop only appends to the queue synchronously after applying a batch, so
       // the processor's state and read offsets here are exactly those after the last queued batch.
       const batches = this.#queue;
@@ -275,6 +286,23 @@ export class ProcessRunner {
     }
   }
 
+  /** Sleeps until `timeoutMs` passed or the processing loop queued a batch. */
+  async #sleepWriter(timeoutMs: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.#wakeWriter = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.#wakeWriter = undefined;
+  }
+
+  /** Whether the queue should be committed before the cadence asks: it is big, or an input ended. */
+  #commitDue(): boolean {
+    return this.#queuedEntries >= this.#maxBatch || this.#queue.some((batch) => batch.ended);
+  }
+
   async #waitForWriter(timeoutMs: number): Promise<void> {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, timeoutMs);
@@ -299,11 +327,15 @@ export class ProcessRunner {
       const records = await this.#log.read<IngestEntry>(TOPIC_TICKS, partition, from, this.#maxBatch);
       if (records.length === 0 || this.#failed) continue;
       const out = emptyOutput();
-      for (const record of records) processor.apply(record.value, record.offset, out);
+      let ended = false;
+      for (const record of records) {
+        processor.apply(record.value, record.offset, out);
+        if (record.value.kind === 'end') ended = true;
+      }
       const offsets = [...this.#readOffsets];
       offsets[partition] = records[records.length - 1]!.offset + 1;
       this.#readOffsets = offsets;
-      this.#queue.push({ out, entries: records.length, processedAt: Date.now() });
+      this.#queue.push({ out, entries: records.length, processedAt: Date.now(), ended });
       this.#queuedEntries += records.length;
       this.#wakeWriter?.();
       // Live subscribers get the batch now rather than after the store commit, so a slow write does
