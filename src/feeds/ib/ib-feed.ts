@@ -8,8 +8,11 @@
  * The library does not reconnect, so this adapter does, like the shared WebSocket manager: capped
  * exponential backoff with full jitter, resubscription after every `nextValidId` (the API's "ready"), and a
  * watchdog fed by any inbound message plus a `reqCurrentTime` heartbeat, so a silent socket is replaced.
+ *
+ * `@stoqey/ib` (with rxjs, and dotenv, which its client uses to read `./.env` into the environment) is
+ * imported only when a run starts, so a config without an IB feed never loads it (src/feeds/registry.test.ts).
  */
-import { EventName, IBApi, type SecType, type TickByTickDataType } from '@stoqey/ib';
+import type { IBApi, SecType, TickByTickDataType } from '@stoqey/ib';
 import { z } from 'zod';
 import {
   backoffFields,
@@ -87,8 +90,13 @@ export type IbApiLike = Pick<
   | 'reqCurrentTime'
 >;
 
+/** The parts of `@stoqey/ib` the feed needs at run time. */
+export type IbLibrary = Pick<typeof import('@stoqey/ib'), 'IBApi' | 'EventName'>;
+
 export interface IbEnvironment {
   createApi?: (options: { host: string; port: number; clientId: number }) => IbApiLike;
+  /** Loads `@stoqey/ib` (default: a dynamic import on the first run). */
+  loadLibrary?: () => Promise<IbLibrary>;
   random?: () => number;
 }
 
@@ -115,7 +123,9 @@ export class IbFeed implements Feed {
   readonly #config: IbFeedConfig;
   readonly #host: string;
   readonly #port: number;
-  readonly #createApi: NonNullable<IbEnvironment['createApi']>;
+  readonly #createApi: IbEnvironment['createApi'];
+  readonly #loadLibrary: () => Promise<IbLibrary>;
+  #library: IbLibrary | undefined;
   readonly #random: () => number;
   #symbols: string[];
   #status: IbStatus = IbFeed.#freshStatus();
@@ -143,7 +153,8 @@ export class IbFeed implements Feed {
     const url = new URL(config.url);
     this.#host = url.hostname;
     this.#port = Number(url.port);
-    this.#createApi = environment.createApi ?? ((options) => new IBApi(options));
+    this.#createApi = environment.createApi;
+    this.#loadLibrary = environment.loadLibrary ?? (() => import('@stoqey/ib'));
     this.#random = environment.random ?? Math.random;
   }
 
@@ -180,6 +191,7 @@ export class IbFeed implements Feed {
     this.#status = IbFeed.#freshStatus();
     this.#attempt = 0;
     this.#everReady = false;
+    this.#library ??= await this.#loadLibrary();
     this.#watchdog = setInterval(
       () => this.#checkStale(),
       Math.max(10, Math.min(1_000, this.#config.staleAfter / 4)),
@@ -211,7 +223,9 @@ export class IbFeed implements Feed {
     this.#reqSymbols.clear();
     this.#symbolReqs.clear();
     this.#lastPrice.clear();
-    const api = this.#createApi({ host: this.#host, port: this.#port, clientId: this.#config.clientId });
+    const { IBApi, EventName } = this.#library!;
+    const options = { host: this.#host, port: this.#port, clientId: this.#config.clientId };
+    const api = this.#createApi ? this.#createApi(options) : new IBApi(options);
     this.#api = api;
     // Every handler checks it still belongs to the live session: a replaced one may still emit.
     const live = (): boolean => this.#api === api;
@@ -358,7 +372,7 @@ export class IbFeed implements Feed {
     if (!api) return;
     api.removeAllListeners();
     // A late socket error must not become an unhandled 'error' event.
-    api.on(EventName.error, () => undefined);
+    if (this.#library) api.on(this.#library.EventName.error, () => undefined);
     api.disconnect();
   }
 
