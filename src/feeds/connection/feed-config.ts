@@ -50,7 +50,16 @@ export interface LiveFeedEnvironment {
 
 /** The status of a connection that has not been started yet. */
 export function idleConnectionStatus(): ConnectionStatus {
-  return { state: 'idle', connected: false, reconnects: 0, rotations: 0, messages: 0, lastMessageAt: null };
+  return {
+    state: 'idle',
+    connected: false,
+    reconnects: 0,
+    rotations: 0,
+    failedAttempts: 0,
+    lastConnectedAt: null,
+    messages: 0,
+    lastMessageAt: null,
+  };
 }
 
 /** A feed's symbols (its own or the top-level ones), trimmed and upper-cased; throws when there are none. */

@@ -17,16 +17,53 @@
  *   (bad key, no entitlement, unknown product), and an HTTP upgrade refusal is classified by
  *   `classifyUpgradeStatus` (default: 401, 403, 451 are fatal). `status().fatal` then says why;
  * - outgoing messages go through a queue limited to `maxOutgoingPerSecond` (Binance disconnects above 5/s);
- * - counts connects, reconnects, rotations and messages, and exposes its state through `status()`.
+ * - counts connects, reconnects, rotations, failed attempts and messages, and exposes its state through
+ *   `status()`: `connecting` (first attempt under way), `connected`, `reconnecting` (a connection that was up
+ *   dropped), `failing` (attempts keep failing; `failedAttempts` counts them) or `fatal`, with the `cause` of
+ *   anything but `connected` classified (`causeKind`: DNS failure, refused, TLS, HTTP status, timeout...), so
+ *   status and log lines say what really happened: an attempt that never opened is a failed attempt, never
+ *   a "lost connection";
+ * - takes its time from an injected `Clock` (timers and now), so tests drive backoff and watchdogs directly.
  *
  * Gap handling is the adapter's job: `onOpen` tells it whether this open follows a drop (`afterDrop`), so it
  * can fetch what it missed over REST. Messages are handed over as text, unparsed, from whichever socket is
  * live; during a rotation overlap both sockets deliver, so the adapter sees some messages twice (ingest's dedup
  * by trade id makes that harmless).
  */
+import type { LookupFunction } from 'node:net';
 import { WebSocket } from 'ws';
+import { type Clock, scheduleEvery, systemClock, type Timer } from './clock.ts';
 
-export type ConnectionState = 'idle' | 'connecting' | 'open' | 'backoff' | 'fatal' | 'stopped';
+/**
+ * `idle` before `start()`; `connecting` while the first attempt is under way; `connected` while a socket is
+ * open; `reconnecting` after an open connection dropped, until the next attempt opens or fails; `failing`
+ * while attempts fail (none opened since the last failure); `fatal` when retrying cannot help; `stopped`.
+ */
+export type ConnectionState =
+  | 'idle'
+  | 'connecting'
+  | 'connected'
+  | 'reconnecting'
+  | 'failing'
+  | 'fatal'
+  | 'stopped';
+
+/**
+ * What kind of problem a `cause` is: `dns` (the host does not resolve), `refused` (nothing listens on the
+ * port), `tls` (handshake or certificate), `http` (the upgrade was answered with an HTTP status), `timeout`
+ * (no answer in time), `network` (reset, unreachable...), `closed` (the server closed an open connection),
+ * `stale` (the watchdog saw nothing for too long), `provider` (the provider's own message said so).
+ */
+export type CauseKind =
+  | 'dns'
+  | 'refused'
+  | 'tls'
+  | 'http'
+  | 'timeout'
+  | 'network'
+  | 'closed'
+  | 'stale'
+  | 'provider';
 
 export interface ConnectionStatus {
   state: ConnectionState;
@@ -34,13 +71,88 @@ export interface ConnectionStatus {
   /** Opens after the first one that followed a drop (rotations are not counted here). */
   reconnects: number;
   rotations: number;
+  /** Connection attempts that failed before opening, since the connection was last open (0 while open). */
+  failedAttempts: number;
+  /** Why the connection is not `connected` (the last failure or drop, or the fatal reason); unset while connected. */
+  cause?: string;
+  causeKind?: CauseKind;
+  /** When a socket last opened (ms); null until one has. */
+  lastConnectedAt: number | null;
   /** Text messages received over all sockets. */
   messages: number;
   lastMessageAt: number | null;
   /** Why the connection stopped for good; set only in state `fatal`. */
   fatal?: string;
-  /** The last non-fatal problem (drop, stall, refused upgrade), for diagnostics. */
+  /** The last non-fatal problem (drop, stall, refused upgrade), for diagnostics; kept after reconnecting. */
   lastError?: string;
+}
+
+/** A problem, classified. */
+export interface ConnectionCause {
+  kind: CauseKind;
+  message: string;
+}
+
+/** Names the error of a connection attempt the way a user can act on it (see `CauseKind`). */
+export function classifyConnectError(error: Error | undefined, url: string): ConnectionCause {
+  const where = hostOf(url);
+  if (error === undefined)
+    return { kind: 'network', message: `connection to ${where} closed before it opened` };
+  const code = errorCode(error);
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL' || code === 'EAI_NONAME') {
+    const hint = code === 'EAI_AGAIN' ? 'temporary DNS failure' : 'the host does not resolve';
+    return { kind: 'dns', message: `DNS lookup failed for ${hostnameOf(url)} (${code}: ${hint})` };
+  }
+  if (code === 'ECONNREFUSED')
+    return { kind: 'refused', message: `connection refused by ${where} (nothing listens there)` };
+  if (
+    (code !== undefined &&
+      /CERT|TLS|SSL|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|EPROTO/.test(code)) ||
+    /SSL routines|TLS/.test(error.message)
+  ) {
+    return { kind: 'tls', message: `TLS handshake with ${where} failed (${code}: ${error.message})` };
+  }
+  if (code === 'ETIMEDOUT' || /timed out/i.test(error.message)) {
+    return { kind: 'timeout', message: `no answer from ${where} in time (${code ?? error.message})` };
+  }
+  return { kind: 'network', message: `${where}: ${code ? `${code}: ` : ''}${error.message}` };
+}
+
+/** `scheme://host:port/path` of a URL, without its query (which may hold a token). */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+function hostOf(url: string): string {
+  try {
+    const parsed = new URL(url);
+    const port = parsed.port || (parsed.protocol === 'wss:' || parsed.protocol === 'https:' ? '443' : '80');
+    return `${parsed.hostname}:${port}`;
+  } catch {
+    return url;
+  }
+}
+
+function hostnameOf(url: string): string {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return url;
+  }
+}
+
+/** The system error code of an error, looking inside an AggregateError (one per address tried). */
+function errorCode(error: Error): string | undefined {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') return code;
+  const inner = (error as { errors?: unknown }).errors;
+  if (Array.isArray(inner) && inner[0] instanceof Error) return errorCode(inner[0]);
+  return undefined;
 }
 
 export interface OpenInfo {
@@ -82,6 +194,10 @@ export interface WsConnectionOptions {
   handshakeTimeoutMs?: number;
   /** Injected in tests; defaults to Math.random. */
   random?: () => number;
+  /** Time and timers; injected in tests (default: the system clock). */
+  clock?: Clock;
+  /** Host name resolution (default: the system's); injected in tests that must not query a DNS server. */
+  lookup?: LookupFunction;
   /** Where log lines go (default: stderr). */
   log?: (line: string) => void;
 }
@@ -107,13 +223,16 @@ export function defaultUpgradeClassifier(status: number, body: string): string |
 /** One socket and what belongs to it: its outgoing queue and its timers. */
 interface Socket {
   ws: WebSocket;
+  /** When it opened; 0 while it has not. */
   openedAt: number;
   lastActivityAt: number;
   queue: string[];
-  sendTimer: NodeJS.Timeout | undefined;
+  sendTimer: Timer | undefined;
   lastSendAt: number;
-  heartbeatTimer: NodeJS.Timeout | undefined;
+  heartbeatTimer: Timer | undefined;
   gotMessage: boolean;
+  /** The last 'error' event, read when 'close' follows it. */
+  error: Error | undefined;
   /** Set once we decided to drop it ourselves, so its close event is not treated as a new drop. */
   retired: boolean;
 }
@@ -128,22 +247,24 @@ export class WsConnection {
   readonly #rotationOverlapMs: number;
   readonly #sendIntervalMs: number;
   readonly #random: () => number;
+  readonly #clock: Clock;
   #current: Socket | undefined;
   #standby: Socket | undefined;
-  #state: ConnectionState = 'idle';
   #attempt = 0;
   #everOpened = false;
   #dropped = false;
   #retryAfterMs = 0;
-  #reconnectTimer: NodeJS.Timeout | undefined;
-  #watchdog: NodeJS.Timeout | undefined;
-  #lifetimeTimer: NodeJS.Timeout | undefined;
-  #overlapTimer: NodeJS.Timeout | undefined;
+  #reconnectTimer: Timer | undefined;
+  #watchdog: Timer | undefined;
+  #lifetimeTimer: Timer | undefined;
+  #overlapTimer: Timer | undefined;
   #status: ConnectionStatus = {
     state: 'idle',
     connected: false,
     reconnects: 0,
     rotations: 0,
+    failedAttempts: 0,
+    lastConnectedAt: null,
     messages: 0,
     lastMessageAt: null,
   };
@@ -157,23 +278,23 @@ export class WsConnection {
     this.#rotationOverlapMs = options.rotationOverlapMs ?? DEFAULTS.rotationOverlapMs;
     this.#sendIntervalMs = 1000 / (options.maxOutgoingPerSecond ?? DEFAULTS.maxOutgoingPerSecond);
     this.#random = options.random ?? Math.random;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** Opens the first socket; later ones open by themselves until `stop()` or a fatal error. */
   start(): void {
-    if (this.#state !== 'idle') return;
+    if (this.#status.state !== 'idle') return;
     this.#setState('connecting');
-    this.#watchdog = setInterval(
-      () => this.#checkStale(),
-      Math.max(10, Math.min(1_000, this.#staleAfterMs / 4)),
+    this.#watchdog = scheduleEvery(this.#clock, Math.max(10, Math.min(1_000, this.#staleAfterMs / 4)), () =>
+      this.#checkStale(),
     );
     this.#connect(false);
   }
 
   /** Closes everything; no reconnect follows. */
   stop(): void {
-    if (this.#state === 'stopped') return;
-    const wasFatal = this.#state === 'fatal';
+    if (this.#status.state === 'stopped') return;
+    const wasFatal = this.#status.state === 'fatal';
     this.#clearTimers();
     this.#retire(this.#current, 1000, 'client stopping');
     this.#retire(this.#standby, 1000, 'client stopping');
@@ -184,10 +305,12 @@ export class WsConnection {
   }
 
   /** Stops for good because of an error that retrying cannot fix; `status().fatal` keeps the reason. */
-  fail(reason: string): void {
-    if (this.#state === 'fatal' || this.#state === 'stopped') return;
+  fail(reason: string, kind: CauseKind = 'provider'): void {
+    const state = this.#status.state;
+    if (state === 'fatal' || state === 'stopped') return;
     this.#log(`fatal, not retrying: ${reason}`);
     this.#status.fatal = reason;
+    this.#setCause({ kind, message: reason });
     this.#setState('fatal');
     this.stop();
     this.#options.onFatal?.(reason);
@@ -196,13 +319,14 @@ export class WsConnection {
   /** Drops the live socket and reconnects (the adapter saw something wrong, e.g. a sequence gap). */
   reconnect(reason: string): void {
     const socket = this.#current;
-    if (!socket || this.#state === 'fatal' || this.#state === 'stopped') return;
-    this.#lost(socket, reason);
+    const state = this.#status.state;
+    if (!socket || state === 'fatal' || state === 'stopped') return;
+    this.#lost(socket, { kind: 'provider', message: reason });
   }
 
   /** Replaces the live socket with a fresh one without a gap (lifetime cap, server shutdown notice). */
   rotate(reason: string): void {
-    if (this.#state !== 'open' || this.#standby || !this.#current) return;
+    if (this.#status.state !== 'connected' || this.#standby || !this.#current) return;
     this.#log(`rotating: ${reason}`);
     this.#connect(true);
   }
@@ -225,16 +349,18 @@ export class WsConnection {
       handshakeTimeout: this.#options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
       headers: this.#options.headers,
       perMessageDeflate: false,
+      ...(this.#options.lookup ? { lookup: this.#options.lookup } : {}),
     });
     const socket: Socket = {
       ws,
       openedAt: 0,
-      lastActivityAt: Date.now(),
+      lastActivityAt: this.#clock.now(),
       queue: [],
       sendTimer: undefined,
       lastSendAt: 0,
       heartbeatTimer: undefined,
       gotMessage: false,
+      error: undefined,
       retired: false,
     };
     if (rotation) this.#standby = socket;
@@ -253,14 +379,18 @@ export class WsConnection {
         const classify = this.#options.classifyUpgradeStatus ?? defaultUpgradeClassifier;
         const fatal = classify(status, body.slice(0, 500));
         request.destroy();
-        if (fatal !== undefined) this.fail(fatal);
-        else this.#lost(socket, `upgrade refused: HTTP ${status} ${body.slice(0, 200)}`.trim());
+        if (socket.retired) return;
+        if (fatal !== undefined) this.fail(fatal, 'http');
+        else {
+          const message = `upgrade refused by ${hostOf(url)}: HTTP ${status} ${body.slice(0, 200)}`.trim();
+          this.#lost(socket, { kind: 'http', message });
+        }
       });
     });
     ws.on('open', () => this.#opened(socket, rotation));
     ws.on('message', (data, isBinary) => {
       if (socket.retired && socket !== this.#current) return;
-      socket.lastActivityAt = Date.now();
+      socket.lastActivityAt = this.#clock.now();
       this.#status.messages += 1;
       this.#status.lastMessageAt = socket.lastActivityAt;
       if (!socket.gotMessage) {
@@ -271,40 +401,58 @@ export class WsConnection {
       this.#options.onMessage(text);
     });
     ws.on('ping', () => {
-      socket.lastActivityAt = Date.now();
+      socket.lastActivityAt = this.#clock.now();
     });
     ws.on('error', (error) => {
-      this.#status.lastError = error.message;
+      socket.error = error;
     });
     ws.on('close', (code, reason) => {
       this.#clearSocketTimers(socket);
       if (socket.retired) return;
-      this.#lost(socket, `closed by server: ${code} ${reason.toString()}`.trim());
+      if (socket.openedAt === 0) {
+        this.#lost(socket, classifyConnectError(socket.error, url));
+        return;
+      }
+      const text = reason.toString();
+      const message = socket.error
+        ? classifyConnectError(socket.error, url).message
+        : `closed by the server (code ${code}${text ? `: ${text}` : ''})`;
+      this.#lost(socket, { kind: socket.error ? 'network' : 'closed', message });
     });
   }
 
   #opened(socket: Socket, rotation: boolean): void {
     if (socket.retired) return;
-    socket.openedAt = Date.now();
-    socket.lastActivityAt = socket.openedAt;
+    const now = this.#clock.now();
+    socket.openedAt = now;
+    socket.lastActivityAt = now;
+    this.#status.lastConnectedAt = now;
     const afterDrop = !rotation && this.#dropped;
     if (afterDrop) this.#status.reconnects += 1;
     if (rotation) this.#status.rotations += 1;
-    this.#dropped = false;
-    this.#everOpened = true;
     if (!rotation) {
+      const failed = this.#status.failedAttempts;
+      const first = !this.#everOpened;
+      const target = redactUrl(this.#options.url());
+      if (first || afterDrop || failed > 0) {
+        const after = failed > 0 ? ` after ${failed} failed attempt${failed === 1 ? '' : 's'}` : '';
+        this.#log(`${first ? 'connected' : 'reconnected'} to ${target}${after}`);
+      }
+      this.#status.failedAttempts = 0;
       this.#status.connected = true;
-      this.#setState('open');
+      this.#clearCause();
+      this.#setState('connected');
       this.#scheduleLifetime();
     } else {
-      this.#overlapTimer = setTimeout(() => this.#promoteStandby(), this.#rotationOverlapMs);
+      this.#overlapTimer = this.#clock.schedule(this.#rotationOverlapMs, () => this.#promoteStandby());
     }
+    this.#dropped = false;
+    this.#everOpened = true;
     for (const message of this.#options.subscribeMessages()) this.#enqueue(socket, message);
     const heartbeat = this.#options.heartbeat;
     if (heartbeat) {
-      socket.heartbeatTimer = setInterval(
-        () => this.#enqueue(socket, heartbeat.message()),
-        heartbeat.intervalMs,
+      socket.heartbeatTimer = scheduleEvery(this.#clock, heartbeat.intervalMs, () =>
+        this.#enqueue(socket, heartbeat.message()),
       );
     }
     this.#options.onOpen?.({ afterDrop, rotation });
@@ -314,78 +462,99 @@ export class WsConnection {
   #promoteStandby(): void {
     const standby = this.#standby;
     if (!standby) return;
-    if (this.#overlapTimer) clearTimeout(this.#overlapTimer);
+    this.#overlapTimer?.cancel();
     this.#overlapTimer = undefined;
     const old = this.#current;
     this.#standby = undefined;
     this.#current = standby;
     this.#retire(old, 1000, 'rotated');
     this.#status.connected = standby.ws.readyState === WebSocket.OPEN;
-    this.#setState('open');
+    this.#clearCause();
+    this.#setState('connected');
     this.#scheduleLifetime();
   }
 
-  /** A socket failed: a standby is simply discarded; the live one triggers a reconnect (or a promotion). */
-  #lost(socket: Socket, reason: string): void {
-    if (socket.retired || this.#state === 'fatal' || this.#state === 'stopped') return;
-    this.#status.lastError = reason;
+  /**
+   * A socket failed. A standby is simply discarded. The live one either never opened (a failed attempt:
+   * `failing`) or dropped after opening (`reconnecting`); both schedule the next attempt.
+   */
+  #lost(socket: Socket, cause: ConnectionCause): void {
+    const state = this.#status.state;
+    if (socket.retired || state === 'fatal' || state === 'stopped') return;
+    this.#status.lastError = cause.message;
     if (socket === this.#standby) {
-      this.#log(`rotation failed: ${reason}`);
+      this.#log(`rotation failed: ${cause.message}`);
       this.#retire(socket, 1000, 'rotation failed');
       this.#standby = undefined;
-      if (this.#overlapTimer) clearTimeout(this.#overlapTimer);
+      this.#overlapTimer?.cancel();
       this.#overlapTimer = undefined;
       return;
     }
-    const upFor = socket.openedAt > 0 ? Date.now() - socket.openedAt : 0;
-    this.#retire(socket, 4000, reason);
+    const opened = socket.openedAt > 0;
+    const upFor = opened ? this.#clock.now() - socket.openedAt : 0;
+    this.#retire(socket, 4000, cause.message);
     this.#current = undefined;
     this.#status.connected = false;
-    if (this.#everOpened && socket.openedAt > 0) this.#dropped = true;
-    if (socket.openedAt > 0) this.#options.onDrop?.(reason);
-    if (this.#standby?.ws.readyState === WebSocket.OPEN) {
-      this.#promoteStandby();
+    this.#setCause(cause);
+    if (opened) {
+      this.#dropped = true;
+      this.#options.onDrop?.(cause.message);
+      if (this.#standby?.ws.readyState === WebSocket.OPEN) {
+        this.#promoteStandby();
+        return;
+      }
+      if (upFor >= this.#stableAfterMs) this.#attempt = 0;
+      const delay = this.#scheduleReconnect();
+      this.#setState('reconnecting');
+      this.#log(
+        `connection lost after ${formatSeconds(upFor)} (${cause.message}); reconnecting in ${formatSeconds(delay)}`,
+      );
       return;
     }
-    if (upFor >= this.#stableAfterMs) this.#attempt = 0;
-    this.#log(`connection lost (${reason}); reconnecting`);
-    this.#scheduleReconnect();
+    this.#status.failedAttempts += 1;
+    const attempts = this.#status.failedAttempts;
+    const delay = this.#scheduleReconnect();
+    this.#setState('failing');
+    this.#log(
+      `cannot connect to ${redactUrl(this.#options.url())}: ${cause.message}; ` +
+        `${attempts} failed attempt${attempts === 1 ? '' : 's'}, retrying in ${formatSeconds(delay)}`,
+    );
   }
 
-  #scheduleReconnect(): void {
-    if (this.#reconnectTimer) return;
+  /** Schedules the next attempt (full jitter, capped exponential backoff); returns its delay in ms. */
+  #scheduleReconnect(): number {
     const cap = Math.min(this.#maxBackoffMs, this.#initialBackoffMs * 2 ** this.#attempt);
     const delay = Math.max(this.#retryAfterMs, this.#random() * cap);
     this.#retryAfterMs = 0;
     this.#attempt += 1;
-    this.#setState('backoff');
-    this.#reconnectTimer = setTimeout(() => {
+    this.#reconnectTimer?.cancel();
+    this.#reconnectTimer = this.#clock.schedule(delay, () => {
       this.#reconnectTimer = undefined;
-      if (this.#state !== 'backoff') return;
-      this.#setState('connecting');
+      const state = this.#status.state;
+      if (state !== 'reconnecting' && state !== 'failing') return;
       // A standby still connecting would become live after it opened; rotation is moot now.
       if (this.#standby) {
         this.#retire(this.#standby, 1000, 'superseded');
         this.#standby = undefined;
       }
       this.#connect(false);
-    }, delay);
+    });
+    return delay;
   }
 
   #scheduleLifetime(): void {
-    if (this.#lifetimeTimer) clearTimeout(this.#lifetimeTimer);
+    this.#lifetimeTimer?.cancel();
     this.#lifetimeTimer = undefined;
     const lifetime = this.#options.maxLifetimeMs;
     if (lifetime === undefined) return;
-    this.#lifetimeTimer = setTimeout(() => this.rotate('connection lifetime cap'), lifetime);
-    this.#lifetimeTimer.unref?.();
+    this.#lifetimeTimer = this.#clock.schedule(lifetime, () => this.rotate('connection lifetime cap'));
   }
 
   #checkStale(): void {
     const socket = this.#current;
-    if (!socket || this.#state !== 'open') return;
-    if (Date.now() - socket.lastActivityAt > this.#staleAfterMs) {
-      this.#lost(socket, `stale: nothing received for ${this.#staleAfterMs} ms`);
+    if (!socket || this.#status.state !== 'connected') return;
+    if (this.#clock.now() - socket.lastActivityAt > this.#staleAfterMs) {
+      this.#lost(socket, { kind: 'stale', message: `stale: nothing received for ${this.#staleAfterMs} ms` });
     }
   }
 
@@ -398,19 +567,19 @@ export class WsConnection {
   #drain(socket: Socket): void {
     if (socket.sendTimer || socket.retired) return;
     while (socket.queue.length > 0) {
-      const wait = socket.lastSendAt + this.#sendIntervalMs - Date.now();
+      const wait = socket.lastSendAt + this.#sendIntervalMs - this.#clock.now();
       if (wait > 0) {
-        socket.sendTimer = setTimeout(() => {
+        socket.sendTimer = this.#clock.schedule(wait, () => {
           socket.sendTimer = undefined;
           this.#drain(socket);
-        }, wait);
+        });
         return;
       }
       if (socket.ws.readyState !== WebSocket.OPEN) {
         socket.queue.length = 0;
         return;
       }
-      socket.lastSendAt = Date.now();
+      socket.lastSendAt = this.#clock.now();
       socket.ws.send(socket.queue.shift()!);
     }
   }
@@ -425,22 +594,23 @@ export class WsConnection {
     ws.on('error', () => undefined);
     if (ws.readyState === WebSocket.OPEN) ws.close(code, reason.slice(0, 120));
     else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
-    // A peer that never completes the close handshake must not keep the process alive.
+    // A peer that never completes the close handshake must not keep the process alive (a real timer:
+    // it guards the process, not the protocol).
     setTimeout(() => ws.terminate(), 2_000).unref();
   }
 
   #clearSocketTimers(socket: Socket): void {
-    if (socket.sendTimer) clearTimeout(socket.sendTimer);
-    if (socket.heartbeatTimer) clearInterval(socket.heartbeatTimer);
+    socket.sendTimer?.cancel();
+    socket.heartbeatTimer?.cancel();
     socket.sendTimer = undefined;
     socket.heartbeatTimer = undefined;
   }
 
   #clearTimers(): void {
-    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
-    if (this.#watchdog) clearInterval(this.#watchdog);
-    if (this.#lifetimeTimer) clearTimeout(this.#lifetimeTimer);
-    if (this.#overlapTimer) clearTimeout(this.#overlapTimer);
+    this.#reconnectTimer?.cancel();
+    this.#watchdog?.cancel();
+    this.#lifetimeTimer?.cancel();
+    this.#overlapTimer?.cancel();
     this.#reconnectTimer = undefined;
     this.#watchdog = undefined;
     this.#lifetimeTimer = undefined;
@@ -448,8 +618,17 @@ export class WsConnection {
   }
 
   #setState(state: ConnectionState): void {
-    this.#state = state;
     this.#status.state = state;
+  }
+
+  #setCause(cause: ConnectionCause): void {
+    this.#status.cause = cause.message;
+    this.#status.causeKind = cause.kind;
+  }
+
+  #clearCause(): void {
+    delete this.#status.cause;
+    delete this.#status.causeKind;
   }
 
   #log(line: string): void {
@@ -457,4 +636,9 @@ export class WsConnection {
       `[${this.#options.name}] ${line}`,
     );
   }
+}
+
+/** `1.2 s`, `340 ms`: a duration for a log line. */
+function formatSeconds(ms: number): string {
+  return ms < 1_000 ? `${Math.round(ms)} ms` : `${(ms / 1_000).toFixed(1)} s`;
 }
