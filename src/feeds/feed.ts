@@ -33,6 +33,29 @@ export interface Feed {
   /** Adds a symbol while running (a live feed subscribes to it). `symbol` is already normalised. */
   addSymbol?(symbol: string): void;
   removeSymbol?(symbol: string): void;
-  /** Connection health of a live feed, merged into its FeedStatus (see src/feeds/connection). */
-  status?(): { connected?: boolean; reconnects?: number; backfilled?: number; fatal?: string | null };
+  /** Connection health of a live feed, merged into its FeedStatus by ingest (see src/feeds/connection). */
+  status?(): FeedHealth;
+}
+
+/**
+ * What a live feed says about its connection. `state` is one of `connecting` (the first attempt is under
+ * way), `connected`, `reconnecting` (a connection that was up dropped), `failing` (attempts keep failing),
+ * `fatal` (stopped for good), or `idle`/`stopped` around a run; `cause` says why it is not connected, in
+ * words a user can act on, and `causeKind` classifies it (dns, refused, tls, http, timeout, network, closed,
+ * stale, provider).
+ */
+export interface FeedHealth {
+  state?: string;
+  connected?: boolean;
+  reconnects?: number;
+  /** Connection attempts that failed since the feed was last connected. */
+  failedAttempts?: number;
+  cause?: string;
+  causeKind?: string;
+  /** When the feed last got connected (ms); null: never in this run. */
+  lastConnectedAt?: number | null;
+  backfilled?: number;
+  /** Provider messages that could not be used (counted, never thrown). */
+  malformed?: number;
+  fatal?: string | null;
 }

@@ -1,12 +1,12 @@
 /** Every feed type: its config schema and its constructor. A new provider is one folder plus one entry here. */
 import { z } from 'zod';
-import { AlpacaFeed, alpacaFeedSchema } from './alpaca/alpaca-feed.ts';
+import { alpacaFeedSchema, createAlpacaFeed } from './alpaca/alpaca-feed.ts';
 import { BackfillFeed, backfillFeedSchema } from './backfill/backfill-feed.ts';
 import { binanceFeedSchema, createBinanceFeed } from './binance/binance-feed.ts';
 import { coinbaseFeedSchema, createCoinbaseFeed } from './coinbase/coinbase-feed.ts';
 import { CoingeckoFeed, coingeckoFeedSchema } from './coingecko/coingecko-feed.ts';
 import type { Feed } from './feed.ts';
-import { FinnhubFeed, finnhubFeedSchema } from './finnhub/finnhub-feed.ts';
+import { createFinnhubFeed, finnhubFeedSchema } from './finnhub/finnhub-feed.ts';
 import { IbFeed, ibFeedSchema } from './ib/ib-feed.ts';
 import { createKrakenFeed, krakenFeedSchema } from './kraken/kraken-feed.ts';
 import { ReplayFeed, replayFeedSchema } from './replay/replay-feed.ts';
@@ -42,9 +42,9 @@ export function createFeed(config: FeedConfig, defaultSymbols: readonly string[]
     case 'backfill':
       return new BackfillFeed(config);
     case 'finnhub':
-      return new FinnhubFeed(config, defaultSymbols);
+      return createFinnhubFeed(config, defaultSymbols);
     case 'alpaca':
-      return new AlpacaFeed(config, defaultSymbols);
+      return createAlpacaFeed(config, defaultSymbols);
     case 'coingecko':
       return new CoingeckoFeed(config, defaultSymbols);
     case 'ib':

@@ -1,7 +1,10 @@
 /**
- * Runs a feed through a real `Ingest` over a `MemoryLog`, so tests see exactly what would reach the store:
- * ticks after validation and dedup, duplicates, rejections.
+ * The one harness of the feed tests. `FeedHarness` runs a feed through a real `Ingest` over a `MemoryLog`,
+ * so a test sees exactly what would reach the store (ticks after validation and dedup, duplicates,
+ * rejections) and the FeedStatus ingest reports; `collectFeed` runs it bare and keeps the raw records and
+ * positions it yields; `cleanupAfterEach` tears down what a test started.
  */
+import { afterEach } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type IngestEntry, TOPIC_TICKS } from '../../src/core/records.ts';
 import type { Feed } from '../../src/feeds/feed.ts';
@@ -57,4 +60,47 @@ export class FeedHarness {
     this.controller.abort();
     await this.done;
   }
+}
+
+/** Registers an `afterEach` that runs the cleanups pushed during a test, last first; returns the push. */
+export function cleanupAfterEach(): (cleanup: () => Promise<void> | void) => void {
+  let cleanups: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    cleanups = [];
+  });
+  return (cleanup) => {
+    cleanups.push(cleanup);
+  };
+}
+
+/** A feed run in the background, its raw records and positions collected as they come. */
+export interface CollectedFeed {
+  values: Record<string, unknown>[];
+  /** The position of every batch, in order. */
+  positions: unknown[];
+  /** Settles when the run ends; rejects with a fatal error (tests that expect one await it). */
+  done: Promise<void>;
+  /** Aborts the run and waits for it to end. */
+  stop: () => Promise<void>;
+}
+
+/** Runs `feed` from `position` in the background, collecting every raw record it yields. */
+export function collectFeed(feed: Feed, position?: unknown): CollectedFeed {
+  const controller = new AbortController();
+  const values: Record<string, unknown>[] = [];
+  const positions: unknown[] = [];
+  const done = (async () => {
+    for await (const batch of feed.run(position, controller.signal)) {
+      values.push(...((batch.values ?? []) as Record<string, unknown>[]));
+      for (const line of batch.lines ?? []) values.push(JSON.parse(line) as Record<string, unknown>);
+      positions.push(batch.position);
+    }
+  })();
+  done.catch(() => undefined);
+  const stop = async (): Promise<void> => {
+    controller.abort();
+    await done.catch(() => undefined);
+  };
+  return { values, positions, done, stop };
 }

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type FakeAlpacaOptions, FakeAlpacaServer } from '../../../test/fakes/fake-alpaca-server.ts';
-import { cleanupAfterEach, collectFeed, until } from '../../../test/support/feed-test-helpers.ts';
+import { waitFor } from '../../../test/fakes/fake-exchange.ts';
+import { cleanupAfterEach, collectFeed } from '../../../test/fakes/feed-harness.ts';
 import { validateRecord } from '../../ingest/validate.ts';
-import { AlpacaFatalError, AlpacaFeed, alpacaFeedSchema } from './alpaca-feed.ts';
+import { alpacaFeedSchema, alpacaUrl, createAlpacaFeed } from './alpaca-feed.ts';
 
 // Frames from the FEEDS.md samples alpaca-stocks-trade.ndjson and alpaca-crypto-trade.ndjson.
 const STOCK_TRADES = [
@@ -62,7 +63,7 @@ async function setUp(
     maxBackoff: 50,
     ...overrides,
   });
-  const feed = new AlpacaFeed(config, [], { env, random: () => 0.5, log: () => {} });
+  const feed = createAlpacaFeed(config, [], { env, random: () => 0.5, log: () => {} });
   const { values, done, stop } = collectFeed(feed);
   defer(async () => {
     await stop();
@@ -74,7 +75,7 @@ async function setUp(
 describe('AlpacaFeed against a fake Alpaca stream', () => {
   it('authenticates first, then subscribes to trades, and maps stock trades', async () => {
     const { server, feed, values } = await setUp();
-    await until(() => server.subscribes(0).length >= 1, 'subscribe');
+    await waitFor(() => server.subscribes(0).length >= 1, 'subscribe');
     const actions = server.received
       .filter((entry) => entry.connection === 0)
       .map((entry) => entry.message.action);
@@ -82,24 +83,24 @@ describe('AlpacaFeed against a fake Alpaca stream', () => {
     assert.deepEqual(server.received[0]?.message, { action: 'auth', key: 'PKTEST', secret: 'secret' });
     assert.deepEqual(server.subscribes(0)[0], { action: 'subscribe', trades: ['AAPL', 'AMD'] });
     server.send(STOCK_TRADES);
-    await until(() => values.length === 2, 'two ticks');
+    await waitFor(() => values.length === 2, 'two ticks');
     assert.deepEqual(values, [
-      { source: 'alpaca', symbol: 'AAPL', ts: TS_STOCK, price: 227.42, size: 3, id: 52983525029462 },
-      { source: 'alpaca', symbol: 'AAPL', ts: TS_STOCK, price: 227.42, size: 25, id: 52983525029463 },
+      { source: 'alpaca', symbol: 'AAPL', ts: TS_STOCK, price: 227.42, size: 3, id: '52983525029462' },
+      { source: 'alpaca', symbol: 'AAPL', ts: TS_STOCK, price: 227.42, size: 25, id: '52983525029463' },
     ]);
     for (const value of values) {
       const result = validateRecord(value, 'alpaca', 0);
       assert.ok(result.ok);
-      assert.equal(result.tick.id, String(value.id));
+      assert.equal(result.tick.id, value.id);
     }
-    assert.equal(feed.status().authenticated, true);
+    assert.equal(feed.status().state, 'connected');
   });
 
   it('maps crypto trades with the taker side', async () => {
     const { server, values } = await setUp({}, { market: 'crypto', symbols: ['BTC/USD'] });
-    await until(() => server.subscribes(0).length >= 1, 'subscribe');
+    await waitFor(() => server.subscribes(0).length >= 1, 'subscribe');
     server.send([CRYPTO_TRADE]);
-    await until(() => values.length === 1, 'one tick');
+    await waitFor(() => values.length === 1, 'one tick');
     // Date.UTC(2026, 10, 20, 15, 30, 2, 810) = 1795188602810.
     assert.deepEqual(values[0], {
       source: 'alpaca',
@@ -107,31 +108,21 @@ describe('AlpacaFeed against a fake Alpaca stream', () => {
       ts: Date.UTC(2026, 10, 20, 15, 30, 2, 810),
       price: 96401.8,
       size: 0.0412,
-      id: 7129304512,
+      id: '7129304512',
       side: 'sell',
     });
   });
 
   it('builds the documented stocks and crypto URLs', () => {
-    const stocks = new AlpacaFeed(
-      alpacaFeedSchema.parse({ type: 'alpaca', symbols: ['AAPL'], feed: 'sip' }),
-      [],
-      { env: KEYS },
-    );
-    assert.equal(stocks.url(), 'wss://stream.data.alpaca.markets/v2/sip');
-    const crypto = new AlpacaFeed(
-      alpacaFeedSchema.parse({ type: 'alpaca', symbols: ['BTC/USD'], market: 'crypto' }),
-      [],
-      {
-        env: KEYS,
-      },
-    );
-    assert.equal(crypto.url(), 'wss://stream.data.alpaca.markets/v1beta3/crypto/us');
+    const stocks = alpacaFeedSchema.parse({ type: 'alpaca', symbols: ['AAPL'], feed: 'sip' });
+    assert.equal(alpacaUrl(stocks), 'wss://stream.data.alpaca.markets/v2/sip');
+    const crypto = alpacaFeedSchema.parse({ type: 'alpaca', symbols: ['BTC/USD'], market: 'crypto' });
+    assert.equal(alpacaUrl(crypto), 'wss://stream.data.alpaca.markets/v1beta3/crypto/us');
   });
 
   it('heartbeats with its subscription so a quiet market does not look stale', async () => {
     const { server, feed } = await setUp();
-    await until(() => server.subscribes(0).length >= 1, 'subscribe');
+    await waitFor(() => server.subscribes(0).length >= 1, 'subscribe');
     // 700 ms with no trades, staleAfter 300 ms: the re-sent subscribe (every 100 ms) draws an echo each time.
     await new Promise((resolve) => setTimeout(resolve, 700));
     assert.equal(server.connections, 1);
@@ -141,24 +132,24 @@ describe('AlpacaFeed against a fake Alpaca stream', () => {
 
   it('re-authenticates and resubscribes after a dropped connection', async () => {
     const { server, feed, values } = await setUp();
-    await until(() => server.subscribes(0).length >= 1, 'subscribe');
+    await waitFor(() => server.subscribes(0).length >= 1, 'subscribe');
     server.dropAll();
-    await until(() => server.subscribes(1).length >= 1, 'resubscribe on the second connection');
+    await waitFor(() => server.subscribes(1).length >= 1, 'resubscribe on the second connection');
     assert.equal(server.received.find((entry) => entry.connection === 1)?.message.action, 'auth');
     server.send([STOCK_TRADES[0]]);
-    await until(() => values.length === 1, 'tick after reconnect');
+    await waitFor(() => values.length === 1, 'tick after reconnect');
     assert.equal(feed.status().reconnects, 1);
   });
 
   it('reconnects when the server stops answering (watchdog)', async () => {
     const { server, feed } = await setUp();
-    await until(() => server.subscribes(0).length >= 1, 'subscribe');
+    await waitFor(() => server.subscribes(0).length >= 1, 'subscribe');
     // The server keeps the socket but answers nothing from now on.
     server.muted = true;
-    await until(() => server.connections >= 2, 'a new connection');
+    await waitFor(() => server.connections >= 2, 'a new connection');
     server.muted = false;
-    await until(() => server.subscribes(server.connections - 1).length >= 1, 'resubscribed');
-    assert.match(feed.status().lastError ?? '', /stale/);
+    await waitFor(() => server.subscribes(server.connections - 1).length >= 1, 'resubscribed');
+    assert.match(feed.connectionStatus()?.lastError ?? '', /stale/);
   });
 
   for (const [code, msg] of [
@@ -169,7 +160,7 @@ describe('AlpacaFeed against a fake Alpaca stream', () => {
     it(`stops for good on error ${code} (${msg}) without a retry loop`, async () => {
       const options = code === 402 ? { secret: 'other' } : { refuseWith: { code, msg } };
       const { server, done, feed } = await setUp(options);
-      await assert.rejects(done, AlpacaFatalError);
+      await assert.rejects(done, new RegExp(`Alpaca error ${code}`));
       await new Promise((resolve) => setTimeout(resolve, 200));
       assert.equal(server.connections, 1);
       assert.equal(feed.status().state, 'fatal');
@@ -179,19 +170,22 @@ describe('AlpacaFeed against a fake Alpaca stream', () => {
 
   it('counts malformed frames without crashing', async () => {
     const { server, feed, values } = await setUp();
-    await until(() => server.subscribes(0).length >= 1, 'subscribe');
+    await waitFor(() => server.subscribes(0).length >= 1, 'subscribe');
     server.send('not json{');
     server.send({ T: 't' }); // an object, not the documented array
     server.send([42, { no: 'tag' }]);
     server.send([STOCK_TRADES[0]]);
-    await until(() => values.length === 1, 'the good tick');
+    await waitFor(() => values.length === 1, 'the good tick');
     assert.equal(feed.status().malformed, 4);
     assert.equal(server.connections, 1);
   });
 
   it('fails at startup naming the missing variables', () => {
     const config = alpacaFeedSchema.parse({ type: 'alpaca', symbols: ['AAPL'] });
-    assert.throws(() => new AlpacaFeed(config, [], { env: {} }), /APCA_API_KEY_ID and APCA_API_SECRET_KEY/);
-    assert.throws(() => new AlpacaFeed(config, [], { env: { APCA_API_KEY_ID: 'x' } }), /APCA_API_SECRET_KEY/);
+    assert.throws(() => createAlpacaFeed(config, [], { env: {} }), /APCA_API_KEY_ID and APCA_API_SECRET_KEY/);
+    assert.throws(
+      () => createAlpacaFeed(config, [], { env: { APCA_API_KEY_ID: 'x' } }),
+      /APCA_API_SECRET_KEY/,
+    );
   });
 });

@@ -6,6 +6,7 @@
  * RFC 3339 ns time cut to ms, id `i`, and for crypto the taker side from `tks`. Auth failure (402), symbol
  * or connection limits (405, 406), feed not enabled (408) and insufficient subscription (409) are fatal.
  *
+ * A provider of the shared live-trade base (`LiveTradeFeed`); the authenticated flag is per connection.
  * Alpaca has no app-level heartbeat, so the adapter re-sends its (additive, idempotent) subscribe message
  * periodically; the `subscription` echo proves the socket alive to the watchdog even when no trade flows.
  */
@@ -17,13 +18,16 @@ import {
   durationMs,
   feedNameField,
   feedSymbolsField,
-  idleConnectionStatus,
   type LiveFeedEnvironment,
   STALE_AFTER_DESCRIPTION,
 } from '../connection/feed-config.ts';
-import { drainWhileConnected, TickQueue } from '../connection/tick-queue.ts';
-import { type ConnectionStatus, WsConnection } from '../connection/ws-connection.ts';
-import type { Feed, FeedBatch } from '../feed.ts';
+import {
+  type LiveProvider,
+  LiveTradeFeed,
+  type MessageSink,
+  type RawTrade,
+} from '../connection/live-trade-feed.ts';
+import type { WsConnectionOptions } from '../connection/ws-connection.ts';
 
 const STREAM_HOST = 'wss://stream.data.alpaca.markets';
 
@@ -44,172 +48,131 @@ export const alpacaFeedSchema = z.strictObject({
 });
 export type AlpacaFeedConfig = z.infer<typeof alpacaFeedSchema>;
 
-export interface AlpacaStatus extends ConnectionStatus {
-  authenticated: boolean;
-  /** Frames that were not JSON arrays of tagged objects. */
-  malformed: number;
-  /** The last `{T:"error"}` message. */
-  providerError?: string;
-}
-
-export type AlpacaEnvironment = LiveFeedEnvironment;
-
-/** Thrown (ends `run`) when retrying cannot help. */
-export class AlpacaFatalError extends Error {
-  override name = 'AlpacaFatalError';
-}
+const SOURCE = 'alpaca';
 
 /** 402 auth failed, 405 symbol limit, 406 connection limit, 408 feed not enabled, 409 insufficient subscription. */
 const FATAL_CODES = new Set([402, 405, 406, 408, 409]);
 const AUTH_TIMEOUT = 404;
 
-export class AlpacaFeed implements Feed {
-  readonly name: string;
-  readonly type = 'alpaca';
-  readonly bounded = false;
-  readonly defaultSource = 'alpaca';
-  readonly #config: AlpacaFeedConfig;
-  readonly #key: string;
-  readonly #secret: string;
-  readonly #environment: AlpacaEnvironment;
-  #symbols: string[];
-  #connection: WsConnection | undefined;
-  #queue: TickQueue | undefined;
-  #authenticated = false;
-  #malformed = 0;
-  #providerError: string | undefined;
+/** The streaming URL a config names. */
+export function alpacaUrl(config: AlpacaFeedConfig): string {
+  if (config.url) return config.url;
+  return config.market === 'crypto'
+    ? `${STREAM_HOST}/v1beta3/crypto/${config.location}`
+    : `${STREAM_HOST}/v2/${config.feed}`;
+}
 
-  constructor(
-    config: AlpacaFeedConfig,
-    defaultSymbols: readonly string[],
-    environment: AlpacaEnvironment = {},
-  ) {
-    this.#config = config;
-    this.name = config.name ?? 'alpaca';
-    this.#symbols = configuredSymbols('alpaca', config.symbols, defaultSymbols);
-    const env = environment.env ?? process.env;
-    const missing = ['APCA_API_KEY_ID', 'APCA_API_SECRET_KEY'].filter((name) => !env[name]);
-    if (missing.length > 0) {
-      throw new Error(
-        `alpaca feed: set the environment variable${missing.length > 1 ? 's' : ''} ${missing.join(' and ')}`,
-      );
-    }
-    this.#key = env.APCA_API_KEY_ID!;
-    this.#secret = env.APCA_API_SECRET_KEY!;
-    this.#environment = environment;
-  }
-
-  /** The streaming URL this config names. */
-  url(): string {
-    if (this.#config.url) return this.#config.url;
-    return this.#config.market === 'crypto'
-      ? `${STREAM_HOST}/v1beta3/crypto/${this.#config.location}`
-      : `${STREAM_HOST}/v2/${this.#config.feed}`;
-  }
-
-  symbols(): string[] {
-    return [...this.#symbols];
-  }
-
-  addSymbol(symbol: string): void {
-    if (this.#symbols.includes(symbol)) return;
-    this.#symbols = [...this.#symbols, symbol];
-    if (this.#authenticated) this.#connection?.send({ action: 'subscribe', trades: [symbol] });
-  }
-
-  removeSymbol(symbol: string): void {
-    if (!this.#symbols.includes(symbol)) return;
-    this.#symbols = this.#symbols.filter((existing) => existing !== symbol);
-    if (this.#authenticated) this.#connection?.send({ action: 'unsubscribe', trades: [symbol] });
-  }
-
-  status(): AlpacaStatus {
-    const base = this.#connection?.status() ?? idleConnectionStatus();
-    const status: AlpacaStatus = { ...base, authenticated: this.#authenticated, malformed: this.#malformed };
-    if (this.#providerError !== undefined) status.providerError = this.#providerError;
-    return status;
-  }
-
-  async *run(_position: unknown, signal: AbortSignal): AsyncIterable<FeedBatch> {
-    const queue = new TickQueue();
-    this.#queue = queue;
-    this.#malformed = 0;
-    this.#providerError = undefined;
-    this.#authenticated = false;
-    const connection = new WsConnection({
-      name: this.name,
-      url: () => this.url(),
-      // Only the auth goes out on open; the subscription follows `authenticated`.
-      subscribeMessages: () => [{ action: 'auth', key: this.#key, secret: this.#secret }],
-      onOpen: () => {
-        this.#authenticated = false;
-      },
-      onDrop: () => {
-        this.#authenticated = false;
-      },
-      onMessage: (text) => this.#onMessage(text),
-      onFatal: (reason) => queue.fail(new AlpacaFatalError(`alpaca feed: ${reason} (not retrying)`)),
-      heartbeat: {
-        intervalMs: Math.max(10, this.#config.staleAfter / 3),
-        message: () => this.#subscribeMessage(),
-      },
-      ...connectionTiming(this.#config, this.#environment),
-    });
-    this.#connection = connection;
-    yield* drainWhileConnected(connection, queue, signal);
-  }
-
-  #subscribeMessage(): object {
-    return { action: 'subscribe', trades: [...this.#symbols] };
-  }
-
-  #onMessage(text: string): void {
+/** Builds the provider half of an Alpaca feed with its key and secret. */
+export function alpacaProvider(
+  config: AlpacaFeedConfig,
+  credentials: { key: string; secret: string },
+  environment: LiveFeedEnvironment = {},
+): LiveProvider {
+  // Per connection: subscriptions go out only once Alpaca says `authenticated`.
+  let authenticated = false;
+  const subscribe = (symbols: readonly string[]) => ({ action: 'subscribe', trades: [...symbols] });
+  const decode = (text: string, sink: MessageSink): void => {
     let frame: unknown;
     try {
       frame = JSON.parse(text);
     } catch {
-      this.#malformed += 1;
+      sink.malformed(`not JSON: ${text}`);
       return;
     }
     if (!Array.isArray(frame)) {
-      this.#malformed += 1;
+      sink.malformed(`not an array: ${text}`);
       return;
     }
     for (const item of frame as Record<string, unknown>[]) {
       if (typeof item !== 'object' || item === null || typeof item.T !== 'string') {
-        this.#malformed += 1;
+        sink.malformed(`item without a type: ${JSON.stringify(item)}`);
         continue;
       }
-      if (item.T === 't') this.#onTrade(item);
-      else if (item.T === 'success' && item.msg === 'authenticated') {
-        this.#authenticated = true;
-        this.#connection?.send(this.#subscribeMessage());
-      } else if (item.T === 'error') this.#onError(Number(item.code), String(item.msg ?? ''));
+      if (item.T === 't') {
+        const trade = alpacaTradeToRaw(item);
+        if (trade) sink.trade(trade);
+        else sink.malformed(`trade without the expected fields: ${JSON.stringify(item)}`);
+      } else if (item.T === 'success' && item.msg === 'authenticated') {
+        authenticated = true;
+        sink.send(subscribe(sink.symbols()));
+      } else if (item.T === 'error') {
+        const code = Number(item.code);
+        const message = `Alpaca error ${code}: ${String(item.msg ?? '')}`;
+        if (FATAL_CODES.has(code)) sink.fatal(message);
+        else if (code === AUTH_TIMEOUT) sink.reconnect(message);
+        else sink.providerError(message);
+      }
       // success/connected, subscription echoes, quotes and bars carry no trade.
     }
-  }
+  };
+  return {
+    source: SOURCE,
+    connection: (symbols) => ({
+      name: config.name ?? 'alpaca',
+      url: () => alpacaUrl(config),
+      // The (additive, idempotent) subscribe message re-sent as a heartbeat: its echo proves the socket alive.
+      heartbeat: {
+        intervalMs: Math.max(10, config.staleAfter / 3),
+        message: () => subscribe(symbols()),
+      },
+      ...connectionTiming(config, environment),
+    }),
+    connectionChanged: () => {
+      authenticated = false;
+    },
+    // Only the auth goes out on open; the subscription follows `authenticated`.
+    subscribeMessages: () => [{ action: 'auth', key: credentials.key, secret: credentials.secret }],
+    subscriptionChange: (action, symbol) =>
+      authenticated ? [{ action: action === 'add' ? 'subscribe' : 'unsubscribe', trades: [symbol] }] : [],
+    decode,
+    storedSymbol: (symbol) => symbol.toUpperCase(),
+    providerSymbol: (symbol) => symbol.toUpperCase(),
+  };
+}
 
-  #onTrade(trade: Record<string, unknown>): void {
-    const symbol = typeof trade.S === 'string' ? trade.S.toUpperCase() : trade.S;
-    // Date.parse keeps whole ms of an RFC 3339 ns time (…01.233112Z → …01.233).
-    const ts = typeof trade.t === 'string' ? Date.parse(trade.t) : trade.t;
-    const record: Record<string, unknown> = {
-      source: this.defaultSource,
-      symbol,
-      ts,
-      price: trade.p,
-      size: trade.s,
-      id: trade.i,
-    };
-    // Crypto trades name the taker side; stock trades do not.
-    if (trade.tks === 'B') record.side = 'buy';
-    else if (trade.tks === 'S') record.side = 'sell';
-    this.#queue?.push(record);
+/** A trade `{T:"t", S, i, p, s, t, tks?}` as a raw tick; undefined when a field is missing. */
+function alpacaTradeToRaw(trade: Record<string, unknown>): RawTrade | undefined {
+  const { S: symbol, i: id, p: price, s: size, t: time } = trade;
+  // Date.parse keeps whole ms of an RFC 3339 ns time (…01.233112Z → …01.233).
+  const ts = typeof time === 'string' ? Date.parse(time) : Number.NaN;
+  if (
+    typeof symbol !== 'string' ||
+    (typeof id !== 'number' && typeof id !== 'string') ||
+    typeof price !== 'number' ||
+    typeof size !== 'number' ||
+    !Number.isFinite(ts)
+  ) {
+    return undefined;
   }
+  const raw: RawTrade = { source: SOURCE, symbol: symbol.toUpperCase(), ts, price, size, id: String(id) };
+  // Crypto trades name the taker side; stock trades do not.
+  if (trade.tks === 'B') raw.side = 'buy';
+  else if (trade.tks === 'S') raw.side = 'sell';
+  return raw;
+}
 
-  #onError(code: number, message: string): void {
-    this.#providerError = `${code} ${message}`;
-    if (FATAL_CODES.has(code)) this.#connection?.fail(`Alpaca error ${code}: ${message}`);
-    else if (code === AUTH_TIMEOUT) this.#connection?.reconnect(`Alpaca error ${code}: ${message}`);
+/** A live Alpaca feed; key and secret come from APCA_API_KEY_ID and APCA_API_SECRET_KEY. */
+export function createAlpacaFeed(
+  config: AlpacaFeedConfig,
+  defaultSymbols: readonly string[],
+  environment: LiveFeedEnvironment = {},
+  tuning?: Partial<WsConnectionOptions>,
+): LiveTradeFeed {
+  const symbols = configuredSymbols('alpaca', config.symbols, defaultSymbols);
+  const env = environment.env ?? process.env;
+  const missing = ['APCA_API_KEY_ID', 'APCA_API_SECRET_KEY'].filter((name) => !env[name]);
+  if (missing.length > 0) {
+    throw new Error(
+      `alpaca feed: set the environment variable${missing.length > 1 ? 's' : ''} ${missing.join(' and ')}`,
+    );
   }
+  const credentials = { key: env.APCA_API_KEY_ID!, secret: env.APCA_API_SECRET_KEY! };
+  return new LiveTradeFeed({
+    name: config.name ?? 'alpaca',
+    type: 'alpaca',
+    symbols,
+    provider: alpacaProvider(config, credentials, environment),
+    tuning,
+    log: environment.log,
+  });
 }

@@ -87,7 +87,7 @@ export class BackfillFeed implements Feed {
       })) {
         if (signal.aborted) return;
         const top = page[page.length - 1];
-        if (top) last[stored] = { id: top.id, ts: top.ts };
+        if (top?.id !== undefined) last[stored] = { id: top.id, ts: top.ts };
         this.#loaded += page.length;
         this.#doneMs = index * span + Math.max(0, (top?.ts ?? this.#config.from) - this.#config.from);
         yield { values: page, position: { last: { ...last } } };

@@ -4,7 +4,6 @@
  */
 import { z } from 'zod';
 import { parseDurationMs } from '../../core/duration.ts';
-import type { ConnectionStatus } from './ws-connection.ts';
 
 /** A strictly positive duration (ms or a string such as "30s"), parsed to ms. */
 export const durationMs = z.union([z.number(), z.string()]).transform((value, context) => {
@@ -46,20 +45,6 @@ export interface LiveFeedEnvironment {
   random?: () => number;
   /** Where connection log lines go (default: stderr). */
   log?: (line: string) => void;
-}
-
-/** The status of a connection that has not been started yet. */
-export function idleConnectionStatus(): ConnectionStatus {
-  return {
-    state: 'idle',
-    connected: false,
-    reconnects: 0,
-    rotations: 0,
-    failedAttempts: 0,
-    lastConnectedAt: null,
-    messages: 0,
-    lastMessageAt: null,
-  };
 }
 
 /** A feed's symbols (its own or the top-level ones), trimmed and upper-cased; throws when there are none. */

@@ -4,9 +4,14 @@
  * A provider supplies a `LiveProvider` (URL, subscribe messages, message decoding, REST history); everything
  * else (reconnects, resubscribes, watchdog, status, backfill bookkeeping) lives here once.
  */
-import type { Feed, FeedBatch } from '../feed.ts';
+import type { Feed, FeedBatch, FeedHealth } from '../feed.ts';
 import { RestFatalError } from './rest.ts';
-import { type ConnectionStatus, WsConnection, type WsConnectionOptions } from './ws-connection.ts';
+import {
+  type ConnectionState,
+  type ConnectionStatus,
+  WsConnection,
+  type WsConnectionOptions,
+} from './ws-connection.ts';
 
 /** A raw tick as adapters emit it; ingest validates it (DESIGN §4). Prices are JS floats, as the tick schema holds. */
 export interface RawTrade {
@@ -15,7 +20,8 @@ export interface RawTrade {
   ts: number;
   price: number;
   size: number;
-  id: string;
+  /** The provider's trade id; absent when the provider sends none (Finnhub). */
+  id?: string;
   side?: 'buy' | 'sell';
 }
 
@@ -39,6 +45,12 @@ export interface MessageSink {
   rotate(reason: string): void;
   /** The last trade id seen for a stored symbol. */
   lastId(symbol: string): string | undefined;
+  /** A provider error message that does not stop the feed (e.g. too many symbols): shown in its status. */
+  providerError(detail: string): void;
+  /** Sends a message on the open connection (e.g. a subscription once authenticated); false when none is open. */
+  send(message: unknown): boolean;
+  /** The feed's symbols now, as the provider spells them. */
+  symbols(): readonly string[];
 }
 
 /** Pages of history, oldest first, each page ascending. */
@@ -80,8 +92,10 @@ export function decodeJsonObject(text: string, sink: MessageSink): Record<string
 export interface LiveProvider {
   /** `source` of the ticks: the provider's name. */
   readonly source: string;
-  /** Connection settings beyond the callbacks this class wires itself. */
-  connection(): ProviderConnectionOptions;
+  /** Connection settings beyond the callbacks this class wires itself; `symbols` gives the current ones. */
+  connection(symbols: () => readonly string[]): ProviderConnectionOptions;
+  /** Called when a socket opens and when the live one drops, for providers with per-connection state (auth). */
+  connectionChanged?(event: 'open' | 'drop'): void;
   /** Messages that subscribe the given provider symbols; sent on every open. */
   subscribeMessages(symbols: readonly string[]): unknown[];
   /** Messages to change the subscription while connected (undefined: reconnect instead). */
@@ -96,13 +110,18 @@ export interface LiveProvider {
   history?(request: HistoryRequest): TradePages;
 }
 
-/** Connection state and gap-fill counters, merged into the feed's status by ingest. */
-export interface LiveFeedStatus {
+/** Connection state and gap-fill counters, merged into the feed's status by ingest (see `FeedHealth`). */
+export interface LiveFeedStatus extends FeedHealth {
+  state: ConnectionState;
   connected: boolean;
   reconnects: number;
+  failedAttempts: number;
+  lastConnectedAt: number | null;
   backfilled: number;
   malformed: number;
   fatal?: string;
+  /** The provider's last non-fatal error message. */
+  providerError?: string;
 }
 
 export interface LiveFeedOptions {
@@ -137,6 +156,7 @@ export class LiveTradeFeed implements Feed {
   #backfills = new Map<string, AbortController>();
   #backfilled = 0;
   #malformed = 0;
+  #providerError: string | undefined;
   #fatal: string | undefined;
   #runSignal: AbortSignal | undefined;
 
@@ -171,12 +191,18 @@ export class LiveTradeFeed implements Feed {
   status(): LiveFeedStatus {
     const connection: ConnectionStatus | undefined = this.#connection?.status();
     const status: LiveFeedStatus = {
+      state: connection?.state ?? 'idle',
       connected: connection?.connected ?? false,
       reconnects: connection?.reconnects ?? 0,
+      failedAttempts: connection?.failedAttempts ?? 0,
+      lastConnectedAt: connection?.lastConnectedAt ?? null,
       backfilled: this.#backfilled,
       malformed: this.#malformed,
     };
+    if (connection?.cause !== undefined) status.cause = connection.cause;
+    if (connection?.causeKind !== undefined) status.causeKind = connection.causeKind;
     if (this.#fatal !== undefined) status.fatal = this.#fatal;
+    if (this.#providerError !== undefined) status.providerError = this.#providerError;
     return status;
   }
 
@@ -189,16 +215,20 @@ export class LiveTradeFeed implements Feed {
     this.#position = restorePosition(position);
     this.#runSignal = signal;
     this.#fatal = undefined;
+    this.#providerError = undefined;
+    this.#malformed = 0;
     const connection = new WsConnection({
-      ...this.#provider.connection(),
+      ...this.#provider.connection(() => this.#symbols),
       ...this.#options.tuning,
       log: this.#options.log ?? this.#options.tuning?.log,
       subscribeMessages: () => this.#provider.subscribeMessages(this.#symbols),
       onMessage: (text) => this.#provider.decode(text, this.#sink),
       onOpen: (info) => {
+        this.#provider.connectionChanged?.('open');
         // The first open of a restarted feed and every open after a drop may follow a gap.
         if (!info.rotation) this.#fillGaps();
       },
+      onDrop: () => this.#provider.connectionChanged?.('drop'),
       onFatal: (reason) => {
         this.#fatal = reason;
         this.#wakeUp();
@@ -249,11 +279,21 @@ export class LiveTradeFeed implements Feed {
       this.#fillGaps();
     },
     lastId: (symbol) => this.#position.last[symbol]?.id,
+    providerError: (detail) => {
+      this.#providerError = detail;
+      this.#log(`provider error: ${detail.slice(0, 200)}`);
+    },
+    send: (message) => this.#connection?.send(message) ?? false,
+    symbols: () => this.#symbols,
   };
 
   #push(trade: RawTrade, backfill: boolean): void {
     this.#pending.push(trade);
     if (backfill) this.#backfilled += 1;
+    if (trade.id === undefined) {
+      this.#wakeUp();
+      return;
+    }
     const last = this.#position.last[trade.symbol];
     if (last === undefined || compareIds(trade.id, last.id) > 0) {
       this.#position.last[trade.symbol] = { id: trade.id, ts: trade.ts };

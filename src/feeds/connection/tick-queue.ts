@@ -1,7 +1,7 @@
 /**
  * Bridges a live feed's callbacks (socket messages, library events) to `Feed.run`'s async iterable:
  * callbacks push raw tick records synchronously, and the consumer takes everything pending as one batch,
- * so a burst of trades crosses the stage boundary in one hop. Shared by the Finnhub, Alpaca and IB feeds.
+ * so a burst of trades crosses the stage boundary in one hop. Used by the IB feed, whose library calls back.
  */
 import type { FeedBatch } from '../feed.ts';
 
@@ -48,19 +48,5 @@ export class TickQueue {
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
-  }
-}
-
-/** Starts `connection` and yields `queue`'s batches until the run ends, then stops the connection. */
-export async function* drainWhileConnected(
-  connection: { start(): void; stop(): void },
-  queue: TickQueue,
-  signal: AbortSignal,
-): AsyncGenerator<FeedBatch> {
-  connection.start();
-  try {
-    yield* queue.batches(signal);
-  } finally {
-    connection.stop();
   }
 }

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { waitFor } from '../../../test/fakes/fake-exchange.ts';
 import { FakeFinnhubServer } from '../../../test/fakes/fake-finnhub-server.ts';
-import { cleanupAfterEach, collectFeed, until } from '../../../test/support/feed-test-helpers.ts';
+import { cleanupAfterEach, collectFeed } from '../../../test/fakes/feed-harness.ts';
 import { validateRecord } from '../../ingest/validate.ts';
-import { FinnhubFatalError, FinnhubFeed, finnhubFeedSchema } from './finnhub-feed.ts';
+import { createFinnhubFeed, finnhubFeedSchema } from './finnhub-feed.ts';
 
 // Frames from the FEEDS.md sample finnhub-trade.ndjson.
 const TRADE_FRAMES = [
@@ -30,7 +31,7 @@ async function setUp(token = 'good-key') {
     initialBackoff: 20,
     maxBackoff: 50,
   });
-  const feed = new FinnhubFeed(config, [], {
+  const feed = createFinnhubFeed(config, [], {
     env: { FINNHUB_API_KEY: token },
     random: () => 0.5,
     log: () => {},
@@ -49,10 +50,10 @@ const subscribedOn = (server: FakeFinnhubServer, connection: number) => () =>
 describe('FinnhubFeed against a fake Finnhub', () => {
   it('subscribes per symbol with the token and maps every trade of a frame', async () => {
     const { server, values, feed } = await setUp();
-    await until(subscribedOn(server, 0), 'subscriptions');
+    await waitFor(subscribedOn(server, 0), 'subscriptions');
     assert.deepEqual(server.subscriptions(0), ['AAPL', 'BINANCE:BTCUSDT']);
     for (const frame of TRADE_FRAMES) server.send(frame);
-    await until(() => values.length === 3, 'three ticks');
+    await waitFor(() => values.length === 3, 'three ticks');
     assert.deepEqual(values, [
       { source: 'finnhub', symbol: 'AAPL', ts: 1795188601233, price: 227.43, size: 100 },
       { source: 'finnhub', symbol: 'AAPL', ts: 1795188601241, price: 227.42, size: 3 },
@@ -64,7 +65,7 @@ describe('FinnhubFeed against a fake Finnhub', () => {
 
   it('treats ping frames as liveness: no tick, no reconnect', async () => {
     const { server, values, feed } = await setUp();
-    await until(subscribedOn(server, 0), 'subscriptions');
+    await waitFor(subscribedOn(server, 0), 'subscriptions');
     // 700 ms of pings every 100 ms outlasts staleAfter (300 ms) twice.
     for (let i = 0; i < 7; i++) {
       server.send({ type: 'ping' });
@@ -77,24 +78,24 @@ describe('FinnhubFeed against a fake Finnhub', () => {
 
   it('reconnects and resubscribes after a dropped connection', async () => {
     const { server, values, feed } = await setUp();
-    await until(subscribedOn(server, 0), 'subscriptions');
+    await waitFor(subscribedOn(server, 0), 'subscriptions');
     server.dropAll();
-    await until(subscribedOn(server, 1), 'resubscribed on the second connection');
+    await waitFor(subscribedOn(server, 1), 'resubscribed on the second connection');
     server.send(TRADE_FRAMES[1]);
-    await until(() => values.length === 1, 'tick after reconnect');
+    await waitFor(() => values.length === 1, 'tick after reconnect');
     assert.equal(feed.status().reconnects, 1);
   });
 
   it('reconnects when the server goes silent (watchdog)', async () => {
     const { server, feed } = await setUp();
-    await until(subscribedOn(server, 0), 'subscriptions');
-    await until(subscribedOn(server, 1), 'resubscribed after the stall');
-    assert.match(feed.status().lastError ?? '', /stale/);
+    await waitFor(subscribedOn(server, 0), 'subscriptions');
+    await waitFor(subscribedOn(server, 1), 'resubscribed after the stall');
+    assert.match(feed.connectionStatus()?.lastError ?? '', /stale/);
   });
 
   it('stops for good on a refused token, without a retry loop', async () => {
     const { server, done, feed } = await setUp('bad-key');
-    await assert.rejects(done, FinnhubFatalError);
+    await assert.rejects(done, /HTTP 401/);
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(server.refused, 1);
     assert.equal(feed.status().state, 'fatal');
@@ -102,10 +103,10 @@ describe('FinnhubFeed against a fake Finnhub', () => {
 
   it('keeps going on "too many symbols" but stops on an API key error message', async () => {
     const { server, done, feed } = await setUp();
-    await until(subscribedOn(server, 0), 'subscriptions');
+    await waitFor(subscribedOn(server, 0), 'subscriptions');
     server.send({ msg: 'Subscribing to too many symbols', type: 'error' });
-    await until(() => feed.status().providerError !== undefined, 'error recorded');
-    assert.equal(feed.status().state, 'open');
+    await waitFor(() => feed.status().providerError !== undefined, 'error recorded');
+    assert.equal(feed.status().state, 'connected');
     server.send({ msg: 'Invalid API key', type: 'error' });
     await assert.rejects(done, /Invalid API key/);
     assert.equal(server.connections, 1);
@@ -113,18 +114,18 @@ describe('FinnhubFeed against a fake Finnhub', () => {
 
   it('counts malformed frames without crashing', async () => {
     const { server, values, feed } = await setUp();
-    await until(subscribedOn(server, 0), 'subscriptions');
+    await waitFor(subscribedOn(server, 0), 'subscriptions');
     server.send('not json{');
     server.send({ type: 'trade', data: 'x' });
     server.send({ type: 'trade', data: [null] });
     server.send(TRADE_FRAMES[1]);
-    await until(() => values.length === 1, 'the good tick');
+    await waitFor(() => values.length === 1, 'the good tick');
     assert.equal(feed.status().malformed, 3);
     assert.equal(server.connections, 1);
   });
 
   it('fails at startup naming FINNHUB_API_KEY when it is missing', () => {
     const config = finnhubFeedSchema.parse({ type: 'finnhub', symbols: ['AAPL'] });
-    assert.throws(() => new FinnhubFeed(config, [], { env: {} }), /FINNHUB_API_KEY/);
+    assert.throws(() => createFinnhubFeed(config, [], { env: {} }), /FINNHUB_API_KEY/);
   });
 });
