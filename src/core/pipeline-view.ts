@@ -7,18 +7,78 @@
  */
 import type { Candle, Counters, Interval } from './records.ts';
 
+/**
+ * A feed's state. Every feed starts `starting`; a bounded or local feed (replay, synthetic, backfill) is then
+ * `running` until it `ended` (ran to its end), `stopped` (from the control panel or at shutdown) or `failed`.
+ * A live feed, while it runs, shows its connection instead of `running`: `connecting` (first attempt under
+ * way), `connected`, `reconnecting` (a connection that was up dropped; trying again), `failing` (attempts
+ * fail, see `cause` and `failedAttempts`), or `fatal` (stopped for good: retrying cannot help).
+ */
+export type FeedState =
+  | 'starting'
+  | 'running'
+  | 'ended'
+  | 'stopped'
+  | 'failed'
+  | 'connecting'
+  | 'connected'
+  | 'reconnecting'
+  | 'failing'
+  | 'fatal';
+
+/** Live feed states: the feed is running and these say how its connection is. */
+export const LIVE_FEED_STATES: readonly FeedState[] = [
+  'connecting',
+  'connected',
+  'reconnecting',
+  'failing',
+  'fatal',
+];
+
+/**
+ * What a cause is about: `dns` (the host does not resolve), `refused` (nothing listens on the port), `tls`
+ * (handshake or certificate), `http` (the provider answered with an HTTP status), `timeout`, `network`
+ * (reset, unreachable...), `closed` (the provider closed an open connection), `stale` (nothing received for
+ * too long), `provider` (the provider's own message, e.g. a bad key).
+ */
+export type FeedCauseKind =
+  | 'dns'
+  | 'refused'
+  | 'tls'
+  | 'http'
+  | 'timeout'
+  | 'network'
+  | 'closed'
+  | 'stale'
+  | 'provider';
+
 export interface FeedStatus {
   name: string;
   type: string;
-  state: 'starting' | 'running' | 'ended' | 'stopped' | 'failed';
+  /** See `FeedState`: a string, one of the values listed there. */
+  state: FeedState;
   /** Records read from the feed in this process. */
   messages: number;
   lastMessageAt: number | null;
+  /** When the feed's current run started (ms). */
+  startedAt?: number;
   error?: string;
   /** Live feeds: whether the provider connection is open now. */
   connected?: boolean;
   /** Live feeds: opens that followed a dropped connection. */
   reconnects?: number;
+  /**
+   * Live feeds: why the feed is not `connected`, in words a user can act on ("DNS lookup failed for
+   * stream.example.com (ENOTFOUND: the host does not resolve)", "connection refused by 127.0.0.1:9 (nothing
+   * listens there)", "upgrade refused by host:443: HTTP 503 ..."). Unset while connected.
+   */
+  cause?: string;
+  /** Live feeds: the kind of `cause` (see `FeedCauseKind`), for alerting and dashboards. */
+  causeKind?: FeedCauseKind;
+  /** Live feeds: connection attempts that failed since the feed was last connected (0 while connected). */
+  failedAttempts?: number;
+  /** Live feeds: when the feed last got connected (ms); null when it has never connected in this run. */
+  lastConnectedAt?: number | null;
   /** Live feeds: trades fetched over REST to fill gaps after drops or restarts. */
   backfilled?: number;
   /** Live feeds: why the feed stopped for good (bad key, no entitlement, unknown symbol). */

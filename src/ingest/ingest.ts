@@ -4,7 +4,7 @@
  * dedup set can be rebuilt from the log itself.
  */
 
-import type { FeedStatus } from '../core/pipeline-view.ts';
+import { type FeedCauseKind, type FeedStatus, LIVE_FEED_STATES } from '../core/pipeline-view.ts';
 import { type IngestEntry, type RejectReason, TOPIC_TICKS } from '../core/records.ts';
 import type { Feed, FeedBatch } from '../feeds/feed.ts';
 import type { AppendRecord, Log } from '../log/log.ts';
@@ -91,8 +91,18 @@ export class Ingest {
       const live = this.#feeds.get(status.name)?.status?.();
       if (!live) return { ...status };
       const merged: FeedStatus = { ...status };
+      // While it runs, a live feed's connection state says more than `running`; a fatal end is `fatal`.
+      const connection = live.state === 'idle' ? 'connecting' : live.state;
+      if (status.state === 'running' && LIVE_FEED_STATES.includes(connection as FeedStatus['state'])) {
+        merged.state = connection as FeedStatus['state'];
+      }
+      if (status.state === 'failed' && live.fatal) merged.state = 'fatal';
       if (live.connected !== undefined) merged.connected = live.connected;
       if (live.reconnects !== undefined) merged.reconnects = live.reconnects;
+      if (live.failedAttempts !== undefined) merged.failedAttempts = live.failedAttempts;
+      if (live.lastConnectedAt !== undefined) merged.lastConnectedAt = live.lastConnectedAt;
+      if (live.cause !== undefined) merged.cause = live.cause;
+      if (live.causeKind !== undefined) merged.causeKind = live.causeKind as FeedCauseKind;
       if (live.backfilled !== undefined) merged.backfilled = live.backfilled;
       if (live.fatal !== undefined && live.fatal !== null) merged.fatal = live.fatal;
       return merged;
@@ -120,6 +130,7 @@ export class Ingest {
     const clock = feed.bounded ? undefined : setInterval(() => this.#appendClock(), this.#clockIntervalMs);
     try {
       status.state = 'running';
+      status.startedAt = Date.now();
       for await (const batch of feed.run(this.#state.feeds[feed.name]?.position, signal)) {
         if (this.#backpressure) await this.#backpressure();
         const records = this.#toRecords(batch, feed.defaultSource);

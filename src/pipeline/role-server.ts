@@ -134,12 +134,12 @@ export class IngestReadiness extends StartedReadiness {
 }
 
 function checkFeeds(feeds: readonly FeedStatus[]): RoleCheck {
-  const failed = feeds.filter((feed) => feed.state === 'failed');
+  const failed = feeds.filter((feed) => feed.state === 'failed' || feed.state === 'fatal');
   if (failed.length === 0) return { ok: true };
   return {
     ok: false,
     error: failed
-      .map((feed) => `${feed.name} failed: ${feed.error ?? feed.fatal ?? 'unknown error'}`)
+      .map((feed) => `${feed.name} ${feed.state}: ${feed.error ?? feed.fatal ?? 'unknown error'}`)
       .join('; '),
   };
 }

@@ -1,9 +1,11 @@
 /**
  * End to end for live feeds and backfill: the real CLI runs a binance feed against a fake Binance on
- * 127.0.0.1 and fills the store; `streamlines backfill` loads REST history through the pipeline.
+ * 127.0.0.1 and fills the store; feeds that cannot connect show their true state and cause in
+ * /api/v1/stats, /metrics and the log; `streamlines backfill` loads REST history through the pipeline.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,6 +13,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { aggTrade, FakeBinance } from '../fakes/fake-binance-server.ts';
 import { waitFor } from '../fakes/fake-exchange.ts';
 import { getJson, type RunningCli, runCliOnce, startCli, stopCli } from '../support/cli.ts';
+import { parseExposition, sampleValue } from '../support/parse-exposition.ts';
+
+interface FeedJson {
+  name: string;
+  state: string;
+  connected?: boolean;
+  cause?: string;
+  causeKind?: string;
+  failedAttempts?: number;
+  lastConnectedAt?: number | null;
+  startedAt?: number;
+}
 
 describe('live feeds end to end', () => {
   let dir: string;
@@ -61,6 +75,93 @@ describe('live feeds end to end', () => {
       );
       assert.equal(stats.feeds.find((feed) => feed.name === 'binance')?.connected, true);
     } finally {
+      if (cli) await stopCli(cli);
+    }
+  });
+
+  it('a feed at a host that does not resolve and one at a closed port say so in stats, metrics and the log', async () => {
+    const listener = createServer();
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    const closedPort = (listener.address() as { port: number }).port;
+    await new Promise<void>((resolve) => listener.close(() => resolve()));
+    const config = join(dir, 'unreachable.yaml');
+    await writeFile(
+      config,
+      JSON.stringify({
+        feeds: [
+          { type: 'binance', name: 'nodns', symbols: ['btcusdt'], url: 'wss://stream.nowhere.invalid:9443' },
+          { type: 'binance', name: 'closed', symbols: ['ethusdt'], url: `ws://127.0.0.1:${closedPort}` },
+        ],
+        log: { type: 'memory' },
+        store: { type: 'memory' },
+      }),
+    );
+    // The CLI resolves `.invalid` names offline (test/fakes/offline-dns.ts): tests talk to 127.0.0.1 only.
+    const nodeOptions = process.env.NODE_OPTIONS;
+    process.env.NODE_OPTIONS = `${nodeOptions ?? ''} --import=${join(import.meta.dirname, '../fakes/offline-dns.ts')}`;
+    let cli: RunningCli | undefined;
+    try {
+      cli = await startCli(['--config', config, '--data-dir', join(dir, 'unreachable-data')]);
+      const baseUrl = cli.baseUrl;
+      let feeds: FeedJson[] = [];
+      for (let i = 0; i < 200; i++) {
+        feeds = (await getJson<{ feeds: FeedJson[] }>(baseUrl, '/api/v1/stats')).body.feeds;
+        if (feeds.length === 2 && feeds.every((feed) => (feed.failedAttempts ?? 0) >= 2)) break;
+        await sleep(100);
+      }
+      const byName = Object.fromEntries(feeds.map((feed) => [feed.name, feed]));
+      assert.deepEqual(
+        { ...byName.nodns, failedAttempts: undefined },
+        {
+          name: 'nodns',
+          type: 'binance',
+          state: 'failing',
+          connected: false,
+          cause: 'DNS lookup failed for stream.nowhere.invalid (ENOTFOUND: the host does not resolve)',
+          causeKind: 'dns',
+          failedAttempts: undefined,
+          lastConnectedAt: null,
+          reconnects: 0,
+          backfilled: 0,
+          messages: 0,
+          lastMessageAt: null,
+          startedAt: byName.nodns?.startedAt,
+        },
+      );
+      assert.equal(byName.closed?.state, 'failing');
+      assert.equal(byName.closed?.causeKind, 'refused');
+      assert.equal(
+        byName.closed?.cause,
+        `connection refused by 127.0.0.1:${closedPort} (nothing listens there)`,
+      );
+
+      const metrics = parseExposition(await (await fetch(`${baseUrl}/metrics`)).text());
+      for (const [feed, cause] of [
+        ['nodns', 'dns'],
+        ['closed', 'refused'],
+      ] as const) {
+        const labels = { feed, type: 'binance' };
+        assert.equal(sampleValue(metrics, 'streamlines_feed_state', { ...labels, state: 'failing' }), 1);
+        assert.equal(sampleValue(metrics, 'streamlines_feed_state', { ...labels, state: 'connected' }), 0);
+        assert.equal(sampleValue(metrics, 'streamlines_feed_cause', { ...labels, cause }), 1);
+        assert.ok(sampleValue(metrics, 'streamlines_feed_failed_attempts', labels) >= 2);
+      }
+
+      const log = cli.stderr();
+      assert.match(
+        log,
+        /\[nodns\] cannot connect to wss:\/\/stream\.nowhere\.invalid:9443\/ws: DNS lookup failed/,
+      );
+      assert.match(
+        log,
+        new RegExp(
+          `\\[closed\\] cannot connect to ws://127\\.0\\.0\\.1:${closedPort}/ws: connection refused`,
+        ),
+      );
+      assert.doesNotMatch(log, /connection lost/, 'a connection that never opened is never "lost"');
+    } finally {
+      if (nodeOptions === undefined) delete process.env.NODE_OPTIONS;
+      else process.env.NODE_OPTIONS = nodeOptions;
       if (cli) await stopCli(cli);
     }
   });

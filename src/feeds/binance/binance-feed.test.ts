@@ -84,8 +84,20 @@ describe('binance feed', () => {
         },
       ],
     );
-    assert.deepEqual(live.status(), { connected: true, reconnects: 0, backfilled: 0, malformed: 0 });
-    assert.deepEqual(harness.ingest.feedStatuses()[0]?.state, 'running');
+    const { state, connected, reconnects, failedAttempts, backfilled, malformed, cause } = live.status();
+    assert.deepEqual(
+      { state, connected, reconnects, failedAttempts, backfilled, malformed, cause },
+      {
+        state: 'connected',
+        connected: true,
+        reconnects: 0,
+        failedAttempts: 0,
+        backfilled: 0,
+        malformed: 0,
+        cause: undefined,
+      },
+    );
+    assert.equal(harness.ingest.feedStatuses()[0]?.state, 'connected');
   });
 
   it('answers server pings, and pings keep the watchdog quiet on a silent market', async () => {
@@ -173,7 +185,8 @@ describe('binance feed', () => {
     assert.match(String(harness.error), /code 2: Invalid request/);
     assert.match(live.status().fatal ?? '', /code 2/);
     const status = harness.ingest.feedStatuses()[0];
-    assert.equal(status?.state, 'failed');
+    assert.equal(status?.state, 'fatal');
+    assert.match(status?.cause ?? '', /code 2/);
     await sleep(300); // many backoff periods at 20..100 ms
     assert.equal(fake.exchange.clients.length, 1);
   });

@@ -220,6 +220,8 @@ export class LiveTradeFeed implements Feed {
     const connection = new WsConnection({
       ...this.#provider.connection(() => this.#symbols),
       ...this.#options.tuning,
+      // Log lines name the feed as configured, so two feeds of one provider are told apart.
+      name: this.name,
       log: this.#options.log ?? this.#options.tuning?.log,
       subscribeMessages: () => this.#provider.subscribeMessages(this.#symbols),
       onMessage: (text) => this.#provider.decode(text, this.#sink),

@@ -7,7 +7,13 @@
  * `GET /api/v1/stats`. Every metric is described in docs/metrics.md.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { FeedStatus, LiveListener, PipelineView, Stats } from '../../core/pipeline-view.ts';
+import {
+  type FeedStatus,
+  LIVE_FEED_STATES,
+  type LiveListener,
+  type PipelineView,
+  type Stats,
+} from '../../core/pipeline-view.ts';
 import { REJECT_REASONS } from '../../core/records.ts';
 import type { BatchMetricsRecorder } from '../../process/batch-metrics.ts';
 import { WS_ERROR_CODES } from '../errors.ts';
@@ -32,7 +38,14 @@ export const STORE_WRITE_BUCKETS_SECONDS = [
 ];
 
 /** Every state a feed can be in; `streamlines_feed_state` shows all of them, 1 for the current one. */
-const FEED_STATES: readonly FeedStatus['state'][] = ['starting', 'running', 'ended', 'stopped', 'failed'];
+const FEED_STATES: readonly FeedStatus['state'][] = [
+  'starting',
+  'running',
+  'ended',
+  'stopped',
+  'failed',
+  ...LIVE_FEED_STATES,
+];
 
 export interface PipelineMetricsOptions {
   /** Observe the latency of one tick in this many (default 32); 1 observes every tick. */
@@ -470,7 +483,7 @@ export function registerFeedMetrics(
   const totals = new MirroredTotals();
   new Gauge({
     name: 'streamlines_feed_state',
-    help: 'Feed state: 1 for the state the feed is in, 0 for the others (running means connected and reading).',
+    help: 'Feed state: 1 for the state the feed is in, 0 for the others (live feeds: connecting, connected, reconnecting, failing, fatal).',
     labelNames: ['feed', 'type', 'state'],
     registers,
     collect() {
@@ -508,6 +521,36 @@ export function registerFeedMetrics(
         const reconnects = (feed as FeedStatus & { reconnects?: unknown }).reconnects;
         if (typeof reconnects !== 'number') continue;
         totals.update(this, `reconnects:${feed.name}`, { feed: feed.name, type: feed.type }, reconnects);
+      }
+    },
+  });
+  new Gauge({
+    name: 'streamlines_feed_failed_attempts',
+    help: 'Connection attempts of a live feed that failed since it was last connected (0 while connected).',
+    labelNames: ['feed', 'type'],
+    registers,
+    collect() {
+      const statuses = feeds();
+      if (!statuses) return;
+      this.reset();
+      for (const feed of statuses) {
+        if (feed.failedAttempts === undefined) continue;
+        this.set({ feed: feed.name, type: feed.type }, feed.failedAttempts);
+      }
+    },
+  });
+  new Gauge({
+    name: 'streamlines_feed_cause',
+    help: 'Why a live feed is not connected: 1 for the kind of its cause (dns, refused, tls, http, timeout, network, closed, stale, provider); no series while connected.',
+    labelNames: ['feed', 'type', 'cause'],
+    registers,
+    collect() {
+      const statuses = feeds();
+      if (!statuses) return;
+      this.reset();
+      for (const feed of statuses) {
+        if (feed.causeKind === undefined || feed.connected) continue;
+        this.set({ feed: feed.name, type: feed.type, cause: feed.causeKind }, 1);
       }
     },
   });

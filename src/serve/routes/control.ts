@@ -60,7 +60,35 @@ const feedInfoSchema = {
   properties: {
     name: { type: 'string', description: 'The name in the config; the `:name` of the actions.' },
     type: { type: 'string', description: 'The kind of feed (replay, synthetic, binance...).' },
-    state: { type: 'string', enum: ['starting', 'running', 'ended', 'stopped', 'failed'] },
+    state: {
+      type: 'string',
+      enum: [
+        'starting',
+        'running',
+        'ended',
+        'stopped',
+        'failed',
+        'connecting',
+        'connected',
+        'reconnecting',
+        'failing',
+        'fatal',
+      ],
+      description:
+        'Live feeds show their connection while they run: connecting, connected, reconnecting, failing, fatal.',
+    },
+    cause: {
+      type: 'string',
+      description: 'Live feeds: why the feed is not connected (DNS, refused, TLS, HTTP...).',
+    },
+    causeKind: {
+      type: 'string',
+      description: 'Live feeds: the kind of cause: dns, refused, tls, http, timeout...',
+    },
+    failedAttempts: {
+      type: 'integer',
+      description: 'Live feeds: failed connection attempts since last connected.',
+    },
     messages: { type: 'integer', description: 'Records read from the feed in this process.' },
     lastMessageAt: { type: ['integer', 'null'], description: 'ms since the epoch; null before the first.' },
     error: { type: 'string', description: 'Why the feed failed.' },
@@ -96,7 +124,7 @@ const feedsSchema = {
             {
               name: 'binance',
               type: 'binance',
-              state: 'running',
+              state: 'connected',
               messages: 18_342,
               lastMessageAt: 1_700_000_059_731,
               connected: true,

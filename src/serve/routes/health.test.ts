@@ -129,3 +129,47 @@ test('a failed feed is reported by GET /ready but does not make it unavailable',
     await app.close();
   }
 });
+
+test('GET /ready is degraded (200) while a live feed has never connected for longer than the grace', async () => {
+  const view = new FakeView();
+  const now = Date.now();
+  const live = { type: 'binance', messages: 0, lastMessageAt: null, connected: false, lastConnectedAt: null };
+  view.statsValue = {
+    ...view.statsValue,
+    feeds: [
+      {
+        ...live,
+        name: 'nodns',
+        state: 'failing',
+        startedAt: now - 45_000,
+        failedAttempts: 6,
+        cause: 'DNS lookup failed for stream.nowhere.invalid (ENOTFOUND: the host does not resolve)',
+        causeKind: 'dns',
+      },
+      // Within the grace: not yet a problem.
+      { ...live, name: 'young', state: 'connecting', startedAt: now - 1_000, failedAttempts: 0 },
+      // Connected once and now reconnecting: a drop, not a feed that never came up.
+      {
+        ...live,
+        name: 'dropped',
+        state: 'reconnecting',
+        startedAt: now - 90_000,
+        lastConnectedAt: now - 60_000,
+      },
+    ],
+  };
+  const app = await buildServer({ store: await seedStore(), view });
+  try {
+    const ready = await app.inject({ url: '/ready' });
+    assert.equal(ready.statusCode, 200);
+    const body = withoutLatency(ready.json());
+    assert.equal(body.status, 'degraded');
+    assert.match(
+      body.checks.feeds.error,
+      /^nodns has not connected in 45 s \(failing, 6 failed attempts: DNS lookup failed for stream\.nowhere\.invalid/,
+    );
+    assert.doesNotMatch(body.checks.feeds.error, /young|dropped/);
+  } finally {
+    await app.close();
+  }
+});

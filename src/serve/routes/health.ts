@@ -1,7 +1,8 @@
 /**
  * Liveness (`/health`) and readiness (`/ready`): each dependency is checked and reported with its
  * latency; the required ones (store, log) make `/ready` answer 503 when they fail, the feeds are
- * reported but a failed feed leaves the server able to serve what is stored.
+ * reported but a failed feed leaves the server able to serve what is stored: `/ready` then answers 200
+ * with `status: "degraded"` (as ASP.NET Core's health checks map Degraded to 200).
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { PipelineView } from '../../core/pipeline-view.ts';
@@ -12,11 +13,16 @@ import { healthSchema, readySchema } from '../schemas.ts';
 /** How long `/ready` waits for the store before calling it unavailable. */
 export const READY_TIMEOUT_MS = 2_000;
 
+/** A live feed that has not connected this long after it started makes the feeds check fail. */
+export const FEED_CONNECT_GRACE_MS = 30_000;
+
 export interface HealthRoutesOptions {
   store: Store;
   /** The running pipeline: its log and feeds are checked too when given. */
   view?: Pick<PipelineView, 'stats'>;
   readyTimeoutMs?: number;
+  /** See FEED_CONNECT_GRACE_MS. */
+  feedConnectGraceMs?: number;
 }
 
 /** One dependency as `/ready` reports it. */
@@ -50,12 +56,30 @@ function probeLog(view: Pick<PipelineView, 'stats'>): void {
   }
 }
 
-/** Ok unless a feed failed for good; the message names every failed feed and why. */
-function probeFeeds(view: Pick<PipelineView, 'stats'>): void {
-  const failed = view.stats().feeds.filter((feed) => feed.state === 'failed');
-  if (failed.length > 0) {
-    throw new Error(failed.map((feed) => `${feed.name} failed: ${feed.error ?? 'unknown error'}`).join('; '));
+/**
+ * Ok unless a feed failed for good, or a live feed has never connected `graceMs` after it started; the
+ * message names each such feed, its state and why.
+ */
+function probeFeeds(view: Pick<PipelineView, 'stats'>, graceMs: number): void {
+  const now = Date.now();
+  const problems: string[] = [];
+  for (const feed of view.stats().feeds) {
+    if (feed.state === 'failed' || feed.state === 'fatal') {
+      problems.push(`${feed.name} ${feed.state}: ${feed.fatal ?? feed.error ?? 'unknown error'}`);
+    } else if (
+      feed.lastConnectedAt === null &&
+      (feed.state === 'connecting' || feed.state === 'failing') &&
+      feed.startedAt !== undefined &&
+      now - feed.startedAt >= graceMs
+    ) {
+      const seconds = Math.round((now - feed.startedAt) / 1000);
+      const attempts = feed.failedAttempts ?? 0;
+      problems.push(
+        `${feed.name} has not connected in ${seconds} s (${feed.state}, ${attempts} failed attempt${attempts === 1 ? '' : 's'}: ${feed.cause ?? 'no cause reported yet'})`,
+      );
+    }
   }
+  if (problems.length > 0) throw new Error(problems.join('; '));
 }
 
 /** Resolves when the store answers a cheap query; rejects with the reason otherwise. */
@@ -83,13 +107,16 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app,
     const [store, log, feeds] = await Promise.all([
       check(true, () => probeStore(options.store, timeoutMs)),
       view && check(true, () => probeLog(view)),
-      view && check(false, () => probeFeeds(view)),
+      view && check(false, () => probeFeeds(view, options.feedConnectGraceMs ?? FEED_CONNECT_GRACE_MS)),
     ]);
     checks.store = store;
     if (log) checks.log = log;
     if (feeds) checks.feeds = feeds;
     const failed = Object.entries(checks).filter(([, result]) => result.required && !result.ok);
-    if (failed.length === 0) return { status: 'ready', checks };
+    if (failed.length === 0) {
+      const degraded = Object.values(checks).some((result) => !result.ok);
+      return { status: degraded ? 'degraded' : 'ready', checks };
+    }
     const message = failed.map(([name, result]) => `${name}: ${result.error}`).join('; ');
     request.log.warn({ checks }, 'not ready');
     return reply.code(503).send({ status: 'unavailable', ...errorBody('not_ready', message), checks });
