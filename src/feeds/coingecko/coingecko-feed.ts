@@ -8,6 +8,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { durationMs, feedNameField, feedSymbolsField } from '../connection/feed-config.ts';
+import {
+  type CauseKind,
+  type ConnectionState,
+  classifyConnectError,
+  redactUrl,
+} from '../connection/ws-connection.ts';
 import type { Feed, FeedBatch } from '../feed.ts';
 
 const DEFAULT_URL = 'https://api.coingecko.com/api/v3';
@@ -36,11 +42,20 @@ export const coingeckoFeedSchema = z.strictObject({
 });
 export type CoingeckoFeedConfig = z.infer<typeof coingeckoFeedSchema>;
 
-/** What the feed is doing now, for the status API. */
+/** What the feed is doing now, for the status API (the live feeds' vocabulary: a poll is an attempt). */
 export interface CoingeckoStatus {
+  /** `connecting` until the first poll answers, `connected` after a good poll, `failing` after a failed one. */
+  state: ConnectionState;
   connected: boolean;
   /** Failed polls retried since start. */
   reconnects: number;
+  /** Polls that failed since the last good one. */
+  failedAttempts: number;
+  /** Why the last poll failed (unset after a good one). */
+  cause?: string;
+  causeKind?: CauseKind;
+  /** When a poll last succeeded (ms); null until one has. */
+  lastConnectedAt: number | null;
   /** Answers or entries that could not be mapped (not JSON, wrong shape). */
   malformed: number;
   /** Set when the feed stopped for good (bad key, plan restriction, bad request). */
@@ -67,8 +82,10 @@ export class CoingeckoFatalError extends Error {
 /** A poll that failed but may succeed later; `retryAfterMs` comes from the server when it said. */
 class RetryableError extends Error {
   readonly retryAfterMs: number | undefined;
-  constructor(message: string, retryAfterMs?: number) {
+  readonly kind: CauseKind;
+  constructor(message: string, kind: CauseKind, retryAfterMs?: number) {
     super(message);
+    this.kind = kind;
     this.retryAfterMs = retryAfterMs;
   }
 }
@@ -84,8 +101,11 @@ export class CoingeckoFeed implements Feed {
   readonly #random: () => number;
   #symbols: string[];
   readonly #status: CoingeckoStatus = {
+    state: 'idle',
     connected: false,
     reconnects: 0,
+    failedAttempts: 0,
+    lastConnectedAt: null,
     malformed: 0,
     fatal: null,
     lastMessageAt: null,
@@ -136,21 +156,35 @@ export class CoingeckoFeed implements Feed {
     const saved = (position as Partial<CoingeckoPosition> | undefined)?.lastUpdatedAt;
     const lastUpdatedAt: Record<string, number> = { ...(saved ?? {}) };
     let failures = 0;
+    this.#status.state = 'connecting';
     while (!signal.aborted) {
       let waitMs = this.#config.pollInterval;
       try {
         const values = await this.#poll(lastUpdatedAt, signal);
-        this.#status.connected = true;
+        Object.assign(this.#status, {
+          state: 'connected',
+          connected: true,
+          failedAttempts: 0,
+          lastConnectedAt: Date.now(),
+        });
+        delete this.#status.cause;
+        delete this.#status.causeKind;
         failures = 0;
         if (values.length > 0) yield { values, position: { lastUpdatedAt: { ...lastUpdatedAt } } };
       } catch (error) {
         if (signal.aborted) return;
+        const message = error instanceof Error ? error.message : String(error);
+        this.#status.connected = false;
         if (error instanceof CoingeckoFatalError) {
-          this.#status.connected = false;
-          this.#status.fatal = error.message;
+          Object.assign(this.#status, { state: 'fatal', fatal: message, cause: message, causeKind: 'http' });
           throw error;
         }
-        this.#status.connected = false;
+        Object.assign(this.#status, {
+          state: 'failing',
+          failedAttempts: this.#status.failedAttempts + 1,
+          cause: message,
+          causeKind: error instanceof RetryableError ? error.kind : 'network',
+        });
         this.#status.reconnects += 1;
         failures += 1;
         const backoff = Math.min(this.#config.maxBackoff, this.#config.pollInterval * 2 ** (failures - 1));
@@ -176,7 +210,16 @@ export class CoingeckoFeed implements Feed {
       response = await fetch(url, { headers: this.#headers, signal: AbortSignal.any([signal, timeout]) });
       text = await response.text();
     } catch (error) {
-      throw new RetryableError(`request failed: ${error instanceof Error ? error.message : String(error)}`);
+      if (error instanceof Error && error.name === 'TimeoutError') {
+        throw new RetryableError(
+          `no answer from ${redactUrl(url)} within ${this.#config.requestTimeout} ms`,
+          'timeout',
+        );
+      }
+      // fetch fails with "fetch failed"; what went wrong (DNS, refused, TLS) is its `cause`.
+      const cause = error instanceof Error && error.cause instanceof Error ? error.cause : (error as Error);
+      const classified = classifyConnectError(cause, url);
+      throw new RetryableError(classified.message, classified.kind);
     }
     if (!response.ok) throw classifyHttpError(response, text);
     this.#status.lastMessageAt = Date.now();
@@ -219,7 +262,7 @@ export class CoingeckoFeed implements Feed {
 function classifyHttpError(response: Response, text: string): Error {
   const detail = `HTTP ${response.status}: ${text.slice(0, 200)}`;
   if (response.status === 429 || response.status === 408 || response.status >= 500) {
-    return new RetryableError(detail, parseRetryAfterMs(response.headers.get('retry-after')));
+    return new RetryableError(detail, 'http', parseRetryAfterMs(response.headers.get('retry-after')));
   }
   return new CoingeckoFatalError(
     `coingecko: ${detail} (check COINGECKO_API_KEY, the plan and the coin ids; not retrying)`,

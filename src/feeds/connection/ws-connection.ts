@@ -152,7 +152,8 @@ function errorCode(error: Error): string | undefined {
   if (typeof code === 'string') return code;
   const inner = (error as { errors?: unknown }).errors;
   if (Array.isArray(inner) && inner[0] instanceof Error) return errorCode(inner[0]);
-  return undefined;
+  // Libraries that rewrap socket errors (the IB client) keep the code only in the message.
+  return /\b(E[A-Z]{4,}|EAI_[A-Z]+)\b/.exec(error.message)?.[1];
 }
 
 export interface OpenInfo {

@@ -23,6 +23,7 @@ import {
   STALE_AFTER_DESCRIPTION,
 } from '../connection/feed-config.ts';
 import { TickQueue } from '../connection/tick-queue.ts';
+import { type CauseKind, type ConnectionState, classifyConnectError } from '../connection/ws-connection.ts';
 import type { Feed, FeedBatch } from '../feed.ts';
 
 export const ibFeedSchema = z.strictObject({
@@ -57,9 +58,16 @@ export type IbFeedConfig = z.infer<typeof ibFeedSchema>;
 
 /** What the feed is doing now, for the status API (same fields as the WebSocket feeds' status). */
 export interface IbStatus {
-  state: 'idle' | 'connecting' | 'open' | 'backoff' | 'fatal' | 'stopped';
+  state: ConnectionState;
   connected: boolean;
   reconnects: number;
+  /** Sessions that failed before the API said ready, since the feed was last ready. */
+  failedAttempts: number;
+  /** Why the feed is not connected; unset while connected. */
+  cause?: string;
+  causeKind?: CauseKind;
+  /** When a session last became ready (ms); null until one has. */
+  lastConnectedAt: number | null;
   messages: number;
   lastMessageAt: number | null;
   /** Messages the library could not decode. */
@@ -142,6 +150,8 @@ export class IbFeed implements Feed {
   #reqSymbols = new Map<number, string>();
   #symbolReqs = new Map<string, number>();
   #lastPrice = new Map<number, number>();
+  /** The last connection-level error of the current session, read when it ends before becoming ready. */
+  #sessionError: Error | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #watchdog: NodeJS.Timeout | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -209,6 +219,8 @@ export class IbFeed implements Feed {
       state: 'idle',
       connected: false,
       reconnects: 0,
+      failedAttempts: 0,
+      lastConnectedAt: null,
       messages: 0,
       lastMessageAt: null,
       malformed: 0,
@@ -217,8 +229,9 @@ export class IbFeed implements Feed {
   }
 
   #connect(): void {
-    this.#status.state = 'connecting';
+    if (this.#status.state === 'idle') this.#status.state = 'connecting';
     this.#ready = false;
+    this.#sessionError = undefined;
     this.#lastActivityAt = Date.now();
     this.#reqSymbols.clear();
     this.#symbolReqs.clear();
@@ -258,7 +271,9 @@ export class IbFeed implements Feed {
       this.#queue?.push({ source: this.defaultSource, symbol, ts: Date.now(), price, size });
     });
     api.on(EventName.error, (error: Error, code: number, reqId: number) => {
-      if (live()) this.#onError(error.message, code, reqId);
+      if (!live()) return;
+      if (reqId === undefined || reqId < 0) this.#sessionError = error;
+      this.#onError(error.message, code, reqId);
     });
     // TWS reports connection-level problems (no request id) as info: 326, 1100, 1101...
     api.on(EventName.info, (message: string, code: number) => {
@@ -275,8 +290,12 @@ export class IbFeed implements Feed {
     this.#readyAt = Date.now();
     if (this.#everReady) this.#status.reconnects += 1;
     this.#everReady = true;
-    this.#status.state = 'open';
+    this.#status.state = 'connected';
     this.#status.connected = true;
+    this.#status.failedAttempts = 0;
+    this.#status.lastConnectedAt = this.#readyAt;
+    delete this.#status.cause;
+    delete this.#status.causeKind;
     if (this.#config.mode === 'marketData') this.#api?.reqMarketDataType(this.#config.marketDataType);
     for (const symbol of this.#symbols) {
       if (this.#status.symbolErrors[symbol] === undefined) this.#subscribe(symbol);
@@ -329,35 +348,50 @@ export class IbFeed implements Feed {
   }
 
   #checkStale(): void {
-    if (this.#status.state !== 'open' && this.#status.state !== 'connecting') return;
+    if (!this.#api || this.#reconnectTimer) return;
     if (Date.now() - this.#lastActivityAt > this.#config.staleAfter) {
-      this.#lost(`stale: nothing received for ${this.#config.staleAfter} ms`);
+      this.#lost(`stale: nothing received for ${this.#config.staleAfter} ms`, 'stale');
     }
   }
 
-  #lost(reason: string): void {
-    if (
-      this.#status.state === 'fatal' ||
-      this.#status.state === 'stopped' ||
-      this.#status.state === 'backoff'
-    )
-      return;
-    this.#status.lastError = reason;
-    const upFor = this.#ready ? Date.now() - this.#readyAt : 0;
+  /** The session ended: a ready one dropped (`reconnecting`) or one never got ready (`failing`). */
+  #lost(reason: string, kind?: CauseKind): void {
+    const state = this.#status.state;
+    if (state === 'fatal' || state === 'stopped' || this.#reconnectTimer) return;
+    const wasReady = this.#ready;
+    const upFor = wasReady ? Date.now() - this.#readyAt : 0;
+    const cause =
+      kind !== undefined
+        ? { kind, message: reason }
+        : wasReady
+          ? { kind: 'closed' as const, message: `${reason} after ${Math.round(upFor / 1000)} s` }
+          : classifyConnectError(
+              this.#sessionError ?? new Error(reason),
+              `tcp://${this.#host}:${this.#port}`,
+            );
+    this.#status.lastError = cause.message;
+    this.#status.cause = cause.message;
+    this.#status.causeKind = cause.kind;
     this.#dropSession();
     if (upFor >= this.#config.stableAfter) this.#attempt = 0;
     const cap = Math.min(this.#config.maxBackoff, this.#config.initialBackoff * 2 ** this.#attempt);
     this.#attempt += 1;
-    this.#status.state = 'backoff';
+    if (wasReady) this.#status.state = 'reconnecting';
+    else {
+      this.#status.state = 'failing';
+      this.#status.failedAttempts += 1;
+    }
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
-      if (this.#status.state === 'backoff') this.#connect();
+      if (this.#status.state === 'reconnecting' || this.#status.state === 'failing') this.#connect();
     }, this.#random() * cap);
   }
 
   #fail(reason: string): void {
     if (this.#status.state === 'fatal' || this.#status.state === 'stopped') return;
     this.#status.fatal = reason;
+    this.#status.cause = reason;
+    this.#status.causeKind = 'provider';
     this.#stop('fatal');
     this.#queue?.fail(new IbFatalError(`ib feed: ${reason} (not retrying)`));
   }
