@@ -20,13 +20,18 @@ export interface RecordedRequest {
 
 export class FakeCoingeckoServer {
   readonly requests: RecordedRequest[] = [];
-  readonly #replies: FakeReply[];
+  #replies: FakeReply[];
   readonly #server: Server;
   readonly #stalled: ServerResponse[] = [];
 
   constructor(replies: FakeReply[]) {
     this.#replies = [...replies];
     this.#server = createServer((request, response) => this.#handle(request, response));
+  }
+
+  /** Replaces the script: the next requests take these replies (the last one repeats). */
+  script(replies: FakeReply[]): void {
+    this.#replies = [...replies];
   }
 
   /** Starts listening; resolves to the base URL to put in the feed's `url`. */

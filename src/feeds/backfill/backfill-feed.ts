@@ -75,24 +75,30 @@ export class BackfillFeed implements Feed {
     if (!history) throw new Error(`backfill: ${this.#config.provider} has no REST history`);
     const last: BackfillPosition['last'] = { ...((position as BackfillPosition | undefined)?.last ?? {}) };
     const span = this.#config.to - this.#config.from + 1;
-    for (const [index, symbol] of this.#config.symbols.entries()) {
-      const stored = this.#provider.storedSymbol(symbol);
-      const resume = last[stored];
-      for await (const page of history({
-        symbol,
-        afterId: resume?.id,
-        fromMs: resume?.ts ?? this.#config.from,
-        toMs: this.#config.to,
-        signal,
-      })) {
-        if (signal.aborted) return;
-        const top = page[page.length - 1];
-        if (top?.id !== undefined) last[stored] = { id: top.id, ts: top.ts };
-        this.#loaded += page.length;
-        this.#doneMs = index * span + Math.max(0, (top?.ts ?? this.#config.from) - this.#config.from);
-        yield { values: page, position: { last: { ...last } } };
+    try {
+      for (const [index, symbol] of this.#config.symbols.entries()) {
+        const stored = this.#provider.storedSymbol(symbol);
+        const resume = last[stored];
+        for await (const page of history({
+          symbol,
+          afterId: resume?.id,
+          fromMs: resume?.ts ?? this.#config.from,
+          toMs: this.#config.to,
+          signal,
+        })) {
+          if (signal.aborted) return;
+          const top = page[page.length - 1];
+          if (top?.id !== undefined) last[stored] = { id: top.id, ts: top.ts };
+          this.#loaded += page.length;
+          this.#doneMs = index * span + Math.max(0, (top?.ts ?? this.#config.from) - this.#config.from);
+          yield { values: page, position: { last: { ...last } } };
+        }
+        this.#doneMs = (index + 1) * span;
       }
-      this.#doneMs = (index + 1) * span;
+    } catch (error) {
+      // Stopping mid-page is the end of the run, not a failure.
+      if (signal.aborted) return;
+      throw error;
     }
   }
 }

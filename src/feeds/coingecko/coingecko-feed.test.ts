@@ -42,7 +42,7 @@ async function setUp(replies: FakeReply[], overrides: Record<string, unknown> = 
     type: 'coingecko',
     symbols: ['bitcoin', 'ethereum'],
     pollInterval: 20,
-    requestTimeout: 200,
+    requestTimeout: 2_000,
     maxBackoff: 100,
     url,
     ...overrides,
@@ -141,7 +141,9 @@ describe('CoingeckoFeed', () => {
   });
 
   it('retries a request the server never answers (stall) and a dropped connection', async () => {
-    const { server, feed } = await setUp([{ stall: true }, { drop: true }, { body: SIMPLE_PRICE }]);
+    const { server, feed } = await setUp([{ stall: true }, { drop: true }, { body: SIMPLE_PRICE }], {
+      requestTimeout: 200,
+    });
     const { values } = await collect(feed, 2);
     assert.equal(values.length, 2);
     assert.equal(server.requests.length, 3);
