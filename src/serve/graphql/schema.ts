@@ -170,13 +170,25 @@ type ReasonCount {
 type FeedStatus {
   name: String!
   type: String!
-  "starting, running, ended, stopped or failed."
+  "starting, running, ended, stopped or failed; a live feed while it runs: connecting, connected, reconnecting, failing or fatal."
   state: String!
   "Records read from the feed in this process."
   messages: Float!
   "${time}; null before the first record."
   lastMessageAt: Float
   error: String
+  "Live feeds: whether the provider connection is open now."
+  connected: Boolean
+  "Live feeds: opens that followed a dropped connection."
+  reconnects: Float
+  "Live feeds: connection attempts that failed since the feed was last connected."
+  failedAttempts: Float
+  "Live feeds: why the feed is not connected (DNS failure, refused, TLS, HTTP status...); null while connected."
+  cause: String
+  "Live feeds: the kind of cause: dns, refused, tls, http, timeout, network, closed, stale or provider."
+  causeKind: String
+  "Live feeds: when it last connected, ${time}; null when it never has in this run."
+  lastConnectedAt: Float
 }
 `;
 }

@@ -166,7 +166,7 @@ test('GET /ready is degraded (200) while a live feed has never connected for lon
     assert.equal(body.status, 'degraded');
     assert.match(
       body.checks.feeds.error,
-      /^nodns has not connected in 45 s \(failing, 6 failed attempts: DNS lookup failed for stream\.nowhere\.invalid/,
+      /^nodns has not connected in 4\d s \(failing, 6 failed attempts: DNS lookup failed for stream\.nowhere\.invalid/,
     );
     assert.doesNotMatch(body.checks.feeds.error, /young|dropped/);
   } finally {
