@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { type FakeAlpacaOptions, FakeAlpacaServer } from '../../../test/fakes/fake-alpaca-server.ts';
 import { waitFor } from '../../../test/fakes/fake-exchange.ts';
 import { cleanupAfterEach, collectFeed } from '../../../test/fakes/feed-harness.ts';
+import { ManualClock } from '../../../test/fakes/manual-clock.ts';
 import { validateRecord } from '../../ingest/validate.ts';
 import { alpacaFeedSchema, alpacaUrl, createAlpacaFeed } from './alpaca-feed.ts';
 
@@ -51,6 +52,7 @@ async function setUp(
   options: Partial<FakeAlpacaOptions> = {},
   overrides: Record<string, unknown> = {},
   env = KEYS,
+  clock?: ManualClock,
 ) {
   const server = new FakeAlpacaServer({ key: 'PKTEST', secret: 'secret', ...options });
   const url = await server.start();
@@ -58,12 +60,17 @@ async function setUp(
     type: 'alpaca',
     symbols: ['AAPL', 'amd'],
     url,
-    staleAfter: 300,
+    staleAfter: 5_000,
     initialBackoff: 20,
     maxBackoff: 50,
     ...overrides,
   });
-  const feed = createAlpacaFeed(config, [], { env, random: () => 0.5, log: () => {} });
+  const feed = createAlpacaFeed(
+    config,
+    [],
+    { env, random: () => 0.5, log: () => {} },
+    clock ? { clock } : undefined,
+  );
   const { values, done, stop } = collectFeed(feed);
   defer(async () => {
     await stop();
@@ -121,12 +128,19 @@ describe('AlpacaFeed against a fake Alpaca stream', () => {
   });
 
   it('heartbeats with its subscription so a quiet market does not look stale', async () => {
-    const { server, feed } = await setUp();
-    await waitFor(() => server.subscribes(0).length >= 1, 'subscribe');
-    // 700 ms with no trades, staleAfter 300 ms: the re-sent subscribe (every 100 ms) draws an echo each time.
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    const clock = new ManualClock();
+    const { server, feed } = await setUp({}, { staleAfter: 300 }, KEYS, clock);
+    await waitFor(() => feed.status().state === 'connected', 'connected');
+    // 1 s with no trades, staleAfter 300 ms: the subscribe re-sent every 100 ms (at most one per 200 ms, the
+    // 5 messages/s limit) draws an echo each time, which keeps the watchdog fed.
+    for (let i = 0; i < 5; i++) {
+      const seen = server.subscribes(0).length;
+      clock.advance(200);
+      await waitFor(() => server.subscribes(0).length > seen, `subscribe ${i + 1}`);
+      await waitFor(() => feed.connectionStatus()?.lastMessageAt === clock.now(), `echo ${i + 1}`);
+    }
     assert.equal(server.connections, 1);
-    assert.ok(server.subscribes(0).length >= 4, `${server.subscribes(0).length} subscribes`);
+    assert.equal(feed.status().state, 'connected');
     assert.equal(feed.status().reconnects, 0);
   });
 
@@ -142,7 +156,7 @@ describe('AlpacaFeed against a fake Alpaca stream', () => {
   });
 
   it('reconnects when the server stops answering (watchdog)', async () => {
-    const { server, feed } = await setUp();
+    const { server, feed } = await setUp({}, { staleAfter: 300 });
     await waitFor(() => server.subscribes(0).length >= 1, 'subscribe');
     // The server keeps the socket but answers nothing from now on.
     server.muted = true;

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { waitFor } from '../../../test/fakes/fake-exchange.ts';
 import { FakeFinnhubServer } from '../../../test/fakes/fake-finnhub-server.ts';
 import { cleanupAfterEach, collectFeed } from '../../../test/fakes/feed-harness.ts';
+import { ManualClock } from '../../../test/fakes/manual-clock.ts';
 import { validateRecord } from '../../ingest/validate.ts';
 import { createFinnhubFeed, finnhubFeedSchema } from './finnhub-feed.ts';
 
@@ -20,22 +21,24 @@ const TRADE_FRAMES = [
 
 const defer = cleanupAfterEach();
 
-async function setUp(token = 'good-key') {
+async function setUp(token = 'good-key', overrides: Record<string, unknown> = {}, clock?: ManualClock) {
   const server = new FakeFinnhubServer('good-key');
   const url = await server.start();
   const config = finnhubFeedSchema.parse({
     type: 'finnhub',
     symbols: ['AAPL', 'binance:btcusdt'],
     url,
-    staleAfter: 300,
+    staleAfter: 5_000,
     initialBackoff: 20,
     maxBackoff: 50,
+    ...overrides,
   });
-  const feed = createFinnhubFeed(config, [], {
-    env: { FINNHUB_API_KEY: token },
-    random: () => 0.5,
-    log: () => {},
-  });
+  const feed = createFinnhubFeed(
+    config,
+    [],
+    { env: { FINNHUB_API_KEY: token }, random: () => 0.5, log: () => {} },
+    clock ? { clock } : undefined,
+  );
   const { values, done, stop } = collectFeed(feed);
   defer(async () => {
     await stop();
@@ -64,12 +67,17 @@ describe('FinnhubFeed against a fake Finnhub', () => {
   });
 
   it('treats ping frames as liveness: no tick, no reconnect', async () => {
-    const { server, values, feed } = await setUp();
+    const clock = new ManualClock();
+    const { server, values, feed } = await setUp('good-key', { staleAfter: 300 }, clock);
+    await waitFor(() => server.subscriptions(0).length === 1, 'first subscription');
+    clock.advance(200); // the second subscribe waits out the 5 messages/s limit
     await waitFor(subscribedOn(server, 0), 'subscriptions');
     // 700 ms of pings every 100 ms outlasts staleAfter (300 ms) twice.
     for (let i = 0; i < 7; i++) {
+      const seen = feed.connectionStatus()?.messages ?? 0;
       server.send({ type: 'ping' });
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await waitFor(() => (feed.connectionStatus()?.messages ?? 0) > seen, 'the ping');
+      clock.advance(100);
     }
     assert.equal(server.connections, 1);
     assert.equal(values.length, 0);
@@ -87,7 +95,7 @@ describe('FinnhubFeed against a fake Finnhub', () => {
   });
 
   it('reconnects when the server goes silent (watchdog)', async () => {
-    const { server, feed } = await setUp();
+    const { server, feed } = await setUp('good-key', { staleAfter: 300 });
     await waitFor(subscribedOn(server, 0), 'subscriptions');
     await waitFor(subscribedOn(server, 1), 'resubscribed after the stall');
     assert.match(feed.connectionStatus()?.lastError ?? '', /stale/);
