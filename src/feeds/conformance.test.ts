@@ -6,7 +6,7 @@ import { FakeAlpacaServer } from '../../test/fakes/fake-alpaca-server.ts';
 import { aggTrade, FakeBinance } from '../../test/fakes/fake-binance-server.ts';
 import { FakeCoinbase, match } from '../../test/fakes/fake-coinbase-server.ts';
 import { FakeCoingeckoServer, type FakeReply } from '../../test/fakes/fake-coingecko-server.ts';
-import { waitFor } from '../../test/fakes/fake-exchange.ts';
+import { type FakeClient, type FakeExchange, waitFor } from '../../test/fakes/fake-exchange.ts';
 import { FakeFinnhubServer } from '../../test/fakes/fake-finnhub-server.ts';
 import { FakeKraken, krakenTrade } from '../../test/fakes/fake-kraken-server.ts';
 import { type FakeTwsOptions, FakeTwsServer } from '../../test/fakes/fake-tws-server.ts';
@@ -15,7 +15,8 @@ import { BackfillFeed, backfillFeedSchema } from './backfill/backfill-feed.ts';
 import { binanceFeedSchema, createBinanceFeed } from './binance/binance-feed.ts';
 import { coinbaseFeedSchema, createCoinbaseFeed } from './coinbase/coinbase-feed.ts';
 import { CoingeckoFeed, coingeckoFeedSchema } from './coingecko/coingecko-feed.ts';
-import { feedConformance } from './conformance.ts';
+import { type FeedDriver, feedConformance } from './conformance.ts';
+import type { Feed } from './feed.ts';
 import { createFinnhubFeed, finnhubFeedSchema } from './finnhub/finnhub-feed.ts';
 import { IbFeed, ibFeedSchema } from './ib/ib-feed.ts';
 import { createKrakenFeed, krakenFeedSchema } from './kraken/kraken-feed.ts';
@@ -42,6 +43,59 @@ function connectionTracker(count: () => number) {
   };
 }
 
+/** What the Binance, Coinbase and Kraken fakes share: one FakeExchange, a tape, subscribers per stream. */
+interface ExchangeFake<Trade> {
+  exchange: FakeExchange;
+  subscribers(stream: string): FakeClient[];
+  publish(trade: Trade): void;
+  sendRaw(text: string): void;
+  close(): Promise<void>;
+}
+
+/** The driver of a FakeExchange-based fake; `feedAt(url)` builds the feed (`undefined`: the fake's URL). */
+function exchangeDriver<Trade>(
+  fake: ExchangeFake<Trade>,
+  options: {
+    stream: string;
+    trade: (id: number, ts: number) => Trade;
+    feedAt: (url?: string) => Feed;
+    refusal: { status: number; body: string };
+    replaysLastOnSubscribe?: boolean;
+  },
+): FeedDriver {
+  const clients = connectionTracker(() => fake.exchange.clients.length);
+  let nextId = 1;
+  return {
+    create: () => {
+      clients.mark();
+      return options.feedAt();
+    },
+    ready: () =>
+      waitFor(
+        () =>
+          fake
+            .subscribers(options.stream)
+            .some((client) => fake.exchange.clients.indexOf(client) >= clients.since()),
+        'subscription',
+      ),
+    produce: async (count) => {
+      for (let i = 0; i < count; i++) fake.publish(options.trade(nextId++, Date.now() - 1_000));
+    },
+    key: byId,
+    resume: 'gap-fill',
+    ...(options.replaysLastOnSubscribe ? { replaysLastOnSubscribe: true } : {}),
+    sendMalformed: async () => {
+      for (const frame of GARBAGE) fake.sendRaw(frame);
+      return GARBAGE.length;
+    },
+    refuseFatally: () => {
+      fake.exchange.refuseUpgrade = options.refusal;
+    },
+    createAt: (port) => options.feedAt(`ws://127.0.0.1:${port}`),
+    cleanup: () => fake.close(),
+  };
+}
+
 feedConformance('binance', async () => {
   const fake = await FakeBinance.start();
   const config = binanceFeedSchema.parse({
@@ -50,37 +104,12 @@ feedConformance('binance', async () => {
     url: fake.url,
     restUrl: fake.restUrl,
   });
-  const clients = connectionTracker(() => fake.exchange.clients.length);
-  let nextId = 1;
-  return {
-    create: () => {
-      clients.mark();
-      return createBinanceFeed(config, [], TUNING);
-    },
-    ready: () =>
-      waitFor(
-        () =>
-          fake
-            .subscribers('btcusdt@aggTrade')
-            .some((client) => fake.exchange.clients.indexOf(client) >= clients.since()),
-        'subscription',
-      ),
-    produce: async (count) => {
-      for (let i = 0; i < count; i++, nextId++)
-        fake.publish(aggTrade('BTCUSDT', nextId, Date.now() - 1_000, '100.5', '1', false));
-    },
-    key: byId,
-    resume: 'gap-fill',
-    sendMalformed: async () => {
-      for (const frame of GARBAGE) fake.sendRaw(frame);
-      return GARBAGE.length;
-    },
-    refuseFatally: () => {
-      fake.exchange.refuseUpgrade = { status: 401, body: 'bad key' };
-    },
-    createAt: (port) => createBinanceFeed({ ...config, url: `ws://127.0.0.1:${port}` }, [], TUNING),
-    cleanup: () => fake.close(),
-  };
+  return exchangeDriver(fake, {
+    stream: 'btcusdt@aggTrade',
+    trade: (id, ts) => aggTrade('BTCUSDT', id, ts, '100.5', '1', false),
+    feedAt: (url = config.url) => createBinanceFeed({ ...config, url }, [], TUNING),
+    refusal: { status: 401, body: 'bad key' },
+  });
 });
 
 feedConformance('coinbase', async () => {
@@ -91,38 +120,13 @@ feedConformance('coinbase', async () => {
     url: fake.url,
     restUrl: fake.restUrl,
   });
-  const clients = connectionTracker(() => fake.exchange.clients.length);
-  let nextId = 1;
-  return {
-    create: () => {
-      clients.mark();
-      return createCoinbaseFeed(config, TUNING);
-    },
-    ready: () =>
-      waitFor(
-        () =>
-          fake
-            .subscribers('BTC-USD')
-            .some((client) => fake.exchange.clients.indexOf(client) >= clients.since()),
-        'subscription',
-      ),
-    produce: async (count) => {
-      for (let i = 0; i < count; i++, nextId++)
-        fake.publish(match('BTC-USD', nextId, Date.now() - 1_000, '100.5', '1', 'buy'));
-    },
-    key: byId,
-    resume: 'gap-fill',
+  return exchangeDriver(fake, {
+    stream: 'BTC-USD',
+    trade: (id, ts) => match('BTC-USD', id, ts, '100.5', '1', 'buy'),
+    feedAt: (url = config.url) => createCoinbaseFeed({ ...config, url }, TUNING),
+    refusal: { status: 403, body: 'forbidden' },
     replaysLastOnSubscribe: true,
-    sendMalformed: async () => {
-      for (const frame of GARBAGE) fake.sendRaw(frame);
-      return GARBAGE.length;
-    },
-    refuseFatally: () => {
-      fake.exchange.refuseUpgrade = { status: 403, body: 'forbidden' };
-    },
-    createAt: (port) => createCoinbaseFeed({ ...config, url: `ws://127.0.0.1:${port}` }, TUNING),
-    cleanup: () => fake.close(),
-  };
+  });
 });
 
 feedConformance('kraken', async () => {
@@ -133,37 +137,12 @@ feedConformance('kraken', async () => {
     url: fake.url,
     restUrl: fake.restUrl,
   });
-  const clients = connectionTracker(() => fake.exchange.clients.length);
-  let nextId = 1;
-  return {
-    create: () => {
-      clients.mark();
-      return createKrakenFeed(config, TUNING);
-    },
-    ready: () =>
-      waitFor(
-        () =>
-          fake
-            .subscribers('BTC/USD')
-            .some((client) => fake.exchange.clients.indexOf(client) >= clients.since()),
-        'subscription',
-      ),
-    produce: async (count) => {
-      for (let i = 0; i < count; i++, nextId++)
-        fake.publish(krakenTrade('BTC/USD', nextId, Date.now() - 1_000, 100.5, 1, 'buy'));
-    },
-    key: byId,
-    resume: 'gap-fill',
-    sendMalformed: async () => {
-      for (const frame of GARBAGE) fake.sendRaw(frame);
-      return GARBAGE.length;
-    },
-    refuseFatally: () => {
-      fake.exchange.refuseUpgrade = { status: 451, body: 'restricted location' };
-    },
-    createAt: (port) => createKrakenFeed({ ...config, url: `ws://127.0.0.1:${port}` }, TUNING),
-    cleanup: () => fake.close(),
-  };
+  return exchangeDriver(fake, {
+    stream: 'BTC/USD',
+    trade: (id, ts) => krakenTrade('BTC/USD', id, ts, 100.5, 1, 'buy'),
+    feedAt: (url = config.url) => createKrakenFeed({ ...config, url }, TUNING),
+    refusal: { status: 451, body: 'restricted location' },
+  });
 });
 
 feedConformance('finnhub', async () => {

@@ -84,8 +84,8 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_00
   }
 }
 
-/** A port on 127.0.0.1 where nothing listens. */
-async function closedPort(): Promise<number> {
+/** A port on 127.0.0.1 where nothing listens (bound, then released). */
+export async function closedPort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
@@ -105,6 +105,20 @@ export function feedConformance(name: string, setUp: () => Promise<FeedDriver>):
       } finally {
         await driver.cleanup();
       }
+    }
+
+    /** Runs `body` when the driver has what a case needs; otherwise reports the case as skipped, saying why. */
+    async function ifDriver(
+      context: { skip(message: string): void },
+      has: (driver: FeedDriver) => boolean,
+      reason: string,
+      body: (driver: FeedDriver) => Promise<void>,
+    ): Promise<void> {
+      const probe = await setUp();
+      const applies = has(probe);
+      await probe.cleanup();
+      if (applies) await withDriver(body);
+      else context.skip(reason);
     }
 
     it('hands records over in batches, each with a JSON-serialisable position', () =>
@@ -198,93 +212,84 @@ export function feedConformance(name: string, setUp: () => Promise<FeedDriver>):
         assert.equal(run.error(), undefined);
       }));
 
-    it('counts malformed frames and keeps going, never throwing', async (context) => {
-      const probe = await setUp();
-      const hasFrames = probe.sendMalformed !== undefined;
-      await probe.cleanup();
-      if (!hasFrames) {
-        context.skip('no provider frames: nothing can be malformed');
-        return;
-      }
-      await withDriver(async (driver) => {
-        const feed = driver.create();
-        const run = collect(feed);
-        try {
-          await driver.ready();
-          const count = await driver.sendMalformed!();
-          await driver.produce(1);
-          await waitFor(() => run.records().length >= 1, 'the good record after the bad frames');
-          await waitFor(() => feed.status?.()?.malformed === count, `${count} malformed counted`);
-          assert.equal(run.error(), undefined);
-          assert.notEqual(feed.status?.()?.state, 'fatal');
-        } finally {
-          await run.stop();
-        }
-      });
-    });
+    it('counts malformed frames and keeps going, never throwing', (context) =>
+      ifDriver(
+        context,
+        (driver) => driver.sendMalformed !== undefined,
+        'no provider frames: nothing can be malformed',
+        async (driver) => {
+          const feed = driver.create();
+          const run = collect(feed);
+          try {
+            await driver.ready();
+            const count = await driver.sendMalformed!();
+            await driver.produce(1);
+            await waitFor(() => run.records().length >= 1, 'the good record after the bad frames');
+            await waitFor(() => feed.status?.()?.malformed === count, `${count} malformed counted`);
+            assert.equal(run.error(), undefined);
+            assert.notEqual(feed.status?.()?.state, 'fatal');
+          } finally {
+            await run.stop();
+          }
+        },
+      ));
 
-    it('ends as fatal with a classified cause when retrying cannot help', async (context) => {
-      const probe = await setUp();
-      const canRefuse = probe.refuseFatally !== undefined;
-      await probe.cleanup();
-      if (!canRefuse) {
-        context.skip('the fake cannot refuse for good');
-        return;
-      }
-      await withDriver(async (driver) => {
-        driver.refuseFatally!();
-        const feed = driver.create();
-        const run = collect(feed);
-        await run.done;
-        assert.ok(run.error() instanceof Error, 'the run ends with an error');
-        const status = feed.status?.();
-        assert.equal(status?.state, 'fatal');
-        assert.ok(status?.fatal, 'fatal names the reason');
-        assert.equal(status?.cause, status?.fatal);
-        assert.ok(status?.causeKind, 'the cause is classified');
-        assert.equal(status?.connected, false);
-      });
-    });
+    it('ends as fatal with a classified cause when retrying cannot help', (context) =>
+      ifDriver(
+        context,
+        (driver) => driver.refuseFatally !== undefined,
+        'the fake cannot refuse for good',
+        async (driver) => {
+          driver.refuseFatally!();
+          const feed = driver.create();
+          const run = collect(feed);
+          await run.done;
+          assert.ok(run.error() instanceof Error, 'the run ends with an error');
+          const status = feed.status?.();
+          assert.equal(status?.state, 'fatal');
+          assert.ok(status?.fatal, 'fatal names the reason');
+          assert.equal(status?.cause, status?.fatal);
+          assert.ok(status?.causeKind, 'the cause is classified');
+          assert.equal(status?.connected, false);
+        },
+      ));
 
-    it('reports connection status fields, and a closed port as failing with cause `refused`', async (context) => {
-      const probe = await setUp();
-      const live = probe.create().status !== undefined;
-      await probe.cleanup();
-      if (!live) {
-        context.skip('not a live feed: it has no connection to report');
-        return;
-      }
-      await withDriver(async (driver) => {
-        const feed = driver.create();
-        const run = collect(feed);
-        try {
-          await driver.ready();
-          await waitFor(() => feed.status!().state === 'connected', 'connected');
-          const status = feed.status!();
-          assert.ok(CONNECTION_STATES.includes(status.state ?? ''), String(status.state));
-          assert.equal(status.connected, true);
-          assert.equal(typeof status.reconnects, 'number');
-          assert.equal(status.failedAttempts, 0);
-          assert.equal(typeof status.lastConnectedAt, 'number');
-          assert.equal(status.cause, undefined);
-          assert.equal(typeof status.malformed, 'number');
-        } finally {
-          await run.stop();
-        }
-        if (!driver.createAt) return;
-        const unreachable = driver.createAt(await closedPort());
-        const failing = collect(unreachable);
-        try {
-          await waitFor(() => (unreachable.status!().failedAttempts ?? 0) >= 1, 'a failed attempt');
-          const status = unreachable.status!();
-          assert.equal(status.state, 'failing');
-          assert.equal(status.causeKind, 'refused');
-          assert.match(status.cause ?? '', /refused/);
-          assert.equal(status.lastConnectedAt, null);
-        } finally {
-          await failing.stop();
-        }
-      });
-    });
+    it('reports connection status fields, and a closed port as failing with cause `refused`', (context) =>
+      ifDriver(
+        context,
+        (driver) => driver.create().status !== undefined,
+        'not a live feed: it has no connection to report',
+        async (driver) => {
+          const feed = driver.create();
+          const run = collect(feed);
+          try {
+            await driver.ready();
+            await waitFor(() => feed.status!().state === 'connected', 'connected');
+            const status = feed.status!();
+            assert.ok(CONNECTION_STATES.includes(status.state ?? ''), String(status.state));
+            assert.equal(status.connected, true);
+            assert.equal(typeof status.reconnects, 'number');
+            assert.equal(status.failedAttempts, 0);
+            assert.equal(typeof status.lastConnectedAt, 'number');
+            assert.equal(status.cause, undefined);
+            assert.equal(typeof status.malformed, 'number');
+          } finally {
+            await run.stop();
+          }
+          if (!driver.createAt) return;
+          const unreachable = driver.createAt(await closedPort());
+          const failing = collect(unreachable);
+          try {
+            await waitFor(() => (unreachable.status!().failedAttempts ?? 0) >= 1, 'a failed attempt');
+            const status = unreachable.status!();
+            assert.equal(status.state, 'failing');
+            assert.equal(status.causeKind, 'refused');
+            assert.match(status.cause ?? '', /refused/);
+            assert.equal(status.lastConnectedAt, null);
+          } finally {
+            await failing.stop();
+          }
+        },
+      ));
   });
 }

@@ -5,11 +5,11 @@
  * opened "lost".
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
 import type { LookupFunction } from 'node:net';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { FakeExchange, waitFor } from '../../../test/fakes/fake-exchange.ts';
 import { ManualClock } from '../../../test/fakes/manual-clock.ts';
+import { closedPort } from '../conformance.ts';
 import { classifyConnectError, redactUrl, WsConnection, type WsConnectionOptions } from './ws-connection.ts';
 
 /** A resolver that answers as getaddrinfo does for a name that does not exist, without asking a DNS server. */
@@ -21,15 +21,6 @@ const unresolvable: LookupFunction = (hostname, _options, callback) => {
   });
   process.nextTick(() => callback(error, '', 0));
 };
-
-/** A port on 127.0.0.1 where nothing listens (bound once, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('WsConnection', () => {
   let clock: ManualClock;

@@ -32,6 +32,7 @@
  */
 import type { LookupFunction } from 'node:net';
 import { WebSocket } from 'ws';
+import type { FeedCauseKind } from '../../core/pipeline-view.ts';
 import { type Clock, scheduleEvery, systemClock, type Timer } from './clock.ts';
 
 /**
@@ -48,22 +49,8 @@ export type ConnectionState =
   | 'fatal'
   | 'stopped';
 
-/**
- * What kind of problem a `cause` is: `dns` (the host does not resolve), `refused` (nothing listens on the
- * port), `tls` (handshake or certificate), `http` (the upgrade was answered with an HTTP status), `timeout`
- * (no answer in time), `network` (reset, unreachable...), `closed` (the server closed an open connection),
- * `stale` (the watchdog saw nothing for too long), `provider` (the provider's own message said so).
- */
-export type CauseKind =
-  | 'dns'
-  | 'refused'
-  | 'tls'
-  | 'http'
-  | 'timeout'
-  | 'network'
-  | 'closed'
-  | 'stale'
-  | 'provider';
+/** What kind of problem a `cause` is; the vocabulary FeedStatus shows (see `FeedCauseKind`). */
+export type CauseKind = FeedCauseKind;
 
 export interface ConnectionStatus {
   state: ConnectionState;
