@@ -26,6 +26,7 @@ import { SyntheticFeed, syntheticFeedSchema } from './synthetic/synthetic-feed.t
 /** Fast reconnects, quiet logs. */
 const TUNING = { initialBackoffMs: 20, maxBackoffMs: 100, staleAfterMs: 5_000, log: () => {} };
 const TIMING = { initialBackoff: 20, maxBackoff: 100, staleAfter: 5_000 };
+const QUIET = { log: () => {} };
 /** Frames no provider sends: not JSON, JSON null, an array of numbers. */
 const GARBAGE = ['not json{', 'null', '[1,2]'];
 const byId = (record: Record<string, unknown>) => String(record.id);
@@ -241,7 +242,7 @@ feedConformance('ib', async () => {
   return {
     create: () => {
       clients.mark();
-      return new IbFeed(config, []);
+      return new IbFeed(config, [], QUIET);
     },
     ready: () =>
       server.waitFor(() => server.subscriptions.some((s) => s.connection >= clients.since()), 'subscription'),
@@ -255,7 +256,7 @@ feedConformance('ib', async () => {
     refuseFatally: () => {
       options.startError = { code: 326, message: 'client id is already in use' };
     },
-    createAt: (port) => new IbFeed({ ...config, url: `tcp://127.0.0.1:${port}` }, []),
+    createAt: (port) => new IbFeed({ ...config, url: `tcp://127.0.0.1:${port}` }, [], QUIET),
     cleanup: () => server.close(),
   };
 });
@@ -281,7 +282,7 @@ feedConformance('coingecko', async () => {
   return {
     create: () => {
       polls.mark();
-      return new CoingeckoFeed(config, []);
+      return new CoingeckoFeed(config, [], QUIET);
     },
     // Two polls: the first of this run has been answered and handed over.
     ready: () => waitFor(() => server.requests.length >= polls.since() + 2, 'two polls'),
@@ -298,7 +299,7 @@ feedConformance('coingecko', async () => {
       return 2;
     },
     refuseFatally: () => server.script([{ status: 401, body: { error: 'invalid api key' } }]),
-    createAt: (port) => new CoingeckoFeed({ ...config, url: `http://127.0.0.1:${port}/api/v3` }, []),
+    createAt: (port) => new CoingeckoFeed({ ...config, url: `http://127.0.0.1:${port}/api/v3` }, [], QUIET),
     cleanup: () => server.close(),
   };
 });

@@ -30,6 +30,8 @@ const NEXT_PRICE = {
 };
 
 const servers: FakeCoingeckoServer[] = [];
+/** Log lines of the feeds set up here. */
+const logs: string[] = [];
 after(async () => {
   for (const server of servers) await server.close();
 });
@@ -47,7 +49,7 @@ async function setUp(replies: FakeReply[], overrides: Record<string, unknown> = 
     url,
     ...overrides,
   });
-  const feed = new CoingeckoFeed(config, [], { env, random: () => 0.5 });
+  const feed = new CoingeckoFeed(config, [], { env, random: () => 0.5, log: (line) => logs.push(line) });
   return { server, feed };
 }
 
@@ -138,6 +140,15 @@ describe('CoingeckoFeed', () => {
     // Without Retry-After the backoff would be 20 ms * (0.5 + 0.5 * 0.5) = 15 ms; the server asked for 1 s.
     assert.ok(gap >= 950, `second request after ${gap} ms`);
     assert.equal(feed.status().reconnects, 1);
+    assert.ok(
+      logs.some((line) =>
+        /^\[coingecko\] poll of http:\/\/127\.0\.0\.1:\d+\/api\/v3 failed: HTTP 429: .*; 1 failed attempt, retrying in 1\.0 s$/.test(
+          line,
+        ),
+      ),
+      logs.join('\n'),
+    );
+    assert.equal(feed.status().state, 'connected', 'the poll after the 429 was answered');
   });
 
   it('retries a request the server never answers (stall) and a dropped connection', async () => {

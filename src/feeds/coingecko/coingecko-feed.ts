@@ -12,6 +12,7 @@ import {
   type CauseKind,
   type ConnectionState,
   classifyConnectError,
+  formatSeconds,
   redactUrl,
 } from '../connection/ws-connection.ts';
 import type { Feed, FeedBatch } from '../feed.ts';
@@ -72,6 +73,8 @@ export interface FeedEnvironment {
   env?: Record<string, string | undefined>;
   /** Seeds the jitter; tests pass a constant. */
   random?: () => number;
+  /** Where log lines go (default: stderr). */
+  log?: (line: string) => void;
 }
 
 /** Thrown (ends `run`) on errors that retrying cannot fix. */
@@ -99,6 +102,7 @@ export class CoingeckoFeed implements Feed {
   readonly #baseUrl: string;
   readonly #headers: Record<string, string> = { accept: 'application/json' };
   readonly #random: () => number;
+  readonly #log: (line: string) => void;
   #symbols: string[];
   readonly #status: CoingeckoStatus = {
     state: 'idle',
@@ -134,6 +138,7 @@ export class CoingeckoFeed implements Feed {
       throw new Error('coingecko feed: plan "pro" needs the environment variable COINGECKO_API_KEY');
     }
     this.#random = environment.random ?? Math.random;
+    this.#log = environment.log ?? ((line) => process.stderr.write(`${line}\n`));
   }
 
   symbols(): string[] {
@@ -177,6 +182,7 @@ export class CoingeckoFeed implements Feed {
         this.#status.connected = false;
         if (error instanceof CoingeckoFatalError) {
           Object.assign(this.#status, { state: 'fatal', fatal: message, cause: message, causeKind: 'http' });
+          this.#log(`[${this.name}] fatal, not retrying: ${message}`);
           throw error;
         }
         Object.assign(this.#status, {
@@ -192,6 +198,11 @@ export class CoingeckoFeed implements Feed {
         const jittered = backoff / 2 + (backoff / 2) * this.#random();
         const retryAfterMs = error instanceof RetryableError ? error.retryAfterMs : undefined;
         waitMs = Math.max(jittered, retryAfterMs ?? 0);
+        const attempts = this.#status.failedAttempts;
+        this.#log(
+          `[${this.name}] poll of ${redactUrl(this.#baseUrl)} failed: ${message}; ` +
+            `${attempts} failed attempt${attempts === 1 ? '' : 's'}, retrying in ${formatSeconds(waitMs)}`,
+        );
       }
       await sleep(waitMs, undefined, { signal }).catch(() => undefined);
     }

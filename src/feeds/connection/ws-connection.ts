@@ -627,6 +627,6 @@ export class WsConnection {
 }
 
 /** `1.2 s`, `340 ms`: a duration for a log line. */
-function formatSeconds(ms: number): string {
+export function formatSeconds(ms: number): string {
   return ms < 1_000 ? `${Math.round(ms)} ms` : `${(ms / 1_000).toFixed(1)} s`;
 }

@@ -4,6 +4,7 @@ import { waitFor } from '../../../test/fakes/fake-exchange.ts';
 import { type FakeTwsOptions, FakeTwsServer } from '../../../test/fakes/fake-tws-server.ts';
 import { cleanupAfterEach, collectFeed } from '../../../test/fakes/feed-harness.ts';
 import { validateRecord } from '../../ingest/validate.ts';
+import { closedPort } from '../conformance.ts';
 import { IbFatalError, IbFeed, ibFeedSchema } from './ib-feed.ts';
 
 // Values from the FEEDS.md sample ib-tws-stoqey-events.ndjson: tickByTickAllLast(reqId, 1, 1795188601,
@@ -27,7 +28,7 @@ async function setUp(overrides: Record<string, unknown> = {}, options: FakeTwsOp
     maxBackoff: 50,
     ...overrides,
   });
-  const feed = new IbFeed(config, [], { random: () => 0.5 });
+  const feed = new IbFeed(config, [], { random: () => 0.5, log: () => {} });
   const { values, done, stop } = collectFeed(feed);
   defer(async () => {
     await stop();
@@ -166,5 +167,29 @@ describe('IbFeed against a fake TWS speaking the socket protocol', () => {
     assert.equal(tick.price, 227.43);
     assert.equal(tick.size, 100);
     assert.ok((tick.ts as number) >= before && (tick.ts as number) <= Date.now());
+  });
+  it('reports a closed port as failing, refused, in its status and log (never "lost")', async () => {
+    const logs: string[] = [];
+    const config = ibFeedSchema.parse({
+      type: 'ib',
+      symbols: ['AAPL'],
+      url: `tcp://127.0.0.1:${await closedPort()}`,
+      initialBackoff: 20,
+      maxBackoff: 50,
+    });
+    const feed = new IbFeed(config, [], { random: () => 0.5, log: (line) => logs.push(line) });
+    const { stop } = collectFeed(feed);
+    defer(stop);
+    await waitFor(() => feed.status().failedAttempts >= 2, 'two failed attempts');
+    const status = feed.status();
+    assert.equal(status.state, 'failing');
+    assert.equal(status.causeKind, 'refused');
+    assert.equal(status.connected, false);
+    assert.equal(status.lastConnectedAt, null);
+    assert.match(
+      logs[0] ?? '',
+      /^\[ib\] cannot connect to tcp:\/\/127\.0\.0\.1:\d+: connection refused by 127\.0\.0\.1:\d+ \(nothing listens there\); 1 failed attempt, retrying in \d+ ms$/,
+    );
+    assert.ok(!logs.some((line) => /lost/.test(line)), logs.join('\n'));
   });
 });

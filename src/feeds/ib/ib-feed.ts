@@ -23,7 +23,12 @@ import {
   STALE_AFTER_DESCRIPTION,
 } from '../connection/feed-config.ts';
 import { TickQueue } from '../connection/tick-queue.ts';
-import { type CauseKind, type ConnectionState, classifyConnectError } from '../connection/ws-connection.ts';
+import {
+  type CauseKind,
+  type ConnectionState,
+  classifyConnectError,
+  formatSeconds,
+} from '../connection/ws-connection.ts';
 import type { Feed, FeedBatch } from '../feed.ts';
 
 export const ibFeedSchema = z.strictObject({
@@ -105,6 +110,8 @@ export interface IbEnvironment {
   createApi?: (options: { host: string; port: number; clientId: number }) => IbApiLike;
   /** Loads `@stoqey/ib` (default: a dynamic import on the first run). */
   loadLibrary?: () => Promise<IbLibrary>;
+  /** Where connection log lines go (default: stderr). */
+  log?: (line: string) => void;
   random?: () => number;
 }
 
@@ -135,6 +142,7 @@ export class IbFeed implements Feed {
   readonly #loadLibrary: () => Promise<IbLibrary>;
   #library: IbLibrary | undefined;
   readonly #random: () => number;
+  readonly #log: (line: string) => void;
   #symbols: string[];
   #status: IbStatus = IbFeed.#freshStatus();
 
@@ -166,6 +174,7 @@ export class IbFeed implements Feed {
     this.#createApi = environment.createApi;
     this.#loadLibrary = environment.loadLibrary ?? (() => import('@stoqey/ib'));
     this.#random = environment.random ?? Math.random;
+    this.#log = environment.log ?? ((line) => process.stderr.write(`${line}\n`));
   }
 
   symbols(): string[] {
@@ -289,6 +298,13 @@ export class IbFeed implements Feed {
     this.#ready = true;
     this.#readyAt = Date.now();
     if (this.#everReady) this.#status.reconnects += 1;
+    const failed = this.#status.failedAttempts;
+    if (failed > 0 || this.#status.reconnects > 0 || this.#status.lastConnectedAt === null) {
+      const after = failed > 0 ? ` after ${failed} failed attempt${failed === 1 ? '' : 's'}` : '';
+      this.#log(
+        `[${this.name}] ${this.#everReady ? 'reconnected' : 'connected'} to ${this.#address()}${after}`,
+      );
+    }
     this.#everReady = true;
     this.#status.state = 'connected';
     this.#status.connected = true;
@@ -376,15 +392,26 @@ export class IbFeed implements Feed {
     if (upFor >= this.#config.stableAfter) this.#attempt = 0;
     const cap = Math.min(this.#config.maxBackoff, this.#config.initialBackoff * 2 ** this.#attempt);
     this.#attempt += 1;
-    if (wasReady) this.#status.state = 'reconnecting';
-    else {
+    const delay = this.#random() * cap;
+    if (wasReady) {
+      this.#status.state = 'reconnecting';
+      this.#log(`[${this.name}] connection lost (${cause.message}); reconnecting in ${formatSeconds(delay)}`);
+    } else {
       this.#status.state = 'failing';
-      this.#status.failedAttempts += 1;
+      const attempts = ++this.#status.failedAttempts;
+      this.#log(
+        `[${this.name}] cannot connect to ${this.#address()}: ${cause.message}; ` +
+          `${attempts} failed attempt${attempts === 1 ? '' : 's'}, retrying in ${formatSeconds(delay)}`,
+      );
     }
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
       if (this.#status.state === 'reconnecting' || this.#status.state === 'failing') this.#connect();
-    }, this.#random() * cap);
+    }, delay);
+  }
+
+  #address(): string {
+    return `tcp://${this.#host}:${this.#port}`;
   }
 
   #fail(reason: string): void {
@@ -392,6 +419,7 @@ export class IbFeed implements Feed {
     this.#status.fatal = reason;
     this.#status.cause = reason;
     this.#status.causeKind = 'provider';
+    this.#log(`[${this.name}] fatal, not retrying: ${reason}`);
     this.#stop('fatal');
     this.#queue?.fail(new IbFatalError(`ib feed: ${reason} (not retrying)`));
   }
