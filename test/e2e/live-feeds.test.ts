@@ -5,11 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { closedPort } from '../../src/feeds/conformance.ts';
 import { aggTrade, FakeBinance } from '../fakes/fake-binance-server.ts';
 import { waitFor } from '../fakes/fake-exchange.ts';
 import { getJson, type RunningCli, runCliOnce, startCli, stopCli } from '../support/cli.ts';
@@ -80,17 +80,14 @@ describe('live feeds end to end', () => {
   });
 
   it('a feed at a host that does not resolve and one at a closed port say so in stats, metrics and the log', async () => {
-    const listener = createServer();
-    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
-    const closedPort = (listener.address() as { port: number }).port;
-    await new Promise<void>((resolve) => listener.close(() => resolve()));
+    const port = await closedPort();
     const config = join(dir, 'unreachable.yaml');
     await writeFile(
       config,
       JSON.stringify({
         feeds: [
           { type: 'binance', name: 'nodns', symbols: ['btcusdt'], url: 'wss://stream.nowhere.invalid:9443' },
-          { type: 'binance', name: 'closed', symbols: ['ethusdt'], url: `ws://127.0.0.1:${closedPort}` },
+          { type: 'binance', name: 'closed', symbols: ['ethusdt'], url: `ws://127.0.0.1:${port}` },
         ],
         log: { type: 'memory' },
         store: { type: 'memory' },
@@ -130,10 +127,7 @@ describe('live feeds end to end', () => {
       );
       assert.equal(byName.closed?.state, 'failing');
       assert.equal(byName.closed?.causeKind, 'refused');
-      assert.equal(
-        byName.closed?.cause,
-        `connection refused by 127.0.0.1:${closedPort} (nothing listens there)`,
-      );
+      assert.equal(byName.closed?.cause, `connection refused by 127.0.0.1:${port} (nothing listens there)`);
 
       const metrics = parseExposition(await (await fetch(`${baseUrl}/metrics`)).text());
       for (const [feed, cause] of [
@@ -154,9 +148,7 @@ describe('live feeds end to end', () => {
       );
       assert.match(
         log,
-        new RegExp(
-          `\\[closed\\] cannot connect to ws://127\\.0\\.0\\.1:${closedPort}/ws: connection refused`,
-        ),
+        new RegExp(`\\[closed\\] cannot connect to ws://127\\.0\\.0\\.1:${port}/ws: connection refused`),
       );
       assert.doesNotMatch(log, /connection lost/, 'a connection that never opened is never "lost"');
     } finally {

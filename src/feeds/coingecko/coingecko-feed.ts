@@ -12,7 +12,7 @@ import {
   type CauseKind,
   type ConnectionState,
   classifyConnectError,
-  formatSeconds,
+  formatDuration,
   redactUrl,
 } from '../connection/ws-connection.ts';
 import type { Feed, FeedBatch } from '../feed.ts';
@@ -201,7 +201,7 @@ export class CoingeckoFeed implements Feed {
         const attempts = this.#status.failedAttempts;
         this.#log(
           `[${this.name}] poll of ${redactUrl(this.#baseUrl)} failed: ${message}; ` +
-            `${attempts} failed attempt${attempts === 1 ? '' : 's'}, retrying in ${formatSeconds(waitMs)}`,
+            `${attempts} failed attempt${attempts === 1 ? '' : 's'}, retrying in ${formatDuration(waitMs)}`,
         );
       }
       await sleep(waitMs, undefined, { signal }).catch(() => undefined);

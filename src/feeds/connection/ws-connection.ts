@@ -495,7 +495,7 @@ export class WsConnection {
       const delay = this.#scheduleReconnect();
       this.#setState('reconnecting');
       this.#log(
-        `connection lost after ${formatSeconds(upFor)} (${cause.message}); reconnecting in ${formatSeconds(delay)}`,
+        `connection lost after ${formatDuration(upFor)} (${cause.message}); reconnecting in ${formatDuration(delay)}`,
       );
       return;
     }
@@ -505,7 +505,7 @@ export class WsConnection {
     this.#setState('failing');
     this.#log(
       `cannot connect to ${redactUrl(this.#options.url())}: ${cause.message}; ` +
-        `${attempts} failed attempt${attempts === 1 ? '' : 's'}, retrying in ${formatSeconds(delay)}`,
+        `${attempts} failed attempt${attempts === 1 ? '' : 's'}, retrying in ${formatDuration(delay)}`,
     );
   }
 
@@ -627,6 +627,6 @@ export class WsConnection {
 }
 
 /** `1.2 s`, `340 ms`: a duration for a log line. */
-export function formatSeconds(ms: number): string {
+export function formatDuration(ms: number): string {
   return ms < 1_000 ? `${Math.round(ms)} ms` : `${(ms / 1_000).toFixed(1)} s`;
 }

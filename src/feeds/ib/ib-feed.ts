@@ -27,7 +27,7 @@ import {
   type CauseKind,
   type ConnectionState,
   classifyConnectError,
-  formatSeconds,
+  formatDuration,
 } from '../connection/ws-connection.ts';
 import type { Feed, FeedBatch } from '../feed.ts';
 
@@ -395,13 +395,15 @@ export class IbFeed implements Feed {
     const delay = this.#random() * cap;
     if (wasReady) {
       this.#status.state = 'reconnecting';
-      this.#log(`[${this.name}] connection lost (${cause.message}); reconnecting in ${formatSeconds(delay)}`);
+      this.#log(
+        `[${this.name}] connection lost (${cause.message}); reconnecting in ${formatDuration(delay)}`,
+      );
     } else {
       this.#status.state = 'failing';
       const attempts = ++this.#status.failedAttempts;
       this.#log(
         `[${this.name}] cannot connect to ${this.#address()}: ${cause.message}; ` +
-          `${attempts} failed attempt${attempts === 1 ? '' : 's'}, retrying in ${formatSeconds(delay)}`,
+          `${attempts} failed attempt${attempts === 1 ? '' : 's'}, retrying in ${formatDuration(delay)}`,
       );
     }
     this.#reconnectTimer = setTimeout(() => {
