@@ -1,89 +1,161 @@
 /**
- * Every error the serve stage returns, REST and WebSocket, as `{error: {code, message}}`.
- *
- * Stable codes (clients may switch on them; never rename one):
- * - `invalid_parameter` (400): a query parameter is malformed or out of range (from, to, limit...).
- * - `invalid_range` (400): `from` is greater than `to`.
- * - `invalid_interval` (400): `interval` is not one of 1m, 5m, 15m, 1h.
- * - `invalid_kind` (400): `kind` is not one of the alert kinds.
- * - `invalid_symbol` (400): the symbol, trimmed and upper-cased, does not match `^[A-Z0-9][A-Z0-9._:/-]{0,31}$`.
- * - `bad_request` (400 or another 4xx): a malformed request Fastify itself refused (bad URL encoding...).
- * - `unauthorized` (401): the route needs an API key and none (or an unknown or revoked one) was given.
- * - `forbidden` (403): the key's role is not enough (changes to the pipeline need `admin`).
- * - `unknown_symbol` (404): the store has never seen that symbol.
- * - `unknown_feed` (404): the control panel names a feed the pipeline does not run.
- * - `not_found` (404): no such route.
- * - `conflict` (409): the control action clashes with the feed's state (already stopped...).
- * - `unsupported` (400): the feed cannot do that (a replay cannot add symbols...), or the server runs no
- *   pipeline it can change.
- * - `payload_too_large` (413): the request body exceeds `server.limits.bodyBytes`.
- * - `upgrade_required` (426): a plain HTTP request to the WebSocket endpoint.
- * - `rate_limited` (429): too many requests from this API key (or address) in the last minute, or too many
- *   invalid API keys from this address.
- * - `not_ready` (503): a dependency (the store) does not answer.
- * - `internal` (500): a bug or a failing dependency; details go to the log, never to the client.
- *
- * WebSocket only (sent as `{op: 'error', error: {code, message}}`, the socket stays open):
- * - `invalid_json`: the frame is not JSON.
- * - `invalid_message`: JSON, but not `{op, channels: string[]}`.
- * - `unknown_op`: `op` is neither `subscribe` nor `unsubscribe`.
- * - `invalid_channel`: not `ticks:SYM`, `candles:SYM:INTERVAL` or `alerts`.
- * - `too_many_subscriptions`: the subscription would exceed the per-client limit.
- * - `frame_too_large`: the frame exceeds the frame limit (far larger frames close the socket with 1009).
- * - `rate_limited`: more frames this second than `server.ws.maxMessagesPerSecond`; the frame is ignored.
- *
- * WebSocket close codes: 1009 frame far too large, 1013 (`slowClient: disconnect`) the client read
- * too slowly and its queue filled up.
+ * Every error the serve stage returns: REST, WebSocket and GraphQL carry the same stable codes
+ * (clients may switch on them; never rename one). The tables below are the one place a code, its
+ * HTTP status and its meaning are declared; routes, the WebSocket hub, GraphQL and the docs test
+ * (docs/errors.md must list each with the same status and meaning) all read them.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { REQUEST_ID_HEADER } from './edge/request-id.ts';
 
-export const ERROR_CODES = [
-  'invalid_parameter',
-  'invalid_range',
-  'invalid_interval',
-  'invalid_kind',
-  'invalid_symbol',
-  'bad_request',
-  'unauthorized',
-  'forbidden',
-  'unknown_symbol',
-  'unknown_feed',
-  'not_found',
-  'conflict',
-  'unsupported',
-  'payload_too_large',
-  'upgrade_required',
-  'rate_limited',
-  'not_ready',
-  'internal',
-] as const;
-export type ErrorCode = (typeof ERROR_CODES)[number];
+/** One error of the HTTP API: the status it is answered with, and what it means for the client. */
+export interface ErrorSpec {
+  status: number;
+  meaning: string;
+}
 
-export const WS_ERROR_CODES = [
-  'invalid_json',
-  'invalid_message',
-  'unknown_op',
-  'invalid_channel',
-  'too_many_subscriptions',
-  'frame_too_large',
-  'rate_limited',
-] as const;
-export type WsErrorCode = (typeof WS_ERROR_CODES)[number];
+/** Every HTTP error code (REST and GraphQL `extensions.code`), answered as `{error: {code, message}}`. */
+export const ERRORS = {
+  invalid_parameter: {
+    status: 400,
+    meaning:
+      'A query parameter or argument is malformed or out of range: `from`, `to` and `limit` are whole numbers in decimal digits (`from`/`to` in [0, 2^53 - 1], `limit` in 1..`server.limits.maxLimit`), given once; a body field of the wrong type.',
+  },
+  invalid_range: { status: 400, meaning: '`from` is greater than `to`.' },
+  invalid_interval: { status: 400, meaning: '`interval` is not one of `1m`, `5m`, `15m`, `1h`.' },
+  invalid_kind: { status: 400, meaning: '`kind` is not one of the alert kinds.' },
+  invalid_symbol: {
+    status: 400,
+    meaning: 'The symbol, trimmed and upper-cased, does not match `^[A-Z0-9][A-Z0-9._:/-]{0,31}$`.',
+  },
+  bad_request: {
+    status: 400,
+    meaning:
+      'A malformed request: bad URL encoding, a body that is not JSON, a GraphQL document that does not parse or validate, a GraphQL request whose `query` is not a string, a subscription sent over plain HTTP.',
+  },
+  query_too_costly: {
+    status: 400,
+    meaning:
+      'The GraphQL document would cost more than `server.graphql.maxCost` (rows requested times fields, every alias counted) or has more than `server.graphql.maxTokens` tokens; it was not run.',
+  },
+  response_too_large: {
+    status: 400,
+    meaning:
+      'The GraphQL answer would exceed `server.graphql.maxResponseBytes`; ask for fewer rows or fields.',
+  },
+  unauthorized: {
+    status: 401,
+    meaning: 'The route needs an API key and none, or an unknown or revoked one, was given.',
+  },
+  forbidden: {
+    status: 403,
+    meaning: "The key's role is not enough (changes to the running pipeline need `admin`).",
+  },
+  host_not_allowed: {
+    status: 403,
+    meaning:
+      'The `Host` header names neither a localhost name, an IP address nor one of `server.allowedHosts` (DNS rebinding protection).',
+  },
+  unknown_symbol: { status: 404, meaning: 'The store has never seen that symbol.' },
+  unknown_feed: { status: 404, meaning: 'The control panel names a feed the pipeline does not run.' },
+  not_found: { status: 404, meaning: 'No such route (or no active key with that id).' },
+  conflict: {
+    status: 409,
+    meaning: "The control action clashes with the feed's state (starting a running feed...).",
+  },
+  unsupported: {
+    status: 409,
+    meaning:
+      'The target cannot do that in its present configuration: the feed cannot (a replay cannot add symbols), or the server runs no pipeline it can change. The request itself is well formed.',
+  },
+  payload_too_large: {
+    status: 413,
+    meaning: 'The request body exceeds `server.limits.bodyBytes` (default 1 MiB).',
+  },
+  uri_too_long: { status: 414, meaning: 'The URL is longer than the server reads.' },
+  unsupported_media_type: { status: 415, meaning: 'The body has a content type the route does not take.' },
+  upgrade_required: { status: 426, meaning: 'A plain HTTP request to the WebSocket endpoint `/ws`.' },
+  rate_limited: {
+    status: 429,
+    meaning:
+      'More than `server.rateLimit.perMinute` requests in a minute from this API key, or from this address without a key; or an invalid API key from an address that sent more than `server.auth.maxFailedKeysPerMinute` of them (valid keys still pass). `/health`, `/ready` and `/metrics` are never limited. The `retry-after` header says when to try again.',
+  },
+  too_many_connections: {
+    status: 429,
+    meaning:
+      'A WebSocket upgrade (`/ws` or `/graphql`) beyond `server.ws.maxConnectionsPerClient` open connections from this API key, or from this address without a key.',
+  },
+  headers_too_large: {
+    status: 431,
+    meaning: 'The request line and headers exceed what the server reads (16 KiB).',
+  },
+  internal: {
+    status: 500,
+    meaning:
+      'A bug or a failing dependency. The details go to the log under the request id, never to the client.',
+  },
+  not_ready: {
+    status: 503,
+    meaning: '`/ready`: a dependency (the store) does not answer; the message says which and why.',
+  },
+  server_busy: {
+    status: 503,
+    meaning:
+      'A WebSocket upgrade while `server.ws.maxConnections` connections are open; the `retry-after` header says when to try again.',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+export type ErrorCode = keyof typeof ERRORS;
+export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
+
+/**
+ * Errors sent on an open WebSocket, as `{op: 'error', error: {code, message}}` on `/ws`; the socket
+ * stays open and the frame that caused it is ignored. GraphQL subscriptions use the same codes
+ * (docs/graphql.md says how graphql-ws carries them).
+ */
+export const WS_ERRORS = {
+  invalid_json: { meaning: 'The frame is not JSON (or not UTF-8).' },
+  invalid_message: { meaning: 'JSON, but not `{"op": ..., "channels": [...]}`.' },
+  unknown_op: { meaning: '`op` is neither `subscribe` nor `unsubscribe`.' },
+  invalid_channel: {
+    meaning:
+      'A channel is not `ticks:SYM`, `candles:SYM:INTERVAL` or `alerts`; nothing of the request was applied.',
+  },
+  too_many_subscriptions: {
+    meaning:
+      'The subscription would exceed `server.ws.maxSubscriptions` for this connection (`/ws` channels and GraphQL subscriptions alike).',
+  },
+  frame_too_large: {
+    meaning:
+      'The frame exceeds `server.ws.maxFrameBytes`. A frame over four times the limit closes the socket with 1009 instead.',
+  },
+  rate_limited: {
+    meaning: 'More than `server.ws.maxMessagesPerSecond` frames in one second from this client.',
+  },
+} as const satisfies Record<string, { meaning: string }>;
+export type WsErrorCode = keyof typeof WS_ERRORS;
+export const WS_ERROR_CODES = Object.keys(WS_ERRORS) as WsErrorCode[];
+
+/** Close codes the server ends a WebSocket with (`/ws`, and `/graphql` where graphql-ws has its own). */
+export const CLOSE_CODES = {
+  1008: 'An over-budget client shed: all clients together had more than `server.ws.maxTotalQueuedBytes` queued, and this one had the most.',
+  1009: 'A frame far over the frame limit (`/ws`: over four times `server.ws.maxFrameBytes`; `/graphql`: over `server.ws.maxFrameBytes`).',
+  1013: 'With `server.ws.slowClient: disconnect`: the client read too slowly and its send queue exceeded `server.ws.maxQueuedBytes`; reconnect and subscribe again. With the default `drop`, such a client loses live messages (counted) instead.',
+  4400: '`/graphql`: a frame that is not a graphql-ws message (not UTF-8, not JSON, no `type`).',
+  4409: '`/graphql`: a subscription id that is already in use on this connection (graphql-ws "Subscriber already exists").',
+} as const satisfies Record<number, string>;
 
 /** The body of every error response. */
 export interface ErrorBody {
   error: { code: string; message: string };
 }
 
-/** An error a route throws on purpose: its status, code and message reach the client as they are. */
+/** An error a route throws on purpose: its code and message reach the client, with the code's status. */
 export class ApiError extends Error {
   readonly statusCode: number;
   readonly code: ErrorCode;
-  constructor(statusCode: number, code: ErrorCode, message: string) {
+  constructor(code: ErrorCode, message: string) {
     super(message);
     this.name = 'ApiError';
-    this.statusCode = statusCode;
+    this.statusCode = ERRORS[code].status;
     this.code = code;
   }
 }
@@ -100,11 +172,14 @@ const PARAMETER_CODES: Readonly<Record<string, ErrorCode>> = {
   symbol: 'invalid_symbol',
 };
 
-/** Fastify's own 4xx errors that have a code of their own; every other 4xx is `bad_request`. */
+/** Fastify's own 4xx errors that have a code of their own; every other 4xx is `bad_request` (400). */
 const STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
   404: 'not_found',
   413: 'payload_too_large',
+  414: 'uri_too_long',
+  415: 'unsupported_media_type',
   429: 'rate_limited',
+  431: 'headers_too_large',
 };
 
 interface ValidationIssue {
@@ -189,7 +264,8 @@ function handleError(error: FastifyError | ApiError, request: FastifyRequest, re
   if (status >= 400 && status < 500) {
     // Fastify's messages may quote the whole URL (414): cap what goes back.
     const message = error.message.length > 300 ? `${error.message.slice(0, 300)}...` : error.message;
-    reply.code(status).send(errorBody(STATUS_CODES[status] ?? 'bad_request', message));
+    const code = STATUS_CODES[status] ?? 'bad_request';
+    reply.code(ERRORS[code].status).send(errorBody(code, message));
     return;
   }
   request.log.error({ err: error }, 'request failed');

@@ -11,14 +11,14 @@ import { ApiError } from './errors.ts';
 /** Throws `unknown_symbol` (404) when the store has never seen the symbol. */
 export async function requireKnownSymbol(store: Store, symbol: string): Promise<void> {
   if ((await store.latest(symbol)) === undefined) {
-    throw new ApiError(404, 'unknown_symbol', `unknown symbol ${symbol}`);
+    throw new ApiError('unknown_symbol', `unknown symbol ${symbol}`);
   }
 }
 
 /** The last tick of a known symbol in log order. */
 export async function readLatest(store: Store, symbol: string): Promise<LatestTick> {
   const latest = await store.latest(symbol);
-  if (latest === undefined) throw new ApiError(404, 'unknown_symbol', `unknown symbol ${symbol}`);
+  if (latest === undefined) throw new ApiError('unknown_symbol', `unknown symbol ${symbol}`);
   return latest;
 }
 

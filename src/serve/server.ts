@@ -20,6 +20,7 @@ import { graphqlRoutes } from './graphql/graphql-plugin.ts';
 import { metricsRoutes } from './metrics/metrics-route.ts';
 import { PipelineMetrics } from './metrics/pipeline-metrics.ts';
 import { registerOpenApi } from './openapi/openapi.ts';
+import { checkParameters } from './params.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { controlRoutes } from './routes/control.ts';
 import { exportRoutes } from './routes/export.ts';
@@ -95,6 +96,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // Both watch routes as they are added, so they go before any route plugin.
   await registerOpenApi(app);
   await installEdge(app, config);
+  app.addHook('preValidation', checkParameters);
 
   const { store, view } = options;
   // After the edge (CORS headers reach a 401 too), before every route it guards.

@@ -146,7 +146,7 @@ export const keyRoutes: FastifyPluginAsync<KeyRoutesOptions> = async (
         reply.code(201).header('cache-control', 'no-store');
         return { id: record.id, name: record.name, role: record.role, createdAt: record.createdAt, key };
       } catch (error) {
-        if (error instanceof KeyInputError) throw new ApiError(400, 'invalid_parameter', error.message);
+        if (error instanceof KeyInputError) throw new ApiError('invalid_parameter', error.message);
         throw error;
       }
     },
@@ -162,7 +162,7 @@ export const keyRoutes: FastifyPluginAsync<KeyRoutesOptions> = async (
     async (request) => {
       const { id } = request.params;
       if (!(await store.revokeKey(id))) {
-        throw new ApiError(404, 'not_found', `no active key with id ${JSON.stringify(id.slice(0, 100))}`);
+        throw new ApiError('not_found', `no active key with id ${JSON.stringify(id.slice(0, 100))}`);
       }
       verifier.forget(id);
       dropConnections(id);

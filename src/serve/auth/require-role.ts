@@ -28,14 +28,12 @@ export function requireRole(role: Role) {
     const principal = request.principal ?? null;
     if (principal === null) {
       throw new ApiError(
-        401,
         'unauthorized',
         `this needs an API key with role "${role}": send Authorization: Bearer KEY`,
       );
     }
     if (role === 'admin' && principal.role !== 'admin') {
       throw new ApiError(
-        403,
         'forbidden',
         `key "${principal.name}" has role "${principal.role}"; this needs "admin"`,
       );

@@ -74,7 +74,6 @@ export async function installEdge(app: FastifyInstance, config: ServerConfig): P
       allowList: (request) => RATE_LIMIT_EXEMPT_PATHS.has(pathOf(request.url)),
       errorResponseBuilder: (_request, context) =>
         new ApiError(
-          429,
           'rate_limited',
           `more than ${context.max} requests per minute; retry in ${Math.ceil(context.ttl / 1000)} s`,
         ),

@@ -5,7 +5,7 @@
 import { ALERT_KINDS, type AlertKind, INTERVALS, type Interval, isInterval } from '../../core/records.ts';
 import type { AlertQuery, RangeQuery } from '../../store/store.ts';
 import { ApiError } from '../errors.ts';
-import { type LimitOptions, parseSymbol, toRangeQuery } from '../params.ts';
+import { type LimitOptions, parseSymbol, parseWholeNumber, toRangeQuery } from '../params.ts';
 
 /** `from`, `to` and `limit` as GraphQL hands them over: absent, null or a number. */
 export interface RangeArgs {
@@ -14,25 +14,18 @@ export interface RangeArgs {
   limit?: number | null;
 }
 
-function invalid(name: string, rule: string, value: unknown): ApiError {
-  return new ApiError(400, 'invalid_parameter', `argument ${name} ${rule}, got ${JSON.stringify(value)}`);
-}
-
 /** Same bounds as params.ts's time schema: an integer in [0, 2^53 - 1]. */
 function parseTime(name: string, value: number | null | undefined): number | undefined {
   if (value === undefined || value === null) return undefined;
-  if (!Number.isInteger(value)) throw invalid(name, 'must be an integer (ms since the epoch)', value);
-  if (value < 0) throw invalid(name, 'must be >= 0', value);
-  if (value > Number.MAX_SAFE_INTEGER) throw invalid(name, `must be <= ${Number.MAX_SAFE_INTEGER}`, value);
-  return value;
+  return parseWholeNumber(`argument ${name}`, value, { min: 0, max: Number.MAX_SAFE_INTEGER });
 }
 
 /** Validates a range as REST does, including `invalid_range` for from > to (via toRangeQuery). */
 export function parseRangeArgs(args: RangeArgs, limits: LimitOptions): RangeQuery {
-  const limit = args.limit ?? limits.defaultLimit;
-  // GraphQL's Int already guarantees an integer; the bounds are ours.
-  if (limit < 1) throw invalid('limit', 'must be >= 1', limit);
-  if (limit > limits.maxLimit) throw invalid('limit', `must be <= ${limits.maxLimit}`, limit);
+  const limit = parseWholeNumber('argument limit', args.limit ?? limits.defaultLimit, {
+    min: 1,
+    max: limits.maxLimit,
+  });
   const from = parseTime('from', args.from);
   const to = parseTime('to', args.to);
   return toRangeQuery({
@@ -47,7 +40,6 @@ export function parseIntervalArg(value: string | null | undefined): Interval {
   if (value === undefined || value === null) return '1m';
   if (!isInterval(value)) {
     throw new ApiError(
-      400,
       'invalid_interval',
       `argument interval must be one of ${INTERVALS.join(', ')}, got ${JSON.stringify(value.slice(0, 100))}`,
     );
@@ -59,7 +51,6 @@ export function parseIntervalArg(value: string | null | undefined): Interval {
 export function parseKindArg(value: string): AlertKind {
   if (!(ALERT_KINDS as readonly string[]).includes(value)) {
     throw new ApiError(
-      400,
       'invalid_kind',
       `argument kind must be one of ${ALERT_KINDS.join(', ')}, got ${JSON.stringify(value.slice(0, 100))}`,
     );

@@ -39,7 +39,6 @@ export function assertCanRead(context: GraphqlContext): void {
   if (!context.requireKeyForReads) return;
   if (context.principal === null || context.principal === undefined) {
     throw new ApiError(
-      401,
       'unauthorized',
       'this needs an API key with role "read": send Authorization: Bearer KEY (or ?apiKey= on the WebSocket)',
     );

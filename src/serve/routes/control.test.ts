@@ -117,7 +117,7 @@ test('admin actions reach the pipeline and ControlError codes map to their statu
       ['POST', '/api/v1/feeds/replay/start', undefined, 409, 'conflict'],
       ['POST', '/api/v1/feeds/other/start', undefined, 404, 'unknown_feed'],
       ['POST', '/api/v1/feeds/replay/symbols', { symbol: 'bad symbol' }, 400, 'invalid_symbol'],
-      ['POST', '/api/v1/feeds/replay/symbols', { symbol: 'NOPE' }, 400, 'unsupported'],
+      ['POST', '/api/v1/feeds/replay/symbols', { symbol: 'NOPE' }, 409, 'unsupported'],
       ['POST', '/api/v1/feeds/replay/symbols', { nothing: 1 }, 400, 'invalid_symbol'],
     ];
     for (const [method, url, payload, status, code] of cases) {
@@ -166,7 +166,7 @@ test('without a PipelineControl, feeds list no symbols and actions are unsupport
   try {
     assert.deepEqual((await app.inject({ url: '/api/v1/feeds' })).json().feeds[0].symbols, []);
     const response = await app.inject({ method: 'POST', url: '/api/v1/feeds/replay/stop' });
-    assert.equal(response.statusCode, 400);
+    assert.equal(response.statusCode, 409);
     assert.equal((response.json() as Json).error.code, 'unsupported');
   } finally {
     await app.close();

@@ -24,21 +24,13 @@ export interface FeedInfo extends FeedStatus {
   symbols: string[];
 }
 
-/** HTTP status of each ControlError code (see errors.ts). */
-export const CONTROL_STATUS: Readonly<Record<ControlError['code'], number>> = {
-  unknown_feed: 404,
-  conflict: 409,
-  invalid_symbol: 400,
-  unsupported: 400,
-};
-
 /** Runs a control action, turning a ControlError into the matching ApiError. */
 async function act(action: () => Promise<void>): Promise<{ ok: true }> {
   try {
     await action();
   } catch (error) {
     if (error instanceof ControlError) {
-      throw new ApiError(CONTROL_STATUS[error.code], error.code satisfies ErrorCode, error.message);
+      throw new ApiError(error.code satisfies ErrorCode, error.message);
     }
     throw error;
   }
@@ -181,10 +173,15 @@ function actionResponses(description: string): Record<number, object> {
       required: ['ok'],
       examples: [{ ok: true }],
     },
-    ...errorResponses(401, 403, 409),
+    ...errorResponses(401, 403),
     400: errorResponse(
-      'invalid_symbol: the symbol is malformed, or the body is not {"symbol": "SYMBOL"}; unsupported: the ' +
-        'feed cannot do that (a replay cannot add symbols), or the server runs no pipeline it can change.',
+      'invalid_symbol: the symbol is malformed, or the body is not {"symbol": "SYMBOL"}.',
+      'invalid_symbol',
+      'the body must be JSON {"symbol": "SYMBOL"}',
+    ),
+    409: errorResponse(
+      "conflict: the action clashes with the feed's state (already running, not running...); unsupported: " +
+        'the feed cannot do that (a replay cannot add symbols), or the server runs no pipeline it can change.',
       'unsupported',
       'feed "replay" cannot add symbols while running',
     ),
@@ -234,7 +231,7 @@ const acceptAnything = () => () => true;
 /** The encapsulated plugin serving `/api/v1/feeds` and its actions. */
 export const controlRoutes: FastifyPluginAsync<ControlRoutesOptions> = async (app, { view, control }) => {
   function requireControl(): PipelineControl {
-    if (!control) throw new ApiError(400, 'unsupported', 'this server runs no pipeline it can change');
+    if (!control) throw new ApiError('unsupported', 'this server runs no pipeline it can change');
     return control;
   }
 
@@ -296,7 +293,7 @@ export const controlRoutes: FastifyPluginAsync<ControlRoutesOptions> = async (ap
     async (request) => {
       const body = request.body as { symbol?: unknown } | null | undefined;
       if (typeof body?.symbol !== 'string') {
-        throw new ApiError(400, 'invalid_symbol', 'the body must be JSON {"symbol": "SYMBOL"}');
+        throw new ApiError('invalid_symbol', 'the body must be JSON {"symbol": "SYMBOL"}');
       }
       const symbol = body.symbol;
       return act(() => requireControl().addSymbol(request.params.name, symbol));

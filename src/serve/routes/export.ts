@@ -207,7 +207,7 @@ export const exportRoutes: FastifyPluginAsync<ExportRoutesOptions> = async (app,
     const symbol = parseSymbol(rawSymbol);
     const range = toRangeQuery({ ...query, limit: 1 });
     if ((await store.latest(symbol)) === undefined) {
-      throw new ApiError(404, 'unknown_symbol', `unknown symbol ${symbol}`);
+      throw new ApiError('unknown_symbol', `unknown symbol ${symbol}`);
     }
     return { symbol, from: range.from ?? 0, to: range.to };
   }

@@ -99,7 +99,7 @@ export const marketRoutes: FastifyPluginAsync<MarketRoutesOptions> = async (app,
     async (request) => {
       const symbol = parseSymbol(request.params.symbol);
       const latest = await timeStore(request, store.latest(symbol));
-      if (latest === undefined) throw new ApiError(404, 'unknown_symbol', `unknown symbol ${symbol}`);
+      if (latest === undefined) throw new ApiError('unknown_symbol', `unknown symbol ${symbol}`);
       return latest;
     },
   );

@@ -113,7 +113,7 @@ export const webRoutes: FastifyPluginAsync<WebRoutesOptions> = async (app, optio
   app.get('/*', { schema: clientRouteSchema }, async (request, reply) => {
     const path = request.url.split('?')[0]!;
     if (!isClientRoute(path)) {
-      throw new ApiError(404, 'not_found', `route GET ${path.slice(0, 200)} not found`);
+      throw new ApiError('not_found', `route GET ${path.slice(0, 200)} not found`);
     }
     return sendIndex(reply);
   });

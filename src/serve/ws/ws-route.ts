@@ -77,11 +77,7 @@ export const wsRoutes: FastifyPluginAsync<WsRouteOptions> = async (app, { hub })
       },
     },
     handler: async () => {
-      throw new ApiError(
-        426,
-        'upgrade_required',
-        '/ws is a WebSocket endpoint: connect with a WebSocket client',
-      );
+      throw new ApiError('upgrade_required', '/ws is a WebSocket endpoint: connect with a WebSocket client');
     },
     wsHandler: (socket) => {
       const client = hub.addClient(socket);
