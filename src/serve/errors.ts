@@ -4,6 +4,8 @@
  * HTTP status and its meaning are declared; routes, the WebSocket hub, GraphQL and the docs test
  * (docs/errors.md must list each with the same status and meaning) all read them.
  */
+import { STATUS_CODES as HTTP_STATUS_TEXT } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { REQUEST_ID_HEADER } from './edge/request-id.ts';
 
@@ -281,6 +283,32 @@ export function handleFrameworkError(
   // These replies skip the route hooks, where the edge sets the id.
   reply.header(REQUEST_ID_HEADER, request.id);
   handleError(error, request, reply);
+}
+
+/** Node's parser errors that have a code of their own; every other is `bad_request`. */
+const PARSER_CODES: Readonly<Record<string, ErrorCode>> = {
+  HPE_HEADER_OVERFLOW: 'headers_too_large',
+  HPE_URI_TOO_LONG: 'uri_too_long',
+};
+
+/**
+ * Passed to Fastify's `clientErrorHandler`: a request Node's HTTP parser refused (headers over
+ * 16 KiB...) is answered in the documented shape, where Node would send a bare status line.
+ */
+export function handleClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const code = PARSER_CODES[error.code ?? ''] ?? 'bad_request';
+  const status = ERRORS[code].status;
+  const body = JSON.stringify(
+    errorBody(code, code === 'bad_request' ? 'the request could not be parsed' : ERRORS[code].meaning),
+  );
+  socket.end(
+    `HTTP/1.1 ${status} ${HTTP_STATUS_TEXT[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 /**

@@ -40,7 +40,7 @@ export interface WholeNumberBounds {
  * parameter limit", "argument from"), which echoes the value as the client sent it.
  */
 export function parseWholeNumber(where: string, value: string | number, bounds: WholeNumberBounds): number {
-  const got = `, got ${JSON.stringify(typeof value === 'string' ? value.slice(0, 100) : value)}`;
+  const got = `, got ${typeof value === 'string' ? JSON.stringify(value.slice(0, 100)) : String(value)}`;
   if (typeof value === 'string' && !WHOLE_NUMBER_TEXT.test(value)) {
     throw new ApiError('invalid_parameter', `${where} must be an integer${got}`);
   }

@@ -23,8 +23,44 @@ export const serverConfigSchema = z
           .positive()
           .default(60)
           .describe(
-            'Invalid keys one address may present per minute; past it, 429 before any key is checked.',
+            'Invalid keys one address may present per minute; past it, further invalid keys from it get 429 (valid keys still pass).',
           ),
+      })
+      .prefault({}),
+    trustProxy: z
+      .union([z.boolean(), z.number().int().min(1), z.string().min(1), z.array(z.string().min(1))])
+      .default(false)
+      .describe(
+        "Behind a reverse proxy: which proxies to believe about the client address (X-Forwarded-For), as Fastify's trustProxy: true (any), a hop count, or addresses/CIDRs. Off by default: the socket address is the client, so behind a proxy every client shares its address.",
+      ),
+    allowedHosts: z
+      .union([z.literal('*'), z.array(z.string().min(1))])
+      .default([])
+      .describe(
+        'Host names the server answers to besides localhost names and IP addresses (DNS rebinding protection): e.g. ["streamlines.example.com", ".example.com"] (a leading dot allows subdomains); "*" allows any.',
+      ),
+    graphql: z
+      .strictObject({
+        maxCost: z
+          .number()
+          .int()
+          .positive()
+          .default(1_000_000)
+          .describe(
+            'Largest cost of a GraphQL document, checked before it runs: each list field costs its `limit` times the cost of one row (1 per scalar field), every alias counted.',
+          ),
+        maxTokens: z
+          .number()
+          .int()
+          .positive()
+          .default(5_000)
+          .describe('Largest GraphQL document, in tokens; the parser stops beyond it.'),
+        maxResponseBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(16 * 1_048_576)
+          .describe('Largest GraphQL answer over HTTP; a bigger one is replaced by `response_too_large`.'),
       })
       .prefault({}),
     cors: z
@@ -78,7 +114,34 @@ export const serverConfigSchema = z
           .positive()
           .default(1_048_576)
           .describe('Bytes queued per client before messages drop.'),
-        maxSubscriptions: z.number().int().positive().default(100).describe('Channels per client.'),
+        maxSubscriptions: z
+          .number()
+          .int()
+          .positive()
+          .default(100)
+          .describe('Channels (`/ws`) or subscriptions (`/graphql`) per connection.'),
+        maxConnections: z
+          .number()
+          .int()
+          .positive()
+          .default(1_000)
+          .describe('Open WebSocket connections (`/ws` and `/graphql` together); past it, 503 server_busy.'),
+        maxConnectionsPerClient: z
+          .number()
+          .int()
+          .positive()
+          .default(20)
+          .describe(
+            'Open WebSocket connections per API key, or per address without a key; past it, 429 too_many_connections.',
+          ),
+        maxTotalQueuedBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(64 * 1_048_576)
+          .describe(
+            'Bytes queued for all WebSocket clients together; past it, the clients with the most queued are closed (1008) until under budget.',
+          ),
         maxFrameBytes: z
           .number()
           .int()

@@ -14,8 +14,9 @@ import type { Store } from '../store/store.ts';
 import { authPlugin } from './auth/auth-plugin.ts';
 import { redactingLogger, withSecretRedaction } from './auth/redact.ts';
 import { installEdge } from './edge/edge.ts';
+import { LimitCounters } from './edge/limit-counters.ts';
 import { generateRequestId } from './edge/request-id.ts';
-import { handleFrameworkError, installErrorHandlers } from './errors.ts';
+import { handleClientError, handleFrameworkError, installErrorHandlers } from './errors.ts';
 import { graphqlRoutes } from './graphql/graphql-plugin.ts';
 import { metricsRoutes } from './metrics/metrics-route.ts';
 import { PipelineMetrics } from './metrics/pipeline-metrics.ts';
@@ -27,10 +28,11 @@ import { exportRoutes } from './routes/export.ts';
 import { healthRoutes } from './routes/health.ts';
 import { marketRoutes } from './routes/market.ts';
 import { statsRoutes } from './routes/stats.ts';
-import { webRoutes } from './routes/web.ts';
+import { DEFAULT_WEB_ROOT, webRoutes } from './routes/web.ts';
 import { type ServerConfig, serverConfigSchema } from './server-config.ts';
+import { ConnectionBudget } from './ws/connection-budget.ts';
 import { WsHub } from './ws/ws-hub.ts';
-import { registerWebSocket, wsRoutes } from './ws/ws-route.ts';
+import { admitWebSocketUpgrades, registerWebSocket, wsRoutes } from './ws/ws-route.ts';
 
 export interface ServerOptions {
   store: Store;
@@ -66,6 +68,9 @@ function fastifyOptions(options: ServerOptions, config: ServerConfig): FastifySe
   return {
     ...logging,
     frameworkErrors: handleFrameworkError,
+    clientErrorHandler: handleClientError,
+    // A hop count works too (Fastify's types leave it out).
+    trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
     bodyLimit: config.limits.bodyBytes,
     // The header is validated in generateRequestId; Fastify would take it verbatim.
     requestIdHeader: false,
@@ -89,34 +94,41 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   }
   const limits = { maxLimit, defaultLimit: config.limits.defaultLimit };
   const hub = new WsHub(config.ws);
+  const counters = new LimitCounters();
+  const budget = new ConnectionBudget(config.ws, counters);
 
   const app = Fastify(fastifyOptions(options, config));
   installErrorHandlers(app);
   app.decorate('wsHub', hub);
   // Both watch routes as they are added, so they go before any route plugin.
   await registerOpenApi(app);
-  await installEdge(app, config);
+  await installEdge(app, config, { webRoot: options.webRoot ?? DEFAULT_WEB_ROOT, counters });
   app.addHook('preValidation', checkParameters);
 
   const { store, view } = options;
   // After the edge (CORS headers reach a 401 too), before every route it guards.
-  await app.register(authPlugin, { store, ...config.auth });
+  await app.register(authPlugin, { store, ...config.auth, counters });
+  app.addHook('onRequest', admitWebSocketUpgrades(budget));
+  app.addHook('onClose', async () => budget.close());
   await app.register(webRoutes, options.webRoot === undefined ? {} : { root: options.webRoot });
   await app.register(healthRoutes, { store, view });
   const metrics = options.metrics ?? new PipelineMetrics();
-  await app.register(metricsRoutes, { metrics, view, hub });
+  await app.register(metricsRoutes, { metrics, view, hub, limits: { counters, budget } });
   await app.register(marketRoutes, { store, view, limits });
   await app.register(alertRoutes, { store, limits });
   await app.register(statsRoutes, { store, view, limits });
   await app.register(controlRoutes, { view, control: options.control });
   await app.register(exportRoutes, { store, view });
   await registerWebSocket(app, hub, config.ws.maxFrameBytes);
-  await app.register(wsRoutes, { hub, maxFrameBytes: config.ws.maxFrameBytes });
+  await app.register(wsRoutes, { hub, maxFrameBytes: config.ws.maxFrameBytes, budget });
   await app.register(graphqlRoutes, {
     store,
     view,
     limits,
     requireKeyForReads: config.auth.requireKeyForReads,
+    graphqlLimits: config.graphql,
+    counters,
+    subscriptionLimits: { ...config.ws, budget },
   });
 
   const stopLive = view.onLive(metrics.instrumentLive(hub));

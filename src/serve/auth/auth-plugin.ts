@@ -7,6 +7,7 @@
 import type { Socket } from 'node:net';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import type { Store } from '../../store/store.ts';
+import type { LimitCounters } from '../edge/limit-counters.ts';
 import { errorBody } from '../errors.ts';
 import { keyRoutes } from './key-routes.ts';
 import { KeyVerifier } from './keys.ts';
@@ -16,8 +17,10 @@ export interface AuthOptions {
   requireKeyForReads?: boolean;
   /** How long a verified key is trusted before the store is asked again (default 5 000 ms). */
   cacheTtlMs?: number;
-  /** Invalid keys one address may present per minute before it gets 429 (default 60). */
+  /** Invalid keys one address may present per minute before its further invalid keys get 429 (default 60). */
   maxFailedKeysPerMinute?: number;
+  /** Where throttled keys are counted, for the metrics. */
+  counters?: LimitCounters;
 }
 
 export interface AuthPluginOptions extends AuthOptions {
@@ -152,28 +155,47 @@ const authPluginImpl: FastifyPluginCallback<AuthPluginOptions> = (app, options, 
       next();
       return;
     }
-    if (failedKeys.blocked(request.ip)) {
+    const throttle = (): void => {
+      options.counters?.count('auth.maxFailedKeysPerMinute');
       reply
         .code(429)
         .header('retry-after', '60')
-        .send(errorBody('rate_limited', 'too many invalid API keys from this address; wait a minute'));
-      return;
-    }
-    if ('problem' in presented) {
+        .send(
+          errorBody(
+            'rate_limited',
+            'too many invalid API keys from this address; wait a minute (valid keys still pass)',
+          ),
+        );
+    };
+    const refuse = (message: string): void => {
+      if (failedKeys.blocked(request.ip)) {
+        throttle();
+        return;
+      }
       failedKeys.record(request.ip);
-      deny(request, reply, presented.problem, true);
+      deny(request, reply, message, true);
+    };
+    if ('problem' in presented) {
+      refuse(presented.problem);
       return;
     }
-    verifier.verify(presented.key).then((principal) => {
+    const verify = async (): Promise<void> => {
+      // Past the limit, only a key whose id is active is worth a store lookup: the address's valid
+      // keys (behind a proxy, its other users') still pass, its made-up ones cost nothing.
+      if (failedKeys.blocked(request.ip) && !(await verifier.hasActiveId(presented.key))) {
+        throttle();
+        return;
+      }
+      const principal = await verifier.verify(presented.key);
       if (principal === undefined) {
-        failedKeys.record(request.ip);
-        deny(request, reply, 'the API key is not valid, or has been revoked', true);
+        refuse('the API key is not valid, or has been revoked');
         return;
       }
       request.principal = principal;
       if (isWebSocketUpgrade(request)) trackSocket(principal.keyId, request.raw.socket);
       next();
-    }, next);
+    };
+    verify().catch(next);
   });
 
   app.register(keyRoutes, { store: options.store, verifier, dropConnections });

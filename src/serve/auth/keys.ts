@@ -102,6 +102,8 @@ export class KeyVerifier {
   readonly #maxCachedKeys: number;
   readonly #now: () => number;
   readonly #cache = new Map<string, CachedKey>();
+  #activeIds: ReadonlySet<string> = new Set();
+  #activeIdsLoadedAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(store: Store, options: KeyVerifierOptions = {}) {
     this.#store = store;
@@ -132,6 +134,23 @@ export class KeyVerifier {
     }
     this.#cache.set(record.id, { hash, principal, expiresAtMs: this.#now() + this.#cacheTtlMs });
     return principal;
+  }
+
+  /**
+   * Whether the key names an active key's id, answered from memory: the ids are reloaded from the
+   * store at most once a second, when an unknown one comes. Lets a client that has sent too many
+   * invalid keys still present its valid one, while its made-up keys cost no store lookup.
+   */
+  async hasActiveId(key: string): Promise<boolean> {
+    const parsed = parseApiKey(key);
+    if (parsed === undefined) return false;
+    if (this.#cache.has(parsed.id) || this.#activeIds.has(parsed.id)) return true;
+    const now = this.#now();
+    if (now - this.#activeIdsLoadedAtMs < 1_000) return false;
+    this.#activeIdsLoadedAtMs = now;
+    const keys = await this.#store.listKeys();
+    this.#activeIds = new Set(keys.filter((key) => key.revokedAt == null).map((key) => key.id));
+    return this.#activeIds.has(parsed.id);
   }
 
   /** Drops a key from the cache, so its revocation applies to the very next request. */

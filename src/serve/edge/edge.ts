@@ -8,7 +8,9 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.ts';
 import type { ServerConfig } from '../server-config.ts';
+import type { LimitCounters } from './limit-counters.ts';
 import { REQUEST_ID_HEADER } from './request-id.ts';
+import { checkHost, registerSecurityHeaders } from './security-headers.ts';
 
 /** Probes and scrapes must answer even when a client has used up its budget. */
 export const RATE_LIMIT_EXEMPT_PATHS: ReadonlySet<string> = new Set(['/health', '/ready', '/metrics']);
@@ -47,9 +49,14 @@ function pathOf(url: string): string {
   return query === -1 ? url : url.slice(0, query);
 }
 
-/** Installs the request-id echo, Server-Timing, CORS and the rate limiter on the root instance. */
-export async function installEdge(app: FastifyInstance, config: ServerConfig): Promise<void> {
+/** Installs the request-id echo, Server-Timing, the Host check, security headers, CORS and the rate limiter on the root instance. */
+export async function installEdge(
+  app: FastifyInstance,
+  config: ServerConfig,
+  options: { webRoot: string; counters: LimitCounters },
+): Promise<void> {
   app.decorateRequest('storeMs', 0);
+  app.addHook('onRequest', checkHost(config.allowedHosts, options.counters));
   app.addHook('onRequest', async (request, reply) => {
     reply.header(REQUEST_ID_HEADER, request.id);
   });
@@ -59,6 +66,7 @@ export async function installEdge(app: FastifyInstance, config: ServerConfig): P
     reply.header('server-timing', serverTiming(reply.elapsedTime, request.storeMs));
   });
 
+  await registerSecurityHeaders(app, options.webRoot);
   const { origins } = config.cors;
   // `false` leaves the CORS headers off, so browsers allow same-origin calls only.
   await app.register(cors, { origin: origins === '*' ? '*' : origins.length === 0 ? false : origins });

@@ -6,13 +6,26 @@
 import websocket from '@fastify/websocket';
 import type { FastifyPluginAsync, RouteOptions } from 'fastify';
 import type { ExecutionResult, GraphQLFormattedError } from 'graphql';
+import { GraphQLError } from 'graphql';
 import mercurius, { type MercuriusContext } from 'mercurius';
 import type { PipelineView } from '../../core/pipeline-view.ts';
 import type { Store } from '../../store/store.ts';
+import { LimitCounters } from '../edge/limit-counters.ts';
+import { ERRORS } from '../errors.ts';
 import type { LimitOptions } from '../params.ts';
+import { ConnectionBudget } from '../ws/connection-budget.ts';
+import {
+  capResponse,
+  checkCost,
+  checkGraphqlRequest,
+  type GraphqlLimits,
+  hasSubscription,
+  isTooManyTokens,
+} from './graphql-guard.ts';
 import { LiveSource } from './live-source.ts';
 import { buildResolvers } from './resolvers.ts';
 import { buildSchemaText } from './schema.ts';
+import { guardSubscriptionRoute, type SubscriptionGuardOptions } from './subscription-guard.ts';
 
 export const GRAPHQL_PATH = '/graphql';
 /** Largest frame a subscription client may send (a subscribe message with its query). */
@@ -28,27 +41,64 @@ export interface GraphqlPluginOptions {
   maxQueuedMessages?: number;
   /** The subscriptions' source, to read its counters from outside; one is made when absent. */
   live?: LiveSource;
+  /** server.graphql: cost, token and response limits (defaults of server-config.ts when absent). */
+  graphqlLimits?: GraphqlLimits;
+  /** Where refusals by the limits are counted, for the metrics; a fresh set when absent. */
+  counters?: LimitCounters;
+  /** The server's WebSocket budget and frame limits, shared with `/ws`; server.ws defaults when absent. */
+  subscriptionLimits?: Omit<SubscriptionGuardOptions, 'counters'>;
+}
+
+/** server.ws defaults, for standalone use (tests). */
+const DEFAULT_SUBSCRIPTION_LIMITS = {
+  maxSubscriptions: 100,
+  maxFrameBytes: GRAPHQL_MAX_FRAME_BYTES,
+  maxMessagesPerSecond: 50,
+};
+const DEFAULT_WS_BUDGET = {
+  maxConnections: 1_000,
+  maxConnectionsPerClient: 20,
+  maxTotalQueuedBytes: 64 * 1_048_576,
+};
+
+/** The defaults of server.graphql, for standalone use (tests). */
+export const DEFAULT_GRAPHQL_LIMITS: GraphqlLimits = {
+  maxCost: 1_000_000,
+  maxTokens: 5_000,
+  maxResponseBytes: 16 * 1_048_576,
+};
+
+/** The code of an error mercurius or graphql-js raised without one. */
+function codeOf(error: GraphQLFormattedError): string {
+  if (isTooManyTokens(error.message)) return 'query_too_costly';
+  // No path: the document did not parse or validate; with one, e.g. a null in a non-null field.
+  return error.path === undefined ? 'bad_request' : 'internal';
 }
 
 /**
- * Every error gets a code: resolvers set the REST one; a document that does not parse or validate
- * (no `path`) is `bad_request`; anything else, e.g. a null in a non-null field, is `internal`.
+ * Every error gets a code: resolvers set the REST one, the guard its own, the rest codeOf's. A
+ * request refused before it ran (no `data`) is answered with the status of its code.
  */
 function formatErrors(
   execution: ExecutionResult & Required<Pick<ExecutionResult, 'errors'>>,
   context: MercuriusContext,
+  counters: LimitCounters,
 ): { statusCode: number; response: ExecutionResult } {
-  const { statusCode, response } = mercurius.defaultErrorFormatter(execution, context);
-  const errors = (response.errors ?? []) as readonly GraphQLFormattedError[];
+  const formatted = mercurius.defaultErrorFormatter(execution, context);
+  const errors = (formatted.response.errors ?? []) as readonly GraphQLFormattedError[];
   const coded = errors.map((error) =>
     error.extensions?.code === undefined
-      ? {
-          ...error,
-          extensions: { ...error.extensions, code: error.path === undefined ? 'bad_request' : 'internal' },
-        }
+      ? { ...error, extensions: { ...error.extensions, code: codeOf(error) } }
       : error,
   );
-  return { statusCode, response: { ...response, errors: coded } as unknown as ExecutionResult };
+  let statusCode = formatted.statusCode;
+  const first = coded[0]?.extensions?.code;
+  if (first === 'query_too_costly' && errors[0]?.extensions?.code === undefined)
+    counters.count('graphql.maxTokens');
+  if (!execution.data && typeof first === 'string' && first in ERRORS && first !== 'internal') {
+    statusCode = ERRORS[first as keyof typeof ERRORS].status;
+  }
+  return { statusCode, response: { ...formatted.response, errors: coded } as unknown as ExecutionResult };
 }
 
 const ERRORS_IN_BODY =
@@ -127,6 +177,8 @@ function describeGraphqlRoute(route: RouteOptions): void {
  */
 export const graphqlRoutes: FastifyPluginAsync<GraphqlPluginOptions> = async (app, options) => {
   const { store, view, limits } = options;
+  const graphqlLimits = options.graphqlLimits ?? DEFAULT_GRAPHQL_LIMITS;
+  const counters = options.counters ?? new LimitCounters();
   const requireKeyForReads = options.requireKeyForReads ?? false;
   const live =
     options.live ??
@@ -139,19 +191,46 @@ export const graphqlRoutes: FastifyPluginAsync<GraphqlPluginOptions> = async (ap
     await app.register(websocket, { options: { maxPayload: GRAPHQL_MAX_FRAME_BYTES } });
   }
 
+  let subscriptionLimits = options.subscriptionLimits;
+  if (subscriptionLimits === undefined) {
+    const budget = new ConnectionBudget(DEFAULT_WS_BUDGET, counters);
+    app.addHook('onClose', async () => budget.close());
+    subscriptionLimits = { ...DEFAULT_SUBSCRIPTION_LIMITS, budget };
+  }
+
   // Before mercurius, which adds the routes: this scope's onRoute hooks see them.
   app.addHook('onRoute', describeGraphqlRoute);
+  app.addHook('onRoute', guardSubscriptionRoute(GRAPHQL_PATH, { ...subscriptionLimits, counters }));
+  app.addHook('preHandler', checkGraphqlRequest());
+  app.addHook('onSend', capResponse(graphqlLimits.maxResponseBytes, counters));
 
   await app.register(mercurius, {
     schema: buildSchemaText(limits),
     resolvers: buildResolvers({ store, view, limits, live }),
     path: GRAPHQL_PATH,
     graphiql: false,
-    errorFormatter: formatErrors,
+    graphql: { parseOptions: { maxTokens: graphqlLimits.maxTokens } },
+    errorFormatter: (execution, context) => formatErrors(execution, context, counters),
     context: (request) => ({ principal: request.principal ?? null, requireKeyForReads }),
     subscription: {
       context: (_socket, request) => ({ principal: request.principal ?? null, requireKeyForReads }),
     },
+  });
+
+  // After validation, before any resolver runs: over HTTP (a reply in the context), refuse a
+  // subscription and any document over the cost limit. Subscriptions are capped per connection.
+  app.graphql.addHook('preExecution', async (schema, document, context, variables) => {
+    if (context.reply === undefined || context.reply === null) return;
+    if (hasSubscription(document)) {
+      throw new GraphQLError('subscriptions need a WebSocket on this path (graphql-ws protocol)', {
+        extensions: { code: 'bad_request' },
+      });
+    }
+    const refusal = checkCost(schema, document, variables, graphqlLimits.maxCost);
+    if (refusal !== undefined) {
+      counters.count('graphql.maxCost');
+      throw refusal;
+    }
   });
 
   app.addHook('onClose', async () => live.close());

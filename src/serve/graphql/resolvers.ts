@@ -71,6 +71,36 @@ function read<Args, Result>(
   };
 }
 
+/** A stream whose first read fails with `error`. */
+function failedStream(error: GraphQLError): AsyncIterableIterator<never> {
+  return {
+    next: () => Promise.reject(error),
+    return: () => Promise.resolve({ value: undefined, done: true }),
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
+
+/**
+ * Wraps a subscription's `subscribe`: the read rule, then the source. A refusal (a bad argument, no
+ * key) comes back as a stream that fails at once rather than as a thrown error, which mercurius
+ * would log at error level as if the server had failed; either way the client gets a graphql-ws
+ * `error` message with the REST code.
+ */
+function subscription<Args>(
+  body: (args: Args, context: GraphqlContext) => AsyncIterableIterator<unknown>,
+): Resolver<Args, AsyncIterableIterator<unknown>> {
+  return async (_root, args, context) => {
+    try {
+      assertCanRead(context);
+      return body(args, context);
+    } catch (error) {
+      return failedStream(toGraphqlError(error, context));
+    }
+  };
+}
+
 /** Stats with `rejectedByReason` as a list, since GraphQL has no map type. */
 export function toGraphqlStats(stats: Stats): Omit<Stats, 'rejectedByReason'> & {
   rejectedByReason: { reason: string; count: number }[];
@@ -128,18 +158,18 @@ export function buildResolvers({ store, view, limits, live }: ResolverOptions) {
     },
     Subscription: {
       ticks: {
-        subscribe: read((args: SymbolArgs): LiveQueue => live.subscribe(`ticks:${symbolOf(args)}`)),
+        subscribe: subscription((args: SymbolArgs): LiveQueue => live.subscribe(`ticks:${symbolOf(args)}`)),
         resolve: identity,
       },
       candles: {
-        subscribe: read((args: SymbolArgs & { interval?: string | null }): LiveQueue => {
+        subscribe: subscription((args: SymbolArgs & { interval?: string | null }): LiveQueue => {
           const interval = parseIntervalArg(args.interval);
           return live.subscribe(`candles:${symbolOf(args)}:${interval}`);
         }),
         resolve: identity,
       },
       alerts: {
-        subscribe: read((args: { symbol?: string | null; kind?: string | null }): LiveQueue => {
+        subscribe: subscription((args: { symbol?: string | null; kind?: string | null }): LiveQueue => {
           const symbol =
             args.symbol === undefined || args.symbol === null
               ? undefined

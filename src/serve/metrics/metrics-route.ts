@@ -34,8 +34,8 @@ const metricsSchema = {
 
 /** The encapsulated plugin serving `/metrics`; binds the metrics to the view and hub it is given. */
 export const metricsRoutes: FastifyPluginAsync<MetricsRoutesOptions> = async (app, options) => {
-  const { metrics, view, hub } = options;
-  metrics.bind({ view, hub });
+  const { metrics, view, hub, limits } = options;
+  metrics.bind(limits === undefined ? { view, hub } : { view, hub, limits });
 
   app.get('/metrics', { schema: metricsSchema }, async (_request, reply) => {
     const body = await metrics.render();

@@ -16,7 +16,9 @@ import {
 } from '../../core/pipeline-view.ts';
 import { REJECT_REASONS } from '../../core/records.ts';
 import type { BatchMetricsRecorder } from '../../process/batch-metrics.ts';
+import { LIMIT_NAMES, type LimitCounters } from '../edge/limit-counters.ts';
 import { WS_ERROR_CODES } from '../errors.ts';
+import type { ConnectionBudget } from '../ws/connection-budget.ts';
 import type { WsHub, WsHubStats } from '../ws/ws-hub.ts';
 
 /**
@@ -58,6 +60,8 @@ export interface PipelineMetricsOptions {
 export interface MetricsSources {
   view: Pick<PipelineView, 'stats'>;
   hub: Pick<WsHub, 'stats'>;
+  /** The server's protective limits: refusals by limit, and the WebSocket budget. */
+  limits?: { counters: Pick<LimitCounters, 'snapshot'>; budget: Pick<ConnectionBudget, 'stats'> };
 }
 
 const LINT_FAILING_DEFAULT_METRICS = [
@@ -462,6 +466,47 @@ export class PipelineMetrics {
       },
     });
     for (const code of WS_ERROR_CODES) errors.inc({ code }, 0);
+    this.#registerLimitMetrics();
+  }
+
+  #registerLimitMetrics(): void {
+    const registers = [this.#own];
+    const totals = this.#totals;
+    const self = this;
+    const budgetGauge = (name: string, help: string, field: 'connections' | 'queuedBytes') =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const stats = self.#sources?.limits?.budget.stats();
+          if (stats) this.set(stats[field]);
+        },
+      });
+    budgetGauge(
+      'streamlines_ws_connections',
+      'Open WebSocket connections, /ws and /graphql together (server.ws.maxConnections).',
+      'connections',
+    );
+    budgetGauge(
+      'streamlines_ws_queued_bytes',
+      'Bytes queued for all WebSocket clients together at the last check (server.ws.maxTotalQueuedBytes).',
+      'queuedBytes',
+    );
+    const refusals = new Counter({
+      name: 'streamlines_serve_limit_refusals_total',
+      help: 'Requests, connections or frames refused, or clients shed, by a protective limit, by its config key under server.',
+      labelNames: ['limit'],
+      registers,
+      collect() {
+        const counts = self.#sources?.limits?.counters.snapshot();
+        if (!counts) return;
+        for (const [limit, count] of Object.entries(counts)) {
+          totals.update(this, `limit:${limit}`, { limit }, count);
+        }
+      },
+    });
+    for (const limit of LIMIT_NAMES) refusals.inc({ limit }, 0);
   }
 
   #registerFeedMetrics(): void {

@@ -6,8 +6,10 @@
  * with 1013 so it can reconnect and start afresh. A client sending more than `maxMessagesPerSecond`
  * frames gets `rate_limited` and the frame is ignored.
  */
+import { isUtf8 } from 'node:buffer';
 import { errorBody, WS_ERROR_CODES, type WsErrorCode } from '../errors.ts';
 import { parseChannel } from './channels.ts';
+import { checkFrame, type FrameWindow } from './frame-limiter.ts';
 
 /** What the hub needs of a socket; `ws`'s WebSocket has it. */
 export interface HubSocket {
@@ -38,16 +40,13 @@ export interface WsHubOptions {
 }
 
 /** One connected client. */
-export interface HubClient {
+export interface HubClient extends FrameWindow {
   readonly id: number;
   readonly socket: HubSocket;
   readonly channels: Set<string>;
   /** Live messages sent to / dropped for this client. */
   sent: number;
   dropped: number;
-  /** Start (ms) of the current one-second window and the frames received in it. */
-  windowStartMs: number;
-  windowFrames: number;
 }
 
 /** Counters for metrics. */
@@ -145,25 +144,14 @@ export class WsHub {
 
   /** Handles one frame from a client: subscribe / unsubscribe, or an error reply. */
   receive(client: HubClient, frame: Buffer, nowMs = Date.now()): void {
-    // A fixed one-second window: one comparison per frame, and a flood costs us no parsing.
-    if (nowMs - client.windowStartMs >= 1_000) {
-      client.windowStartMs = nowMs;
-      client.windowFrames = 0;
-    }
-    if (++client.windowFrames > this.#options.maxMessagesPerSecond) {
-      this.#replyError(
-        client,
-        'rate_limited',
-        `more than ${this.#options.maxMessagesPerSecond} frames in one second; this frame was ignored`,
-      );
+    const refusal = checkFrame(this.#options, client, frame.length, nowMs);
+    if (refusal !== undefined) {
+      this.#replyError(client, refusal.code, refusal.message);
       return;
     }
-    if (frame.length > this.#options.maxFrameBytes) {
-      this.#replyError(
-        client,
-        'frame_too_large',
-        `frame of ${frame.length} bytes exceeds the limit of ${this.#options.maxFrameBytes} bytes`,
-      );
+    // The socket does not check UTF-8 itself (so that a bad frame gets this answer, not a close).
+    if (!isUtf8(frame)) {
+      this.#replyError(client, 'invalid_json', 'frame is not valid UTF-8');
       return;
     }
     let message: unknown;
