@@ -53,8 +53,10 @@ export const serverConfigSchema = z
           .number()
           .int()
           .positive()
-          .default(5_000)
-          .describe('Largest GraphQL document, in tokens; the parser stops beyond it.'),
+          .default(1_000)
+          .describe(
+            'Largest GraphQL document, in tokens (names, punctuation, values); the parser stops beyond it.',
+          ),
         maxResponseBytes: z
           .number()
           .int()

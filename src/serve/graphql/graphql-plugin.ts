@@ -25,7 +25,7 @@ import {
 import { LiveSource } from './live-source.ts';
 import { buildResolvers } from './resolvers.ts';
 import { buildSchemaText } from './schema.ts';
-import { guardSubscriptionRoute, type SubscriptionGuardOptions } from './subscription-guard.ts';
+import { guardSubscriptions, type SubscriptionGuardOptions } from './subscription-guard.ts';
 
 export const GRAPHQL_PATH = '/graphql';
 /** Largest frame a subscription client may send (a subscribe message with its query). */
@@ -64,7 +64,7 @@ const DEFAULT_WS_BUDGET = {
 /** The defaults of server.graphql, for standalone use (tests). */
 export const DEFAULT_GRAPHQL_LIMITS: GraphqlLimits = {
   maxCost: 1_000_000,
-  maxTokens: 5_000,
+  maxTokens: 1_000,
   maxResponseBytes: 16 * 1_048_576,
 };
 
@@ -200,7 +200,7 @@ export const graphqlRoutes: FastifyPluginAsync<GraphqlPluginOptions> = async (ap
 
   // Before mercurius, which adds the routes: this scope's onRoute hooks see them.
   app.addHook('onRoute', describeGraphqlRoute);
-  app.addHook('onRoute', guardSubscriptionRoute(GRAPHQL_PATH, { ...subscriptionLimits, counters }));
+  guardSubscriptions(app.websocketServer, GRAPHQL_PATH, { ...subscriptionLimits, counters });
   app.addHook('preHandler', checkGraphqlRequest());
   app.addHook('onSend', capResponse(graphqlLimits.maxResponseBytes, counters));
 

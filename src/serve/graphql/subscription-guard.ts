@@ -6,7 +6,7 @@
  * before mercurius reads it.
  */
 import { isUtf8 } from 'node:buffer';
-import type { FastifyRequest, RouteOptions } from 'fastify';
+import type { IncomingMessage } from 'node:http';
 import type { RawData, WebSocket } from 'ws';
 import type { LimitCounters } from '../edge/limit-counters.ts';
 import type { ErrorCode, WsErrorCode } from '../errors.ts';
@@ -38,6 +38,19 @@ function toBuffer(data: RawData): Buffer {
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A graphql-ws message: a UTF-8 JSON object with a string `type`; undefined for anything else. */
+function parseMessage(frame: Buffer): (Record<string, unknown> & { type: string }) | undefined {
+  if (!isUtf8(frame)) return undefined;
+  let message: unknown;
+  try {
+    message = JSON.parse(frame.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!isPlainObject(message) || typeof message.type !== 'string') return undefined;
+  return message as Record<string, unknown> & { type: string };
 }
 
 /** The subscription id an outgoing `complete` or `error` message ends, read without parsing the rest. */
@@ -77,25 +90,27 @@ function guardConnection(socket: WebSocket, options: SubscriptionGuardOptions): 
       socket.close(CLOSE_TOO_BIG, refusal.code);
       return false;
     }
-    let message: unknown;
-    try {
-      if (!isUtf8(frame)) throw new Error('not UTF-8');
-      message = JSON.parse(frame.toString('utf8'));
-    } catch {
-      socket.close(CLOSE_BAD_REQUEST, 'invalid_json: a graphql-ws message is a JSON object');
+    if (refusal !== undefined) {
+      // Over the rate the frame is dropped unread, so a flood costs one comparison a frame; only the
+      // first refused frame of each second is read, to tell the subscription it would have started.
+      options.counters.count('ws.maxMessagesPerSecond');
+      if (window.windowFrames === options.maxMessagesPerSecond + 1) {
+        const first = parseMessage(frame);
+        if (first !== undefined && START_TYPES.has(first.type) && typeof first.id === 'string') {
+          sendError(first.id, refusal.code, refusal.message);
+        }
+      }
       return false;
     }
-    if (!isPlainObject(message) || typeof message.type !== 'string') {
-      socket.close(CLOSE_BAD_REQUEST, 'invalid_message: a graphql-ws message needs a "type"');
+    const message = parseMessage(frame);
+    if (message === undefined) {
+      socket.close(
+        CLOSE_BAD_REQUEST,
+        'invalid_message: a graphql-ws message is a UTF-8 JSON object with a "type"',
+      );
       return false;
     }
     const { type, id, payload } = message;
-    if (refusal !== undefined) {
-      // Rate limited: the frame is ignored; a subscription it would have started is told so.
-      options.counters.count('ws.maxMessagesPerSecond');
-      if (START_TYPES.has(type) && typeof id === 'string') sendError(id, refusal.code, refusal.message);
-      return false;
-    }
     if (STOP_TYPES.has(type)) {
       if (typeof id === 'string') active.delete(id);
       return true;
@@ -128,32 +143,30 @@ function guardConnection(socket: WebSocket, options: SubscriptionGuardOptions): 
 }
 
 /**
- * An onRoute hook for the GraphQL plugin's scope: wraps mercurius' WebSocket handler of `path`
- * so that every frame passes the guard first, and the socket's queue counts in the budget.
+ * Guards every WebSocket of `path` the server accepts: its frames pass the guard before mercurius
+ * reads them, and its queue counts in the budget. Listens to the WebSocket server's `connection`
+ * event, which @fastify/websocket emits before it calls the route's handler (it takes the handler
+ * when the route is added, so wrapping the route itself would come too late).
  */
-export function guardSubscriptionRoute(
+export function guardSubscriptions(
+  server: {
+    on(event: 'connection', listener: (socket: WebSocket, request: IncomingMessage) => void): unknown;
+  },
   path: string,
   options: SubscriptionGuardOptions,
-): (route: RouteOptions) => void {
-  return (route) => {
-    const wsHandler = (route as { wsHandler?: (socket: WebSocket, request: FastifyRequest) => unknown })
-      .wsHandler;
-    if (route.url !== path || wsHandler === undefined) return;
-    (route as { wsHandler?: unknown }).wsHandler = function guardedWsHandler(
-      this: unknown,
-      socket: WebSocket,
-      request: FastifyRequest,
-    ) {
-      options.budget.watch(socket);
-      const admit = guardConnection(socket, options);
-      // Mercurius reads frames with events.on(socket, 'message'), which cannot be put in front
-      // of: filtering emit is the one place to refuse a frame without forking mercurius.
-      const emit = socket.emit;
-      socket.emit = function guardedEmit(this: WebSocket, event: string | symbol, ...args: unknown[]) {
-        if (event === 'message' && !admit(args[0] as RawData)) return true;
-        return emit.call(this, event, ...args);
-      } as WebSocket['emit'];
-      return wsHandler.call(this, socket, request);
-    };
-  };
+): void {
+  server.on('connection', (socket, request) => {
+    const url = request.url ?? '';
+    const query = url.indexOf('?');
+    if ((query === -1 ? url : url.slice(0, query)) !== path) return;
+    options.budget.watch(socket);
+    const admit = guardConnection(socket, options);
+    // Mercurius reads frames with events.on(socket, 'message'), which cannot be put in front of:
+    // filtering emit is the one place to refuse a frame without forking mercurius.
+    const emit = socket.emit;
+    socket.emit = function guardedEmit(this: WebSocket, event: string | symbol, ...args: unknown[]) {
+      if (event === 'message' && !admit(args[0] as RawData)) return true;
+      return emit.call(this, event, ...args);
+    } as WebSocket['emit'];
+  });
 }
