@@ -138,10 +138,9 @@ export const WS_ERROR_CODES = Object.keys(WS_ERRORS) as WsErrorCode[];
 
 /** Close codes the server ends a WebSocket with (`/ws`, and `/graphql` where graphql-ws has its own). */
 export const CLOSE_CODES = {
-  1008: 'An over-budget client shed: all clients together had more than `server.ws.maxTotalQueuedBytes` queued, and this one had the most.',
   1009: 'A frame far over the frame limit (`/ws`: over four times `server.ws.maxFrameBytes`; `/graphql`: over `server.ws.maxFrameBytes`).',
   1013: 'With `server.ws.slowClient: disconnect`: the client read too slowly and its send queue exceeded `server.ws.maxQueuedBytes`; reconnect and subscribe again. With the default `drop`, such a client loses live messages (counted) instead.',
-  4400: '`/graphql`: a frame that is not a graphql-ws message (not UTF-8, not JSON, no `type`).',
+  4400: '`/graphql`: a frame that is not a graphql-ws message (not UTF-8, not JSON, no `type`, a `subscribe` without an `id`).',
   4409: '`/graphql`: a subscription id that is already in use on this connection (graphql-ws "Subscriber already exists").',
 } as const satisfies Record<number, string>;
 
