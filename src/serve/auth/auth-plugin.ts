@@ -157,6 +157,11 @@ const authPluginImpl: FastifyPluginCallback<AuthPluginOptions> = (app, options, 
     }
     const throttle = (): void => {
       options.counters?.count('auth.maxFailedKeysPerMinute');
+      if (isWebSocketUpgrade(request)) {
+        // As in deny(): nothing else would ever close an upgrade's socket.
+        reply.header('connection', 'close');
+        reply.raw.once('finish', () => request.raw.socket?.end());
+      }
       reply
         .code(429)
         .header('retry-after', '60')
