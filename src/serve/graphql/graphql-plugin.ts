@@ -188,7 +188,10 @@ export const graphqlRoutes: FastifyPluginAsync<GraphqlPluginOptions> = async (ap
     );
 
   if (app.websocketServer === undefined) {
-    await app.register(websocket, { options: { maxPayload: GRAPHQL_MAX_FRAME_BYTES } });
+    // UTF-8 is checked by the frame guard, which answers 4400 rather than a bare 1007.
+    await app.register(websocket, {
+      options: { maxPayload: GRAPHQL_MAX_FRAME_BYTES, skipUTF8Validation: true },
+    });
   }
 
   let subscriptionLimits = options.subscriptionLimits;
