@@ -135,6 +135,11 @@ export const configSchema = z.strictObject({
     .default(['BTCUSDT', 'ETHUSDT', 'SOLUSDT'])
     .describe('Symbols of feeds that name none.'),
   lateness: duration.default(10_000).describe('Allowed lateness of trades before their window closes.'),
+  dedupHorizon: duration
+    .default(86_400_000)
+    .describe(
+      'How long (event time, behind the newest tick of its source and symbol) an id that is not a canonical integer is remembered; older such ticks are rejected `too_old`.',
+    ),
   feeds: z
     .array(feedConfigSchema)
     .prefault([{ type: 'synthetic' }])

@@ -96,6 +96,8 @@ export const REJECT_REASONS = [
   'invalid_price',
   'invalid_size',
   'invalid_id',
+  /** A tick whose id is not a canonical integer, older than the dedup horizon (DESIGN §4, Duplicates). */
+  'too_old',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

@@ -66,7 +66,7 @@ describe('Ingest', () => {
     assert.deepEqual(kinds, ['tick', 'tick', 'tick', 'tick', 'tick', 'end']);
   });
 
-  it('resumes after a restart from the logged position with the dedup set rebuilt', async () => {
+  it('rebuilds the dedup set from the log when the logged state predates dedup checkpoints', async () => {
     const log = new MemoryLog();
     await log.open();
     const batches: FeedBatch[] = [
@@ -162,5 +162,68 @@ describe('Ingest', () => {
       [1, 8],
       [2, 8],
     ]);
+  });
+
+  it('restores the dedup state from the producer state, without reading the log', async () => {
+    const log = new MemoryLog();
+    await log.open();
+    const batches: FeedBatch[] = [
+      { lines: [line('1'), line('2'), line('trade-a'), line('5')], position: 0 },
+      { lines: [line('2'), line('trade-a'), line('3'), line('4'), line('5'), line('trade-b')], position: 1 },
+    ];
+    const first = new Ingest(log);
+    await first.open();
+    await first.runFeed(
+      { ...scriptedFeed(batches.slice(0, 1)), bounded: false },
+      new AbortController().signal,
+    );
+    // Retention may have deleted every tick: the second ingest must not need them.
+    const read = log.read.bind(log);
+    log.read = async () => {
+      throw new Error('ingest read the log back');
+    };
+    const second = new Ingest(log);
+    await second.open();
+    log.read = read;
+    assert.deepEqual(second.dedupSizes(), { keys: 1, ranges: 2, ids: 1 });
+    await second.runFeed(scriptedFeed(batches), new AbortController().signal);
+    const kinds = (await entries(log)).map((entry) =>
+      entry.kind === 'tick' ? `tick:${entry.id}` : entry.kind,
+    );
+    assert.deepEqual(kinds, [
+      'tick:1',
+      'tick:2',
+      'tick:trade-a',
+      'tick:5',
+      'duplicate',
+      'duplicate',
+      'tick:3',
+      'tick:4',
+      'duplicate',
+      'tick:trade-b',
+      'end',
+    ]);
+    // 1..5 merged into one range once the gap filled.
+    assert.deepEqual(second.dedupSizes(), { keys: 1, ranges: 1, ids: 2 });
+  });
+
+  it('rejects a tick with a non-integer id older than the dedup horizon as too_old', async () => {
+    const log = new MemoryLog();
+    await log.open();
+    const ingest = new Ingest(log, { dedupHorizonMs: 60_000 });
+    await ingest.open();
+    const at = (ts: number, id: string) =>
+      `{"symbol":"A","ts":${ts},"price":1,"size":1,"id":${JSON.stringify(id)}}`;
+    const lines = [at(1_000_000, 'x'), at(1_000_000 - 60_000, 'y'), at(1_000_000 - 60_001, 'z'), at(1, '9')];
+    await ingest.runFeed(scriptedFeed([{ lines, position: 0 }]), new AbortController().signal);
+    const got = (await entries(log)).map((entry) =>
+      entry.kind === 'rejected' ? `rejected:${entry.reason}` : entry.kind,
+    );
+    // At the horizon's edge a tick is still checked; one ms behind it it is too old; integer ids never are.
+    assert.deepEqual(got, ['tick', 'tick', 'rejected:too_old', 'tick', 'end']);
+    const rejected = (await entries(log))[2]!;
+    assert.ok(
+      rejected.kind === 'rejected' && /dedupHorizon/.test(rejected.detail) && rejected.raw === lines[2],
+    );
   });
 });

@@ -1,13 +1,14 @@
 /**
  * The ingest stage: turns feed batches into log entries (ticks, rejections, duplicates) and appends
- * them together with every feed's position, so a restart neither re-reads nor skips input and the
- * dedup set can be rebuilt from the log itself.
+ * them together with every feed's position and the dedup state, so a restart neither re-reads nor
+ * skips input, and finds the same duplicates, without reading the log back.
  */
 
 import { type FeedCauseKind, type FeedStatus, LIVE_FEED_STATES } from '../core/pipeline-view.ts';
 import { type IngestEntry, type RejectReason, TOPIC_TICKS } from '../core/records.ts';
 import type { Feed, FeedBatch } from '../feeds/feed.ts';
 import type { AppendRecord, Log } from '../log/log.ts';
+import { Dedup, type DedupSnapshot, isDedupSnapshot } from './dedup.ts';
 import { describe, validateRecord } from './validate.ts';
 
 /** What ingest records with each append: where every feed stands. */
@@ -15,7 +16,12 @@ export interface IngestProducerState {
   feeds: Record<string, { position: unknown; ended: boolean }>;
   /** The seq the next entry gets, when ingest stamps them (`stampSeq`). */
   nextSeq?: number;
+  /** The dedup state after this append (absent in states written before it was checkpointed). */
+  dedup?: DedupSnapshot;
 }
+
+/** DESIGN §4: non-integer ids are remembered for 24 h of event time unless configured otherwise. */
+export const DEFAULT_DEDUP_HORIZON_MS = 86_400_000;
 
 export interface IngestOptions {
   /** How often live feeds' wall clock is written to the log (closes quiet symbols' windows). */
@@ -33,6 +39,8 @@ export interface IngestOptions {
    * ticks, alerts and dead letters as the embedded log's offsets would.
    */
   stampSeq?: boolean;
+  /** How long (event time) ids that are not canonical integers are remembered (default 24 h). */
+  dedupHorizonMs?: number;
 }
 
 const READ_CHUNK = 50_000;
@@ -44,7 +52,7 @@ export class Ingest {
   readonly #backpressure: (() => Promise<void>) | undefined;
   readonly #stampSeq: boolean;
   #nextSeq = 0;
-  readonly #seen = new Set<string>();
+  #dedup: Dedup;
   #state: IngestProducerState = { feeds: {} };
   readonly #status = new Map<string, FeedStatus>();
   /** The feeds behind the statuses, asked for their connection health. */
@@ -58,14 +66,22 @@ export class Ingest {
     this.#maxRawChars = options.maxRawChars ?? 4_096;
     this.#backpressure = options.backpressure;
     this.#stampSeq = options.stampSeq ?? false;
+    this.#dedup = new Dedup(options.dedupHorizonMs ?? DEFAULT_DEDUP_HORIZON_MS);
   }
 
-  /** Restores the feeds' positions and rebuilds the dedup set from the ticks already in the log. */
+  /**
+   * Restores the feeds' positions and the dedup state from the producer state of the last append. A
+   * state written before dedup was checkpointed has none: then the ticks still in the log rebuild it.
+   */
   async open(): Promise<void> {
     const saved = (await this.#log.producerState(TOPIC_TICKS)) as IngestProducerState | undefined;
     if (saved?.feeds) this.#state = { feeds: { ...saved.feeds } };
     this.#nextSeq = saved?.nextSeq ?? 0;
     for (const [name, feed] of Object.entries(this.#state.feeds)) if (feed.ended) this.#endLogged.add(name);
+    if (isDedupSnapshot(saved?.dedup)) {
+      this.#dedup = new Dedup(this.#dedup.horizonMs, saved.dedup);
+      return;
+    }
     const partitions = this.#log.partitions(TOPIC_TICKS);
     for (let partition = 0; partition < partitions; partition++) {
       const end = this.#log.endOffset(TOPIC_TICKS, partition);
@@ -73,12 +89,16 @@ export class Ingest {
         const records = await this.#log.read<IngestEntry>(TOPIC_TICKS, partition, offset, READ_CHUNK);
         if (records.length === 0) break;
         for (const { value } of records) {
-          if (value.kind === 'tick' && value.id !== undefined)
-            this.#seen.add(dedupKey(value.source, value.symbol, value.id));
+          if (value.kind === 'tick') this.#dedup.check(value.source, value.symbol, value.ts, value.id);
         }
         offset = records[records.length - 1]!.offset + 1;
       }
     }
+  }
+
+  /** How much the dedup state holds (keys, exact-id ranges, horizon ids). */
+  dedupSizes(): { keys: number; ranges: number; ids: number } {
+    return this.#dedup.sizes();
   }
 
   /** True once the feed of that name ran to its end and its end entry is in the log. */
@@ -168,6 +188,7 @@ export class Ingest {
   #snapshotState(): IngestProducerState {
     const state: IngestProducerState = { feeds: { ...this.#state.feeds } };
     if (this.#stampSeq) state.nextSeq = this.#nextSeq;
+    state.dedup = this.#dedup.snapshot();
     return state;
   }
 
@@ -224,19 +245,27 @@ export class Ingest {
       );
     }
     const { tick } = result;
-    if (tick.id !== undefined) {
-      const key = dedupKey(tick.source, tick.symbol, tick.id);
-      if (this.#seen.has(key)) {
-        const duplicate: IngestEntry = {
-          kind: 'duplicate',
-          source: tick.source,
-          symbol: tick.symbol,
-          id: tick.id,
-          receivedAt,
-        };
-        return { key: tick.symbol, value: duplicate };
-      }
-      this.#seen.add(key);
+    const verdict = this.#dedup.check(tick.source, tick.symbol, tick.ts, tick.id);
+    if (verdict === 'duplicate') {
+      const duplicate: IngestEntry = {
+        kind: 'duplicate',
+        source: tick.source,
+        symbol: tick.symbol,
+        id: tick.id!,
+        receivedAt,
+      };
+      return { key: tick.symbol, value: duplicate };
+    }
+    if (verdict === 'too_old') {
+      return this.#rejected(
+        tick.source,
+        'too_old',
+        `id ${JSON.stringify(tick.id)} is not a canonical integer and ts ${tick.ts} is more than dedupHorizon ` +
+          `(${this.#dedup.horizonMs} ms) behind the newest tick of ${tick.source}/${tick.symbol}, so it can no ` +
+          'longer be checked for duplicates',
+        line ?? safeStringify(value),
+        receivedAt,
+      );
     }
     const entry = tick as IngestEntry & { kind: 'tick' };
     entry.kind = 'tick';
@@ -253,10 +282,6 @@ export class Ingest {
     const kept = raw.length > this.#maxRawChars ? raw.slice(0, this.#maxRawChars) : raw;
     return { key: '', value: { kind: 'rejected', source, reason, detail, raw: kept, receivedAt } };
   }
-}
-
-function dedupKey(source: string, symbol: string, id: string): string {
-  return `${source}\u0000${symbol}\u0000${id}`;
 }
 
 function safeStringify(value: unknown): string {

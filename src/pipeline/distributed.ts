@@ -99,15 +99,15 @@ export class IngestRole {
     );
     this.log = new SpoolingLog({ inner, dir: path.join(dataDir, 'spool'), maxBytes: kafka.spoolMaxBytes });
     this.feeds = config.feeds.map((feed) => createFeed(feed, config.symbols));
-    this.#ingest = new Ingest(this.log, { stampSeq: true });
+    this.#ingest = new Ingest(this.log, { stampSeq: true, dedupHorizonMs: config.dedupHorizon });
   }
 
   /** Locks the data dir (the spool lives there), opens the log and starts every feed. */
   async start(): Promise<void> {
     this.#unlock = await lockDataDir(this.#dataDir);
     await this.log.open();
-    // Appends left in the disk buffer by the last run go to Kafka first: the dedup set is rebuilt
-    // from Kafka and must see their ticks.
+    // Appends left in the disk buffer by the last run go to Kafka first, so ingest starts from the
+    // feed positions and dedup state Kafka's producer state holds (the spool's newest, once sent).
     if (this.log.stats().pendingAppends > 0) {
       this.#onProgress?.(`sending ${this.log.stats().pendingAppends} buffered appends to Kafka first`);
       await this.log.drained();

@@ -58,7 +58,10 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
     // from memory (DESIGN §6: REST p99 <= 10 ms) without ever disagreeing with the store.
     this.store = withRecentCandles(createStore(config.store, dataDir));
     this.feeds = config.feeds.map((feed) => createFeed(feed, config.symbols));
-    this.#ingest = new Ingest(this.log, { backpressure: () => this.#waitForProcessor() });
+    this.#ingest = new Ingest(this.log, {
+      backpressure: () => this.#waitForProcessor(),
+      dedupHorizonMs: config.dedupHorizon,
+    });
     this.#runner = new ProcessRunner({
       log: this.log,
       store: this.store,

@@ -1,0 +1,235 @@
+/**
+ * Duplicate detection with memory that does not grow with the number of ticks (DESIGN §4, Duplicates).
+ *
+ * Per (source, symbol): ids that are canonical decimal integers below 2^53 are remembered exactly as a
+ * sorted set of disjoint ranges (a feed numbering its trades 1, 2, 3... costs one range); any other id is
+ * remembered with its tick's ts for `horizonMs` of event time behind the largest accepted ts of its
+ * (source, symbol), and a tick with such an id older than that is `too_old`. The whole state is a small
+ * JSON snapshot that ingest appends with every feed position, so a restart restores it without reading
+ * the log (which retention deletes).
+ */
+
+/** The verdict on one valid tick: accept it, drop it as a duplicate, or reject it as too old to check. */
+export type DedupVerdict = 'accept' | 'duplicate' | 'too_old';
+
+/** One (source, symbol) in a snapshot. `ranges` is flat `[start0, end0, start1, end1, ...]`, inclusive. */
+export interface DedupKeySnapshot {
+  source: string;
+  symbol: string;
+  maxTs: number;
+  ranges: number[];
+  /** Other ids still within the horizon, flat `[id0, ts0, id1, ts1, ...]`. */
+  ids: (string | number)[];
+}
+
+/** The dedup state as ingest checkpoints it in its producer state. */
+export interface DedupSnapshot {
+  version: 1;
+  keys: DedupKeySnapshot[];
+}
+
+const CANONICAL_ID = /^(?:0|[1-9]\d{0,15})$/;
+const MAX_EXACT_ID = 2 ** 53;
+
+/** The id as an integer when it is a canonical decimal below 2^53 (`"7"`; not `"007"`, `"-1"`, `"1e3"`), else -1. */
+export function exactIdOf(id: string): number {
+  if (!CANONICAL_ID.test(id)) return -1;
+  const value = Number(id);
+  return value < MAX_EXACT_ID ? value : -1;
+}
+
+/** A sorted set of disjoint, non-adjacent inclusive integer ranges; adjacent ones are merged on insert. */
+export class IdRanges {
+  /** Flat `[start0, end0, start1, end1, ...]`, ascending. */
+  #flat: number[];
+
+  constructor(flat: number[] = []) {
+    this.#flat = flat.slice();
+  }
+
+  get rangeCount(): number {
+    return this.#flat.length / 2;
+  }
+
+  has(id: number): boolean {
+    const i = this.#lastStartAtOrBelow(id);
+    return i >= 0 && id <= this.#flat[2 * i + 1]!;
+  }
+
+  /** Adds `id`; returns false when it was already there. */
+  add(id: number): boolean {
+    const flat = this.#flat;
+    const count = flat.length / 2;
+    // The common case first: the next id of an increasing feed extends the last range.
+    if (count > 0 && id === flat[flat.length - 1]! + 1) {
+      flat[flat.length - 1] = id;
+      return true;
+    }
+    const i = this.#lastStartAtOrBelow(id);
+    if (i >= 0 && id <= flat[2 * i + 1]!) return false;
+    const joinsLeft = i >= 0 && flat[2 * i + 1]! + 1 === id;
+    const joinsRight = i + 1 < count && flat[2 * (i + 1)]! - 1 === id;
+    if (joinsLeft && joinsRight) {
+      flat[2 * i + 1] = flat[2 * (i + 1) + 1]!;
+      flat.splice(2 * (i + 1), 2);
+    } else if (joinsLeft) {
+      flat[2 * i + 1] = id;
+    } else if (joinsRight) {
+      flat[2 * (i + 1)] = id;
+    } else {
+      flat.splice(2 * (i + 1), 0, id, id);
+    }
+    return true;
+  }
+
+  /** A copy of the flat ranges. */
+  toFlat(): number[] {
+    return this.#flat.slice();
+  }
+
+  /** Index of the last range starting at or below `id`, or -1. */
+  #lastStartAtOrBelow(id: number): number {
+    const flat = this.#flat;
+    let low = 0;
+    let high = flat.length / 2 - 1;
+    let found = -1;
+    while (low <= high) {
+      const mid = (low + high) >>> 1;
+      if (flat[2 * mid]! <= id) {
+        found = mid;
+        low = mid + 1;
+      } else {
+        high = mid - 1;
+      }
+    }
+    return found;
+  }
+}
+
+class KeyState {
+  readonly source: string;
+  readonly symbol: string;
+  maxTs = Number.NEGATIVE_INFINITY;
+  readonly ranges: IdRanges;
+  /** Non-canonical ids and the ts of the tick that brought them; entries behind the horizon are dead. */
+  readonly recent = new Map<string, number>();
+  #sweepAt = 1_024;
+  /** The last snapshot of this key, reused while nothing changed. */
+  snapshot: DedupKeySnapshot | undefined;
+
+  constructor(source: string, symbol: string, ranges: IdRanges) {
+    this.source = source;
+    this.symbol = symbol;
+    this.ranges = ranges;
+  }
+
+  /** Forgets ids behind the horizon once the map has doubled since the last sweep (amortised O(1)). */
+  sweep(horizonMs: number): void {
+    if (this.recent.size < this.#sweepAt) return;
+    const oldest = this.maxTs - horizonMs;
+    for (const [id, ts] of this.recent) if (ts < oldest) this.recent.delete(id);
+    this.#sweepAt = Math.max(1_024, 2 * this.recent.size);
+  }
+}
+
+/** The dedup state of one ingest (see the file comment). */
+export class Dedup {
+  readonly #horizonMs: number;
+  readonly #keys = new Map<string, KeyState>();
+
+  constructor(horizonMs: number, snapshot?: DedupSnapshot) {
+    this.#horizonMs = horizonMs;
+    if (snapshot) this.#restore(snapshot);
+  }
+
+  get horizonMs(): number {
+    return this.#horizonMs;
+  }
+
+  /**
+   * Decides on a valid tick and, when it is accepted, remembers it. `id` is the normalised id string or
+   * undefined (ticks without an id are never duplicates, but their ts still moves the horizon).
+   */
+  check(source: string, symbol: string, ts: number, id: string | undefined): DedupVerdict {
+    const key = this.#keyState(source, symbol);
+    if (id !== undefined) {
+      const exact = exactIdOf(id);
+      if (exact >= 0) {
+        if (!key.ranges.add(exact)) return 'duplicate';
+        key.snapshot = undefined;
+      } else {
+        const oldest = key.maxTs - this.#horizonMs;
+        if (ts < oldest) return 'too_old';
+        const seenTs = key.recent.get(id);
+        if (seenTs !== undefined && seenTs >= oldest) return 'duplicate';
+        key.recent.set(id, ts);
+        key.snapshot = undefined;
+      }
+    }
+    if (ts > key.maxTs) {
+      key.maxTs = ts;
+      key.snapshot = undefined;
+      key.sweep(this.#horizonMs);
+    }
+    return 'accept';
+  }
+
+  /** The state to checkpoint. Keys that did not change since the last call reuse their snapshot. */
+  snapshot(): DedupSnapshot {
+    const keys: DedupKeySnapshot[] = [];
+    for (const key of this.#keys.values()) {
+      key.snapshot ??= this.#snapshotOf(key);
+      keys.push(key.snapshot);
+    }
+    return { version: 1, keys };
+  }
+
+  /** What the state holds, for memory accounting and tests. */
+  sizes(): { keys: number; ranges: number; ids: number } {
+    let ranges = 0;
+    let ids = 0;
+    for (const key of this.#keys.values()) {
+      ranges += key.ranges.rangeCount;
+      ids += key.recent.size;
+    }
+    return { keys: this.#keys.size, ranges, ids };
+  }
+
+  #snapshotOf(key: KeyState): DedupKeySnapshot {
+    const oldest = key.maxTs - this.#horizonMs;
+    const ids: (string | number)[] = [];
+    for (const [id, ts] of key.recent) if (ts >= oldest) ids.push(id, ts);
+    return { source: key.source, symbol: key.symbol, maxTs: key.maxTs, ranges: key.ranges.toFlat(), ids };
+  }
+
+  #keyState(source: string, symbol: string): KeyState {
+    const name = `${source}\u0000${symbol}`;
+    let key = this.#keys.get(name);
+    if (key === undefined) {
+      key = new KeyState(source, symbol, new IdRanges());
+      this.#keys.set(name, key);
+    }
+    return key;
+  }
+
+  #restore(snapshot: DedupSnapshot): void {
+    for (const saved of snapshot.keys) {
+      const key = new KeyState(saved.source, saved.symbol, new IdRanges(saved.ranges));
+      // JSON has no -Infinity: a key that saw no tick yet has null there.
+      key.maxTs = typeof saved.maxTs === 'number' ? saved.maxTs : Number.NEGATIVE_INFINITY;
+      for (let i = 0; i + 1 < saved.ids.length; i += 2)
+        key.recent.set(String(saved.ids[i]), Number(saved.ids[i + 1]));
+      this.#keys.set(`${saved.source}\u0000${saved.symbol}`, key);
+    }
+  }
+}
+
+/** True when `value` looks like a snapshot this version wrote. */
+export function isDedupSnapshot(value: unknown): value is DedupSnapshot {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { version?: unknown }).version === 1 &&
+    Array.isArray((value as { keys?: unknown }).keys)
+  );
+}
