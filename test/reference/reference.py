@@ -3,7 +3,7 @@
 kept deliberately naive (whole lists, no incremental state), so the end-to-end tests compare the
 TypeScript pipeline against a second reading of the rules rather than against itself.
 
-    python3 test/reference/reference.py REPLAY.ndjson LATENESS_MS RULES_JSON > expected.json
+    python3 test/reference/reference.py REPLAY.ndjson LATENESS_MS RULES_JSON [DEDUP_HORIZON_MS] > expected.json
 
 Prints the counters, every tick with its moving averages and lateness, the candles of each interval,
 the indicator points and the alerts, as the REST API should serve them after the replay ends."""
@@ -53,6 +53,14 @@ def validate(rec):
     return None, {'source': source, 'symbol': sym.strip().upper(), 'ts': int(ts), 'price': float(price), 'size': float(size), 'id': tid}
 
 
+CANONICAL_ID = re.compile(r'^(0|[1-9][0-9]*)$')
+
+
+def exact_id(tid):
+    # DESIGN 4, Duplicates: a canonical decimal integer below 2^53 is remembered exactly (forever).
+    return CANONICAL_ID.match(tid) is not None and int(tid) < 2 ** 53
+
+
 def mean(xs):
     return sum(xs) / len(xs)
 
@@ -98,8 +106,11 @@ def indicators(closes):
 
 def main():
     path, lateness, rules = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+    horizon = int(sys.argv[4]) if len(sys.argv) > 4 else 86_400_000
     counters = {'received': 0, 'accepted': 0, 'rejected': 0, 'duplicates': 0, 'late': 0, 'rejectedByReason': {}}
-    seen = set()
+    seen = set()          # (source, symbol, id) of exact ids
+    seen_at = {}          # (source, symbol, id) -> ts of the tick that brought any other id
+    newest = {}           # (source, symbol) -> largest ts accepted
     ticks = {}       # symbol -> list of accepted ticks in log order
     max_ts = {}
     with open(path, encoding='utf-8') as f:
@@ -118,12 +129,25 @@ def main():
                 counters['rejected'] += 1
                 counters['rejectedByReason'][reason] = counters['rejectedByReason'].get(reason, 0) + 1
                 continue
+            pair = (tick['source'], tick['symbol'])
             if tick['id'] is not None:
                 key = (tick['source'], tick['symbol'], tick['id'])
-                if key in seen:
-                    counters['duplicates'] += 1
-                    continue
-                seen.add(key)
+                if exact_id(tick['id']):
+                    if key in seen:
+                        counters['duplicates'] += 1
+                        continue
+                    seen.add(key)
+                else:
+                    oldest = newest[pair] - horizon if pair in newest else -math.inf
+                    if tick['ts'] < oldest:
+                        counters['rejected'] += 1
+                        counters['rejectedByReason']['too_old'] = counters['rejectedByReason'].get('too_old', 0) + 1
+                        continue
+                    if key in seen_at and seen_at[key] >= oldest:
+                        counters['duplicates'] += 1
+                        continue
+                    seen_at[key] = tick['ts']
+            newest[pair] = max(newest.get(pair, tick['ts']), tick['ts'])
             counters['accepted'] += 1
             sym = tick['symbol']
             w = max_ts[sym] - lateness if sym in max_ts else -math.inf

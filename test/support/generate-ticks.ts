@@ -1,7 +1,9 @@
 /**
  * Writes a seeded NDJSON replay with everything DESIGN §4 has rules for: out-of-order and late trades,
- * resent duplicates, ticks without ids, quiet minutes, lower-case and padded symbols, zero sizes and
- * broken lines. Used by the end-to-end tests and the benchmark.
+ * resent duplicates, ticks without ids, ids that are integers (as numbers or strings, numbered per source
+ * and symbol, now and then out of order) and ids that are not (`T-12`, zero-padded `007`), ticks with
+ * such ids older than the dedup horizon (`too_old`), quiet minutes, lower-case and padded symbols, zero
+ * sizes and broken lines. Used by the end-to-end tests and the benchmark.
  *
  *   node test/support/generate-ticks.ts OUT.ndjson [COUNT] [SEED]
  */
@@ -46,7 +48,11 @@ export function* generateLines(options: GenerateOptions): Generator<string> {
   const prices = symbols.map((_, i) => 100 * (i + 1));
   const recent: string[] = [];
   let ts = options.startTs ?? 1_700_000_000_000;
-  let id = 0;
+  /** Providers number trades per symbol: the next integer id and the last ts of each source and symbol. */
+  const nextId = new Map<string, number>();
+  const lastTs = new Map<string, number>();
+  /** A line held back one step, so its integer id arrives after a larger one. */
+  let held: string | undefined;
   for (let n = 0; n < options.count; n++) {
     const roll = random.next();
     if (hostile && roll < 0.01) {
@@ -81,17 +87,43 @@ export function* generateLines(options: GenerateOptions): Generator<string> {
       price: Math.round(price * 1e4) / 1e4,
       size: index === symbols.length - 1 && random.next() < 0.3 ? 0 : Math.round(random.next() * 5e5) / 1e5,
     };
-    if (random.next() < 0.9) record.id = random.next() < 0.5 ? String(++id) : ++id;
+    const source = random.next() < 0.3 ? 'exchange-a' : undefined;
+    const key = `${source ?? ''}|${index}`;
+    if (random.next() < 0.9) {
+      const id = (nextId.get(key) ?? 0) + 1;
+      nextId.set(key, id);
+      const kind = random.next();
+      if (kind < 0.05) record.id = `T-${id}`;
+      else if (kind < 0.08) record.id = `00${id}`;
+      else record.id = kind < 0.54 ? String(id) : id;
+    }
     if (random.next() < 0.8) record.side = random.next() < 0.5 ? 'buy' : 'sell';
-    if (random.next() < 0.3) record.source = 'exchange-a';
+    if (source !== undefined) record.source = source;
+    // Now and then a trade more than a day older than its symbol's newest, with an id that is not an
+    // integer: too old to check against the dedup horizon (24 h), so it is rejected.
+    const previousTs = lastTs.get(key);
+    lastTs.set(key, ts);
+    if (previousTs !== undefined && ts - previousTs < 6 * 3_600_000 && random.next() < 0.003) {
+      record.ts = ts - 30 * 3_600_000;
+      record.id = `old-${Math.floor(random.next() * 1e6)}`;
+    }
     const line = JSON.stringify(record);
     if (record.id !== undefined) {
       recent.push(line);
       if (recent.length > 50) recent.shift();
     }
+    if (held === undefined && random.next() < 0.01) {
+      held = line;
+      continue;
+    }
     yield line;
+    if (held !== undefined && held !== line) {
+      yield held;
+      held = undefined;
+    }
     if (hostile && random.next() < 0.002) yield '';
   }
+  if (held !== undefined) yield held;
 }
 
 /** Writes a replay file; resolves when it is on disk. */
