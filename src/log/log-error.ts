@@ -5,7 +5,9 @@ export type LogErrorCode =
   | 'LOG_BAD_ARGUMENT'
   | 'LOG_BAD_TOPIC'
   | 'LOG_CORRUPT'
-  | 'LOG_WRITE_FAILED';
+  | 'LOG_WRITE_FAILED'
+  /** The disk is full: nothing was written, and the same append may be retried once space returns. */
+  | 'LOG_NO_SPACE';
 
 /** An error of the log stage, with a stable `code` a caller can branch on. */
 export class LogError extends Error {

@@ -49,6 +49,14 @@ export interface Log {
    */
   waitFor(topic: string, partition: number, offset: number, timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
+  /**
+   * Retention (DESIGN §4a), on logs that delete old records themselves (the embedded log; Kafka's topics
+   * have their own). Records below `offset` of the partition are processed and may be deleted once
+   * retention allows; the mark never moves back. Logs without retention omit it.
+   */
+  markProcessed?(topic: string, partition: number, offset: number): void;
+  /** The first offset still held (records below it were deleted by retention); reads from below start there. */
+  startOffset?(topic: string, partition: number): number;
 }
 
 /** The partition a key maps to (FNV-1a, stable across processes and implementations). */

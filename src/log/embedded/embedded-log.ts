@@ -7,12 +7,22 @@
  * state: a frame is `[u32 payloadLength][u32 crc32(payload)][payload]` (little endian), and
  * recovery keeps the longest prefix of whole frames whose CRC matches.
  *
- * Payload: `u8 version, u8 flags (0), u16 sectionCount, u32 stateLength`, then per section
- * `u32 partition, u32 recordCount, u32 byteLength`, then the producer state as UTF-8 JSON (absent when
- * its length is 0), then each section: a JSON array `[key0, value0, key1, value1, ...]` of that
- * partition's records in append order. Offsets are not stored: they are counted while scanning, and the
- * in-memory index keeps one entry per (frame, partition) pointing at the section's bytes, so memory
- * grows with the number of appends, not of records.
+ * Payload: `u8 version (2), u8 flags, u16 sectionCount, u32 stateLength`; when flags bit 0 is set (the
+ * first frame of every segment) `u32 partitionCount` and a float64 per partition: the offset its first
+ * record in this segment has; then per section `u32 partition, u32 recordCount, u32 byteLength`, then
+ * the producer state as UTF-8 JSON (absent when its length is 0), then each section: that partition's
+ * records in append order, encoded by `core/entry-codec.ts` (about 24 bytes per ingest tick). Version 1
+ * frames (sections as JSON arrays `[key0, value0, ...]`, no offsets block) are still read. Offsets are
+ * counted while scanning from the first segment's offsets block, and the in-memory index keeps one entry
+ * per (frame, partition) pointing at the section's bytes. The first frame of a segment also repeats the
+ * latest producer state, so deleting older segments never loses it.
+ *
+ * Retention (DESIGN §4a): with `retentionMs` or `retentionBytes`, whole segments are deleted oldest
+ * first, in the background, once every record in them is below the offsets `markProcessed` was given
+ * and the segment is older than `retentionMs` (its last append) or the topic is over `retentionBytes`.
+ * The newest segment is never deleted. A topic never marked processed is never deleted. Reads below
+ * the first kept offset (`startOffset`) start at it. Deleting oldest first keeps the files a contiguous
+ * suffix, so a crash in the middle of it recovers like any other.
  *
  * Durability: every append is written with `writeSync` before its promise resolves, so it survives a
  * crash of the process (kill -9) at any instant. It survives power loss only with `fsync: true`,
@@ -23,12 +33,12 @@
  * Cached values are the appended objects themselves: treat values as immutable once appended.
  *
  * One process at a time may open a directory (not enforced yet: a lock file is future work).
- * Future work: retention (delete whole segments older than a limit), and a persisted index so opening
- * a very large log does not have to scan every frame.
+ * Future work: a persisted index so opening a very large log does not have to scan every frame.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
+import { decodeEntries, EntryEncoder } from '../../core/entry-codec.ts';
 import type { AppendRecord, Log, LogRecord } from '../log.ts';
 import { partitionFor } from '../log.ts';
 import { checkOffset, checkPartition, LogError } from '../log-error.ts';
@@ -46,6 +56,22 @@ export interface EmbeddedLogOptions {
   fsync?: boolean;
   /** Recent records kept in memory per partition for fast tailing reads (default 100 000; 0 disables). */
   cacheRecords?: number;
+  /** The tail cache of a partition also stops at this many bytes of encoded records (default 8 MiB). */
+  cacheBytes?: number;
+  /** Delete processed segments whose last append is older than this (ms; default 0: never by age). */
+  retentionMs?: number;
+  /** Delete the oldest processed segments while a topic holds more than this (default 0: no cap). */
+  retentionBytes?: number;
+  /** How often retention runs in the background (default 5 s). */
+  retentionCheckMs?: number;
+  /** The clock retention ages segments by (tests inject one). */
+  now?: () => number;
+}
+
+/** What one retention pass deleted. */
+export interface RetentionResult {
+  segments: number;
+  bytes: number;
 }
 
 /** What `open()` had to repair in a topic: a torn or corrupt tail cut off at the last whole frame. */
@@ -60,7 +86,8 @@ export interface RecoveryRepair {
 const FRAME_HEADER_BYTES = 8;
 const PAYLOAD_FIXED_BYTES = 8;
 const SECTION_HEADER_BYTES = 12;
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
+const FLAG_OFFSETS = 1;
 /** Larger lengths cannot have been written by us: they mark garbage, not a frame. */
 const MAX_PAYLOAD_BYTES = 1 << 30;
 const SCAN_CHUNK_BYTES = 8 << 20;
@@ -79,26 +106,33 @@ export function listSegmentFiles(dir: string, topic: string): string[] {
     .map((name) => path.join(topicDir, name));
 }
 
-/** Append-only columns locating each section of a partition on disk; one row per frame that touched it. */
+/**
+ * Columns locating each section of a partition on disk; one row per frame that touched it. Rows are
+ * appended, and dropped from the front when retention deletes their segment.
+ */
 class SectionIndex {
+  /** The first live row; rows before it point into deleted segments. */
+  start = 0;
   length = 0;
   #firstOffset = new Float64Array(16);
   #segment = new Uint32Array(16);
   #position = new Float64Array(16);
   #bytes = new Uint32Array(16);
+  #version = new Uint8Array(16);
 
-  push(firstOffset: number, segment: number, position: number, bytes: number): void {
+  push(firstOffset: number, segment: number, position: number, bytes: number, version: number): void {
     if (this.length === this.#firstOffset.length) this.#grow();
     const i = this.length++;
     this.#firstOffset[i] = firstOffset;
     this.#segment[i] = segment;
     this.#position[i] = position;
     this.#bytes[i] = bytes;
+    this.#version[i] = version;
   }
 
   /** The row whose section holds `offset` (the last one starting at or before it), or -1. */
   find(offset: number): number {
-    let low = 0;
+    let low = this.start;
     let high = this.length - 1;
     let found = -1;
     while (low <= high) {
@@ -113,6 +147,21 @@ class SectionIndex {
     return found;
   }
 
+  /** Forgets the rows of segments below `segment`; returns how many rows moved down (for cached row numbers). */
+  dropSegmentsBelow(segment: number): number {
+    while (this.start < this.length && this.#segment[this.start]! < segment) this.start++;
+    if (this.start < 1_024 || this.start * 2 < this.length) return 0;
+    const moved = this.start;
+    this.#firstOffset.copyWithin(0, moved, this.length);
+    this.#segment.copyWithin(0, moved, this.length);
+    this.#position.copyWithin(0, moved, this.length);
+    this.#bytes.copyWithin(0, moved, this.length);
+    this.#version.copyWithin(0, moved, this.length);
+    this.length -= moved;
+    this.start = 0;
+    return moved;
+  }
+
   firstOffset(i: number): number {
     return this.#firstOffset[i]!;
   }
@@ -124,6 +173,9 @@ class SectionIndex {
   }
   bytes(i: number): number {
     return this.#bytes[i]!;
+  }
+  version(i: number): number {
+    return this.#version[i]!;
   }
 
   #grow(): void {
@@ -140,6 +192,9 @@ class SectionIndex {
     const bytes = new Uint32Array(size);
     bytes.set(this.#bytes);
     this.#bytes = bytes;
+    const version = new Uint8Array(size);
+    version.set(this.#version);
+    this.#version = version;
   }
 }
 
@@ -147,22 +202,28 @@ interface CacheChunk {
   firstOffset: number;
   /** The appended records themselves: LogRecords are made on read, so they die young if unkept. */
   records: readonly AppendRecord<unknown>[];
+  /** Their encoded size, the measure of the cache's byte bound. */
+  bytes: number;
 }
 
 /**
  * The newest records of a partition, kept as the chunks they were appended in (no per-record copying).
- * Holds at least `limit` records when that many were appended since open, and at most one chunk more.
+ * Holds at least `limit` records when that many were appended since open (unless that would pass
+ * `limitBytes` of encoded records), and at most one chunk more than either bound.
  */
 class TailCache {
   readonly #partition: number;
   readonly #limit: number;
+  readonly #limitBytes: number;
   #chunks: CacheChunk[] = [];
   #head = 0;
   #size = 0;
+  #bytes = 0;
 
-  constructor(partition: number, limit: number) {
+  constructor(partition: number, limit: number, limitBytes: number) {
     this.#partition = partition;
     this.#limit = limit;
+    this.#limitBytes = limitBytes;
   }
 
   /** The first cached offset, or Infinity when empty. */
@@ -170,14 +231,22 @@ class TailCache {
     return this.#chunks[this.#head]?.firstOffset ?? Number.POSITIVE_INFINITY;
   }
 
-  push(firstOffset: number, records: readonly AppendRecord<unknown>[]): void {
-    if (this.#limit <= 0) return;
-    this.#chunks.push({ firstOffset, records });
+  /** Encoded bytes of the records held. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  push(firstOffset: number, records: readonly AppendRecord<unknown>[], bytes: number): void {
+    if (this.#limit <= 0 || this.#limitBytes <= 0) return;
+    this.#chunks.push({ firstOffset, records, bytes });
     this.#size += records.length;
+    this.#bytes += bytes;
     while (this.#head < this.#chunks.length - 1) {
       const oldest = this.#chunks[this.#head]!;
-      if (this.#size - oldest.records.length < this.#limit) break;
+      if (this.#size - oldest.records.length < this.#limit && this.#bytes <= this.#limitBytes) break;
       this.#size -= oldest.records.length;
+      this.#bytes -= oldest.bytes;
+      this.#chunks[this.#head] = undefined as unknown as CacheChunk;
       this.#head++;
     }
     if (this.#head > 64 && this.#head * 2 > this.#chunks.length) {
@@ -223,29 +292,41 @@ class TailCache {
 
 class PartitionState {
   readonly partition: number;
+  /** The first offset still held: records below it were deleted by retention. */
+  startOffset = 0;
   endOffset = 0;
+  /** Records below this are processed (`markProcessed`); -1 until the first mark. */
+  processedOffset = -1;
   readonly index = new SectionIndex();
   readonly cache: TailCache;
   /** The last section decoded from disk, so a consumer reading it in small steps parses it once. */
   decodedRow = -1;
   decoded: LogRecord<unknown>[] = [];
 
-  constructor(partition: number, cacheRecords: number) {
+  constructor(partition: number, cacheRecords: number, cacheBytes: number) {
     this.partition = partition;
-    this.cache = new TailCache(partition, cacheRecords);
+    this.cache = new TailCache(partition, cacheRecords, cacheBytes);
   }
 }
 
 interface Segment {
   file: string;
   size: number;
+  /** Each partition's end offset when the segment started: where its records in this segment begin. */
+  baseOffsets: number[];
+  /** When its last frame was appended (file mtime after a restart): retention's age. */
+  lastAppendMs: number;
 }
 
 interface TopicState {
   name: string;
   dir: string;
   partitions: PartitionState[];
+  /** The live segments, oldest first; `segments[0]` is segment number `firstSegment`. */
   segments: Segment[];
+  firstSegment: number;
+  /** Whether any partition has been marked processed: retention leaves other topics alone. */
+  marked: boolean;
   frameCount: number;
   stateJson: string | undefined;
   /** Append fd of the last segment, or -1 until the first append after open. */
@@ -261,6 +342,13 @@ export class EmbeddedLog implements Log {
   readonly #segmentBytes: number;
   readonly #fsync: boolean;
   readonly #cacheRecords: number;
+  readonly #cacheBytes: number;
+  readonly #retentionMs: number;
+  readonly #retentionBytes: number;
+  readonly #retentionCheckMs: number;
+  readonly #now: () => number;
+  #retentionTimer: NodeJS.Timeout | undefined;
+  readonly #encoder = new EntryEncoder();
   readonly #topics = new Map<string, TopicState>();
   readonly #waiters = new OffsetWaiters();
   #state: 'new' | 'open' | 'closed' = 'new';
@@ -273,6 +361,7 @@ export class EmbeddedLog implements Log {
     const partitions = options.partitions ?? 1;
     const segmentBytes = options.segmentBytes ?? 256 * 1024 * 1024;
     const cacheRecords = options.cacheRecords ?? 100_000;
+    const cacheBytes = options.cacheBytes ?? 8 * 1024 * 1024;
     if (!Number.isInteger(partitions) || partitions < 1) {
       throw new LogError('LOG_BAD_ARGUMENT', `partitions must be an integer >= 1, got ${partitions}`);
     }
@@ -282,11 +371,25 @@ export class EmbeddedLog implements Log {
     if (!Number.isInteger(cacheRecords) || cacheRecords < 0) {
       throw new LogError('LOG_BAD_ARGUMENT', `cacheRecords must be an integer >= 0, got ${cacheRecords}`);
     }
+    for (const [name, value] of Object.entries({
+      cacheBytes,
+      retentionMs: options.retentionMs ?? 0,
+      retentionBytes: options.retentionBytes ?? 0,
+    })) {
+      if (!Number.isSafeInteger(value) || value < 0) {
+        throw new LogError('LOG_BAD_ARGUMENT', `${name} must be an integer >= 0, got ${value}`);
+      }
+    }
     this.#dir = options.dir;
     this.#defaultPartitions = partitions;
     this.#segmentBytes = segmentBytes;
     this.#fsync = options.fsync ?? false;
     this.#cacheRecords = cacheRecords;
+    this.#cacheBytes = cacheBytes;
+    this.#retentionMs = options.retentionMs ?? 0;
+    this.#retentionBytes = options.retentionBytes ?? 0;
+    this.#retentionCheckMs = options.retentionCheckMs ?? 5_000;
+    this.#now = options.now ?? Date.now;
   }
 
   /** The torn tails the last `open()` cut off (empty after a clean shutdown). */
@@ -313,6 +416,16 @@ export class EmbeddedLog implements Log {
       throw error;
     }
     this.#state = 'open';
+    if (this.#retentionMs > 0 || this.#retentionBytes > 0) {
+      this.#retentionTimer = setInterval(() => {
+        try {
+          this.enforceRetention();
+        } catch {
+          // A segment that cannot be deleted now (permissions, a busy file) is tried again next time.
+        }
+      }, this.#retentionCheckMs);
+      this.#retentionTimer.unref();
+    }
   }
 
   partitions(topic: string): number {
@@ -344,27 +457,18 @@ export class EmbeddedLog implements Log {
     }
     const state = this.#topicForWrite(topic);
     const partitionCount = state.partitions.length;
-    const keepRecords = this.#cacheRecords > 0;
+    const keepRecords = this.#cacheRecords > 0 && this.#cacheBytes > 0;
 
-    // Group by partition: flat [key, value, ...] arrays to serialise, and the records to cache
-    // (copied, since the caller may reuse its array).
+    // Group by partition (copied, since the caller may reuse its array).
     const sectionPartitions: number[] = [];
-    const sectionFlat: unknown[][] = [];
     const sectionRecords: (readonly AppendRecord<unknown>[])[] = [];
     if (partitionCount === 1) {
       if (records.length > 0) {
-        const flat = new Array<unknown>(records.length * 2);
-        for (let i = 0; i < records.length; i++) {
-          const record = records[i]!;
-          flat[2 * i] = record.key;
-          flat[2 * i + 1] = record.value;
-        }
         sectionPartitions.push(0);
-        sectionFlat.push(flat);
-        sectionRecords.push(keepRecords ? records.slice() : []);
+        sectionRecords.push(records.slice());
       }
     } else {
-      // Two passes, so each partition's arrays are allocated once at their final size.
+      // Two passes, so each partition's array is allocated once at its final size.
       const partitionOf = new Uint32Array(records.length);
       const counts = new Uint32Array(partitionCount);
       for (let i = 0; i < records.length; i++) {
@@ -373,46 +477,41 @@ export class EmbeddedLog implements Log {
         partitionOf[i] = partition;
         counts[partition]!++;
       }
-      const flatByPartition: (unknown[] | undefined)[] = new Array(partitionCount);
       const recordsByPartition: AppendRecord<unknown>[][] = new Array(partitionCount);
       for (let partition = 0; partition < partitionCount; partition++) {
         const count = counts[partition]!;
-        if (count === 0) continue;
-        flatByPartition[partition] = new Array(count * 2);
-        recordsByPartition[partition] = keepRecords ? new Array(count) : [];
+        if (count > 0) recordsByPartition[partition] = new Array(count);
       }
       const filled = new Uint32Array(partitionCount);
       for (let i = 0; i < records.length; i++) {
-        const record = records[i]!;
         const partition = partitionOf[i]!;
-        const j = filled[partition]!++;
-        const flat = flatByPartition[partition]!;
-        flat[2 * j] = record.key;
-        flat[2 * j + 1] = record.value;
-        if (keepRecords) recordsByPartition[partition]![j] = record;
+        recordsByPartition[partition]![filled[partition]!++] = records[i]!;
       }
       for (let partition = 0; partition < partitionCount; partition++) {
-        const flat = flatByPartition[partition];
-        if (flat === undefined) continue;
+        const list = recordsByPartition[partition];
+        if (list === undefined) continue;
         sectionPartitions.push(partition);
-        sectionFlat.push(flat);
-        sectionRecords.push(recordsByPartition[partition]!);
+        sectionRecords.push(list);
       }
     }
 
-    // Encode the frame.
+    // Encode the sections (copied out of the encoder's reused buffer).
     const sectionCount = sectionPartitions.length;
-    const sectionJson: string[] = new Array(sectionCount);
-    const sectionBytes: number[] = new Array(sectionCount);
-    let payloadLength = PAYLOAD_FIXED_BYTES + SECTION_HEADER_BYTES * sectionCount;
-    const stateBytes = stateJson === undefined ? 0 : Buffer.byteLength(stateJson);
-    payloadLength += stateBytes;
+    const sectionBytes: Uint8Array[] = new Array(sectionCount);
+    let sectionsLength = 0;
     for (let s = 0; s < sectionCount; s++) {
-      const json = JSON.stringify(sectionFlat[s]);
-      sectionJson[s] = json;
-      sectionBytes[s] = Buffer.byteLength(json);
-      payloadLength += sectionBytes[s]!;
+      sectionBytes[s] = this.#encoder.encode(sectionRecords[s]!).slice();
+      sectionsLength += sectionBytes[s]!.length;
     }
+    // The first frame of a segment carries every partition's offsets and the latest producer state,
+    // so the segments before it can be deleted.
+    const baseLength =
+      FRAME_HEADER_BYTES + PAYLOAD_FIXED_BYTES + SECTION_HEADER_BYTES * sectionCount + sectionsLength;
+    const startsSegment = this.#startsSegment(state, baseLength + (stateJson?.length ?? 0));
+    const frameStateJson = stateJson ?? (startsSegment ? state.stateJson : undefined);
+    const stateBytes = frameStateJson === undefined ? 0 : Buffer.byteLength(frameStateJson);
+    const offsetsBytes = startsSegment ? 4 + 8 * partitionCount : 0;
+    const payloadLength = baseLength - FRAME_HEADER_BYTES + offsetsBytes + stateBytes;
     if (payloadLength > MAX_PAYLOAD_BYTES) {
       throw new LogError(
         'LOG_BAD_ARGUMENT',
@@ -423,31 +522,39 @@ export class EmbeddedLog implements Log {
     const frame = this.#frameBufferOf(frameLength);
     let at = FRAME_HEADER_BYTES;
     frame.writeUInt8(FORMAT_VERSION, at);
-    frame.writeUInt8(0, at + 1);
+    frame.writeUInt8(startsSegment ? FLAG_OFFSETS : 0, at + 1);
     frame.writeUInt16LE(sectionCount, at + 2);
     frame.writeUInt32LE(stateBytes, at + 4);
     at += PAYLOAD_FIXED_BYTES;
+    const baseOffsets = state.partitions.map((partitionState) => partitionState.endOffset);
+    if (startsSegment) {
+      frame.writeUInt32LE(partitionCount, at);
+      at += 4;
+      for (const offset of baseOffsets) at = frame.writeDoubleLE(offset, at);
+    }
     for (let s = 0; s < sectionCount; s++) {
       frame.writeUInt32LE(sectionPartitions[s]!, at);
-      frame.writeUInt32LE(sectionFlat[s]!.length / 2, at + 4);
-      frame.writeUInt32LE(sectionBytes[s]!, at + 8);
+      frame.writeUInt32LE(sectionRecords[s]!.length, at + 4);
+      frame.writeUInt32LE(sectionBytes[s]!.length, at + 8);
       at += SECTION_HEADER_BYTES;
     }
-    if (stateJson !== undefined) at += frame.write(stateJson, at, 'utf8');
+    if (frameStateJson !== undefined) at += frame.write(frameStateJson, at, 'utf8');
     const sectionStart: number[] = new Array(sectionCount);
     for (let s = 0; s < sectionCount; s++) {
       sectionStart[s] = at;
-      at += frame.write(sectionJson[s]!, at, 'utf8');
+      frame.set(sectionBytes[s]!, at);
+      at += sectionBytes[s]!.length;
     }
     frame.writeUInt32LE(payloadLength, 0);
     frame.writeUInt32LE(crc32(frame.subarray(FRAME_HEADER_BYTES, frameLength)), 4);
 
     // Write it, then make it visible.
-    const segmentIndex = this.#segmentFor(state, frameLength);
-    const segment = state.segments[segmentIndex]!;
+    const segmentNumber = this.#segmentFor(state, startsSegment, baseOffsets);
+    const segment = state.segments[segmentNumber - state.firstSegment]!;
     this.#writeFrame(state, segment, frame, frameLength);
     const framePosition = segment.size;
     segment.size += frameLength;
+    segment.lastAppendMs = this.#now();
     state.frameCount++;
     if (stateJson !== undefined) state.stateJson = stateJson;
     for (let s = 0; s < sectionCount; s++) {
@@ -455,17 +562,102 @@ export class EmbeddedLog implements Log {
       const firstOffset = partitionState.endOffset;
       partitionState.index.push(
         firstOffset,
-        segmentIndex,
+        segmentNumber,
         framePosition + sectionStart[s]!,
-        sectionBytes[s]!,
+        sectionBytes[s]!.length,
+        FORMAT_VERSION,
       );
-      partitionState.endOffset += sectionFlat[s]!.length / 2;
-      partitionState.cache.push(firstOffset, sectionRecords[s]!);
+      partitionState.endOffset += sectionRecords[s]!.length;
+      if (keepRecords) partitionState.cache.push(firstOffset, sectionRecords[s]!, sectionBytes[s]!.length);
     }
     for (let s = 0; s < sectionCount; s++) {
       const partition = sectionPartitions[s]!;
       this.#waiters.notify(topic, partition, state.partitions[partition]!.endOffset);
     }
+  }
+
+  /** Records below `offset` of the partition are processed: retention may delete them. Never moves back. */
+  markProcessed(topic: string, partition: number, offset: number): void {
+    this.#checkOpen();
+    checkPartition(topic, partition, this.partitions(topic));
+    const state = this.#topics.get(topic);
+    if (state === undefined) return;
+    const partitionState = state.partitions[partition]!;
+    partitionState.processedOffset = Math.max(partitionState.processedOffset, offset);
+    state.marked = true;
+  }
+
+  /** The first offset of the partition still held; records below it were deleted by retention. */
+  startOffset(topic: string, partition: number): number {
+    this.#checkOpen();
+    checkPartition(topic, partition, this.partitions(topic));
+    return this.#topics.get(topic)?.partitions[partition]?.startOffset ?? 0;
+  }
+
+  /** Bytes of segment files per topic, and the encoded bytes the tail caches hold. */
+  diskUsage(): { topics: Record<string, { segments: number; bytes: number }>; cacheBytes: number } {
+    const topics: Record<string, { segments: number; bytes: number }> = {};
+    let cacheBytes = 0;
+    for (const state of this.#topics.values()) {
+      let bytes = 0;
+      for (const segment of state.segments) bytes += segment.size;
+      topics[state.name] = { segments: state.segments.length, bytes };
+      for (const partitionState of state.partitions) cacheBytes += partitionState.cache.bytes;
+    }
+    return { topics, cacheBytes };
+  }
+
+  /**
+   * Deletes, oldest first, the segments retention allows (see the file comment); runs in the
+   * background every `retentionCheckMs`, and may be called directly.
+   */
+  enforceRetention(): RetentionResult {
+    const result: RetentionResult = { segments: 0, bytes: 0 };
+    if (this.#state !== 'open' || (this.#retentionMs <= 0 && this.#retentionBytes <= 0)) return result;
+    const now = this.#now();
+    for (const state of this.#topics.values()) {
+      if (!state.marked) continue;
+      let total = 0;
+      for (const segment of state.segments) total += segment.size;
+      let deleted = 0;
+      while (deleted < state.segments.length - 1) {
+        const segment = state.segments[deleted]!;
+        const next = state.segments[deleted + 1]!;
+        // The next segment's first frame must be written: it tells a restart where offsets stand.
+        if (next.size === 0) break;
+        // Every record of the segment is below the next one's base offsets: all must be processed.
+        const processed = state.partitions.every(
+          (partitionState) => next.baseOffsets[partitionState.partition]! <= partitionState.processedOffset,
+        );
+        if (!processed) break;
+        const old = this.#retentionMs > 0 && segment.lastAppendMs < now - this.#retentionMs;
+        const over = this.#retentionBytes > 0 && total > this.#retentionBytes;
+        if (!old && !over) break;
+        if (state.readFdSegment === state.firstSegment + deleted) {
+          fs.closeSync(state.readFd);
+          state.readFd = -1;
+          state.readFdSegment = -1;
+        }
+        fs.rmSync(segment.file, { force: true });
+        total -= segment.size;
+        result.bytes += segment.size;
+        result.segments++;
+        deleted++;
+        // Visible at once, so a read never reaches for a deleted file.
+        const kept = state.segments[deleted]!;
+        for (const partitionState of state.partitions) {
+          partitionState.startOffset = kept.baseOffsets[partitionState.partition]!;
+          partitionState.index.dropSegmentsBelow(state.firstSegment + deleted);
+          partitionState.decodedRow = -1;
+        }
+      }
+      if (deleted > 0) {
+        state.segments = state.segments.slice(deleted);
+        state.firstSegment += deleted;
+        if (this.#fsync) fsyncPath(state.dir);
+      }
+    }
+    return result;
   }
 
   async producerState(topic: string): Promise<unknown> {
@@ -487,8 +679,10 @@ export class EmbeddedLog implements Log {
     const out: LogRecord<unknown>[] = [];
     if (state === undefined || maxRecords <= 0) return out as LogRecord<T>[];
     const partitionState = state.partitions[partition]!;
-    const end = Math.min(partitionState.endOffset, fromOffset + maxRecords);
-    let offset = fromOffset;
+    // Records below the start were deleted by retention: a read from there starts at the first kept one.
+    const from = Math.max(fromOffset, partitionState.startOffset);
+    const end = Math.min(partitionState.endOffset, from + maxRecords);
+    let offset = from;
     while (offset < end) {
       if (offset >= partitionState.cache.startOffset) {
         partitionState.cache.readInto(offset, end - offset, out);
@@ -525,6 +719,7 @@ export class EmbeddedLog implements Log {
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
+    clearInterval(this.#retentionTimer);
     this.#waiters.closeAll();
     let firstError: unknown;
     for (const state of this.#topics.values()) {
@@ -589,8 +784,13 @@ export class EmbeddedLog implements Log {
     return {
       name,
       dir,
-      partitions: Array.from({ length: partitionCount }, (_, i) => new PartitionState(i, this.#cacheRecords)),
+      partitions: Array.from(
+        { length: partitionCount },
+        (_, i) => new PartitionState(i, this.#cacheRecords, this.#cacheBytes),
+      ),
       segments: [],
+      firstSegment: 0,
+      marked: false,
       frameCount: 0,
       stateJson: undefined,
       appendFd: -1,
@@ -599,12 +799,19 @@ export class EmbeddedLog implements Log {
     };
   }
 
-  /** The index of the segment the next frame goes to, rolling to a new one when it would overflow. */
-  #segmentFor(state: TopicState, frameLength: number): number {
+  /** Whether the next frame of `frameLength` bytes starts a segment (a new one, or an empty last one). */
+  #startsSegment(state: TopicState, frameLength: number): boolean {
     const last = state.segments[state.segments.length - 1];
-    if (last !== undefined && (last.size === 0 || last.size + frameLength <= this.#segmentBytes)) {
-      if (state.appendFd < 0) state.appendFd = fs.openSync(last.file, 'a');
-      return state.segments.length - 1;
+    return last === undefined || last.size === 0 || last.size + frameLength > this.#segmentBytes;
+  }
+
+  /** The number of the segment the next frame goes to, rolling to a new one when `startsSegment` says so. */
+  #segmentFor(state: TopicState, startsSegment: boolean, baseOffsets: number[]): number {
+    const last = state.segments[state.segments.length - 1];
+    if (last !== undefined && (!startsSegment || last.size === 0)) {
+      if (state.appendFd < 0) state.appendFd = this.#guardSpace(() => fs.openSync(last.file, 'a'), last.file);
+      if (last.size === 0) last.baseOffsets = baseOffsets;
+      return state.firstSegment + state.segments.length - 1;
     }
     if (state.appendFd >= 0) {
       if (this.#fsync) fs.fdatasyncSync(state.appendFd);
@@ -612,10 +819,24 @@ export class EmbeddedLog implements Log {
       state.appendFd = -1;
     }
     const file = path.join(state.dir, segmentName(state.frameCount));
-    state.appendFd = fs.openSync(file, 'a');
+    state.appendFd = this.#guardSpace(() => fs.openSync(file, 'a'), file);
     if (this.#fsync) fsyncPath(state.dir);
-    state.segments.push({ file, size: 0 });
-    return state.segments.length - 1;
+    state.segments.push({ file, size: 0, baseOffsets, lastAppendMs: this.#now() });
+    return state.firstSegment + state.segments.length - 1;
+  }
+
+  /** Runs a file operation, turning a full disk into LOG_NO_SPACE (which a writer may retry). */
+  #guardSpace<T>(operation: () => T, file: string): T {
+    try {
+      return operation();
+    } catch (error) {
+      if (isNoSpace(error)) {
+        throw new LogError('LOG_NO_SPACE', `no space left to write ${file}; free some and retry`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
   }
 
   #writeFrame(state: TopicState, segment: Segment, frame: Buffer, frameLength: number): void {
@@ -630,6 +851,15 @@ export class EmbeddedLog implements Log {
         fs.ftruncateSync(state.appendFd, segment.size);
       } catch (undoError) {
         this.#writeFailure = undoError instanceof Error ? undoError : new Error(String(undoError));
+      }
+      if (isNoSpace(error) && this.#writeFailure === undefined) {
+        throw new LogError(
+          'LOG_NO_SPACE',
+          `no space left to append to ${segment.file}; free some and retry`,
+          {
+            cause: error,
+          },
+        );
       }
       throw new LogError('LOG_WRITE_FAILED', `could not append to ${segment.file}`, { cause: error });
     }
@@ -648,13 +878,13 @@ export class EmbeddedLog implements Log {
     const index = partitionState.index;
     const row = index.find(offset);
     if (row === partitionState.decodedRow) return partitionState.decoded;
-    const segmentIndex = index.segment(row);
-    const segment = state.segments[segmentIndex]!;
-    if (state.readFdSegment !== segmentIndex) {
+    const segmentNumber = index.segment(row);
+    const segment = state.segments[segmentNumber - state.firstSegment]!;
+    if (state.readFdSegment !== segmentNumber) {
       if (state.readFd >= 0) fs.closeSync(state.readFd);
       state.readFd = -1;
       state.readFd = fs.openSync(segment.file, 'r');
-      state.readFdSegment = segmentIndex;
+      state.readFdSegment = segmentNumber;
     }
     const bytes = index.bytes(row);
     const buffer = Buffer.allocUnsafe(bytes);
@@ -665,23 +895,41 @@ export class EmbeddedLog implements Log {
       read += n;
     }
     const partition = partitionState.partition;
-    let flat: unknown;
-    try {
-      flat = read === bytes ? JSON.parse(buffer.toString('utf8')) : undefined;
-    } catch {
-      flat = undefined;
-    }
-    if (!Array.isArray(flat) || flat.length % 2 !== 0 || flat.length === 0) {
-      throw new LogError(
+    const firstOffset = index.firstOffset(row);
+    const records: LogRecord<unknown>[] = [];
+    const unreadable = (cause?: unknown) =>
+      new LogError(
         'LOG_CORRUPT',
         `section of partition ${partition} at byte ${index.position(row)} of ${segment.file} is unreadable ` +
           'although it passed its CRC at open: the file changed underneath the log',
+        { cause },
       );
-    }
-    const firstOffset = index.firstOffset(row);
-    const records: LogRecord<unknown>[] = new Array(flat.length / 2);
-    for (let i = 0; i < records.length; i++) {
-      records[i] = { partition, offset: firstOffset + i, key: flat[2 * i] as string, value: flat[2 * i + 1] };
+    if (read !== bytes) throw unreadable();
+    if (index.version(row) === 1) {
+      let flat: unknown;
+      try {
+        flat = JSON.parse(buffer.toString('utf8'));
+      } catch (error) {
+        throw unreadable(error);
+      }
+      if (!Array.isArray(flat) || flat.length % 2 !== 0 || flat.length === 0) throw unreadable();
+      for (let i = 0; i < flat.length / 2; i++) {
+        records.push({
+          partition,
+          offset: firstOffset + i,
+          key: flat[2 * i] as string,
+          value: flat[2 * i + 1],
+        });
+      }
+    } else {
+      try {
+        decodeEntries(buffer, (key, value) => {
+          records.push({ partition, offset: firstOffset + records.length, key, value });
+        });
+      } catch (error) {
+        throw unreadable(error);
+      }
+      if (records.length === 0) throw unreadable();
     }
     partitionState.decodedRow = row;
     partitionState.decoded = records;
@@ -706,6 +954,8 @@ export class EmbeddedLog implements Log {
     for (let i = 0; i < files.length; i++) {
       const file = files[i]!;
       const baseFrame = Number(SEGMENT_NAME.exec(path.basename(file))![1]);
+      // Retention deletes the oldest segments: the first one left may start anywhere.
+      if (i === 0) state.frameCount = baseFrame;
       if (baseFrame !== state.frameCount) {
         throw new LogError(
           'LOG_CORRUPT',
@@ -713,9 +963,21 @@ export class EmbeddedLog implements Log {
             'a segment file is missing or foreign; restore it',
         );
       }
-      const size = fs.statSync(file).size;
+      const stat = fs.statSync(file);
+      const size = stat.size;
+      const baseOffsets = state.partitions.map((partitionState) => partitionState.endOffset);
       const validSize = this.#scanSegment(state, i, file, size, scratch);
-      state.segments.push({ file, size: validSize });
+      // The first segment's offsets block (read by #indexFrame) says where its partitions start.
+      if (i === 0)
+        for (let p = 0; p < baseOffsets.length; p++) baseOffsets[p] = state.partitions[p]!.startOffset;
+      if (i === 0 && baseFrame > 0 && validSize === 0) {
+        throw new LogError(
+          'LOG_CORRUPT',
+          `${file} is the first segment left but holds no whole frame, so the offsets it starts at are ` +
+            'unknown; restore the directory from a backup',
+        );
+      }
+      state.segments.push({ file, size: validSize, baseOffsets, lastAppendMs: stat.mtimeMs });
       if (validSize === size) continue;
       // A crash can only tear the frame being written, which is the last one in the log.
       const later = files.slice(i + 1);
@@ -813,15 +1075,36 @@ export class EmbeddedLog implements Log {
     payloadLength: number,
     fileDelta: number,
   ): boolean {
-    if (buffer.readUInt8(payloadStart) !== FORMAT_VERSION) return false;
+    const version = buffer.readUInt8(payloadStart);
+    if (version !== 1 && version !== FORMAT_VERSION) return false;
+    const flags = buffer.readUInt8(payloadStart + 1);
     const sectionCount = buffer.readUInt16LE(payloadStart + 2);
     const stateBytes = buffer.readUInt32LE(payloadStart + 4);
-    const headerEnd = payloadStart + PAYLOAD_FIXED_BYTES + SECTION_HEADER_BYTES * sectionCount;
+    let headersAt = payloadStart + PAYLOAD_FIXED_BYTES;
+    const payloadEnd = payloadStart + payloadLength;
+    if (version === FORMAT_VERSION && (flags & FLAG_OFFSETS) !== 0) {
+      if (headersAt + 4 > payloadEnd) return false;
+      const count = buffer.readUInt32LE(headersAt);
+      if (count !== state.partitions.length || headersAt + 4 + 8 * count > payloadEnd) return false;
+      const firstFrameOfLog = segmentIndex === 0 && payloadStart - FRAME_HEADER_BYTES + fileDelta === 0;
+      for (let p = 0; p < count; p++) {
+        const offset = buffer.readDoubleLE(headersAt + 4 + 8 * p);
+        const partitionState = state.partitions[p]!;
+        if (firstFrameOfLog) {
+          partitionState.startOffset = offset;
+          partitionState.endOffset = offset;
+        } else if (partitionState.endOffset !== offset) {
+          return false;
+        }
+      }
+      headersAt += 4 + 8 * count;
+    }
+    const headerEnd = headersAt + SECTION_HEADER_BYTES * sectionCount;
     let expected = headerEnd - payloadStart + stateBytes;
     let previousPartition = -1;
     for (let s = 0; s < sectionCount; s++) {
-      const at = payloadStart + PAYLOAD_FIXED_BYTES + SECTION_HEADER_BYTES * s;
-      if (at + SECTION_HEADER_BYTES > payloadStart + payloadLength) return false;
+      const at = headersAt + SECTION_HEADER_BYTES * s;
+      if (at + SECTION_HEADER_BYTES > payloadEnd) return false;
       const partition = buffer.readUInt32LE(at);
       const count = buffer.readUInt32LE(at + 4);
       if (partition <= previousPartition || partition >= state.partitions.length || count === 0) return false;
@@ -832,10 +1115,16 @@ export class EmbeddedLog implements Log {
     if (stateBytes > 0) state.stateJson = buffer.toString('utf8', headerEnd, headerEnd + stateBytes);
     let sectionAt = headerEnd + stateBytes;
     for (let s = 0; s < sectionCount; s++) {
-      const at = payloadStart + PAYLOAD_FIXED_BYTES + SECTION_HEADER_BYTES * s;
+      const at = headersAt + SECTION_HEADER_BYTES * s;
       const partitionState = state.partitions[buffer.readUInt32LE(at)]!;
       const bytes = buffer.readUInt32LE(at + 8);
-      partitionState.index.push(partitionState.endOffset, segmentIndex, sectionAt + fileDelta, bytes);
+      partitionState.index.push(
+        partitionState.endOffset,
+        segmentIndex,
+        sectionAt + fileDelta,
+        bytes,
+        version,
+      );
       partitionState.endOffset += buffer.readUInt32LE(at + 4);
       sectionAt += bytes;
     }
@@ -855,4 +1144,9 @@ function fsyncPath(target: string): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+function isNoSpace(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
