@@ -1,10 +1,12 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { LogUnderTest, TailDamage } from './conformance.ts';
+import type { RetentionSettings, RetentionUnderTest, TailDamage } from './conformance.ts';
 import { logConformance } from './conformance.ts';
-import { EmbeddedLog, listSegmentFiles } from './embedded/embedded-log.ts';
+import { EmbeddedLog, type EmbeddedLogOptions, listSegmentFiles } from './embedded/embedded-log.ts';
+import type { Log } from './log.ts';
 import { MemoryLog } from './memory/memory-log.ts';
+import { SpoolingLog } from './spool/spooling-log.ts';
 
 for (const partitions of [1, 3]) {
   logConformance(`memory, ${partitions} partition(s)`, async () => {
@@ -39,23 +41,57 @@ const embeddedVariants = [
     options: { partitions: 3, segmentBytes: 600, cacheRecords: 4 },
   },
 ];
+/**
+ * An embedded log (optionally behind a spooling log, as `streamlines ingest` runs its log) on a fresh
+ * directory, with reopen, tail damage and, given settings, retention.
+ */
+async function embeddedUnderTest(
+  options: Omit<EmbeddedLogOptions, 'dir'>,
+  spooled: boolean,
+  retention?: RetentionSettings,
+): Promise<RetentionUnderTest> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'streamlines-log-'));
+  let embedded: EmbeddedLog;
+  const open = async (): Promise<Log> => {
+    embedded = new EmbeddedLog({
+      dir: path.join(dir, 'log'),
+      ...options,
+      ...(retention && { ...retention, retentionCheckMs: 3_600_000 }),
+    });
+    const log = spooled
+      ? new SpoolingLog({ inner: embedded, dir: path.join(dir, 'spool'), maxBytes: 1 << 20 })
+      : embedded;
+    await log.open();
+    return log;
+  };
+  return {
+    log: await open(),
+    reopen: open,
+    corruptTail: (topic, damage) => damageTail(path.join(dir, 'log'), topic, damage),
+    cleanup: () => fs.rm(dir, { recursive: true, force: true }),
+    enforce: () => void embedded.enforceRetention(),
+    bytesHeld: (topic) => embedded.diskUsage().topics[topic]?.bytes ?? 0,
+  };
+}
+
 for (const { label, options } of embeddedVariants) {
+  logConformance(`embedded, ${label}`, () => embeddedUnderTest(options, false), {
+    durable: true,
+    retention: (settings) =>
+      embeddedUnderTest({ ...options, segmentBytes: settings.segmentBytes }, false, settings),
+  });
+}
+
+// The spooling log over an embedded one: what it adds (sequence numbers in the producer state, the
+// spool) must keep every promise of the log behind it, retention included.
+for (const partitions of [1, 3]) {
   logConformance(
-    `embedded, ${label}`,
-    async (): Promise<LogUnderTest> => {
-      const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'streamlines-log-'));
-      const open = async () => {
-        const log = new EmbeddedLog({ dir, ...options });
-        await log.open();
-        return log;
-      };
-      return {
-        log: await open(),
-        reopen: open,
-        corruptTail: (topic, damage) => damageTail(dir, topic, damage),
-        cleanup: () => fs.rm(dir, { recursive: true, force: true }),
-      };
+    `spooling over embedded, ${partitions} partition(s)`,
+    () => embeddedUnderTest({ partitions }, true),
+    {
+      durable: true,
+      retention: (settings) =>
+        embeddedUnderTest({ partitions, segmentBytes: settings.segmentBytes }, true, settings),
     },
-    { durable: true },
   );
 }

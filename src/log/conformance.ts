@@ -170,6 +170,23 @@ async function assertHolds(
   }
 }
 
+/** Retention settings for a log under test; its clock is the test's. */
+export interface RetentionSettings {
+  retentionMs: number;
+  retentionBytes: number;
+  /** Small, so a few appends span several segments (the unit retention deletes). */
+  segmentBytes: number;
+  now: () => number;
+}
+
+/** A log with retention: the usual hooks, plus running retention now and the bytes it holds. */
+export interface RetentionUnderTest extends LogUnderTest {
+  /** Runs one retention pass now (the log also runs them in the background). */
+  enforce: () => void;
+  /** Bytes of storage `topic` takes. */
+  bytesHeld: (topic: string) => number;
+}
+
 /** How an implementation differs from the strictest one. */
 export interface ConformanceOptions {
   /** The log keeps data across close and reopen, so the persistence tests are registered too. */
@@ -181,6 +198,8 @@ export interface ConformanceOptions {
    * back in order with increasing offsets, and reads from any offset start at the next record there.
    */
   offsetGaps?: boolean;
+  /** Opens a log with retention on fresh storage; without it the retention cases are skipped. */
+  retention?: (settings: RetentionSettings) => Promise<RetentionUnderTest>;
 }
 
 /** Registers the log conformance tests for one implementation. */
@@ -481,7 +500,7 @@ export function logConformance(
         assert.deepEqual(await log.producerState('ticks'), { batch: 0 });
       }));
 
-    const durableIt = options.durable ? it : () => undefined;
+    const durableIt = options.durable ? it : it.skip;
     durableIt('keeps everything across close and reopen', async () => {
       const subject = await makeLog();
       if (subject.reopen === undefined) throw new Error('a durable log under test must offer reopen()');
@@ -519,7 +538,7 @@ export function logConformance(
       { damage: 'truncate-last-frame', keepsLast: false },
       { damage: 'append-garbage', keepsLast: true },
     ];
-    const damageIt = (options.damageableTail ?? options.durable) ? it : () => undefined;
+    const damageIt = (options.damageableTail ?? options.durable) ? it : it.skip;
     for (const { damage, keepsLast } of damages) {
       damageIt(`recovers a damaged tail (${damage}) to the last whole append and its state`, async () => {
         const subject = await makeLog();
@@ -553,5 +572,201 @@ export function logConformance(
         }
       });
     }
+
+    registerRetentionCases(options.retention);
   });
+}
+
+const HOUR = 3_600_000;
+
+/** Appends `count` appends of `size` records over `keys`, each with its producer state `{ batch }`. */
+async function appendBatches(
+  log: Log,
+  topic: string,
+  keys: readonly string[],
+  from: number,
+  count: number,
+  size: number,
+): Promise<AppendRecord<Tick>[]> {
+  const all: AppendRecord<Tick>[] = [];
+  for (let batch = 0; batch < count; batch++) {
+    const next = records(keys, from + batch * size, size);
+    all.push(...next);
+    await log.append(topic, next, { batch: from / size + batch });
+  }
+  return all;
+}
+
+/** What a partition holds from its start offset on, as [offset, value.i] pairs. */
+async function heldFromStart(log: Log, topic: string, partition: number): Promise<[number, number][]> {
+  return (await readPartition<Tick>(log, topic, partition)).map((record) => [record.offset, record.value.i]);
+}
+
+/** The retention cases (DESIGN §4a): whole segments, processed and old (or over the byte cap), go. */
+function registerRetentionCases(
+  retention: ((settings: RetentionSettings) => Promise<RetentionUnderTest>) | undefined,
+): void {
+  const retentionIt = retention === undefined ? it.skip : it;
+  let clock = 0;
+  const settings = (overrides: Partial<RetentionSettings> = {}): RetentionSettings => ({
+    retentionMs: HOUR,
+    retentionBytes: 0,
+    segmentBytes: 2_000,
+    now: () => clock,
+    ...overrides,
+  });
+  async function withRetention(
+    overrides: Partial<RetentionSettings>,
+    test: (subject: RetentionUnderTest) => Promise<void>,
+  ): Promise<void> {
+    clock = 1_000_000;
+    const subject = await retention!(settings(overrides));
+    try {
+      await test(subject);
+    } finally {
+      await subject.log.close();
+      await subject.cleanup();
+    }
+  }
+  const keys = ['BTCUSDT', 'ETHUSDT', 'SOLUSDT'];
+
+  retentionIt('retention deletes nothing unprocessed, however old or large', () =>
+    withRetention({ retentionBytes: 1 }, async ({ log, enforce }) => {
+      const all = await appendBatches(log, 'ticks', keys, 0, 30, 10);
+      clock += 10 * HOUR;
+      enforce();
+      await assertHolds(log, 'ticks', all, false);
+      for (let partition = 0; partition < log.partitions('ticks'); partition++)
+        assert.equal(log.startOffset!('ticks', partition), 0);
+    }),
+  );
+
+  retentionIt(
+    'retention deletes whole processed segments once older than the retention, never the newest',
+    () =>
+      withRetention({}, async ({ log, enforce, bytesHeld }) => {
+        const all = await appendBatches(log, 'ticks', keys, 0, 30, 10);
+        const partitionCount = log.partitions('ticks');
+        const before = await Promise.all(
+          Array.from({ length: partitionCount }, (_, partition) => heldFromStart(log, 'ticks', partition)),
+        );
+        const processed = Array.from({ length: partitionCount }, (_, partition) =>
+          Math.floor(log.endOffset('ticks', partition) / 2),
+        );
+        for (let partition = 0; partition < partitionCount; partition++)
+          log.markProcessed!('ticks', partition, processed[partition]!);
+        const bytesBefore = bytesHeld('ticks');
+        // Processed but young: kept.
+        enforce();
+        for (let partition = 0; partition < partitionCount; partition++)
+          assert.equal(log.startOffset!('ticks', partition), 0, 'young segments are kept');
+        clock += HOUR + 1;
+        enforce();
+        assert.ok(bytesHeld('ticks') < bytesBefore, `${bytesHeld('ticks')} < ${bytesBefore} bytes`);
+        let deletedSomething = false;
+        for (let partition = 0; partition < partitionCount; partition++) {
+          const start = log.startOffset!('ticks', partition);
+          assert.ok(start <= processed[partition]!, `nothing unprocessed deleted in ${partition}`);
+          if (start > 0) deletedSomething = true;
+          // Everything from the start on is exactly what was there; a read from 0 starts at the start.
+          const expected = before[partition]!.filter(([offset]) => offset >= start);
+          assert.deepEqual(await heldFromStart(log, 'ticks', partition), expected);
+          const first = await log.read<Tick>('ticks', partition, 0, 1);
+          assert.deepEqual(
+            first.map((record) => record.offset),
+            expected.slice(0, 1).map(([offset]) => offset),
+          );
+          assert.equal(log.endOffset('ticks', partition), before[partition]!.length);
+        }
+        assert.ok(deletedSomething, 'old processed segments were deleted');
+        // Everything processed and old: all but the newest segment go; appends continue the offsets.
+        for (let partition = 0; partition < partitionCount; partition++)
+          log.markProcessed!('ticks', partition, log.endOffset('ticks', partition));
+        clock += 2 * HOUR;
+        enforce();
+        const next = records(keys, 1_000, 6);
+        await log.append('ticks', next, { batch: 'next' });
+        const kept = all.filter((_, i) => i >= all.length - 30);
+        for (let partition = 0; partition < partitionCount; partition++) {
+          const held = await heldFromStart(log, 'ticks', partition);
+          const values = held.map(([, i]) => i);
+          for (const record of next)
+            if (targetOf(record, partitionCount) === partition) assert.ok(values.includes(record.value.i));
+          assert.equal(held[held.length - 1]![0], log.endOffset('ticks', partition) - 1);
+        }
+        assert.ok(kept.length > 0);
+        assert.deepEqual(await log.producerState('ticks'), { batch: 'next' });
+      }),
+  );
+
+  retentionIt('retention keeps a topic under its byte cap, oldest processed segments first', () =>
+    withRetention({ retentionMs: 0, retentionBytes: 6_000 }, async ({ log, enforce, bytesHeld }) => {
+      await appendBatches(log, 'ticks', keys, 0, 40, 10);
+      assert.ok(bytesHeld('ticks') > 6_000);
+      for (let partition = 0; partition < log.partitions('ticks'); partition++)
+        log.markProcessed!('ticks', partition, log.endOffset('ticks', partition));
+      enforce();
+      // At most one segment (2 000 bytes and one frame) over the cap.
+      assert.ok(bytesHeld('ticks') <= 6_000 + 2_000 + 1_000, `${bytesHeld('ticks')} bytes held`);
+      assert.ok(bytesHeld('ticks') > 0);
+    }),
+  );
+
+  retentionIt('retention never deletes a segment holding an unprocessed record of any partition', () =>
+    withRetention({}, async ({ log, enforce }) => {
+      await appendBatches(log, 'ticks', keys, 0, 30, 10);
+      const partitionCount = log.partitions('ticks');
+      if (partitionCount < 2) return;
+      // Partition 0 fully processed, the others not at all.
+      log.markProcessed!('ticks', 0, log.endOffset('ticks', 0));
+      clock += 10 * HOUR;
+      enforce();
+      for (let partition = 0; partition < partitionCount; partition++)
+        assert.equal(log.startOffset!('ticks', partition), 0, `partition ${partition}`);
+    }),
+  );
+
+  retentionIt('retention keeps offsets, records and the producer state across a reopen', () =>
+    withRetention({}, async (subject) => {
+      let log = subject.log;
+      await appendBatches(log, 'ticks', keys, 0, 30, 10);
+      for (let partition = 0; partition < log.partitions('ticks'); partition++)
+        log.markProcessed!('ticks', partition, log.endOffset('ticks', partition) - 5);
+      // A stateless append last: the state is still the last one given, after deletion and reopen.
+      await log.append('ticks', records(keys, 500, 3));
+      clock += 2 * HOUR;
+      subject.enforce();
+      const partitionCount = log.partitions('ticks');
+      const held = await Promise.all(
+        Array.from({ length: partitionCount }, (_, partition) => heldFromStart(log, 'ticks', partition)),
+      );
+      const starts = Array.from({ length: partitionCount }, (_, partition) =>
+        log.startOffset!('ticks', partition),
+      );
+      assert.ok(
+        starts.some((start) => start > 0),
+        'something was deleted',
+      );
+      await log.close();
+      log = subject.log = await subject.reopen!();
+      for (let partition = 0; partition < partitionCount; partition++) {
+        assert.equal(log.startOffset!('ticks', partition), starts[partition]);
+        assert.deepEqual(await heldFromStart(log, 'ticks', partition), held[partition]);
+      }
+      assert.deepEqual(await log.producerState('ticks'), { batch: 29 });
+      const next = records(keys, 700, 3);
+      await log.append('ticks', next, { batch: 'after' });
+      for (let partition = 0; partition < partitionCount; partition++) {
+        const now = await heldFromStart(log, 'ticks', partition);
+        assert.deepEqual(now.slice(0, held[partition]!.length), held[partition]);
+        const added = next
+          .filter((record) => targetOf(record, partitionCount) === partition)
+          .map((r) => r.value.i);
+        assert.deepEqual(
+          now.slice(held[partition]!.length),
+          added.map((i, j) => [held[partition]!.length + starts[partition]! + j, i]),
+        );
+      }
+    }),
+  );
 }

@@ -227,7 +227,9 @@ export class SpoolingLog implements Log {
           : new LogError('LOG_CLOSED', 'the log is closed'),
       );
     }
-    const next = this.#chain.then(() => this.#append(topic, records, producerState));
+    // Kept as it is now: the caller may change its object later, and a stateless append repeats it.
+    const state = producerState === undefined ? undefined : JSON.parse(JSON.stringify(producerState));
+    const next = this.#chain.then(() => this.#append(topic, records, state));
     this.#chain = next.catch(() => {});
     return next;
   }
@@ -271,6 +273,14 @@ export class SpoolingLog implements Log {
 
   read<T>(topic: string, partition: number, fromOffset: number, maxRecords: number): Promise<LogRecord<T>[]> {
     return this.#inner.read<T>(topic, partition, fromOffset, maxRecords);
+  }
+
+  markProcessed(topic: string, partition: number, offset: number): void {
+    this.#inner.markProcessed?.(topic, partition, offset);
+  }
+
+  startOffset(topic: string, partition: number): number {
+    return this.#inner.startOffset?.(topic, partition) ?? 0;
   }
 
   endOffset(topic: string, partition: number): number {
