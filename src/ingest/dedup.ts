@@ -4,9 +4,13 @@
  * Per (source, symbol): ids that are canonical decimal integers below 2^53 are remembered exactly as a
  * sorted set of disjoint ranges (a feed numbering its trades 1, 2, 3... costs one range); any other id is
  * remembered with its tick's ts for `horizonMs` of event time behind the largest accepted ts of its
- * (source, symbol), and a tick with such an id older than that is `too_old`. The whole state is a small
- * JSON snapshot that ingest appends with every feed position, so a restart restores it without reading
- * the log (which retention deletes).
+ * (source, symbol), and a tick with such an id older than that is `too_old`.
+ *
+ * The checkpoint ingest appends with every feed position is small: per (source, symbol) its ranges and
+ * newest ts, plus `horizonFrom`, the log offsets (per partition) from which every id still inside the
+ * horizon can be read back. Writing those ids into every append would cost O(ids) per append; instead a
+ * restart reads the log from `horizonFrom` (nothing at all for a feed whose ids are integers), and the
+ * pipeline keeps log retention from deleting what lies after it.
  */
 
 /** The verdict on one valid tick: accept it, drop it as a duplicate, or reject it as too old to check. */
@@ -16,16 +20,17 @@ export type DedupVerdict = 'accept' | 'duplicate' | 'too_old';
 export interface DedupKeySnapshot {
   source: string;
   symbol: string;
-  maxTs: number;
+  /** null before the first tick (JSON has no -Infinity). */
+  maxTs: number | null;
   ranges: number[];
-  /** Other ids still within the horizon, flat `[id0, ts0, id1, ts1, ...]`. */
-  ids: (string | number)[];
 }
 
 /** The dedup state as ingest checkpoints it in its producer state. */
 export interface DedupSnapshot {
-  version: 1;
+  version: 2;
   keys: DedupKeySnapshot[];
+  /** Per partition, the log offset from which the ids inside the horizon can be read back; null: none to read. */
+  horizonFrom: number[] | null;
 }
 
 const CANONICAL_ID = /^(?:0|[1-9]\d{0,15})$/;
@@ -111,7 +116,7 @@ class KeyState {
   readonly symbol: string;
   maxTs = Number.NEGATIVE_INFINITY;
   readonly ranges: IdRanges;
-  /** Non-canonical ids and the ts of the tick that brought them; entries behind the horizon are dead. */
+  /** Non-integer ids and the ts of the tick that brought them; entries behind the horizon are dead. */
   readonly recent = new Map<string, number>();
   #sweepAt = 1_024;
   /** The last snapshot of this key, reused while nothing changed. */
@@ -123,6 +128,10 @@ class KeyState {
     this.ranges = ranges;
   }
 
+  isLive(ts: number, horizonMs: number): boolean {
+    return ts >= this.maxTs - horizonMs;
+  }
+
   /** Forgets ids behind the horizon once the map has doubled since the last sweep (amortised O(1)). */
   sweep(horizonMs: number): void {
     if (this.recent.size < this.#sweepAt) return;
@@ -132,10 +141,24 @@ class KeyState {
   }
 }
 
+/** Accepted non-integer ids of one append: where it starts in the log, and which (key, ts) it brought. */
+interface HorizonGroup {
+  startOffsets: readonly number[];
+  keys: KeyState[];
+  ts: number[];
+  /** Entries before this are known to be behind their key's horizon. */
+  cursor: number;
+}
+
 /** The dedup state of one ingest (see the file comment). */
 export class Dedup {
   readonly #horizonMs: number;
   readonly #keys = new Map<string, KeyState>();
+  /** Appends that brought non-integer ids, oldest first; the first still holding a live id pins `horizonFrom`. */
+  #groups: HorizonGroup[] = [];
+  #groupsHead = 0;
+  #current: HorizonGroup | undefined;
+  #currentStart: readonly number[] = [];
 
   constructor(horizonMs: number, snapshot?: DedupSnapshot) {
     this.#horizonMs = horizonMs;
@@ -144,6 +167,15 @@ export class Dedup {
 
   get horizonMs(): number {
     return this.#horizonMs;
+  }
+
+  /**
+   * Marks the start of the records of one append: `startOffsets` are the log's end offsets now, at or
+   * before where its records will land. Non-integer ids accepted until the next call belong to it.
+   */
+  beginAppend(startOffsets: readonly number[]): void {
+    this.#current = undefined;
+    this.#currentStart = startOffsets;
   }
 
   /**
@@ -158,12 +190,11 @@ export class Dedup {
         if (!key.ranges.add(exact)) return 'duplicate';
         key.snapshot = undefined;
       } else {
-        const oldest = key.maxTs - this.#horizonMs;
-        if (ts < oldest) return 'too_old';
+        if (!key.isLive(ts, this.#horizonMs)) return 'too_old';
         const seenTs = key.recent.get(id);
-        if (seenTs !== undefined && seenTs >= oldest) return 'duplicate';
+        if (seenTs !== undefined && key.isLive(seenTs, this.#horizonMs)) return 'duplicate';
         key.recent.set(id, ts);
-        key.snapshot = undefined;
+        this.#remember(key, ts);
       }
     }
     if (ts > key.maxTs) {
@@ -174,14 +205,52 @@ export class Dedup {
     return 'accept';
   }
 
+  /**
+   * After a restart: an accepted tick read back from the log at or after `horizonFrom`, in log order.
+   * Its id is remembered when it is not an integer and still inside the restored horizon.
+   */
+  replayAccepted(source: string, symbol: string, ts: number, id: string | undefined): void {
+    if (id === undefined || exactIdOf(id) >= 0) return;
+    const key = this.#keyState(source, symbol);
+    if (!key.isLive(ts, this.#horizonMs)) return;
+    key.recent.set(id, ts);
+    this.#remember(key, ts);
+  }
+
+  /** Per partition, the log offsets a restart reads from to rebuild the horizon ids; undefined: nothing to read. */
+  horizonFrom(): readonly number[] | undefined {
+    while (this.#groupsHead < this.#groups.length) {
+      const group = this.#groups[this.#groupsHead]!;
+      while (
+        group.cursor < group.ts.length &&
+        !group.keys[group.cursor]!.isLive(group.ts[group.cursor]!, this.#horizonMs)
+      ) {
+        group.cursor++;
+      }
+      if (group.cursor < group.ts.length) return group.startOffsets;
+      this.#groups[this.#groupsHead] = undefined as unknown as HorizonGroup;
+      this.#groupsHead++;
+      if (this.#current === group) this.#current = undefined;
+    }
+    this.#groups = [];
+    this.#groupsHead = 0;
+    return undefined;
+  }
+
   /** The state to checkpoint. Keys that did not change since the last call reuse their snapshot. */
   snapshot(): DedupSnapshot {
     const keys: DedupKeySnapshot[] = [];
     for (const key of this.#keys.values()) {
-      key.snapshot ??= this.#snapshotOf(key);
+      key.snapshot ??= {
+        source: key.source,
+        symbol: key.symbol,
+        maxTs: Number.isFinite(key.maxTs) ? key.maxTs : null,
+        ranges: key.ranges.toFlat(),
+      };
       keys.push(key.snapshot);
     }
-    return { version: 1, keys };
+    const from = this.horizonFrom();
+    return { version: 2, keys, horizonFrom: from === undefined ? null : [...from] };
   }
 
   /** What the state holds, for memory accounting and tests. */
@@ -195,11 +264,14 @@ export class Dedup {
     return { keys: this.#keys.size, ranges, ids };
   }
 
-  #snapshotOf(key: KeyState): DedupKeySnapshot {
-    const oldest = key.maxTs - this.#horizonMs;
-    const ids: (string | number)[] = [];
-    for (const [id, ts] of key.recent) if (ts >= oldest) ids.push(id, ts);
-    return { source: key.source, symbol: key.symbol, maxTs: key.maxTs, ranges: key.ranges.toFlat(), ids };
+  /** Files a live non-integer id under the current append. */
+  #remember(key: KeyState, ts: number): void {
+    if (this.#current === undefined) {
+      this.#current = { startOffsets: this.#currentStart, keys: [], ts: [], cursor: 0 };
+      this.#groups.push(this.#current);
+    }
+    this.#current.keys.push(key);
+    this.#current.ts.push(ts);
   }
 
   #keyState(source: string, symbol: string): KeyState {
@@ -215,12 +287,11 @@ export class Dedup {
   #restore(snapshot: DedupSnapshot): void {
     for (const saved of snapshot.keys) {
       const key = new KeyState(saved.source, saved.symbol, new IdRanges(saved.ranges));
-      // JSON has no -Infinity: a key that saw no tick yet has null there.
       key.maxTs = typeof saved.maxTs === 'number' ? saved.maxTs : Number.NEGATIVE_INFINITY;
-      for (let i = 0; i + 1 < saved.ids.length; i += 2)
-        key.recent.set(String(saved.ids[i]), Number(saved.ids[i + 1]));
       this.#keys.set(`${saved.source}\u0000${saved.symbol}`, key);
     }
+    // The ids replayAccepted reads back belong to one group, starting where the reading starts.
+    if (snapshot.horizonFrom !== null) this.#currentStart = snapshot.horizonFrom;
   }
 }
 
@@ -229,7 +300,7 @@ export function isDedupSnapshot(value: unknown): value is DedupSnapshot {
   return (
     typeof value === 'object' &&
     value !== null &&
-    (value as { version?: unknown }).version === 1 &&
+    (value as { version?: unknown }).version === 2 &&
     Array.isArray((value as { keys?: unknown }).keys)
   );
 }

@@ -70,30 +70,46 @@ export class Ingest {
   }
 
   /**
-   * Restores the feeds' positions and the dedup state from the producer state of the last append. A
-   * state written before dedup was checkpointed has none: then the ticks still in the log rebuild it.
+   * Restores the feeds' positions and the dedup state from the producer state of the last append,
+   * reading back only the ticks from `horizonFrom` on (the non-integer ids still inside the horizon).
+   * A state written before dedup was checkpointed has none: then the ticks in the log rebuild it.
    */
   async open(): Promise<void> {
     const saved = (await this.#log.producerState(TOPIC_TICKS)) as IngestProducerState | undefined;
     if (saved?.feeds) this.#state = { feeds: { ...saved.feeds } };
     this.#nextSeq = saved?.nextSeq ?? 0;
     for (const [name, feed] of Object.entries(this.#state.feeds)) if (feed.ended) this.#endLogged.add(name);
-    if (isDedupSnapshot(saved?.dedup)) {
-      this.#dedup = new Dedup(this.#dedup.horizonMs, saved.dedup);
-      return;
-    }
     const partitions = this.#log.partitions(TOPIC_TICKS);
+    let from: readonly number[];
+    let replay: (tick: IngestEntry & { kind: 'tick' }) => void;
+    if (isDedupSnapshot(saved?.dedup)) {
+      const dedup = new Dedup(this.#dedup.horizonMs, saved.dedup);
+      this.#dedup = dedup;
+      if (saved.dedup.horizonFrom === null) return;
+      from = saved.dedup.horizonFrom;
+      replay = (tick) => dedup.replayAccepted(tick.source, tick.symbol, tick.ts, tick.id);
+    } else {
+      from = new Array<number>(partitions).fill(0);
+      this.#dedup.beginAppend(from);
+      replay = (tick) => this.#dedup.check(tick.source, tick.symbol, tick.ts, tick.id);
+    }
     for (let partition = 0; partition < partitions; partition++) {
       const end = this.#log.endOffset(TOPIC_TICKS, partition);
-      for (let offset = 0; offset < end; ) {
+      for (let offset = from[partition] ?? 0; offset < end; ) {
         const records = await this.#log.read<IngestEntry>(TOPIC_TICKS, partition, offset, READ_CHUNK);
         if (records.length === 0) break;
-        for (const { value } of records) {
-          if (value.kind === 'tick') this.#dedup.check(value.source, value.symbol, value.ts, value.id);
-        }
+        for (const { value } of records) if (value.kind === 'tick') replay(value);
         offset = records[records.length - 1]!.offset + 1;
       }
     }
+  }
+
+  /**
+   * Per partition of the log, the first offset a restart must read back (non-integer ids inside the
+   * dedup horizon), or undefined: log retention must keep everything from there.
+   */
+  retainFrom(): readonly number[] | undefined {
+    return this.#dedup.horizonFrom();
   }
 
   /** How much the dedup state holds (keys, exact-id ranges, horizon ids). */
@@ -153,6 +169,7 @@ export class Ingest {
       status.startedAt = Date.now();
       for await (const batch of feed.run(this.#state.feeds[feed.name]?.position, signal)) {
         if (this.#backpressure) await this.#backpressure();
+        this.#dedup.beginAppend(this.#endOffsets());
         const records = this.#toRecords(batch, feed.defaultSource);
         if (this.#stampSeq) for (const record of records) record.value.seq = this.#nextSeq++;
         status.messages += records.length;
@@ -190,6 +207,12 @@ export class Ingest {
     if (this.#stampSeq) state.nextSeq = this.#nextSeq;
     state.dedup = this.#dedup.snapshot();
     return state;
+  }
+
+  /** The log's end offsets now: at or before where the next append's records land. */
+  #endOffsets(): number[] {
+    const partitions = this.#log.partitions(TOPIC_TICKS);
+    return Array.from({ length: partitions }, (_, partition) => this.#log.endOffset(TOPIC_TICKS, partition));
   }
 
   #appendClock(): void {

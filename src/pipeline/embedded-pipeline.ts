@@ -10,7 +10,7 @@ import {
   type PipelineView,
   type Stats,
 } from '../core/pipeline-view.ts';
-import { type Candle, type Interval, TOPIC_TICKS } from '../core/records.ts';
+import { type Candle, type Interval, TOPIC_ALERTS, TOPIC_TICKS } from '../core/records.ts';
 import type { Feed } from '../feeds/feed.ts';
 import { createFeed } from '../feeds/registry.ts';
 import { Ingest } from '../ingest/ingest.ts';
@@ -46,6 +46,7 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
   readonly #abort = new AbortController();
   readonly #options: EmbeddedPipelineOptions;
   #processing: Promise<unknown> | undefined;
+  #retention: Promise<void> | undefined;
   /** Running feeds: each has its own abort controller so the control panel can stop one. */
   readonly #feedRuns = new Map<string, { controller: AbortController; done: Promise<void> }>();
   #unlock: (() => Promise<void>) | undefined;
@@ -87,7 +88,30 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
     await this.#ingest.open();
     await this.#runner.open();
     this.#processing = this.#runner.run(this.#abort.signal);
+    this.#retention = this.#markProcessed();
     for (const feed of this.feeds) this.#runFeed(feed);
+  }
+
+  /**
+   * Tells the log what the store's checkpoint holds after every commit, so log retention deletes only
+   * processed segments (DESIGN §4a), and nothing ingest's dedup needs after a restart. Nothing in this process reads the alerts topic back beyond its
+   * last record, which retention never deletes (it is in the newest segment).
+   */
+  async #markProcessed(): Promise<void> {
+    const log = this.log;
+    if (!log.markProcessed) return;
+    while (!this.#abort.signal.aborted) {
+      // Ingest reads back the ticks from its dedup horizon on after a restart: those stay too.
+      const offsets = this.#runner.committedOffsets();
+      const retainFrom = this.#ingest.retainFrom();
+      for (let partition = 0; partition < offsets.length; partition++) {
+        const processed = Math.min(offsets[partition]!, retainFrom?.[partition] ?? Number.POSITIVE_INFINITY);
+        log.markProcessed(TOPIC_TICKS, partition, processed);
+      }
+      for (let partition = 0; partition < log.partitions(TOPIC_ALERTS); partition++)
+        log.markProcessed(TOPIC_ALERTS, partition, log.endOffset(TOPIC_ALERTS, partition));
+      await this.#runner.waitForCommit(1_000);
+    }
   }
 
   #runFeed(feed: Feed): void {
@@ -107,7 +131,11 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
   /** Stops feeds, lets the processor commit what it has read, and closes everything. */
   async stop(): Promise<void> {
     this.#abort.abort();
-    await Promise.allSettled([this.#processing, ...[...this.#feedRuns.values()].map((run) => run.done)]);
+    await Promise.allSettled([
+      this.#processing,
+      this.#retention,
+      ...[...this.#feedRuns.values()].map((run) => run.done),
+    ]);
     await this.log.close();
     await this.store.close();
     await this.#unlock?.();

@@ -182,6 +182,11 @@ export class ProcessRunner {
     return sum;
   }
 
+  /** Committed log offsets per partition of `price-ticks` (0 for partitions not this runner's). */
+  committedOffsets(): readonly number[] {
+    return this.#offsets;
+  }
+
   /** Resolves after the next commit, or after `timeoutMs` (so a stopped runner never hangs a caller). */
   waitForCommit(timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {
