@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { cacheConfigSchema } from '../cache/cache-config.ts';
 import { parseDurationMs } from '../core/duration.ts';
+import { parseSizeBytes } from '../core/size.ts';
 import { feedConfigSchema } from '../feeds/registry.ts';
 import { serverConfigSchema } from '../serve/server-config.ts';
 
@@ -19,6 +20,22 @@ const duration = z.union([z.string(), z.number()]).transform((value, context) =>
   }
   return ms;
 });
+
+/** A size in bytes, or with a binary unit (`64KiB`, `256MiB`, `1GiB`). */
+const size = z.union([z.string(), z.number()]).transform((value, context) => {
+  const bytes = parseSizeBytes(value);
+  if (bytes === undefined) {
+    context.addIssue({
+      code: 'custom',
+      message: `expected a size such as "1GiB", "256MiB", "64KiB" or bytes, got ${JSON.stringify(value)}`,
+    });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const LOG_RETENTION_MS = 86_400_000;
+const LOG_RETENTION_BYTES = 1_073_741_824;
 
 const symbol = z
   .string()
@@ -68,7 +85,16 @@ export const logConfigSchema = z
     z.strictObject({
       type: z.literal('embedded'),
       fsync: z.boolean().default(false).describe('fsync every append: survives power loss, slower.'),
-      segmentBytes: z.number().int().positive().optional().describe('Roll log segments at this size.'),
+      segmentBytes: size
+        .pipe(z.number().int().positive())
+        .optional()
+        .describe('Roll log segments at this size (default 64MiB, at most an eighth of retentionBytes).'),
+      retention: duration
+        .default(LOG_RETENTION_MS)
+        .describe('Delete processed log segments whose last append is older than this (0: never by age).'),
+      retentionBytes: size
+        .default(LOG_RETENTION_BYTES)
+        .describe('Delete the oldest processed log segments while a topic holds more than this (0: no cap).'),
     }),
     z.strictObject({ type: z.literal('memory') }),
     z.strictObject({
@@ -83,10 +109,16 @@ export const logConfigSchema = z
         .describe('Transactional id: one per writing process, stable across restarts.'),
       topicPrefix: z.string().default('').describe('Prefix of every Kafka topic name.'),
       replicationFactor: z.number().int().positive().default(1).describe('Replicas of new topics.'),
-      spoolMaxBytes: z
-        .number()
-        .int()
-        .positive()
+      retention: duration
+        .default(LOG_RETENTION_MS)
+        .describe('`retention.ms` of the topics ingest creates (0: the broker default).'),
+      retentionBytes: size
+        .default(LOG_RETENTION_BYTES)
+        .describe(
+          '`retention.bytes` of the topics ingest creates, per partition as Kafka counts it (0: the broker default).',
+        ),
+      spoolMaxBytes: size
+        .pipe(z.number().int().positive())
         .default(1_073_741_824)
         .describe(
           '`ingest` buffers appends on disk, up to this many bytes, while the brokers are unreachable.',

@@ -200,8 +200,8 @@ export function createProcessRole(options: {
 }
 
 function withoutType(config: KafkaLogConfig): ConstructorParameters<typeof KafkaLog>[0] {
-  const { type: _type, spoolMaxBytes: _spool, ...options } = config;
-  return options;
+  const { type: _type, spoolMaxBytes: _spool, retention, retentionBytes, ...options } = config;
+  return { ...options, retentionMs: retention, retentionBytes };
 }
 
 /**

@@ -39,6 +39,10 @@ export interface KafkaLogOptions {
   topicPrefix?: string;
   /** Replication factor of the topics this log creates. Default 1. */
   replicationFactor?: number;
+  /** `retention.ms` of the (not compacted) topics this log creates; 0 leaves the broker's default. */
+  retentionMs?: number;
+  /** `retention.bytes` (per partition, as Kafka counts it) of the topics this log creates; 0 leaves the default. */
+  retentionBytes?: number;
 }
 
 /** Suffix of the compacted topic that holds a topic's producer state. */
@@ -78,6 +82,8 @@ export class KafkaLog implements Log {
       transactionalId: options.transactionalId ?? `${clientId}-log`,
       topicPrefix: options.topicPrefix ?? '',
       replicationFactor: options.replicationFactor ?? 1,
+      retentionMs: options.retentionMs ?? 0,
+      retentionBytes: options.retentionBytes ?? 0,
     };
     if (!Number.isInteger(this.#options.partitions) || this.#options.partitions < 1) {
       throw new Error(`kafka log: partitions must be a positive integer, got ${this.#options.partitions}`);
@@ -399,6 +405,16 @@ export class KafkaLog implements Log {
     }
   }
 
+  /** DESIGN §4a: a topic keeps what `log.retention` / `log.retentionBytes` say (Kafka deletes on its own). */
+  #retentionEntries(): { name: string; value: string }[] {
+    const entries: { name: string; value: string }[] = [];
+    if (this.#options.retentionMs > 0)
+      entries.push({ name: 'retention.ms', value: String(this.#options.retentionMs) });
+    if (this.#options.retentionBytes > 0)
+      entries.push({ name: 'retention.bytes', value: String(this.#options.retentionBytes) });
+    return entries;
+  }
+
   async #ensureTopic(topic: string, partitions: number, compacted: boolean): Promise<void> {
     if (this.#topics.has(topic)) return;
     const admin = this.#require(this.#admin);
@@ -411,7 +427,9 @@ export class KafkaLog implements Log {
               topic: this.#kafkaTopic(topic),
               numPartitions: partitions,
               replicationFactor: this.#options.replicationFactor,
-              configEntries: compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+              configEntries: compacted
+                ? [{ name: 'cleanup.policy', value: 'compact' }]
+                : this.#retentionEntries(),
             },
           ],
         });
