@@ -83,6 +83,11 @@ export interface FeedStatus {
   backfilled?: number;
   /** Live feeds: why the feed stopped for good (bad key, no entitlement, unknown symbol). */
   fatal?: string;
+  /**
+   * Set while ingest holds the feed back because the log cannot take its appends (`no_space`: the
+   * disk is full); ingest retries and resumes by itself, losing nothing.
+   */
+  stalled?: { reason: 'no_space'; since: number; message: string };
 }
 
 export interface Stats extends Counters {

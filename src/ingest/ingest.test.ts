@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type IngestEntry, TOPIC_TICKS } from '../core/records.ts';
 import type { Feed, FeedBatch } from '../feeds/feed.ts';
+import { LogError } from '../log/log-error.ts';
 import { MemoryLog } from '../log/memory/memory-log.ts';
-import { Ingest } from './ingest.ts';
+import { Ingest, type IngestFault } from './ingest.ts';
 
 /** A bounded feed that hands over fixed batches; its position is the batch index. */
 function scriptedFeed(batches: FeedBatch[], name = 'script'): Feed {
@@ -237,5 +238,80 @@ describe('Ingest', () => {
     assert.ok(
       rejected.kind === 'rejected' && /dedupHorizon/.test(rejected.detail) && rejected.raw === lines[2],
     );
+  });
+
+  it('holds a feed back while the log has no space, then resumes by itself, losing nothing', async () => {
+    const log = new MemoryLog();
+    await log.open();
+    let full = false;
+    let refused = 0;
+    const append = log.append.bind(log);
+    log.append = async (topic, records, state) => {
+      if (full) {
+        refused++;
+        throw new LogError('LOG_NO_SPACE', 'no space left to append', {
+          cause: Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' }),
+        });
+      }
+      return append(topic, records, state);
+    };
+    const faults: IngestFault[] = [];
+    const ingest = new Ingest(log, { onFault: (fault) => faults.push(fault), maxRetryMs: 20 });
+    await ingest.open();
+    const batches: FeedBatch[] = Array.from({ length: 6 }, (_, i) => ({
+      lines: [line(String(2 * i + 1)), line(String(2 * i + 2))],
+      position: i,
+    }));
+    // The disk fills after the second batch.
+    const feed: Feed = {
+      ...scriptedFeed(batches),
+      async *run(position: unknown, signal: AbortSignal) {
+        for await (const batch of scriptedFeed(batches).run(position, signal)) {
+          if (batch.position === 2) full = true;
+          yield batch;
+        }
+      },
+    };
+    const running = ingest.runFeed(feed, new AbortController().signal);
+    while (refused < 3) await new Promise((resolve) => setTimeout(resolve, 5));
+    const [status] = ingest.feedStatuses();
+    assert.equal(status?.state, 'running');
+    assert.equal(status?.stalled?.reason, 'no_space');
+    assert.deepEqual(
+      faults.map((fault) => fault.phase),
+      ['start'],
+      'one line when it starts, none while it lasts',
+    );
+    full = false;
+    await running;
+    assert.deepEqual(
+      faults.map((fault) => [fault.feed, fault.reason, fault.phase]),
+      [
+        ['script', 'no_space', 'start'],
+        ['script', 'no_space', 'end'],
+      ],
+    );
+    assert.equal(ingest.feedStatuses()[0]?.stalled, undefined);
+    assert.equal(ingest.feedStatuses()[0]?.state, 'ended');
+    const ids = (await entries(log)).map((entry) => (entry.kind === 'tick' ? entry.id : entry.kind));
+    assert.deepEqual(ids, [...Array.from({ length: 12 }, (_, i) => String(i + 1)), 'end']);
+  });
+
+  it('stops waiting for space when the feed is stopped', async () => {
+    const log = new MemoryLog();
+    await log.open();
+    log.append = async () => {
+      throw new LogError('LOG_NO_SPACE', 'no space');
+    };
+    const ingest = new Ingest(log, { onFault: () => undefined, maxRetryMs: 10 });
+    await ingest.open();
+    const controller = new AbortController();
+    const running = ingest.runFeed(scriptedFeed([{ lines: [line('1')], position: 0 }]), controller.signal);
+    while (ingest.feedStatuses()[0]?.stalled === undefined)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    controller.abort();
+    await running;
+    assert.equal(ingest.feedStatuses()[0]?.state, 'stopped');
+    assert.equal(ingest.feedStatuses()[0]?.stalled, undefined);
   });
 });

@@ -20,6 +20,16 @@ export interface IngestProducerState {
   dedup?: DedupSnapshot;
 }
 
+/** A fault ingest rides out by itself, reported once when it starts and once when it ends. */
+export interface IngestFault {
+  feed: string;
+  reason: 'no_space';
+  phase: 'start' | 'end';
+  message: string;
+  /** When the fault started (ms). */
+  since: number;
+}
+
 /** DESIGN §4: non-integer ids are remembered for 24 h of event time unless configured otherwise. */
 export const DEFAULT_DEDUP_HORIZON_MS = 86_400_000;
 
@@ -41,6 +51,10 @@ export interface IngestOptions {
   stampSeq?: boolean;
   /** How long (event time) ids that are not canonical integers are remembered (default 24 h). */
   dedupHorizonMs?: number;
+  /** Hears each fault's start and end (default: one line on stderr each). */
+  onFault?: (fault: IngestFault) => void;
+  /** Longest wait between retries of an append that failed for lack of space (default 2 s). */
+  maxRetryMs?: number;
 }
 
 const READ_CHUNK = 50_000;
@@ -53,6 +67,8 @@ export class Ingest {
   readonly #stampSeq: boolean;
   #nextSeq = 0;
   #dedup: Dedup;
+  readonly #onFault: (fault: IngestFault) => void;
+  readonly #maxRetryMs: number;
   #state: IngestProducerState = { feeds: {} };
   readonly #status = new Map<string, FeedStatus>();
   /** The feeds behind the statuses, asked for their connection health. */
@@ -67,6 +83,8 @@ export class Ingest {
     this.#backpressure = options.backpressure;
     this.#stampSeq = options.stampSeq ?? false;
     this.#dedup = new Dedup(options.dedupHorizonMs ?? DEFAULT_DEDUP_HORIZON_MS);
+    this.#onFault = options.onFault ?? writeFault;
+    this.#maxRetryMs = options.maxRetryMs ?? 2_000;
   }
 
   /**
@@ -175,7 +193,7 @@ export class Ingest {
         status.messages += records.length;
         if (records.length > 0) status.lastMessageAt = Date.now();
         this.#state.feeds[feed.name] = { position: batch.position, ended: false };
-        await this.#log.append(TOPIC_TICKS, records, this.#snapshotState());
+        if (!(await this.#appendRetrying(status, records, signal))) break;
         if (signal.aborted) break;
       }
       if (signal.aborted) {
@@ -187,7 +205,10 @@ export class Ingest {
         this.#state.feeds[feed.name] = { position, ended: true };
         const end: IngestEntry = { kind: 'end', source: feed.name };
         if (this.#stampSeq) end.seq = this.#nextSeq++;
-        await this.#log.append(TOPIC_TICKS, this.#everyPartition(end), this.#snapshotState());
+        if (!(await this.#appendRetrying(status, this.#everyPartition(end), signal))) {
+          status.state = 'stopped';
+          return;
+        }
         this.#endLogged.add(feed.name);
         status.state = 'ended';
       } else {
@@ -199,6 +220,48 @@ export class Ingest {
       throw error;
     } finally {
       if (clock) clearInterval(clock);
+    }
+  }
+
+  /**
+   * Appends, and while the log's disk is full holds the feed back (it is not read meanwhile), retrying
+   * until the append goes through: nothing is lost, and the fault shows in the feed's status and in one
+   * line when it starts and one when it ends. Resolves false when `signal` aborts first.
+   */
+  async #appendRetrying(
+    status: FeedStatus,
+    records: AppendRecord<IngestEntry>[],
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    let waitMs = 50;
+    for (;;) {
+      try {
+        await this.#log.append(TOPIC_TICKS, records, this.#snapshotState());
+      } catch (error) {
+        if (!isNoSpace(error)) throw error;
+        if (status.stalled === undefined) {
+          status.stalled = { reason: 'no_space', since: Date.now(), message: errorMessage(error) };
+          this.#onFault({ feed: status.name, phase: 'start', ...status.stalled });
+        }
+        if (!(await sleep(waitMs, signal))) {
+          delete status.stalled;
+          return false;
+        }
+        waitMs = Math.min(this.#maxRetryMs, waitMs * 2);
+        continue;
+      }
+      if (status.stalled !== undefined) {
+        const { since } = status.stalled;
+        delete status.stalled;
+        this.#onFault({
+          feed: status.name,
+          reason: 'no_space',
+          phase: 'end',
+          since,
+          message: `space is back after ${((Date.now() - since) / 1_000).toFixed(1)} s; appending again`,
+        });
+      }
+      return true;
     }
   }
 
@@ -313,4 +376,39 @@ function safeStringify(value: unknown): string {
   } catch {
     return describe(value);
   }
+}
+
+/** A full disk (ENOSPC, EDQUOT), as the log reports it (LOG_NO_SPACE) or as a raw fs error in its causes. */
+export function isNoSpace(error: unknown): boolean {
+  for (let cause = error, depth = 0; cause !== undefined && cause !== null && depth < 5; depth++) {
+    const code = (cause as { code?: unknown }).code;
+    if (code === 'LOG_NO_SPACE' || code === 'ENOSPC' || code === 'EDQUOT') return true;
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function writeFault(fault: IngestFault): void {
+  const what = fault.phase === 'start' ? 'paused: the log cannot take appends' : 'resumed';
+  process.stderr.write(`ingest: feed ${fault.feed} ${what} (${fault.reason}): ${fault.message}\n`);
+}
+
+/** Resolves true after `ms`, or false as soon as `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
