@@ -8,7 +8,8 @@ import path from 'node:path';
 import type { IngestEntry, ProcessedTick, Tick } from '../src/core/records.ts';
 import { TOPIC_TICKS } from '../src/core/records.ts';
 import type { Feed, FeedBatch } from '../src/feeds/feed.ts';
-import { Ingest } from '../src/ingest/ingest.ts';
+import { Dedup } from '../src/ingest/dedup.ts';
+import { DEFAULT_DEDUP_HORIZON_MS, Ingest } from '../src/ingest/ingest.ts';
 import { validateRecord } from '../src/ingest/validate.ts';
 import type { Log } from '../src/log/log.ts';
 import { MemoryLog } from '../src/log/memory/memory-log.ts';
@@ -39,8 +40,8 @@ export function measureParse(lines: readonly string[], rounds: number): number {
 }
 
 /**
- * Parse + validate + dedup, the work ingest does per line, with a Set of `source\0symbol\0id` keys
- * as src/ingest/ingest.ts keeps them. Returns the rate and the accepted ticks as log entries, for
+ * Parse + validate + dedup, the work ingest does per line, with the Dedup of src/ingest/dedup.ts
+ * (exact integer ids as ranges, other ids for the horizon) as src/ingest/ingest.ts keeps it. Returns the rate and the accepted ticks as log entries, for
  * the processor stage to run on the same input.
  */
 export function measureIngest(
@@ -49,7 +50,7 @@ export function measureIngest(
 ): { ticksPerSec: number; entries: IngestEntry[] } {
   let entries: IngestEntry[] = [];
   const ms = bestOf(rounds, () => {
-    const seen = new Set<string>();
+    const dedup = new Dedup(DEFAULT_DEDUP_HORIZON_MS);
     const out: IngestEntry[] = [];
     const receivedAt = Date.now();
     for (let i = 0; i < lines.length; i++) {
@@ -62,11 +63,7 @@ export function measureIngest(
       const result = validateRecord(value, 'replay', receivedAt);
       if (!result.ok) continue;
       const tick = result.tick;
-      if (tick.id !== undefined) {
-        const key = `${tick.source}\u0000${tick.symbol}\u0000${tick.id}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-      }
+      if (dedup.check(tick.source, tick.symbol, tick.ts, tick.id) !== 'accept') continue;
       const entry = tick as Tick & { kind: 'tick' };
       entry.kind = 'tick';
       out.push(entry);
