@@ -1,7 +1,12 @@
 /**
  * The ingest stage: turns feed batches into log entries (ticks, rejections, duplicates) and appends
- * them together with every feed's position and the dedup state, so a restart neither re-reads nor
- * skips input, and finds the same duplicates, without reading the log back.
+ * them together with every feed's position, so a restart neither re-reads nor skips input.
+ *
+ * The dedup state is checkpointed to its own topic (`ingest-state`) every `dedupCheckpointEvery`
+ * entries, with the log offsets it covers. It is a function of the accepted ticks up to those offsets,
+ * so it needs no atomicity with the ticks: a restart loads the last checkpoint and runs the ticks after
+ * it (and, for non-integer ids, those from its `horizonFrom`) through dedup again. Carrying it in every
+ * append's producer state instead would cost a few KB per append with a few hundred symbols.
  */
 
 import { type FeedCauseKind, type FeedStatus, LIVE_FEED_STATES } from '../core/pipeline-view.ts';
@@ -16,8 +21,16 @@ export interface IngestProducerState {
   feeds: Record<string, { position: unknown; ended: boolean }>;
   /** The seq the next entry gets, when ingest stamps them (`stampSeq`). */
   nextSeq?: number;
-  /** The dedup state after this append (absent in states written before it was checkpointed). */
-  dedup?: DedupSnapshot;
+}
+
+/** The topic ingest checkpoints its dedup state to (one partition; only its last record is read). */
+export const TOPIC_INGEST_STATE = 'ingest-state';
+
+/** A dedup checkpoint: the state after every accepted tick below `offsets` (per partition of the ticks). */
+export interface DedupCheckpoint {
+  version: 1;
+  offsets: number[];
+  dedup: DedupSnapshot;
 }
 
 /** A fault ingest rides out by itself, reported once when it starts and once when it ends. */
@@ -55,6 +68,8 @@ export interface IngestOptions {
   onFault?: (fault: IngestFault) => void;
   /** Longest wait between retries of an append that failed for lack of space (default 2 s). */
   maxRetryMs?: number;
+  /** Log entries between dedup checkpoints: a restart reads at most about this many back (default 50 000). */
+  dedupCheckpointEvery?: number;
 }
 
 const READ_CHUNK = 50_000;
@@ -68,6 +83,12 @@ export class Ingest {
   #nextSeq = 0;
   #dedup: Dedup;
   readonly #onFault: (fault: IngestFault) => void;
+  readonly #checkpointEvery: number;
+  /** Batches turned into entries whose append has not resolved: a checkpoint then would run ahead of the log. */
+  #inFlight = 0;
+  #sinceCheckpoint = 0;
+  /** Where a restart starts reading the ticks (the last durable checkpoint's offsets and horizonFrom). */
+  #retainFrom: number[] = [];
   readonly #maxRetryMs: number;
   #state: IngestProducerState = { feeds: {} };
   readonly #status = new Map<string, FeedStatus>();
@@ -85,12 +106,13 @@ export class Ingest {
     this.#dedup = new Dedup(options.dedupHorizonMs ?? DEFAULT_DEDUP_HORIZON_MS);
     this.#onFault = options.onFault ?? writeFault;
     this.#maxRetryMs = options.maxRetryMs ?? 2_000;
+    this.#checkpointEvery = options.dedupCheckpointEvery ?? 50_000;
   }
 
   /**
-   * Restores the feeds' positions and the dedup state from the producer state of the last append,
-   * reading back only the ticks from `horizonFrom` on (the non-integer ids still inside the horizon).
-   * A state written before dedup was checkpointed has none: then the ticks in the log rebuild it.
+   * Restores the feeds' positions from the producer state of the last append, and the dedup state
+   * from the last checkpoint plus the ticks after it (see the file comment); without a checkpoint, from
+   * every tick in the log.
    */
   async open(): Promise<void> {
     const saved = (await this.#log.producerState(TOPIC_TICKS)) as IngestProducerState | undefined;
@@ -98,36 +120,52 @@ export class Ingest {
     this.#nextSeq = saved?.nextSeq ?? 0;
     for (const [name, feed] of Object.entries(this.#state.feeds)) if (feed.ended) this.#endLogged.add(name);
     const partitions = this.#log.partitions(TOPIC_TICKS);
-    let from: readonly number[];
-    let replay: (tick: IngestEntry & { kind: 'tick' }) => void;
-    if (isDedupSnapshot(saved?.dedup)) {
-      const dedup = new Dedup(this.#dedup.horizonMs, saved.dedup);
+    const checkpoint = await lastCheckpoint(this.#log);
+    const from = checkpoint?.offsets ?? new Array<number>(partitions).fill(0);
+    if (checkpoint) {
+      const dedup = new Dedup(this.#dedup.horizonMs, checkpoint.dedup);
       this.#dedup = dedup;
-      if (saved.dedup.horizonFrom === null) return;
-      from = saved.dedup.horizonFrom;
-      replay = (tick) => dedup.replayAccepted(tick.source, tick.symbol, tick.ts, tick.id);
+      const horizonFrom = checkpoint.dedup.horizonFrom;
+      if (horizonFrom !== null) {
+        await this.#readTicks(horizonFrom, from, (tick) =>
+          dedup.replayAccepted(tick.source, tick.symbol, tick.ts, tick.id),
+        );
+      }
+      this.#retainFrom = from.map((offset, p) => Math.min(offset, horizonFrom?.[p] ?? offset));
     } else {
-      from = new Array<number>(partitions).fill(0);
-      this.#dedup.beginAppend(from);
-      replay = (tick) => this.#dedup.check(tick.source, tick.symbol, tick.ts, tick.id);
+      this.#retainFrom = [...from];
     }
-    for (let partition = 0; partition < partitions; partition++) {
-      const end = this.#log.endOffset(TOPIC_TICKS, partition);
+    const ends = this.#endOffsets();
+    this.#dedup.beginAppend(from);
+    await this.#readTicks(from, ends, (tick) =>
+      this.#dedup.check(tick.source, tick.symbol, tick.ts, tick.id),
+    );
+    this.#sinceCheckpoint = ends.reduce((sum, end, p) => sum + end - (from[p] ?? 0), 0);
+  }
+
+  /** Runs every accepted tick in [from, to) of each partition through `onTick`, in log order. */
+  async #readTicks(
+    from: readonly number[],
+    to: readonly number[],
+    onTick: (tick: IngestEntry & { kind: 'tick' }) => void,
+  ): Promise<void> {
+    for (let partition = 0; partition < to.length; partition++) {
+      const end = to[partition]!;
       for (let offset = from[partition] ?? 0; offset < end; ) {
         const records = await this.#log.read<IngestEntry>(TOPIC_TICKS, partition, offset, READ_CHUNK);
+        for (const { offset: at, value } of records) if (at < end && value.kind === 'tick') onTick(value);
         if (records.length === 0) break;
-        for (const { value } of records) if (value.kind === 'tick') replay(value);
         offset = records[records.length - 1]!.offset + 1;
       }
     }
   }
 
   /**
-   * Per partition of the log, the first offset a restart must read back (non-integer ids inside the
-   * dedup horizon), or undefined: log retention must keep everything from there.
+   * Per partition of the ticks, the first offset a restart reads back (from the last dedup checkpoint):
+   * log retention must keep everything from there.
    */
-  retainFrom(): readonly number[] | undefined {
-    return this.#dedup.horizonFrom();
+  retainFrom(): readonly number[] {
+    return this.#retainFrom;
   }
 
   /** How much the dedup state holds (keys, exact-id ranges, horizon ids). */
@@ -193,7 +231,16 @@ export class Ingest {
         status.messages += records.length;
         if (records.length > 0) status.lastMessageAt = Date.now();
         this.#state.feeds[feed.name] = { position: batch.position, ended: false };
-        if (!(await this.#appendRetrying(status, records, signal))) break;
+        this.#inFlight++;
+        let appended: boolean;
+        try {
+          appended = await this.#appendRetrying(status, records, signal);
+        } finally {
+          this.#inFlight--;
+        }
+        if (!appended) break;
+        this.#sinceCheckpoint += records.length;
+        await this.#checkpointDedup();
         if (signal.aborted) break;
       }
       if (signal.aborted) {
@@ -265,10 +312,28 @@ export class Ingest {
     }
   }
 
+  /**
+   * Appends a dedup checkpoint once enough entries went by and no batch is between dedup and the log
+   * (then the state is exactly that of the ticks below the log's end offsets). A failure only delays it.
+   */
+  async #checkpointDedup(): Promise<void> {
+    if (this.#sinceCheckpoint < this.#checkpointEvery || this.#inFlight > 0) return;
+    const dedup = this.#dedup.snapshot();
+    const checkpoint: DedupCheckpoint = { version: 1, offsets: this.#endOffsets(), dedup };
+    this.#sinceCheckpoint = 0;
+    try {
+      await this.#log.append(TOPIC_INGEST_STATE, [{ key: '', value: checkpoint, partition: 0 }]);
+    } catch {
+      this.#sinceCheckpoint = this.#checkpointEvery;
+      return;
+    }
+    const { offsets } = checkpoint;
+    this.#retainFrom = offsets.map((offset, p) => Math.min(offset, dedup.horizonFrom?.[p] ?? offset));
+  }
+
   #snapshotState(): IngestProducerState {
     const state: IngestProducerState = { feeds: { ...this.#state.feeds } };
     if (this.#stampSeq) state.nextSeq = this.#nextSeq;
-    state.dedup = this.#dedup.snapshot();
     return state;
   }
 
@@ -411,4 +476,20 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
     };
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** The last dedup checkpoint in the log, or undefined. */
+async function lastCheckpoint(log: Log): Promise<DedupCheckpoint | undefined> {
+  const end = log.endOffset(TOPIC_INGEST_STATE, 0);
+  for (let window = 1; ; window *= 8) {
+    const from = Math.max(0, end - window);
+    const records = await log.read<DedupCheckpoint>(TOPIC_INGEST_STATE, 0, from, end - from);
+    const last = records[records.length - 1]?.value;
+    if (last !== undefined) {
+      return last.version === 1 && Array.isArray(last.offsets) && isDedupSnapshot(last.dedup)
+        ? last
+        : undefined;
+    }
+    if (from === 0) return undefined;
+  }
 }

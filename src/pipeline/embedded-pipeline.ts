@@ -13,7 +13,7 @@ import {
 import { type Candle, type Interval, TOPIC_ALERTS, TOPIC_TICKS } from '../core/records.ts';
 import type { Feed } from '../feeds/feed.ts';
 import { createFeed } from '../feeds/registry.ts';
-import { Ingest } from '../ingest/ingest.ts';
+import { Ingest, TOPIC_INGEST_STATE } from '../ingest/ingest.ts';
 import { SYMBOL_PATTERN } from '../ingest/validate.ts';
 import type { Log } from '../log/log.ts';
 import { createLog } from '../log/registry.ts';
@@ -94,8 +94,9 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
 
   /**
    * Tells the log what the store's checkpoint holds after every commit, so log retention deletes only
-   * processed segments (DESIGN §4a), and nothing ingest's dedup needs after a restart. Nothing in this process reads the alerts topic back beyond its
-   * last record, which retention never deletes (it is in the newest segment).
+   * processed segments (DESIGN §4a), and nothing ingest's dedup needs after a restart. Of the alerts
+   * and ingest-state topics only the last record is ever read back, and the newest segment is never
+   * deleted.
    */
   async #markProcessed(): Promise<void> {
     const log = this.log;
@@ -105,11 +106,13 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
       const offsets = this.#runner.committedOffsets();
       const retainFrom = this.#ingest.retainFrom();
       for (let partition = 0; partition < offsets.length; partition++) {
-        const processed = Math.min(offsets[partition]!, retainFrom?.[partition] ?? Number.POSITIVE_INFINITY);
+        const processed = Math.min(offsets[partition]!, retainFrom[partition] ?? Number.POSITIVE_INFINITY);
         log.markProcessed(TOPIC_TICKS, partition, processed);
       }
-      for (let partition = 0; partition < log.partitions(TOPIC_ALERTS); partition++)
-        log.markProcessed(TOPIC_ALERTS, partition, log.endOffset(TOPIC_ALERTS, partition));
+      for (const topic of [TOPIC_ALERTS, TOPIC_INGEST_STATE]) {
+        for (let partition = 0; partition < log.partitions(topic); partition++)
+          log.markProcessed(topic, partition, log.endOffset(topic, partition));
+      }
       await this.#runner.waitForCommit(1_000);
     }
   }
