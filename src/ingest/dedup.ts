@@ -6,11 +6,11 @@
  * remembered with its tick's ts for `horizonMs` of event time behind the largest accepted ts of its
  * (source, symbol), and a tick with such an id older than that is `too_old`.
  *
- * The checkpoint ingest appends with every feed position is small: per (source, symbol) its ranges and
- * newest ts, plus `horizonFrom`, the log offsets (per partition) from which every id still inside the
- * horizon can be read back. Writing those ids into every append would cost O(ids) per append; instead a
- * restart reads the log from `horizonFrom` (nothing at all for a feed whose ids are integers), and the
- * pipeline keeps log retention from deleting what lies after it.
+ * A checkpoint holds per (source, symbol) its ranges and newest ts, the non-integer ids accepted before
+ * the previous checkpoint that are still inside the horizon, and `horizonFrom`: the log offsets (per
+ * partition) from which the newer ones can be read back. So a checkpoint costs O(long-lived ids), not
+ * O(all ids), and the log a restart needs is at most about two checkpoint intervals long (nothing at all
+ * for a feed whose ids are integers).
  */
 
 /** The verdict on one valid tick: accept it, drop it as a duplicate, or reject it as too old to check. */
@@ -23,6 +23,8 @@ export interface DedupKeySnapshot {
   /** null before the first tick (JSON has no -Infinity). */
   maxTs: number | null;
   ranges: number[];
+  /** Non-integer ids from before the previous checkpoint, still inside the horizon: flat `[id0, ts0, ...]`. */
+  ids: (string | number)[];
 }
 
 /** The dedup state as ingest checkpoints it in its producer state. */
@@ -145,6 +147,7 @@ class KeyState {
 interface HorizonGroup {
   startOffsets: readonly number[];
   keys: KeyState[];
+  ids: string[];
   ts: number[];
   /** Entries before this are known to be behind their key's horizon. */
   cursor: number;
@@ -159,6 +162,10 @@ export class Dedup {
   #groupsHead = 0;
   #current: HorizonGroup | undefined;
   #currentStart: readonly number[] = [];
+  /** Groups before this index came before the last checkpoint: the next one writes their ids out. */
+  #mark = 0;
+  /** Ids written out by checkpoints (and restored from one), kept in every checkpoint while live. */
+  #written: HorizonGroup = { startOffsets: [], keys: [], ids: [], ts: [], cursor: 0 };
 
   constructor(horizonMs: number, snapshot?: DedupSnapshot) {
     this.#horizonMs = horizonMs;
@@ -194,7 +201,7 @@ export class Dedup {
         const seenTs = key.recent.get(id);
         if (seenTs !== undefined && key.isLive(seenTs, this.#horizonMs)) return 'duplicate';
         key.recent.set(id, ts);
-        this.#remember(key, ts);
+        this.#remember(key, id, ts);
       }
     }
     if (ts > key.maxTs) {
@@ -214,7 +221,7 @@ export class Dedup {
     const key = this.#keyState(source, symbol);
     if (!key.isLive(ts, this.#horizonMs)) return;
     key.recent.set(id, ts);
-    this.#remember(key, ts);
+    this.#remember(key, id, ts);
   }
 
   /** Per partition, the log offsets a restart reads from to rebuild the horizon ids; undefined: nothing to read. */
@@ -234,11 +241,42 @@ export class Dedup {
     }
     this.#groups = [];
     this.#groupsHead = 0;
+    this.#mark = 0;
     return undefined;
   }
 
-  /** The state to checkpoint. Keys that did not change since the last call reuse their snapshot. */
-  snapshot(): DedupSnapshot {
+  /**
+   * The state to checkpoint: ids of appends before the previous checkpoint are written out (all of
+   * them with `writeAll`, when the log behind should become deletable), newer ones are left to be read
+   * back from `horizonFrom`. Keys that did not change reuse their snapshot.
+   */
+  checkpoint(writeAll = false): DedupSnapshot {
+    if (writeAll) this.#mark = this.#groups.length;
+    const written = this.#written;
+    const kept: HorizonGroup = { startOffsets: [], keys: [], ids: [], ts: [], cursor: 0 };
+    const keep = (group: HorizonGroup) => {
+      for (let i = group.cursor; i < group.ts.length; i++) {
+        if (!group.keys[i]!.isLive(group.ts[i]!, this.#horizonMs)) continue;
+        kept.keys.push(group.keys[i]!);
+        kept.ids.push(group.ids[i]!);
+        kept.ts.push(group.ts[i]!);
+      }
+    };
+    keep(written);
+    for (; this.#groupsHead < this.#mark; this.#groupsHead++) {
+      keep(this.#groups[this.#groupsHead]!);
+      if (this.#current === this.#groups[this.#groupsHead]) this.#current = undefined;
+      this.#groups[this.#groupsHead] = undefined as unknown as HorizonGroup;
+    }
+    this.#written = kept;
+    this.#mark = this.#groups.length;
+    const idsByKey = new Map<KeyState, (string | number)[]>();
+    for (let i = 0; i < kept.ts.length; i++) {
+      const key = kept.keys[i]!;
+      let ids = idsByKey.get(key);
+      if (ids === undefined) idsByKey.set(key, (ids = []));
+      ids.push(kept.ids[i]!, kept.ts[i]!);
+    }
     const keys: DedupKeySnapshot[] = [];
     for (const key of this.#keys.values()) {
       key.snapshot ??= {
@@ -246,8 +284,10 @@ export class Dedup {
         symbol: key.symbol,
         maxTs: Number.isFinite(key.maxTs) ? key.maxTs : null,
         ranges: key.ranges.toFlat(),
+        ids: [],
       };
-      keys.push(key.snapshot);
+      const ids = idsByKey.get(key);
+      keys.push(ids === undefined ? key.snapshot : { ...key.snapshot, ids });
     }
     const from = this.horizonFrom();
     return { version: 2, keys, horizonFrom: from === undefined ? null : [...from] };
@@ -265,12 +305,13 @@ export class Dedup {
   }
 
   /** Files a live non-integer id under the current append. */
-  #remember(key: KeyState, ts: number): void {
+  #remember(key: KeyState, id: string, ts: number): void {
     if (this.#current === undefined) {
-      this.#current = { startOffsets: this.#currentStart, keys: [], ts: [], cursor: 0 };
+      this.#current = { startOffsets: this.#currentStart, keys: [], ids: [], ts: [], cursor: 0 };
       this.#groups.push(this.#current);
     }
     this.#current.keys.push(key);
+    this.#current.ids.push(id);
     this.#current.ts.push(ts);
   }
 
@@ -289,6 +330,15 @@ export class Dedup {
       const key = new KeyState(saved.source, saved.symbol, new IdRanges(saved.ranges));
       key.maxTs = typeof saved.maxTs === 'number' ? saved.maxTs : Number.NEGATIVE_INFINITY;
       this.#keys.set(`${saved.source}\u0000${saved.symbol}`, key);
+      const ids = Array.isArray(saved.ids) ? saved.ids : [];
+      for (let i = 0; i + 1 < ids.length; i += 2) {
+        const id = String(ids[i]);
+        const ts = Number(ids[i + 1]);
+        key.recent.set(id, ts);
+        this.#written.keys.push(key);
+        this.#written.ids.push(id);
+        this.#written.ts.push(ts);
+      }
     }
     // The ids replayAccepted reads back belong to one group, starting where the reading starts.
     if (snapshot.horizonFrom !== null) this.#currentStart = snapshot.horizonFrom;

@@ -87,6 +87,8 @@ export class Ingest {
   /** Batches turned into entries whose append has not resolved: a checkpoint then would run ahead of the log. */
   #inFlight = 0;
   #sinceCheckpoint = 0;
+  /** Ids the last checkpoint wrote out. */
+  #checkpointIds = 0;
   /** Where a restart starts reading the ticks (the last durable checkpoint's offsets and horizonFrom). */
   #retainFrom: number[] = [];
   readonly #maxRetryMs: number;
@@ -257,6 +259,7 @@ export class Ingest {
           return;
         }
         this.#endLogged.add(feed.name);
+        await this.#checkpointDedup(true);
         status.state = 'ended';
       } else {
         status.state = 'stopped';
@@ -314,11 +317,15 @@ export class Ingest {
 
   /**
    * Appends a dedup checkpoint once enough entries went by and no batch is between dedup and the log
-   * (then the state is exactly that of the ticks below the log's end offsets). A failure only delays it.
+   * (then the state is exactly that of the ticks below the log's end offsets), or at once when `now`
+   * (a bounded feed ended: the log behind it becomes deletable). A failure only delays it.
    */
-  async #checkpointDedup(): Promise<void> {
-    if (this.#sinceCheckpoint < this.#checkpointEvery || this.#inFlight > 0) return;
-    const dedup = this.#dedup.snapshot();
+  async #checkpointDedup(now = false): Promise<void> {
+    // Written ids cost the checkpoint: spacing checkpoints by 4 entries per written id bounds that cost.
+    const every = Math.max(this.#checkpointEvery, 4 * this.#checkpointIds);
+    if ((!now && this.#sinceCheckpoint < every) || this.#inFlight > 0) return;
+    const dedup = this.#dedup.checkpoint(now);
+    this.#checkpointIds = dedup.keys.reduce((sum, key) => sum + key.ids.length / 2, 0);
     const checkpoint: DedupCheckpoint = { version: 1, offsets: this.#endOffsets(), dedup };
     this.#sinceCheckpoint = 0;
     try {
