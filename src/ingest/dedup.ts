@@ -273,8 +273,8 @@ export class Dedup {
     const idsByKey = new Map<KeyState, (string | number)[]>();
     for (let i = 0; i < kept.ts.length; i++) {
       const key = kept.keys[i]!;
-      let ids = idsByKey.get(key);
-      if (ids === undefined) idsByKey.set(key, (ids = []));
+      const ids = idsByKey.get(key) ?? [];
+      if (ids.length === 0) idsByKey.set(key, ids);
       ids.push(kept.ids[i]!, kept.ts[i]!);
     }
     const keys: DedupKeySnapshot[] = [];
