@@ -190,3 +190,45 @@ it('rejects an out-of-range explicit partition with LOG_BAD_ARGUMENT before touc
   );
   await log.close();
 });
+
+it('bounds the tail cache by encoded bytes, reading older records back from disk', async () => {
+  const log = await opened({ cacheBytes: 4_096 });
+  for (let i = 0; i < 100; i++) await log.append('ticks', batch(i * 10, 10));
+  // At most one append (about 300 bytes here) over the bound.
+  const { cacheBytes, topics } = log.diskUsage();
+  assert.ok(cacheBytes <= 4_096 + 1_000, `cache holds ${cacheBytes} bytes`);
+  assert.ok(cacheBytes > 0);
+  assert.ok(topics.ticks!.bytes > 20_000, 'the log itself holds much more');
+  assert.deepEqual(await values(log, 'ticks'), range(1_000));
+  await log.close();
+});
+
+it('reads version 1 frames (JSON sections) written before the binary encoding', async () => {
+  // A segment as the version 1 writer left it: one frame of 2 records and a producer state.
+  const state = Buffer.from(JSON.stringify({ batch: 0 }));
+  const section = Buffer.from(JSON.stringify(['k', { i: 0 }, 'k', { i: 1 }]));
+  const payload = Buffer.alloc(8 + 12 + state.length + section.length);
+  payload.writeUInt8(1, 0);
+  payload.writeUInt16LE(1, 2);
+  payload.writeUInt32LE(state.length, 4);
+  payload.writeUInt32LE(0, 8);
+  payload.writeUInt32LE(2, 12);
+  payload.writeUInt32LE(section.length, 16);
+  state.copy(payload, 20);
+  section.copy(payload, 20 + state.length);
+  const header = Buffer.alloc(8);
+  header.writeUInt32LE(payload.length, 0);
+  header.writeUInt32LE((await import('node:zlib')).crc32(payload), 4);
+  await fs.mkdir(path.join(dir, 'ticks'));
+  await fs.writeFile(path.join(dir, 'ticks', 'topic.json'), JSON.stringify({ version: 1, partitions: 1 }));
+  await fs.writeFile(path.join(dir, 'ticks', `${'0'.repeat(20)}.seg`), Buffer.concat([header, payload]));
+  const log = await opened({ cacheRecords: 0 });
+  assert.deepEqual(await values(log, 'ticks'), [0, 1]);
+  assert.deepEqual(await log.producerState('ticks'), { batch: 0 });
+  await log.append('ticks', batch(2, 1), { batch: 1 });
+  await log.close();
+  const reopened = await opened({ cacheRecords: 0 });
+  assert.deepEqual(await values(reopened, 'ticks'), [0, 1, 2]);
+  assert.deepEqual(await reopened.producerState('ticks'), { batch: 1 });
+  await reopened.close();
+});
