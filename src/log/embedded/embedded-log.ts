@@ -620,9 +620,9 @@ export class EmbeddedLog implements Log {
       let total = 0;
       for (const segment of state.segments) total += segment.size;
       let deleted = 0;
-      while (deleted < state.segments.length - 1) {
-        const segment = state.segments[deleted]!;
-        const next = state.segments[deleted + 1]!;
+      while (state.segments.length > 1) {
+        const segment = state.segments[0]!;
+        const next = state.segments[1]!;
         // The next segment's first frame must be written: it tells a restart where offsets stand.
         if (next.size === 0) break;
         // Every record of the segment is below the next one's base offsets: all must be processed.
@@ -633,29 +633,26 @@ export class EmbeddedLog implements Log {
         const old = this.#retentionMs > 0 && segment.lastAppendMs < now - this.#retentionMs;
         const over = this.#retentionBytes > 0 && total > this.#retentionBytes;
         if (!old && !over) break;
-        if (state.readFdSegment === state.firstSegment + deleted) {
+        if (state.readFdSegment === state.firstSegment) {
           fs.closeSync(state.readFd);
           state.readFd = -1;
           state.readFdSegment = -1;
         }
         fs.rmSync(segment.file, { force: true });
+        // Forgotten at once (each step complete on its own), so no read reaches for the deleted file.
+        state.segments.shift();
+        state.firstSegment++;
+        for (const partitionState of state.partitions) {
+          partitionState.startOffset = next.baseOffsets[partitionState.partition]!;
+          partitionState.index.dropSegmentsBelow(state.firstSegment);
+          partitionState.decodedRow = -1;
+        }
         total -= segment.size;
         result.bytes += segment.size;
         result.segments++;
         deleted++;
-        // Visible at once, so a read never reaches for a deleted file.
-        const kept = state.segments[deleted]!;
-        for (const partitionState of state.partitions) {
-          partitionState.startOffset = kept.baseOffsets[partitionState.partition]!;
-          partitionState.index.dropSegmentsBelow(state.firstSegment + deleted);
-          partitionState.decodedRow = -1;
-        }
       }
-      if (deleted > 0) {
-        state.segments = state.segments.slice(deleted);
-        state.firstSegment += deleted;
-        if (this.#fsync) fsyncPath(state.dir);
-      }
+      if (deleted > 0 && this.#fsync) fsyncPath(state.dir);
     }
     return result;
   }
