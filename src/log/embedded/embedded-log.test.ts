@@ -232,3 +232,47 @@ it('reads version 1 frames (JSON sections) written before the binary encoding', 
   assert.deepEqual(await reopened.producerState('ticks'), { batch: 1 });
   await reopened.close();
 });
+
+it('refuses an append on a full disk with LOG_NO_SPACE, writing nothing, and takes it once space returns', async (t) => {
+  // A real full disk: a small tmpfs (needs root to mount; skipped otherwise).
+  const mount = path.join(dir, 'tmpfs');
+  await fs.mkdir(mount);
+  const { execFileSync } = await import('node:child_process');
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=262144', 'tmpfs', mount], { stdio: 'ignore' });
+  } catch {
+    t.skip('mounting a tmpfs needs root');
+    return;
+  }
+  try {
+    const log = new EmbeddedLog({ dir: path.join(mount, 'log'), segmentBytes: 32_768 });
+    await log.open();
+    const filler = path.join(mount, 'filler');
+    await fs.writeFile(filler, Buffer.alloc(200_000));
+    let appended = 0;
+    let refused: unknown;
+    for (let i = 0; i < 1_000 && refused === undefined; i++) {
+      try {
+        await log.append('ticks', batch(appended, 50), { through: appended + 50 });
+        appended += 50;
+      } catch (error) {
+        refused = error;
+      }
+    }
+    assert.ok(refused instanceof LogError && refused.code === 'LOG_NO_SPACE', String(refused));
+    assert.equal(log.endOffset('ticks', 0), appended, 'the refused append left nothing');
+    assert.deepEqual(await log.producerState('ticks'), { through: appended });
+    await fs.rm(filler);
+    // The same append again, as ingest retries it.
+    await log.append('ticks', batch(appended, 50), { through: appended + 50 });
+    await log.close();
+    const reopened = new EmbeddedLog({ dir: path.join(mount, 'log'), segmentBytes: 32_768 });
+    await reopened.open();
+    assert.deepEqual(reopened.repairs, [], 'no torn frame was left behind');
+    assert.deepEqual(await values(reopened, 'ticks'), range(appended + 50));
+    assert.deepEqual(await reopened.producerState('ticks'), { through: appended + 50 });
+    await reopened.close();
+  } finally {
+    execFileSync('umount', [mount]);
+  }
+});
