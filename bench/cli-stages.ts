@@ -91,6 +91,8 @@ export async function measureWsLatency(options: {
     JSON.stringify({
       symbols: options.symbols,
       feeds: [{ type: 'synthetic', ticksPerSecond: options.ticksPerSecond, symbols: options.symbols }],
+      // Every client comes from this one address: lift the per-address cap above their number.
+      server: { ws: { maxConnectionsPerClient: options.symbols.length + 10 } },
     }),
   );
   const cli = await startCli(['--config', config, '--data-dir', path.join(options.dir, 'ws-data')]);
