@@ -51,6 +51,18 @@ describe('config', () => {
     assert.deepEqual(config.alerts.rules, [{ symbol: 'BTCUSDT', below: 5 }]);
   });
 
+  it('reads the alert frequency controls: off by default, durations in ms', () => {
+    assert.deepEqual(parseConfig({}).alerts.maCross, { cooldownMs: 0 });
+    const config = parseConfig({
+      alerts: { rules: [{ symbol: 'a', above: 1, cooldown: '5m' }], maCross: { cooldown: '30s' } },
+    });
+    assert.deepEqual(config.alerts.rules, [{ symbol: 'A', above: 1, cooldownMs: 300_000 }]);
+    assert.deepEqual(config.alerts.maCross, { cooldownMs: 30_000 });
+    assert.equal(parseConfig({ alerts: { maCross: false } }).alerts.maCross, false);
+    assert.throws(() => parseConfig({ alerts: { maCross: true } }), /alerts\.maCross/);
+    assert.throws(() => parseConfig({ alerts: { maCross: { cooldwn: '1s' } } }), /alerts\.maCross/);
+  });
+
   it('rejects unknown keys with their path', () => {
     assert.throws(
       () => parseConfig({ alerts: { rules: [{ symbol: 'A', above: 1, extra: true }] }, serverr: {} }),

@@ -42,10 +42,33 @@ const symbol = z
   .transform((value) => value.trim().toUpperCase())
   .pipe(z.string().regex(/^[A-Z0-9][A-Z0-9._:/-]{0,31}$/, 'not a valid symbol'));
 
-export const priceRuleSchema = z.union([
-  z.strictObject({ symbol, above: z.number().finite() }),
-  z.strictObject({ symbol, below: z.number().finite() }),
-]);
+const cooldown = duration
+  .optional()
+  .describe('Event time after the rule fires during which it does not fire again (off when absent).');
+
+/** `{symbol, above|below, cooldown?}`; the duration comes out as `cooldownMs`, as the processor reads it. */
+export const priceRuleSchema = z
+  .union([
+    z.strictObject({ symbol, above: z.number().finite(), cooldown }),
+    z.strictObject({ symbol, below: z.number().finite(), cooldown }),
+  ])
+  .transform(({ cooldown: cooldownMs, ...rule }) =>
+    cooldownMs === undefined ? rule : { ...rule, cooldownMs },
+  );
+
+/** `false` (no cross alerts) or `{cooldown}` per symbol (DESIGN §4); on with no cooldown by default. */
+export const maCrossSchema = z
+  .union([
+    z.literal(false),
+    z
+      .strictObject({
+        cooldown: duration
+          .default(0)
+          .describe('Event time after a cross of a symbol during which that symbol fires no cross.'),
+      })
+      .transform(({ cooldown: cooldownMs }) => ({ cooldownMs })),
+  ])
+  .prefault({});
 
 export const anomalySchema = z
   .strictObject({
@@ -182,7 +205,10 @@ export const configSchema = z.strictObject({
         .array(priceRuleSchema)
         .max(1_000)
         .default([])
-        .describe('Price rules: {symbol, above} or {symbol, below}; at most 1 000.'),
+        .describe('Price rules: {symbol, above} or {symbol, below}, optional cooldown; at most 1 000.'),
+      maCross: maCrossSchema.describe(
+        'Golden/death cross alerts on the 5/20-tick averages: false (off) or {cooldown} per symbol.',
+      ),
       anomaly: anomalySchema,
     })
     .prefault({}),

@@ -172,6 +172,7 @@ export function createProcessRole(options: {
     config: {
       latenessMs: config.lateness,
       priceRules: config.alerts.rules,
+      maCross: config.alerts.maCross,
       anomaly: config.alerts.anomaly,
     },
     alertsLog: (partition) =>

@@ -69,6 +69,7 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
       config: {
         latenessMs: config.lateness,
         priceRules: config.alerts.rules,
+        maCross: config.alerts.maCross,
         anomaly: config.alerts.anomaly,
       },
       publish: (channel, data) => {

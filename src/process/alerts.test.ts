@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { crossedAbove, crossedBelow, groupPriceRules, maCross } from './alerts.ts';
+import { cooledDown, crossedAbove, crossedBelow, groupPriceRules, maCross } from './alerts.ts';
 
 test('price rules are grouped by trimmed, upper-cased symbol, keeping config order', () => {
   const grouped = groupPriceRules([
@@ -41,4 +41,23 @@ test('golden cross from <= 0 to > 0, death cross from >= 0 to < 0, none while an
   assert.equal(maCross(1, 2), null);
   assert.equal(maCross(Number.NaN, 1), null);
   assert.equal(maCross(-1, Number.NaN), null);
+});
+
+test('a cooldown lets an alert fire again only at a tick at least the cooldown later in event time', () => {
+  assert.equal(cooledDown(Number.NaN, 5, 1_000), true, 'never fired');
+  assert.equal(cooledDown(10_000, 10_999, 1_000), false);
+  assert.equal(cooledDown(10_000, 11_000, 1_000), true);
+  assert.equal(cooledDown(10_000, 9_000, 1_000), false, 'a late tick older than the firing waits');
+  assert.equal(cooledDown(10_000, 9_000, 0), true, 'no cooldown: everything fires');
+});
+
+test('grouping keeps a positive cooldown and drops a zero one', () => {
+  const grouped = groupPriceRules([
+    { symbol: 'A', above: 1, cooldownMs: 500 },
+    { symbol: 'A', below: 1, cooldownMs: 0 },
+  ]);
+  assert.deepEqual(grouped.get('A'), [
+    { symbol: 'A', above: 1, cooldownMs: 500 },
+    { symbol: 'A', below: 1 },
+  ]);
 });

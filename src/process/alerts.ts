@@ -7,6 +7,24 @@ export interface PriceRule {
   symbol: string;
   above?: number;
   below?: number;
+  /** Event time after a firing during which this rule stays quiet (DESIGN §4); absent or 0: none. */
+  cooldownMs?: number;
+}
+
+/**
+ * Whether golden/death crosses fire, and how often (DESIGN §4 `alerts.maCross`): `false` turns them
+ * off; `cooldownMs` is event time after a cross of a symbol during which that symbol fires no cross
+ * of either kind. Absent: on, with no cooldown, so the rules hold as written.
+ */
+export type MaCrossConfig = false | { cooldownMs: number };
+
+/**
+ * True when an alert that last fired at `lastFiredTs` (NaN: never) may fire for a tick at `ts`: the
+ * tick is at least `cooldownMs` of event time later. With a cooldown, a tick older than the firing (a
+ * late one) is not later, so it waits too; with none (0), everything may fire.
+ */
+export function cooledDown(lastFiredTs: number, ts: number, cooldownMs: number): boolean {
+  return cooldownMs <= 0 || !(ts - lastFiredTs < cooldownMs);
 }
 
 /** Normalises rule symbols (trimmed, upper-cased, like ticks) and groups the rules by symbol. */
@@ -17,6 +35,7 @@ export function groupPriceRules(rules: readonly PriceRule[]): Map<string, PriceR
     const normalized: PriceRule = { symbol };
     if (rule.above !== undefined) normalized.above = rule.above;
     if (rule.below !== undefined) normalized.below = rule.below;
+    if (rule.cooldownMs !== undefined && rule.cooldownMs > 0) normalized.cooldownMs = rule.cooldownMs;
     const list = bySymbol.get(symbol);
     if (list === undefined) bySymbol.set(symbol, [normalized]);
     else list.push(normalized);

@@ -427,6 +427,72 @@ test('a cross needs both averages at both ticks: none at warm-up', () => {
   assert.deepEqual(out.alerts, []);
 });
 
+test('a price rule with a cooldown stays quiet until a tick at least cooldown later in event time', () => {
+  const config: ProcessConfig = {
+    ...CONFIG,
+    priceRules: [
+      { symbol: 'X', above: 100, cooldownMs: 10_000 },
+      { symbol: 'X', below: 100 },
+    ],
+  };
+  // Seconds after T0 and prices: crossings above 100 at 1 s, 3 s, 9 s (late, ts 0.5 s), 11 s and 12 s.
+  const path: [number, number][] = [
+    [0, 99],
+    [1, 101], // above: fires, quiet until 11 s
+    [2, 99], // below (no cooldown): fires
+    [3, 101], // above at 3 s: quiet
+    [4, 99], // below: fires
+    [0.5, 101], // above, a late tick older than the firing: quiet
+    [10.999, 99], // below: fires
+    [11, 101], // above at exactly 1 s + 10 s: fires, quiet until 21 s
+    [11.5, 99], // below: fires
+    [12, 101], // above: quiet
+    [13, 102], // no crossing, nothing to suppress
+  ];
+  const { out } = run(
+    path.map(([seconds, price]) => tick('X', T0 + seconds * 1_000, price)),
+    config,
+  );
+  assert.deepEqual(
+    out.alerts.map((a) => [a.kind, (a.ts - T0) / 1_000]),
+    [
+      ['price_above', 1],
+      ['price_below', 2],
+      ['price_below', 4],
+      ['price_below', 10.999],
+      ['price_above', 11],
+      ['price_below', 11.5],
+    ],
+  );
+});
+
+test('maCross false turns cross alerts off; {cooldownMs} spaces them per symbol over both kinds', () => {
+  // A wave with a period of 12 ticks, one tick per second, on two symbols: the averages cross twice
+  // a period once both are warm.
+  const prices = Array.from({ length: 200 }, (_, i) => 100 + 10 * Math.sin((2 * Math.PI * i) / 12));
+  const entries = ['X', 'Y'].flatMap((symbol) =>
+    prices.map((price, i) => tick(symbol, T0 + i * 1_000, price)),
+  );
+  const crosses = (config: ProcessConfig) =>
+    run(entries, config).out.alerts.map((a) => ({ symbol: a.symbol, kind: a.kind, ts: a.ts }));
+  const unlimited = crosses(CONFIG);
+  assert.ok(unlimited.length > 40, `the wave crosses often (${unlimited.length})`);
+  assert.deepEqual(crosses({ ...CONFIG, maCross: { cooldownMs: 0 } }), unlimited);
+  assert.deepEqual(crosses({ ...CONFIG, maCross: false }), []);
+  // The cooldown only withholds: keep a cross when it is >= 15 s after the last kept one of its symbol.
+  const lastKept = new Map<string, number>();
+  const expected = unlimited.filter((alert) => {
+    const last = lastKept.get(alert.symbol);
+    if (last !== undefined && alert.ts < last + 15_000) return false;
+    lastKept.set(alert.symbol, alert.ts);
+    return true;
+  });
+  const spaced = crosses({ ...CONFIG, maCross: { cooldownMs: 15_000 } });
+  assert.deepEqual(spaced, expected);
+  assert.ok(spaced.length < unlimited.length / 2);
+  assert.ok(new Set(spaced.map((a) => a.kind)).size === 2, 'the cooldown spans both kinds, not only one');
+});
+
 test('anomaly alerts only when enabled, per the documented EWMA z-score', () => {
   // Prices alternate by +/-0.1 %, then jump 5 %: z ~ 50 (see anomaly.test.ts for the reference model).
   const prices = [100];
@@ -544,8 +610,11 @@ test('a snapshot through JSON mid-stream continues exactly like an uninterrupted
     latenessMs: 10_000,
     priceRules: [
       { symbol: 'AAA', above: 100 },
+      { symbol: 'AAA', below: 100, cooldownMs: 60_000 },
       { symbol: 'BBB', below: 50 },
     ],
+    // The cooldowns' state (when each rule and each symbol's crosses last fired) is in the snapshot.
+    maCross: { cooldownMs: 20_000 },
     anomaly: { ...DEFAULT_ANOMALY, enabled: true, warmupTicks: 20, zScore: 2.5, cooldownTicks: 5 },
   };
   const entries = randomEntries(4_000, 9);

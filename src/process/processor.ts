@@ -24,10 +24,12 @@ import type {
 } from '../core/records.ts';
 import { INTERVAL_MS, INTERVALS } from '../core/records.ts';
 import {
+  cooledDown,
   crossedAbove,
   crossedBelow,
   crossMessage,
   groupPriceRules,
+  type MaCrossConfig,
   maCross,
   type PriceRule,
   priceAboveMessage,
@@ -45,7 +47,7 @@ import { bucketStart, SymbolCandles, type SymbolCandlesState } from './candles.t
 import { CandleIndicators, type CandleIndicatorsState } from './indicators/candle-indicators.ts';
 import { TickMovingAverages } from './moving-average.ts';
 
-export type { PriceRule } from './alerts.ts';
+export type { MaCrossConfig, PriceRule } from './alerts.ts';
 export type { AnomalyConfig } from './anomaly.ts';
 export { DEFAULT_ANOMALY } from './anomaly.ts';
 
@@ -60,6 +62,8 @@ export interface ProcessConfig {
   /** Allowed lateness of event time, ms (DESIGN default 10 000). */
   latenessMs: number;
   priceRules: PriceRule[];
+  /** Golden/death crosses: absent means on with no cooldown (DESIGN §4). */
+  maCross?: MaCrossConfig;
   anomaly: AnomalyConfig;
 }
 
@@ -92,6 +96,13 @@ export interface SymbolSnapshot {
   /** Candle indicators per interval, in INTERVALS order. */
   indicators: CandleIndicatorsState[];
   anomaly: AnomalyState;
+  /**
+   * Event time of each price rule's last firing, in the order of the symbol's rules in the config,
+   * null for never. Absent in snapshots written before cooldowns existed (as if none had fired).
+   */
+  ruleFiredTs?: (number | null)[];
+  /** Event time of the symbol's last cross alert, null for never. */
+  crossFiredTs?: number | null;
 }
 
 /** Everything the processor knows, as plain JSON (no Infinity, no NaN). */
@@ -131,6 +142,9 @@ class SymbolState {
   /** NaN while either average is null, for the same reason (see `maCross`). */
   lastMaDifference = Number.NaN;
   maxTs = Number.NEGATIVE_INFINITY;
+  /** Event time of each rule's last firing, NaN for never (so `cooledDown` lets it fire). */
+  readonly ruleFiredTs: number[];
+  crossFiredTs = Number.NaN;
   /** Built once: crosses are frequent on a noisy market, and formatting numbers per alert is not cheap. */
   readonly goldenCrossMessage: string;
   readonly deathCrossMessage: string;
@@ -140,6 +154,7 @@ class SymbolState {
     this.goldenCrossMessage = crossMessage('golden_cross', symbol);
     this.deathCrossMessage = crossMessage('death_cross', symbol);
     this.rules = rules;
+    this.ruleFiredTs = rules.map(() => Number.NaN);
     this.candles = new SymbolCandles(symbol, candles);
     this.indicators = INTERVALS.map((interval) => new CandleIndicators(symbol, interval));
   }
@@ -197,6 +212,8 @@ export class Processor {
   private readonly latenessMs: number;
   private readonly anomalyEnabled: boolean;
   private readonly anomaly: AnomalyParameters;
+  private readonly crossesEnabled: boolean;
+  private readonly crossCooldownMs: number;
   private readonly rulesBySymbol: Map<string, PriceRule[]>;
   private readonly symbols = new Map<string, SymbolState>();
   private readonly totals: Counters;
@@ -211,6 +228,9 @@ export class Processor {
     this.latenessMs = config.latenessMs;
     this.anomalyEnabled = config.anomaly.enabled;
     this.anomaly = resolveAnomaly(config.anomaly);
+    const maCrossConfig = config.maCross ?? { cooldownMs: 0 };
+    this.crossesEnabled = maCrossConfig !== false;
+    this.crossCooldownMs = maCrossConfig === false ? 0 : maCrossConfig.cooldownMs;
     this.rulesBySymbol = groupPriceRules(config.priceRules);
     if (snapshot === undefined) {
       this.totals = newCounters();
@@ -233,6 +253,14 @@ export class Processor {
         state.indicators[i]?.restore(indicators);
       });
       state.anomaly.restore(saved.anomaly);
+      // Restored by position only while the symbol's rules are as many as when saved; a changed
+      // config starts its cooldowns afresh rather than pin one rule's quiet time on another.
+      if (saved.ruleFiredTs !== undefined && saved.ruleFiredTs.length === state.ruleFiredTs.length) {
+        saved.ruleFiredTs.forEach((firedTs, i) => {
+          state.ruleFiredTs[i] = nullToNaN(firedTs);
+        });
+      }
+      state.crossFiredTs = nullToNaN(saved.crossFiredTs ?? null);
       this.symbols.set(saved.symbol, state);
     }
   }
@@ -286,6 +314,8 @@ export class Processor {
         candles: state.candles.snapshot(),
         indicators: state.indicators.map((indicators) => indicators.snapshot()),
         anomaly: state.anomaly.snapshot(),
+        ruleFiredTs: state.ruleFiredTs.map(nanToNull),
+        crossFiredTs: nanToNull(state.crossFiredTs),
       });
     }
     const ended = this.floorMs === Number.POSITIVE_INFINITY;
@@ -344,17 +374,23 @@ export class Processor {
     const rules = state.rules;
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i]!;
-      if (rule.above !== undefined && crossedAbove(previous, price, rule.above)) {
-        this.fire(out, tick, 'price_above', priceAboveMessage(symbol, price, rule.above), rule.above);
-      }
-      if (rule.below !== undefined && crossedBelow(previous, price, rule.below)) {
-        this.fire(out, tick, 'price_below', priceBelowMessage(symbol, price, rule.below), rule.below);
+      const above = rule.above !== undefined && crossedAbove(previous, price, rule.above);
+      const below = rule.below !== undefined && crossedBelow(previous, price, rule.below);
+      if (!(above || below)) continue;
+      const cooldownMs = rule.cooldownMs;
+      if (cooldownMs !== undefined && !cooledDown(state.ruleFiredTs[i]!, ts, cooldownMs)) continue;
+      state.ruleFiredTs[i] = ts;
+      if (above) {
+        this.fire(out, tick, 'price_above', priceAboveMessage(symbol, price, rule.above!), rule.above);
+      } else {
+        this.fire(out, tick, 'price_below', priceBelowMessage(symbol, price, rule.below!), rule.below);
       }
     }
 
     const difference = maShort === null || maLong === null ? Number.NaN : maShort - maLong;
     const cross = maCross(state.lastMaDifference, difference);
-    if (cross !== null) {
+    if (cross !== null && this.crossesEnabled && cooledDown(state.crossFiredTs, ts, this.crossCooldownMs)) {
+      state.crossFiredTs = ts;
       this.fire(
         out,
         tick,
