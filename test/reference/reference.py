@@ -3,7 +3,10 @@
 kept deliberately naive (whole lists, no incremental state), so the end-to-end tests compare the
 TypeScript pipeline against a second reading of the rules rather than against itself.
 
-    python3 test/reference/reference.py REPLAY.ndjson LATENESS_MS RULES_JSON [DEDUP_HORIZON_MS] > expected.json
+    python3 test/reference/reference.py REPLAY.ndjson LATENESS_MS ALERTS_JSON [DEDUP_HORIZON_MS] > expected.json
+
+ALERTS_JSON is the config's `alerts` object ({"rules": [...], "maCross": false | {"cooldown": D}}) or,
+as before, just its list of rules. Cooldowns are durations: ms, or "500ms", "10s", "5m", "1h".
 
 Prints the counters, every tick with its moving averages and lateness, the candles of each interval,
 the indicator points and the alerts, as the REST API should serve them after the replay ends."""
@@ -61,6 +64,13 @@ def exact_id(tid):
     return CANONICAL_ID.match(tid) is not None and int(tid) < 2 ** 53
 
 
+def duration_ms(v):
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    m = re.fullmatch(r'\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*', v)
+    return float(m.group(1)) * {'ms': 1, 's': 1_000, 'm': 60_000, 'h': 3_600_000, 'd': 86_400_000}[m.group(2) or 'ms']
+
+
 def mean(xs):
     return sum(xs) / len(xs)
 
@@ -105,8 +115,13 @@ def indicators(closes):
 
 
 def main():
-    path, lateness, rules = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+    path, lateness, alerts = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
     horizon = int(sys.argv[4]) if len(sys.argv) > 4 else 86_400_000
+    if isinstance(alerts, list):
+        alerts = {'rules': alerts}
+    rules = alerts.get('rules', [])
+    ma_cross = alerts.get('maCross', {})
+    cross_cooldown = None if ma_cross is False else duration_ms(ma_cross.get('cooldown', 0))
     counters = {'received': 0, 'accepted': 0, 'rejected': 0, 'duplicates': 0, 'late': 0, 'rejectedByReason': {}}
     seen = set()          # (source, symbol, id) of exact ids
     seen_at = {}          # (source, symbol, id) -> ts of the tick that brought any other id
@@ -159,7 +174,12 @@ def main():
             ticks.setdefault(sym, []).append(tick)
 
     out = {'counters': counters, 'symbols': {}, 'alerts': []}
-    rule_list = [(r['symbol'].strip().upper(), 'above' if 'above' in r else 'below', r.get('above', r.get('below'))) for r in rules]
+    rule_list = [(r['symbol'].strip().upper(), 'above' if 'above' in r else 'below', r.get('above', r.get('below')),
+                  duration_ms(r.get('cooldown', 0))) for r in rules]
+
+    def rested(fired_at, ts, cooldown):
+        # DESIGN 4: after an alert fires at t, it fires again only at a tick with ts >= t + cooldown.
+        return cooldown <= 0 or fired_at is None or ts >= fired_at + cooldown
     for sym, ts_list in ticks.items():
         prices = [t['price'] for t in ts_list]
         for i, t in enumerate(ts_list):
@@ -194,23 +214,31 @@ def main():
                        'maLong': t['maLong'], 'late': t['late']} for t in ts_list],
             'intervals': candles,
         }
+        rule_fired = {}   # index in rule_list -> ts of its last alert
+        cross_fired = None
         for i, t in enumerate(ts_list):
             if i == 0:
                 continue
             p = ts_list[i - 1]
-            for rsym, kind, x in rule_list:
-                if rsym != sym:
+            for n, (rsym, kind, x, cooldown) in enumerate(rule_list):
+                if rsym != sym or not rested(rule_fired.get(n), t['ts'], cooldown):
                     continue
                 if kind == 'above' and p['price'] <= x < t['price']:
                     out['alerts'].append({'ts': t['ts'], 'symbol': sym, 'kind': 'price_above', 'price': t['price'], 'threshold': x})
+                    rule_fired[n] = t['ts']
                 if kind == 'below' and p['price'] >= x > t['price']:
                     out['alerts'].append({'ts': t['ts'], 'symbol': sym, 'kind': 'price_below', 'price': t['price'], 'threshold': x})
+                    rule_fired[n] = t['ts']
+            if cross_cooldown is None or not rested(cross_fired, t['ts'], cross_cooldown):
+                continue
             if None not in (p['maShort'], p['maLong'], t['maShort'], t['maLong']):
                 d0, d1 = p['maShort'] - p['maLong'], t['maShort'] - t['maLong']
                 if d0 <= 0 < d1:
                     out['alerts'].append({'ts': t['ts'], 'symbol': sym, 'kind': 'golden_cross', 'price': t['price']})
+                    cross_fired = t['ts']
                 if d0 >= 0 > d1:
                     out['alerts'].append({'ts': t['ts'], 'symbol': sym, 'kind': 'death_cross', 'price': t['price']})
+                    cross_fired = t['ts']
     json.dump(out, sys.stdout)
 
 

@@ -37,9 +37,9 @@ export interface ReferenceResult {
 export async function reference(
   replay: string,
   latenessMs: number,
-  rules: unknown[],
+  alerts: unknown[] | Record<string, unknown>,
 ): Promise<ReferenceResult> {
-  const { stdout } = await run('python3', [SCRIPT, replay, String(latenessMs), JSON.stringify(rules)], {
+  const { stdout } = await run('python3', [SCRIPT, replay, String(latenessMs), JSON.stringify(alerts)], {
     maxBuffer: 1 << 30,
   });
   return JSON.parse(stdout) as ReferenceResult;
