@@ -6,17 +6,22 @@
  */
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.ts';
 import type { BackfillFeed, BackfillFeedConfig } from '../feeds/backfill/backfill-feed.ts';
 import { EmbeddedPipeline } from '../pipeline/embedded-pipeline.ts';
+import { parseCommandLine } from './args.ts';
 import { ProgressLine } from './progress.ts';
 
 export const BACKFILL_USAGE = `Usage: streamlines backfill --feed binance|coinbase|kraken --symbol SYMBOL --from TIME --to TIME
        [--data-dir DIR] [--config FILE] [--rest-url URL]
 
+Loads the trades of [--from, --to] from the provider's REST history through the normal pipeline
+into the data dir's store, shows progress on a terminal, and exits once they are stored. Re-running
+the same range loads nothing twice.
+
 TIME is ISO 8601 (2026-11-20T15:00:00Z) or ms since the epoch. SYMBOL as the provider writes it
-(BTCUSDT, BTC-USD, BTC/USD); --symbol may be repeated.
+(BTCUSDT, BTC-USD, BTC/USD); --symbol may be repeated. --rest-url points at a testnet or a proxy.
+Stop a running server on the same data dir first (one process per data dir).
 `;
 
 /** A mistake in the command line: main prints it with the usage. */
@@ -28,18 +33,19 @@ const PROVIDERS = ['binance', 'coinbase', 'kraken'] as const;
 
 /** Runs the backfill; resolves with the number of trades loaded. */
 export async function runBackfill(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      feed: { type: 'string' },
-      symbol: { type: 'string', multiple: true },
-      from: { type: 'string' },
-      to: { type: 'string' },
-      'data-dir': { type: 'string' },
-      config: { type: 'string' },
-      'rest-url': { type: 'string' },
-    },
+  const { values } = parseCommandLine('streamlines backfill', argv, {
+    feed: { type: 'string' },
+    symbol: { type: 'string', multiple: true },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    'data-dir': { type: 'string' },
+    config: { type: 'string' },
+    'rest-url': { type: 'string' },
   });
+  if (values.help) {
+    process.stdout.write(BACKFILL_USAGE);
+    return 0;
+  }
   const provider = values.feed as BackfillFeedConfig['provider'] | undefined;
   if (!provider || !PROVIDERS.includes(provider)) {
     throw new BackfillUsageError(`--feed must be one of ${PROVIDERS.join(', ')}\n\n${BACKFILL_USAGE}`);

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runCliOnce } from '../../test/support/cli.ts';
+import { runCliOnce, startCli, stopCli } from '../../test/support/cli.ts';
 import { KeyVerifier } from '../serve/auth/keys.ts';
 import { DuckDbStore } from '../store/duckdb/duckdb-store.ts';
+import { CLI_SESSION_FILE } from './cli-session.ts';
 import { formatKeyTable } from './keys.ts';
 
 let dir: string;
@@ -110,6 +111,58 @@ describe('streamlines keys', () => {
     const memory = await runCliOnce(['keys', 'list', '--config', config, '--data-dir', path.join(dir, 'm')]);
     assert.equal(memory.code, 2);
     assert.match(memory.stderr, /keeps nothing between runs/);
+  });
+});
+
+describe('streamlines keys while the server runs', () => {
+  test('creates the first admin key, lists and revokes through the server, without a restart', async () => {
+    const dataDir = path.join(dir, 'running');
+    const server = await startCli(['--data-dir', dataDir]);
+    try {
+      const created = await runCliOnce([
+        'keys',
+        'create',
+        '--name',
+        'first',
+        '--role',
+        'admin',
+        '--data-dir',
+        dataDir,
+      ]);
+      assert.equal(created.code, 0, created.stderr);
+      assert.match(created.stdout, /^sl_[0-9a-f]{16}_[A-Za-z0-9_-]{43}\n$/);
+      assert.match(created.stderr, /through the running server/);
+      const key = created.stdout.trim();
+      const id = key.split('_')[1]!;
+      // The new key is an admin key of the running server.
+      const listedByKey = await fetch(`${server.baseUrl}/api/v1/admin/keys`, {
+        headers: { authorization: `Bearer ${key}` },
+      });
+      assert.equal(listedByKey.status, 200);
+
+      const listed = await runCliOnce(['keys', 'list', '--data-dir', dataDir]);
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.match(listed.stdout, new RegExp(`^${id}\\s+first\\s+admin\\s`, 'm'));
+
+      const revoked = await runCliOnce(['keys', 'revoke', id, '--data-dir', dataDir]);
+      assert.equal(revoked.code, 0, revoked.stderr);
+      assert.equal(revoked.stdout, `revoked ${id}\n`);
+      const unknown = await runCliOnce(['keys', 'revoke', 'nope', '--data-dir', dataDir]);
+      assert.equal(unknown.code, 2);
+      const refused = await fetch(`${server.baseUrl}/api/v1/admin/keys`, {
+        headers: { authorization: `Bearer ${key}` },
+      });
+      assert.equal(refused.status, 401);
+    } finally {
+      await stopCli(server);
+    }
+    // Stopped: the command line's key is revoked and its file gone; keys works on the store directly.
+    await assert.rejects(access(path.join(dataDir, CLI_SESSION_FILE)));
+    const offline = await runCliOnce(['keys', 'list', '--data-dir', dataDir]);
+    assert.equal(offline.code, 0, offline.stderr);
+    const cliKeys = offline.stdout.split('\n').filter((line) => line.includes('streamlines-cli'));
+    assert.equal(cliKeys.length, 1);
+    assert.match(cliKeys[0]!, /Z\s+\d{4}-\d\d-\d\dT[\d:.]+Z$/, 'revoked when the server stopped');
   });
 });
 

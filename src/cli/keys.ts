@@ -1,14 +1,16 @@
 /**
- * `streamlines keys create|list|revoke`: manage API keys in the data dir's store, with the server
- * stopped (DuckDB allows one writer process). While it runs, use `/api/v1/admin/keys` instead.
+ * `streamlines keys create|list|revoke`: manage API keys in the data dir's store. With the server
+ * stopped it opens the store itself; while `run` holds the data dir (DuckDB allows one writer
+ * process) it asks the server's `/api/v1/admin/keys` with the key the server left for it.
  */
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.ts';
 import { DataDirLockedError, lockDataDir } from '../pipeline/data-dir-lock.ts';
 import { createApiKey, KeyInputError } from '../serve/auth/keys.ts';
 import { createStore } from '../store/registry.ts';
 import type { ApiKeyRecord, Store } from '../store/store.ts';
+import { parseCommandLine } from './args.ts';
+import { CLI_SESSION_FILE, type CliSession, readCliSession } from './cli-session.ts';
 
 export const KEYS_USAGE = `Usage: streamlines keys <create|list|revoke> [options]
 
@@ -20,8 +22,9 @@ Options:
   --config FILE     YAML or JSON config (its store section says where the keys live)
   --data-dir DIR    the data dir (default ./data)
 
-Stop the server first: the store accepts one process at a time. While it runs, use
-POST/GET/DELETE /api/v1/admin/keys with an admin key instead.
+Works with the server stopped, and while "streamlines run" runs on the same data dir: then the
+command asks the server (through the admin key it keeps for the command line in
+DATA/cli-session.json), so the first admin key needs no restart.
 `;
 
 /** A mistake in the command line or its input: printed without a stack trace, exit code 2. */
@@ -31,17 +34,17 @@ export class KeysUsageError extends Error {
 
 /** Runs `keys ...` (argv after `keys`); throws KeysUsageError, ConfigError or DataDirLockedError. */
 export async function runKeysCommand(argv: string[]): Promise<void> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
+  const { positionals, values } = parseCommandLine(
+    'streamlines keys',
+    argv,
+    {
       config: { type: 'string' },
       'data-dir': { type: 'string' },
       name: { type: 'string' },
       role: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
     },
-  });
+    true,
+  );
   const [action, ...rest] = positionals;
   if (values.help || action === undefined || action === 'help') {
     process.stdout.write(KEYS_USAGE);
@@ -66,12 +69,25 @@ export async function runKeysCommand(argv: string[]): Promise<void> {
     );
   }
   const dataDir = resolve(values['data-dir'] ?? './data');
-  const unlock = await lockDataDir(dataDir).catch((error: unknown) => {
-    if (!(error instanceof DataDirLockedError)) throw error;
-    throw new DataDirLockedError(
-      `${error.message}\nThe store accepts one process at a time (DuckDB allows one writer): stop the server first, or manage keys while it runs with /api/v1/admin/keys and an admin key.`,
-    );
-  });
+  const locked = await lockDataDir(dataDir).then(
+    (unlock) => ({ unlock }),
+    (error: unknown) => {
+      if (!(error instanceof DataDirLockedError)) throw error;
+      return { error };
+    },
+  );
+  if ('error' in locked) {
+    // The server holds the store; it left a key and its address for us (cli-session.ts).
+    const session = await readCliSession(dataDir);
+    if (session === undefined) {
+      throw new DataDirLockedError(
+        `${locked.error.message}\nIt left no ${CLI_SESSION_FILE} (a server of another role, or an older version): stop the server first, or use /api/v1/admin/keys with an admin key.`,
+      );
+    }
+    await runRemote(session, action, rest[0], values.name, values.role);
+    return;
+  }
+  const unlock = locked.unlock;
   const store = createStore(config.store, dataDir);
   try {
     await store.open();
@@ -136,5 +152,59 @@ async function revokeKey(store: Store, id: string): Promise<void> {
         : `key ${id} is already revoked`,
     );
   }
+  process.stdout.write(`revoked ${id}\n`);
+}
+
+/** `keys create|list|revoke` through the running server's admin routes; same output as offline. */
+async function runRemote(
+  session: CliSession,
+  action: 'create' | 'list' | 'revoke',
+  id: string | undefined,
+  name: string | undefined,
+  role: string | undefined,
+): Promise<void> {
+  const call = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${session.url}/api/v1/admin/keys${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${session.key}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    }).catch((error: unknown) => {
+      throw new Error(
+        `the data dir is in use, and the server it names (${session.url}) does not answer: ${(error as Error).message}`,
+      );
+    });
+    const answer = (await response.json().catch(() => ({}))) as Record<string, unknown> & {
+      error?: { code: string; message: string };
+    };
+    if (response.status === 400 || response.status === 404) {
+      throw new KeysUsageError(answer.error?.message ?? `HTTP ${response.status}`);
+    }
+    if (!response.ok) {
+      throw new Error(`${session.url} answered ${response.status}: ${answer.error?.message ?? ''}`);
+    }
+    return answer;
+  };
+  if (action === 'create') {
+    if (name === undefined || role === undefined) {
+      throw new KeysUsageError('keys create needs --name NAME and --role read|admin');
+    }
+    const created = await call('POST', '', { name, role });
+    process.stdout.write(`${String(created.key)}\n`);
+    process.stderr.write(
+      `Created ${String(created.role)} key ${String(created.id)} (${String(created.name)}) through the running server at ${session.url}. ` +
+        'It is shown only this once: store it now. Send it as "Authorization: Bearer KEY".\n',
+    );
+    return;
+  }
+  if (action === 'list') {
+    const { keys } = (await call('GET', '')) as unknown as { keys: ApiKeyRecord[] };
+    process.stdout.write(`${formatKeyTable(keys)}\n`);
+    return;
+  }
+  await call('DELETE', `/${encodeURIComponent(id!)}`);
   process.stdout.write(`revoked ${id}\n`);
 }

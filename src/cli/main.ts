@@ -1,9 +1,8 @@
 /**
  * The `streamlines` command line (DESIGN §5): `run` starts every stage in one process.
  */
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -26,7 +25,9 @@ import {
 import { PipelineMetrics } from '../serve/metrics/pipeline-metrics.ts';
 import { IngestMetrics, ProcessMetrics } from '../serve/metrics/role-metrics.ts';
 import { buildServer } from '../serve/server.ts';
+import { ArgsError, nearest, parseCommandLine } from './args.ts';
 import { BackfillUsageError, runBackfill } from './backfill.ts';
+import { localUrl, openCliSession } from './cli-session.ts';
 import { KeysUsageError, runKeysCommand } from './keys.ts';
 import { npmAncestorPid, watchProcess } from './parent-watch.ts';
 import { ProgressLine } from './progress.ts';
@@ -38,22 +39,69 @@ Commands:
   ingest     distributed: feeds -> validate, dedup -> Kafka (buffers to disk while Kafka is away)
   process    distributed: Kafka -> processing -> PostgreSQL; start several, they share the partitions
   serve      distributed: REST, WebSocket, GraphQL and the dashboard over PostgreSQL and Redis
-  backfill   load a provider's trade history for a time range (see: streamlines backfill --help)
-  keys       create, list or revoke API keys (see: streamlines keys --help)
+  backfill   load a provider's trade history for a time range
+  keys       create, list or revoke API keys (also while the server runs)
   help       this text
 
-Options:
-  --config FILE     YAML or JSON config (every key optional)
-  --data-dir DIR    where the log and the store live (default ./data)
-  --port N          HTTP port (default 8080; 0 picks a free port and prints it); ingest and
-                    process serve /health, /ready and /metrics there, and only when given --port
-  --host HOST       address to listen on (default localhost)
-  --replay FILE     replay an NDJSON file of ticks instead of the configured feeds
-  --speed N|max     replay speed: N times real time by event time, or max (default max)
+Every command takes --help, e.g. "streamlines run --help".
 
 The distributed roles read the same config; it must name log.type "kafka" and (process, serve)
 store.type "postgres", and cache.type "redis" for live data across processes. See docs/distributed.md.
 `;
+
+const COMMON_OPTIONS = `  --config FILE     YAML or JSON config (every key optional; default: built-in defaults)
+  --data-dir DIR    where the log, the store and the lock file live (default ./data)`;
+
+const REPLAY_OPTIONS = `  --replay FILE     replay an NDJSON file of ticks instead of the configured feeds
+  --speed N|max     replay speed: N times real time by event time, or max (default max)`;
+
+/** The help of each server command, printed by `streamlines COMMAND --help`. */
+const COMMAND_USAGE = {
+  run: `Usage: streamlines run [options]
+
+All stages in one process: feeds, ingest, log, process, store, and the server with the dashboard.
+What "npm start" runs (with --config config/default.yaml).
+
+Options:
+${COMMON_OPTIONS}
+  --port N          HTTP port (default 8080; 0 picks a free port and prints it)
+  --host HOST       address to listen on (default localhost)
+${REPLAY_OPTIONS}
+`,
+  ingest: `Usage: streamlines ingest --config FILE [options]
+
+Distributed: reads the configured feeds, validates and deduplicates, appends to Kafka (buffering
+to disk while Kafka is away). The config must set log.type "kafka". See docs/distributed.md.
+
+Options:
+${COMMON_OPTIONS}
+  --port N          serve /health, /ready and /metrics on this port (none without it)
+  --host HOST       address of those (default localhost)
+${REPLAY_OPTIONS}
+`,
+  process: `Usage: streamlines process --config FILE [options]
+
+Distributed: Kafka -> moving averages, candles, indicators, alerts -> PostgreSQL. Start several;
+they share the partitions. The config must set log.type "kafka" and store.type "postgres".
+
+Options:
+${COMMON_OPTIONS}
+  --port N          serve /health, /ready and /metrics on this port (none without it)
+  --host HOST       address of those (default localhost)
+`,
+  serve: `Usage: streamlines serve --config FILE [options]
+
+Distributed: REST, WebSocket, GraphQL and the dashboard over PostgreSQL (and Redis for live data).
+
+Options:
+${COMMON_OPTIONS}
+  --port N          HTTP port (default 8080; 0 picks a free port and prints it)
+  --host HOST       address to listen on (default localhost)
+`,
+} as const;
+
+type ServerCommand = keyof typeof COMMAND_USAGE;
+const COMMANDS = ['run', 'ingest', 'process', 'serve', 'backfill', 'keys', 'help'];
 
 /** A failure the user can fix: printed without a stack trace, exit code 2. */
 class UsageError extends Error {
@@ -61,44 +109,49 @@ class UsageError extends Error {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  if (argv[0] === 'backfill') {
-    await runBackfill(argv.slice(1)).catch((error: unknown) => {
+  const command = argv[0] !== undefined && !argv[0].startsWith('-') ? argv[0] : undefined;
+  const rest = argv.slice(1);
+  if (command === 'backfill') {
+    await runBackfill(rest).catch((error: unknown) => {
       throw error instanceof BackfillUsageError ? new UsageError(error.message) : error;
     });
     return;
   }
-  if (argv[0] === 'keys') {
-    await runKeysCommand(argv.slice(1)).catch((error: unknown) => {
+  if (command === 'keys') {
+    await runKeysCommand(rest).catch((error: unknown) => {
       throw error instanceof KeysUsageError ? new UsageError(error.message) : error;
     });
     return;
   }
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string' },
-      'data-dir': { type: 'string' },
-      port: { type: 'string' },
-      host: { type: 'string' },
-      replay: { type: 'string' },
-      speed: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  const command = positionals[0] ?? 'help';
-  if (values.help || command === 'help') {
-    process.stdout.write(USAGE);
+  if (command === undefined || command === 'help') {
+    const { values } = parseCommandLine('streamlines', command === undefined ? argv : rest, {
+      version: { type: 'boolean', short: 'v' },
+    });
+    process.stdout.write(values.version ? `streamlines ${await packageVersion()}\n` : USAGE);
     return;
   }
-  if (command !== 'run' && command !== 'ingest' && command !== 'process' && command !== 'serve') {
-    throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+  if (!(command in COMMAND_USAGE)) {
+    const suggestion = nearest(command, COMMANDS);
+    throw new UsageError(
+      `unknown command "${command}"${suggestion === undefined ? '' : `: did you mean "${suggestion}"?`}\n\n${USAGE}`,
+    );
   }
-  if (command === 'process' && values.replay !== undefined) {
-    throw new UsageError('"process" takes no --replay (give it to "ingest")');
+  const role = command as ServerCommand;
+  const { values } = parseCommandLine(`streamlines ${role}`, rest, {
+    config: { type: 'string' },
+    'data-dir': { type: 'string' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    // Parsed for process and serve too, so the refusal below can say where a replay goes.
+    replay: { type: 'string' },
+    speed: { type: 'string' },
+  });
+  if (values.help) {
+    process.stdout.write(COMMAND_USAGE[role]);
+    return;
   }
-  if (command === 'serve' && values.replay !== undefined) {
-    throw new UsageError('"serve" takes no --replay (give it to "ingest")');
+  if ((role === 'process' || role === 'serve') && values.replay !== undefined) {
+    throw new UsageError(`"${role}" takes no --replay (give it to "ingest")`);
   }
 
   const config = await loadConfig(values.config);
@@ -108,14 +161,19 @@ export async function main(argv: string[]): Promise<void> {
     const file = await stat(values.replay).catch(() => undefined);
     if (!file?.isFile()) throw new UsageError(`--replay: no such file: ${values.replay}`);
   }
-  if (command !== 'run') checkRoleConfig(config, command);
+  if (role !== 'run') checkRoleConfig(config, role);
   watchNpm();
   // ingest and process serve /health, /ready and /metrics only when given --port.
   const ops = values.port === undefined ? undefined : { host: config.server.host, port: config.server.port };
-  if (command === 'ingest') await runIngest(config, dataDir, ops);
-  else if (command === 'process') await runProcess(config, dataDir, ops);
-  else if (command === 'serve') await runServe(config, dataDir);
+  if (role === 'ingest') await runIngest(config, dataDir, ops);
+  else if (role === 'process') await runProcess(config, dataDir, ops);
+  else if (role === 'serve') await runServe(config, dataDir);
   else await run(config, dataDir);
+}
+
+async function packageVersion(): Promise<string> {
+  const manifest = await readFile(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(manifest) as { version: string }).version;
 }
 
 function applyOverrides(config: Config, values: Record<string, string | boolean | undefined>): void {
@@ -189,7 +247,10 @@ async function startOps(
 ): Promise<() => Promise<void>> {
   if (!ops) return async () => {};
   const app = await buildRoleServer(options);
-  const url = await listenRoleServer(app, ops.host, ops.port);
+  const url = await listenRoleServer(app, ops.host, ops.port).catch(async (error: unknown) => {
+    await app.close();
+    throw explainListenError(error, ops.host, ops.port);
+  });
   process.stdout.write(`Streamlines ${role} metrics on ${url}\n`);
   return () => app.close();
 }
@@ -272,20 +333,51 @@ async function runServe(config: Config, dataDir: string): Promise<void> {
     onError: (error) => logger.warn({ err: error }, 'serve: refreshing from the store or Redis failed'),
   });
   const app = await buildServer({ store: serve.store, view: serve.view, config: config.server, logger });
-  await listen(app, config);
+  await listen(app, config).catch(async (error: unknown) => {
+    await app.close();
+    await serve.close();
+    throw error;
+  });
   onSignals(async () => {
     await app.close();
     await serve.close();
   });
 }
 
-/** Listens and prints the address scripts read from stdout. */
-async function listen(app: Awaited<ReturnType<typeof buildServer>>, config: Config): Promise<void> {
-  await app.listen({ port: config.server.port, host: config.server.host });
+/**
+ * A listen failure a user can fix (the port taken, a privileged port, an unknown host) as a UsageError
+ * that says what to do; anything else unchanged.
+ */
+export function explainListenError(error: unknown, host: string, port: number): unknown {
+  const code = (error as { code?: string }).code;
+  const where = `${host}:${port}`;
+  if (code === 'EADDRINUSE') {
+    return new UsageError(
+      `port ${port} is already in use on ${host} (another Streamlines, or another server?).\n` +
+        'Stop it, or choose another port: --port N, or --port 0 to pick a free one (it is printed).',
+    );
+  }
+  if (code === 'EACCES') {
+    return new UsageError(
+      `not allowed to listen on ${where}: ports below 1024 need privileges; use --port N`,
+    );
+  }
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return new UsageError(`cannot listen on ${where}: no such local address (${code}); check --host`);
+  }
+  return error;
+}
+
+/** Listens and prints the address scripts read from stdout; resolves with a URL this machine can reach. */
+async function listen(app: Awaited<ReturnType<typeof buildServer>>, config: Config): Promise<string> {
+  await app.listen({ port: config.server.port, host: config.server.host }).catch((error: unknown) => {
+    throw explainListenError(error, config.server.host, config.server.port);
+  });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   const shownHost = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
   process.stdout.write(`Streamlines listening on http://${shownHost}:${port}\n`);
+  return localUrl(config.server.host, port);
 }
 
 async function run(config: Config, dataDir: string): Promise<void> {
@@ -311,11 +403,19 @@ async function run(config: Config, dataDir: string): Promise<void> {
     // JSON lines on stderr: stdout carries the listening address that scripts read.
     logger: pino({ level: config.server.logLevel }, pino.destination(2)),
   });
-  await listen(app, config);
+  const url = await listen(app, config).catch(async (error: unknown) => {
+    // Stopped cleanly, so the data dir is unlocked and nothing is half-written.
+    await app.close();
+    await pipeline.stop();
+    throw error;
+  });
+  // `streamlines keys` works while this runs (it holds the data dir): see cli-session.ts.
+  const closeCliSession = await openCliSession(pipeline.store, dataDir, url);
 
   const progress = trackReplay(pipeline);
   onSignals(async () => {
     progress?.finish();
+    await closeCliSession();
     await app.close();
     await pipeline.stop();
   });
@@ -379,6 +479,7 @@ export async function runCli(argv: string[]): Promise<void> {
   } catch (error) {
     if (
       error instanceof UsageError ||
+      error instanceof ArgsError ||
       error instanceof ConfigError ||
       error instanceof DataDirLockedError ||
       error instanceof RoleConfigError ||
