@@ -3,7 +3,6 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { DataDirLockedError } from '../pipeline/data-dir-lock.ts';
@@ -29,6 +28,7 @@ import { ArgsError, nearest, parseCommandLine } from './args.ts';
 import { BackfillUsageError, runBackfill } from './backfill.ts';
 import { localUrl, openCliSession } from './cli-session.ts';
 import { KeysUsageError, runKeysCommand } from './keys.ts';
+import { createServerLogger } from './log-output.ts';
 import { npmAncestorPid, watchProcess } from './parent-watch.ts';
 import { ProgressLine } from './progress.ts';
 
@@ -326,7 +326,7 @@ async function runProcess(config: Config, dataDir: string, ops?: OpsAddress): Pr
 }
 
 async function runServe(config: Config, dataDir: string): Promise<void> {
-  const logger = pino({ level: config.server.logLevel }, pino.destination(2));
+  const logger = createServerLogger(config.server.logLevel);
   const serve = await openServeRole({
     config,
     dataDir,
@@ -400,8 +400,8 @@ async function run(config: Config, dataDir: string): Promise<void> {
     control: pipeline,
     metrics,
     config: config.server,
-    // JSON lines on stderr: stdout carries the listening address that scripts read.
-    logger: pino({ level: config.server.logLevel }, pino.destination(2)),
+    // On stderr: stdout carries the listening address that scripts read.
+    logger: createServerLogger(config.server.logLevel),
   });
   const url = await listen(app, config).catch(async (error: unknown) => {
     // Stopped cleanly, so the data dir is unlocked and nothing is half-written.

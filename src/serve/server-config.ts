@@ -8,7 +8,7 @@ export const serverConfigSchema = z
     logLevel: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info')
-      .describe('Level of the structured JSON log (pino) on stderr.'),
+      .describe('Log level on stderr (pretty on a terminal, JSON otherwise); requests log at debug.'),
     auth: z
       .strictObject({
         requireKeyForReads: z
