@@ -4,7 +4,14 @@
  */
 export interface DebugState {
   /** Symbol and interval of the chart on screen. */
-  chart?: { symbol: string; interval: string; candles: () => unknown[]; liveUpdates: number };
+  chart?: {
+    symbol: string;
+    interval: string;
+    candles: () => readonly unknown[];
+    /** Logical range of bars on screen (0 = the first bar), null before any. */
+    visibleRange: () => { from: number; to: number } | null;
+    liveUpdates: number;
+  };
   /** Per symbol: the last price shown on its card. */
   cards: Record<string, { lastPrice: number; lastTs: number; updates: number }>;
   /** Live messages received, per channel kind. */
