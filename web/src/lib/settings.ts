@@ -1,7 +1,8 @@
-/** What the dashboard keeps in localStorage: the theme and the admin key. */
+/** What the dashboard keeps in localStorage: the theme, the admin key and which alerts pop up. */
 
 const THEME_KEY = 'streamlines.theme';
 const ADMIN_KEY = 'streamlines.adminKey';
+const TOAST_KINDS_KEY = 'streamlines.toastKinds';
 
 function read(key: string): string | null {
   try {
@@ -40,4 +41,27 @@ export function adminKey(): string {
 
 export function setAdminKey(key: string): void {
   write(ADMIN_KEY, key === '' ? null : key);
+}
+
+/**
+ * Alert kinds shown as toasts unless the user picks others: the rules a user set up and anomalies.
+ * Golden and death crosses on tick averages are frequent; they stay on the Alerts page.
+ */
+export const DEFAULT_TOAST_KINDS: readonly string[] = ['price_above', 'price_below', 'anomaly'];
+
+export function toastKinds(): string[] {
+  const saved = read(TOAST_KINDS_KEY);
+  if (saved !== null) {
+    try {
+      const kinds = JSON.parse(saved) as unknown;
+      if (Array.isArray(kinds) && kinds.every((kind) => typeof kind === 'string')) return kinds;
+    } catch {
+      // A damaged value: fall back to the defaults.
+    }
+  }
+  return [...DEFAULT_TOAST_KINDS];
+}
+
+export function setToastKinds(kinds: readonly string[]): void {
+  write(TOAST_KINDS_KEY, JSON.stringify(kinds));
 }
