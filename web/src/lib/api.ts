@@ -37,6 +37,10 @@ export interface Alert {
   message: string;
 }
 
+/**
+ * A feed as /api/v1/stats reports it. `state` and `cause` are shown as the API words them (the set
+ * of states grows with the feeds: connecting, connected, reconnecting, failing, fatal...).
+ */
 export interface FeedStatus {
   name: string;
   type: string;
@@ -44,7 +48,12 @@ export interface FeedStatus {
   messages: number;
   lastMessageAt: number | null;
   reconnects?: number;
+  /** Why the feed is not delivering: DNS failure, refused, TLS, an HTTP status... */
+  cause?: string;
+  failedAttempts?: number;
   error?: string;
+  fatal?: string;
+  connected?: boolean;
 }
 
 export interface FeedInfo extends FeedStatus {
@@ -122,7 +131,7 @@ export const api = {
     request<{ points: IndicatorPoint[] }>(
       `/api/v1/indicators/${encodeURIComponent(symbol)}${query({ interval, limit })}`,
     ).then((r) => r.points),
-  alerts: (filter: { symbol?: string; kind?: string; limit?: number }) =>
+  alerts: (filter: { symbol?: string; kind?: string; from?: number; to?: number; limit?: number }) =>
     request<{ alerts: Alert[] }>(`/api/v1/alerts${query(filter)}`).then((r) => r.alerts),
   stats: () => request<Stats>('/api/v1/stats'),
   deadLetters: (limit: number) =>

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { appendOlder, type ListedAlert, visibleWindow } from '../../web/src/lib/alert-list.ts';
+
+const alert = (ts: number, symbol = 'A', kind = 'price_above'): ListedAlert => ({
+  ts,
+  symbol,
+  kind,
+  price: ts,
+  message: `${symbol} ${kind} ${ts}`,
+});
+
+test('an older page is appended newest first, without the boundary alerts already listed', () => {
+  const listed = [alert(9), alert(7), alert(5, 'A'), alert(5, 'B')];
+  // The API answers to=5 with the last alerts up to ts 5 inclusive, ascending.
+  const page = [alert(3), alert(4), alert(5, 'A'), alert(5, 'B'), alert(5, 'C')];
+  const { list, added } = appendOlder(listed, page);
+  assert.equal(added, 3);
+  assert.deepEqual(
+    list.map((a) => `${a.ts}${a.symbol}`),
+    ['9A', '7A', '5A', '5B', '5C', '4A', '3A'],
+  );
+});
+
+test('two identical alerts at the boundary are two alerts: only those listed are skipped', () => {
+  const listed = [alert(5)];
+  const { list, added } = appendOlder(listed, [alert(4), alert(5), alert(5)]);
+  assert.equal(added, 2);
+  assert.deepEqual(
+    list.map((a) => a.ts),
+    [5, 5, 4],
+  );
+});
+
+test('a page with nothing new adds nothing; the first page fills an empty list', () => {
+  assert.equal(appendOlder([alert(5)], [alert(5)]).added, 0);
+  assert.deepEqual(
+    appendOlder([], [alert(1), alert(2)]).list.map((a) => a.ts),
+    [2, 1],
+  );
+});
+
+test('the visible window covers the viewport plus overscan, clamped to the list', () => {
+  assert.deepEqual(visibleWindow(0, 340, 34, 100_000, 10), { start: 0, end: 20 });
+  assert.deepEqual(visibleWindow(34 * 5_000, 340, 34, 100_000, 10), { start: 4_990, end: 5_020 });
+  assert.deepEqual(visibleWindow(34 * 99_995, 340, 34, 100_000, 10), { start: 99_985, end: 100_000 });
+  assert.deepEqual(visibleWindow(0, 340, 34, 0, 10), { start: 0, end: 0 });
+});

@@ -1,0 +1,61 @@
+/**
+ * The Alerts page's list as data: pages of older alerts appended without duplicates, and the window
+ * of rows a virtualised list draws. Pure, so it is tested without a browser (alert-list.test.ts).
+ */
+
+export interface ListedAlert {
+  ts: number;
+  symbol: string;
+  kind: string;
+  price: number;
+  threshold?: number;
+  message: string;
+}
+
+function sameAlert(a: ListedAlert, b: ListedAlert): boolean {
+  return (
+    a.ts === b.ts &&
+    a.symbol === b.symbol &&
+    a.kind === b.kind &&
+    a.price === b.price &&
+    a.threshold === b.threshold &&
+    a.message === b.message
+  );
+}
+
+/**
+ * Appends an older page (ascending by ts, as the API answers `to=oldest.ts`) to `newestFirst`. The
+ * page repeats the alerts at the boundary ts that are already listed: those are skipped, one for one.
+ * Returns the merged list and how many alerts were new.
+ */
+export function appendOlder(
+  newestFirst: readonly ListedAlert[],
+  pageAscending: readonly ListedAlert[],
+): { list: ListedAlert[]; added: number } {
+  const oldest = newestFirst[newestFirst.length - 1];
+  const boundary = oldest === undefined ? [] : newestFirst.filter((alert) => alert.ts === oldest.ts);
+  const unmatched = [...boundary];
+  const older: ListedAlert[] = [];
+  for (let i = pageAscending.length - 1; i >= 0; i--) {
+    const alert = pageAscending[i]!;
+    const match =
+      oldest !== undefined && alert.ts === oldest.ts ? unmatched.findIndex((b) => sameAlert(b, alert)) : -1;
+    if (match >= 0) unmatched.splice(match, 1);
+    else if (oldest === undefined || alert.ts <= oldest.ts) older.push(alert);
+  }
+  return { list: older.length === 0 ? [...newestFirst] : newestFirst.concat(older), added: older.length };
+}
+
+/** Rows `[start, end)` to draw for a scroll position, with `overscan` rows either side. */
+export function visibleWindow(
+  scrollTop: number,
+  viewportHeight: number,
+  rowHeight: number,
+  count: number,
+  overscan = 10,
+): { start: number; end: number } {
+  const first = Math.floor(Math.max(0, scrollTop) / rowHeight);
+  const start = Math.max(0, first - overscan);
+  const end = Math.min(count, first + Math.ceil(viewportHeight / rowHeight) + overscan);
+  return { start, end: Math.max(start, end) };
+}
