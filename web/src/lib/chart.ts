@@ -20,6 +20,9 @@ import type { Candle, IndicatorPoint, StoredTick } from './api.ts';
 
 export type Overlay = 'ma' | 'sma' | 'ema' | 'bb';
 
+/** Bars shown on load when there are more: about two hours of 1m candles. */
+const RECENT_BARS = 150;
+
 const toTime = (ts: number) => (ts / 1000) as UTCTimestamp;
 
 function cssVar(name: string): string {
@@ -159,7 +162,24 @@ export class SymbolChart {
     );
     this.#volume.setData(candles.map((c) => this.#volumeBar(c)));
     this.#lastCandle = candles.length > 0 ? toTime(candles[candles.length - 1]!.ts) : 0;
-    this.#chart.timeScale().scrollToRealTime();
+    this.fitRecent();
+  }
+
+  /**
+   * Shows the candles on load: all of them when there are few (the library's default bar spacing
+   * would squeeze six bars into the right edge), else the newest RECENT_BARS, with a bar of room.
+   */
+  fitRecent(): void {
+    const count = this.#candles.data().length;
+    if (count === 0) return;
+    const timeScale = this.#chart.timeScale();
+    if (count <= RECENT_BARS) timeScale.fitContent();
+    else timeScale.setVisibleLogicalRange({ from: count - RECENT_BARS, to: count + 1 });
+  }
+
+  /** The logical range of bars on screen (for the tests): 0 is the first bar. */
+  visibleRange(): { from: number; to: number } | null {
+    return this.#chart.timeScale().getVisibleLogicalRange();
   }
 
   /** Applies live candles (forming or just closed), ascending; older than the last bar are ignored. */
