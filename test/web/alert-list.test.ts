@@ -40,9 +40,17 @@ test('a page with nothing new adds nothing; the first page fills an empty list',
   );
 });
 
-test('the visible window covers the viewport plus overscan, clamped to the list', () => {
-  assert.deepEqual(visibleWindow(0, 340, 34, 100_000, 10), { start: 0, end: 20 });
-  assert.deepEqual(visibleWindow(34 * 5_000, 340, 34, 100_000, 10), { start: 4_990, end: 5_020 });
-  assert.deepEqual(visibleWindow(34 * 99_995, 340, 34, 100_000, 10), { start: 99_985, end: 100_000 });
+test('the visible window covers the viewport plus overscan, moves in steps, clamped to the list', () => {
+  assert.deepEqual(visibleWindow(0, 340, 34, 100_000, 10), { start: 0, end: 40 });
+  assert.deepEqual(visibleWindow(34 * 5_000, 340, 34, 100_000, 10), { start: 4_990, end: 5_030 });
+  // Five rows further: the same window, so nothing is redrawn.
+  assert.deepEqual(visibleWindow(34 * 5_005, 340, 34, 100_000, 10), { start: 4_990, end: 5_030 });
+  assert.deepEqual(visibleWindow(34 * 99_995, 340, 34, 100_000, 10), { start: 99_980, end: 100_000 });
+  assert.deepEqual(visibleWindow(34 * 500, 340, 34, 100, 10), { start: 100, end: 100 });
   assert.deepEqual(visibleWindow(0, 340, 34, 0, 10), { start: 0, end: 0 });
+  // Every row on screen is drawn, wherever the scroll is.
+  for (let top = 0; top < 34 * 300; top += 7) {
+    const { start, end } = visibleWindow(top, 340, 34, 1_000, 10);
+    assert.ok(start <= Math.floor(top / 34) && end >= Math.ceil((top + 340) / 34), `at ${top}`);
+  }
 });

@@ -46,7 +46,11 @@ export function appendOlder(
   return { list: older.length === 0 ? [...newestFirst] : newestFirst.concat(older), added: older.length };
 }
 
-/** Rows `[start, end)` to draw for a scroll position, with `overscan` rows either side. */
+/**
+ * Rows `[start, end)` to draw for a scroll position: the rows on screen and at least `overscan` more
+ * either side. `start` moves in steps of `overscan`, so a slow scroll redraws once every `overscan`
+ * rows rather than at every pixel.
+ */
 export function visibleWindow(
   scrollTop: number,
   viewportHeight: number,
@@ -55,7 +59,7 @@ export function visibleWindow(
   overscan = 10,
 ): { start: number; end: number } {
   const first = Math.floor(Math.max(0, scrollTop) / rowHeight);
-  const start = Math.max(0, first - overscan);
-  const end = Math.min(count, first + Math.ceil(viewportHeight / rowHeight) + overscan);
-  return { start, end: Math.max(start, end) };
+  const start = Math.min(count, Math.max(0, Math.floor(first / overscan) * overscan - overscan));
+  const end = Math.min(count, start + Math.ceil(viewportHeight / rowHeight) + 3 * overscan);
+  return { start, end };
 }
