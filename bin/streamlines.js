@@ -1,11 +1,33 @@
 #!/usr/bin/env node
 // Plain JavaScript so that an old Node gets a clear message instead of a syntax error on TypeScript.
+// Installed globally (npm install -g, npm link) the command runs on the machine's node, which may be
+// older than the project needs: then it hands over to the Node 24 the project installs beside it.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
-  process.stderr.write(
-    `streamlines needs Node.js >= 22.18 (found ${process.version}); run it through npm ("npx streamlines", "npm start"), which uses the Node 24 the project installs\n`,
-  );
-  process.exit(1);
+  // import.meta.url is the real file, also behind npm's symlink in the global bin directory.
+  const bundled = join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'node', 'bin', 'node');
+  if (!existsSync(bundled)) {
+    process.stderr.write(
+      `streamlines needs Node.js >= 22.18 (found ${process.version}), and the Node 24 it brings is not installed at ${bundled}: run "npm install" in ${join(dirname(fileURLToPath(import.meta.url)), '..')}\n`,
+    );
+    process.exit(1);
+  }
+  const child = spawn(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(signal, () => child.kill(signal));
+  }
+  child.on('exit', (code, signal) => {
+    if (signal) process.kill(process.pid, signal);
+    else process.exit(code ?? 1);
+  });
+} else {
+  const { runCli } = await import('../src/cli/main.ts');
+  await runCli(process.argv.slice(2));
 }
-const { runCli } = await import('../src/cli/main.ts');
-await runCli(process.argv.slice(2));
