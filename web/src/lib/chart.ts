@@ -22,6 +22,8 @@ export type Overlay = 'ma' | 'sma' | 'ema' | 'bb';
 
 /** Bars shown on load when there are more: about two hours of 1m candles. */
 const RECENT_BARS = 150;
+/** Bar width (px, bar and gap) on load when there are few candles: wide enough to read, not blown up. */
+const MIN_BAR_PX = 24;
 
 const toTime = (ts: number) => (ts / 1000) as UTCTimestamp;
 
@@ -166,14 +168,17 @@ export class SymbolChart {
   }
 
   /**
-   * Shows the candles on load: all of them when there are few (the library's default bar spacing
-   * would squeeze six bars into the right edge), else the newest RECENT_BARS, with a bar of room.
+   * Shows the candles on load. Few: all of them from the left edge, bars MIN_BAR_PX wide,
+   * so six bars are neither squeezed into the right edge (the library's default spacing) nor blown up
+   * to half the chart each, and new ones fill in to the right. Many: the newest RECENT_BARS.
    */
   fitRecent(): void {
     const count = this.#candles.data().length;
     if (count === 0) return;
     const timeScale = this.#chart.timeScale();
-    if (count <= RECENT_BARS) timeScale.fitContent();
+    const slots = Math.floor(timeScale.width() / MIN_BAR_PX) || 40;
+    if (count <= RECENT_BARS)
+      timeScale.setVisibleLogicalRange({ from: -0.5, to: Math.max(count, slots) + 0.5 });
     else timeScale.setVisibleLogicalRange({ from: count - RECENT_BARS, to: count + 1 });
   }
 
