@@ -444,6 +444,9 @@ describe('first view of a chart, and a feed that cannot connect', { skip }, () =
       else await new Promise((resolve) => setTimeout(resolve, 250));
     }
     assert.ok(agreed, 'the page shows the state and cause of /api/v1/stats');
+    // The feed side says why (src/feeds): the dashboard shows it, red, beside the state.
+    assert.match((await row.getByTestId('feed-cause').textContent()) ?? '', /refused/);
+    assert.notEqual(await row.getByTestId('feed-state').textContent(), 'running');
     await page.screenshot({ path: await artifactPath('first-hour-pipeline.png'), fullPage: true });
     await page.setViewportSize(PHONE);
     await page.screenshot({ path: await artifactPath('first-hour-pipeline-phone.png'), fullPage: true });
@@ -453,6 +456,7 @@ describe('first view of a chart, and a feed that cannot connect', { skip }, () =
     await placeholder.waitFor({ timeout: 10_000 });
     assert.match((await placeholder.textContent()) ?? '', /No trade yet/);
     assert.equal(await placeholder.getByTestId('placeholder-state').textContent(), (await feedOf())!.state);
+    assert.match((await placeholder.getByTestId('placeholder-cause').textContent()) ?? '', /refused/);
     await page.screenshot({ path: await artifactPath('first-hour-markets-phone.png'), fullPage: true });
     await page.setViewportSize(DESKTOP);
     await page.screenshot({ path: await artifactPath('first-hour-markets.png') });
