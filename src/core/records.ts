@@ -31,13 +31,14 @@ export interface ProcessedTick extends Tick {
   late: boolean;
 }
 
-export const INTERVALS = ['1m', '5m', '15m', '1h'] as const;
+export const INTERVALS = ['1m', '5m', '15m', '1h', '1d'] as const;
 export type Interval = (typeof INTERVALS)[number];
 export const INTERVAL_MS: Readonly<Record<Interval, number>> = {
   '1m': 60_000,
   '5m': 300_000,
   '15m': 900_000,
   '1h': 3_600_000,
+  '1d': 86_400_000,
 };
 
 export function isInterval(value: unknown): value is Interval {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Candle } from '../core/records.ts';
+import { type Candle, INTERVALS } from '../core/records.ts';
 import { bucketStart, SymbolCandles } from './candles.ts';
 
 /** An hour boundary (1 699 999 200 000 = 472 222 h), so every interval's bucket starts here. */
@@ -94,9 +94,11 @@ test('closeThrough closes 1m windows ascending, then the longer ones they comple
       ['5m', 300_000, 3, 3, 1],
       ['15m', 0, 1, 3, 3],
       ['1h', 0, 1, 3, 3],
+      // T0 is 22:00 UTC: its day began 22 h earlier.
+      ['1d', -79_200_000, 1, 3, 3],
     ],
   );
-  assert.deepEqual(candles.forming('1h'), []);
+  assert.deepEqual(candles.forming('1d'), []);
 });
 
 test('a snapshot restores the same forming candles', () => {
@@ -105,7 +107,7 @@ test('a snapshot restores the same forming candles', () => {
   candles.addTick(T0 + 60_000, T0 + 60_005, 2, 0.5);
   candles.closeThrough(T0 + 60_000, []);
   const restored = new SymbolCandles('X', JSON.parse(JSON.stringify(candles.snapshot())));
-  for (const interval of ['1m', '5m', '15m', '1h'] as const) {
+  for (const interval of INTERVALS) {
     assert.deepEqual(restored.forming(interval), candles.forming(interval));
   }
   assert.equal(restored.forming('5m')[0]?.trades, 2);

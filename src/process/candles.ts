@@ -1,7 +1,7 @@
 /**
- * Event-time candles of one symbol (DESIGN §4). Only 1m windows are built tick by tick; a 5m, 15m or
- * 1h candle is folded from the final 1m candles it contains, so longer intervals are the roll-up of
- * the 1m candles by construction (and a tick costs one window update, not four).
+ * Event-time candles of one symbol (DESIGN §4). Only 1m windows are built tick by tick; a 5m, 15m, 1h
+ * or 1d candle is folded from the final 1m candles it contains, so longer intervals are the roll-up of
+ * the 1m candles by construction (and a tick costs one window update, not five).
  *
  * Why folding is exact: windows close in ascending end order as the watermark rises, a 1m window
  * ends no later than the longer window holding it, and a tick is late (enters nothing) once its 1m
@@ -12,7 +12,7 @@ import { type Candle, INTERVAL_MS, type Interval } from '../core/records.ts';
 
 const MINUTE_MS = INTERVAL_MS['1m'];
 /** The intervals folded from 1m candles, in the order candles are emitted after the 1m ones. */
-export const ROLLUP_INTERVALS = ['5m', '15m', '1h'] as const satisfies readonly Interval[];
+export const ROLLUP_INTERVALS = ['5m', '15m', '1h', '1d'] as const satisfies readonly Interval[];
 const ROLLUP_MS = ROLLUP_INTERVALS.map((interval) => INTERVAL_MS[interval]);
 
 /** Above this, ts / interval is too coarse for floor() to be exact (ulp of the quotient nears 1 / interval). */
@@ -164,7 +164,7 @@ export class SymbolCandles {
 
   /**
    * Makes final every open window whose end is <= `watermark`: the 1m ones in ascending ts order,
-   * then 5m, 15m and 1h likewise. Pushes the final candles onto `out`.
+   * then 5m, 15m, 1h and 1d likewise. Pushes the final candles onto `out`.
    */
   closeThrough(watermark: number, out: Candle[]): void {
     if (watermark < this.earliestEnd) return;

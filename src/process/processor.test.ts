@@ -196,16 +196,19 @@ test('an end entry makes every open window of every symbol and interval final; l
       ['A', '5m', 1_800_000, 1, true],
       ['A', '15m', 1_800_000, 1, true],
       ['A', '1h', 0, 2, true],
+      // T0 is 22:00 UTC: its day began 22 h earlier.
+      ['A', '1d', -79_200_000, 2, true],
       ['B', '1m', 0, 1, true],
       ['B', '5m', 0, 1, true],
       ['B', '15m', 0, 1, true],
       ['B', '1h', 0, 1, true],
+      ['B', '1d', -79_200_000, 1, true],
     ],
   );
   assert.deepEqual(lateFlags(out), [false, false, false, true, true]);
   for (const interval of INTERVALS) assert.deepEqual(processor.formingCandles('A', interval), []);
-  assert.equal(processor.counters().candlesClosed, 11);
-  assert.equal(out.indicators.length, 11);
+  assert.equal(processor.counters().candlesClosed, 13);
+  assert.equal(out.indicators.length, 13);
 });
 
 /** A deterministic pseudo-random stream: several symbols, disorder beyond the lateness, zero sizes. */
@@ -279,7 +282,7 @@ function assertRelative(actual: number | null, expected: number | null, message:
   );
 }
 
-test('candles of every interval match a reference over the non-late ticks; 5m/15m/1h are the 1m roll-up', () => {
+test('candles of every interval match a reference over the non-late ticks; 5m/15m/1h/1d are the 1m roll-up', () => {
   for (const seed of [1, 2, 3]) {
     const entries = randomEntries(3_000, seed);
     entries.push({ kind: 'end', source: 'replay' });

@@ -23,7 +23,7 @@ export const ERRORS = {
       'A query parameter or argument is malformed or out of range: `from`, `to` and `limit` are whole numbers in decimal digits (`from`/`to` in [0, 2^53 - 1], `limit` in 1..`server.limits.maxLimit`), given once; a body field of the wrong type.',
   },
   invalid_range: { status: 400, meaning: '`from` is greater than `to`.' },
-  invalid_interval: { status: 400, meaning: '`interval` is not one of `1m`, `5m`, `15m`, `1h`.' },
+  invalid_interval: { status: 400, meaning: '`interval` is not one of `1m`, `5m`, `15m`, `1h`, `1d`.' },
   invalid_kind: { status: 400, meaning: '`kind` is not one of the alert kinds.' },
   invalid_symbol: {
     status: 400,

@@ -198,6 +198,64 @@ export function storeConformance(
       assert.deepStrictEqual(await store.indicators('BTCUSDT', '5m', { limit: 10 }), [points[2]]);
     });
 
+    test('1d candles answer the roll-up of the 1h candles written with them (DESIGN §4)', async () => {
+      // The processor writes each day's 1h candles and its 1d roll-up; a store may serve the day from
+      // either (TimescaleDB: a continuous aggregate over the 1h rows). Values chosen so every field of
+      // the roll-up differs from every single hour's, and vwap is exact in binary.
+      const DAY = 86_400_000;
+      const day0 = Math.floor(T0 / DAY) * DAY;
+      const hour = (i: number, fields: Partial<Candle>) =>
+        makeCandle(day0 + i * 3_600_000, { interval: '1h', ...fields });
+      const hours = [
+        hour(0, { open: 10, high: 12, low: 9, close: 11, volume: 2, trades: 3, vwap: 10.5 }),
+        hour(5, { open: 11, high: 15, low: 10, close: 14, volume: 4, trades: 5, vwap: 12.25 }),
+        hour(23, { open: 14, high: 14.5, low: 8, close: 9, volume: 0, trades: 1, vwap: null }),
+        hour(24, { open: 20, high: 21, low: 19, close: 20.5, volume: 1, trades: 1, vwap: 20 }),
+      ];
+      const days = [
+        makeCandle(day0, {
+          interval: '1d',
+          open: 10,
+          high: 15,
+          low: 8,
+          close: 9,
+          volume: 6,
+          trades: 9,
+          vwap: (10.5 * 2 + 12.25 * 4) / 6,
+        }),
+        makeCandle(day0 + DAY, {
+          interval: '1d',
+          open: 20,
+          high: 21,
+          low: 19,
+          close: 20.5,
+          volume: 1,
+          trades: 1,
+          vwap: 20,
+        }),
+      ];
+      // Hours in one batch, days in the next: the processor closes a day after its last hour.
+      await store.write(makeBatch({ candles: hours }));
+      await store.write(makeBatch({ candles: days }));
+      const got = await store.candles('BTCUSDT', '1d', { limit: 10 });
+      assert.equal(got.length, 2);
+      for (let i = 0; i < days.length; i++) {
+        const { vwap, ...rest } = got[i]!;
+        const { vwap: expectedVwap, ...expectedRest } = days[i]!;
+        assert.deepStrictEqual(rest, expectedRest);
+        assert.ok(Math.abs(vwap! - expectedVwap!) <= 1e-9 * expectedVwap!, `vwap ${vwap} vs ${expectedVwap}`);
+      }
+      assert.deepStrictEqual(
+        (await store.candles('BTCUSDT', '1d', { from: day0 + 1, limit: 10 })).map((c) => c.ts),
+        [day0 + DAY],
+      );
+      assert.deepStrictEqual(
+        (await store.candles('BTCUSDT', '1d', { to: day0 + DAY - 1, limit: 10 })).map((c) => c.ts),
+        [day0],
+      );
+      assert.deepStrictEqual(await store.candles('ETHUSDT', '1d', { limit: 10 }), []);
+    });
+
     test('stored candles read back as final', async () => {
       // The store keeps final candles only; whatever flag came in, what it serves is final.
       await store.write(makeBatch({ candles: [makeCandle(T0, { final: false })] }));

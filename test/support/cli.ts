@@ -110,7 +110,7 @@ export async function dumpApi(baseUrl: string): Promise<Record<string, unknown>>
     const perSymbol: Record<string, unknown> = {};
     perSymbol.latest = (await getJson(baseUrl, `/api/v1/latest/${symbol}`)).body;
     perSymbol.ticks = await pagedTicks(baseUrl, symbol);
-    for (const interval of ['1m', '5m', '15m', '1h']) {
+    for (const interval of ['1m', '5m', '15m', '1h', '1d']) {
       perSymbol[`candles:${interval}`] = (
         await getJson(baseUrl, `/api/v1/candles/${symbol}?interval=${interval}&limit=10000`)
       ).body;

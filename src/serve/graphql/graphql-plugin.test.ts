@@ -148,9 +148,9 @@ describe('bad arguments carry the REST error code', () => {
       '/api/v1/candles/BTCUSDT?interval=2m',
     ],
     [
-      'indicators(symbol: "BTCUSDT", interval: "1d") { ts }',
+      'indicators(symbol: "BTCUSDT", interval: "1w") { ts }',
       'invalid_interval',
-      '/api/v1/indicators/BTCUSDT?interval=1d',
+      '/api/v1/indicators/BTCUSDT?interval=1w',
     ],
     ['alerts(kind: "price") { ts }', 'invalid_kind', '/api/v1/alerts?kind=price'],
     ['ticks(symbol: "BTCUSDT", limit: 0) { ts }', 'invalid_parameter', '/api/v1/ticks/BTCUSDT?limit=0'],

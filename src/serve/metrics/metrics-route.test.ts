@@ -27,7 +27,7 @@ const SECOND = 1_000;
  * - late (1): AAA at 20 s arrives when the watermark is 130 s - 10 s = 120 s >= 60 s, the end of its minute;
  * - alerts (1): price_above 105 at the 106 tick (previous 101 <= 105 < 106);
  * - candles closed when the replay ends: AAA minutes 0, 1, 2 and BBB minute 0 in 1m (4), and one
- *   AAA and one BBB candle in each of 5m, 15m and 1h (6): 10.
+ *   AAA and one BBB candle in each of 5m, 15m, 1h and 1d (8): 12.
  */
 const REPLAY_LINES = [
   { symbol: 'AAA', ts: T0, price: 100, size: 1, id: 'a1' },
@@ -118,7 +118,7 @@ describe('/metrics over an embedded pipeline after a replay', () => {
       ['streamlines_ingest_ticks_accepted_total', stats.accepted, 6],
       ['streamlines_ingest_ticks_duplicate_total', stats.duplicates, 1],
       ['streamlines_process_ticks_late_total', stats.late, 1],
-      ['streamlines_process_candles_closed_total', stats.candlesClosed, 10],
+      ['streamlines_process_candles_closed_total', stats.candlesClosed, 12],
       ['streamlines_process_alerts_fired_total', stats.alertsFired, 1],
     ];
     for (const [name, fromStats, byHand] of pairs) {

@@ -312,7 +312,7 @@ describe('GET /api/v1/indicators/:symbol', () => {
   });
 
   test('errors as the other symbol routes', async () => {
-    assertError(await get('/api/v1/indicators/BTCUSDT?interval=1d'), 400, 'invalid_interval');
+    assertError(await get('/api/v1/indicators/BTCUSDT?interval=1w'), 400, 'invalid_interval');
     assertError(await get('/api/v1/indicators/NOPE'), 404, 'unknown_symbol');
     assertError(await get('/api/v1/indicators/%20'), 400, 'invalid_symbol');
   });
