@@ -75,6 +75,35 @@ const hypertables = `
   );
 `;
 
+/**
+ * With TimescaleDB, daily candles are a continuous aggregate over the final 1h candles (the roll-up
+ * DESIGN §4 defines), refreshed by a policy and real-time for what is not materialized yet. The
+ * store still writes the processor's 1d rows: they say which days are final, and `candles(…, '1d')`
+ * serves those days from this view. `price_volume` (sum of vwap * volume) gives the day's vwap.
+ * WITH NO DATA, because a continuous aggregate cannot be filled inside open()'s transaction.
+ */
+const dailyCandlesAggregate = `
+  CREATE MATERIALIZED VIEW candles_1d
+    WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+  SELECT symbol,
+    time_bucket(${DAY_MS}::BIGINT, ts) AS ts,
+    first(open, ts) AS open,
+    max(high) AS high,
+    min(low) AS low,
+    last(close, ts) AS close,
+    sum(volume) AS volume,
+    sum(trades)::BIGINT AS trades,
+    sum(vwap * volume) AS price_volume
+  FROM candles
+  WHERE "interval" = '1h'
+  GROUP BY symbol, time_bucket(${DAY_MS}::BIGINT, ts)
+  WITH NO DATA;
+  SELECT add_continuous_aggregate_policy('candles_1d',
+    start_offset => NULL,
+    end_offset => ${60 * 60_000}::BIGINT,
+    schedule_interval => INTERVAL '1 hour');
+`;
+
 /** The schema of the PostgreSQL store, oldest first. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -152,6 +181,12 @@ export const MIGRATIONS: readonly Migration[] = [
         revoked_at BIGINT
       );
     `,
+  },
+  {
+    version: 3,
+    name: 'daily candles',
+    // Without TimescaleDB the processor's own 1d roll-up rows are served as they are.
+    sql: ({ layout }) => (layout === 'timescale' ? dailyCandlesAggregate : 'SELECT 1'),
   },
 ];
 

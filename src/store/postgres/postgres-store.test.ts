@@ -8,7 +8,7 @@ import {
   startPgliteTimescale,
   type TestPostgres,
 } from '../../../test/support/postgres.ts';
-import type { ProcessedTick } from '../../core/records.ts';
+import type { Candle, ProcessedTick } from '../../core/records.ts';
 import { makeBatch, storeConformance } from '../conformance.ts';
 import { CheckpointConflictError } from '../store.ts';
 import { copyText, DEAD_LETTERS } from './bulk.ts';
@@ -525,6 +525,12 @@ describe('PGlite + TimescaleDB over pglite-socket', { timeout: 180_000 }, () => 
           compress_after: null,
         },
         {
+          hypertable_name: 'candles_1d',
+          proc_name: 'policy_refresh_continuous_aggregate',
+          drop_after: null,
+          compress_after: null,
+        },
+        {
           hypertable_name: 'ticks',
           proc_name: 'policy_compression',
           drop_after: null,
@@ -537,6 +543,76 @@ describe('PGlite + TimescaleDB over pglite-socket', { timeout: 180_000 }, () => 
           compress_after: null,
         },
       ]);
+    } finally {
+      await store.close();
+      await drop();
+    }
+  });
+
+  test('1d candles come from the candles_1d continuous aggregate over the 1h candles', async () => {
+    const { schema, drop } = await createTestSchema(server.url);
+    const store = new PostgresStore(options(schema));
+    const candle = (interval: Candle['interval'], ts: number, fields: Partial<Candle>): Candle => ({
+      symbol: 'BTCUSDT',
+      interval,
+      ts,
+      open: 1,
+      high: 1,
+      low: 1,
+      close: 1,
+      volume: 1,
+      trades: 1,
+      vwap: 1,
+      final: true,
+      ...fields,
+    });
+    try {
+      await store.open();
+      const views = await sql(
+        server.url,
+        `SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates
+         WHERE view_schema = $1`,
+        [schema],
+      );
+      assert.deepStrictEqual(views, [{ view_name: 'candles_1d', materialized_only: false }]);
+      // The stored 1d row only marks the day final: its values are deliberately not the roll-up,
+      // so the answer shows where the values come from.
+      await store.write(
+        batch({
+          candles: [
+            candle('1h', D0, { open: 10, high: 12, low: 9, close: 11, volume: 2, trades: 3, vwap: 10.5 }),
+            candle('1h', D0 + 3_600_000, {
+              open: 11,
+              high: 15,
+              low: 10,
+              close: 14,
+              volume: 4,
+              trades: 5,
+              vwap: 12.25,
+            }),
+            candle('1d', D0, { open: -1, high: -1, low: -1, close: -1, volume: -1, trades: -1, vwap: -1 }),
+            // An hour of a day the processor has not made final: no 1d answer for it yet.
+            candle('1h', D0 + DAY, { open: 20 }),
+          ],
+        }),
+      );
+      const rollUp = {
+        symbol: 'BTCUSDT',
+        interval: '1d',
+        ts: D0,
+        open: 10,
+        high: 15,
+        low: 9,
+        close: 14,
+        volume: 6,
+        trades: 8,
+        vwap: (10.5 * 2 + 12.25 * 4) / 6,
+        final: true,
+      };
+      // Real-time aggregation answers before any refresh; the refresh policy's materialization after.
+      assert.deepStrictEqual(await store.candles('BTCUSDT', '1d', { limit: 10 }), [rollUp]);
+      await sql(server.url, `CALL refresh_continuous_aggregate('${schema}.candles_1d', NULL, NULL)`);
+      assert.deepStrictEqual(await store.candles('BTCUSDT', '1d', { limit: 10 }), [rollUp]);
     } finally {
       await store.close();
       await drop();

@@ -46,6 +46,21 @@ import {
 import { applyMigrations, DAY_MS, type Layout, MIGRATIONS, type Migration } from './migrations.ts';
 
 /** Whether to use TimescaleDB: when it can be created (`auto`), always (`on`, else fail), or never. */
+/**
+ * Daily candles under TimescaleDB: the days the processor made final (its 1d rows), with the values
+ * of the `candles_1d` continuous aggregate over their 1h candles. A day whose 1h candles retention
+ * already dropped keeps the processor's row. Wrapped so #readRange can add `AND ts …`.
+ */
+const DAILY_FROM_AGGREGATE = `SELECT * FROM (
+  SELECT f.symbol, f."interval", f.ts,
+    COALESCE(a.open, f.open) AS open, COALESCE(a.high, f.high) AS high, COALESCE(a.low, f.low) AS low,
+    COALESCE(a.close, f.close) AS close, COALESCE(a.volume, f.volume) AS volume,
+    COALESCE(a.trades, f.trades) AS trades,
+    CASE WHEN a.ts IS NULL THEN f.vwap WHEN a.volume = 0 THEN NULL ELSE a.price_volume / a.volume END AS vwap
+  FROM candles f LEFT JOIN candles_1d a ON a.symbol = f.symbol AND a.ts = f.ts
+  WHERE f."interval" = '1d'
+) daily WHERE symbol = $1 AND "interval" = $2`;
+
 export type TimescaleMode = 'auto' | 'on' | 'off';
 
 export interface PostgresStoreOptions {
@@ -427,7 +442,9 @@ export class PostgresStore implements Store {
       trades: number;
       vwap: number | null;
     }>(
-      'SELECT ts, open, high, low, close, volume, trades, vwap FROM candles WHERE symbol = $1 AND "interval" = $2',
+      interval === '1d' && this.#layout === 'timescale'
+        ? DAILY_FROM_AGGREGATE
+        : 'SELECT ts, open, high, low, close, volume, trades, vwap FROM candles WHERE symbol = $1 AND "interval" = $2',
       [symbol, interval],
       ['ts'],
       range,
