@@ -1,0 +1,131 @@
+/**
+ * A throwaway InfluxDB 1.x (Debian's `influxdb` package: `influxd`) on 127.0.0.1, for the influxdb
+ * sink. `STREAMLINES_TEST_INFLUXDB_URL` points at one already running instead (then it is never
+ * stopped). Outside CI a missing `influxd` skips loudly; in CI (`CI=true`) it fails.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, startOrSkip, stopChild } from './server-process.ts';
+
+const STARTUP_TIMEOUT_MS = 60_000;
+
+export interface TestInfluxdb {
+  url: string;
+  /** Stops the server (SIGTERM) and keeps its data; a no-op for a server from the environment. */
+  stopServer: () => Promise<void>;
+  /** Starts it again on the same port and data; resolves once /ping answers. */
+  startServer: () => Promise<void>;
+  /** Stops it and removes its data. */
+  destroy: () => Promise<void>;
+}
+
+export type NoInfluxdb = { skip: string };
+
+export async function findOrStartInfluxdb(): Promise<TestInfluxdb | NoInfluxdb> {
+  const fromEnv = process.env.STREAMLINES_TEST_INFLUXDB_URL;
+  if (fromEnv) {
+    const noop = async () => {};
+    return { url: fromEnv, stopServer: noop, startServer: noop, destroy: noop };
+  }
+  return startOrSkip(
+    'InfluxDB',
+    'no InfluxDB for tests: apt-get install influxdb (influxd 1.x)',
+    startInfluxdb,
+  );
+}
+
+/** Starts an influxd of its own (never the environment's), to stop and start in outage tests. */
+export async function startRestartableInfluxdb(): Promise<TestInfluxdb | NoInfluxdb> {
+  return startOrSkip('InfluxDB', 'no InfluxDB to stop and restart: apt-get install influxdb', startInfluxdb);
+}
+
+async function startInfluxdb(): Promise<TestInfluxdb> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'streamlines-influxdb-'));
+  const port = await freePort();
+  const rpcPort = await freePort();
+  const config = path.join(dir, 'influxdb.conf');
+  await writeFile(
+    config,
+    `reporting-disabled = true
+bind-address = "127.0.0.1:${rpcPort}"
+[meta]
+  dir = "${dir}/meta"
+[data]
+  dir = "${dir}/data"
+  wal-dir = "${dir}/wal"
+  query-log-enabled = false
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:${port}"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+[logging]
+  level = "warn"
+`,
+  );
+  const url = `http://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
+  const startServer = async () => {
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) return;
+    const started = spawn('influxd', ['-config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = started;
+    let stderr = '';
+    started.stderr?.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-4_000);
+    });
+    const spawnError = new Promise<never>((_, reject) => started.once('error', reject));
+    spawnError.catch(() => undefined);
+    const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (started.exitCode !== null) throw new Error(`influxd exited with ${started.exitCode}: ${stderr}`);
+      const ok = await Promise.race([
+        fetch(`${url}/ping`).then(
+          (response) => response.status === 204,
+          () => false,
+        ),
+        spawnError,
+      ]);
+      if (ok) return;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    throw new Error(`influxd did not answer /ping within ${STARTUP_TIMEOUT_MS} ms: ${stderr}`);
+  };
+  const stopServer = async () => {
+    if (child) await stopChild(child, 10_000);
+  };
+  const destroy = async () => {
+    await stopServer();
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await startServer();
+  } catch (error) {
+    await destroy();
+    throw error;
+  }
+  return { url, stopServer, startServer, destroy };
+}
+
+/** Runs an InfluxQL query; the rows of its first series per measurement, times in ms. */
+export async function influxQuery(
+  url: string,
+  database: string,
+  query: string,
+): Promise<{ name: string; columns: string[]; values: unknown[][]; tags?: Record<string, string> }[]> {
+  const params = new URLSearchParams({ db: database, q: query, epoch: 'ms' });
+  const response = await fetch(`${url}/query?${params}`);
+  const body = (await response.json()) as {
+    results: {
+      series?: { name: string; columns: string[]; values: unknown[][]; tags?: Record<string, string> }[];
+      error?: string;
+    }[];
+  };
+  const result = body.results[0];
+  if (result?.error) throw new Error(`influxql ${query}: ${result.error}`);
+  return result?.series ?? [];
+}
