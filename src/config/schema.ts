@@ -8,6 +8,7 @@ import { parseDurationMs } from '../core/duration.ts';
 import { parseSizeBytes } from '../core/size.ts';
 import { feedConfigSchema } from '../feeds/registry.ts';
 import { serverConfigSchema } from '../serve/server-config.ts';
+import { sinksConfigSchema } from '../sinks/registry.ts';
 
 const duration = z.union([z.string(), z.number()]).transform((value, context) => {
   const ms = parseDurationMs(value);
@@ -216,6 +217,9 @@ export const configSchema = z.strictObject({
   store: storeConfigSchema,
   server: serverConfigSchema,
   cache: cacheConfigSchema.describe('Latest prices and live fan-out: in process (memory) or Redis.'),
+  sinks: sinksConfigSchema.describe(
+    'Where committed results are also sent: influxdb, cassandra, webhook (docs/sinks.md).',
+  ),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -97,6 +97,33 @@ export interface Stats extends Counters {
   logEndOffset: number;
   processedOffset: number;
   feeds: FeedStatus[];
+  /** The configured sinks (issue #15); absent where the process runs none. */
+  sinks?: SinkStatus[];
+}
+
+/** Where a sink stands (src/sinks): how far behind the processor's commits and why. */
+export interface SinkStatus {
+  name: string;
+  type: string;
+  /** The record kinds it takes: ticks, candles, indicators, alerts. */
+  records: string[];
+  /** connecting (first open), live (writing as commits arrive), catching_up (replaying the log), retrying (the target failed), stopped. */
+  state: 'connecting' | 'live' | 'catching_up' | 'retrying' | 'stopped';
+  /** Log entries whose output the target holds (sum over partitions). */
+  deliveredOffset: number;
+  /** Log entries the processor committed that the target does not hold yet. */
+  lagEntries: number;
+  /** Rows queued in memory for it. */
+  backlogRows: number;
+  rowsDelivered: number;
+  batchesDelivered: number;
+  /** Failed writes (each retried). */
+  errors: number;
+  /** Times the backlog overflowed and the sink switched to catching up from the log. */
+  overflows: number;
+  lastError: string | null;
+  /** ms since the epoch. */
+  lastDeliveredAt: number | null;
 }
 
 /** Live messages, as WebSocket clients receive them: `{channel, data}`. */

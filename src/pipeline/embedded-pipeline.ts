@@ -10,7 +10,13 @@ import {
   type PipelineView,
   type Stats,
 } from '../core/pipeline-view.ts';
-import { type Candle, type Interval, TOPIC_ALERTS, TOPIC_TICKS } from '../core/records.ts';
+import {
+  type Candle,
+  type Interval,
+  PROCESSOR_CHECKPOINT,
+  TOPIC_ALERTS,
+  TOPIC_TICKS,
+} from '../core/records.ts';
 import type { Feed } from '../feeds/feed.ts';
 import { createFeed } from '../feeds/registry.ts';
 import { Ingest, TOPIC_INGEST_STATE } from '../ingest/ingest.ts';
@@ -19,10 +25,13 @@ import type { Log } from '../log/log.ts';
 import { createLog } from '../log/registry.ts';
 import type { BatchMetricsRecorder } from '../process/batch-metrics.ts';
 import { ProcessRunner } from '../process/process-runner.ts';
+import { createSinkEntries } from '../sinks/registry.ts';
+import { SinkStage } from '../sinks/sink-stage.ts';
 import { withRecentCandles } from '../store/recent-candles.ts';
 import { createStore } from '../store/registry.ts';
 import type { Store } from '../store/store.ts';
 import { lockDataDir } from './data-dir-lock.ts';
+import { LogReplay } from './sink-replay.ts';
 
 /** Well inside the embedded log's tail cache (100k records, 8 MiB encoded: ~300k ticks), so the processor reads from memory. */
 const MAX_LAG_ENTRIES = 60_000;
@@ -42,6 +51,8 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
   readonly feeds: Feed[];
   readonly #ingest: Ingest;
   readonly #runner: ProcessRunner;
+  /** Forwards committed batches to the configured sinks (none: undefined). */
+  readonly #sinks: SinkStage | undefined;
   readonly #listeners = new Set<LiveListener>();
   readonly #abort = new AbortController();
   readonly #options: EmbeddedPipelineOptions;
@@ -63,15 +74,25 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
       backpressure: () => this.#waitForProcessor(),
       dedupHorizonMs: config.dedupHorizon,
     });
+    const processConfig = {
+      latenessMs: config.lateness,
+      priceRules: config.alerts.rules,
+      maCross: config.alerts.maCross,
+      anomaly: config.alerts.anomaly,
+    };
+    if (config.sinks.length > 0) {
+      this.#sinks = new SinkStage({
+        sinks: createSinkEntries(config.sinks),
+        replay: () => new LogReplay(this.log, processConfig),
+        dataDir,
+        checkpointName: PROCESSOR_CHECKPOINT,
+      });
+    }
     this.#runner = new ProcessRunner({
       log: this.log,
-      store: this.store,
-      config: {
-        latenessMs: config.lateness,
-        priceRules: config.alerts.rules,
-        maCross: config.alerts.maCross,
-        anomaly: config.alerts.anomaly,
-      },
+      // The sinks see each batch once its transaction committed.
+      store: this.#sinks?.wrap(this.store) ?? this.store,
+      config: processConfig,
       publish: (channel, data) => {
         for (const listener of this.#listeners) listener(channel, data);
       },
@@ -86,6 +107,7 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
     }
     await this.log.open();
     await this.store.open();
+    await this.#sinks?.start(this.store);
     await this.#ingest.open();
     await this.#runner.open();
     this.#processing = this.#runner.run(this.#abort.signal);
@@ -106,8 +128,14 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
       // Ingest reads back the ticks from its dedup horizon on after a restart: those stay too.
       const offsets = this.#runner.committedOffsets();
       const retainFrom = this.#ingest.retainFrom();
+      // A sink that is behind catches up by replaying the log from its checkpoint: keep those entries.
+      const sinksFrom = this.#sinks?.retainFrom();
       for (let partition = 0; partition < offsets.length; partition++) {
-        const processed = Math.min(offsets[partition]!, retainFrom[partition] ?? Number.POSITIVE_INFINITY);
+        const processed = Math.min(
+          offsets[partition]!,
+          retainFrom[partition] ?? Number.POSITIVE_INFINITY,
+          sinksFrom === undefined ? Number.POSITIVE_INFINITY : (sinksFrom[partition] ?? 0),
+        );
         log.markProcessed(TOPIC_TICKS, partition, processed);
       }
       for (const topic of [TOPIC_ALERTS, TOPIC_INGEST_STATE]) {
@@ -140,6 +168,7 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
       this.#retention,
       ...[...this.#feedRuns.values()].map((run) => run.done),
     ]);
+    await this.#sinks?.stop();
     await this.log.close();
     await this.store.close();
     await this.#unlock?.();
@@ -154,7 +183,15 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
       bounded.length > 0 &&
       bounded.every((feed) => this.#ingest.hasEnded(feed.name)) &&
       processedOffset >= logEndOffset;
-    return { ...this.#runner.counters(), drained, logEndOffset, processedOffset, feeds };
+    const sinks = this.#sinks?.statuses();
+    return {
+      ...this.#runner.counters(),
+      drained,
+      logEndOffset,
+      processedOffset,
+      feeds,
+      ...(sinks && { sinks }),
+    };
   }
 
   formingCandles(symbol: string, interval: Interval): Candle[] {

@@ -12,6 +12,7 @@ import {
   LIVE_FEED_STATES,
   type LiveListener,
   type PipelineView,
+  type SinkStatus,
   type Stats,
 } from '../../core/pipeline-view.ts';
 import { REJECT_REASONS } from '../../core/records.ts';
@@ -512,7 +513,87 @@ export class PipelineMetrics {
   #registerFeedMetrics(): void {
     // Undefined when the pipeline has no stats (shutting down): the gauges keep their last values.
     registerFeedMetrics(this.#own, () => this.#currentStats()?.feeds);
+    registerSinkMetrics(this.#own, () => this.#currentStats()?.sinks);
   }
+}
+
+const SINK_STATES: readonly SinkStatus['state'][] = [
+  'connecting',
+  'live',
+  'catching_up',
+  'retrying',
+  'stopped',
+];
+
+/** Per-sink metrics (issue #15), read from the pipeline's stats at scrape time. */
+export function registerSinkMetrics(
+  registry: Registry,
+  sinks: () => readonly SinkStatus[] | undefined,
+): void {
+  const registers = [registry];
+  const totals = new MirroredTotals();
+  const gauge = (name: string, help: string, value: (sink: SinkStatus) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['sink', 'type'],
+      registers,
+      collect() {
+        const statuses = sinks();
+        if (!statuses) return;
+        this.reset();
+        for (const sink of statuses) this.set({ sink: sink.name, type: sink.type }, value(sink));
+      },
+    });
+  const counter = (name: string, help: string, value: (sink: SinkStatus) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['sink', 'type'],
+      registers,
+      collect() {
+        for (const sink of sinks() ?? []) {
+          totals.update(this, `${name}:${sink.name}`, { sink: sink.name, type: sink.type }, value(sink));
+        }
+      },
+    });
+  new Gauge({
+    name: 'streamlines_sink_state',
+    help: 'Sink state: 1 for the state the sink is in, 0 for the others.',
+    labelNames: ['sink', 'type', 'state'],
+    registers,
+    collect() {
+      const statuses = sinks();
+      if (!statuses) return;
+      this.reset();
+      for (const sink of statuses) {
+        for (const state of SINK_STATES) {
+          this.set({ sink: sink.name, type: sink.type, state }, state === sink.state ? 1 : 0);
+        }
+      }
+    },
+  });
+  gauge(
+    'streamlines_sink_lag_entries',
+    'Log entries the processor committed whose output the sink target does not hold yet.',
+    (sink) => sink.lagEntries,
+  );
+  gauge('streamlines_sink_backlog_rows', 'Rows queued in memory for the sink.', (sink) => sink.backlogRows);
+  counter(
+    'streamlines_sink_rows_total',
+    'Rows the sink target accepted (re-deliveries included).',
+    (sink) => sink.rowsDelivered,
+  );
+  counter(
+    'streamlines_sink_errors_total',
+    'Failed sink writes, each retried with backoff.',
+    (sink) => sink.errors,
+  );
+  counter(
+    'streamlines_sink_overflows_total',
+    'Times the backlog overflowed and the sink switched to catching up from the log.',
+    (sink) => sink.overflows,
+  );
 }
 
 /**
