@@ -208,7 +208,11 @@ test('an end entry makes every open window of every symbol and interval final; l
   assert.deepEqual(lateFlags(out), [false, false, false, true, true]);
   for (const interval of INTERVALS) assert.deepEqual(processor.formingCandles('A', interval), []);
   assert.equal(processor.counters().candlesClosed, 13);
-  assert.equal(out.indicators.length, 13);
+  // One indicator point per final candle, of that candle's symbol, interval and ts.
+  assert.deepEqual(
+    out.indicators.map((p) => [p.symbol, p.interval, p.ts]),
+    out.candles.map((c) => [c.symbol, c.interval, c.ts]),
+  );
 });
 
 /** A deterministic pseudo-random stream: several symbols, disorder beyond the lateness, zero sizes. */

@@ -55,7 +55,7 @@ const MINUTE_MS = INTERVAL_MS['1m'];
 
 /** Position of `interval` in INTERVALS; comparisons of interned constants beat a keyed lookup here. */
 function intervalIndex(interval: Interval): number {
-  return interval === '1m' ? 0 : interval === '5m' ? 1 : interval === '15m' ? 2 : 3;
+  return interval === '1m' ? 0 : interval === '5m' ? 1 : interval === '15m' ? 2 : interval === '1h' ? 3 : 4;
 }
 
 export interface ProcessConfig {
