@@ -10,6 +10,7 @@ export {
 } from '../../../src/core/records.ts';
 export type { StoredTick, SymbolSummary } from '../../../src/store/store.ts';
 
+import type { SinkStatus } from '../../../src/core/pipeline-view.ts';
 import type { Candle, Interval } from '../../../src/core/records.ts';
 import type { StoredTick, SymbolSummary } from '../../../src/store/store.ts';
 
@@ -73,6 +74,8 @@ export interface Stats {
   logEndOffset: number;
   processedOffset: number;
   feeds: FeedStatus[];
+  /** Configured sinks (InfluxDB, Cassandra, webhooks); absent when there are none. */
+  sinks?: SinkStatus[];
 }
 
 export interface DeadLetter {
