@@ -11,6 +11,9 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import cassandra from 'cassandra-driver';
+import type { Alert, Candle, IndicatorPoint, ProcessedTick } from '../../src/core/records.ts';
+import type { SinkBatch } from '../../src/sinks/sink.ts';
 import { freePort, startOrSkip, stopChild } from './server-process.ts';
 
 const run = promisify(execFile);
@@ -26,6 +29,10 @@ export interface TestCassandra {
   stopServer: () => Promise<void>;
   /** Starts it again on the same ports and data; resolves once it serves CQL. */
   startServer: () => Promise<void>;
+  /** Freezes the node (SIGSTOP): connections stay open, requests time out. */
+  pauseServer: () => Promise<void>;
+  /** Thaws it (SIGCONT). */
+  resumeServer: () => Promise<void>;
   /** Stops it and removes its data. */
   destroy: () => Promise<void>;
 }
@@ -36,7 +43,14 @@ export async function findOrStartCassandra(): Promise<TestCassandra | NoCassandr
   const fromEnv = process.env.STREAMLINES_TEST_CASSANDRA;
   if (fromEnv) {
     const noop = async () => {};
-    return { contactPoint: fromEnv, stopServer: noop, startServer: noop, destroy: noop };
+    return {
+      contactPoint: fromEnv,
+      stopServer: noop,
+      startServer: noop,
+      pauseServer: noop,
+      resumeServer: noop,
+      destroy: noop,
+    };
   }
   return startOrSkip(
     'Cassandra',
@@ -111,9 +125,102 @@ async function startCassandra(): Promise<TestCassandra> {
     await destroy();
     throw error;
   }
-  return { contactPoint: `127.0.0.1:${port}`, stopServer, startServer, destroy };
+  // start.sh execs java, so the child is the JVM itself.
+  const signal = (name: NodeJS.Signals) => async () => {
+    child?.kill(name);
+  };
+  return {
+    contactPoint: `127.0.0.1:${port}`,
+    stopServer,
+    startServer,
+    pauseServer: signal('SIGSTOP'),
+    resumeServer: signal('SIGCONT'),
+    destroy,
+  };
 }
 
 function countReady(log: string): number {
   return log.split(READY_LINE).length - 1;
+}
+
+const num = (value: unknown): number | null =>
+  value === null || value === undefined
+    ? null
+    : cassandra.types.Long.isLong(value)
+      ? (value as cassandra.types.Long).toNumber()
+      : Number(value);
+const ms = (value: unknown): number => (value as Date).getTime();
+
+/** What the keyspace holds, read with CQL, as records. */
+export async function readCassandra(client: cassandra.Client, keyspace: string): Promise<SinkBatch> {
+  const all = async (table: string) => {
+    // The reading client may still be reconnecting after a restart of the node.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (await client.execute(`SELECT * FROM ${keyspace}.${table}`, [], { fetchSize: 100_000 })).rows;
+      } catch (error) {
+        if (!(error instanceof cassandra.errors.NoHostAvailableError) || attempt >= 30) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+    }
+  };
+  const ticks = (await all('ticks')).map(
+    (row) =>
+      ({
+        symbol: row.symbol,
+        source: row.source,
+        ts: ms(row.ts),
+        seq: num(row.seq),
+        price: row.price,
+        size: row.size,
+        id: row.id ?? undefined,
+        maShort: row.ma_short,
+        maLong: row.ma_long,
+        late: row.late,
+        receivedAt: ms(row.received_at),
+      }) as ProcessedTick,
+  );
+  const candles = (await all('candles')).map(
+    (row) =>
+      ({
+        symbol: row.symbol,
+        interval: row.interval,
+        ts: ms(row.ts),
+        open: row.open,
+        high: row.high,
+        low: row.low,
+        close: row.close,
+        volume: row.volume,
+        trades: num(row.trades),
+        vwap: row.vwap,
+        final: true,
+      }) as Candle,
+  );
+  const indicators = (await all('indicators')).map(
+    (row) =>
+      ({
+        symbol: row.symbol,
+        interval: row.interval,
+        ts: ms(row.ts),
+        sma20: row.sma20,
+        ema20: row.ema20,
+        rsi14: row.rsi14,
+        bbUpper: row.bb_upper,
+        bbMiddle: row.bb_middle,
+        bbLower: row.bb_lower,
+      }) as IndicatorPoint,
+  );
+  const alerts = (await all('alerts')).map(
+    (row) =>
+      ({
+        symbol: row.symbol,
+        ts: ms(row.ts),
+        seq: num(row.seq),
+        kind: row.kind,
+        price: row.price,
+        message: row.message,
+        ...(row.threshold === null ? {} : { threshold: row.threshold }),
+      }) as Alert,
+  );
+  return { ticks, candles, indicators, alerts };
 }

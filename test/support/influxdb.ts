@@ -7,6 +7,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { Alert, Candle, IndicatorPoint, ProcessedTick } from '../../src/core/records.ts';
+import type { SinkBatch } from '../../src/sinks/sink.ts';
 import { freePort, startOrSkip, stopChild } from './server-process.ts';
 
 const STARTUP_TIMEOUT_MS = 60_000;
@@ -128,4 +130,74 @@ export async function influxQuery(
   const result = body.results[0];
   if (result?.error) throw new Error(`influxql ${query}: ${result.error}`);
   return result?.series ?? [];
+}
+
+/** Every point of a measurement as objects keyed by column (time in ms). */
+async function rows(url: string, database: string, measurement: string): Promise<Record<string, unknown>[]> {
+  const series = await influxQuery(url, database, `SELECT * FROM "${measurement}"`);
+  return series.flatMap((one) =>
+    one.values.map((values) => Object.fromEntries(one.columns.map((column, i) => [column, values[i]]))),
+  );
+}
+
+/** What the database holds, read with InfluxQL, as records. */
+export async function readInfluxdb(url: string, database: string): Promise<SinkBatch> {
+  const ticks = (await rows(url, database, 'ticks')).map(
+    (row) =>
+      ({
+        symbol: row.symbol,
+        source: row.source,
+        ts: row.time,
+        price: row.price,
+        size: row.size,
+        seq: row.seq,
+        id: row.id ?? undefined,
+        maShort: row.maShort ?? null,
+        maLong: row.maLong ?? null,
+        late: row.late,
+      }) as ProcessedTick,
+  );
+  const candles = (await rows(url, database, 'candles')).map(
+    (row) =>
+      ({
+        symbol: row.symbol,
+        interval: row.interval,
+        ts: row.time,
+        open: row.open,
+        high: row.high,
+        low: row.low,
+        close: row.close,
+        volume: row.volume,
+        trades: row.trades,
+        vwap: row.vwap ?? null,
+        final: true,
+      }) as Candle,
+  );
+  const indicators = (await rows(url, database, 'indicators')).map(
+    (row) =>
+      ({
+        symbol: row.symbol,
+        interval: row.interval,
+        ts: row.time,
+        sma20: row.sma20 ?? null,
+        ema20: row.ema20 ?? null,
+        rsi14: row.rsi14 ?? null,
+        bbUpper: row.bbUpper ?? null,
+        bbMiddle: row.bbMiddle ?? null,
+        bbLower: row.bbLower ?? null,
+      }) as IndicatorPoint,
+  );
+  const alerts = (await rows(url, database, 'alerts')).map(
+    (row) =>
+      ({
+        symbol: row.symbol,
+        ts: row.time,
+        kind: row.kind,
+        price: row.price,
+        seq: row.seq,
+        message: row.message,
+        ...(row.threshold === null || row.threshold === undefined ? {} : { threshold: row.threshold }),
+      }) as Alert,
+  );
+  return { ticks, candles, indicators, alerts };
 }

@@ -1,93 +1,10 @@
 import assert from 'node:assert/strict';
+
 import { after, describe, test } from 'node:test';
 import cassandra from 'cassandra-driver';
-import { findOrStartCassandra, type TestCassandra } from '../../../test/support/cassandra.ts';
-import type { Alert, Candle, IndicatorPoint, ProcessedTick } from '../../core/records.ts';
+import { findOrStartCassandra, readCassandra, type TestCassandra } from '../../../test/support/cassandra.ts';
 import { FIRST_BATCH, sinkConformance } from '../conformance.ts';
-import type { SinkBatch } from '../sink.ts';
 import { CassandraSink, cassandraSinkSchema } from './cassandra-sink.ts';
-
-const num = (value: unknown): number | null =>
-  value === null || value === undefined
-    ? null
-    : cassandra.types.Long.isLong(value)
-      ? (value as cassandra.types.Long).toNumber()
-      : Number(value);
-const ms = (value: unknown): number => (value as Date).getTime();
-
-/** What the keyspace holds, read with CQL, as records. */
-export async function readCassandra(client: cassandra.Client, keyspace: string): Promise<SinkBatch> {
-  const all = async (table: string) => {
-    // The reading client may still be reconnecting after a restart of the node.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return (await client.execute(`SELECT * FROM ${keyspace}.${table}`, [], { fetchSize: 100_000 })).rows;
-      } catch (error) {
-        if (!(error instanceof cassandra.errors.NoHostAvailableError) || attempt >= 30) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
-      }
-    }
-  };
-  const ticks = (await all('ticks')).map(
-    (row) =>
-      ({
-        symbol: row.symbol,
-        source: row.source,
-        ts: ms(row.ts),
-        seq: num(row.seq),
-        price: row.price,
-        size: row.size,
-        id: row.id ?? undefined,
-        maShort: row.ma_short,
-        maLong: row.ma_long,
-        late: row.late,
-        receivedAt: ms(row.received_at),
-      }) as ProcessedTick,
-  );
-  const candles = (await all('candles')).map(
-    (row) =>
-      ({
-        symbol: row.symbol,
-        interval: row.interval,
-        ts: ms(row.ts),
-        open: row.open,
-        high: row.high,
-        low: row.low,
-        close: row.close,
-        volume: row.volume,
-        trades: num(row.trades),
-        vwap: row.vwap,
-        final: true,
-      }) as Candle,
-  );
-  const indicators = (await all('indicators')).map(
-    (row) =>
-      ({
-        symbol: row.symbol,
-        interval: row.interval,
-        ts: ms(row.ts),
-        sma20: row.sma20,
-        ema20: row.ema20,
-        rsi14: row.rsi14,
-        bbUpper: row.bb_upper,
-        bbMiddle: row.bb_middle,
-        bbLower: row.bb_lower,
-      }) as IndicatorPoint,
-  );
-  const alerts = (await all('alerts')).map(
-    (row) =>
-      ({
-        symbol: row.symbol,
-        ts: ms(row.ts),
-        seq: num(row.seq),
-        kind: row.kind,
-        price: row.price,
-        message: row.message,
-        ...(row.threshold === null ? {} : { threshold: row.threshold }),
-      }) as Alert,
-  );
-  return { ticks, candles, indicators, alerts };
-}
 
 test('config: contactPoints, localDataCenter, keyspace, ttl per kind', () => {
   const config = cassandraSinkSchema.parse({
@@ -134,13 +51,14 @@ describe('cassandra sink on a real Apache Cassandra', {
         type: 'cassandra',
         contactPoints: [node.contactPoint],
         keyspace,
-        timeout: '5s',
       });
       return {
         makeSink: () => new CassandraSink(config, {}),
         readBack: () => readCassandra(client, keyspace),
-        stopTarget: node.stopServer,
-        startTarget: node.startServer,
+        // Frozen rather than restarted: cassandra-driver 4.10 clients that saw their node restart can
+        // keep reconnecting after shutdown() and hold the test process open. The e2e test restarts it.
+        stopTarget: node.pauseServer,
+        startTarget: node.resumeServer,
         cleanup: async () => {
           await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).catch(() => undefined);
         },

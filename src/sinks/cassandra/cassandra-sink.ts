@@ -74,6 +74,8 @@ export function schemaStatements(keyspace: string, replicationFactor: number): s
 
 /** Statements per unlogged batch: well under Cassandra's batch size warning for these rows. */
 const ROWS_PER_BATCH = 50;
+/** Per schema statement (CREATE KEYSPACE/TABLE IF NOT EXISTS). */
+const SCHEMA_TIMEOUT_MS = 60_000;
 /** Batches in flight at once. */
 const CONCURRENCY = 8;
 
@@ -122,7 +124,8 @@ export class CassandraSink implements Sink {
     try {
       await client.connect();
       for (const statement of schemaStatements(this.#config.keyspace, this.#config.replicationFactor)) {
-        await client.execute(statement, [], { prepare: false });
+        // Schema changes wait for the node to agree on the schema: slower than writes on a busy node.
+        await client.execute(statement, [], { prepare: false, readTimeout: SCHEMA_TIMEOUT_MS });
       }
     } catch (error) {
       await client.shutdown().catch(() => undefined);

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { findOrStartInfluxdb, influxQuery, type TestInfluxdb } from '../../../test/support/influxdb.ts';
-import type { Alert, Candle, IndicatorPoint, ProcessedTick } from '../../core/records.ts';
+import {
+  findOrStartInfluxdb,
+  influxQuery,
+  readInfluxdb,
+  type TestInfluxdb,
+} from '../../../test/support/influxdb.ts';
 import { FIRST_BATCH, sinkConformance } from '../conformance.ts';
-import type { SinkBatch } from '../sink.ts';
 import {
   alertLine,
   candleLine,
@@ -12,76 +15,6 @@ import {
   influxdbSinkSchema,
   tickLine,
 } from './influxdb-sink.ts';
-
-/** Every point of a measurement as objects keyed by column (time in ms). */
-async function rows(url: string, database: string, measurement: string): Promise<Record<string, unknown>[]> {
-  const series = await influxQuery(url, database, `SELECT * FROM "${measurement}"`);
-  return series.flatMap((one) =>
-    one.values.map((values) => Object.fromEntries(one.columns.map((column, i) => [column, values[i]]))),
-  );
-}
-
-/** What the database holds, read with InfluxQL, as records. */
-export async function readInfluxdb(url: string, database: string): Promise<SinkBatch> {
-  const ticks = (await rows(url, database, 'ticks')).map(
-    (row) =>
-      ({
-        symbol: row.symbol,
-        source: row.source,
-        ts: row.time,
-        price: row.price,
-        size: row.size,
-        seq: row.seq,
-        id: row.id ?? undefined,
-        maShort: row.maShort ?? null,
-        maLong: row.maLong ?? null,
-        late: row.late,
-      }) as ProcessedTick,
-  );
-  const candles = (await rows(url, database, 'candles')).map(
-    (row) =>
-      ({
-        symbol: row.symbol,
-        interval: row.interval,
-        ts: row.time,
-        open: row.open,
-        high: row.high,
-        low: row.low,
-        close: row.close,
-        volume: row.volume,
-        trades: row.trades,
-        vwap: row.vwap ?? null,
-        final: true,
-      }) as Candle,
-  );
-  const indicators = (await rows(url, database, 'indicators')).map(
-    (row) =>
-      ({
-        symbol: row.symbol,
-        interval: row.interval,
-        ts: row.time,
-        sma20: row.sma20 ?? null,
-        ema20: row.ema20 ?? null,
-        rsi14: row.rsi14 ?? null,
-        bbUpper: row.bbUpper ?? null,
-        bbMiddle: row.bbMiddle ?? null,
-        bbLower: row.bbLower ?? null,
-      }) as IndicatorPoint,
-  );
-  const alerts = (await rows(url, database, 'alerts')).map(
-    (row) =>
-      ({
-        symbol: row.symbol,
-        ts: row.time,
-        kind: row.kind,
-        price: row.price,
-        seq: row.seq,
-        message: row.message,
-        ...(row.threshold === null || row.threshold === undefined ? {} : { threshold: row.threshold }),
-      }) as Alert,
-  );
-  return { ticks, candles, indicators, alerts };
-}
 
 test('line protocol: tags sorted and escaped, strings quoted, ns time = ts ms plus seq, nulls left out', () => {
   const [first, , , odd] = FIRST_BATCH.ticks;
