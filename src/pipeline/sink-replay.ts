@@ -20,6 +20,14 @@ export class LogReplay implements CommittedReplay {
     this.#config = config;
   }
 
+  async holdsWholeLog(): Promise<boolean> {
+    for (let partition = 0; partition < this.#log.partitions(TOPIC_TICKS); partition++) {
+      const [first] = await this.#log.read(TOPIC_TICKS, partition, 0, 1);
+      if (first !== undefined && first.offset > 0) return false;
+    }
+    return true;
+  }
+
   async next(
     from: SinkCheckpoint | undefined,
     to: Offsets,
@@ -44,6 +52,12 @@ export class LogReplay implements CommittedReplay {
           offset,
           Math.min(maxEntries - read, end - offset),
         );
+        if (records.length > 0 && records[0]!.offset > offset && this.#log.markProcessed !== undefined) {
+          // The embedded log's offsets never skip: entries are missing only when retention deleted them.
+          throw new Error(
+            `log entries ${offset} to ${records[0]!.offset - 1} of ${TOPIC_TICKS}[${partition}] were deleted before this sink delivered them`,
+          );
+        }
         if (records.length === 0) {
           // A distributed log's offsets skip (transaction markers): nothing left below `end`.
           offset = end;

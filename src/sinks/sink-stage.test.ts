@@ -114,6 +114,7 @@ async function runWithSinks(
   sinks: { name: string; sink: Sink; backlogRows?: number }[],
   until: (statuses: SinkStatus[], runner: ProcessRunner) => boolean,
   maxWriteRows = 5_000,
+  onStage?: (stage: SinkStage) => void,
 ): Promise<SinkStatus[]> {
   const stage = new SinkStage({
     sinks: sinks.map(({ name, sink, backlogRows }) => ({ name, sink, backlogRows: backlogRows ?? 100_000 })),
@@ -126,6 +127,7 @@ async function runWithSinks(
     maxWriteRows,
   });
   await stage.start(h.store);
+  onStage?.(stage);
   const runner = new ProcessRunner({
     log: h.log,
     store: stage.wrap(recordCommitted(h.store, h.committed)),
@@ -249,6 +251,38 @@ describe('SinkStage', () => {
     assert.equal(status?.state, 'live');
   });
 
+  it('log retention keeps what the furthest-behind sink still needs', async () => {
+    const h = await harness();
+    await append(h.log, [...entries(1_000), { kind: 'end', source: 't' }]);
+    const end = h.log.endOffset(TOPIC_TICKS, 0);
+    const up = new KeyedSink();
+    const down = new KeyedSink();
+    down.down = true;
+    let stage: SinkStage | undefined;
+    const retained: number[] = [];
+    await runWithSinks(
+      h,
+      [
+        { name: 'up', sink: up },
+        { name: 'down', sink: down },
+      ],
+      (statuses) => {
+        const [upStatus, downStatus] = statuses;
+        if (down.down && upStatus!.lagEntries === 0 && downStatus!.errors > 0) {
+          retained.push(stage!.retainFrom()[0]!);
+          down.down = false;
+        }
+        return !down.down && statuses.every((status) => status.lagEntries === 0 && status.state === 'live');
+      },
+      5_000,
+      (created) => {
+        stage = created;
+      },
+    );
+    assert.deepEqual(retained, [0], 'the sink that delivered nothing holds the log from its start');
+    assert.deepEqual(stage!.retainFrom(), { 0: end });
+  });
+
   it('rejects two sinks with one name', () => {
     assert.throws(
       () =>
@@ -257,7 +291,7 @@ describe('SinkStage', () => {
             { name: 'a', sink: new KeyedSink(), backlogRows: 1 },
             { name: 'a', sink: new KeyedSink(), backlogRows: 1 },
           ],
-          replay: () => ({ next: async () => undefined }),
+          replay: () => ({ next: async () => undefined, holdsWholeLog: async () => true }),
           dataDir: '.',
           checkpointName: PROCESSOR_CHECKPOINT,
         }),

@@ -53,6 +53,8 @@ export interface CommittedReplay {
     to: Offsets,
     maxEntries: number,
   ): Promise<CommittedBatch | undefined>;
+  /** Whether the log still starts at offset 0 everywhere (retention has deleted nothing). */
+  holdsWholeLog(): Promise<boolean>;
 }
 
 export interface SinkEntry {
@@ -171,13 +173,19 @@ class SinkRunner {
     return this.#delivered?.offsets ?? {};
   }
 
-  /** Reads the checkpoint file; none means the sink starts from the beginning of the log. */
-  async load(): Promise<void> {
+  /**
+   * Reads the checkpoint file. Without one the sink starts from the beginning of the log, or, when
+   * retention already trimmed it, from `current` (the processor's checkpoint: only what comes next).
+   */
+  async load(current: SinkCheckpoint | undefined): Promise<void> {
     const text = await readFile(this.#checkpointFile, 'utf8').catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return undefined;
       throw error;
     });
-    if (text === undefined) return;
+    if (text === undefined) {
+      if (current !== undefined && !(await this.#replay.holdsWholeLog())) this.#delivered = current;
+      return;
+    }
     const saved = JSON.parse(text) as { version: number; offsets: Offsets; state: unknown };
     if (saved.version !== CHECKPOINT_VERSION)
       throw new Error(
@@ -400,7 +408,8 @@ export class SinkStage {
   async start(store: Store): Promise<void> {
     const checkpoint = await store.checkpoint(this.#options.checkpointName);
     this.#committed = normaliseOffsets(checkpoint?.offsets ?? {});
-    for (const runner of this.#runners) await runner.load();
+    const current = checkpoint && { offsets: this.#committed, state: checkpoint.state };
+    for (const runner of this.#runners) await runner.load(current);
     this.#abort = new AbortController();
     this.#running = Promise.allSettled(this.#runners.map((runner) => runner.run(this.#abort.signal)));
   }
