@@ -273,7 +273,7 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
       await Promise.all([first.open(), second.open()]);
       assert.deepStrictEqual(
         [first.appliedMigrations, second.appliedMigrations].sort((a, b) => b.length - a.length),
-        [[1, 2], []],
+        [[1, 2, 3], []],
       );
       const versions = await sql(
         server.url,
@@ -281,18 +281,18 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
       );
       assert.deepStrictEqual(
         versions.map((row) => row.version),
-        [1, 2],
+        [1, 2, 3],
       );
       await first.close();
       // A later release's migration is the only one applied on the next open.
       const upgraded = make({
-        migrations: [...MIGRATIONS, { version: 3, name: 'extra', sql: 'CREATE TABLE extra (x INT)' }],
+        migrations: [...MIGRATIONS, { version: 4, name: 'extra', sql: 'CREATE TABLE extra (x INT)' }],
       });
       await upgraded.open();
-      assert.deepStrictEqual(upgraded.appliedMigrations, [3]);
+      assert.deepStrictEqual(upgraded.appliedMigrations, [4]);
       await upgraded.close();
       // And the older code refuses the newer schema rather than corrupting it.
-      await assert.rejects(make().open(), /does not know \(3\)/);
+      await assert.rejects(make().open(), /does not know \(4\)/);
     } finally {
       await first.close();
       await second.close();
