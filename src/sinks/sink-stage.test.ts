@@ -48,6 +48,8 @@ class KeyedSink implements Sink {
   rowsWritten = 0;
   /** While set, every write rejects. */
   down = false;
+  /** Goes down by itself once it has taken this many writes (a target failing mid-stream). */
+  downAfterWrites = Number.POSITIVE_INFINITY;
 
   constructor(records: readonly SinkRecordKind[] = ['ticks', 'candles', 'indicators', 'alerts']) {
     this.records = records;
@@ -58,6 +60,7 @@ class KeyedSink implements Sink {
 
   async write(batch: SinkBatch): Promise<void> {
     this.writes++;
+    if (this.writes > this.downAfterWrites) this.down = true;
     if (this.down) throw new SinkError('unreachable', 'target down');
     for (const t of batch.ticks) this.rows.set(`tick|${t.symbol}|${t.ts}|${t.seq}`, t);
     for (const c of batch.candles) this.rows.set(`candle|${c.symbol}|${c.interval}|${c.ts}`, c);
@@ -219,14 +222,12 @@ describe('SinkStage', () => {
     const h = await harness();
     await append(h.log, entries(2_000));
     const sink = new KeyedSink();
-    // First run: the target takes a few writes, then goes down; the stage is stopped behind.
+    // First run: the target takes three writes, then goes down; the stage is stopped behind.
+    sink.downAfterWrites = 3;
     await runWithSinks(
       h,
       [{ name: 'resumed', sink }],
-      (statuses) => {
-        if (sink.writes >= 3) sink.down = true;
-        return sink.writes >= 3 && statuses[0]!.lagEntries > 0;
-      },
+      (statuses) => sink.down && statuses[0]!.lagEntries > 0,
       200,
     );
     const firstRun = sink.rows.size;
