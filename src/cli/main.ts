@@ -451,29 +451,8 @@ function trackReplay(pipeline: EmbeddedPipeline): ProgressLine | undefined {
   return progress;
 }
 
-/**
- * kafkajs 2.2.4 arms a timer with a negative delay on Node 24 (tulios/kafkajs#1751, open): Node runs
- * it after 1 ms, which is what kafkajs means, but warns on every connection. Only that warning is
- * dropped; every other goes through.
- */
-function muteNegativeTimeoutWarnings(): void {
-  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
-  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-    const option = rest[0];
-    const type =
-      typeof warning === 'object'
-        ? warning.name
-        : typeof option === 'string'
-          ? option
-          : (option as { type?: string } | undefined)?.type;
-    if (type === 'TimeoutNegativeWarning') return;
-    emit(warning, ...rest);
-  }) as typeof process.emitWarning;
-}
-
 /** Runs the CLI and turns errors a user can fix into a message and exit code 2. */
 export async function runCli(argv: string[]): Promise<void> {
-  muteNegativeTimeoutWarnings();
   try {
     await main(argv);
   } catch (error) {

@@ -7,6 +7,7 @@ import { cacheConfigSchema } from '../cache/cache-config.ts';
 import { parseDurationMs } from '../core/duration.ts';
 import { parseSizeBytes } from '../core/size.ts';
 import { feedConfigSchema } from '../feeds/registry.ts';
+import { kafkaSaslSchema, kafkaTlsSchema } from '../log/kafka/kafka-config.ts';
 import { serverConfigSchema } from '../serve/server-config.ts';
 import { sinksConfigSchema } from '../sinks/registry.ts';
 
@@ -133,6 +134,8 @@ export const logConfigSchema = z
         .describe('Transactional id: one per writing process, stable across restarts.'),
       topicPrefix: z.string().default('').describe('Prefix of every Kafka topic name.'),
       replicationFactor: z.number().int().positive().default(1).describe('Replicas of new topics.'),
+      tls: kafkaTlsSchema,
+      sasl: kafkaSaslSchema,
       retention: duration
         .default(LOG_RETENTION_MS)
         .describe('`retention.ms` of the topics ingest creates (0: the broker default).'),

@@ -14,7 +14,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import kafkajs from 'kafkajs';
 import WebSocket from 'ws';
 import {
   dumpApi,
@@ -31,7 +30,7 @@ import {
   waitForStats,
 } from '../support/cli.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
-import { findOrStartKafka } from '../support/kafka.ts';
+import { findOrStartKafka, groupOffsets } from '../support/kafka.ts';
 import { createTestSchema, findOrStartPostgres } from '../support/postgres.ts';
 import { findOrStartRedis } from '../support/redis.ts';
 
@@ -201,26 +200,18 @@ if (kafka === undefined || postgres === undefined || redis === undefined) {
       assert.deepEqual(await dumpDeadLetters(serve.baseUrl), expected.deadLetters, 'dead letters');
 
       // The processors report their committed offsets to a Kafka consumer group (once a second).
-      const admin = new kafkajs.Kafka({ brokers, logLevel: kafkajs.logLevel.NOTHING }).admin();
-      await admin.connect();
-      try {
-        const reported = async () => {
-          const [topic] = await admin.fetchOffsets({
-            groupId: `${deployment.prefix}streamlines-process`,
-            topics: [`${deployment.prefix}price-ticks`],
-          });
-          return (topic?.partitions ?? []).reduce((sum, { offset }) => sum + Math.max(0, Number(offset)), 0);
-        };
-        const deadline = Date.now() + 10_000;
-        while ((await reported()) !== stats.processedOffset && Date.now() < deadline) await sleep(200);
-        assert.equal(
-          await reported(),
-          stats.processedOffset,
-          'the consumer group holds the committed offsets',
+      const reported = async () => {
+        const offsets = await groupOffsets(
+          brokers,
+          `${deployment.prefix}streamlines-process`,
+          `${deployment.prefix}price-ticks`,
+          PARTITIONS,
         );
-      } finally {
-        await admin.disconnect();
-      }
+        return Object.values(offsets).reduce((sum, offset) => sum + Math.max(0, offset), 0);
+      };
+      const deadline = Date.now() + 10_000;
+      while ((await reported()) !== stats.processedOffset && Date.now() < deadline) await sleep(200);
+      assert.equal(await reported(), stats.processedOffset, 'the consumer group holds the committed offsets');
 
       // Started after the drain: it must learn `drained` and everything else from the store alone.
       const late = await deployment.serve();

@@ -6,15 +6,18 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { Admin } from '@platformatic/kafka';
 import { freePort, startOrSkip, stopChild } from './server-process.ts';
 
 const run = promisify(execFile);
 
 const SCRIPTS = path.resolve(import.meta.dirname, '../../scripts/kafka');
+/** The broker version the tests start (CI runs the Kafka tests once per supported major version). */
+export const KAFKA_VERSION = process.env.STREAMLINES_TEST_KAFKA_VERSION || '3.9.1';
 const STARTUP_TIMEOUT_MS = 90_000;
 
 /** A broker the tests may use; `stop()` shuts down what this module started (nothing otherwise). */
@@ -49,20 +52,30 @@ export async function findOrStartKafka(): Promise<TestKafka | NoKafka> {
 }
 
 async function ensureJars(): Promise<void> {
-  const jars = path.join(SCRIPTS, 'jars');
+  const jars = path.join(SCRIPTS, 'jars', KAFKA_VERSION);
   const names = existsSync(jars) ? await readdir(jars) : [];
   if (names.some((name) => name.startsWith('kafka_2.13-'))) return;
   console.warn(
-    `kafka test support: broker jars missing, fetching them from Maven Central (${SCRIPTS}/fetch.sh)`,
+    `kafka test support: broker ${KAFKA_VERSION} jars missing, fetching them from Maven Central (${SCRIPTS}/fetch.sh)`,
   );
-  await run(path.join(SCRIPTS, 'fetch.sh'), [], { timeout: 600_000 });
+  await run(path.join(SCRIPTS, 'fetch.sh'), [], {
+    timeout: 600_000,
+    env: { ...process.env, KAFKA_VERSION },
+  });
 }
 
 /** `scripts/kafka/start.sh` on these ports with its data in `dir` (stderr piped, for failure messages). */
-function spawnBroker(dir: string, port: number, controllerPort: number): ChildProcess {
+function spawnBroker(
+  dir: string,
+  port: number,
+  controllerPort: number,
+  extraEnv: Record<string, string> = {},
+): ChildProcess {
   return spawn(path.join(SCRIPTS, 'start.sh'), [], {
     env: {
       ...process.env,
+      ...extraEnv,
+      KAFKA_VERSION,
       KAFKA_DIR: dir,
       KAFKA_PORT: String(port),
       KAFKA_CONTROLLER_PORT: String(controllerPort),
@@ -72,11 +85,11 @@ function spawnBroker(dir: string, port: number, controllerPort: number): ChildPr
   });
 }
 
-async function startBroker(): Promise<TestKafka> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'streamlines-kafka-'));
+async function startBroker(extraEnv: Record<string, string> = {}, dir?: string): Promise<TestKafka> {
+  dir ??= await mkdtemp(path.join(os.tmpdir(), 'streamlines-kafka-'));
   const port = await freePort();
   const controllerPort = await freePort();
-  const child = spawnBroker(dir, port, controllerPort);
+  const child = spawnBroker(dir, port, controllerPort, extraEnv);
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4_000);
@@ -175,4 +188,143 @@ export async function startRestartableKafka(): Promise<RestartableKafka | NoKafk
 
 function countStarts(log: string): number {
   return log.split('Kafka Server started').length - 1;
+}
+
+/**
+ * The committed offsets of consumer group `groupId` on `topic`, per partition, as Kafka's own tools
+ * read them (OffsetFetch); -1 where the group committed nothing.
+ */
+export async function groupOffsets(
+  brokers: string[],
+  groupId: string,
+  topic: string,
+  partitions: number,
+): Promise<Record<number, number>> {
+  const admin = new Admin({ clientId: 'streamlines-test', bootstrapBrokers: brokers });
+  try {
+    const [group] = await admin.listConsumerGroupOffsets({
+      groups: [
+        {
+          groupId,
+          topics: [{ name: topic, partitionIndexes: Array.from({ length: partitions }, (_, i) => i) }],
+        },
+      ],
+    });
+    const out: Record<number, number> = {};
+    for (const { partitions: list } of group?.topics ?? []) {
+      for (const { partitionIndex, committedOffset } of list) out[partitionIndex] = Number(committedOffset);
+    }
+    return out;
+  } finally {
+    await admin.close();
+  }
+}
+
+/** A broker with authenticated listeners beside its PLAINTEXT one, and what a client needs for them. */
+export interface SecureTestKafka extends TestKafka {
+  /** SASL_PLAINTEXT listener: PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 for `user` / `password`. */
+  saslBrokers: string[];
+  /** SSL listener, its certificate signed for 127.0.0.1 by `ca`. */
+  tlsBrokers: string[];
+  user: string;
+  password: string;
+  /** PEM of the certificate authority that signed the broker's certificate. */
+  ca: string;
+}
+
+/**
+ * Starts a broker of its own with a SASL listener (PLAIN and SCRAM) and a TLS listener, the
+ * certificate made here with openssl. Resolves to `{skip}` outside CI when none can be started.
+ */
+export async function startSecureKafka(): Promise<SecureTestKafka | NoKafka> {
+  return startOrSkip(
+    'Kafka',
+    'no Kafka broker with SASL/TLS listeners: install Java 17+, Maven and openssl (scripts/kafka/fetch.sh)',
+    async () => {
+      await ensureJars();
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'streamlines-kafka-'));
+      const keystore = path.join(dir, 'broker.pem');
+      const ca = await makeCertificate(dir, keystore);
+      const saslPort = await freePort();
+      const tlsPort = await freePort();
+      const user = 'streamlines';
+      const password = `pw-${process.pid}-${Date.now().toString(36)}`;
+      const broker = await startBroker(
+        {
+          KAFKA_SASL_PORT: String(saslPort),
+          KAFKA_SASL_USER: user,
+          KAFKA_SASL_PASSWORD: password,
+          KAFKA_TLS_PORT: String(tlsPort),
+          KAFKA_TLS_KEYSTORE: keystore,
+        },
+        dir,
+      );
+      return {
+        ...broker,
+        saslBrokers: [`127.0.0.1:${saslPort}`],
+        tlsBrokers: [`127.0.0.1:${tlsPort}`],
+        user,
+        password,
+        ca,
+      };
+    },
+  );
+}
+
+/** A CA and a broker certificate for 127.0.0.1 signed by it; writes key + chain to `keystore`, returns the CA PEM. */
+async function makeCertificate(dir: string, keystore: string): Promise<string> {
+  const file = (name: string) => path.join(dir, name);
+  const openssl = (...args: string[]) => run('openssl', args, { cwd: dir });
+  await openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=streamlines-test-ca',
+    '-keyout',
+    file('ca.key'),
+    '-out',
+    file('ca.pem'),
+  );
+  await openssl(
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-keyout',
+    file('broker.key'),
+    '-out',
+    file('broker.csr'),
+  );
+  await writeFile(file('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  await openssl(
+    'x509',
+    '-req',
+    '-in',
+    file('broker.csr'),
+    '-CA',
+    file('ca.pem'),
+    '-CAkey',
+    file('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    file('san.ext'),
+    '-out',
+    file('broker.crt'),
+  );
+  // Kafka's PEM keystore wants a PKCS#8 key, then the certificate chain.
+  await openssl('pkcs8', '-topk8', '-nocrypt', '-in', file('broker.key'), '-out', file('broker.pk8'));
+  const [key, cert, ca] = await Promise.all(
+    ['broker.pk8', 'broker.crt', 'ca.pem'].map((name) => readFile(file(name), 'utf8')),
+  );
+  await writeFile(keystore, `${key}${cert}${ca}`);
+  return ca!;
 }

@@ -12,14 +12,12 @@
  * count), so a reader that continues from its last record's offset + 1 never spins on a marker.
  */
 
-import type { Admin, Kafka, Producer } from 'kafkajs';
-import kafkajs from 'kafkajs';
+import { Producer, stringSerializers } from '@platformatic/kafka';
 import type { AppendRecord, Log, LogRecord } from '../log.ts';
 import { partitionFor } from '../log.ts';
 import { checkPartition } from '../log-error.ts';
-import { KafkaWire } from './kafka-wire.ts';
-
-const { Kafka: KafkaClient, logLevel } = kafkajs;
+import { type KafkaSaslConfig, type KafkaTlsConfig, resolveSasl, resolveTls } from './kafka-config.ts';
+import { clientOptions, type KafkaConnection, KafkaWire } from './kafka-wire.ts';
 
 /** Options of a Kafka-backed log. */
 export interface KafkaLogOptions {
@@ -43,7 +41,13 @@ export interface KafkaLogOptions {
   retentionMs?: number;
   /** `retention.bytes` (per partition, as Kafka counts it) of the topics this log creates; 0 leaves the default. */
   retentionBytes?: number;
+  /** TLS to the brokers: true for the system CAs, or PEM files. Default none. */
+  tls?: KafkaTlsConfig;
+  /** SASL authentication (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), the password from the environment. */
+  sasl?: KafkaSaslConfig;
 }
+
+type StringProducer = Producer<string, string, string, string>;
 
 /** Suffix of the compacted topic that holds a topic's producer state. */
 export const PRODUCER_STATE_SUFFIX = '.producer-state';
@@ -53,11 +57,11 @@ const REFRESH_MS = 500;
 const WAIT_SLICE_MS = 100;
 
 export class KafkaLog implements Log {
-  readonly #options: Required<KafkaLogOptions>;
-  #kafka: Kafka | undefined;
-  #admin: Admin | undefined;
+  readonly #options: Required<Omit<KafkaLogOptions, 'tls' | 'sasl'>>;
+  readonly #security: Pick<KafkaLogOptions, 'tls' | 'sasl'>;
+  #connection: KafkaConnection;
   /** Created by the first append (see #ensureProducer), so a log that only reads never registers the id. */
-  #producer: Producer | undefined;
+  #producer: StringProducer | undefined;
   /** Reads and offsets; waits have their own connections, as a broker answers one request per connection at a time. */
   #wire: KafkaWire | undefined;
   #waitWire: KafkaWire | undefined;
@@ -88,20 +92,23 @@ export class KafkaLog implements Log {
     if (!Number.isInteger(this.#options.partitions) || this.#options.partitions < 1) {
       throw new Error(`kafka log: partitions must be a positive integer, got ${this.#options.partitions}`);
     }
+    this.#security = { tls: options.tls, sasl: options.sasl };
+    this.#connection = { brokers: options.brokers, clientId };
   }
 
   async open(): Promise<void> {
-    const kafka = new KafkaClient({
-      clientId: this.#options.clientId,
+    // Files and the password are read when the log opens (a missing one is an error naming it).
+    const tls = resolveTls(this.#security.tls);
+    const sasl = resolveSasl(this.#security.sasl);
+    this.#connection = {
       brokers: this.#options.brokers,
-      logLevel: logLevel.NOTHING,
-      retry: { retries: 8, initialRetryTime: 50 },
-    });
-    this.#kafka = kafka;
-    this.#admin = kafka.admin();
-    this.#wire = new KafkaWire(kafka);
-    this.#waitWire = new KafkaWire(kafka);
-    await Promise.all([this.#admin.connect(), this.#wire.connect(), this.#waitWire.connect()]);
+      clientId: this.#options.clientId,
+      ...(tls === undefined ? {} : { tls }),
+      ...(sasl === undefined ? {} : { sasl }),
+    };
+    this.#wire = new KafkaWire(this.#connection);
+    this.#waitWire = new KafkaWire(this.#connection);
+    await Promise.all([this.#wire.connect(), this.#waitWire.connect()]);
     await this.#refreshTopics();
     await this.#refreshEnds();
     this.#refreshTimer = setInterval(() => void this.#refreshEnds().catch(() => {}), REFRESH_MS);
@@ -150,34 +157,46 @@ export class KafkaLog implements Log {
       partition: partition ?? partitionFor(key, partitionCount),
     }));
 
-    const transaction = await producer.transaction();
     const written: { topic: string; partition: number; last: number }[] = [];
     try {
-      // A broker refuses a record batch over its message.max.bytes (1 MiB by default), and one
-      // send makes one batch per partition: a big append goes as several sends of one transaction,
-      // in order (one request in flight), so it stays atomic and ordered.
-      const lastOf = new Map<number, number>();
-      for (const part of sendSizedParts(messages)) {
-        const countOf = new Map<number, number>();
-        for (const { partition } of part) countOf.set(partition, (countOf.get(partition) ?? 0) + 1);
-        const metadata = await transaction.send({ topic: this.#kafkaTopic(topic), messages: part });
-        for (const { partition, baseOffset } of metadata) {
-          const last = Number(baseOffset) + (countOf.get(partition) ?? 1) - 1;
-          lastOf.set(partition, Math.max(last, lastOf.get(partition) ?? -1));
+      const transaction = await producer.beginTransaction();
+      try {
+        // A broker refuses a record batch over its message.max.bytes (1 MiB by default), and one
+        // send makes one batch per partition: a big append goes as several sends of one transaction,
+        // in order (one request in flight), so it stays atomic and ordered.
+        const kafkaTopic = this.#kafkaTopic(topic);
+        const lastOf = new Map<number, number>();
+        for (const part of sendSizedParts(messages)) {
+          const countOf = new Map<number, number>();
+          for (const { partition } of part) countOf.set(partition, (countOf.get(partition) ?? 0) + 1);
+          const result = await transaction.send({
+            messages: part.map(({ key, value, partition }) => ({ topic: kafkaTopic, key, value, partition })),
+          });
+          for (const { partition, offset } of result.offsets ?? []) {
+            const last = Number(offset) + (countOf.get(partition) ?? 1) - 1;
+            lastOf.set(partition, Math.max(last, lastOf.get(partition) ?? -1));
+          }
         }
+        for (const [partition, last] of lastOf) written.push({ topic, partition, last });
+        if (state !== undefined) {
+          const stateTopic = topic + PRODUCER_STATE_SUFFIX;
+          const result = await transaction.send({
+            messages: [
+              { topic: this.#kafkaTopic(stateTopic), key: this.#stateKey(topic), value: state, partition: 0 },
+            ],
+          });
+          written.push({ topic: stateTopic, partition: 0, last: Number(result.offsets?.[0]?.offset ?? 0) });
+        }
+        await transaction.commit();
+      } catch (error) {
+        await transaction.abort().catch(() => {});
+        throw error;
       }
-      for (const [partition, last] of lastOf) written.push({ topic, partition, last });
-      if (state !== undefined) {
-        const stateTopic = topic + PRODUCER_STATE_SUFFIX;
-        const [metadata] = await transaction.send({
-          topic: this.#kafkaTopic(stateTopic),
-          messages: [{ key: this.#stateKey(topic), value: state, partition: 0 }],
-        });
-        written.push({ topic: stateTopic, partition: 0, last: Number(metadata?.baseOffset ?? 0) });
-      }
-      await transaction.commit();
     } catch (error) {
-      await transaction.abort().catch(() => {});
+      // A producer that failed mid-transaction (fenced, or the broker went away) is not reused: the
+      // next append registers a fresh one, which aborts whatever this one left open.
+      this.#producer = undefined;
+      await producer.close(true).catch(() => {});
       throw error;
     }
     // The commit is decided once commit() returns, but the broker writes the commit markers right
@@ -190,20 +209,23 @@ export class KafkaLog implements Log {
    * producer with this id and aborts the transaction it left open, which would otherwise hold back the
    * stable offset (and so every read_committed reader) until it timed out. Runs inside the append chain.
    */
-  async #ensureProducer(): Promise<Producer> {
+  async #ensureProducer(): Promise<StringProducer> {
     if (this.#producer !== undefined) return this.#producer;
-    const producer = this.#require(this.#kafka).producer({
+    const producer: StringProducer = new Producer({
+      ...clientOptions(this.#connection),
       transactionalId: this.#options.transactionalId,
       idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
+      autocreateTopics: false,
+      serializers: stringSerializers,
     });
     try {
-      await producer.connect();
-      await (await producer.transaction()).abort();
+      // The first transaction registers the id (InitProducerId), fencing and aborting what came before.
+      // -1/-1 asks for the id as a new producer does; the client's default (0/0) claims to be producer
+      // 0 at epoch 0, which a broker that knows the id already answers with PRODUCER_FENCED.
+      await (await producer.beginTransaction({ producerId: -1n, producerEpoch: -1 })).cancel();
     } catch (error) {
       // Not kept: the next append tries again with a fresh producer.
-      await producer.disconnect().catch(() => {});
+      await producer.close(true).catch(() => {});
       throw error;
     }
     this.#producer = producer;
@@ -353,8 +375,7 @@ export class KafkaLog implements Log {
     await this.#appending;
     this.#shut = true;
     await Promise.allSettled([
-      this.#producer?.disconnect(),
-      this.#admin?.disconnect(),
+      this.#producer?.close(true),
       this.#wire?.disconnect(),
       this.#waitWire?.disconnect(),
     ]);
@@ -378,15 +399,15 @@ export class KafkaLog implements Log {
 
   /** Learns the partition counts of this log's topics that exist on the cluster (all, or `only`). */
   async #refreshTopics(only?: string[]): Promise<void> {
-    const admin = this.#require(this.#admin);
+    const wire = this.#require(this.#wire);
     const prefix = this.#options.topicPrefix;
-    const names = (await admin.listTopics())
+    const names = (await wire.listTopics())
       .filter((name) => name.startsWith(prefix) && !name.startsWith('__'))
       .map((name) => name.slice(prefix.length))
       .filter((name) => only === undefined || only.includes(name));
     if (names.length === 0) return;
-    const { topics } = await admin.fetchTopicMetadata({ topics: names.map((name) => prefix + name) });
-    for (const { name, partitions } of topics) this.#topics.set(name.slice(prefix.length), partitions.length);
+    const counts = await wire.partitionCounts(names.map((name) => prefix + name));
+    for (const [name, count] of counts) this.#topics.set(name.slice(prefix.length), count);
   }
 
   async #refreshEnds(): Promise<void> {
@@ -417,33 +438,20 @@ export class KafkaLog implements Log {
 
   async #ensureTopic(topic: string, partitions: number, compacted: boolean): Promise<void> {
     if (this.#topics.has(topic)) return;
-    const admin = this.#require(this.#admin);
+    const wire = this.#require(this.#wire);
+    await wire.createTopic(
+      this.#kafkaTopic(topic),
+      partitions,
+      this.#options.replicationFactor,
+      compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : this.#retentionEntries(),
+    );
+    // The topic may have existed already (made by another process): take its real partition count.
+    // A new topic's metadata reaches the brokers shortly after the create answers.
     for (let attempt = 1; ; attempt++) {
-      try {
-        await admin.createTopics({
-          waitForLeaders: true,
-          topics: [
-            {
-              topic: this.#kafkaTopic(topic),
-              numPartitions: partitions,
-              replicationFactor: this.#options.replicationFactor,
-              configEntries: compacted
-                ? [{ name: 'cleanup.policy', value: 'compact' }]
-                : this.#retentionEntries(),
-            },
-          ],
-        });
-        break;
-      } catch (error) {
-        // Waiting for leaders, kafkajs retries LEADER_NOT_AVAILABLE but not UNKNOWN_TOPIC_OR_PARTITION,
-        // which a loaded broker answers while the new topic's metadata propagates. Creating again is
-        // harmless (it resolves false once the topic exists), so retry what Kafka calls retriable.
-        if ((error as { retriable?: boolean }).retriable !== true || attempt >= 10) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
-      }
+      await this.#refreshTopics([topic]).catch(() => {});
+      if (this.#topics.has(topic) || attempt >= 20) break;
+      await new Promise((resolve) => setTimeout(resolve, 25 * attempt));
     }
-    // createTopics resolves false when the topic already existed: take its real partition count.
-    await this.#refreshTopics([topic]);
     if (!this.#topics.has(topic)) this.#topics.set(topic, partitions);
   }
 

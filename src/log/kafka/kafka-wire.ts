@@ -1,73 +1,37 @@
 /**
- * Positioned reads and stable offsets over kafkajs's own connection layer.
+ * Positioned reads, stable offsets, topics and group offsets over @platformatic/kafka.
  *
  * The Log reads a partition at any offset, on demand (`read(topic, partition, from, max)`), which maps to
- * one Kafka Fetch request. kafkajs only exposes that through group consumers (subscribe, run, seek), so
- * this module drives kafkajs's internal `Cluster` and `Broker` objects, which the public clients are
- * built on. kafkajs is no longer developed and the version is pinned exactly in package.json, so these
- * internals do not move; everything that touches them is in this file, typed by the interfaces below.
+ * one Kafka Fetch request. A group consumer (subscribe, then a stream) does not fit that, so this module
+ * sends the Fetch itself with the client's exported protocol API (`fetchV12`, which every broker from
+ * Kafka 2.7 to 4.x serves): a sessionless fetch (session id 0, epoch -1) of one partition, on a
+ * connection of the client's own pool. Everything else is the client's public API: metadata, ListOffsets
+ * (read_committed), CreateTopics, and AlterConsumerGroupOffsets (an OffsetCommit that does not join the
+ * group). One KafkaWire is one connection per broker: a broker answers one request per connection at a
+ * time, so a long-polling wait gets a wire of its own.
  */
-import type { Kafka } from 'kafkajs';
-
-/** A record of a fetch response, as kafkajs decodes it. */
-interface WireMessage {
-  offset: string;
-  key: Buffer | null;
-  value: Buffer | null;
-  isControlRecord?: boolean;
-  batchContext?: { producerId: string; inTransaction: boolean };
-}
-
-interface WireAbortedTransaction {
-  producerId: string;
-  firstOffset: string;
-}
-
-interface WirePartition {
-  partition: number;
-  errorCode: number;
-  highWatermark: string;
-  lastStableOffset?: string;
-  abortedTransactions?: WireAbortedTransaction[];
-  messages: WireMessage[];
-}
-
-interface WireBroker {
-  fetch(request: {
-    isolationLevel: number;
-    maxWaitTime: number;
-    minBytes: number;
-    maxBytes: number;
-    topics: { topic: string; partitions: { partition: number; fetchOffset: string; maxBytes: number }[] }[];
-  }): Promise<{ responses: { topicName: string; partitions: WirePartition[] }[] }>;
-}
-
-interface WireCoordinator {
-  offsetCommit(request: {
-    groupId: string;
-    groupGenerationId: number;
-    memberId: string;
-    topics: { topic: string; partitions: { partition: number; offset: string }[] }[];
-  }): Promise<{ responses: { partitions: { partition: number; errorCode: number }[] }[] }>;
-}
-
-interface WireCluster {
-  findGroupCoordinator(query: { groupId: string }): Promise<WireCoordinator>;
-  connect(): Promise<void>;
-  disconnect(): Promise<void>;
-  addTargetTopic(topic: string): Promise<void>;
-  refreshMetadata(): Promise<void>;
-  findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
-  findBroker(query: { nodeId: string }): Promise<WireBroker>;
-  fetchTopicsOffset(
-    topics: { topic: string; fromBeginning: boolean; partitions: { partition: number }[] }[],
-  ): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
-}
+import { Admin, type ClusterMetadata, type ConnectionOptions, Consumer, fetchV12 } from '@platformatic/kafka';
 
 /** Kafka's READ_COMMITTED isolation level: only committed transactions, up to the last stable offset. */
 const READ_COMMITTED = 1;
 /** Bytes one fetch may return per partition; a fetch returns at least one whole batch regardless. */
 const FETCH_MAX_BYTES = 1 << 20;
+/** Record batch attribute bits (Kafka's DefaultRecordBatch). */
+const TRANSACTIONAL_BIT = 1 << 4;
+const CONTROL_BIT = 1 << 5;
+/** Kafka's error code for a fetch offset outside the partition's log. */
+const OFFSET_OUT_OF_RANGE = 1;
+/** A sessionless full fetch: no incremental fetch session (KIP-227) is created on the broker. */
+const NO_SESSION_ID = 0;
+const FINAL_EPOCH = -1;
+
+/** How to reach the cluster: brokers, client id, and TLS/SASL when the cluster asks for them. */
+export interface KafkaConnection {
+  brokers: string[];
+  clientId: string;
+  tls?: ConnectionOptions['tls'];
+  sasl?: ConnectionOptions['sasl'];
+}
 
 /** A committed data record of a fetch: control records and aborted transactions are already removed. */
 export interface FetchedRecord {
@@ -87,77 +51,116 @@ export interface FetchResult {
   outOfRange: boolean;
 }
 
+/** The options every client of one log shares. */
+export function clientOptions(connection: KafkaConnection) {
+  return {
+    clientId: connection.clientId,
+    bootstrapBrokers: connection.brokers,
+    retries: 8,
+    retryDelay: 50,
+    metadataMaxAge: 60_000,
+    ...(connection.tls === undefined ? {} : { tls: connection.tls }),
+    ...(connection.sasl === undefined ? {} : { sasl: connection.sasl }),
+  };
+}
+
 /** One connection pool to the cluster, reading with read_committed isolation. */
 export class KafkaWire {
-  readonly #cluster: WireCluster;
-  readonly #targets = new Set<string>();
+  /** A consumer that never joins its group: used for metadata, ListOffsets and its connection pool. */
+  readonly #client: Consumer;
+  #admin: Admin | undefined;
+  readonly #connection: KafkaConnection;
 
-  constructor(kafka: Kafka) {
-    // Kafka keeps its cluster factory under a private symbol; it wires in the client's brokers,
-    // retry and logger settings.
-    const symbol = Object.getOwnPropertySymbols(kafka).find(
-      (candidate) => candidate.description === 'private:Kafka:createCluster',
-    );
-    if (symbol === undefined)
-      throw new Error('kafkajs internals changed: no cluster factory (pin kafkajs 2.2.4)');
-    const factory = (kafka as unknown as Record<symbol, (options: object) => WireCluster>)[symbol]!;
-    this.#cluster = factory({
+  constructor(connection: KafkaConnection) {
+    this.#connection = connection;
+    this.#client = new Consumer({
+      ...clientOptions(connection),
+      groupId: `${connection.clientId}-reader`,
       isolationLevel: READ_COMMITTED,
-      allowAutoTopicCreation: false,
-      metadataMaxAge: 60_000,
     });
   }
 
-  connect(): Promise<void> {
-    return this.#cluster.connect();
+  /** Connects to the bootstrap brokers (fails when none answers). */
+  async connect(): Promise<void> {
+    await this.#client.metadata({ topics: [] });
   }
 
-  disconnect(): Promise<void> {
-    return this.#cluster.disconnect();
+  async disconnect(): Promise<void> {
+    await Promise.allSettled([this.#client.close(true), this.#admin?.close()]);
   }
 
-  async #target(topic: string): Promise<void> {
-    if (this.#targets.has(topic)) return;
-    await this.#cluster.addTargetTopic(topic);
-    this.#targets.add(topic);
+  /** The admin client of this wire (topics and group offsets), created on first use. */
+  admin(): Admin {
+    this.#admin ??= new Admin(clientOptions(this.#connection));
+    return this.#admin;
+  }
+
+  /** Names of the cluster's topics (internal ones left out). */
+  listTopics(): Promise<string[]> {
+    return this.admin().listTopics();
+  }
+
+  /** Partition counts of the listed topics that exist. */
+  async partitionCounts(topics: readonly string[]): Promise<Map<string, number>> {
+    const metadata = await this.#metadata([...topics], true);
+    const counts = new Map<string, number>();
+    for (const topic of topics) {
+      const found = metadata.topics.get(topic);
+      if (found !== undefined) counts.set(topic, found.partitionsCount);
+    }
+    return counts;
+  }
+
+  /** Creates a topic with these topic configs; resolves false when it already existed. */
+  async createTopic(
+    topic: string,
+    partitions: number,
+    replicas: number,
+    configs: { name: string; value: string }[],
+  ): Promise<boolean> {
+    try {
+      await this.admin().createTopics({ topics: [topic], partitions, replicas, configs });
+      return true;
+    } catch (error) {
+      if (hasProtocolError(error, 'TOPIC_ALREADY_EXISTS')) return false;
+      throw error;
+    }
   }
 
   /**
    * Commits offsets for a consumer group without joining it (generation -1, no member id), as a
-   * reader that assigns its own partitions does. kafkajs' admin.setOffsets cannot be used for this:
-   * it joins the group with a temporary consumer, and refuses while anyone else does the same.
+   * reader that assigns its own partitions does.
    */
   async commitOffsets(
     groupId: string,
     topic: string,
     offsets: readonly { partition: number; offset: number }[],
   ): Promise<void> {
-    const coordinator = await this.#cluster.findGroupCoordinator({ groupId });
-    const { responses } = await coordinator.offsetCommit({
+    await this.admin().alterConsumerGroupOffsets({
       groupId,
-      groupGenerationId: -1,
-      memberId: '',
       topics: [
         {
-          topic,
-          partitions: offsets.map(({ partition, offset }) => ({ partition, offset: String(offset) })),
+          name: topic,
+          partitionOffsets: offsets.map(({ partition, offset }) => ({ partition, offset: BigInt(offset) })),
         },
       ],
     });
-    const failed = responses.flatMap((response) => response.partitions).find((p) => p.errorCode !== 0);
-    if (failed)
-      throw new Error(
-        `kafka: committing offsets of group ${groupId} failed with error code ${failed.errorCode}`,
-      );
   }
 
   /** The last stable offset of each listed partition (read_committed ListOffsets). */
   async lastStableOffsets(topic: string, partitions: readonly number[]): Promise<Map<number, number>> {
-    await this.#target(topic);
-    const [result] = await this.#cluster.fetchTopicsOffset([
-      { topic, fromBeginning: false, partitions: partitions.map((partition) => ({ partition })) },
-    ]);
-    return new Map((result?.partitions ?? []).map(({ partition, offset }) => [partition, Number(offset)]));
+    const offsets = await this.#client.listOffsets({
+      topics: [topic],
+      partitions: { [topic]: [...partitions] },
+      isolationLevel: READ_COMMITTED,
+    });
+    const list = offsets.get(topic) ?? [];
+    const out = new Map<number, number>();
+    for (const partition of partitions) {
+      const offset = list[partition];
+      if (offset !== undefined) out.set(partition, Number(offset));
+    }
+    return out;
   }
 
   /**
@@ -165,76 +168,112 @@ export class KafkaWire {
    * past `offset` below the last stable offset.
    */
   async fetch(topic: string, partition: number, offset: number, maxWaitMs: number): Promise<FetchResult> {
-    await this.#target(topic);
-    const leaders = this.#cluster.findLeaderForPartitions(topic, [partition]);
-    const nodeId = Object.keys(leaders)[0];
-    if (nodeId === undefined) throw new Error(`no leader for ${topic}/${partition}`);
-    const broker = await this.#cluster.findBroker({ nodeId });
-    let response: Awaited<ReturnType<WireBroker['fetch']>>;
+    const metadata = await this.#metadata([topic], false);
+    const leader = metadata.topics.get(topic)?.partitions[partition]?.leader;
+    const broker = leader === undefined ? undefined : metadata.brokers.get(leader);
+    if (broker === undefined) {
+      this.#client.clearMetadata();
+      throw new Error(`kafka: no leader for ${topic}/${partition}`);
+    }
+    const connection = await this.#client.connections.get(broker);
+    let response: Awaited<ReturnType<typeof fetchV12.api.async>>;
     try {
-      response = await broker.fetch({
-        isolationLevel: READ_COMMITTED,
-        maxWaitTime: maxWaitMs,
-        minBytes: maxWaitMs > 0 ? 1 : 0,
-        maxBytes: FETCH_MAX_BYTES,
-        topics: [
-          { topic, partitions: [{ partition, fetchOffset: String(offset), maxBytes: FETCH_MAX_BYTES }] },
+      response = await fetchV12.api.async(
+        connection,
+        maxWaitMs,
+        maxWaitMs > 0 ? 1 : 0,
+        FETCH_MAX_BYTES,
+        READ_COMMITTED,
+        NO_SESSION_ID,
+        FINAL_EPOCH,
+        [
+          {
+            topicId: topic,
+            partitions: [
+              {
+                partition,
+                currentLeaderEpoch: -1,
+                fetchOffset: BigInt(offset),
+                lastFetchedEpoch: -1,
+                partitionMaxBytes: FETCH_MAX_BYTES,
+              },
+            ],
+          },
         ],
-      });
+        [],
+        '',
+      );
     } catch (error) {
-      if ((error as { type?: string }).type === 'OFFSET_OUT_OF_RANGE') {
+      const failed = (error as { response?: typeof response }).response?.responses[0]?.partitions[0];
+      if (failed?.errorCode === OFFSET_OUT_OF_RANGE) {
         return { records: [], next: offset, lastStable: 0, outOfRange: true };
       }
+      // Leadership may have moved (a restarted broker): ask for fresh metadata next time.
+      this.#client.clearMetadata();
       throw error;
     }
-    const data = response.responses[0]?.partitions.find((candidate) => candidate.partition === partition);
+    const data = response.responses[0]?.partitions.find(
+      (candidate) => candidate.partitionIndex === partition,
+    );
     if (data === undefined) return { records: [], next: offset, lastStable: 0, outOfRange: false };
-    const lastStable = Number(data.lastStableOffset ?? data.highWatermark);
-    // A fetch may start at the batch holding `offset`, so earlier records are dropped here.
-    const messages = data.messages.filter((message) => Number(message.offset) >= offset);
-    const last = messages[messages.length - 1];
-    const next = last === undefined ? offset : Number(last.offset) + 1;
+    const lastStable = Number(data.lastStableOffset >= 0n ? data.lastStableOffset : data.highWatermark);
     const records: FetchedRecord[] = [];
-    for (const message of committed(messages, data.abortedTransactions ?? [])) {
-      records.push({
-        offset: Number(message.offset),
-        key: message.key?.toString('utf8') ?? '',
-        value: message.value,
-      });
+    let next = offset;
+    const abortedProducers = new Set<bigint>();
+    const pending = [...(data.abortedTransactions ?? [])].sort((a, b) =>
+      a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0,
+    );
+    for (const batch of data.records ?? []) {
+      const first = Number(batch.firstOffset);
+      const transactional = (batch.attributes & TRANSACTIONAL_BIT) !== 0;
+      const control = (batch.attributes & CONTROL_BIT) !== 0;
+      // An aborted transaction runs from its first offset to its producer's abort marker (the same
+      // walk as Kafka's Java consumer).
+      while (
+        pending.length > 0 &&
+        batch.firstOffset + BigInt(batch.lastOffsetDelta) >= pending[0]!.firstOffset
+      ) {
+        abortedProducers.add(pending.shift()!.producerId);
+      }
+      const aborted = transactional && abortedProducers.has(batch.producerId);
+      for (const record of batch.records) {
+        const recordOffset = first + record.offsetDelta;
+        if (control) {
+          // An abort marker (control key type 0) ends that producer's aborted transaction; markers
+          // before `offset` count too, or a later committed transaction would read as aborted.
+          const key = record.key;
+          if (aborted && key !== null && key.length >= 4 && key.readInt16BE(2) === 0) {
+            abortedProducers.delete(batch.producerId);
+          }
+        } else if (!aborted && recordOffset >= offset) {
+          // A fetch may start at the batch holding `offset`, so earlier records are left out.
+          records.push({
+            offset: recordOffset,
+            key: record.key?.toString('utf8') ?? '',
+            value: record.value,
+          });
+        }
+      }
+      // The batch's whole range is covered, also where compaction removed records from it.
+      next = Math.max(next, first + batch.lastOffsetDelta + 1);
     }
     return { records, next, lastStable, outOfRange: false };
   }
+
+  #metadata(topics: string[], forceUpdate: boolean): Promise<ClusterMetadata> {
+    return this.#client.metadata({ topics, forceUpdate });
+  }
 }
 
-/**
- * Drops control records and the records of aborted transactions: an aborted transaction runs from its
- * first offset to the abort marker of the same producer (the same walk as Kafka's Java consumer).
- */
-function committed(
-  messages: readonly WireMessage[],
-  aborted: readonly WireAbortedTransaction[],
-): WireMessage[] {
-  const pending = [...aborted].sort((a, b) => Number(a.firstOffset) - Number(b.firstOffset));
-  const abortedProducers = new Set<string>();
-  const out: WireMessage[] = [];
-  for (const message of messages) {
-    const offset = Number(message.offset);
-    while (pending.length > 0 && offset >= Number(pending[0]!.firstOffset)) {
-      abortedProducers.add(pending.shift()!.producerId);
-    }
-    const producerId = message.batchContext?.producerId;
-    const inAborted =
-      message.batchContext?.inTransaction === true &&
-      producerId !== undefined &&
-      abortedProducers.has(producerId);
-    if (message.isControlRecord) {
-      // An abort marker (control key type 0) ends that producer's aborted transaction.
-      if (inAborted && message.key !== null && message.key.length >= 4 && message.key.readInt16BE(2) === 0) {
-        abortedProducers.delete(producerId!);
-      }
-      continue;
-    }
-    if (!inAborted) out.push(message);
-  }
-  return out;
+/** True when `error` (a client error, possibly wrapping several) carries Kafka protocol error `id`. */
+export function hasProtocolError(error: unknown, id: string): boolean {
+  const seen = new Set<unknown>();
+  const walk = (candidate: unknown): boolean => {
+    if (candidate === null || typeof candidate !== 'object' || seen.has(candidate)) return false;
+    seen.add(candidate);
+    const value = candidate as { apiId?: string; errors?: unknown[]; cause?: unknown };
+    if (value.apiId === id) return true;
+    return (value.errors ?? []).some(walk) || walk(value.cause);
+  };
+  return walk(error);
 }
