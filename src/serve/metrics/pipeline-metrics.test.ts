@@ -252,6 +252,17 @@ describe('PipelineMetrics', () => {
     assert.doesNotMatch(text, /nodejs_active_handles_total/);
   });
 
+  test('process_cpu_seconds_total is the CPU of the whole process, not of the time since the first scrape', async () => {
+    const spentBefore = process.cpuUsage();
+    const text = await new PipelineMetrics().render();
+    const seconds = sampleValue(parseExposition(text), 'process_cpu_seconds_total');
+    // Loading this test file alone costs far more CPU than the 10 ms slack.
+    assert.ok(
+      seconds !== undefined && seconds >= (spentBefore.user + spentBefore.system) / 1e6 - 0.01,
+      `${seconds}`,
+    );
+  });
+
   test('docs/metrics.md documents every streamlines_ metric of run, ingest and process, and only those', async () => {
     const ingest = new IngestMetrics(
       {

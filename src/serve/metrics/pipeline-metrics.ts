@@ -78,7 +78,17 @@ let processRegistry: Registry | undefined;
 export function sharedProcessRegistry(): Registry {
   if (processRegistry === undefined) {
     processRegistry = new Registry();
+    const before = process.cpuUsage();
     collectDefaultMetrics({ register: processRegistry });
+    // prom-client counts CPU from the moment its collector is made (here, at the first scrape of a
+    // role's /metrics), not from the start of the process as Prometheus means: add what came before.
+    for (const [name, micros] of [
+      ['process_cpu_user_seconds_total', before.user],
+      ['process_cpu_system_seconds_total', before.system],
+      ['process_cpu_seconds_total', before.user + before.system],
+    ] as const) {
+      (processRegistry.getSingleMetric(name) as Counter | undefined)?.inc(micros / 1e6);
+    }
     // Gauges named like counters, which promtool rejects; `nodejs_active_handles{type}` and the
     // like carry the same numbers per type (sum them for the total).
     for (const name of LINT_FAILING_DEFAULT_METRICS) processRegistry.removeSingleMetric(name);
