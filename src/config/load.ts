@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import { applyEnvOverrides, type EnvOverride } from './env.ts';
 import { type Config, configSchema } from './schema.ts';
 
 export class ConfigError extends Error {
@@ -19,9 +20,31 @@ export function parseConfig(value: unknown, origin = 'config'): Config {
   throw new ConfigError(`${origin} is invalid:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
 }
 
-/** Loads and validates a YAML or JSON config file (JSON is valid YAML). */
-export async function loadConfig(path: string | undefined): Promise<Config> {
-  if (path === undefined) return parseConfig({});
+/**
+ * Loads and validates a YAML or JSON config file (JSON is valid YAML), with the environment's
+ * `STREAMLINES_...` overrides (src/config/env.ts) applied on top.
+ */
+export async function loadConfig(
+  path: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Config> {
+  return (await loadConfigWithOverrides(path, env)).config;
+}
+
+/** loadConfig, also telling which environment variables overrode the file. */
+export async function loadConfigWithOverrides(
+  path: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ config: Config; overrides: EnvOverride[] }> {
+  const raw = path === undefined ? {} : await readConfigFile(path);
+  const { value, overrides } = applyEnvOverrides(raw, Object.keys(configSchema.shape), env);
+  const origin = path === undefined ? 'config' : `config file ${path}`;
+  const withEnv =
+    overrides.length === 0 ? origin : `${origin} with ${overrides.map((o) => o.variable).join(', ')}`;
+  return { config: parseConfig(value, withEnv), overrides };
+}
+
+async function readConfigFile(path: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -34,7 +57,7 @@ export async function loadConfig(path: string | undefined): Promise<Config> {
   } catch (error) {
     throw new ConfigError(`config file ${path} is not valid YAML or JSON: ${(error as Error).message}`);
   }
-  return parseConfig(value, `config file ${path}`);
+  return value;
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string[] {
