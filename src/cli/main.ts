@@ -3,7 +3,8 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { ConfigError, loadConfig } from '../config/load.ts';
+import { configJsonSchemaText } from '../config/json-schema.ts';
+import { ConfigError, loadConfig, loadConfigWithOverrides } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { DataDirLockedError } from '../pipeline/data-dir-lock.ts';
 import {
@@ -41,6 +42,8 @@ Commands:
   serve      distributed: REST, WebSocket, GraphQL and the dashboard over PostgreSQL and Redis
   backfill   load a provider's trade history for a time range
   keys       create, list or revoke API keys (also while the server runs)
+  config     config check FILE: validate a config (with STREAMLINES_* overrides) and exit;
+             config schema: print the config's JSON Schema
   help       this text
 
 Every command takes --help, e.g. "streamlines run --help".
@@ -101,7 +104,25 @@ ${COMMON_OPTIONS}
 } as const;
 
 type ServerCommand = keyof typeof COMMAND_USAGE;
-const COMMANDS = ['run', 'ingest', 'process', 'serve', 'backfill', 'keys', 'help'];
+const COMMANDS = ['run', 'ingest', 'process', 'serve', 'backfill', 'keys', 'config', 'help'];
+
+/** `config check FILE` validates and prints a summary (exit 2 with the problems); `config schema` prints the JSON Schema. */
+async function runConfigCommand(argv: string[]): Promise<void> {
+  const [sub, file, ...rest] = argv;
+  if (sub === 'schema' && file === undefined) {
+    process.stdout.write(configJsonSchemaText());
+    return;
+  }
+  if (sub !== 'check' || file === undefined || rest.length > 0) {
+    throw new UsageError('usage: streamlines config check FILE | streamlines config schema');
+  }
+  const { config, overrides } = await loadConfigWithOverrides(file);
+  const feeds = config.feeds.map((feed) => feed.name ?? feed.type).join(', ');
+  process.stdout.write(
+    `${file}: ok (feeds: ${feeds}; log: ${config.log.type}; store: ${config.store.type}; cache: ${config.cache.type})\n`,
+  );
+  for (const { variable, path } of overrides) process.stdout.write(`  ${path.join('.')} from ${variable}\n`);
+}
 
 /** A failure the user can fix: printed without a stack trace, exit code 2. */
 class UsageError extends Error {
@@ -111,6 +132,10 @@ class UsageError extends Error {
 export async function main(argv: string[]): Promise<void> {
   const command = argv[0] !== undefined && !argv[0].startsWith('-') ? argv[0] : undefined;
   const rest = argv.slice(1);
+  if (command === 'config') {
+    await runConfigCommand(rest);
+    return;
+  }
   if (command === 'backfill') {
     await runBackfill(rest).catch((error: unknown) => {
       throw error instanceof BackfillUsageError ? new UsageError(error.message) : error;
