@@ -164,29 +164,34 @@ export class KafkaLog implements Log {
         // A broker refuses a record batch over its message.max.bytes (1 MiB by default), and one
         // send makes one batch per partition: a big append goes as several sends of one transaction,
         // in order (one request in flight), so it stays atomic and ordered.
+        // The producer state rides in the last send, so a small append is one produce request.
         const kafkaTopic = this.#kafkaTopic(topic);
+        const stateTopic = topic + PRODUCER_STATE_SUFFIX;
+        const kafkaStateTopic = this.#kafkaTopic(stateTopic);
+        const parts = [...sendSizedParts(messages)];
+        if (parts.length === 0) parts.push([]);
         const lastOf = new Map<number, number>();
-        for (const part of sendSizedParts(messages)) {
+        for (let index = 0; index < parts.length; index++) {
+          const part = parts[index]!;
           const countOf = new Map<number, number>();
           for (const { partition } of part) countOf.set(partition, (countOf.get(partition) ?? 0) + 1);
-          const result = await transaction.send({
-            messages: part.map(({ key, value, partition }) => ({ topic: kafkaTopic, key, value, partition })),
-          });
-          for (const { partition, offset } of result.offsets ?? []) {
+          const batch: { topic: string; key: string; value: string; partition: number }[] = part.map(
+            ({ key, value, partition }) => ({ topic: kafkaTopic, key, value, partition }),
+          );
+          if (state !== undefined && index === parts.length - 1) {
+            batch.push({ topic: kafkaStateTopic, key: this.#stateKey(topic), value: state, partition: 0 });
+          }
+          const result = await transaction.send({ messages: batch });
+          for (const { topic: sentTopic, partition, offset } of result.offsets ?? []) {
+            if (sentTopic === kafkaStateTopic) {
+              written.push({ topic: stateTopic, partition: 0, last: Number(offset) });
+              continue;
+            }
             const last = Number(offset) + (countOf.get(partition) ?? 1) - 1;
             lastOf.set(partition, Math.max(last, lastOf.get(partition) ?? -1));
           }
         }
         for (const [partition, last] of lastOf) written.push({ topic, partition, last });
-        if (state !== undefined) {
-          const stateTopic = topic + PRODUCER_STATE_SUFFIX;
-          const result = await transaction.send({
-            messages: [
-              { topic: this.#kafkaTopic(stateTopic), key: this.#stateKey(topic), value: state, partition: 0 },
-            ],
-          });
-          written.push({ topic: stateTopic, partition: 0, last: Number(result.offsets?.[0]?.offset ?? 0) });
-        }
         await transaction.commit();
       } catch (error) {
         await transaction.abort().catch(() => {});
@@ -201,7 +206,10 @@ export class KafkaLog implements Log {
     }
     // The commit is decided once commit() returns, but the broker writes the commit markers right
     // after; wait until read_committed readers see the records, so a read after append finds them.
-    await Promise.all(written.map(({ topic, partition, last }) => this.#awaitStable(topic, partition, last)));
+    const byTopic = Map.groupBy(written, (entry) => entry.topic);
+    await Promise.all(
+      [...byTopic].map(([writtenTopic, entries]) => this.#awaitStable(writtenTopic, entries)),
+    );
   }
 
   /**
@@ -237,14 +245,21 @@ export class KafkaLog implements Log {
     return `${topic}\u0000${this.#options.transactionalId}`;
   }
 
-  async #awaitStable(topic: string, partition: number, last: number): Promise<void> {
+  /** Waits until every written partition's last stable offset is past its last record: one ListOffsets per topic and try. */
+  async #awaitStable(topic: string, written: readonly { partition: number; last: number }[]): Promise<void> {
     const wire = this.#require(this.#wire);
-    for (let attempt = 0; ; attempt++) {
-      const stable = (await wire.lastStableOffsets(this.#kafkaTopic(topic), [partition])).get(partition) ?? 0;
-      this.#setEnd(topic, partition, stable);
-      if (stable > last) return;
-      if (attempt > 2_000) throw new Error(`kafka log: ${topic}/${partition} not stable past ${last}`);
-      await new Promise((resolve) => setTimeout(resolve, Math.min(1 + attempt, 20)));
+    let waiting = written;
+    for (let attempt = 0; waiting.length > 0; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(attempt, 20)));
+      const stable = await wire.lastStableOffsets(
+        this.#kafkaTopic(topic),
+        waiting.map(({ partition }) => partition),
+      );
+      for (const [partition, offset] of stable) this.#setEnd(topic, partition, offset);
+      waiting = waiting.filter(({ partition, last }) => (stable.get(partition) ?? 0) <= last);
+      if (attempt > 2_000 && waiting.length > 0) {
+        throw new Error(`kafka log: ${topic}/${waiting[0]!.partition} not stable past ${waiting[0]!.last}`);
+      }
     }
   }
 
