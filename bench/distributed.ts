@@ -11,6 +11,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import WebSocket from 'ws';
 import {
   getJson,
   isRunning,
@@ -23,7 +24,9 @@ import { writeReplay } from '../test/support/generate-ticks.ts';
 import { findOrStartKafka, type TestKafka } from '../test/support/kafka.ts';
 import { createTestSchema, findOrStartPostgres, type TestPostgres } from '../test/support/postgres.ts';
 import { findOrStartRedis, type TestRedis } from '../test/support/redis.ts';
+import type { WsLatencyResult } from './cli-stages.ts';
 import { SYMBOLS } from './micro.ts';
+import { quantile } from './util.ts';
 
 /** Linux's USER_HZ: /proc/PID/stat counts CPU time in these. */
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -304,8 +307,136 @@ function round2(value: number): number {
   return Number(value.toFixed(2));
 }
 
+/**
+ * `distributedWsLatencyP99Ms`: tick → WebSocket client through the distributed roles, measured from
+ * outside — `ingest` with a synthetic feed at `ticksPerSecond` over `symbols` → Kafka → 2 `process`
+ * → Redis → `serve`, one WebSocket client per symbol on `serve` subscribed to `ticks:SYM`. Latency is
+ * arrival at the client minus the tick's `receivedAt` (ingest's clock; one machine, so no skew).
+ */
+export async function measureDistributedWsLatency(options: {
+  ticksPerSecond: number;
+  symbols: number;
+  processors: number;
+  partitions: number;
+  warmupMs: number;
+  measureMs: number;
+}): Promise<WsLatencyResult | { skip: string }> {
+  const settled = await Promise.allSettled([findOrStartKafka(), findOrStartPostgres(), findOrStartRedis()]);
+  const servers = settled.map((result) =>
+    result.status === 'fulfilled'
+      ? result.value
+      : { skip: result.reason instanceof Error ? result.reason.message : String(result.reason) },
+  ) as [Found<TestKafka>, Found<TestPostgres>, Found<TestRedis>];
+  const stopServers = () =>
+    Promise.allSettled(servers.map((server) => ('stop' in server ? server.stop() : undefined)));
+  const [kafka, postgres, redis] = servers;
+  if ('skip' in kafka || 'skip' in postgres || 'skip' in redis) {
+    await stopServers();
+    return { skip: servers.flatMap((server) => ('skip' in server ? [server.skip] : [])).join('; ') };
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'streamlines-bench-distributed-ws-'));
+  const roles: RunningRole[] = [];
+  const clients: WebSocket[] = [];
+  let dropSchema: (() => Promise<void>) | undefined;
+  try {
+    const symbols = SYMBOLS.slice(0, options.symbols);
+    const created = await createTestSchema(postgres.url);
+    dropSchema = created.drop;
+    const id = `benchws${process.pid}x${Date.now().toString(36)}`;
+    const config = join(dir, 'config.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        symbols,
+        feeds: [{ type: 'synthetic', ticksPerSecond: options.ticksPerSecond, symbols }],
+        log: { type: 'kafka', brokers: kafka.brokers, partitions: options.partitions, topicPrefix: `${id}.` },
+        store: { type: 'postgres', url: postgres.url, schema: created.schema },
+        cache: { type: 'redis', url: redis.url, keyPrefix: `${id}:` },
+      }),
+    );
+    const serve = await startServe(['--config', config, '--data-dir', join(dir, 'serve')]);
+    roles.push(serve);
+    const processors: RunningRole[] = [];
+    for (let n = 1; n <= options.processors; n++) {
+      const processor = await startRole(
+        'process',
+        ['--config', config, '--data-dir', join(dir, `process-${n}`)],
+        'Streamlines process started',
+      );
+      roles.push(processor);
+      processors.push(processor);
+    }
+    await waitForEvenShare(processors, options.partitions);
+    const latencies: number[] = [];
+    let measuring = false;
+    const wsUrl = `${serve.baseUrl.replace(/^http/, 'ws')}/ws`;
+    await Promise.all(
+      symbols.map(async (symbol) => {
+        const client = new WebSocket(wsUrl);
+        clients.push(client);
+        await new Promise<void>((resolve, reject) => {
+          client.once('error', reject);
+          client.once('open', () =>
+            client.send(JSON.stringify({ op: 'subscribe', channels: [`ticks:${symbol}`] })),
+          );
+          client.on('message', (raw) => {
+            const arrivedAt = Date.now();
+            const message = JSON.parse(String(raw)) as { op?: string; data?: { receivedAt: number } };
+            if (message.op === 'subscribed') resolve();
+            else if (measuring && message.data !== undefined)
+              latencies.push(arrivedAt - message.data.receivedAt);
+          });
+        });
+      }),
+    );
+    roles.push(
+      await startRole(
+        'ingest',
+        ['--config', config, '--data-dir', join(dir, 'ingest')],
+        'Streamlines ingest started',
+      ),
+    );
+    await sleep(options.warmupMs);
+    measuring = true;
+    const started = performance.now();
+    await sleep(options.measureMs);
+    measuring = false;
+    const windowMs = performance.now() - started;
+    if (latencies.length === 0) throw new Error('no tick reached the WebSocket clients through serve');
+    const samples = latencies.length;
+    latencies.sort((a, b) => a - b);
+    return {
+      p50Ms: quantile(latencies, 0.5),
+      p99Ms: quantile(latencies, 0.99),
+      maxMs: latencies.at(-1)!,
+      samples,
+      deliveredPerSec: Math.round(samples / (windowMs / 1000)),
+    };
+  } finally {
+    for (const client of clients) client.terminate();
+    await Promise.allSettled(roles.map((role) => stopRole(role, 'SIGTERM', 5_000)));
+    await dropSchema?.().catch(() => undefined);
+    await stopServers();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 if (import.meta.main) {
-  const [lines = 200_000, processors = 2, partitions = 3] = process.argv.slice(2).map(Number);
-  const result = await measureDistributed({ lines, processors, partitions });
-  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  if (process.argv[2] === 'ws') {
+    // npx node bench/distributed.ts ws [ticksPerSecond] [symbols]
+    const [ticksPerSecond = 20_000, symbols = 100] = process.argv.slice(3).map(Number);
+    const result = await measureDistributedWsLatency({
+      ticksPerSecond,
+      symbols,
+      processors: 2,
+      partitions: 3,
+      warmupMs: 5_000,
+      measureMs: 15_000,
+    });
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } else {
+    const [lines = 200_000, processors = 2, partitions = 3] = process.argv.slice(2).map(Number);
+    const result = await measureDistributed({ lines, processors, partitions });
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  }
 }

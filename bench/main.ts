@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeReplay } from '../test/support/generate-ticks.ts';
 import { measureIdleCpu, measurePipeline, measureWsLatency } from './cli-stages.ts';
-import { measureDistributed } from './distributed.ts';
+import { measureDistributed, measureDistributedWsLatency } from './distributed.ts';
 import { measureKafka } from './kafka.ts';
 import {
   measureDuckDbStore,
@@ -204,6 +204,14 @@ try {
         result.distributedIngestMs = distributed.ingestMs;
       }
       result.distributedCpu = distributed.cpu;
+      // Every role and every server this bench started (Kafka, Redis; PostgreSQL when it started it), per tick.
+      const { ingestS, processS, serveS, serversS } = distributed.cpu;
+      const cpuS =
+        ingestS +
+        processS.reduce((a, b) => a + b, 0) +
+        serveS +
+        Object.values(serversS).reduce((a, b) => a + b, 0);
+      result.distributedCpuUsPerTick = Number(((cpuS * 1e6) / distributed.accepted).toFixed(1));
       say(
         `distributed: ${rate(distributed.ticksPerSec)} (${(distributed.ms / 1000).toFixed(1)} s, ${thousands(distributed.accepted)} accepted); ingest into Kafka ${distributed.ingestTicksPerSec === undefined ? 'not seen' : rate(distributed.ingestTicksPerSec)}`,
       );
@@ -219,6 +227,24 @@ try {
           '',
         ]);
       }
+    }
+    say(
+      `distributed WebSocket latency: ${thousands(WS_TICKS_PER_SECOND)} ticks/s, ${SYMBOLS.length} clients on serve...`,
+    );
+    const distributedWs = await measureDistributedWsLatency({
+      ticksPerSecond: WS_TICKS_PER_SECOND,
+      symbols: SYMBOLS.length,
+      processors: 2,
+      partitions: 3,
+      warmupMs: size.wsWarmupMs,
+      measureMs: size.wsMeasureMs,
+    });
+    if ('skip' in distributedWs) skipped.distributedWs = distributedWs.skip;
+    else {
+      result.distributedWsLatencyP50Ms = distributedWs.p50Ms;
+      result.distributedWsLatencyP99Ms = distributedWs.p99Ms;
+      result.distributedWsDeliveredPerSec = distributedWs.deliveredPerSec;
+      table.push(['distributed: tick -> WebSocket p99 (Redis, serve)', ms(distributedWs.p99Ms), '']);
     }
   } else
     skipped.distributed = 'quick mode without STREAMLINES_TEST_KAFKA_BROKERS, _PG_URL and _REDIS_URL all set';
