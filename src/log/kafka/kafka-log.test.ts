@@ -20,6 +20,8 @@ it('is configured as log type kafka, with defaults for everything but the broker
     clientId: 'streamlines',
     topicPrefix: '',
     replicationFactor: 1,
+    retention: 86_400_000,
+    retentionBytes: 1024 ** 3,
     spoolMaxBytes: 1024 ** 3,
   });
   assert.ok(createLog(config, '/nonexistent') instanceof KafkaLog);
