@@ -10,7 +10,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Admin } from '@platformatic/kafka';
+import { Admin, ConfigResourceTypes } from '@platformatic/kafka';
 import { freePort, startOrSkip, stopChild } from './server-process.ts';
 
 const run = promisify(execFile);
@@ -327,4 +327,21 @@ async function makeCertificate(dir: string, keystore: string): Promise<string> {
   );
   await writeFile(keystore, `${key}${cert}${ca}`);
   return ca!;
+}
+
+/** The listed topic configs of `topic` as the broker reports them (DescribeConfigs). */
+export async function topicConfigs(
+  brokers: string[],
+  topic: string,
+  names: string[],
+): Promise<Record<string, string | null | undefined>> {
+  const admin = new Admin({ clientId: 'streamlines-test', bootstrapBrokers: brokers });
+  try {
+    const [description] = await admin.describeConfigs({
+      resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: topic, configurationKeys: names }],
+    });
+    return Object.fromEntries((description?.configs ?? []).map(({ name, value }) => [name, value]));
+  } finally {
+    await admin.close();
+  }
 }

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { findOrStartKafka, groupOffsets } from '../../../test/support/kafka.ts';
+import { findOrStartKafka, groupOffsets, topicConfigs } from '../../../test/support/kafka.ts';
 import { logConfigSchema } from '../../config/schema.ts';
 import { logConformance } from '../conformance.ts';
 import { partitionFor } from '../log.ts';
@@ -226,6 +226,24 @@ if ('skip' in kafka) {
         const byPartition = await groupOffsets(kafka.brokers, group, `${options.topicPrefix}g`, 3);
         // -1: nothing committed for partition 1.
         assert.deepEqual(byPartition, { 0: 1, 1: -1, 2: 1 });
+      } finally {
+        await log.close();
+      }
+    });
+
+    it('creates its topics with log.retention and log.retentionBytes, and the state topic compacted', async () => {
+      const options = { ...fresh(1), retentionMs: 3_600_000, retentionBytes: 5 * 1024 ** 2 };
+      const log = await open(options);
+      try {
+        await log.append('r', [{ key: 'a', value: 1 }], { at: 1 });
+        const keys = ['retention.ms', 'retention.bytes', 'cleanup.policy'];
+        assert.deepEqual(await topicConfigs(kafka.brokers, `${options.topicPrefix}r`, keys), {
+          'retention.ms': '3600000',
+          'retention.bytes': String(5 * 1024 ** 2),
+          'cleanup.policy': 'delete',
+        });
+        const state = await topicConfigs(kafka.brokers, `${options.topicPrefix}r.producer-state`, keys);
+        assert.equal(state['cleanup.policy'], 'compact');
       } finally {
         await log.close();
       }
