@@ -5,7 +5,7 @@
  * the data dir can already stop the server and manage keys, so this grants nothing new; it saves the
  * restart. `keys` then talks to /api/v1/admin/keys with that key.
  */
-import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createApiKey } from '../serve/auth/keys.ts';
 import type { Store } from '../store/store.ts';
@@ -54,6 +54,8 @@ export async function openCliSession(
   const session: CliSession = { url, pid: process.pid, keyId: record.id, key };
   const path = join(dataDir, CLI_SESSION_FILE);
   const temporary = `${path}.${process.pid}.tmp`;
+  // With a memory log and store nothing else creates the data dir.
+  await mkdir(dataDir, { recursive: true });
   await writeFile(temporary, `${JSON.stringify(session)}\n`, { mode: 0o600 });
   await chmod(temporary, 0o600);
   await rename(temporary, path);
