@@ -161,6 +161,56 @@ export function storeConformance(
       assert.deepStrictEqual(await store.ticks('BTCUSDT', { limit: 10 }), expected);
     });
 
+    test('newestTickTs and storedSpan give where stored rows end and begin in event time', async () => {
+      assert.equal(await store.newestTickTs(), undefined);
+      assert.deepStrictEqual(await store.storedSpan(), {});
+      await store.write(
+        makeBatch({
+          ticks: [makeTick(0, T0 + 5 * MINUTE), makeTick(1, T0 + 2 * MINUTE, { symbol: 'ETHUSDT' })],
+          candles: [makeCandle(T0 + MINUTE)],
+          alerts: [makeAlert(0, T0 + 30_000)],
+        }),
+      );
+      assert.equal(await store.newestTickTs(), T0 + 5 * MINUTE);
+      assert.deepStrictEqual(await store.storedSpan(), {
+        oldestTickTs: T0 + 2 * MINUTE,
+        oldestAggregateTs: T0 + 30_000,
+      });
+    });
+
+    test('deleteExpired deletes exactly the rows before each cutoff, and never latest or dead letters', async () => {
+      const ticks = [0, 1, 2, 3].map((i) => makeTick(i, T0 + i * MINUTE, { id: String(i) }));
+      const candles = [0, 1, 2, 3].map((i) => makeCandle(T0 + i * MINUTE, { close: 100 + i }));
+      const points = [0, 1, 2, 3].map((i) => makePoint(T0 + i * MINUTE, { sma20: i }));
+      const alerts = [0, 1, 2, 3].map((i) => makeAlert(i, T0 + i * MINUTE));
+      const deadLetters = [makeDeadLetter(0)];
+      await store.write(makeBatch({ ticks, candles, indicators: points, alerts, deadLetters }));
+      assert.deepStrictEqual(await store.deleteExpired({}), {
+        ticks: 0,
+        candles: 0,
+        indicators: 0,
+        alerts: 0,
+      });
+      // The cutoff itself is kept: only ts < cutoff goes.
+      const deleted = await store.deleteExpired({
+        ticksBeforeMs: T0 + 2 * MINUTE,
+        candlesBeforeMs: T0 + MINUTE,
+      });
+      assert.deepStrictEqual(deleted, { ticks: 2, candles: 1, indicators: 1, alerts: 1 });
+      assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { limit: 10 })), ['2', '3']);
+      assert.deepStrictEqual(await store.candles('BTCUSDT', '1m', { limit: 10 }), candles.slice(1));
+      assert.deepStrictEqual(await store.indicators('BTCUSDT', '1m', { limit: 10 }), points.slice(1));
+      assert.deepStrictEqual(await store.alerts({ limit: 10 }), alerts.slice(1));
+      assert.equal((await store.latest('BTCUSDT'))?.ts, T0 + 3 * MINUTE);
+      assert.equal((await store.deadLetters(10)).length, 1);
+      assert.equal(await store.newestTickTs(), T0 + 3 * MINUTE);
+      // Only ticks: candles stay.
+      await store.deleteExpired({ ticksBeforeMs: T0 + 10 * MINUTE });
+      assert.deepStrictEqual(await store.ticks('BTCUSDT', { limit: 10 }), []);
+      assert.equal((await store.candles('BTCUSDT', '1m', { limit: 10 })).length, 3);
+      await assert.rejects(store.deleteExpired({ ticksBeforeMs: 1.5 }), RangeError);
+    });
+
     test('round-trips final candles and indicator points with their nulls, per interval', async () => {
       const candles = [
         makeCandle(T0, {

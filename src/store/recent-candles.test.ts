@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { Candle, Interval, ProcessedTick } from '../core/records.ts';
+import { storeConformance } from './conformance.ts';
 import { DuckDbStore } from './duckdb/duckdb-store.ts';
 import { MemoryStore } from './memory/memory-store.ts';
 import { type RecentCandlesStore, withRecentCandles } from './recent-candles.ts';
@@ -70,6 +71,7 @@ type Operation =
   | { kind: 'write'; candles: CandleStep[]; fail: boolean }
   | { kind: 'query'; series: number; range: RangeSpec }
   | { kind: 'race'; series: number; range: RangeSpec; candles: CandleStep[] }
+  | { kind: 'expire'; beforeMinute: number; race: RangeSpec | undefined; series: number }
   | { kind: 'reopen' };
 
 const SERIES_COUNT = SYMBOLS.length * INTERVALS.length;
@@ -151,6 +153,15 @@ const operation = (perSeries: number, disorder: boolean): fc.Arbitrary<Operation
         candles: fc.array(candleStep(disorder), { minLength: 1, maxLength: 6 }),
       }),
     },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('expire' as const),
+        beforeMinute: fc.integer({ min: -2, max: 110 }),
+        race: fc.option(rangeQuery(perSeries), { nil: undefined }),
+        series: fc.integer({ min: 0, max: SERIES_COUNT - 1 }),
+      }),
+    },
     { weight: 1, arbitrary: fc.constant({ kind: 'reopen' as const }) },
   );
 
@@ -218,6 +229,16 @@ async function checkAgainstInner(
           store.write(batch(toCandles(op.candles))),
         ]);
         await compare(op.series, op.range, `after race ${index}`);
+      } else if (op.kind === 'expire') {
+        // Retention deletes the oldest candles; with `race`, while a read fills its ring.
+        const cutoffs = { candlesBeforeMs: T0 + op.beforeMinute * MINUTE };
+        const [symbol, interval] = seriesName(op.series);
+        await Promise.all([
+          op.race && store.candles(symbol, interval, { limit: op.race.limit }),
+          store.deleteExpired(cutoffs),
+        ]);
+        for (const set of used) for (const ts of [...set]) if (ts < cutoffs.candlesBeforeMs) set.delete(ts);
+        if (op.race) await compare(op.series, op.race, `after expire ${index}`);
       } else {
         await store.close();
         await store.open();
@@ -232,6 +253,26 @@ async function checkAgainstInner(
   }
   return store;
 }
+
+// The wrapper is a Store like any other (#16): the whole conformance suite runs through it.
+storeConformance('recent candles over memory', async () => ({
+  store: withRecentCandles(new MemoryStore(), { perSeries: 2 }),
+  cleanup: async () => {},
+}));
+
+storeConformance(
+  'recent candles over a duckdb file',
+  async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'streamlines-recent-'));
+    const file = path.join(dir, 'store.duckdb');
+    return {
+      store: withRecentCandles(new DuckDbStore({ path: file }), { perSeries: 2 }),
+      reopen: async () => withRecentCandles(new DuckDbStore({ path: file }), { perSeries: 2 }),
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
+  },
+  { durable: true },
+);
 
 describe('withRecentCandles answers exactly what the inner store answers', () => {
   test('over a MemoryStore, with out-of-order and repeated candles', async () => {

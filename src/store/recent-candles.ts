@@ -16,11 +16,14 @@ import type {
   AlertQuery,
   ApiKeyRecord,
   Checkpoint,
+  ExpiryCutoffs,
+  ExpiryResult,
   LatestTick,
   NewApiKey,
   RangeQuery,
   Store,
   StoreBatch,
+  StoredSpan,
   StoredTick,
   SymbolSummary,
 } from './store.ts';
@@ -119,6 +122,14 @@ class Series {
     rows[at + TRADES] = candle.trades;
     rows[at + VWAP] = candle.vwap ?? Number.NaN;
     this.count++;
+  }
+
+  /** Drops the candles older than `ts`, as retention just did in the store. */
+  dropBefore(ts: number): void {
+    while (this.count > 0 && this.ts(0) < ts) {
+      this.#head = (this.#head + 1) % this.#capacity;
+      this.count--;
+    }
   }
 
   /** Forgets everything: the next read fills the ring from the store again. */
@@ -315,6 +326,29 @@ export class RecentCandlesStore implements Store {
 
   revokeKey(id: string, revokedAt?: number): Promise<boolean> {
     return this.inner.revokeKey(id, revokedAt);
+  }
+
+  newestTickTs(): Promise<number | undefined> {
+    return this.inner.newestTickTs();
+  }
+
+  storedSpan(): Promise<StoredSpan> {
+    return this.inner.storedSpan();
+  }
+
+  async deleteExpired(cutoffs: ExpiryCutoffs): Promise<ExpiryResult> {
+    const result = await this.inner.deleteExpired(cutoffs);
+    const beforeMs = cutoffs.candlesBeforeMs;
+    if (beforeMs === undefined) return result;
+    // The invariant (store candles with ts >= floor are the ring's) holds again once the ring
+    // lets go of what the store no longer has; a fill in flight read before the delete is dropped.
+    for (const bySymbol of this.#series.values()) {
+      for (const series of bySymbol.values()) {
+        series.writes++;
+        if (series.loaded) series.dropBefore(beforeMs);
+      }
+    }
+    return result;
   }
 
   async close(): Promise<void> {

@@ -142,6 +142,47 @@ export interface NewApiKey {
   createdAt: number;
 }
 
+/**
+ * What retention deletes in one step (DESIGN §4a): ticks with ts < `ticksBeforeMs`, and candles,
+ * indicators and alerts with ts < `candlesBeforeMs`. An absent cutoff deletes nothing of that kind.
+ */
+export interface ExpiryCutoffs {
+  ticksBeforeMs?: number;
+  candlesBeforeMs?: number;
+}
+
+/** Rows one retention step deleted, per table. */
+export interface ExpiryResult {
+  ticks: number;
+  candles: number;
+  indicators: number;
+  alerts: number;
+}
+
+/** Where the stored rows begin in event time, which retention steps forward from. */
+export interface StoredSpan {
+  /** The smallest ts of a stored tick. */
+  oldestTickTs?: number;
+  /** The smallest ts of a stored candle, indicator point or alert. */
+  oldestAggregateTs?: number;
+}
+
+/** The DELETEs a retention step makes: one per table, cutoffs checked to be integers before they become SQL. */
+export function expiryPlan(cutoffs: ExpiryCutoffs): [keyof ExpiryResult, number][] {
+  const plan: [keyof ExpiryResult, number][] = [];
+  const { ticksBeforeMs, candlesBeforeMs } = cutoffs;
+  for (const value of [ticksBeforeMs, candlesBeforeMs]) {
+    if (value !== undefined && !Number.isSafeInteger(value)) {
+      throw new RangeError(`retention cutoffs must be integers (ms), got ${value}`);
+    }
+  }
+  if (ticksBeforeMs !== undefined) plan.push(['ticks', ticksBeforeMs]);
+  if (candlesBeforeMs !== undefined) {
+    plan.push(['candles', candlesBeforeMs], ['indicators', candlesBeforeMs], ['alerts', candlesBeforeMs]);
+  }
+  return plan;
+}
+
 export interface Store {
   /** Opens the store and applies pending schema migrations. */
   open(): Promise<void>;
@@ -167,5 +208,17 @@ export interface Store {
   findKeyByHash(hash: string): Promise<ApiKeyRecord | undefined>;
   /** Revokes an active key; false when there is no such key or it was already revoked. */
   revokeKey(id: string, revokedAt?: number): Promise<boolean>;
+  /**
+   * The largest ts of a stored tick, cheaply (retention asks every step and measures from it);
+   * undefined when there is none.
+   */
+  newestTickTs(): Promise<number | undefined>;
+  /** Where the stored rows begin; may scan, so retention asks only when it starts. */
+  storedSpan(): Promise<StoredSpan>;
+  /**
+   * Deletes the rows older than the cutoffs in one short transaction, queued with the writes so it
+   * never runs beside one. `latest`, checkpoints, dead letters and keys are never touched.
+   */
+  deleteExpired(cutoffs: ExpiryCutoffs): Promise<ExpiryResult>;
   close(): Promise<void>;
 }

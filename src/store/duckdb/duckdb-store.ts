@@ -34,15 +34,18 @@ import type {
   ApiKeyRecord,
   ApiKeyRole,
   Checkpoint,
+  ExpiryCutoffs,
+  ExpiryResult,
   LatestTick,
   NewApiKey,
   RangeQuery,
   Store,
   StoreBatch,
+  StoredSpan,
   StoredTick,
   SymbolSummary,
 } from '../store.ts';
-import { CheckpointConflictError, sameOffsets } from '../store.ts';
+import { CheckpointConflictError, expiryPlan, sameOffsets } from '../store.ts';
 import { applyMigrations, MIGRATIONS, type Migration } from './migrations.ts';
 
 export interface DuckDbStoreOptions {
@@ -223,6 +226,8 @@ export class DuckDbStore implements Store {
   readonly #writes = new SerialQueue();
   readonly #reads = new SerialQueue();
   readonly #appenders = new Map<BulkTable, DuckDBAppender>();
+  /** The largest committed tick ts: only this process writes the file, so it is kept, not queried. */
+  #newestTickTs: number | undefined;
   /** Versions the last `open()` applied (for tests and logs). */
   appliedMigrations: readonly number[] = [];
 
@@ -244,6 +249,8 @@ export class DuckDbStore implements Store {
       this.appliedMigrations = await applyMigrations(writer, this.#migrations);
       // A temp table is private to the writer connection and never reaches the file.
       await writer.run(`CREATE TEMP TABLE latest_stage AS SELECT * FROM latest LIMIT 0`);
+      const newest = (await writer.runAndReadAll('SELECT max(ts) FROM ticks')).getRows()[0]?.[0];
+      this.#newestTickTs = newest === null || newest === undefined ? undefined : num(newest);
       this.#writer = writer;
       this.#reader = await instance.connect();
       this.#instance = instance;
@@ -281,6 +288,10 @@ export class DuckDbStore implements Store {
     const statements = `${lastTicks.length > 0 ? UPSERT_LATEST_SQL : ''}
       DELETE FROM checkpoints WHERE name = ${nameSql};`;
     const previous = batch.checkpoint.previous;
+    let batchNewestTs: number | undefined;
+    for (const tick of batch.ticks) {
+      if (batchNewestTs === undefined || tick.ts > batchNewestTs) batchNewestTs = tick.ts;
+    }
     return this.#writes.run(async () => {
       await writer.run('BEGIN TRANSACTION');
       try {
@@ -300,6 +311,9 @@ export class DuckDbStore implements Store {
         await writer.run(statements);
         await this.#append('checkpoints', checkpointChunks);
         await writer.run('COMMIT');
+        if (batchNewestTs !== undefined && !(batchNewestTs <= (this.#newestTickTs ?? -Infinity))) {
+          this.#newestTickTs = batchNewestTs;
+        }
       } catch (error) {
         this.#discardAppenders();
         await writer.run('ROLLBACK').catch(() => undefined);
@@ -485,6 +499,48 @@ export class DuckDbStore implements Store {
         `UPDATE api_keys SET revoked_at = ${revokedAt} WHERE id = ${sqlString(id)} AND revoked_at IS NULL`,
       );
       return result.rowsChanged > 0;
+    });
+  }
+
+  async newestTickTs(): Promise<number | undefined> {
+    this.#connection(this.#writer);
+    return this.#newestTickTs;
+  }
+
+  async storedSpan(): Promise<StoredSpan> {
+    const rows = await this.#read(
+      `SELECT (SELECT min(ts) FROM ticks),
+              least((SELECT min(ts) FROM candles), (SELECT min(ts) FROM indicators), (SELECT min(ts) FROM alerts))`,
+    );
+    const [oldestTick, oldestAggregate] = rows[0] ?? [null, null];
+    const span: StoredSpan = {};
+    if (oldestTick !== null && oldestTick !== undefined) span.oldestTickTs = num(oldestTick);
+    if (oldestAggregate !== null && oldestAggregate !== undefined)
+      span.oldestAggregateTs = num(oldestAggregate);
+    return span;
+  }
+
+  async deleteExpired(cutoffs: ExpiryCutoffs): Promise<ExpiryResult> {
+    const writer = this.#connection(this.#writer);
+    const plan = expiryPlan(cutoffs);
+    const result: ExpiryResult = { ticks: 0, candles: 0, indicators: 0, alerts: 0 };
+    if (plan.length === 0) return result;
+    // Deleted row groups go back to DuckDB's free list at the next checkpoint and are reused by
+    // the appenders, so the file stops growing once retention has caught up (docs/operations.md).
+    return this.#writes.run(async () => {
+      await writer.run('BEGIN TRANSACTION');
+      try {
+        for (const [table, beforeMs] of plan) {
+          result[table] = Number(
+            (await writer.run(`DELETE FROM ${table} WHERE ts < ${beforeMs}`)).rowsChanged,
+          );
+        }
+        await writer.run('COMMIT');
+      } catch (error) {
+        await writer.run('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+      return result;
     });
   }
 

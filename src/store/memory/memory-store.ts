@@ -15,15 +15,18 @@ import type {
   AlertQuery,
   ApiKeyRecord,
   Checkpoint,
+  ExpiryCutoffs,
+  ExpiryResult,
   LatestTick,
   NewApiKey,
   RangeQuery,
   Store,
   StoreBatch,
+  StoredSpan,
   StoredTick,
   SymbolSummary,
 } from '../store.ts';
-import { CheckpointConflictError, sameOffsets } from '../store.ts';
+import { CheckpointConflictError, expiryPlan, sameOffsets } from '../store.ts';
 
 /** Records kept sorted by a key, re-sorted lazily: batches mostly arrive in order, reads are rarer. */
 class SortedList<T> {
@@ -39,6 +42,13 @@ class SortedList<T> {
     const last = this.#items[this.#items.length - 1];
     if (last !== undefined && this.#compare(last, item) > 0) this.#sorted = false;
     this.#items.push(item);
+  }
+
+  /** Removes the items `expired` says yes to; returns how many went. */
+  removeWhere(expired: (item: T) => boolean): number {
+    const before = this.#items.length;
+    this.#items = this.#items.filter((item) => !expired(item));
+    return before - this.#items.length;
   }
 
   items(): readonly T[] {
@@ -248,6 +258,53 @@ export class MemoryStore implements Store {
     if (key === undefined || key.revokedAt !== null) return false;
     key.revokedAt = revokedAt;
     return true;
+  }
+
+  async newestTickTs(): Promise<number | undefined> {
+    this.#assertOpen();
+    let newest: number | undefined;
+    for (const list of this.#ticks.values()) {
+      const items = list.items();
+      const last = items[items.length - 1];
+      if (last !== undefined && !(last.ts <= (newest ?? Number.NEGATIVE_INFINITY))) newest = last.ts;
+    }
+    return newest;
+  }
+
+  async storedSpan(): Promise<StoredSpan> {
+    this.#assertOpen();
+    const span: StoredSpan = {};
+    for (const list of this.#ticks.values()) {
+      const first = list.items()[0];
+      if (first !== undefined && !(first.ts >= (span.oldestTickTs ?? Infinity))) span.oldestTickTs = first.ts;
+    }
+    const aggregates = [...this.#candles.values(), ...this.#indicators.values(), this.#alerts];
+    for (const list of aggregates) {
+      const first = (list.items() as readonly { ts: number }[])[0];
+      if (first !== undefined && !(first.ts >= (span.oldestAggregateTs ?? Infinity))) {
+        span.oldestAggregateTs = first.ts;
+      }
+    }
+    return span;
+  }
+
+  async deleteExpired(cutoffs: ExpiryCutoffs): Promise<ExpiryResult> {
+    this.#assertOpen();
+    const result: ExpiryResult = { ticks: 0, candles: 0, indicators: 0, alerts: 0 };
+    for (const [table, beforeMs] of expiryPlan(cutoffs)) {
+      const lists =
+        table === 'ticks'
+          ? this.#ticks.values()
+          : table === 'candles'
+            ? this.#candles.values()
+            : table === 'indicators'
+              ? this.#indicators.values()
+              : [this.#alerts];
+      for (const list of lists as Iterable<SortedList<{ ts: number }>>) {
+        result[table] += list.removeWhere((record) => record.ts < beforeMs);
+      }
+    }
+    return result;
   }
 
   async close(): Promise<void> {

@@ -23,15 +23,18 @@ import type {
   ApiKeyRecord,
   ApiKeyRole,
   Checkpoint,
+  ExpiryCutoffs,
+  ExpiryResult,
   LatestTick,
   NewApiKey,
   RangeQuery,
   Store,
   StoreBatch,
+  StoredSpan,
   StoredTick,
   SymbolSummary,
 } from '../store.ts';
-import { CheckpointConflictError, sameOffsets } from '../store.ts';
+import { CheckpointConflictError, expiryPlan, sameOffsets } from '../store.ts';
 import {
   ALERTS,
   CANDLES,
@@ -359,6 +362,53 @@ export class PostgresStore implements Store {
           nowMs - this.#aggregatesRetentionMs,
         ]);
         result.indicators = deleted.rowCount ?? 0;
+      }
+      return result;
+    });
+  }
+
+  /**
+   * Read from `latest` (one row per symbol) rather than by scanning ticks: the newest of each
+   * symbol's last tick in log order, so a late last tick can only make retention keep a little
+   * more, never less.
+   */
+  async newestTickTs(): Promise<number | undefined> {
+    const { rows } = await this.#query<{ newest: number | null }>('SELECT max(ts) AS newest FROM latest');
+    const newest = rows[0]?.newest;
+    return newest === null || newest === undefined ? undefined : Number(newest);
+  }
+
+  async storedSpan(): Promise<StoredSpan> {
+    const { rows } = await this.#query<{ ticks: number | null; aggregates: number | null }>(
+      `SELECT (SELECT min(ts) FROM ticks) AS ticks,
+              least((SELECT min(ts) FROM candles), (SELECT min(ts) FROM indicators),
+                    (SELECT min(ts) FROM alerts)) AS aggregates`,
+    );
+    const row = rows[0];
+    const span: StoredSpan = {};
+    if (row?.ticks != null) span.oldestTickTs = Number(row.ticks);
+    if (row?.aggregates != null) span.oldestAggregateTs = Number(row.aggregates);
+    return span;
+  }
+
+  /**
+   * Event-time retention in small steps (the retention task picks the cutoffs): on TimescaleDB the
+   * chunks wholly before a cutoff are dropped first, then the rest go by DELETE.
+   */
+  async deleteExpired(cutoffs: ExpiryCutoffs): Promise<ExpiryResult> {
+    const pool = this.#requirePool();
+    const plan = expiryPlan(cutoffs);
+    return this.#writes.run(async () => {
+      const result: ExpiryResult = { ticks: 0, candles: 0, indicators: 0, alerts: 0 };
+      for (const [table, beforeMs] of plan) {
+        if (this.#layout === 'timescale' && (table === 'ticks' || table === 'candles')) {
+          await pool.query('SELECT drop_chunks($1::regclass, older_than => $2::BIGINT)', [
+            `${ident(this.#schema)}.${table}`,
+            beforeMs,
+          ]);
+        }
+        const deleted = await pool.query(`DELETE FROM ${table} WHERE ts < $1`, [beforeMs]);
+        result[table] = deleted.rowCount ?? 0;
       }
       return result;
     });

@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Candle, ProcessedTick } from '../core/records.ts';
+import { makeBatch } from './conformance.ts';
+import { MemoryStore } from './memory/memory-store.ts';
+import { StoreRetention } from './retention.ts';
+import type { ExpiryCutoffs, ExpiryResult } from './store.ts';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const T0 = 1_700_000_000_000 - (1_700_000_000_000 % HOUR);
+
+function tick(seq: number, ts: number): ProcessedTick {
+  return {
+    source: 's',
+    symbol: 'AAA',
+    ts,
+    price: 1,
+    size: 1,
+    receivedAt: ts,
+    seq,
+    maShort: null,
+    maLong: null,
+    late: false,
+  };
+}
+
+function candle(ts: number): Candle {
+  return {
+    symbol: 'AAA',
+    interval: '1m',
+    ts,
+    open: 1,
+    high: 1,
+    low: 1,
+    close: 1,
+    volume: 1,
+    trades: 1,
+    vwap: 1,
+    final: true,
+  };
+}
+
+/** A store with one tick every 10 s and one candle a minute over `hours` hours from T0. */
+async function filledStore(hours: number): Promise<MemoryStore> {
+  const store = new MemoryStore();
+  await store.open();
+  const ticks = Array.from({ length: hours * 360 }, (_, i) => tick(i, T0 + i * 10_000));
+  const candles = Array.from({ length: hours * 60 }, (_, i) => candle(T0 + i * MINUTE));
+  await store.write(makeBatch({ ticks, candles }));
+  return store;
+}
+
+/** Records every cutoff the task asks for, around a real store. */
+function recording(store: MemoryStore): { store: MemoryStore; steps: ExpiryCutoffs[] } {
+  const steps: ExpiryCutoffs[] = [];
+  const deleteExpired = store.deleteExpired.bind(store);
+  store.deleteExpired = (cutoffs: ExpiryCutoffs): Promise<ExpiryResult> => {
+    steps.push(cutoffs);
+    return deleteExpired(cutoffs);
+  };
+  return { store, steps };
+}
+
+test('steps through the expired span in slices of about stepRows rows, then deletes exactly what is old', async () => {
+  const { store, steps } = recording(await filledStore(10));
+  const newest = T0 + 10 * HOUR - 10_000;
+  const retention = new StoreRetention({ store, ticksMs: 2 * HOUR, candlesMs: 5 * HOUR, stepRows: 100 });
+  let rounds = 0;
+  while (await retention.step()) rounds++;
+  assert.ok(rounds > 10, `expected many small steps, got ${rounds}`);
+  // No step deleted much more than stepRows ticks: a slice only doubles after a step deleting few.
+  let previous = Number.NEGATIVE_INFINITY;
+  for (const step of steps) {
+    const before = step.ticksBeforeMs ?? previous;
+    assert.ok((before - Math.max(previous, T0)) / 10_000 <= 2 * 100 + 1, `slice ${previous}..${before}`);
+    previous = before;
+  }
+  const ticks = await store.ticks('AAA', { from: 0, limit: 10_000 });
+  assert.equal(ticks[0]?.ts, newest - 2 * HOUR);
+  assert.equal(ticks.length, (2 * HOUR) / 10_000 + 1);
+  const candles = await store.candles('AAA', '1m', { from: 0, limit: 10_000 });
+  assert.equal(candles[0]?.ts, T0 + 5 * HOUR);
+  assert.equal(retention.deleted.ticks, 10 * 360 - ticks.length);
+  assert.equal(await retention.step(), false);
+});
+
+test('holdBackBeforeMs keeps every row at or after the ts it returns', async () => {
+  const store = await filledStore(4);
+  let hold = T0 + HOUR;
+  const retention = new StoreRetention({
+    store,
+    ticksMs: MINUTE,
+    candlesMs: MINUTE,
+    holdBackBeforeMs: () => hold,
+  });
+  while (await retention.step()) {}
+  assert.equal((await store.ticks('AAA', { from: 0, limit: 1 }))[0]?.ts, T0 + HOUR);
+  assert.equal((await store.candles('AAA', '1m', { from: 0, limit: 1 }))[0]?.ts, T0 + HOUR);
+  hold = T0 + 2 * HOUR + 1;
+  while (await retention.step()) {}
+  assert.equal((await store.ticks('AAA', { from: 0, limit: 1 }))[0]?.ts, T0 + 2 * HOUR + 10_000);
+});
+
+test('0 keeps a kind forever, and an empty store has nothing to do', async () => {
+  const empty = new MemoryStore();
+  await empty.open();
+  assert.equal(await new StoreRetention({ store: empty, ticksMs: 1, candlesMs: 1 }).step(), false);
+  const store = await filledStore(3);
+  const retention = new StoreRetention({ store, ticksMs: HOUR, candlesMs: 0 });
+  while (await retention.step()) {}
+  assert.equal((await store.candles('AAA', '1m', { from: 0, limit: 10_000 })).length, 180);
+  assert.ok((await store.ticks('AAA', { from: 0, limit: 10_000 })).length < 400);
+  assert.equal(new StoreRetention({ store, ticksMs: 0, candlesMs: 0 }).enabled, false);
+  assert.throws(() => new StoreRetention({ store, ticksMs: -1, candlesMs: 0 }), RangeError);
+});
+
+test('start() runs in the background until caught up, and stop() waits for the step in flight', async () => {
+  const store = await filledStore(3);
+  const retention = new StoreRetention({ store, ticksMs: HOUR, candlesMs: HOUR, stepPauseMs: 0, idleMs: 5 });
+  retention.start();
+  const deadline = Date.now() + 10_000;
+  while ((await store.ticks('AAA', { from: 0, limit: 1 }))[0]?.ts !== T0 + 2 * HOUR - 10_000) {
+    assert.ok(Date.now() < deadline, 'retention did not catch up');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  await retention.stop();
+  const after = retention.deleted.ticks;
+  await store.write(makeBatch({ ticks: [tick(99_999, T0 + 5 * HOUR)] }));
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  assert.equal(retention.deleted.ticks, after, 'a stopped task deleted more');
+});

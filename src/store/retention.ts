@@ -1,0 +1,154 @@
+/**
+ * Store retention (DESIGN §4a): ticks older than `ticksMs`, and candles, indicators and alerts older
+ * than `candlesMs`, measured in event time behind the newest stored tick, are deleted in the
+ * background. Each step deletes one slice of event time in one short transaction queued with the
+ * writes; the slice shrinks when a step deletes more than `stepRows` rows and grows when it
+ * deletes few, so no step holds writes or reads for more than a few milliseconds.
+ */
+import type { ExpiryResult, Store } from './store.ts';
+
+export interface RetentionOptions {
+  store: Store;
+  /** Keep ticks this long behind the newest stored tick; 0 keeps them forever. */
+  ticksMs: number;
+  /** Keep candles, indicators and alerts this long; 0 keeps them forever. */
+  candlesMs: number;
+  /**
+   * Rows at or after the returned ts are never deleted (the lake holds retention back until its
+   * files are written). Default: no hold.
+   */
+  holdBackBeforeMs?: () => number;
+  /** Rows one step aims to delete per table. Default 20 000. */
+  stepRows?: number;
+  /** Pause between steps while there is work, ms. Default 20. */
+  stepPauseMs?: number;
+  /** Pause once caught up, ms. Default 1 000. */
+  idleMs?: number;
+  /** Hears every step that deleted something. */
+  onStep?: (result: ExpiryResult) => void;
+  /** Hears a failed step; the task keeps going. Default: nothing. */
+  onError?: (error: unknown) => void;
+}
+
+/** One kind's progress: everything before `doneBeforeMs` is gone; the next slice is `stepMs` wide. */
+interface Cursor {
+  doneBeforeMs: number | undefined;
+  stepMs: number;
+}
+
+const FIRST_STEP_MS = 60_000;
+
+/** The background task; `start()` it after the store opened and `stop()` it before closing the store. */
+export class StoreRetention {
+  readonly #options: RetentionOptions;
+  readonly #ticks: Cursor = { doneBeforeMs: undefined, stepMs: FIRST_STEP_MS };
+  readonly #aggregates: Cursor = { doneBeforeMs: undefined, stepMs: FIRST_STEP_MS };
+  #running: Promise<void> | undefined;
+  #stopping = false;
+  #wake: (() => void) | undefined;
+  /** Rows deleted since construction, per table. */
+  readonly deleted: ExpiryResult = { ticks: 0, candles: 0, indicators: 0, alerts: 0 };
+
+  constructor(options: RetentionOptions) {
+    for (const key of ['ticksMs', 'candlesMs'] as const) {
+      const value = options[key];
+      if (!Number.isFinite(value) || value < 0) throw new RangeError(`${key} must be >= 0, got ${value}`);
+    }
+    this.#options = options;
+  }
+
+  /** Whether anything is configured to expire. */
+  get enabled(): boolean {
+    return this.#options.ticksMs > 0 || this.#options.candlesMs > 0;
+  }
+
+  start(): void {
+    if (this.#running !== undefined || !this.enabled) return;
+    this.#stopping = false;
+    this.#running = this.#loop();
+  }
+
+  /** Stops after the step in flight; resolves once it has committed or failed. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.#wake?.();
+    await this.#running;
+    this.#running = undefined;
+  }
+
+  /**
+   * Deletes one slice of each kind; resolves true when there is more to delete. Tests drive the
+   * task with it; the loop of `start()` calls it too.
+   */
+  async step(): Promise<boolean> {
+    const { store, ticksMs, candlesMs } = this.#options;
+    const newest = await store.newestTickTs();
+    if (newest === undefined) return false;
+    // Where stored rows begin is asked only until each cursor has a place to start from.
+    const span =
+      this.#ticks.doneBeforeMs === undefined || this.#aggregates.doneBeforeMs === undefined
+        ? await store.storedSpan()
+        : {};
+    const hold = this.#options.holdBackBeforeMs?.() ?? Number.POSITIVE_INFINITY;
+    const ticksCutoff = ticksMs > 0 ? Math.floor(Math.min(newest - ticksMs, hold)) : undefined;
+    const candlesCutoff = candlesMs > 0 ? Math.floor(Math.min(newest - candlesMs, hold)) : undefined;
+    const ticksBeforeMs = nextSlice(this.#ticks, ticksCutoff, span.oldestTickTs);
+    const candlesBeforeMs = nextSlice(this.#aggregates, candlesCutoff, span.oldestAggregateTs);
+    if (ticksBeforeMs === undefined && candlesBeforeMs === undefined) return false;
+    const result = await store.deleteExpired({ ticksBeforeMs, candlesBeforeMs });
+    const stepRows = this.#options.stepRows ?? 20_000;
+    if (ticksBeforeMs !== undefined) advance(this.#ticks, ticksBeforeMs, result.ticks, stepRows);
+    if (candlesBeforeMs !== undefined) {
+      const most = Math.max(result.candles, result.indicators, result.alerts);
+      advance(this.#aggregates, candlesBeforeMs, most, stepRows);
+    }
+    for (const key of Object.keys(result) as (keyof ExpiryResult)[]) this.deleted[key] += result[key];
+    if (result.ticks + result.candles + result.indicators + result.alerts > 0) this.#options.onStep?.(result);
+    return ticksBeforeMs !== ticksCutoff || candlesBeforeMs !== candlesCutoff;
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.#stopping) {
+      let more = false;
+      try {
+        more = await this.step();
+      } catch (error) {
+        this.#options.onError?.(error);
+      }
+      if (this.#stopping) break;
+      const pause = more ? (this.#options.stepPauseMs ?? 20) : (this.#options.idleMs ?? 1_000);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pause);
+        timer.unref();
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+    }
+  }
+}
+
+/**
+ * The end of the next slice to delete, or undefined when nothing before the cutoff is left. The
+ * first slice starts at the oldest stored row, so a long-stopped store catches up slice by slice.
+ */
+function nextSlice(
+  cursor: Cursor,
+  cutoff: number | undefined,
+  oldestStored: number | undefined,
+): number | undefined {
+  if (cutoff === undefined) return undefined;
+  const from = cursor.doneBeforeMs ?? oldestStored;
+  if (from === undefined) return undefined;
+  if (from >= cutoff) return undefined;
+  return Math.floor(Math.min(cutoff, from + cursor.stepMs));
+}
+
+/** Records a step and sizes the next slice so it deletes about `stepRows` rows. */
+function advance(cursor: Cursor, beforeMs: number, rows: number, stepRows: number): void {
+  cursor.doneBeforeMs = beforeMs;
+  if (rows > stepRows) cursor.stepMs = Math.max(1, Math.floor(cursor.stepMs / 2));
+  else if (rows < stepRows / 4) cursor.stepMs = Math.min(cursor.stepMs * 2, 365 * 86_400_000);
+}
