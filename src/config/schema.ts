@@ -216,6 +216,17 @@ export const configSchema = z.strictObject({
       anomaly: anomalySchema,
     })
     .prefault({}),
+  retention: z
+    .strictObject({
+      ticks: duration
+        .default(7 * 86_400_000)
+        .describe('Keep ticks this long behind the newest stored tick, in event time (0 keeps them).'),
+      candles: duration
+        .default(400 * 86_400_000)
+        .describe('Keep candles, indicators and alerts this long (0 keeps them).'),
+    })
+    .prefault({})
+    .describe('Store retention (DESIGN §4a), deleted in the background in small steps.'),
   log: logConfigSchema,
   store: storeConfigSchema,
   server: serverConfigSchema,

@@ -25,6 +25,7 @@ import { SpoolingLog } from '../log/spool/spooling-log.ts';
 import type { BatchMetricsRecorder } from '../process/batch-metrics.ts';
 import { PostgresPartitionLeases } from '../store/postgres/partition-leases.ts';
 import { createStore } from '../store/registry.ts';
+import { StoreRetention } from '../store/retention.ts';
 import type { Store } from '../store/store.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { ProcessRole, partitionCheckpoint } from './process-role.ts';
@@ -186,13 +187,23 @@ export function createProcessRole(options: {
     reportOffsets: (offsets) => log.commitGroupOffsets(processGroupId(kafka), TOPIC_TICKS, offsets),
   });
   const processRole = role;
+  // Every processor runs it: a DELETE of rows another one deleted already deletes nothing.
+  const retention = new StoreRetention({
+    store,
+    ticksMs: config.retention.ticks,
+    candlesMs: config.retention.candles,
+    onError: (error) =>
+      options.onEvent?.(`retention: ${error instanceof Error ? error.message : String(error)}`),
+  });
   return {
     role: processRole,
     start: async () => {
       await openCache(cache);
       await processRole.start();
+      retention.start();
     },
     stop: async () => {
+      await retention.stop();
       await processRole.stop();
       await publisher.flushed();
       await closeCache(cache);

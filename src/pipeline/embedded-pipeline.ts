@@ -29,6 +29,7 @@ import { createSinkEntries } from '../sinks/registry.ts';
 import { SinkStage } from '../sinks/sink-stage.ts';
 import { withRecentCandles } from '../store/recent-candles.ts';
 import { createStore } from '../store/registry.ts';
+import { StoreRetention } from '../store/retention.ts';
 import type { Store } from '../store/store.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { LogReplay } from './sink-replay.ts';
@@ -43,6 +44,8 @@ export interface EmbeddedPipelineOptions {
   onFeedError?: (feed: Feed, error: unknown) => void;
   /** Records latencies and store write time per committed batch (a PipelineMetrics, shared with the server). */
   metrics?: BatchMetricsRecorder;
+  /** Store rows at or after the returned ts are never deleted by retention (the lake's hold). */
+  retentionHoldBackBeforeMs?: () => number;
 }
 
 export class EmbeddedPipeline implements PipelineView, PipelineControl {
@@ -53,6 +56,7 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
   readonly #runner: ProcessRunner;
   /** Forwards committed batches to the configured sinks (none: undefined). */
   readonly #sinks: SinkStage | undefined;
+  readonly retention: StoreRetention;
   readonly #listeners = new Set<LiveListener>();
   readonly #abort = new AbortController();
   readonly #options: EmbeddedPipelineOptions;
@@ -69,6 +73,12 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
     // Every write goes through this process, so recent candles and latest prices can be answered
     // from memory (DESIGN §6: REST p99 <= 10 ms) without ever disagreeing with the store.
     this.store = withRecentCandles(createStore(config.store, dataDir));
+    this.retention = new StoreRetention({
+      store: this.store,
+      ticksMs: config.retention.ticks,
+      candlesMs: config.retention.candles,
+      holdBackBeforeMs: options.retentionHoldBackBeforeMs,
+    });
     this.feeds = config.feeds.map((feed) => createFeed(feed, config.symbols));
     this.#ingest = new Ingest(this.log, {
       backpressure: () => this.#waitForProcessor(),
@@ -112,6 +122,7 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
     await this.#runner.open();
     this.#processing = this.#runner.run(this.#abort.signal);
     this.#retention = this.#markProcessed();
+    this.retention.start();
     for (const feed of this.feeds) this.#runFeed(feed);
   }
 
@@ -169,6 +180,7 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
       ...[...this.#feedRuns.values()].map((run) => run.done),
     ]);
     await this.#sinks?.stop();
+    await this.retention.stop();
     await this.log.close();
     await this.store.close();
     await this.#unlock?.();
