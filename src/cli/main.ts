@@ -408,10 +408,13 @@ async function listen(app: Awaited<ReturnType<typeof buildServer>>, config: Conf
 async function run(config: Config, dataDir: string): Promise<void> {
   // One metrics object shared by the pipeline (batch latencies, store write time) and the server.
   const metrics = new PipelineMetrics();
+  // On stderr: stdout carries the listening address that scripts read.
+  const logger = createServerLogger(config.server.logLevel);
   const pipeline = new EmbeddedPipeline({
     config,
     dataDir,
     metrics: metrics.batch,
+    onHealthEvent: (event) => logger[event.level]({ health: event }, event.message),
     onFeedError: (feed, error) => {
       process.stderr.write(
         `feed ${feed.name} failed: ${error instanceof Error ? error.message : String(error)}\n`,
@@ -425,8 +428,7 @@ async function run(config: Config, dataDir: string): Promise<void> {
     control: pipeline,
     metrics,
     config: config.server,
-    // On stderr: stdout carries the listening address that scripts read.
-    logger: createServerLogger(config.server.logLevel),
+    logger,
   });
   const url = await listen(app, config).catch(async (error: unknown) => {
     // Stopped cleanly, so the data dir is unlocked and nothing is half-written.

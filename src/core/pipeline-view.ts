@@ -5,6 +5,7 @@
  * pipeline implements the view in process, the distributed `serve` over Redis
  * (src/cache/remote-pipeline-view.ts).
  */
+import type { HealthEntry } from './health.ts';
 import type { Candle, Counters, Interval } from './records.ts';
 
 /**
@@ -97,6 +98,8 @@ export interface Stats extends Counters {
   logEndOffset: number;
   processedOffset: number;
   feeds: FeedStatus[];
+  /** Every dependency that reported its health (core/health.ts): a degraded one names its cause. */
+  health?: HealthEntry[];
   /** The configured sinks (issue #15); absent where the process runs none. */
   sinks?: SinkStatus[];
 }

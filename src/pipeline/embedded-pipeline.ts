@@ -3,6 +3,7 @@
  * live stream handed to the server in process. This is the embedded default of DESIGN §2.
  */
 import type { Config } from '../config/schema.ts';
+import { type HealthEvent, HealthRegistry } from '../core/health.ts';
 import {
   ControlError,
   type LiveListener,
@@ -44,6 +45,8 @@ export interface EmbeddedPipelineOptions {
   onFeedError?: (feed: Feed, error: unknown) => void;
   /** Records latencies and store write time per committed batch (a PipelineMetrics, shared with the server). */
   metrics?: BatchMetricsRecorder;
+  /** Where health lines go: each fault once when it starts and once when it ends (core/health.ts). */
+  onHealthEvent?: (event: HealthEvent) => void;
   /** Store rows at or after the returned ts are never deleted by retention (the lake's hold). */
   retentionHoldBackBeforeMs?: () => number;
 }
@@ -57,6 +60,8 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
   /** Forwards committed batches to the configured sinks (none: undefined). */
   readonly #sinks: SinkStage | undefined;
   readonly retention: StoreRetention;
+  /** What `/ready` and `/api/v1/stats` report about the dependencies. */
+  readonly health: HealthRegistry;
   readonly #listeners = new Set<LiveListener>();
   readonly #abort = new AbortController();
   readonly #options: EmbeddedPipelineOptions;
@@ -78,6 +83,13 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
       ticksMs: config.retention.ticks,
       candlesMs: config.retention.candles,
       holdBackBeforeMs: options.retentionHoldBackBeforeMs,
+      onError: (error) =>
+        this.health.degraded(
+          'retention',
+          `deleting expired rows failed (retried): ${error instanceof Error ? error.message : String(error)}`,
+          'retention_failed',
+        ),
+      onStep: () => this.health.ok('retention'),
     });
     this.feeds = config.feeds.map((feed) => createFeed(feed, config.symbols));
     this.#ingest = new Ingest(this.log, {
@@ -98,7 +110,9 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
         checkpointName: PROCESSOR_CHECKPOINT,
       });
     }
+    this.health = new HealthRegistry({ log: options.onHealthEvent });
     this.#runner = new ProcessRunner({
+      health: this.health,
       log: this.log,
       // The sinks see each batch once its transaction committed.
       store: this.#sinks?.wrap(this.store) ?? this.store,
@@ -203,6 +217,7 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
       processedOffset,
       feeds,
       ...(sinks && { sinks }),
+      health: this.health.entries(),
     };
   }
 

@@ -11,6 +11,7 @@
  * snapshot and retries with backoff: nothing is skipped and nothing counted twice.
  */
 
+import type { HealthReporter } from '../core/health.ts';
 import type { LiveListener } from '../core/pipeline-view.ts';
 import {
   type Alert,
@@ -68,6 +69,8 @@ export interface ProcessRunnerOptions {
    * moved (another processor took the partition over): `run` then rejects with that error.
    */
   fence?: boolean;
+  /** Hears store writes failing (`store` degraded, e.g. a full disk) and succeeding again. */
+  health?: HealthReporter;
 }
 
 /** A batch applied to the processor, queued for the writer. */
@@ -92,6 +95,7 @@ export class ProcessRunner {
   readonly #commitIntervalMs: number;
   readonly #publish: LiveListener | undefined;
   readonly #metrics: BatchMetricsRecorder | undefined;
+  readonly #health: HealthReporter | undefined;
   readonly #checkpointName: string;
   readonly #alertsLog: Log;
   readonly #fence: boolean;
@@ -134,6 +138,7 @@ export class ProcessRunner {
     this.#commitIntervalMs = options.commitIntervalMs ?? 1_000;
     this.#publish = options.publish;
     this.#metrics = options.metrics;
+    this.#health = options.health;
     this.#checkpointName = options.checkpointName ?? PROCESSOR_CHECKPOINT;
     this.#alertsLog = options.alertsLog ?? options.log;
     this.#fence = options.fence ?? false;
@@ -376,10 +381,17 @@ export class ProcessRunner {
         this.#metrics?.recordCheckpointConflict?.();
       } else {
         this.#metrics?.recordWriteError?.();
+        const message = error instanceof Error ? error.message : String(error);
+        this.#health?.degraded(
+          'store',
+          `writes fail and are retried, nothing is lost: ${message}`,
+          'store_write_failed',
+        );
       }
       this.#writeError = error;
       return false;
     }
+    if (this.#writeError !== undefined) this.#health?.ok('store');
     this.#writeError = undefined;
     const storedAt = Date.now();
     const writeSeconds = (performance.now() - writeStart) / 1000;

@@ -173,3 +173,42 @@ test('GET /ready is degraded (200) while a live feed has never connected for lon
     await app.close();
   }
 });
+
+test('GET /ready is 503 naming each dependency the pipeline reports degraded, with its code', async () => {
+  const view = new FakeView();
+  const since = Date.UTC(2026, 0, 2, 3, 4, 5);
+  view.statsValue = {
+    ...view.statsValue,
+    health: [
+      { dependency: 'kafka', status: 'ok', since },
+      { dependency: 'redis', status: 'degraded', cause: 'connection refused', code: 'redis_down', since },
+      {
+        dependency: 'store',
+        status: 'degraded',
+        cause: 'No space left on device',
+        code: 'store_write_failed',
+        since,
+      },
+    ],
+  };
+  const app = await buildServer({ store: await seedStore(), view });
+  try {
+    const ready = await app.inject({ url: '/ready' });
+    assert.equal(ready.statusCode, 503);
+    const body = withoutLatency(ready.json());
+    assert.equal(body.checks.kafka, undefined, 'an ok report is not a check');
+    assert.deepEqual(body.checks.redis, {
+      ok: false,
+      required: true,
+      latencyMs: 0,
+      error: 'connection refused (since 2026-01-02T03:04:05.000Z)',
+      code: 'redis_down',
+    });
+    // The store answers reads, but its writes fail: the report wins over the probe.
+    assert.equal(body.checks.store.ok, false);
+    assert.equal(body.checks.store.code, 'store_write_failed');
+    assert.match(body.error.message, /^store: No space left on device .*; redis: connection refused/);
+  } finally {
+    await app.close();
+  }
+});

@@ -2,9 +2,12 @@
  * Liveness (`/health`) and readiness (`/ready`): each dependency is checked and reported with its
  * latency; the required ones (store, log) make `/ready` answer 503 when they fail, the feeds are
  * reported but a failed feed leaves the server able to serve what is stored: `/ready` then answers 200
- * with `status: "degraded"` (as ASP.NET Core's health checks map Degraded to 200).
+ * with `status: "degraded"` (as ASP.NET Core's health checks map Degraded to 200). Every dependency the
+ * pipeline reports degraded (its health registry, e.g. store writes failing on a full disk) is a
+ * failed check too, named after the dependency.
  */
 import type { FastifyPluginAsync } from 'fastify';
+import type { HealthEntry } from '../../core/health.ts';
 import type { PipelineView } from '../../core/pipeline-view.ts';
 import type { Store } from '../../store/store.ts';
 import { errorBody } from '../errors.ts';
@@ -33,6 +36,8 @@ export interface ReadinessCheck {
   /** Time the check took, ms. */
   latencyMs: number;
   error?: string;
+  /** The fault's stable code, when the pipeline reported it (e.g. `store_write_failed`). */
+  code?: string;
 }
 
 /** Runs one probe, timing it; a probe that throws or rejects is not ok, with its message. */
@@ -95,6 +100,15 @@ async function probeStore(store: Store, timeoutMs: number): Promise<void> {
   }
 }
 
+/** The health entries the pipeline reports; none when it cannot say (the log check reports that). */
+function reportedHealth(view: Pick<PipelineView, 'stats'> | undefined): HealthEntry[] {
+  try {
+    return view?.stats().health ?? [];
+  } catch {
+    return [];
+  }
+}
+
 /** The encapsulated plugin serving the health probes. */
 export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app, options) => {
   const timeoutMs = options.readyTimeoutMs ?? READY_TIMEOUT_MS;
@@ -112,6 +126,23 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app,
     checks.store = store;
     if (log) checks.log = log;
     if (feeds) checks.feeds = feeds;
+    // Faults the pipeline saw itself (core/health.ts): a store whose writes fail still answers
+    // the probe above, so without these /ready would stay 200 through a full disk.
+    for (const entry of reportedHealth(view)) {
+      if (entry.status !== 'degraded') continue;
+      const reported: ReadinessCheck = {
+        ok: false,
+        required: true,
+        latencyMs: 0,
+        error: `${entry.cause ?? 'degraded'} (since ${new Date(entry.since).toISOString()})`,
+      };
+      if (entry.code !== undefined) reported.code = entry.code;
+      const existing = checks[entry.dependency];
+      checks[entry.dependency] =
+        existing === undefined || !existing.ok
+          ? (existing ?? reported)
+          : { ...reported, latencyMs: existing.latencyMs };
+    }
     const failed = Object.entries(checks).filter(([, result]) => result.required && !result.ok);
     if (failed.length === 0) {
       const degraded = Object.values(checks).some((result) => !result.ok);

@@ -1,0 +1,126 @@
+/**
+ * Faults an operator must see (issue #11): while one lasts, `/ready` answers 503 naming the
+ * dependency, `/api/v1/stats` lists it under `health`, the log says so once when it starts and
+ * once when it ends, and the run still ends exactly as an uninterrupted one.
+ *
+ * The full disk is a small tmpfs holding only the DuckDB file (mounting needs root: the test skips
+ * itself otherwise). A ballast file fills it; removing the ballast is "space returns".
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { dumpApi, getJson, startCli, stopCli, waitDrained } from '../support/cli.ts';
+import { writeReplay } from '../support/generate-ticks.ts';
+
+const TMPFS_BYTES = 48 * 1024 * 1024;
+
+/** Mounts a tmpfs of `bytes` at `dir`; false when this machine does not let us (not root). */
+function mountTmpfs(dir: string, bytes: number): boolean {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface ReadyBody {
+  status: string;
+  checks: Record<string, { ok: boolean; error?: string; code?: string }>;
+}
+
+describe('faults show in /ready, stats and the log while they last', () => {
+  let dir: string;
+  let mounted = false;
+  let disk: string;
+  let replay: string;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'streamlines-faults-'));
+    disk = join(dir, 'small-disk');
+    await mkdir(disk);
+    mounted = mountTmpfs(disk, TMPFS_BYTES);
+    replay = join(dir, 'ticks.ndjson');
+    await writeReplay(replay, { count: 120_000, seed: 5 });
+  });
+
+  after(async () => {
+    if (mounted) execFileSync('umount', [disk]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a store on a full disk: clear error on /ready, nothing lost, resumes when space returns', {
+    timeout: 300_000,
+  }, async (t) => {
+    if (!mounted) {
+      t.skip('cannot mount a tmpfs here (needs root)');
+      return;
+    }
+    const config = (storePath: string) =>
+      JSON.stringify({
+        alerts: { rules: [{ symbol: 'ETHUSDT', above: 200 }] },
+        store: { type: 'duckdb', path: storePath },
+      });
+    const cleanConfig = join(dir, 'clean.json');
+    await writeFile(cleanConfig, config(join(dir, 'clean-store.duckdb')));
+    const clean = await startCli([
+      '--replay',
+      replay,
+      '--data-dir',
+      join(dir, 'clean'),
+      '--config',
+      cleanConfig,
+    ]);
+    await waitDrained(clean.baseUrl);
+    const expected = await dumpApi(clean.baseUrl);
+    await stopCli(clean);
+
+    // Leave about 1.5 MB free: DuckDB opens, then its writes fail once the replay is under way.
+    const free = await statfs(disk);
+    const ballast = join(disk, 'ballast');
+    await writeFile(ballast, Buffer.alloc(Math.max(0, free.bavail * free.bsize - 1_500_000)));
+    const fullConfig = join(dir, 'full.json');
+    await writeFile(fullConfig, config(join(disk, 'store.duckdb')));
+    const cli = await startCli(['--replay', replay, '--data-dir', join(dir, 'full'), '--config', fullConfig]);
+    try {
+      let ready: { status: number; body: ReadyBody } | undefined;
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline) {
+        ready = await getJson<ReadyBody>(cli.baseUrl, '/ready');
+        if (ready.status === 503) break;
+        await sleep(200);
+      }
+      assert.equal(ready?.status, 503, `never unready: ${JSON.stringify(ready?.body)}`);
+      const store = ready!.body.checks.store!;
+      assert.equal(store.ok, false);
+      assert.equal(store.code, 'store_write_failed');
+      assert.match(store.error ?? '', /No space left on device/);
+      const { body: stats } = await getJson<{
+        drained: boolean;
+        health: { dependency: string; status: string }[];
+      }>(cli.baseUrl, '/api/v1/stats');
+      assert.equal(stats.drained, false);
+      assert.deepEqual(
+        stats.health.filter((entry) => entry.status === 'degraded').map((entry) => entry.dependency),
+        ['store'],
+      );
+      // Still failing a few seconds later: logged once, not once per retry.
+      await sleep(3_000);
+      assert.equal(cli.stderr().match(/"kind":"degraded"/g)?.length, 1, cli.stderr().slice(-2_000));
+
+      await rm(ballast);
+      await waitDrained(cli.baseUrl);
+      const after = await getJson<ReadyBody>(cli.baseUrl, '/ready');
+      assert.equal(after.status, 200, JSON.stringify(after.body));
+      assert.match(cli.stderr(), /store ok again after \d+ ms/);
+      const actual = await dumpApi(cli.baseUrl);
+      assert.ok(JSON.stringify(actual) === JSON.stringify(expected), 'the run did not end exact');
+    } finally {
+      await stopCli(cli);
+    }
+  });
+});
