@@ -10,7 +10,7 @@ import type { Store } from './store.ts';
 /** The `store` section of the config. */
 export type StoreConfig =
   | { type: 'memory' }
-  | { type: 'duckdb'; path?: string }
+  | { type: 'duckdb'; path?: string; memoryLimit?: number | string }
   | {
       type: 'postgres';
       url: string;
@@ -29,7 +29,10 @@ export function createStore(config: StoreConfig, dataDir: string): Store {
     case 'memory':
       return new MemoryStore();
     case 'duckdb':
-      return new DuckDbStore({ path: config.path ?? path.join(dataDir, DEFAULT_DUCKDB_FILE) });
+      return new DuckDbStore({
+        path: config.path ?? path.join(dataDir, DEFAULT_DUCKDB_FILE),
+        memoryLimit: config.memoryLimit,
+      });
     case 'postgres':
       return new PostgresStore({
         url: config.url,

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { DuckDbStore } from './duckdb-store.ts';
+import { DuckDbStore, defaultDuckDbMemoryLimitBytes } from './duckdb-store.ts';
 import { applyMigrations, MIGRATIONS, type Migration } from './migrations.ts';
 
 let dir: string;
@@ -247,4 +247,23 @@ describe('DuckDB crash safety', () => {
       ]);
     });
   }
+});
+
+describe('DuckDB memory limit', () => {
+  const MIB = 1024 * 1024;
+  test('defaults to 1/64 of RAM within 64..192 MiB', () => {
+    assert.equal(defaultDuckDbMemoryLimitBytes(2 * 1024 * MIB), 64 * MIB);
+    assert.equal(defaultDuckDbMemoryLimitBytes(8 * 1024 * MIB), 128 * MIB);
+    assert.equal(defaultDuckDbMemoryLimitBytes(64 * 1024 * MIB), 192 * MIB);
+  });
+
+  test('the configured limit is the one DuckDB runs with', async () => {
+    const store = new DuckDbStore({ path: path.join(dir, 'limit.duckdb'), memoryLimit: 100 * MIB });
+    await store.open();
+    try {
+      assert.equal(await store.memoryLimitSetting(), '100.0 MiB');
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -4,6 +4,7 @@
  * batches (DESIGN §4, Delivery).
  */
 import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import {
   BIGINT,
@@ -53,6 +54,22 @@ export interface DuckDbStoreOptions {
   path: string;
   /** The schema; tests append to it to check that only pending migrations run. */
   migrations?: readonly Migration[];
+  /**
+   * DuckDB's buffer pool cap, bytes or a DuckDB size such as `'256MB'`. Default: from the
+   * machine (`defaultDuckDbMemoryLimitBytes`); `STREAMLINES_DUCKDB_MEMORY` overrides both.
+   */
+  memoryLimit?: number | string;
+}
+
+const MIB = 1024 * 1024;
+
+/**
+ * The default cap of DuckDB's buffer pool: 1/64 of the machine's memory, at least 64 MiB (room for
+ * the appenders' row groups and one range read) and at most 192 MiB (more only caches older blocks
+ * that reads of recent data never touch). docs/operations.md has the measurements behind it.
+ */
+export function defaultDuckDbMemoryLimitBytes(totalMemoryBytes: number = os.totalmem()): number {
+  return Math.min(192 * MIB, Math.max(64 * MIB, Math.floor(totalMemoryBytes / 64 / MIB) * MIB));
 }
 
 /** A column of a bulk-appended table: its DuckDB type and how to read it off a record. */
@@ -220,6 +237,7 @@ interface RangeSql {
 export class DuckDbStore implements Store {
   readonly #path: string;
   readonly #migrations: readonly Migration[];
+  readonly #memoryLimit: string;
   #instance: DuckDBInstance | undefined;
   #writer: DuckDBConnection | undefined;
   #reader: DuckDBConnection | undefined;
@@ -234,6 +252,10 @@ export class DuckDbStore implements Store {
   constructor(options: DuckDbStoreOptions) {
     this.#path = options.path;
     this.#migrations = options.migrations ?? MIGRATIONS;
+    const limit = options.memoryLimit ?? defaultDuckDbMemoryLimitBytes();
+    this.#memoryLimit =
+      process.env.STREAMLINES_DUCKDB_MEMORY ??
+      (typeof limit === 'number' ? `${Math.floor(limit / MIB)}MiB` : limit);
   }
 
   async open(): Promise<void> {
@@ -242,7 +264,7 @@ export class DuckDbStore implements Store {
     // DuckDB's default buffer pool is 80 % of RAM and fills with cached pages as the file grows: cap it
     // so a long replay keeps a flat footprint (DESIGN §6), and keep its threads to the machine's cores.
     const instance = await DuckDBInstance.create(this.#path, {
-      memory_limit: process.env.STREAMLINES_DUCKDB_MEMORY ?? '512MB',
+      memory_limit: this.#memoryLimit,
     });
     try {
       const writer = await instance.connect();
@@ -500,6 +522,12 @@ export class DuckDbStore implements Store {
       );
       return result.rowsChanged > 0;
     });
+  }
+
+  /** The memory limit DuckDB runs with, as it prints it (e.g. `192.0 MiB`), for logs and tests. */
+  async memoryLimitSetting(): Promise<string> {
+    const rows = await this.#read("SELECT current_setting('memory_limit')");
+    return String(rows[0]?.[0]);
   }
 
   async newestTickTs(): Promise<number | undefined> {
