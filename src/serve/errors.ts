@@ -99,6 +99,11 @@ export const ERRORS = {
     status: 503,
     meaning: '`/ready`: a dependency (the store) does not answer; the message says which and why.',
   },
+  store_unavailable: {
+    status: 503,
+    meaning:
+      "The store's database (PostgreSQL) cannot be reached: down, restarting or refusing connections. Retry later; `/ready` names the store meanwhile.",
+  },
   server_busy: {
     status: 503,
     meaning:
@@ -267,6 +272,12 @@ function handleError(error: FastifyError | ApiError, request: FastifyRequest, re
     const message = error.message.length > 300 ? `${error.message.slice(0, 300)}...` : error.message;
     const code = STATUS_CODES[status] ?? 'bad_request';
     reply.code(ERRORS[code].status).send(errorBody(code, message));
+    return;
+  }
+  if ((error as { code?: unknown }).code === 'store_unavailable') {
+    // The store's server is down (StoreUnavailableError): say so, so clients back off and retry.
+    request.log.warn({ err: error }, 'store unavailable');
+    reply.code(ERRORS.store_unavailable.status).send(errorBody('store_unavailable', error.message));
     return;
   }
   request.log.error({ err: error }, 'request failed');

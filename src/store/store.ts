@@ -61,6 +61,20 @@ export class CheckpointConflictError extends Error {
 }
 
 /**
+ * The store cannot be reached (its server is down, restarting or refusing connections): a read
+ * answers 503 `store_unavailable` rather than 500, and a caller may retry later.
+ */
+export class StoreUnavailableError extends Error {
+  /** Stable code, matched by serve's error handler. */
+  readonly code = 'store_unavailable';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+/**
  * Whether two offset maps hold the same partition -> offset pairs. Key order is irrelevant, and
  * keys compare as numbers because a map read back from JSON has string keys.
  */

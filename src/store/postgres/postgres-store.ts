@@ -34,7 +34,7 @@ import type {
   StoredTick,
   SymbolSummary,
 } from '../store.ts';
-import { CheckpointConflictError, expiryPlan, sameOffsets } from '../store.ts';
+import { CheckpointConflictError, expiryPlan, StoreUnavailableError, sameOffsets } from '../store.ts';
 import {
   ALERTS,
   CANDLES,
@@ -652,11 +652,23 @@ export class PostgresStore implements Store {
     return this.#pool;
   }
 
-  #query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  /** A read on the pool; a server that cannot be reached becomes a StoreUnavailableError. */
+  async #query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     text: string,
     values?: unknown[],
   ): Promise<pg.QueryResult<R>> {
-    return this.#requirePool().query<R>(text, values);
+    const pool = this.#requirePool();
+    try {
+      return await pool.query<R>(text, values);
+    } catch (error) {
+      if (isConnectionError(error)) {
+        throw new StoreUnavailableError(
+          `PostgreSQL is unreachable (${(error as Error).message}); reads resume when it is back`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
   }
 
   /** RangeQuery semantics (store.ts): first `limit` from `from`, else the last `limit` up to `to`. */
@@ -811,6 +823,24 @@ export class PostgresStore implements Store {
     }
     for (const day of missing) known.add(day);
   }
+}
+
+/**
+ * An error that means the server cannot be reached, not that the query is wrong: refused or reset
+ * connections, the server shutting down (57P01..57P03), SQLSTATE class 08 (connection exception),
+ * or node-postgres giving up on a dead connection.
+ */
+export function isConnectionError(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string') {
+    if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE'].includes(code))
+      return true;
+    if (/^(08|57P0[123])/.test(code)) return true;
+  }
+  return (
+    typeof message === 'string' &&
+    /Connection terminated|connection timeout|Client has encountered a connection error/i.test(message)
+  );
 }
 
 /** The UTC days (ts / 1 day, floored) a batch's records fall in; non-integer ts are left to fail in the INSERT. */
