@@ -102,6 +102,8 @@ export interface Stats extends Counters {
   health?: HealthEntry[];
   /** The configured sinks (issue #15); absent where the process runs none. */
   sinks?: SinkStatus[];
+  /** Store retention's progress (DESIGN §4a), when it runs in this process. */
+  retention?: RetentionProgress;
 }
 
 /** Where a sink stands (src/sinks): how far behind the processor's commits and why. */
@@ -127,6 +129,17 @@ export interface SinkStatus {
   lastError: string | null;
   /** ms since the epoch. */
   lastDeliveredAt: number | null;
+}
+
+/** Where store retention stands: what it deleted up to, how much, and its longest step. */
+export interface RetentionProgress {
+  /** Every tick with ts < this is gone (undefined until the first step). */
+  ticksDeletedBeforeMs?: number;
+  /** Every candle, indicator point and alert with ts < this is gone. */
+  candlesDeletedBeforeMs?: number;
+  deletedRows: { ticks: number; candles: number; indicators: number; alerts: number };
+  /** The longest one step held the store's write queue, ms. */
+  longestStepMs: number;
 }
 
 /** Live messages, as WebSocket clients receive them: `{channel, data}`. */

@@ -218,6 +218,7 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
       feeds,
       ...(sinks && { sinks }),
       health: this.health.entries(),
+      retention: this.retention.progress(),
     };
   }
 

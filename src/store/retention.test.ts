@@ -83,6 +83,11 @@ test('steps through the expired span in slices of about stepRows rows, then dele
   assert.equal(candles[0]?.ts, T0 + 5 * HOUR);
   assert.equal(retention.deleted.ticks, 10 * 360 - ticks.length);
   assert.equal(await retention.step(), false);
+  const progress = retention.progress();
+  assert.equal(progress.ticksDeletedBeforeMs, newest - 2 * HOUR);
+  assert.equal(progress.candlesDeletedBeforeMs, newest - 5 * HOUR);
+  assert.equal(progress.deletedRows.candles, 5 * 60);
+  assert.ok(progress.longestStepMs >= 0);
 });
 
 test('holdBackBeforeMs keeps every row at or after the ts it returns', async () => {

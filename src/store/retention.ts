@@ -5,6 +5,7 @@
  * writes; the slice shrinks when a step deletes more than `stepRows` rows and grows when it
  * deletes few, so no step holds writes or reads for more than a few milliseconds.
  */
+import type { RetentionProgress } from '../core/pipeline-view.ts';
 import type { ExpiryResult, Store } from './store.ts';
 
 export interface RetentionOptions {
@@ -48,6 +49,8 @@ export class StoreRetention {
   #wake: (() => void) | undefined;
   /** Rows deleted since construction, per table. */
   readonly deleted: ExpiryResult = { ticks: 0, candles: 0, indicators: 0, alerts: 0 };
+  /** The longest deleteExpired call so far, ms: how long a step held the store's write queue. */
+  longestStepMs = 0;
 
   constructor(options: RetentionOptions) {
     for (const key of ['ticksMs', 'candlesMs'] as const) {
@@ -95,7 +98,9 @@ export class StoreRetention {
     const ticksBeforeMs = nextSlice(this.#ticks, ticksCutoff, span.oldestTickTs);
     const candlesBeforeMs = nextSlice(this.#aggregates, candlesCutoff, span.oldestAggregateTs);
     if (ticksBeforeMs === undefined && candlesBeforeMs === undefined) return false;
+    const started = performance.now();
     const result = await store.deleteExpired({ ticksBeforeMs, candlesBeforeMs });
+    this.longestStepMs = Math.max(this.longestStepMs, performance.now() - started);
     const stepRows = this.#options.stepRows ?? 20_000;
     if (ticksBeforeMs !== undefined) advance(this.#ticks, ticksBeforeMs, result.ticks, stepRows);
     if (candlesBeforeMs !== undefined) {
@@ -105,6 +110,19 @@ export class StoreRetention {
     for (const key of Object.keys(result) as (keyof ExpiryResult)[]) this.deleted[key] += result[key];
     if (result.ticks + result.candles + result.indicators + result.alerts > 0) this.#options.onStep?.(result);
     return ticksBeforeMs !== ticksCutoff || candlesBeforeMs !== candlesCutoff;
+  }
+
+  /** For `/api/v1/stats`. */
+  progress(): RetentionProgress {
+    const progress: RetentionProgress = {
+      deletedRows: { ...this.deleted },
+      longestStepMs: Math.round(this.longestStepMs * 10) / 10,
+    };
+    if (this.#ticks.doneBeforeMs !== undefined) progress.ticksDeletedBeforeMs = this.#ticks.doneBeforeMs;
+    if (this.#aggregates.doneBeforeMs !== undefined) {
+      progress.candlesDeletedBeforeMs = this.#aggregates.doneBeforeMs;
+    }
+    return progress;
   }
 
   async #loop(): Promise<void> {
