@@ -36,6 +36,7 @@ test('a fault is logged once when it starts and once when it ends, rate-limited 
       code: 'store_write_failed',
       since: 1_000,
       reports: 100,
+      required: true,
     },
   ]);
   health.ok('store');
@@ -52,7 +53,8 @@ test('a fault is logged once when it starts and once when it ends, rate-limited 
 test('dependencies are independent, and one-off events are logged and kept (bounded)', () => {
   const { health, lines } = registry();
   health.degraded('kafka', 'brokers unreachable');
-  health.degraded('redis', 'connection refused');
+  health.degraded('redis', 'connection refused', 'redis_down', false);
+  assert.equal(health.degradedEntries()[1]?.required, false);
   health.ok('kafka');
   assert.deepStrictEqual(
     health.degradedEntries().map((entry) => entry.dependency),

@@ -18,6 +18,11 @@ export interface HealthEntry {
   since: number;
   /** How many times the fault was reported since it began (1 = once). */
   reports?: number;
+  /**
+   * While degraded: true when the fault stops the pipeline doing its job (`/ready` 503), false
+   * when it only needs attention (`/ready` 200 with `status: "degraded"`).
+   */
+  required?: boolean;
 }
 
 /** A line for the operator's log: a fault began, is still there (rate-limited), ended, or a one-off event. */
@@ -39,7 +44,8 @@ export interface HealthRegistryOptions {
 
 /** Reports for one dependency: what the components that watch it call. */
 export interface HealthReporter {
-  degraded(dependency: string, cause: string, code?: string): void;
+  /** `required` (default true): see HealthEntry.required. */
+  degraded(dependency: string, cause: string, code?: string, required?: boolean): void;
   ok(dependency: string): void;
   /** A one-off event worth an operator's attention (e.g. a torn log tail repaired); logged, not a state. */
   event(dependency: string, message: string, code?: string): void;
@@ -60,7 +66,7 @@ export class HealthRegistry implements HealthReporter {
     this.#now = options.now ?? Date.now;
   }
 
-  degraded(dependency: string, cause: string, code?: string): void {
+  degraded(dependency: string, cause: string, code?: string, required = true): void {
     const now = this.#now();
     const entry = this.#entries.get(dependency);
     if (entry === undefined || entry.status === 'ok') {
@@ -71,6 +77,7 @@ export class HealthRegistry implements HealthReporter {
         ...(code === undefined ? {} : { code }),
         since: now,
         reports: 1,
+        required,
         loggedAt: now,
       });
       this.#log({

@@ -88,6 +88,7 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
           'retention',
           `deleting expired rows failed (retried): ${error instanceof Error ? error.message : String(error)}`,
           'retention_failed',
+          false,
         ),
       onStep: () => this.health.ok('retention'),
     });

@@ -132,7 +132,7 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app,
       if (entry.status !== 'degraded') continue;
       const reported: ReadinessCheck = {
         ok: false,
-        required: true,
+        required: entry.required !== false,
         latencyMs: 0,
         error: `${entry.cause ?? 'degraded'} (since ${new Date(entry.since).toISOString()})`,
       };
