@@ -22,6 +22,7 @@ import type { Feed } from '../feeds/feed.ts';
 import { createFeed } from '../feeds/registry.ts';
 import { Ingest, TOPIC_INGEST_STATE } from '../ingest/ingest.ts';
 import { SYMBOL_PATTERN } from '../ingest/validate.ts';
+import type { EmbeddedLog } from '../log/embedded/embedded-log.ts';
 import type { Log } from '../log/log.ts';
 import { createLog } from '../log/registry.ts';
 import type { BatchMetricsRecorder } from '../process/batch-metrics.ts';
@@ -131,6 +132,7 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
       this.#unlock = await lockDataDir(this.#options.dataDir);
     }
     await this.log.open();
+    this.#reportLogRepairs();
     await this.store.open();
     await this.#sinks?.start(this.store);
     await this.#ingest.open();
@@ -169,6 +171,19 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
           log.markProcessed(topic, partition, log.endOffset(topic, partition));
       }
       await this.#runner.waitForCommit(1_000);
+    }
+  }
+
+  /** A torn tail the log cut off at open (after a crash) is worth a line in the operator's log. */
+  #reportLogRepairs(): void {
+    const repairs = (this.log as Partial<Pick<EmbeddedLog, 'repairs'>>).repairs ?? [];
+    for (const repair of repairs) {
+      this.health.event(
+        'log',
+        `repaired a torn log tail after an unclean shutdown: ${repair.topic} ${repair.segment} cut at byte ` +
+          `${repair.truncatedAt} (${repair.droppedBytes} bytes of an append that never completed dropped)`,
+        'log_tail_repaired',
+      );
     }
   }
 

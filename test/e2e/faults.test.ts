@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -121,6 +121,35 @@ describe('faults show in /ready, stats and the log while they last', () => {
       assert.ok(JSON.stringify(actual) === JSON.stringify(expected), 'the run did not end exact');
     } finally {
       await stopCli(cli);
+    }
+  });
+
+  it('a torn log tail after kill -9 is repaired, logged, and the run ends exact', {
+    timeout: 300_000,
+  }, async () => {
+    const dataDir = join(dir, 'torn');
+    const args = ['--replay', replay, '--data-dir', dataDir];
+    const first = await startCli(args);
+    await waitDrained(first.baseUrl);
+    const expected = await dumpApi(first.baseUrl);
+    await stopCli(first, 'SIGKILL');
+    // Half a frame at the end of the newest segment: what a crash in the middle of an append leaves.
+    const topicDir = join(dataDir, 'log', 'price-ticks');
+    const segments = (await readdir(topicDir)).filter((name) => name.endsWith('.seg')).sort();
+    assert.ok(segments.length > 0, `no segments in ${topicDir}`);
+    await appendFile(join(topicDir, segments.at(-1)!), Buffer.from([0x40, 0, 0, 0, 1, 2, 3]));
+    const second = await startCli(args);
+    try {
+      await waitDrained(second.baseUrl);
+      assert.match(
+        second.stderr(),
+        /"kind":"event"[^\n]*repaired a torn log tail after an unclean shutdown: price-ticks/,
+      );
+      assert.match(second.stderr(), /"code":"log_tail_repaired"/);
+      const actual = await dumpApi(second.baseUrl);
+      assert.ok(JSON.stringify(actual) === JSON.stringify(expected), 'the run did not end exact');
+    } finally {
+      await stopCli(second);
     }
   });
 });
