@@ -159,8 +159,7 @@ export const storeConfigSchema = z
     z.strictObject({
       type: z.literal('duckdb'),
       path: z.string().min(1).optional().describe('Database file (default DATA_DIR/streamlines.duckdb).'),
-      memoryLimit: z
-        .union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*(B|KB|MB|GB|KiB|MiB|GiB)$/i)])
+      memoryLimit: size
         .optional()
         .describe(
           "DuckDB's memory cap: bytes, or e.g. '256MiB'. Default 1/64 of RAM within 64..192 MiB (docs/operations.md).",

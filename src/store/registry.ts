@@ -10,7 +10,7 @@ import type { Store } from './store.ts';
 /** The `store` section of the config. */
 export type StoreConfig =
   | { type: 'memory' }
-  | { type: 'duckdb'; path?: string; memoryLimit?: number | string }
+  | { type: 'duckdb'; path?: string; memoryLimit?: number }
   | {
       type: 'postgres';
       url: string;
