@@ -162,7 +162,7 @@ export const storeConfigSchema = z
       memoryLimit: size
         .optional()
         .describe(
-          "DuckDB's memory cap: bytes, or e.g. '256MiB'. Default 1/64 of RAM within 64..192 MiB (docs/operations.md).",
+          "DuckDB's memory cap: bytes, or e.g. '256MiB'. Default 1/32 of RAM within 256..512 MiB (docs/operations.md).",
         ),
     }),
     z.strictObject({ type: z.literal('memory') }),

@@ -251,10 +251,10 @@ describe('DuckDB crash safety', () => {
 
 describe('DuckDB memory limit', () => {
   const MIB = 1024 * 1024;
-  test('defaults to 1/64 of RAM within 64..192 MiB', () => {
-    assert.equal(defaultDuckDbMemoryLimitBytes(2 * 1024 * MIB), 64 * MIB);
-    assert.equal(defaultDuckDbMemoryLimitBytes(8 * 1024 * MIB), 128 * MIB);
-    assert.equal(defaultDuckDbMemoryLimitBytes(64 * 1024 * MIB), 192 * MIB);
+  test('defaults to 1/32 of RAM within 256..512 MiB', () => {
+    assert.equal(defaultDuckDbMemoryLimitBytes(2 * 1024 * MIB), 256 * MIB);
+    assert.equal(defaultDuckDbMemoryLimitBytes(12 * 1024 * MIB), 384 * MIB);
+    assert.equal(defaultDuckDbMemoryLimitBytes(64 * 1024 * MIB), 512 * MIB);
   });
 
   test('the configured limit is the one DuckDB runs with', async () => {

@@ -64,12 +64,12 @@ export interface DuckDbStoreOptions {
 const MIB = 1024 * 1024;
 
 /**
- * The default cap of DuckDB's buffer pool: 1/64 of the machine's memory, at least 64 MiB (room for
- * the appenders' row groups and one range read) and at most 192 MiB (more only caches older blocks
- * that reads of recent data never touch). docs/operations.md has the measurements behind it.
+ * The default cap of DuckDB's buffer pool: 1/32 of the machine's memory, within 256..512 MiB. At
+ * 192 MiB a 20 M-tick soak ran DuckDB out of memory in a commit, which invalidates the database
+ * until it is reopened; 512 MiB (the old fixed cap) never did. docs/operations.md has the numbers.
  */
 export function defaultDuckDbMemoryLimitBytes(totalMemoryBytes: number = os.totalmem()): number {
-  return Math.min(192 * MIB, Math.max(64 * MIB, Math.floor(totalMemoryBytes / 64 / MIB) * MIB));
+  return Math.min(512 * MIB, Math.max(256 * MIB, Math.floor(totalMemoryBytes / 32 / MIB) * MIB));
 }
 
 /** A column of a bulk-appended table: its DuckDB type and how to read it off a record. */
