@@ -176,7 +176,7 @@ describe("npm start's config for 60 s", { skip }, () => {
           // Three one-line toasts on a phone: well under half the screen.
           assert.ok(
             layout.toasts.length * (toast.bottom - toast.top) < viewport.height / 3,
-            `${name}: toasts too tall`,
+            `${name}: toasts too tall: ${JSON.stringify(layout.toasts)} in ${viewport.height}`,
           );
         }
       }
