@@ -8,6 +8,7 @@ import { parseDurationMs } from '../core/duration.ts';
 import { parseSizeBytes } from '../core/size.ts';
 import { feedConfigSchema } from '../feeds/registry.ts';
 import { kafkaSaslSchema, kafkaTlsSchema } from '../log/kafka/kafka-config.ts';
+import { lakeConfigSchema } from '../lake/lake-config.ts';
 import { serverConfigSchema } from '../serve/server-config.ts';
 import { sinksConfigSchema } from '../sinks/registry.ts';
 
@@ -239,6 +240,7 @@ export const configSchema = z.strictObject({
   sinks: sinksConfigSchema.describe(
     'Where committed results are also sent: influxdb, cassandra, webhook (docs/sinks.md).',
   ),
+  lake: lakeConfigSchema.describe('The Parquet lake of final days (docs/warehouse.md).'),
 });
 
 export type Config = z.output<typeof configSchema>;

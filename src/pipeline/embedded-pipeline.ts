@@ -2,6 +2,7 @@
  * All stages in one process (`streamlines run`): feeds → ingest → log → process → store, with the
  * live stream handed to the server in process. This is the embedded default of DESIGN §2.
  */
+import path from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { type HealthEvent, HealthRegistry } from '../core/health.ts';
 import {
@@ -23,12 +24,14 @@ import { createFeed } from '../feeds/registry.ts';
 import { Ingest, TOPIC_INGEST_STATE } from '../ingest/ingest.ts';
 import { SYMBOL_PATTERN } from '../ingest/validate.ts';
 import type { EmbeddedLog } from '../log/embedded/embedded-log.ts';
+import { EmbeddedLake } from '../lake/lake.ts';
 import type { Log } from '../log/log.ts';
 import { createLog } from '../log/registry.ts';
 import type { BatchMetricsRecorder } from '../process/batch-metrics.ts';
 import { ProcessRunner } from '../process/process-runner.ts';
 import { createSinkEntries } from '../sinks/registry.ts';
 import { SinkStage } from '../sinks/sink-stage.ts';
+import { DuckDbStore } from '../store/duckdb/duckdb-store.ts';
 import { withRecentCandles } from '../store/recent-candles.ts';
 import { createStore } from '../store/registry.ts';
 import { StoreRetention } from '../store/retention.ts';
@@ -56,6 +59,9 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
   readonly log: Log;
   readonly store: Store;
   readonly feeds: Feed[];
+  /** The Parquet lake beside the DuckDB store, when `lake.enabled` (docs/warehouse.md). */
+  readonly lake: EmbeddedLake | undefined;
+  #lakeRun: Promise<void> | undefined;
   readonly #ingest: Ingest;
   readonly #runner: ProcessRunner;
   /** Forwards committed batches to the configured sinks (none: undefined). */
@@ -78,12 +84,25 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
     this.log = createLog(config.log, dataDir);
     // Every write goes through this process, so recent candles and latest prices can be answered
     // from memory (DESIGN §6: REST p99 <= 10 ms) without ever disagreeing with the store.
-    this.store = withRecentCandles(createStore(config.store, dataDir));
+    const hot = createStore(config.store, dataDir);
+    // The lake sits under the recent-candles cache: older history reads through it (DESIGN §4a).
+    this.lake =
+      config.lake.enabled && hot instanceof DuckDbStore
+        ? new EmbeddedLake(hot, {
+            config: config.lake,
+            lakePath: config.lake.path ?? path.join(dataDir, 'lake'),
+            latenessMs: config.lateness,
+            onError: (error) =>
+              process.stderr.write(`lake: ${error instanceof Error ? error.message : String(error)}\n`),
+          })
+        : undefined;
+    this.store = withRecentCandles(this.lake?.store ?? hot);
     this.retention = new StoreRetention({
       store: this.store,
       ticksMs: config.retention.ticks,
       candlesMs: config.retention.candles,
-      holdBackBeforeMs: options.retentionHoldBackBeforeMs,
+      // Rows leave the hot store only once the lake holds them (DESIGN §4a).
+      holdBackBeforeMs: options.retentionHoldBackBeforeMs ?? lakeHoldBack(this.lake),
       onError: (error) =>
         this.health.degraded(
           'retention',
@@ -135,6 +154,10 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
     this.#reportLogRepairs();
     await this.store.open();
     await this.#sinks?.start(this.store);
+    if (this.lake) {
+      await this.lake.open();
+      this.#lakeRun = this.lake.run(this.#abort.signal);
+    }
     await this.#ingest.open();
     await this.#runner.open();
     this.#processing = this.#runner.run(this.#abort.signal);
@@ -207,9 +230,11 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
     await Promise.allSettled([
       this.#processing,
       this.#retention,
+      this.#lakeRun,
       ...[...this.#feedRuns.values()].map((run) => run.done),
     ]);
     await this.#sinks?.stop();
+    this.lake?.close();
     await this.retention.stop();
     await this.log.close();
     await this.store.close();
@@ -323,4 +348,9 @@ function normaliseSymbol(symbol: string): string {
     );
   }
   return normalised;
+}
+
+/** The lake's hold-back for retention, or none without a lake (then rows expire by age alone). */
+function lakeHoldBack(lake: EmbeddedLake | undefined): (() => number) | undefined {
+  return lake === undefined ? undefined : () => lake.holdBackBeforeMs();
 }

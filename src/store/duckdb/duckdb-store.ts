@@ -570,6 +570,15 @@ export class DuckDbStore implements Store {
       }
       return result;
     });
+
+  /**
+   * A new connection to this store's database, for work beside the store's own (the lake writes
+   * Parquet from the hot tables and reads them together with the lake). The caller closes it.
+   */
+  async connect(): Promise<DuckDBConnection> {
+    const instance = this.#instance;
+    if (instance === undefined) throw new Error('DuckDbStore is not open: call open() first');
+    return instance.connect();
   }
 
   /** Waits for queued work, then releases connections and the file. Safe to call twice. */

@@ -1,0 +1,32 @@
+/**
+ * The `lake` section of the config: where the Parquet lake lives and how it is written (DESIGN §4a).
+ */
+import { z } from 'zod';
+
+export const lakeConfigSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe('Write every final symbol-day to Parquet and read history from hot store and lake together.'),
+    path: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('The lake directory (default DATA_DIR/lake); any directory, e.g. a mounted volume.'),
+    rowGroupRows: z
+      .number()
+      .int()
+      .positive()
+      .default(65_536)
+      .describe('Rows per Parquet row group: smaller groups let a range read skip more of a file.'),
+    intervalMs: z
+      .number()
+      .int()
+      .positive()
+      .default(1_000)
+      .describe('How often the writer looks for newly final symbol-days and late rows (ms).'),
+  })
+  .prefault({});
+
+export type LakeConfig = z.output<typeof lakeConfigSchema>;
