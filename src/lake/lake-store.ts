@@ -31,6 +31,10 @@ export interface LakeStoreOptions {
   lakePath: string;
   /** The lake's current manifest: what it holds per symbol. */
   manifest: () => LakeManifest;
+  /** Runs after the inner store opened (the embedded lake opens its connections there). */
+  afterOpen?: () => Promise<void>;
+  /** Runs before the inner store closes (the embedded lake releases its connections there). */
+  beforeClose?: () => Promise<void>;
 }
 
 const num = (value: DuckDBValue): number => Number(value as bigint | number);
@@ -46,6 +50,8 @@ export class LakeStore implements Store {
   #connection: DuckDBConnection | undefined;
   readonly #lakePath: string;
   readonly #manifest: () => LakeManifest;
+  readonly #afterOpen: (() => Promise<void>) | undefined;
+  readonly #beforeClose: (() => Promise<void>) | undefined;
   #files = new Map<LakeKind, LakeFile[]>();
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -53,6 +59,8 @@ export class LakeStore implements Store {
     this.#inner = inner;
     this.#lakePath = options.lakePath;
     this.#manifest = options.manifest;
+    this.#afterOpen = options.afterOpen;
+    this.#beforeClose = options.beforeClose;
   }
 
   /**
@@ -72,6 +80,7 @@ export class LakeStore implements Store {
 
   async open(): Promise<void> {
     await this.#inner.open();
+    await this.#afterOpen?.();
   }
 
   write(batch: StoreBatch): Promise<void> {
@@ -220,8 +229,10 @@ export class LakeStore implements Store {
     return this.#inner.revokeKey(id, revokedAt);
   }
 
-  close(): Promise<void> {
-    return this.#inner.close();
+  async close(): Promise<void> {
+    this.#connection = undefined;
+    await this.#beforeClose?.();
+    await this.#inner.close();
   }
 
   /** Where the lake's rows of a symbol end (every lake row of it is below); 0 when it has none. */

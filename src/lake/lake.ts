@@ -33,11 +33,13 @@ export class EmbeddedLake {
     this.store = new LakeStore(hot, {
       lakePath: options.lakePath,
       manifest: () => this.#writer?.manifest() ?? emptyManifest(),
+      afterOpen: () => this.#open(),
+      beforeClose: async () => this.#close(),
     });
   }
 
-  /** After the store is open: loads the manifest, cleans up a cut-short pass, starts reading the lake. */
-  async open(): Promise<void> {
+  /** Once the hot store is open (store.open() calls it): loads the manifest, cleans up a cut-short pass. */
+  async #open(): Promise<void> {
     const writerConnection = await this.#hot.connect();
     const readerConnection = await this.#hot.connect();
     this.#connections.push(writerConnection, readerConnection);
@@ -79,8 +81,8 @@ export class EmbeddedLake {
     }
   }
 
-  /** Releases the lake's connections; call before closing the store. */
-  close(): void {
+  /** Releases the lake's connections (store.close() calls it before closing the hot store). */
+  #close(): void {
     for (const connection of this.#connections.splice(0)) connection.closeSync();
   }
 

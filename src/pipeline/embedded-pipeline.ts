@@ -154,10 +154,7 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
     this.#reportLogRepairs();
     await this.store.open();
     await this.#sinks?.start(this.store);
-    if (this.lake) {
-      await this.lake.open();
-      this.#lakeRun = this.lake.run(this.#abort.signal);
-    }
+    if (this.lake) this.#lakeRun = this.lake.run(this.#abort.signal);
     await this.#ingest.open();
     await this.#runner.open();
     this.#processing = this.#runner.run(this.#abort.signal);
@@ -234,7 +231,6 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
       ...[...this.#feedRuns.values()].map((run) => run.done),
     ]);
     await this.#sinks?.stop();
-    this.lake?.close();
     await this.retention.stop();
     await this.log.close();
     await this.store.close();
