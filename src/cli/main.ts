@@ -1,6 +1,7 @@
 /**
  * The `streamlines` command line (DESIGN §5): `run` starts every stage in one process.
  */
+import { randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { configJsonSchemaText } from '../config/json-schema.ts';
@@ -32,6 +33,7 @@ import { KeysUsageError, runKeysCommand } from './keys.ts';
 import { createServerLogger } from './log-output.ts';
 import { npmAncestorPid, watchProcess } from './parent-watch.ts';
 import { ProgressLine } from './progress.ts';
+import { runSqlCommand, SqlUsageError, writeServerInfo } from './sql.ts';
 
 const USAGE = `Usage: streamlines <command> [options]
 
@@ -44,6 +46,7 @@ Commands:
   keys       create, list or revoke API keys (also while the server runs)
   config     config check FILE: validate a config (with STREAMLINES_* overrides) and exit;
              config schema: print the config's JSON Schema
+  sql        SQL over the lake and the store
   help       this text
 
 Every command takes --help, e.g. "streamlines run --help".
@@ -139,6 +142,12 @@ export async function main(argv: string[]): Promise<void> {
   if (command === 'backfill') {
     await runBackfill(rest).catch((error: unknown) => {
       throw error instanceof BackfillUsageError ? new UsageError(error.message) : error;
+    });
+    return;
+  }
+  if (command === 'sql') {
+    await runSqlCommand(rest).catch((error: unknown) => {
+      throw error instanceof SqlUsageError ? new UsageError(error.message) : error;
     });
     return;
   }
@@ -422,10 +431,13 @@ async function run(config: Config, dataDir: string): Promise<void> {
     },
   });
   await pipeline.start();
+  // The token lets `streamlines sql` on this machine query through the server (src/cli/sql.ts).
+  const localToken = randomBytes(24).toString('hex');
   const app = await buildServer({
     store: pipeline.store,
     view: pipeline,
     control: pipeline,
+    ...(pipeline.lake ? { warehouse: { warehouse: pipeline.lake, localToken, ...config.lake.query } } : {}),
     metrics,
     config: config.server,
     logger,
@@ -438,11 +450,13 @@ async function run(config: Config, dataDir: string): Promise<void> {
   });
   // `streamlines keys` works while this runs (it holds the data dir): see cli-session.ts.
   const closeCliSession = await openCliSession(pipeline.store, dataDir, url);
+  const serverInfo = await writeServerInfo(dataDir, url, localToken);
 
   const progress = trackReplay(pipeline);
   onSignals(async () => {
     progress?.finish();
     await closeCliSession();
+    await serverInfo.remove();
     await app.close();
     await pipeline.stop();
   });

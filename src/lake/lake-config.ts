@@ -26,6 +26,23 @@ export const lakeConfigSchema = z
       .positive()
       .default(1_000)
       .describe('How often the writer looks for newly final symbol-days and late rows (ms).'),
+    query: z
+      .strictObject({
+        maxRows: z
+          .number()
+          .int()
+          .positive()
+          .default(10_000)
+          .describe('Rows a warehouse query returns at most.'),
+        timeoutMs: z
+          .number()
+          .int()
+          .positive()
+          .default(10_000)
+          .describe('A warehouse query running longer is stopped (ms).'),
+      })
+      .prefault({})
+      .describe('Limits of POST /api/v1/query.'),
   })
   .prefault({});
 

@@ -8,6 +8,14 @@ import type { DuckDbStore } from '../store/duckdb/duckdb-store.ts';
 import type { LakeConfig } from './lake-config.ts';
 import { LakeStore } from './lake-store.ts';
 import { emptyManifest, type LakeManifest, type LakePassResult, LakeWriter } from './lake-writer.ts';
+import {
+  checkReadOnlyQuery,
+  createWarehouseViews,
+  type QueryResult,
+  type RunOptions,
+  runQuery,
+  type Warehouse,
+} from './warehouse.ts';
 
 export interface EmbeddedLakeOptions {
   config: LakeConfig;
@@ -19,7 +27,7 @@ export interface EmbeddedLakeOptions {
   onError?: (error: unknown) => void;
 }
 
-export class EmbeddedLake {
+export class EmbeddedLake implements Warehouse {
   /** The store to hand to readers: the hot store and the lake as one. */
   readonly store: LakeStore;
   readonly #hot: DuckDbStore;
@@ -65,6 +73,21 @@ export class EmbeddedLake {
   /** The ts before which the lake holds every symbol-day: what retention may delete below. */
   holdBackBeforeMs(): number {
     return this.#writer?.holdBackBeforeMs() ?? 0;
+  }
+
+  /**
+   * One read-only SELECT over the warehouse views, on a connection of its own (so a timeout
+   * interrupts only it) with views made for it (so it sees the lake as it is now).
+   */
+  async query(sql: string, options: RunOptions): Promise<QueryResult> {
+    const connection = await this.#hot.connect();
+    try {
+      await createWarehouseViews(connection, { lakePath: this.#options.lakePath, hot: true });
+      await checkReadOnlyQuery(connection, sql);
+      return await runQuery(connection, sql, options);
+    } finally {
+      connection.closeSync();
+    }
   }
 
   /** Runs a pass every `intervalMs` until `signal` aborts, then waits for the pass in flight. */

@@ -95,6 +95,20 @@ export const ERRORS = {
     meaning:
       'A bug or a failing dependency. The details go to the log under the request id, never to the client.',
   },
+  invalid_query: {
+    status: 400,
+    meaning:
+      '`POST /api/v1/query`: not exactly one SELECT, or DuckDB refused it (the message is DuckDB\'s).',
+  },
+  forbidden_table: {
+    status: 403,
+    meaning:
+      '`POST /api/v1/query`: the query reads something other than the views `ticks`, `candles`, `indicators`, `alerts` (a table function, a file, another table).',
+  },
+  query_timeout: {
+    status: 408,
+    meaning: '`POST /api/v1/query`: the query ran past `lake.query.timeoutMs` and was stopped.',
+  },
   not_ready: {
     status: 503,
     meaning: '`/ready`: a dependency (the store) does not answer; the message says which and why.',

@@ -10,6 +10,7 @@ import Fastify, {
 } from 'fastify';
 import type { z } from 'zod';
 import type { PipelineControl, PipelineView } from '../core/pipeline-view.ts';
+import type { Warehouse } from '../lake/warehouse.ts';
 import type { Store } from '../store/store.ts';
 import { authPlugin } from './auth/auth-plugin.ts';
 import { redactingLogger, withSecretRedaction } from './auth/redact.ts';
@@ -27,6 +28,7 @@ import { controlRoutes } from './routes/control.ts';
 import { exportRoutes } from './routes/export.ts';
 import { healthRoutes } from './routes/health.ts';
 import { marketRoutes } from './routes/market.ts';
+import { queryRoutes } from './routes/query.ts';
 import { statsRoutes } from './routes/stats.ts';
 import { DEFAULT_WEB_ROOT, webRoutes } from './routes/web.ts';
 import { type ServerConfig, serverConfigSchema } from './server-config.ts';
@@ -47,6 +49,8 @@ export interface ServerOptions {
   config?: z.input<typeof serverConfigSchema>;
   /** The pipeline's metrics (its recorders fed by the process stage); a fresh set when omitted. */
   metrics?: PipelineMetrics;
+  /** SQL over hot store and lake for `POST /api/v1/query` (docs/warehouse.md), with its limits. */
+  warehouse?: { warehouse: Warehouse; localToken?: string; maxRows: number; timeoutMs: number };
 }
 
 declare module 'fastify' {
@@ -119,6 +123,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(statsRoutes, { store, view, limits });
   await app.register(controlRoutes, { view, control: options.control });
   await app.register(exportRoutes, { store, view });
+  await app.register(queryRoutes, options.warehouse ?? { maxRows: 0, timeoutMs: 0 });
   await registerWebSocket(app, hub, config.ws.maxFrameBytes);
   await app.register(wsRoutes, { hub, maxFrameBytes: config.ws.maxFrameBytes, budget });
   await app.register(graphqlRoutes, {

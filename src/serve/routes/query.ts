@@ -1,0 +1,129 @@
+/**
+ * `POST /api/v1/query`: read-only SQL over the warehouse views (docs/warehouse.md), for `admin` keys
+ * and for `streamlines sql` on the same machine (which proves it can read the data dir by sending
+ * the token the server wrote there). One SELECT over ticks, candles, indicators and alerts; a time
+ * limit and a row cap.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { type Warehouse, WarehouseError, type WarehouseErrorCode } from '../../lake/warehouse.ts';
+import { requireRole } from '../auth/require-role.ts';
+import { ApiError } from '../errors.ts';
+import { errorResponse, errorResponses } from '../schemas.ts';
+
+export interface QueryRoutesOptions {
+  /** Absent when the store has no warehouse (memory store, lake off): the route answers `unsupported`. */
+  warehouse?: Warehouse | undefined;
+  /** A secret kept in the data dir; a request with it in LOCAL_TOKEN_HEADER counts as admin. */
+  localToken?: string | undefined;
+  maxRows: number;
+  timeoutMs: number;
+}
+
+/** The header `streamlines sql` sends the data dir's token in. */
+export const LOCAL_TOKEN_HEADER = 'x-streamlines-local-token';
+
+/** HTTP status of each warehouse error code (see errors.ts). */
+export const WAREHOUSE_STATUS: Readonly<Record<WarehouseErrorCode, number>> = {
+  invalid_query: 400,
+  forbidden_table: 403,
+  query_timeout: 408,
+};
+
+interface QueryBody {
+  sql: string;
+  maxRows?: number;
+}
+
+function hasLocalToken(request: FastifyRequest, token: string | undefined): boolean {
+  const presented = request.headers[LOCAL_TOKEN_HEADER];
+  if (token === undefined || typeof presented !== 'string') return false;
+  const a = Buffer.from(presented);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, options) => {
+  const adminOnly = requireRole('admin');
+  app.post<{ Body: QueryBody }>(
+    '/api/v1/query',
+    {
+      schema: {
+        summary: 'Read-only SQL over the warehouse',
+        description:
+          'One SELECT over the views ticks, candles, indicators and alerts (hot store and lake as one). Needs an admin key. ' +
+          'At most maxRows rows come back (`truncated` says when there were more); a query past the time limit is stopped.',
+        tags: ['warehouse'],
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            sql: {
+              type: 'string',
+              minLength: 1,
+              examples: ['SELECT symbol, count(*) AS n FROM ticks GROUP BY symbol'],
+            },
+            maxRows: {
+              type: 'integer',
+              minimum: 1,
+              description: 'At most this many rows (capped by the server).',
+            },
+          },
+          required: ['sql'],
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              columns: { type: 'array', items: { type: 'string' } },
+              rows: { type: 'array', items: { type: 'object', additionalProperties: true } },
+              truncated: { type: 'boolean' },
+            },
+            required: ['columns', 'rows', 'truncated'],
+            examples: [
+              { columns: ['symbol', 'n'], rows: [{ symbol: 'BTCUSDT', n: 1234 }], truncated: false },
+            ],
+          },
+          400: errorResponse(
+            'Not one SELECT, or DuckDB refused it.',
+            'invalid_query',
+            'only one SELECT is allowed',
+          ),
+          401: errorResponse('No API key.', 'unauthorized', 'this needs an API key with role "admin"'),
+          403: errorResponse(
+            'The key is not admin, or the query reads something other than the four views.',
+            'forbidden_table',
+            '"api_keys" is not readable here; the views are ticks, candles, indicators, alerts',
+          ),
+          408: errorResponse(
+            'The query ran past the time limit.',
+            'query_timeout',
+            'the query ran past 10000 ms',
+          ),
+          ...errorResponses(),
+        },
+      },
+      preHandler: async (request, reply) => {
+        if (!hasLocalToken(request, options.localToken)) await adminOnly(request, reply);
+      },
+    },
+    async (request) => {
+      const warehouse = options.warehouse;
+      if (warehouse === undefined) {
+        throw new ApiError(
+          400,
+          'unsupported',
+          'this server has no warehouse: it needs the DuckDB store with lake.enabled',
+        );
+      }
+      const maxRows = Math.min(request.body.maxRows ?? options.maxRows, options.maxRows);
+      try {
+        return await warehouse.query(request.body.sql, { maxRows, timeoutMs: options.timeoutMs });
+      } catch (error) {
+        if (error instanceof WarehouseError)
+          throw new ApiError(WAREHOUSE_STATUS[error.code], error.code, error.message);
+        throw error;
+      }
+    },
+  );
+};
