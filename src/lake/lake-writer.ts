@@ -232,6 +232,9 @@ export class LakeWriter {
       await rename(tmp, final);
     }
     await rm(tmpDir, { recursive: true, force: true });
+    // Fault injection for the crash test (test/e2e/lake.test.ts): die where a crash hurts most.
+    if (written.length > 0 && process.env.STREAMLINES_LAKE_FAULT === 'after-rename')
+      process.kill(process.pid, 'SIGKILL');
     result.files = written.length;
     // Recorded last: until this commits, the parts above count as never written (see open()).
     for (const range of ranges) writtenUntil[range.symbol] = range.until;
