@@ -29,6 +29,7 @@ import { buildServer } from '../serve/server.ts';
 import { ArgsError, nearest, parseCommandLine } from './args.ts';
 import { BackfillUsageError, runBackfill } from './backfill.ts';
 import { localUrl, openCliSession } from './cli-session.ts';
+import { ImportUsageError, runImportCommand } from './import.ts';
 import { KeysUsageError, runKeysCommand } from './keys.ts';
 import { createServerLogger } from './log-output.ts';
 import { npmAncestorPid, watchProcess } from './parent-watch.ts';
@@ -47,6 +48,7 @@ Commands:
   config     config check FILE: validate a config (with STREAMLINES_* overrides) and exit;
              config schema: print the config's JSON Schema
   sql        SQL over the lake and the store
+  import     load history files (NDJSON, Binance trade dumps) into the store and the lake
   help       this text
 
 Every command takes --help, e.g. "streamlines run --help".
@@ -148,6 +150,14 @@ export async function main(argv: string[]): Promise<void> {
   if (command === 'sql') {
     await runSqlCommand(rest).catch((error: unknown) => {
       throw error instanceof SqlUsageError ? new UsageError(error.message) : error;
+    });
+    return;
+  }
+  if (command === 'import') {
+    await runImportCommand(rest).catch((error: unknown) => {
+      throw error instanceof ImportUsageError || (error as Error).name === 'ImportFileError'
+        ? new UsageError((error as Error).message)
+        : error;
     });
     return;
   }

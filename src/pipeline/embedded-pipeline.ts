@@ -53,6 +53,8 @@ export interface EmbeddedPipelineOptions {
   onHealthEvent?: (event: HealthEvent) => void;
   /** Store rows at or after the returned ts are never deleted by retention (the lake's hold). */
   retentionHoldBackBeforeMs?: () => number;
+  /** Feeds to run instead of the configured ones (`streamlines import` runs its files as one). */
+  feeds?: Feed[];
 }
 
 export class EmbeddedPipeline implements PipelineView, PipelineControl {
@@ -112,7 +114,7 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
         ),
       onStep: () => this.health.ok('retention'),
     });
-    this.feeds = config.feeds.map((feed) => createFeed(feed, config.symbols));
+    this.feeds = options.feeds ?? config.feeds.map((feed) => createFeed(feed, config.symbols));
     this.#ingest = new Ingest(this.log, {
       backpressure: () => this.#waitForProcessor(),
       dedupHorizonMs: config.dedupHorizon,
