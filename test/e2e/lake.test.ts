@@ -120,6 +120,26 @@ async function pyarrowDump(
   return JSON.parse(stdout);
 }
 
+/** CSV exports and a GraphQL query: the other readers of history, beside REST. */
+async function otherReads(baseUrl: string): Promise<Record<string, unknown>> {
+  const text = async (path: string) => (await fetch(`${baseUrl}${path}`)).text();
+  const graphql = await fetch(`${baseUrl}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      query:
+        '{ candles(symbol: "ETHUSDT", interval: "5m", from: 0, limit: 10000) { ts open close volume } ' +
+        'ticks(symbol: "SOLUSDT", from: 0, limit: 10000) { ts price id late } ' +
+        'alerts(from: 0, limit: 10000) { ts symbol kind price } }',
+    }),
+  });
+  return {
+    ticksCsv: await text('/api/v1/export/ticks/BTCUSDT'),
+    candlesCsv: await text('/api/v1/export/candles/QUIETCOIN?interval=1h'),
+    graphql: await graphql.json(),
+  };
+}
+
 async function sqlCount(dataDir: string): Promise<unknown> {
   const result = await runCliOnce([
     'sql',
@@ -173,6 +193,8 @@ describe('lake end to end', () => {
     const stats = (await waitDrained(cli.baseUrl)) as unknown as Stats;
     expectedStats = stats;
     expected = await dumpApi(cli.baseUrl);
+    const expectedOther = await otherReads(cli.baseUrl);
+    assert.equal((expectedOther.graphql as { errors?: unknown }).errors, undefined);
     const symbols = Object.keys(expected).filter((key) => /^[A-Z]/.test(key));
     const ticks = (expected[symbols[0]!] as { ticks: { ts: number }[] }).ticks;
     assert.ok(
@@ -209,9 +231,11 @@ describe('lake end to end', () => {
     const again = await startCli(args(dataDir));
     await waitDrained(again.baseUrl);
     const actual = await dumpApi(again.baseUrl);
+    const actualOther = await otherReads(again.baseUrl);
     assert.deepEqual(await sqlCount(dataDir), [{ n: stats.accepted }]);
     await stopCli(again);
     assert.deepEqual(actual, expected);
+    assert.deepEqual(actualOther, expectedOther, 'CSV export and GraphQL answer the same too');
   });
 
   it('writes every row once across kill -9 in the middle of lake writes', { timeout: 600_000 }, async () => {
