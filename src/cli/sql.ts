@@ -170,6 +170,13 @@ async function queryServer(
     method: 'POST',
     headers,
     body: JSON.stringify(options.maxRows === undefined ? { sql } : { sql, maxRows: options.maxRows }),
+  }).catch((error: unknown) => {
+    // The database is locked but its server does not answer: another command (import) holds it, or
+    // server.json is left over from a server that was killed.
+    throw new SqlUsageError(
+      `the store in ${dataDir} is in use and the server in ${SERVER_INFO_FILE} (${info.url}) does not answer ` +
+        `(${error instanceof Error ? error.message : String(error)}); wait for the other command to finish`,
+    );
   });
   const body = (await response.json()) as QueryResult & { error?: { code: string; message: string } };
   if (!response.ok) {
