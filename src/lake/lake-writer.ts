@@ -110,6 +110,8 @@ export class LakeWriter {
   readonly #prefix: string;
   #manifest: LakeManifest = emptyManifest();
   #running: Promise<LakePassResult> | undefined;
+  /** The first day with rows of symbols not yet in the lake. */
+  readonly #firstDays = new Map<string, number>();
   /** Every symbol the processor checkpoints named at the last pass. */
   #symbols: string[] = [];
   readonly #listeners = new Set<(manifest: LakeManifest) => void>();
@@ -300,16 +302,20 @@ export class LakeWriter {
     }
     this.#symbols = symbols;
     // A symbol new to the lake starts at its first day with rows, so writtenUntil stays meaningful.
-    const fresh = ranges.filter((range) => range.from === 0);
-    if (fresh.length > 0) {
+    // Looked up once per symbol: until its first day is final every pass would scan the table again.
+    // (A late tick older than that first day is found by its seq once the day is written.)
+    const unknown = ranges.filter((range) => range.from === 0 && !this.#firstDays.has(range.symbol));
+    if (unknown.length > 0) {
       const firstDays = (
         await this.#connection.runAndReadAll(
-          `SELECT symbol, min(ts) FROM main.ticks WHERE symbol IN (${fresh.map((r) => sqlString(r.symbol)).join(', ')})
+          `SELECT symbol, min(ts) FROM main.ticks WHERE symbol IN (${unknown.map((r) => sqlString(r.symbol)).join(', ')})
            GROUP BY symbol`,
         )
       ).getRows();
-      const first = new Map(firstDays.map(([symbol, ts]) => [symbol as string, dayStartMs(Number(ts))]));
-      for (const range of fresh) range.from = first.get(range.symbol) ?? range.until;
+      for (const [symbol, ts] of firstDays) this.#firstDays.set(symbol as string, dayStartMs(Number(ts)));
+    }
+    for (const range of ranges) {
+      if (range.from === 0) range.from = this.#firstDays.get(range.symbol) ?? range.until;
     }
     return ranges.filter((range) => range.until > range.from);
   }
