@@ -97,8 +97,7 @@ export const ERRORS = {
   },
   invalid_query: {
     status: 400,
-    meaning:
-      '`POST /api/v1/query`: not exactly one SELECT, or DuckDB refused it (the message is DuckDB\'s).',
+    meaning: "`POST /api/v1/query`: not exactly one SELECT, or DuckDB refused it (the message is DuckDB's).",
   },
   forbidden_table: {
     status: 403,

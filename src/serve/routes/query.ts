@@ -8,7 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { type Warehouse, WarehouseError, type WarehouseErrorCode } from '../../lake/warehouse.ts';
 import { requireRole } from '../auth/require-role.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, type ErrorCode } from '../errors.ts';
 import { errorResponse, errorResponses } from '../schemas.ts';
 
 export interface QueryRoutesOptions {
@@ -23,11 +23,11 @@ export interface QueryRoutesOptions {
 /** The header `streamlines sql` sends the data dir's token in. */
 export const LOCAL_TOKEN_HEADER = 'x-streamlines-local-token';
 
-/** HTTP status of each warehouse error code (see errors.ts). */
-export const WAREHOUSE_STATUS: Readonly<Record<WarehouseErrorCode, number>> = {
-  invalid_query: 400,
-  forbidden_table: 403,
-  query_timeout: 408,
+/** The warehouse's codes are codes of the API too (errors.ts has their statuses). */
+const WAREHOUSE_CODES: Readonly<Record<WarehouseErrorCode, ErrorCode>> = {
+  invalid_query: 'invalid_query',
+  forbidden_table: 'forbidden_table',
+  query_timeout: 'query_timeout',
 };
 
 interface QueryBody {
@@ -111,7 +111,6 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
       const warehouse = options.warehouse;
       if (warehouse === undefined) {
         throw new ApiError(
-          400,
           'unsupported',
           'this server has no warehouse: it needs the DuckDB store with lake.enabled',
         );
@@ -120,8 +119,7 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
       try {
         return await warehouse.query(request.body.sql, { maxRows, timeoutMs: options.timeoutMs });
       } catch (error) {
-        if (error instanceof WarehouseError)
-          throw new ApiError(WAREHOUSE_STATUS[error.code], error.code, error.message);
+        if (error instanceof WarehouseError) throw new ApiError(WAREHOUSE_CODES[error.code], error.message);
         throw error;
       }
     },
