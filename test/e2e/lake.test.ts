@@ -162,8 +162,8 @@ describe('lake end to end', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'streamlines-lake-e2e-'));
     const replay = join(dir, 'ticks.ndjson');
-    // About 1.2 s of event time per line: 220 000 lines span a little over three days.
-    await writeReplay(replay, { count: 220_000, seed: 5 });
+    // About 1.15 s of event time per line: 240 000 lines span a little over three days.
+    await writeReplay(replay, { count: 240_000, seed: 5 });
     const config = join(dir, 'config.json');
     await writeFile(
       config,
