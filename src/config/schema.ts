@@ -7,8 +7,8 @@ import { cacheConfigSchema } from '../cache/cache-config.ts';
 import { parseDurationMs } from '../core/duration.ts';
 import { parseSizeBytes } from '../core/size.ts';
 import { feedConfigSchema } from '../feeds/registry.ts';
-import { kafkaSaslSchema, kafkaTlsSchema } from '../log/kafka/kafka-config.ts';
 import { lakeConfigSchema } from '../lake/lake-config.ts';
+import { kafkaSaslSchema, kafkaTlsSchema } from '../log/kafka/kafka-config.ts';
 import { serverConfigSchema } from '../serve/server-config.ts';
 import { sinksConfigSchema } from '../sinks/registry.ts';
 
