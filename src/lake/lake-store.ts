@@ -16,11 +16,14 @@ import type {
   AlertQuery,
   ApiKeyRecord,
   Checkpoint,
+  ExpiryCutoffs,
+  ExpiryResult,
   LatestTick,
   NewApiKey,
   RangeQuery,
   Store,
   StoreBatch,
+  StoredSpan,
   StoredTick,
   SymbolSummary,
 } from '../store/store.ts';
@@ -207,6 +210,19 @@ export class LakeStore implements Store {
         return alert;
       },
     );
+  }
+
+  /** Retention works on the hot store; its hold-back keeps what the lake does not hold yet. */
+  newestTickTs(): Promise<number | undefined> {
+    return this.#inner.newestTickTs();
+  }
+
+  storedSpan(): Promise<StoredSpan> {
+    return this.#inner.storedSpan();
+  }
+
+  deleteExpired(cutoffs: ExpiryCutoffs): Promise<ExpiryResult> {
+    return this.#inner.deleteExpired(cutoffs);
   }
 
   deadLetters(limit: number): Promise<DeadLetter[]> {

@@ -570,6 +570,7 @@ export class DuckDbStore implements Store {
       }
       return result;
     });
+  }
 
   /**
    * A new connection to this store's database, for work beside the store's own (the lake writes
