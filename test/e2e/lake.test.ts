@@ -238,6 +238,47 @@ describe('lake end to end', () => {
     assert.deepEqual(actualOther, expectedOther, 'CSV export and GraphQL answer the same too');
   });
 
+  it('answers the same with retention {ticks: 1d, candles: 1d} running in the server', {
+    timeout: 600_000,
+  }, async () => {
+    assert.ok(expected, 'needs the clean run of the first test');
+    const config = join(dir, 'retention.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        lateness: '10s',
+        alerts: {
+          rules: [
+            { symbol: 'ETHUSDT', above: 200 },
+            { symbol: 'BTCUSDT', below: 90 },
+          ],
+        },
+        lake: { intervalMs: 200 },
+        retention: { ticks: '1d', candles: '1d' },
+      }),
+    );
+    const dataDir = join(dir, 'retention');
+    const cli = await startCli(args(dataDir).map((arg) => (arg.endsWith('config.json') ? config : arg)));
+    try {
+      const stats = (await waitDrained(cli.baseUrl)) as unknown as Stats;
+      await waitLakeComplete(dataDir, stats);
+      // Retention deletes once the lake holds the days: wait until it has deleted most ticks.
+      const deadline = Date.now() + 120_000;
+      for (;;) {
+        const { body } = await getJson<{ retention?: { deletedRows?: { ticks?: number } } }>(
+          cli.baseUrl,
+          '/api/v1/stats',
+        );
+        if ((body.retention?.deletedRows?.ticks ?? 0) > stats.accepted / 2) break;
+        assert.ok(Date.now() < deadline, `retention did not delete: ${JSON.stringify(body.retention)}`);
+        await sleep(500);
+      }
+      assert.deepEqual(await dumpApi(cli.baseUrl), expected);
+    } finally {
+      await stopCli(cli);
+    }
+  });
+
   it('writes every row once across kill -9 in the middle of lake writes', { timeout: 600_000 }, async () => {
     assert.ok(expected, 'needs the clean run of the previous test');
     const dataDir = join(dir, 'crashed');
