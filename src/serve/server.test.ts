@@ -46,7 +46,7 @@ test('malformed URLs Fastify refuses before routing come out in the error shape'
     // Over maxParamLength: 414, or 404 when a wildcard route (the dashboard's) takes the URL instead.
     const tooLong = await app.inject({ url: `/api/v1/latest/${'A'.repeat(200)}` });
     assert.ok([404, 414].includes(tooLong.statusCode), String(tooLong.statusCode));
-    assert.equal(tooLong.json().error.code, tooLong.statusCode === 414 ? 'bad_request' : 'not_found');
+    assert.equal(tooLong.json().error.code, tooLong.statusCode === 414 ? 'uri_too_long' : 'not_found');
   } finally {
     await app.close();
   }
