@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: every DESIGN §6 target measured in one place, each next to the cost of
+ * `npm run bench`: every docs/design.md target measured in one place, each next to the cost of
  * JSON.parse alone on the same input, so the ratios hold on a noisy, shared machine.
  *
  *   npm run bench [-- --quick] [-- --ticks N] [-- --json]
@@ -87,7 +87,7 @@ const rate = (value: number, unit = 'ticks/s') => `${thousands(value)} ${unit}`;
 const ms = (value: number) => `${value.toFixed(2)} ms`;
 const mb = (value: number) => `${value.toFixed(1)} MB`;
 
-/** Rows of the human table: stage, result, DESIGN §6 target (if any). */
+/** Rows of the human table: stage, result, docs/design.md target (if any). */
 const table: [string, string, string][] = [];
 const result: Record<string, unknown> = {};
 const skipped: Record<string, string> = {};
@@ -332,12 +332,12 @@ if (values.json) {
   process.stdout.write(`${JSON.stringify(output)}\n`);
 } else {
   const widths = [0, 1, 2].map((column) =>
-    Math.max(...[['stage', 'result', 'DESIGN §6 target'], ...table].map((row) => row[column]!.length)),
+    Math.max(...[['stage', 'result', 'target (docs/design.md)'], ...table].map((row) => row[column]!.length)),
   );
   const row = (cells: readonly string[]) =>
     `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
   say('');
-  say(row(['stage', 'result', 'DESIGN §6 target']));
+  say(row(['stage', 'result', 'target (docs/design.md)']));
   say(`|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`);
   for (const cells of table) say(row(cells));
   say('');

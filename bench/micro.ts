@@ -24,7 +24,7 @@ import { bestOf, perSecond } from './util.ts';
 /** Lines per feed batch and ticks per processor output batch, as the pipeline hands them on. */
 const FEED_BATCH = 10_000;
 const PROCESS_BATCH = 10_000;
-/** Ticks per store write, as DESIGN §6's store measurement specifies. */
+/** Ticks per store write, as docs/design.md's store measurement specifies. */
 export const STORE_BATCH = 5_000;
 export const SYMBOLS = Array.from({ length: 100 }, (_, i) => `SYM${i}`);
 

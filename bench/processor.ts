@@ -1,5 +1,5 @@
 /**
- * Throughput of the processing core alone (DESIGN §6 target: >= 5M ticks/s on one core).
+ * Throughput of the processing core alone (docs/design.md target: >= 5M ticks/s on one core).
  * Run: `npx node bench/processor.ts [ticks] [symbols] [marketTicksPerSecond]`.
  * The market rate sets how many ticks share a candle: 1 000/s over 100 symbols is ~600 ticks per 1m
  * candle; 20/s is a candle-heavy worst case (~12 ticks per candle). 0.1 % of ticks arrive 15 s late.

@@ -1,6 +1,6 @@
 /**
  * p50/p99 of `GET /api/v1/candles/SYM?limit=1000` over real HTTP (keep-alive, one request at a
- * time) against a DuckDB store file holding 100,000 one-minute candles over 4 symbols (DESIGN §6:
+ * time) against a DuckDB store file holding 100,000 one-minute candles over 4 symbols (docs/design.md, Targets:
  * REST, 1 000 candles in p99 <= 10 ms), and of a day of 1m candles (1 440, by `from`/`to`). Also
  * reports the store's share from `Server-Timing`. The store is wrapped in `withRecentCandles`, as the
  * embedded pipeline serves it. Part of `npm run bench` (bench/main.ts); alone:

@@ -1,4 +1,4 @@
-/** The `cache` section of the config: where the latest prices and the live fan-out live (DESIGN §2). */
+/** The `cache` section of the config: where the latest prices and the live fan-out live (docs/design.md, Modes). */
 import { z } from 'zod';
 
 const ttlSeconds = z
@@ -13,7 +13,7 @@ const keyPrefix = z
   .default('streamlines:')
   .describe('Prefix of every Redis key and channel, so several deployments can share one Redis.');
 
-/** A URL with a password in it would put a secret in the config file (DESIGN §5). */
+/** A URL with a password in it would put a secret in the config file (docs/design.md, Interfaces). */
 function hasPassword(url: string): boolean {
   try {
     return new URL(url).password !== '';

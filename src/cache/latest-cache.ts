@@ -1,5 +1,5 @@
 /**
- * The latest tick of every symbol, kept for a limited time (DESIGN §2: "latest prices cached in
+ * The latest tick of every symbol, kept for a limited time (docs/design.md, Modes: "latest prices cached in
  * Redis with a TTL"). The processor sets it after each committed batch; any process can read it.
  * Implementations: `memory` (one process), `redis` (shared); both pass `conformance.ts`.
  */

@@ -1,5 +1,5 @@
 /**
- * The live fan-out (DESIGN §1): the processor publishes `{channel, data}` messages (channels
+ * The live fan-out (docs/design.md, The flow): the processor publishes `{channel, data}` messages (channels
  * `ticks:SYM`, `candles:SYM:INTERVAL`, `alerts`, as WebSocket clients receive them) and every
  * subscribed `serve` process receives them. Implementations: `memory` (in process), `redis`
  * (pub/sub, across processes); both pass `conformance.ts`.

@@ -1,5 +1,5 @@
 /**
- * The PipelineView of a `serve` process that runs no pipeline itself (DESIGN §2, distributed): live
+ * The PipelineView of a `serve` process that runs no pipeline itself (docs/design.md, Modes, distributed): live
  * messages come from the LiveBus, counters from the processor's checkpoint in the store, and the
  * forming candles from the `candles:*` messages the processor publishes.
  *

@@ -1,5 +1,5 @@
 /**
- * The `streamlines` command line (DESIGN §5): `run` starts every stage in one process.
+ * The `streamlines` command line (docs/design.md, Interfaces): `run` starts every stage in one process.
  */
 import { randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';

@@ -1,5 +1,5 @@
 /**
- * The config file's schema (DESIGN §5): every key optional, defaults and descriptions here, unknown
+ * The config file's schema (docs/design.md, Interfaces): every key optional, defaults and descriptions here, unknown
  * keys rejected. Each component owns its part (feeds declare theirs beside their code).
  */
 import { z } from 'zod';
@@ -59,7 +59,7 @@ export const priceRuleSchema = z
     cooldownMs === undefined ? rule : { ...rule, cooldownMs },
   );
 
-/** `false` (no cross alerts) or `{cooldown}` per symbol (DESIGN §4); on with no cooldown by default. */
+/** `false` (no cross alerts) or `{cooldown}` per symbol (docs/design.md, Rules); on with no cooldown by default. */
 export const maCrossSchema = z
   .union([
     z.literal(false),
@@ -232,7 +232,9 @@ export const configSchema = z.strictObject({
         .describe('Keep candles, indicators and alerts this long (0 keeps them).'),
     })
     .prefault({})
-    .describe('Store retention (DESIGN §4a), deleted in the background in small steps.'),
+    .describe(
+      'Store retention (docs/design.md, Retention and history), deleted in the background in small steps.',
+    ),
   log: logConfigSchema,
   store: storeConfigSchema,
   server: serverConfigSchema,

@@ -127,7 +127,7 @@ describe('entry codec', () => {
     assert.deepEqual(decode(new EntryEncoder().encode(records)), records);
   });
 
-  it('takes at most 40 bytes per typical tick (DESIGN §6: at most 64 in the log)', () => {
+  it('takes at most 40 bytes per typical tick (docs/design.md, Targets: at most 64 in the log)', () => {
     const records = ticks(10_000, 2);
     const bytes = new EntryEncoder().encode(records).length;
     const perTick = bytes / records.length;

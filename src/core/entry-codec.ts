@@ -1,5 +1,5 @@
 /**
- * A compact binary encoding of keyed records, built for ingest's tick entries (DESIGN §6: at most 64
+ * A compact binary encoding of keyed records, built for ingest's tick entries (docs/design.md, Targets: at most 64
  * bytes per tick in the log). The embedded log stores its sections with it, and the same bytes can hand
  * ticks between threads. Pure: no I/O, no Node-only types.
  *

@@ -102,7 +102,7 @@ export interface Stats extends Counters {
   health?: HealthEntry[];
   /** The configured sinks (issue #15); absent where the process runs none. */
   sinks?: SinkStatus[];
-  /** Store retention's progress (DESIGN §4a), when it runs in this process. */
+  /** Store retention's progress (docs/design.md, Retention and history), when it runs in this process. */
   retention?: RetentionProgress;
 }
 

@@ -1,5 +1,5 @@
 /**
- * The records every stage shares (DESIGN §3). Pure types and constants, no I/O.
+ * The records every stage shares (docs/design.md, Records). Pure types and constants, no I/O.
  */
 
 /** The taker's side of a trade. */
@@ -97,7 +97,7 @@ export const REJECT_REASONS = [
   'invalid_price',
   'invalid_size',
   'invalid_id',
-  /** A tick whose id is not a canonical integer, older than the dedup horizon (DESIGN §4, Duplicates). */
+  /** A tick whose id is not a canonical integer, older than the dedup horizon (docs/design.md, Duplicates). */
   'too_old',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
@@ -130,7 +130,7 @@ export type IngestEntry = (
       receivedAt: number;
     }
   | { kind: 'duplicate'; source: string; symbol: string; id: string; receivedAt: number }
-  /** Live feeds' wall clock: lets quiet symbols' windows close (DESIGN §4), deterministically from the log. */
+  /** Live feeds' wall clock: lets quiet symbols' windows close (docs/design.md, Rules), deterministically from the log. */
   | { kind: 'clock'; wallMs: number }
   /** A bounded feed (a replay) ended: the watermark of every symbol jumps to +infinity. */
   | { kind: 'end'; source: string }
@@ -142,7 +142,7 @@ export type IngestEntry = (
   seq?: number;
 };
 
-/** The topic names of DESIGN §1. */
+/** The topic names of docs/design.md, The flow. */
 export const TOPIC_TICKS = 'price-ticks';
 export const TOPIC_ALERTS = 'alerts';
 

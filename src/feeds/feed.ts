@@ -1,6 +1,6 @@
 /**
  * The feed stage: one adapter per provider. An adapter only maps what the provider sends onto raw
- * records; validation, normalisation and dedup are ingest's job (DESIGN §1).
+ * records; validation, normalisation and dedup are ingest's job (docs/design.md, The flow).
  */
 
 /** What a feed hands to ingest at once. */

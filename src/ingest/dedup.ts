@@ -1,5 +1,5 @@
 /**
- * Duplicate detection with memory that does not grow with the number of ticks (DESIGN §4, Duplicates).
+ * Duplicate detection with memory that does not grow with the number of ticks (docs/design.md, Duplicates).
  *
  * Per (source, symbol): ids that are canonical decimal integers below 2^53 are remembered exactly as a
  * sorted set of disjoint ranges (a feed numbering its trades 1, 2, 3... costs one range); any other id is

@@ -43,7 +43,7 @@ export interface IngestFault {
   since: number;
 }
 
-/** DESIGN §4: non-integer ids are remembered for 24 h of event time unless configured otherwise. */
+/** docs/design.md, Rules: non-integer ids are remembered for 24 h of event time unless configured otherwise. */
 export const DEFAULT_DEDUP_HORIZON_MS = 86_400_000;
 
 export interface IngestOptions {

@@ -9,7 +9,7 @@ function reasonOf(value: unknown): string {
   return result.ok ? 'ok' : result.reason;
 }
 
-describe('validateRecord (DESIGN §4 Validation)', () => {
+describe('validateRecord (docs/design.md, Validation)', () => {
   it('accepts a well-formed record and keeps its fields', () => {
     const result = validateRecord({ ...base, side: 'buy' }, 'replay', 42);
     assert.deepEqual(result, {

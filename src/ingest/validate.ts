@@ -1,5 +1,5 @@
 /**
- * Validation and normalisation of one raw record (DESIGN §4, Validation). Pure and allocation-light:
+ * Validation and normalisation of one raw record (docs/design.md, Validation). Pure and allocation-light:
  * it runs once per input record on the ingest hot path.
  */
 import type { RejectReason, Side, Tick } from '../core/records.ts';

@@ -1,7 +1,7 @@
 /**
  * `streamlines import`: history files as one bounded feed, so imported trades go through the same
  * ingest (validation, normalisation, dedup), log and processing as live ones, and imported candles
- * equal what streaming would have produced (DESIGN §4). Formats:
+ * equal what streaming would have produced (docs/design.md, Rules). Formats:
  *
  * - `ndjson`: the project's replay files, one JSON record per line;
  * - `binance-trades`: Binance's public dumps of spot trades, CSV without a header:

@@ -1,5 +1,5 @@
 /**
- * The `lake` section of the config: where the Parquet lake lives and how it is written (DESIGN §4a).
+ * The `lake` section of the config: where the Parquet lake lives and how it is written (docs/design.md, Retention and history).
  */
 import { z } from 'zod';
 

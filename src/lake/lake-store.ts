@@ -1,5 +1,5 @@
 /**
- * A Store decorator that answers history from the hot store and the lake together (DESIGN §4a), so
+ * A Store decorator that answers history from the hot store and the lake together (docs/design.md, Retention and history), so
  * an answer never depends on where its rows live: a range that reaches below what the lake holds
  * for a symbol is read as the union of the hot table and the lake's Parquet parts of the days in
  * range. A row that is in both (written to the lake, not yet deleted by retention) is the same row

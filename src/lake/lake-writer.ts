@@ -1,5 +1,5 @@
 /**
- * The lake writer (DESIGN §4a): moves every final symbol-day of ticks, candles, indicators and
+ * The lake writer (docs/design.md, Retention and history): moves every final symbol-day of ticks, candles, indicators and
  * alerts from the hot store into Parquet, once.
  *
  * A symbol's UTC day is final when the symbol's watermark has passed the day's end: the committed

@@ -1,5 +1,5 @@
 /**
- * The warehouse (DESIGN §4a): SQL over views `ticks`, `candles`, `indicators` and `alerts` that join
+ * The warehouse (docs/design.md, Retention and history): SQL over views `ticks`, `candles`, `indicators` and `alerts` that join
  * the lake's recorded parts and the hot store. A hot row the lake already holds is left out by the
  * manifest (its symbol-day is written and its seq was in a recorded pass), so no row counts twice
  * and nothing is hashed to find duplicates. Used by `streamlines sql` and `POST /api/v1/query`.

@@ -602,7 +602,7 @@ async function heldFromStart(log: Log, topic: string, partition: number): Promis
   return (await readPartition<Tick>(log, topic, partition)).map((record) => [record.offset, record.value.i]);
 }
 
-/** The retention cases (DESIGN §4a): whole segments, processed and old (or over the byte cap), go. */
+/** The retention cases (docs/design.md, Retention and history): whole segments, processed and old (or over the byte cap), go. */
 function registerRetentionCases(
   retention: ((settings: RetentionSettings) => Promise<RetentionUnderTest>) | undefined,
 ): void {

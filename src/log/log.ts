@@ -1,5 +1,5 @@
 /**
- * The log stage: a durable, replayable, partitioned record of entries (DESIGN §1).
+ * The log stage: a durable, replayable, partitioned record of entries (docs/design.md, The flow).
  * Implementations: `memory` (tests), `embedded` (files in the data dir); every one passes
  * `conformance.test.ts`.
  */
@@ -50,7 +50,7 @@ export interface Log {
   waitFor(topic: string, partition: number, offset: number, timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
   /**
-   * Retention (DESIGN §4a), on logs that delete old records themselves (the embedded log; Kafka's topics
+   * Retention (docs/design.md, Retention and history), on logs that delete old records themselves (the embedded log; Kafka's topics
    * have their own). Records below `offset` of the partition are processed and may be deleted once
    * retention allows; the mark never moves back. Logs without retention omit it.
    */

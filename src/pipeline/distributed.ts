@@ -1,5 +1,5 @@
 /**
- * The roles of the distributed mode (DESIGN §2): `ingest` (feeds → Kafka), `process` (Kafka →
+ * The roles of the distributed mode (docs/design.md, Modes): `ingest` (feeds → Kafka), `process` (Kafka →
  * PostgreSQL, several processes sharing the partitions) and `serve` (PostgreSQL + Redis → clients).
  * Each role builds the same stage implementations the embedded pipeline uses, from the same config.
  */

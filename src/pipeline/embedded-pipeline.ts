@@ -1,6 +1,6 @@
 /**
  * All stages in one process (`streamlines run`): feeds → ingest → log → process → store, with the
- * live stream handed to the server in process. This is the embedded default of DESIGN §2.
+ * live stream handed to the server in process. This is the embedded default of docs/design.md, Modes.
  */
 import path from 'node:path';
 import type { Config } from '../config/schema.ts';
@@ -85,9 +85,9 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
     this.#options = options;
     this.log = createLog(config.log, dataDir);
     // Every write goes through this process, so recent candles and latest prices can be answered
-    // from memory (DESIGN §6: REST p99 <= 10 ms) without ever disagreeing with the store.
+    // from memory (docs/design.md, Targets: REST p99 <= 10 ms) without ever disagreeing with the store.
     const hot = createStore(config.store, dataDir);
-    // The lake sits under the recent-candles cache: older history reads through it (DESIGN §4a).
+    // The lake sits under the recent-candles cache: older history reads through it (docs/design.md, Retention and history).
     this.lake =
       config.lake.enabled && hot instanceof DuckDbStore
         ? new EmbeddedLake(hot, {
@@ -103,7 +103,7 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
       store: this.store,
       ticksMs: config.retention.ticks,
       candlesMs: config.retention.candles,
-      // Rows leave the hot store only once the lake holds them (DESIGN §4a).
+      // Rows leave the hot store only once the lake holds them (docs/design.md, Retention and history).
       holdBackBeforeMs: options.retentionHoldBackBeforeMs ?? lakeHoldBack(this.lake),
       onError: (error) =>
         this.health.degraded(
@@ -167,7 +167,7 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
 
   /**
    * Tells the log what the store's checkpoint holds after every commit, so log retention deletes only
-   * processed segments (DESIGN §4a), and nothing ingest's dedup needs after a restart. Of the alerts
+   * processed segments (docs/design.md, Retention and history), and nothing ingest's dedup needs after a restart. Of the alerts
    * and ingest-state topics only the last record is ever read back, and the newest segment is never
    * deleted.
    */

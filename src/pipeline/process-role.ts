@@ -1,5 +1,5 @@
 /**
- * The `process` role of the distributed mode (DESIGN §2): processors that share the partitions of
+ * The `process` role of the distributed mode (docs/design.md, Modes): processors that share the partitions of
  * `price-ticks`. Each partition a processor owns gets its own ProcessRunner with its own checkpoint
  * (`processor:p<N>`: processor state and offset, committed in the same store transaction as what
  * the partition produced), so a partition moves between processors without loss or double counting:

@@ -1,5 +1,5 @@
 /**
- * Alert rules that need no history beyond the previous tick (DESIGN §4): price thresholds from the
+ * Alert rules that need no history beyond the previous tick (docs/design.md, Rules): price thresholds from the
  * config, and golden/death crosses of the per-tick moving averages.
  */
 /** A price threshold rule from the config: exactly one of `above` / `below`. */
@@ -7,12 +7,12 @@ export interface PriceRule {
   symbol: string;
   above?: number;
   below?: number;
-  /** Event time after a firing during which this rule stays quiet (DESIGN §4); absent or 0: none. */
+  /** Event time after a firing during which this rule stays quiet (docs/design.md, Rules); absent or 0: none. */
   cooldownMs?: number;
 }
 
 /**
- * Whether golden/death crosses fire, and how often (DESIGN §4 `alerts.maCross`): `false` turns them
+ * Whether golden/death crosses fire, and how often (docs/design.md, Rules `alerts.maCross`): `false` turns them
  * off; `cooldownMs` is event time after a cross of a symbol during which that symbol fires no cross
  * of either kind. Absent: on, with no cooldown, so the rules hold as written.
  */

@@ -1,5 +1,5 @@
 /**
- * Event-time candles of one symbol (DESIGN §4). Only 1m windows are built tick by tick; a 5m, 15m, 1h
+ * Event-time candles of one symbol (docs/design.md, Rules). Only 1m windows are built tick by tick; a 5m, 15m, 1h
  * or 1d candle is folded from the final 1m candles it contains, so longer intervals are the roll-up of
  * the 1m candles by construction (and a tick costs one window update, not five).
  *

@@ -1,4 +1,4 @@
-/** Window lengths of the per-tick moving averages (DESIGN §4). */
+/** Window lengths of the per-tick moving averages (docs/design.md, Rules). */
 export const SHORT_WINDOW = 5;
 export const LONG_WINDOW = 20;
 

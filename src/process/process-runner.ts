@@ -1,7 +1,7 @@
 /**
  * Drives the processor: reads `price-ticks` from the log in batches, applies them, and commits what
  * they produced to the store in one transaction with the processor's state and log offset, so a
- * restart resumes exactly where the last commit left off (DESIGN §4, Delivery). Alerts then go to
+ * restart resumes exactly where the last commit left off (docs/design.md, Delivery). Alerts then go to
  * the log's alerts topic. Live subscribers get each batch as soon as it is processed.
  *
  * Processing runs ahead of the store: a processing loop reads and applies batches and hands them to a
@@ -349,7 +349,7 @@ export class ProcessRunner {
       this.#queuedEntries += records.length;
       this.#wakeWriter?.();
       // Live subscribers get the batch now rather than after the store commit, so a slow write does
-      // not delay them (DESIGN §6: tick to client p99 <= 20 ms). After a failed write the batch is
+      // not delay them (docs/design.md, Targets: tick to client p99 <= 20 ms). After a failed write the batch is
       // processed again and re-sent: the live stream is at-least-once, the store exactly-once.
       if (this.#publish) this.#publishBatch(out, formingOfTouched(processor, out));
       return records.length;

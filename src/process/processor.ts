@@ -1,5 +1,5 @@
 /**
- * The PROCESS stage's pure core (DESIGN §4): applies `price-ticks` log entries one at a time and
+ * The PROCESS stage's pure core (docs/design.md, Rules): applies `price-ticks` log entries one at a time and
  * produces processed ticks, final candles, indicator points, alerts and dead letters. No I/O: the
  * runner feeds it the log and writes what it produced to the store together with `snapshot()`.
  *
@@ -59,10 +59,10 @@ function intervalIndex(interval: Interval): number {
 }
 
 export interface ProcessConfig {
-  /** Allowed lateness of event time, ms (DESIGN default 10 000). */
+  /** Allowed lateness of event time, ms (docs/design.md default 10 000). */
   latenessMs: number;
   priceRules: PriceRule[];
-  /** Golden/death crosses: absent means on with no cooldown (DESIGN §4). */
+  /** Golden/death crosses: absent means on with no cooldown (docs/design.md, Rules). */
   maCross?: MaCrossConfig;
   anomaly: AnomalyConfig;
 }

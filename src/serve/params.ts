@@ -7,7 +7,7 @@ import { ALERT_KINDS, INTERVALS } from '../core/records.ts';
 import type { RangeQuery } from '../store/store.ts';
 import { ApiError } from './errors.ts';
 
-/** DESIGN §4: what a symbol must look like after trimming and upper-casing. */
+/** docs/design.md, Rules: what a symbol must look like after trimming and upper-casing. */
 export const SYMBOL_PATTERN = /^[A-Z0-9][A-Z0-9._:/-]{0,31}$/;
 
 /** Normalises a symbol as ingest does (trim, upper-case); throws `invalid_symbol` when it cannot be one. */

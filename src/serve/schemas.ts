@@ -210,7 +210,7 @@ export function errorResponse(description: string, code: string, message: string
   return { ...errorSchema, description, examples: [{ error: { code, message } }] };
 }
 
-/** A symbol path parameter, as DESIGN §4 defines symbols (the handler trims and upper-cases it). */
+/** A symbol path parameter, as docs/design.md, Rules defines symbols (the handler trims and upper-cases it). */
 export const symbolParamsSchema = {
   type: 'object',
   properties: {

@@ -1,5 +1,5 @@
 /**
- * The sink stage: forwards what the processor committed to every configured sink (DESIGN §1,
+ * The sink stage: forwards what the processor committed to every configured sink (docs/design.md, The flow,
  * issue #15). It sits behind the store: `wrap(store)` hands each committed batch to the stage after
  * its transaction, by pushing it onto each sink's in-memory queue, so a slow or dead sink never
  * slows the pipeline.

@@ -6,7 +6,7 @@
  */
 import type { Alert, Candle, IndicatorPoint, ProcessedTick } from '../core/records.ts';
 
-/** What a sink can be given, one per record type of DESIGN §3 (the names are the config's `records`). */
+/** What a sink can be given, one per record type of docs/design.md, Records (the names are the config's `records`). */
 export const SINK_RECORD_KINDS = ['ticks', 'candles', 'indicators', 'alerts'] as const;
 export type SinkRecordKind = (typeof SINK_RECORD_KINDS)[number];
 

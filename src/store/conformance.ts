@@ -248,7 +248,7 @@ export function storeConformance(
       assert.deepStrictEqual(await store.indicators('BTCUSDT', '5m', { limit: 10 }), [points[2]]);
     });
 
-    test('1d candles answer the roll-up of the 1h candles written with them (DESIGN §4)', async () => {
+    test('1d candles answer the roll-up of the 1h candles written with them (docs/design.md, Rules)', async () => {
       // The processor writes each day's 1h candles and its 1d roll-up; a store may serve the day from
       // either (TimescaleDB: a continuous aggregate over the 1h rows). Values chosen so every field of
       // the roll-up differs from every single hour's, and vwap is exact in binary.

@@ -1,7 +1,7 @@
 /**
  * A Store decorator that answers candle reads from memory: per (symbol, interval) it keeps the
  * most recent final candles in a bounded ring, so `GET /candles?limit=1000` does not reach the
- * database (DESIGN §6: REST, 1 000 candles in p99 <= 10 ms). It also keeps each symbol's latest
+ * database (docs/design.md, Targets: REST, 1 000 candles in p99 <= 10 ms). It also keeps each symbol's latest
  * tick (one per symbol), which that route reads too. Everything else is forwarded.
  *
  * The inner store stays the truth: a ring is filled only from it, extended only by writes it has

@@ -1,5 +1,5 @@
 /**
- * Store retention (DESIGN §4a): ticks older than `ticksMs`, and candles, indicators and alerts older
+ * Store retention (docs/design.md, Retention and history): ticks older than `ticksMs`, and candles, indicators and alerts older
  * than `candlesMs`, measured in event time behind the newest stored tick, are deleted in the
  * background. Each step deletes one slice of event time in one short transaction queued with the
  * writes; the slice shrinks when a step deletes more than `stepRows` rows and grows when it

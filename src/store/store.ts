@@ -1,6 +1,6 @@
 /**
  * The store stage: ticks, candles, indicators, alerts and dead letters, plus the processor's
- * checkpoint, written in one transaction so a crash never leaves them apart (DESIGN §4, Delivery).
+ * checkpoint, written in one transaction so a crash never leaves them apart (docs/design.md, Delivery).
  * Implementations: `memory` (tests), `duckdb` (embedded); every one passes `conformance.test.ts`.
  */
 import type {
@@ -157,7 +157,7 @@ export interface NewApiKey {
 }
 
 /**
- * What retention deletes in one step (DESIGN §4a): ticks with ts < `ticksBeforeMs`, and candles,
+ * What retention deletes in one step (docs/design.md, Retention and history): ticks with ts < `ticksBeforeMs`, and candles,
  * indicators and alerts with ts < `candlesBeforeMs`. An absent cutoff deletes nothing of that kind.
  */
 export interface ExpiryCutoffs {

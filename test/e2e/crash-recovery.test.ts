@@ -1,5 +1,5 @@
 /**
- * DESIGN §4 Delivery: `kill -9` of the process at any moment during a replay, then the same command
+ * docs/design.md, Rules Delivery: `kill -9` of the process at any moment during a replay, then the same command
  * again on the same data dir, ends with exactly what an uninterrupted run gives, counters included.
  */
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 /**
- * Distributed mode end to end (DESIGN §2): the same replay through `ingest` → Kafka → two `process`
+ * Distributed mode end to end (docs/design.md, Modes): the same replay through `ingest` → Kafka → two `process`
  * roles → PostgreSQL → `serve` gives over REST exactly what the embedded `run` gives, also when one
  * processor is SIGKILLed midway; every `serve` reports `drained: true` once all of it is stored; and
  * a WebSocket client on `serve` receives the ticks a processor publishes through Redis.

@@ -1,5 +1,5 @@
 /**
- * The lake end to end on the real CLI (DESIGN §4a): a replay over more than three days of event time
+ * The lake end to end on the real CLI (docs/design.md, Retention and history): a replay over more than three days of event time
  * answers over REST exactly the same whether or not the hot store still holds the old days, also
  * after kill -9 in the middle of a lake write; pyarrow reads the Parquet files and finds the REST
  * rows; `streamlines sql` counts what `accepted` says, with and without a server on the data dir.

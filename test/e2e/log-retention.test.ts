@@ -1,5 +1,5 @@
 /**
- * DESIGN §4a on the real CLI: with a log byte cap far below the replay, processed segments are deleted
+ * docs/design.md, Retention and history on the real CLI: with a log byte cap far below the replay, processed segments are deleted
  * while it runs, and `kill -9` at random moments (deletions included), then a rerun, still ends with
  * exactly what an uninterrupted run without log retention gives.
  */

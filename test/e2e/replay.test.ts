@@ -1,7 +1,7 @@
 /**
  * End to end: the real CLI replays a hostile NDJSON file (out-of-order and late trades, resent
  * duplicates, quiet minutes, lower-case symbols, broken lines) and every REST answer is compared
- * with the independent Python reference of DESIGN §4 (test/reference/reference.py).
+ * with the independent Python reference of docs/design.md, Rules (test/reference/reference.py).
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';

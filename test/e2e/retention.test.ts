@@ -1,5 +1,5 @@
 /**
- * DESIGN §4a on the real CLI: a replay whose store retention reaches far into it answers everything
+ * docs/design.md, Retention and history on the real CLI: a replay whose store retention reaches far into it answers everything
  * still retained exactly as a run without retention, and `kill -9` while retention deletes, then a
  * rerun, ends the same.
  */

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent reference implementation of DESIGN.md section 4, written from the text alone and
+"""An independent reference implementation of the rules of docs/design.md, written from the text alone and
 kept deliberately naive (whole lists, no incremental state), so the end-to-end tests compare the
 TypeScript pipeline against a second reading of the rules rather than against itself.
 
@@ -60,7 +60,7 @@ CANONICAL_ID = re.compile(r'^(0|[1-9][0-9]*)$')
 
 
 def exact_id(tid):
-    # DESIGN 4, Duplicates: a canonical decimal integer below 2^53 is remembered exactly (forever).
+    # docs/design.md, Duplicates: a canonical decimal integer below 2^53 is remembered exactly (forever).
     return CANONICAL_ID.match(tid) is not None and int(tid) < 2 ** 53
 
 
@@ -178,7 +178,7 @@ def main():
                   duration_ms(r.get('cooldown', 0))) for r in rules]
 
     def rested(fired_at, ts, cooldown):
-        # DESIGN 4: after an alert fires at t, it fires again only at a tick with ts >= t + cooldown.
+        # docs/design.md: after an alert fires at t, it fires again only at a tick with ts >= t + cooldown.
         return cooldown <= 0 or fired_at is None or ts >= fired_at + cooldown
     for sym, ts_list in ticks.items():
         prices = [t['price'] for t in ts_list]

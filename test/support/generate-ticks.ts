@@ -1,5 +1,5 @@
 /**
- * Writes a seeded NDJSON replay with everything DESIGN §4 has rules for: out-of-order and late trades,
+ * Writes a seeded NDJSON replay with everything docs/design.md, Rules has rules for: out-of-order and late trades,
  * resent duplicates, ticks without ids, ids that are integers (as numbers or strings, numbered per source
  * and symbol, now and then out of order) and ids that are not (`T-12`, zero-padded `007`), ticks with
  * such ids older than the dedup horizon (`too_old`), quiet minutes, lower-case and padded symbols, zero

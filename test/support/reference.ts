@@ -45,7 +45,7 @@ export async function reference(
   return JSON.parse(stdout) as ReferenceResult;
 }
 
-/** Deep equality where numbers may differ by 1e-9 relative (DESIGN §4). */
+/** Deep equality where numbers may differ by 1e-9 relative (docs/design.md, Rules). */
 export function assertClose(actual: unknown, expected: unknown, path = '$'): void {
   if (typeof expected === 'number' && typeof actual === 'number') {
     const scale = Math.max(Math.abs(expected), Math.abs(actual), 1e-300);

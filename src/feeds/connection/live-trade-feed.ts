@@ -13,7 +13,7 @@ import {
   type WsConnectionOptions,
 } from './ws-connection.ts';
 
-/** A raw tick as adapters emit it; ingest validates it (DESIGN §4). Prices are JS floats, as the tick schema holds. */
+/** A raw tick as adapters emit it; ingest validates it (docs/design.md, Rules). Prices are JS floats, as the tick schema holds. */
 export interface RawTrade {
   source: string;
   symbol: string;

@@ -17,7 +17,7 @@
  * per (frame, partition) pointing at the section's bytes. The first frame of a segment also repeats the
  * latest producer state, so deleting older segments never loses it.
  *
- * Retention (DESIGN §4a): with `retentionMs` or `retentionBytes`, whole segments are deleted oldest
+ * Retention (docs/design.md, Retention and history): with `retentionMs` or `retentionBytes`, whole segments are deleted oldest
  * first, in the background, once every record in them is below the offsets `markProcessed` was given
  * and the segment is older than `retentionMs` (its last append) or the topic is over `retentionBytes`.
  * The newest segment is never deleted. A topic never marked processed is never deleted. Reads below

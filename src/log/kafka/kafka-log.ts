@@ -441,7 +441,7 @@ export class KafkaLog implements Log {
     }
   }
 
-  /** DESIGN §4a: a topic keeps what `log.retention` / `log.retentionBytes` say (Kafka deletes on its own). */
+  /** docs/design.md, Retention and history: a topic keeps what `log.retention` / `log.retentionBytes` say (Kafka deletes on its own). */
   #retentionEntries(): { name: string; value: string }[] {
     const entries: { name: string; value: string }[] = [];
     if (this.#options.retentionMs > 0)

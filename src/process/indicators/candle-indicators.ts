@@ -11,7 +11,7 @@ export interface CandleIndicatorsState {
   bollinger: BollingerState;
 }
 
-/** The indicators of one symbol and interval (DESIGN §4), fed the close of each final candle. */
+/** The indicators of one symbol and interval (docs/design.md, Rules), fed the close of each final candle. */
 export class CandleIndicators {
   readonly symbol: string;
   readonly interval: Interval;

@@ -9,7 +9,7 @@ export interface EmaState {
 
 /**
  * Exponential moving average with alpha = 2 / (period + 1), seeded with the simple mean of the first
- * `period` values (so it is null until then, like DESIGN §4 asks for `ema20`).
+ * `period` values (so it is null until then, like docs/design.md, Rules asks for `ema20`).
  */
 export class Ema implements Indicator<number, EmaState> {
   readonly period: number;

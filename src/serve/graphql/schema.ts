@@ -1,5 +1,5 @@
 /**
- * The GraphQL schema (SDL). Field names are the JSON names of the REST API (DESIGN §3, §5).
+ * The GraphQL schema (SDL). Field names are the JSON names of the REST API (docs/design.md, Records and Interfaces).
  * Times are ms since the epoch and counters grow past 2^31, beyond GraphQL's 32-bit Int, so both
  * are Float (always whole numbers).
  */

@@ -20,7 +20,7 @@ const T0 = 3_600_000 * 472_222;
 const SECOND = 1_000;
 
 /**
- * The replay, counted by hand (DESIGN §4): 11 non-blank records.
+ * The replay, counted by hand (docs/design.md, Rules): 11 non-blank records.
  * - accepted (6): AAA at 0 s, 30 s, 70 s, 130 s and 20 s (late), BBB at 10 s;
  * - duplicate (1): AAA id a2 again;
  * - rejected (4): invalid_json, invalid_price, invalid_symbol, not_object;

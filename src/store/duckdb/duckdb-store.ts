@@ -1,7 +1,7 @@
 /**
  * The embedded store: one DuckDB file (or `:memory:`). Each batch is one transaction, bulk rows
  * go in through appenders, and reads run on their own connection so they only ever see committed
- * batches (DESIGN §4, Delivery).
+ * batches (docs/design.md, Delivery).
  */
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
@@ -262,7 +262,7 @@ export class DuckDbStore implements Store {
     if (this.#instance !== undefined) throw new Error('DuckDbStore is already open');
     if (this.#path !== ':memory:') await mkdir(path.dirname(path.resolve(this.#path)), { recursive: true });
     // DuckDB's default buffer pool is 80 % of RAM and fills with cached pages as the file grows: cap it
-    // so a long replay keeps a flat footprint (DESIGN §6), and keep its threads to the machine's cores.
+    // so a long replay keeps a flat footprint (docs/design.md, Targets), and keep its threads to the machine's cores.
     const instance = await DuckDBInstance.create(this.#path, {
       memory_limit: this.#memoryLimit,
     });

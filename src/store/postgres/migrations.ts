@@ -77,7 +77,7 @@ const hypertables = `
 
 /**
  * With TimescaleDB, daily candles are a continuous aggregate over the final 1h candles (the roll-up
- * DESIGN §4 defines), refreshed by a policy and real-time for what is not materialized yet. The
+ * docs/design.md, Rules defines), refreshed by a policy and real-time for what is not materialized yet. The
  * store still writes the processor's 1d rows: they say which days are final, and `candles(…, '1d')`
  * serves those days from this view. `price_volume` (sum of vwap * volume) gives the day's vwap.
  * WITH NO DATA, because a continuous aggregate cannot be filled inside open()'s transaction.

@@ -2,7 +2,7 @@
  * The distributed store: PostgreSQL through a node-postgres pool, using TimescaleDB hypertables,
  * compression and retention policies when the extension is there, and day partitions with the
  * store's own retention job when it is not. Each batch is one transaction, its bulk rows sent by
- * COPY, so readers on other connections only ever see whole batches (DESIGN §4, Delivery).
+ * COPY, so readers on other connections only ever see whole batches (docs/design.md, Delivery).
  */
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
