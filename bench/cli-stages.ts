@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
-import { getJson, startCli, stopCli } from '../test/support/cli.ts';
+import { getJson, type RunningCli, startCli, stopCli } from '../test/support/cli.ts';
 import { quantile, rssMb } from './util.ts';
 
 const POLL_MS = 50;
@@ -63,6 +63,33 @@ export async function measurePipeline(
   }
 }
 
+/** A live synthetic market in the CLI, measured over `measureMs` after `warmupMs`. */
+export interface LiveMarketOptions {
+  dir: string;
+  symbols: readonly string[];
+  ticksPerSecond: number;
+  warmupMs: number;
+  measureMs: number;
+}
+
+/** Starts `streamlines run` on a synthetic feed of `options` (config and data dir named `name` in `dir`). */
+async function startLiveMarket(
+  options: LiveMarketOptions,
+  name: string,
+  extraConfig: Record<string, unknown> = {},
+): Promise<RunningCli> {
+  const config = path.join(options.dir, `${name}-bench.json`);
+  await writeFile(
+    config,
+    JSON.stringify({
+      symbols: options.symbols,
+      feeds: [{ type: 'synthetic', ticksPerSecond: options.ticksPerSecond, symbols: options.symbols }],
+      ...extraConfig,
+    }),
+  );
+  return startCli(['--config', config, '--data-dir', path.join(options.dir, `${name}-data`)]);
+}
+
 export interface WsLatencyResult {
   p50Ms: number;
   p99Ms: number;
@@ -78,24 +105,11 @@ export interface WsLatencyResult {
  * `receivedAt` (ingest's Date.now()): the same machine's clock on both sides, so no skew, but it
  * includes this process's own event-loop delay in reading the socket.
  */
-export async function measureWsLatency(options: {
-  dir: string;
-  symbols: readonly string[];
-  ticksPerSecond: number;
-  warmupMs: number;
-  measureMs: number;
-}): Promise<WsLatencyResult> {
-  const config = path.join(options.dir, 'ws-bench.json');
-  await writeFile(
-    config,
-    JSON.stringify({
-      symbols: options.symbols,
-      feeds: [{ type: 'synthetic', ticksPerSecond: options.ticksPerSecond, symbols: options.symbols }],
-      // Every client comes from this one address: lift the per-address cap above their number.
-      server: { ws: { maxConnectionsPerClient: options.symbols.length + 10 } },
-    }),
-  );
-  const cli = await startCli(['--config', config, '--data-dir', path.join(options.dir, 'ws-data')]);
+export async function measureWsLatency(options: LiveMarketOptions): Promise<WsLatencyResult> {
+  const cli = await startLiveMarket(options, 'ws', {
+    // Every client comes from this one address: lift the per-address cap above their number.
+    server: { ws: { maxConnectionsPerClient: options.symbols.length + 10 } },
+  });
   const clients: WebSocket[] = [];
   try {
     const wsUrl = `${cli.baseUrl.replace(/^http/, 'ws')}/ws`;
@@ -172,22 +186,8 @@ async function cpuSeconds(pid: number): Promise<number> {
  * `symbols` (embedded log, DuckDB store, no client), CPU and RSS of the CLI process measured over
  * `measureMs` after `warmupMs`.
  */
-export async function measureIdleCpu(options: {
-  dir: string;
-  symbols: readonly string[];
-  ticksPerSecond: number;
-  warmupMs: number;
-  measureMs: number;
-}): Promise<IdleCpuResult> {
-  const config = path.join(options.dir, 'idle-bench.json');
-  await writeFile(
-    config,
-    JSON.stringify({
-      symbols: options.symbols,
-      feeds: [{ type: 'synthetic', ticksPerSecond: options.ticksPerSecond, symbols: options.symbols }],
-    }),
-  );
-  const cli = await startCli(['--config', config, '--data-dir', path.join(options.dir, 'idle-data')]);
+export async function measureIdleCpu(options: LiveMarketOptions): Promise<IdleCpuResult> {
+  const cli = await startLiveMarket(options, 'idle');
   const pid = cli.child.pid!;
   try {
     await sleep(options.warmupMs);
