@@ -98,12 +98,18 @@ describe('store retention on the real CLI', () => {
     ];
     await writeFile(
       withoutRetention,
-      JSON.stringify({ alerts: { rules }, retention: { ticks: 0, candles: 0 } }),
+      JSON.stringify({ alerts: { rules }, retention: { ticks: 0, candles: 0 }, lake: { enabled: false } }),
     );
     withRetention = join(dir, 'expire.json');
     await writeFile(
       withRetention,
-      JSON.stringify({ alerts: { rules }, retention: { ticks: '4h', candles: '10h' } }),
+      // Without the lake: what retention deletes is gone, so the answers are the retained part only (with
+      // the lake, reads span both and answer everything: test/e2e/lake.test.ts).
+      JSON.stringify({
+        alerts: { rules },
+        retention: { ticks: '4h', candles: '10h' },
+        lake: { enabled: false },
+      }),
     );
     const clean = await startCli([
       '--replay',
