@@ -149,9 +149,13 @@ describe('store retention on the real CLI', () => {
       '--config',
       withRetention,
     ]);
-    await waitDrained(cli.baseUrl);
-    await waitForDump(cli.baseUrl, expected);
-    await stopCli(cli);
+    try {
+      await waitDrained(cli.baseUrl);
+      await waitForDump(cli.baseUrl, expected);
+    } finally {
+      // A failure must not leave the server running: it would keep the test runner alive.
+      await stopCli(cli);
+    }
   });
 
   it('kill -9 while retention deletes, then a rerun, ends as an uninterrupted run', {
@@ -174,8 +178,8 @@ describe('store retention on the real CLI', () => {
       kills.push(`after ${delayMs} ms at offset ${body.processedOffset}${body.drained ? ' (drained)' : ''}`);
     }
     const final = await startCli(args);
-    await waitDrained(final.baseUrl);
     try {
+      await waitDrained(final.baseUrl);
       await waitForDump(final.baseUrl, expected);
     } catch (error) {
       throw new Error(`kills: ${kills.join('; ')}: ${String(error)}`);
