@@ -10,7 +10,17 @@
  * its own; writes, checkpoints, keys and the latest prices go to the inner store unchanged.
  */
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
-import type { Alert, AlertKind, Candle, DeadLetter, IndicatorPoint, Interval } from '../core/records.ts';
+import type { Alert, Candle, DeadLetter, IndicatorPoint, Interval } from '../core/records.ts';
+import {
+  ALERT_READ_COLUMNS,
+  alertFromRow,
+  CANDLE_READ_COLUMNS,
+  candleFromRow,
+  INDICATOR_READ_COLUMNS,
+  indicatorFromRow,
+  TICK_READ_COLUMNS,
+  tickFromRow,
+} from '../store/duckdb/rows.ts';
 import { normalizeRange } from '../store/range-query.ts';
 import type {
   AlertQuery,
@@ -39,9 +49,6 @@ export interface LakeStoreOptions {
   /** Runs before the inner store closes (the embedded lake releases its connections there). */
   beforeClose?: () => Promise<void>;
 }
-
-const num = (value: DuckDBValue): number => Number(value as bigint | number);
-const numOrNull = (value: DuckDBValue): number | null => (value === null ? null : Number(value as number));
 
 function sqlString(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
@@ -109,20 +116,8 @@ export class LakeStore implements Store {
       this.#writtenUntil(symbol),
       range,
       hot,
-      {
-        columns: 'ts, seq, price, size, id, ma_short, ma_long, late',
-        where: `symbol = ${sqlString(symbol)}`,
-        orderKeys: ['ts', 'seq'],
-      },
-      (row) => ({
-        ts: num(row[0]!),
-        price: row[2] as number,
-        size: row[3] as number,
-        id: row[4] as string | null,
-        maShort: numOrNull(row[5]!),
-        maLong: numOrNull(row[6]!),
-        late: row[7] as boolean,
-      }),
+      { columns: TICK_READ_COLUMNS, where: `symbol = ${sqlString(symbol)}`, orderKeys: ['ts', 'seq'] },
+      tickFromRow,
     );
   }
 
@@ -134,23 +129,11 @@ export class LakeStore implements Store {
       range,
       hot,
       {
-        columns: 'ts, open, high, low, close, volume, trades, vwap',
+        columns: CANDLE_READ_COLUMNS,
         where: `symbol = ${sqlString(symbol)} AND "interval" = ${sqlString(interval)}`,
         orderKeys: ['ts'],
       },
-      (row) => ({
-        symbol,
-        interval,
-        ts: num(row[0]!),
-        open: row[1] as number,
-        high: row[2] as number,
-        low: row[3] as number,
-        close: row[4] as number,
-        volume: row[5] as number,
-        trades: num(row[6]!),
-        vwap: numOrNull(row[7]!),
-        final: true,
-      }),
+      (row) => candleFromRow(symbol, interval, row),
     );
   }
 
@@ -162,21 +145,11 @@ export class LakeStore implements Store {
       range,
       hot,
       {
-        columns: 'ts, sma20, ema20, rsi14, bb_upper, bb_middle, bb_lower',
+        columns: INDICATOR_READ_COLUMNS,
         where: `symbol = ${sqlString(symbol)} AND "interval" = ${sqlString(interval)}`,
         orderKeys: ['ts'],
       },
-      (row) => ({
-        symbol,
-        interval,
-        ts: num(row[0]!),
-        sma20: numOrNull(row[1]!),
-        ema20: numOrNull(row[2]!),
-        rsi14: numOrNull(row[3]!),
-        bbUpper: numOrNull(row[4]!),
-        bbMiddle: numOrNull(row[5]!),
-        bbLower: numOrNull(row[6]!),
-      }),
+      (row) => indicatorFromRow(symbol, interval, row),
     );
   }
 
@@ -193,22 +166,11 @@ export class LakeStore implements Store {
       query,
       hot,
       {
-        columns: 'seq, ts, symbol, kind, price, threshold, message',
+        columns: ALERT_READ_COLUMNS,
         where: filters.join(' AND '),
         orderKeys: ['ts', 'seq'],
       },
-      (row) => {
-        const alert: Alert = {
-          seq: num(row[0]!),
-          ts: num(row[1]!),
-          symbol: row[2] as string,
-          kind: row[3] as AlertKind,
-          price: row[4] as number,
-          message: row[6] as string,
-        };
-        if (row[5] !== null) alert.threshold = row[5] as number;
-        return alert;
-      },
+      alertFromRow,
     );
   }
 

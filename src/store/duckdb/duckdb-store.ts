@@ -20,7 +20,6 @@ import {
 } from '@duckdb/node-api';
 import type {
   Alert,
-  AlertKind,
   Candle,
   DeadLetter,
   IndicatorPoint,
@@ -48,6 +47,18 @@ import type {
 } from '../store.ts';
 import { CheckpointConflictError, expiryPlan, sameOffsets } from '../store.ts';
 import { applyMigrations, MIGRATIONS, type Migration } from './migrations.ts';
+import {
+  ALERT_READ_COLUMNS,
+  alertFromRow,
+  CANDLE_READ_COLUMNS,
+  candleFromRow,
+  INDICATOR_READ_COLUMNS,
+  indicatorFromRow,
+  num,
+  numOrNull,
+  TICK_READ_COLUMNS,
+  tickFromRow,
+} from './rows.ts';
 
 export interface DuckDbStoreOptions {
   /** A database file (its directory is created), or `:memory:`. */
@@ -218,9 +229,6 @@ class SerialQueue {
   }
 }
 
-const num = (value: DuckDBValue): number => Number(value as bigint | number);
-const numOrNull = (value: DuckDBValue): number | null => (value === null ? null : Number(value as number));
-
 /** A SQL string literal: quotes doubled, so no input can end the literal early. */
 function sqlString(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
@@ -383,67 +391,36 @@ export class DuckDbStore implements Store {
   async ticks(symbol: string, range: RangeQuery): Promise<StoredTick[]> {
     const rows = await this.#readRange(
       {
-        base: `SELECT ts, seq, price, size, id, ma_short, ma_long, late FROM ticks WHERE symbol = ${sqlString(symbol)}`,
+        base: `SELECT ${TICK_READ_COLUMNS} FROM ticks WHERE symbol = ${sqlString(symbol)}`,
         orderKeys: ['ts', 'seq'],
       },
       range,
     );
-    return rows.map((row) => ({
-      ts: num(row[0]!),
-      price: row[2] as number,
-      size: row[3] as number,
-      id: row[4] as string | null,
-      maShort: numOrNull(row[5]!),
-      maLong: numOrNull(row[6]!),
-      late: row[7] as boolean,
-    }));
+    return rows.map(tickFromRow);
   }
 
   async candles(symbol: string, interval: Interval, range: RangeQuery): Promise<Candle[]> {
     const rows = await this.#readRange(
       {
-        // symbol and interval are the query's own: not selecting them saves two string columns.
-        base: `SELECT ts, open, high, low, close, volume, trades, vwap FROM candles
+        base: `SELECT ${CANDLE_READ_COLUMNS} FROM candles
                WHERE symbol = ${sqlString(symbol)} AND "interval" = ${sqlString(interval)}`,
         orderKeys: ['ts'],
       },
       range,
     );
-    return rows.map((row) => ({
-      symbol,
-      interval,
-      ts: num(row[0]!),
-      open: row[1] as number,
-      high: row[2] as number,
-      low: row[3] as number,
-      close: row[4] as number,
-      volume: row[5] as number,
-      trades: num(row[6]!),
-      vwap: numOrNull(row[7]!),
-      final: true,
-    }));
+    return rows.map((row) => candleFromRow(symbol, interval, row));
   }
 
   async indicators(symbol: string, interval: Interval, range: RangeQuery): Promise<IndicatorPoint[]> {
     const rows = await this.#readRange(
       {
-        base: `SELECT ts, sma20, ema20, rsi14, bb_upper, bb_middle, bb_lower FROM indicators
+        base: `SELECT ${INDICATOR_READ_COLUMNS} FROM indicators
                WHERE symbol = ${sqlString(symbol)} AND "interval" = ${sqlString(interval)}`,
         orderKeys: ['ts'],
       },
       range,
     );
-    return rows.map((row) => ({
-      symbol,
-      interval,
-      ts: num(row[0]!),
-      sma20: numOrNull(row[1]!),
-      ema20: numOrNull(row[2]!),
-      rsi14: numOrNull(row[3]!),
-      bbUpper: numOrNull(row[4]!),
-      bbMiddle: numOrNull(row[5]!),
-      bbLower: numOrNull(row[6]!),
-    }));
+    return rows.map((row) => indicatorFromRow(symbol, interval, row));
   }
 
   async alerts(query: AlertQuery): Promise<Alert[]> {
@@ -452,23 +429,12 @@ export class DuckDbStore implements Store {
     if (query.kind !== undefined) filters.push(`kind = ${sqlString(query.kind)}`);
     const rows = await this.#readRange(
       {
-        base: `SELECT seq, ts, symbol, kind, price, threshold, message FROM alerts WHERE ${filters.join(' AND ')}`,
+        base: `SELECT ${ALERT_READ_COLUMNS} FROM alerts WHERE ${filters.join(' AND ')}`,
         orderKeys: ['ts', 'seq'],
       },
       query,
     );
-    return rows.map((row) => {
-      const alert: Alert = {
-        seq: num(row[0]!),
-        ts: num(row[1]!),
-        symbol: row[2] as string,
-        kind: row[3] as AlertKind,
-        price: row[4] as number,
-        message: row[6] as string,
-      };
-      if (row[5] !== null) alert.threshold = row[5] as number;
-      return alert;
-    });
+    return rows.map(alertFromRow);
   }
 
   async deadLetters(limit: number): Promise<DeadLetter[]> {
