@@ -352,6 +352,8 @@ export async function measureDistributedWsLatency(options: {
         log: { type: 'kafka', brokers: kafka.brokers, partitions: options.partitions, topicPrefix: `${id}.` },
         store: { type: 'postgres', url: postgres.url, schema: created.schema },
         cache: { type: 'redis', url: redis.url, keyPrefix: `${id}:` },
+        // Every client comes from this one address: lift the per-address cap above their number.
+        server: { ws: { maxConnectionsPerClient: symbols.length + 10 } },
       }),
     );
     const serve = await startServe(['--config', config, '--data-dir', join(dir, 'serve')]);
