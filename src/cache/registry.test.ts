@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../config/load.ts';
+import { cacheConfigSchema } from '../config/schema.ts';
 import { latestTick } from './conformance.ts';
 import { createLivePublisher } from './live-publisher.ts';
 import { MemoryLatestCache } from './memory/memory-latest-cache.ts';
@@ -47,14 +48,16 @@ describe('cache config and registry', () => {
 
   it('an open that fails closes what it opened and rejects', async () => {
     // Port 1 on 127.0.0.1 refuses connections.
-    const cache = createCache({ type: 'redis', url: 'redis://127.0.0.1:1' }, { onError: () => {} });
+    const cache = createCache(cacheConfigSchema.parse({ type: 'redis', url: 'redis://127.0.0.1:1' }), {
+      onError: () => {},
+    });
     await assert.rejects(openCache(cache));
   });
 });
 
 describe('createLivePublisher', () => {
   it('forwards every message to the bus and writes the last tick per symbol once per batch', async () => {
-    const cache = createCache({ type: 'memory' });
+    const cache = createCache(cacheConfigSchema.parse({ type: 'memory' }));
     await openCache(cache);
     const writes: number[] = [];
     const set = cache.latest.set.bind(cache.latest);

@@ -1,11 +1,11 @@
-/**
- * Picks the cache implementations a config names. A new backend is a new folder plus one case here.
- */
-import type { CacheConfig } from './cache-config.ts';
+/** Every cache type: its config schema and its constructor. A new cache is one folder plus one entry here. */
+import { type ComponentConfig, componentKind, createComponent } from '../core/component-table.ts';
 import type { LatestCache } from './latest-cache.ts';
 import type { LiveBus } from './live-bus.ts';
+import { memoryCacheSchema } from './memory/memory-cache-config.ts';
 import { MemoryLatestCache } from './memory/memory-latest-cache.ts';
 import { MemoryLiveBus } from './memory/memory-live-bus.ts';
+import { redisCacheSchema } from './redis/redis-cache-config.ts';
 import { RedisLatestCache } from './redis/redis-latest-cache.ts';
 import { RedisLiveBus } from './redis/redis-live-bus.ts';
 
@@ -15,36 +15,52 @@ export interface Cache {
   bus: LiveBus;
 }
 
-/** The `cache` section as code may pass it (the schema fills the defaults). */
-export type CacheSettings =
-  | { type: 'memory'; ttlSeconds?: number }
-  | { type: 'redis'; url: string; ttlSeconds?: number; keyPrefix?: string };
+/** What creating a cache takes besides its config: the environment, and who hears of dropped connections. */
+export interface CacheOptions {
+  env?: NodeJS.ProcessEnv;
+  onError?: (error: Error) => void;
+}
 
-export const DEFAULT_CACHE_TTL_SECONDS = 60;
-export const DEFAULT_KEY_PREFIX = 'streamlines:';
+/** A cache type; `create` builds it unopened. */
+const cacheType = componentKind<[options: CacheOptions], Cache>();
 
-/**
- * Creates (but does not open) the configured cache. The Redis password comes from `REDIS_PASSWORD`
- * in `env`; `onError` hears about dropped Redis connections (they reconnect by themselves).
- */
-export function createCache(
-  config: CacheConfig | CacheSettings,
-  options: { env?: NodeJS.ProcessEnv; onError?: (error: Error) => void } = {},
-): Cache {
-  const ttlMs = (config.ttlSeconds ?? DEFAULT_CACHE_TTL_SECONDS) * 1000;
-  switch (config.type) {
-    case 'memory':
-      return { latest: new MemoryLatestCache({ ttlMs }), bus: new MemoryLiveBus() };
-    case 'redis': {
+/** The `cache` section's types (the config's `cache` is a union of their schemas). */
+export const CACHE_TYPES = [
+  cacheType({
+    type: 'memory',
+    schema: memoryCacheSchema,
+    create: (config) => ({
+      latest: new MemoryLatestCache({ ttlMs: config.ttlSeconds * 1000 }),
+      bus: new MemoryLiveBus(),
+    }),
+  }),
+  cacheType({
+    type: 'redis',
+    schema: redisCacheSchema,
+    create: (config, options) => {
       const connection = {
         url: config.url,
         password: (options.env ?? process.env).REDIS_PASSWORD,
-        keyPrefix: config.keyPrefix ?? DEFAULT_KEY_PREFIX,
+        keyPrefix: config.keyPrefix,
         onError: options.onError,
       };
-      return { latest: new RedisLatestCache({ ...connection, ttlMs }), bus: new RedisLiveBus(connection) };
-    }
-  }
+      return {
+        latest: new RedisLatestCache({ ...connection, ttlMs: config.ttlSeconds * 1000 }),
+        bus: new RedisLiveBus(connection),
+      };
+    },
+  }),
+] as const;
+
+/** The parsed `cache` section. */
+export type CacheConfig = ComponentConfig<typeof CACHE_TYPES>;
+
+/**
+ * Creates (but does not open) the configured cache. The Redis password comes from `REDIS_PASSWORD`
+ * in `options.env`; `options.onError` hears about dropped Redis connections (they reconnect by themselves).
+ */
+export function createCache(config: CacheConfig, options: CacheOptions = {}): Cache {
+  return createComponent(CACHE_TYPES, config, options);
 }
 
 /** Opens both parts; on failure closes what opened, so no connection is left behind. */

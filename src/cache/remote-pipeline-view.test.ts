@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { remoteViewScenario } from '../../test/support/view-scenario.ts';
+import { cacheConfigSchema } from '../config/schema.ts';
 import type { Candle } from '../core/records.ts';
 import { MemoryStore } from '../store/memory/memory-store.ts';
 import { MemoryLiveBus } from './memory/memory-live-bus.ts';
@@ -13,7 +14,7 @@ import {
 } from './remote-pipeline-view.ts';
 
 remoteViewScenario('memory cache', async () => {
-  const cache = createCache({ type: 'memory' });
+  const cache = createCache(cacheConfigSchema.parse({ type: 'memory' }));
   return { processSide: cache, serveSide: cache, cleanup: () => closeCache(cache) };
 });
 

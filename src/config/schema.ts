@@ -3,42 +3,25 @@
  * keys rejected. Each component owns its part (feeds declare theirs beside their code).
  */
 import { z } from 'zod';
-import { cacheConfigSchema } from '../cache/cache-config.ts';
-import { parseDurationMs } from '../core/duration.ts';
-import { parseSizeBytes } from '../core/size.ts';
-import { feedConfigSchema } from '../feeds/registry.ts';
+import { CACHE_TYPES } from '../cache/registry.ts';
+import type { ComponentTable } from '../core/component-table.ts';
+import { durationField as duration } from '../core/config-fields.ts';
+import { FEED_TYPES } from '../feeds/registry.ts';
 import { lakeConfigSchema } from '../lake/lake-config.ts';
-import { kafkaSaslSchema, kafkaTlsSchema } from '../log/kafka/kafka-config.ts';
+import { LOG_TYPES } from '../log/registry.ts';
 import { serverConfigSchema } from '../serve/server-config.ts';
-import { sinksConfigSchema } from '../sinks/registry.ts';
+import { checkSinkNames, SINK_TYPES } from '../sinks/registry.ts';
+import { STORE_TYPES } from '../store/registry.ts';
 
-const duration = z.union([z.string(), z.number()]).transform((value, context) => {
-  const ms = parseDurationMs(value);
-  if (ms === undefined) {
-    context.addIssue({
-      code: 'custom',
-      message: `expected a duration such as "10s", "500ms" or ms, got ${JSON.stringify(value)}`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
-
-/** A size in bytes, or with a binary unit (`64KiB`, `256MiB`, `1GiB`). */
-const size = z.union([z.string(), z.number()]).transform((value, context) => {
-  const bytes = parseSizeBytes(value);
-  if (bytes === undefined) {
-    context.addIssue({
-      code: 'custom',
-      message: `expected a size such as "1GiB", "256MiB", "64KiB" or bytes, got ${JSON.stringify(value)}`,
-    });
-    return z.NEVER;
-  }
-  return bytes;
-});
-
-const LOG_RETENTION_MS = 86_400_000;
-const LOG_RETENTION_BYTES = 1_073_741_824;
+/** One component kind's section: the union of its table's schemas, told apart by `type`. */
+export function componentUnion<Table extends ComponentTable>(table: Table) {
+  const [first, ...rest] = table;
+  const schemas: [Table[number]['schema'], ...Table[number]['schema'][]] = [
+    first.schema,
+    ...rest.map((entry) => entry.schema),
+  ];
+  return z.discriminatedUnion('type', schemas);
+}
 
 const symbol = z
   .string()
@@ -106,93 +89,14 @@ export const anomalySchema = z
   })
   .prefault({});
 
-export const logConfigSchema = z
-  .discriminatedUnion('type', [
-    z.strictObject({
-      type: z.literal('embedded'),
-      fsync: z.boolean().default(false).describe('fsync every append: survives power loss, slower.'),
-      segmentBytes: size
-        .pipe(z.number().int().positive())
-        .optional()
-        .describe('Roll log segments at this size (default 64MiB, at most an eighth of retentionBytes).'),
-      retention: duration
-        .default(LOG_RETENTION_MS)
-        .describe('Delete processed log segments whose last append is older than this (0: never by age).'),
-      retentionBytes: size
-        .default(LOG_RETENTION_BYTES)
-        .describe('Delete the oldest processed log segments while a topic holds more than this (0: no cap).'),
-    }),
-    z.strictObject({ type: z.literal('memory') }),
-    z.strictObject({
-      type: z.literal('kafka'),
-      brokers: z.array(z.string().min(1)).min(1).describe('Bootstrap brokers, host:port.'),
-      partitions: z.number().int().positive().default(1).describe('Partitions of new topics.'),
-      clientId: z.string().min(1).default('streamlines').describe('Kafka client id.'),
-      transactionalId: z
-        .string()
-        .min(1)
-        .optional()
-        .describe('Transactional id: one per writing process, stable across restarts.'),
-      topicPrefix: z.string().default('').describe('Prefix of every Kafka topic name.'),
-      replicationFactor: z.number().int().positive().default(1).describe('Replicas of new topics.'),
-      tls: kafkaTlsSchema,
-      sasl: kafkaSaslSchema,
-      retention: duration
-        .default(LOG_RETENTION_MS)
-        .describe('`retention.ms` of the topics ingest creates (0: the broker default).'),
-      retentionBytes: size
-        .default(LOG_RETENTION_BYTES)
-        .describe(
-          '`retention.bytes` of the topics ingest creates, per partition as Kafka counts it (0: the broker default).',
-        ),
-      spoolMaxBytes: size
-        .pipe(z.number().int().positive())
-        .default(1_073_741_824)
-        .describe(
-          '`ingest` buffers appends on disk, up to this many bytes, while the brokers are unreachable.',
-        ),
-    }),
-  ])
-  .prefault({ type: 'embedded' });
+/** `log`: one of the log types (src/log/registry.ts), the embedded log unless told. */
+export const logConfigSchema = componentUnion(LOG_TYPES).prefault({ type: 'embedded' });
 
-export const storeConfigSchema = z
-  .discriminatedUnion('type', [
-    z.strictObject({
-      type: z.literal('duckdb'),
-      path: z.string().min(1).optional().describe('Database file (default DATA_DIR/streamlines.duckdb).'),
-      memoryLimit: size
-        .optional()
-        .describe(
-          "DuckDB's memory cap: bytes, or e.g. '256MiB'. Default 1/32 of RAM within 256..512 MiB (docs/operations.md).",
-        ),
-    }),
-    z.strictObject({ type: z.literal('memory') }),
-    z.strictObject({
-      type: z.literal('postgres'),
-      url: z
-        .string()
-        .min(1)
-        .describe(
-          'postgres://user@host:port/db. Never put a password here: node-postgres reads PGPASSWORD (and PGHOST, PGUSER...) from the environment.',
-        ),
-      schema: z.string().min(1).default('public').describe('Schema holding the tables (created if missing).'),
-      timescale: z
-        .enum(['auto', 'on', 'off'])
-        .default('auto')
-        .describe(
-          'Use TimescaleDB hypertables when the extension can be created (auto), always (on) or never (off).',
-        ),
-      retention: z
-        .strictObject({
-          ticks: duration.default(30 * 86_400_000).describe('Drop ticks older than this (0 keeps them).'),
-          aggregates: duration
-            .default(90 * 86_400_000)
-            .describe('Drop candles and indicators older than this (0 keeps them).'),
-        })
-        .prefault({}),
-    }),
-  ])
-  .prefault({ type: 'duckdb' });
+/** `store`: one of the store types (src/store/registry.ts), DuckDB unless told. */
+export const storeConfigSchema = componentUnion(STORE_TYPES).prefault({ type: 'duckdb' });
+
+/** `cache`: one of the cache types (src/cache/registry.ts), in process unless told. */
+export const cacheConfigSchema = componentUnion(CACHE_TYPES).prefault({ type: 'memory' });
 
 export const configSchema = z.strictObject({
   symbols: z
@@ -206,7 +110,7 @@ export const configSchema = z.strictObject({
       'How long (event time, behind the newest tick of its source and symbol) an id that is not a canonical integer is remembered; older such ticks are rejected `too_old`.',
     ),
   feeds: z
-    .array(feedConfigSchema)
+    .array(componentUnion(FEED_TYPES))
     .prefault([{ type: 'synthetic' }])
     .describe('Where ticks come from.'),
   alerts: z
@@ -239,9 +143,11 @@ export const configSchema = z.strictObject({
   store: storeConfigSchema,
   server: serverConfigSchema,
   cache: cacheConfigSchema.describe('Latest prices and live fan-out: in process (memory) or Redis.'),
-  sinks: sinksConfigSchema.describe(
-    'Where committed results are also sent: influxdb, cassandra, webhook (docs/sinks.md).',
-  ),
+  sinks: z
+    .array(componentUnion(SINK_TYPES))
+    .default([])
+    .superRefine(checkSinkNames)
+    .describe('Where committed results are also sent: influxdb, cassandra, webhook (docs/sinks.md).'),
   lake: lakeConfigSchema.describe('The Parquet lake of final days (docs/warehouse.md).'),
 });
 

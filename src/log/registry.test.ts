@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { it } from 'node:test';
+import { logConfigSchema } from '../config/schema.ts';
 import { EmbeddedLog } from './embedded/embedded-log.ts';
 import { MemoryLog } from './memory/memory-log.ts';
 import { createLog } from './registry.ts';
@@ -14,7 +15,10 @@ it('creates a memory log', () => {
 it('creates an embedded log under <dataDir>/log', async () => {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'streamlines-registry-'));
   try {
-    const log = createLog({ type: 'embedded', fsync: true, segmentBytes: 4096 }, dataDir);
+    const log = createLog(
+      logConfigSchema.parse({ type: 'embedded', fsync: true, segmentBytes: 4096 }),
+      dataDir,
+    );
     assert.ok(log instanceof EmbeddedLog);
     await log.open();
     await log.append('price-ticks', [{ key: 'BTCUSDT', value: 1 }]);

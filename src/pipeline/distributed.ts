@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { createLivePublisher } from '../cache/live-publisher.ts';
-import { type CacheSettings, closeCache, createCache, openCache } from '../cache/registry.ts';
+import { closeCache, createCache, openCache } from '../cache/registry.ts';
 import {
   emptyCounters,
   RemotePipelineView,
@@ -19,6 +19,7 @@ import type { Feed } from '../feeds/feed.ts';
 import { createFeed } from '../feeds/registry.ts';
 import { Ingest } from '../ingest/ingest.ts';
 import { KafkaLog } from '../log/kafka/kafka-log.ts';
+import { type KafkaLogConfig, kafkaLogOptions } from '../log/kafka/kafka-log-config.ts';
 import type { Log } from '../log/log.ts';
 import { createLog } from '../log/registry.ts';
 import { SpoolingLog } from '../log/spool/spooling-log.ts';
@@ -36,8 +37,6 @@ export type Role = 'ingest' | 'process' | 'serve';
 export class RoleConfigError extends Error {
   override readonly name = 'RoleConfigError';
 }
-
-type KafkaLogConfig = Extract<Config['log'], { type: 'kafka' }>;
 
 /**
  * Checks that the config names engines several processes can share: Kafka for every role, and a
@@ -153,7 +152,7 @@ export function createProcessRole(options: {
   const { config, dataDir } = options;
   const kafka = checkRoleConfig(config, 'process');
   const store = createStore(config.store, dataDir);
-  const cache = createCache(config.cache as CacheSettings, {
+  const cache = createCache(config.cache, {
     onError: (error) => options.onEvent?.(`cache: ${error.message}`),
   });
   const publisher = createLivePublisher(cache);
@@ -165,7 +164,7 @@ export function createProcessRole(options: {
     scope: `${postgres.schema}:${kafka.topicPrefix}${TOPIC_TICKS}`,
     onLost: (error) => role?.leasesLost(error),
   });
-  const log = new KafkaLog({ ...withoutType(kafka), transactionalId: transactionalId(kafka, 'process') });
+  const log = new KafkaLog({ ...kafkaLogOptions(kafka), transactionalId: transactionalId(kafka, 'process') });
   role = new ProcessRole({
     log,
     store,
@@ -178,7 +177,7 @@ export function createProcessRole(options: {
     },
     alertsLog: (partition) =>
       new KafkaLog({
-        ...withoutType(kafka),
+        ...kafkaLogOptions(kafka),
         transactionalId: transactionalId(kafka, `alerts-p${partition}`),
       }),
     publish: publisher.publish,
@@ -209,11 +208,6 @@ export function createProcessRole(options: {
       await closeCache(cache);
     },
   };
-}
-
-function withoutType(config: KafkaLogConfig): ConstructorParameters<typeof KafkaLog>[0] {
-  const { type: _type, spoolMaxBytes: _spool, retention, retentionBytes, ...options } = config;
-  return { ...options, retentionMs: retention, retentionBytes };
 }
 
 /**
@@ -281,8 +275,8 @@ export async function openServeRole(options: {
   const kafka = checkRoleConfig(config, 'serve');
   const store = createStore(config.store, dataDir);
   // Reads only: the producer (and its transactional id) is created at the first append, never here.
-  const log = new KafkaLog({ ...withoutType(kafka), transactionalId: transactionalId(kafka, 'serve') });
-  const cache = createCache(config.cache as CacheSettings, {
+  const log = new KafkaLog({ ...kafkaLogOptions(kafka), transactionalId: transactionalId(kafka, 'serve') });
+  const cache = createCache(config.cache, {
     onError: (error) => options.onError?.(error),
   });
   await store.open();

@@ -1,40 +1,40 @@
 /** Every sink type: its config schema and its constructor. A new destination is one folder plus one entry here. */
-import { z } from 'zod';
+import type { z } from 'zod';
+import { type ComponentConfig, componentKind, createComponent } from '../core/component-table.ts';
 import { CassandraSink, cassandraSinkSchema } from './cassandra/cassandra-sink.ts';
 import { InfluxdbSink, influxdbSinkSchema } from './influxdb/influxdb-sink.ts';
 import type { Sink } from './sink.ts';
 import type { SinkEntry } from './sink-stage.ts';
 import { WebhookSink, webhookSinkSchema } from './webhook/webhook-sink.ts';
 
-export const sinkConfigSchema = z.discriminatedUnion('type', [
-  influxdbSinkSchema,
-  cassandraSinkSchema,
-  webhookSinkSchema,
-]);
-export type SinkConfig = z.output<typeof sinkConfigSchema>;
+/** A sink type; `create` builds it unopened, with secrets from `env`. */
+const sinkType = componentKind<[env: NodeJS.ProcessEnv], Sink>();
 
-/** The `sinks` list of the config: names must be unique (they name checkpoints). */
-export const sinksConfigSchema = z
-  .array(sinkConfigSchema)
-  .default([])
-  .superRefine((sinks, context) => {
-    const names = sinkNames(sinks);
-    names.forEach((name, i) => {
-      if (names.indexOf(name) !== i)
-        context.addIssue({ code: 'custom', path: [i, 'name'], message: `sink name "${name}" is used twice` });
-    });
-  });
+/** The types a `sinks` entry may have (each entry of the config's `sinks` is a union of their schemas). */
+export const SINK_TYPES = [
+  sinkType({
+    type: 'influxdb',
+    schema: influxdbSinkSchema,
+    create: (config, env) => new InfluxdbSink(config, env),
+  }),
+  sinkType({
+    type: 'cassandra',
+    schema: cassandraSinkSchema,
+    create: (config, env) => new CassandraSink(config, env),
+  }),
+  sinkType({
+    type: 'webhook',
+    schema: webhookSinkSchema,
+    create: (config, env) => new WebhookSink(config, env),
+  }),
+] as const;
+
+/** A parsed `sinks` entry. */
+export type SinkConfig = ComponentConfig<typeof SINK_TYPES>;
 
 /** Builds the sink a config entry describes (not opened). */
 export function createSink(config: SinkConfig, env: NodeJS.ProcessEnv = process.env): Sink {
-  switch (config.type) {
-    case 'influxdb':
-      return new InfluxdbSink(config, env);
-    case 'cassandra':
-      return new CassandraSink(config, env);
-    case 'webhook':
-      return new WebhookSink(config, env);
-  }
+  return createComponent(SINK_TYPES, config, env);
 }
 
 /** Each sink's name: its own, else its type, then type-2, type-3... for further unnamed ones of that type. */
@@ -45,6 +45,15 @@ export function sinkNames(configs: readonly Pick<SinkConfig, 'type' | 'name'>[])
     const count = (seen.get(config.type) ?? 0) + 1;
     seen.set(config.type, count);
     return count === 1 ? config.type : `${config.type}-${count}`;
+  });
+}
+
+/** The `sinks` list's own rule, for the config schema: names must be unique (they name checkpoints). */
+export function checkSinkNames(sinks: readonly SinkConfig[], context: z.RefinementCtx): void {
+  const names = sinkNames(sinks);
+  names.forEach((name, i) => {
+    if (names.indexOf(name) !== i)
+      context.addIssue({ code: 'custom', path: [i, 'name'], message: `sink name "${name}" is used twice` });
   });
 }
 

@@ -1,20 +1,6 @@
 /** Config pieces every sink's schema shares (each sink declares its own schema beside its code). */
 import { z } from 'zod';
-import { parseDurationMs } from '../core/duration.ts';
 import { SINK_RECORD_KINDS } from './sink.ts';
-
-/** A duration: ms as a number, or "500ms", "10s", "1m", "7d". */
-export const sinkDuration = z.union([z.string(), z.number()]).transform((value, context) => {
-  const ms = parseDurationMs(value);
-  if (ms === undefined) {
-    context.addIssue({
-      code: 'custom',
-      message: `expected a duration such as "10s", "500ms" or ms, got ${JSON.stringify(value)}`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
 
 /** Keys of every sink. */
 export const sinkCommon = {

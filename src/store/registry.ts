@@ -1,45 +1,50 @@
-/**
- * Picks the store implementation a config names. A new backend is a new folder plus one case here.
- */
+/** Every store type: its config schema and its constructor. A new store is one folder plus one entry here. */
 import path from 'node:path';
+import { type ComponentConfig, componentKind, createComponent } from '../core/component-table.ts';
 import { DuckDbStore } from './duckdb/duckdb-store.ts';
+import { duckDbStoreSchema } from './duckdb/duckdb-store-config.ts';
 import { MemoryStore } from './memory/memory-store.ts';
-import { PostgresStore, type TimescaleMode } from './postgres/postgres-store.ts';
+import { memoryStoreSchema } from './memory/memory-store-config.ts';
+import { PostgresStore } from './postgres/postgres-store.ts';
+import { postgresStoreSchema } from './postgres/postgres-store-config.ts';
 import type { Store } from './store.ts';
-
-/** The `store` section of the config. */
-export type StoreConfig =
-  | { type: 'memory' }
-  | { type: 'duckdb'; path?: string; memoryLimit?: number }
-  | {
-      type: 'postgres';
-      url: string;
-      schema?: string;
-      timescale?: TimescaleMode;
-      /** Retention periods in ms (the config schema parses `30d` and the like). */
-      retention?: { ticks?: number; aggregates?: number };
-    };
 
 /** The file the DuckDB store uses when the config names none. */
 export const DEFAULT_DUCKDB_FILE = 'streamlines.duckdb';
 
-/** Creates (but does not open) the configured store; relative paths stay relative to the working directory. */
-export function createStore(config: StoreConfig, dataDir: string): Store {
-  switch (config.type) {
-    case 'memory':
-      return new MemoryStore();
-    case 'duckdb':
-      return new DuckDbStore({
+/** A store type; `create` builds it unopened (relative paths stay relative to the working directory). */
+const storeType = componentKind<[dataDir: string], Store>();
+
+/** The `store` section's types (the config's `store` is a union of their schemas). */
+export const STORE_TYPES = [
+  storeType({
+    type: 'duckdb',
+    schema: duckDbStoreSchema,
+    create: (config, dataDir) =>
+      new DuckDbStore({
         path: config.path ?? path.join(dataDir, DEFAULT_DUCKDB_FILE),
         memoryLimit: config.memoryLimit,
-      });
-    case 'postgres':
-      return new PostgresStore({
+      }),
+  }),
+  storeType({ type: 'memory', schema: memoryStoreSchema, create: () => new MemoryStore() }),
+  storeType({
+    type: 'postgres',
+    schema: postgresStoreSchema,
+    create: (config) =>
+      new PostgresStore({
         url: config.url,
         schema: config.schema,
         timescale: config.timescale,
-        ticksRetentionMs: config.retention?.ticks,
-        aggregatesRetentionMs: config.retention?.aggregates,
-      });
-  }
+        ticksRetentionMs: config.retention.ticks,
+        aggregatesRetentionMs: config.retention.aggregates,
+      }),
+  }),
+] as const;
+
+/** The parsed `store` section. */
+export type StoreConfig = ComponentConfig<typeof STORE_TYPES>;
+
+/** Creates (but does not open) the configured store. */
+export function createStore(config: StoreConfig, dataDir: string): Store {
+  return createComponent(STORE_TYPES, config, dataDir);
 }

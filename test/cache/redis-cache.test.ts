@@ -17,6 +17,7 @@ import type { LiveBus } from '../../src/cache/live-bus.ts';
 import { RedisLatestCache } from '../../src/cache/redis/redis-latest-cache.ts';
 import { RedisLiveBus } from '../../src/cache/redis/redis-live-bus.ts';
 import { closeCache, createCache, openCache } from '../../src/cache/registry.ts';
+import { cacheConfigSchema } from '../../src/config/schema.ts';
 import { findOrStartRedis } from '../support/redis.ts';
 import { remoteViewScenario } from '../support/view-scenario.ts';
 
@@ -70,8 +71,8 @@ if ('skip' in redis) {
   // A processor and a serve process, each with its own Redis connections.
   remoteViewScenario('redis cache', async () => {
     const keyPrefix = freshPrefix();
-    const processSide = createCache({ type: 'redis', url, keyPrefix });
-    const serveSide = createCache({ type: 'redis', url, keyPrefix });
+    const processSide = createCache(cacheConfigSchema.parse({ type: 'redis', url, keyPrefix }));
+    const serveSide = createCache(cacheConfigSchema.parse({ type: 'redis', url, keyPrefix }));
     await openCache(processSide);
     await openCache(serveSide);
     return {
@@ -110,8 +111,8 @@ if ('skip' in redis) {
     });
 
     it('key prefixes isolate deployments sharing one Redis', async () => {
-      const one = createCache({ type: 'redis', url, keyPrefix: freshPrefix() });
-      const two = createCache({ type: 'redis', url, keyPrefix: freshPrefix() });
+      const one = createCache(cacheConfigSchema.parse({ type: 'redis', url, keyPrefix: freshPrefix() }));
+      const two = createCache(cacheConfigSchema.parse({ type: 'redis', url, keyPrefix: freshPrefix() }));
       await openCache(one);
       await openCache(two);
       try {

@@ -8,9 +8,10 @@
  */
 import cassandra from 'cassandra-driver';
 import { z } from 'zod';
+import { durationField } from '../../core/config-fields.ts';
 import type { Alert, Candle, IndicatorPoint, ProcessedTick } from '../../core/records.ts';
 import { type Sink, type SinkBatch, SinkError, utcDay } from '../sink.ts';
-import { sinkCommon, sinkDuration, sinkRecords } from '../sink-config.ts';
+import { sinkCommon, sinkRecords } from '../sink-config.ts';
 
 export const cassandraSinkSchema = z.strictObject({
   type: z.literal('cassandra'),
@@ -38,14 +39,14 @@ export const cassandraSinkSchema = z.strictObject({
     ),
   ttl: z
     .strictObject({
-      ticks: sinkDuration.optional().describe('Ticks expire after this (default: never).'),
-      candles: sinkDuration.optional().describe('Candles expire after this (default: never).'),
-      indicators: sinkDuration.optional().describe('Default: the candles TTL.'),
-      alerts: sinkDuration.optional().describe('Default: the candles TTL.'),
+      ticks: durationField.optional().describe('Ticks expire after this (default: never).'),
+      candles: durationField.optional().describe('Candles expire after this (default: never).'),
+      indicators: durationField.optional().describe('Default: the candles TTL.'),
+      alerts: durationField.optional().describe('Default: the candles TTL.'),
     })
     .prefault({})
     .describe('Time to live per kind, from the write (0 or absent: rows never expire).'),
-  timeout: sinkDuration.default(12_000).describe('Per-request timeout of the driver.'),
+  timeout: durationField.default(12_000).describe('Per-request timeout of the driver.'),
 });
 export type CassandraSinkConfig = z.output<typeof cassandraSinkSchema>;
 

@@ -9,9 +9,10 @@
  * with `epoch=ms`, the time is exactly `ts`; the nanoseconds only keep the points apart.
  */
 import { z } from 'zod';
+import { durationField } from '../../core/config-fields.ts';
 import type { Alert, Candle, IndicatorPoint, ProcessedTick } from '../../core/records.ts';
 import { type Sink, type SinkBatch, SinkError } from '../sink.ts';
-import { sinkCommon, sinkDuration, sinkRecords } from '../sink-config.ts';
+import { sinkCommon, sinkRecords } from '../sink-config.ts';
 
 export const influxdbSinkSchema = z.strictObject({
   type: z.literal('influxdb'),
@@ -37,7 +38,7 @@ export const influxdbSinkSchema = z.strictObject({
     .default(true)
     .describe('CREATE DATABASE on start (1.x); set false for 2.x/3.x, where the bucket must exist.'),
   batchLines: z.number().int().positive().default(5_000).describe('Points per HTTP request, at most.'),
-  timeout: sinkDuration.default(10_000).describe('A request that takes longer is abandoned and retried.'),
+  timeout: durationField.default(10_000).describe('A request that takes longer is abandoned and retried.'),
 });
 export type InfluxdbSinkConfig = z.output<typeof influxdbSinkSchema>;
 

@@ -7,9 +7,10 @@
  */
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
+import { durationField } from '../../core/config-fields.ts';
 import { ALERT_KINDS, type Alert } from '../../core/records.ts';
 import { type Sink, type SinkBatch, SinkError } from '../sink.ts';
-import { sinkCommon, sinkDuration } from '../sink-config.ts';
+import { sinkCommon } from '../sink-config.ts';
 
 export const webhookSinkSchema = z.strictObject({
   type: z.literal('webhook'),
@@ -36,7 +37,7 @@ export const webhookSinkSchema = z.strictObject({
     .min(1)
     .default('STREAMLINES_WEBHOOK_SECRET')
     .describe('Environment variable holding the HMAC secret; when set, POSTs carry X-Streamlines-Signature.'),
-  timeout: sinkDuration.default(10_000).describe('A POST that takes longer is abandoned and retried.'),
+  timeout: durationField.default(10_000).describe('A POST that takes longer is abandoned and retried.'),
 });
 export type WebhookSinkConfig = z.output<typeof webhookSinkSchema>;
 
