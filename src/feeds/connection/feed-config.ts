@@ -3,20 +3,10 @@
  * same way (and the generated config docs read the same for each).
  */
 import { z } from 'zod';
-import { parseDurationMs } from '../../core/duration.ts';
+import { durationField } from '../../core/config-fields.ts';
 
 /** A strictly positive duration (ms or a string such as "30s"), parsed to ms. */
-export const durationMs = z.union([z.number(), z.string()]).transform((value, context) => {
-  const ms = parseDurationMs(value);
-  if (ms === undefined || ms <= 0) {
-    context.addIssue({
-      code: 'custom',
-      message: `expected a positive duration, got ${JSON.stringify(value)}`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
+export const durationMs = durationField.refine((ms) => ms > 0, 'expected a positive duration');
 
 /** The optional `name` field of a feed of type `type`. */
 export function feedNameField(type: string) {
