@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { configReferenceMarkdown } from '../config/config-reference.ts';
 import { configJsonSchemaText } from '../config/json-schema.ts';
 import { ConfigError, loadConfig, loadConfigWithOverrides } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -47,6 +48,7 @@ Commands:
   keys       create, list or revoke API keys (also while the server runs)
   config     config check FILE: validate a config (with STREAMLINES_* overrides) and exit;
              config schema: print the config's JSON Schema
+             config docs: print the config reference (docs/configuration.md)
   sql        SQL over the lake and the store
   import     load history files (NDJSON, Binance trade dumps) into the store and the lake
   help       this text
@@ -111,15 +113,24 @@ ${COMMON_OPTIONS}
 type ServerCommand = keyof typeof COMMAND_USAGE;
 const COMMANDS = ['run', 'ingest', 'process', 'serve', 'backfill', 'keys', 'config', 'help'];
 
-/** `config check FILE` validates and prints a summary (exit 2 with the problems); `config schema` prints the JSON Schema. */
+/**
+ * `config check FILE` validates and prints a summary (exit 2 with the problems); `config schema` prints the
+ * JSON Schema, `config docs` the config reference.
+ */
 async function runConfigCommand(argv: string[]): Promise<void> {
   const [sub, file, ...rest] = argv;
   if (sub === 'schema' && file === undefined) {
     process.stdout.write(configJsonSchemaText());
     return;
   }
+  if (sub === 'docs' && file === undefined) {
+    process.stdout.write(configReferenceMarkdown());
+    return;
+  }
   if (sub !== 'check' || file === undefined || rest.length > 0) {
-    throw new UsageError('usage: streamlines config check FILE | streamlines config schema');
+    throw new UsageError(
+      'usage: streamlines config check FILE | streamlines config schema | streamlines config docs',
+    );
   }
   const { config, overrides } = await loadConfigWithOverrides(file);
   const feeds = config.feeds.map((feed) => feed.name ?? feed.type).join(', ');

@@ -28,6 +28,8 @@ const symbol = z
   .transform((value) => value.trim().toUpperCase())
   .pipe(z.string().regex(/^[A-Z0-9][A-Z0-9._:/-]{0,31}$/, 'not a valid symbol'));
 
+const ruleSymbol = symbol.describe('The symbol the rule watches (trimmed and upper-cased).');
+
 const cooldown = duration
   .optional()
   .describe('Event time after the rule fires during which it does not fire again (off when absent).');
@@ -35,8 +37,16 @@ const cooldown = duration
 /** `{symbol, above|below, cooldown?}`; the duration comes out as `cooldownMs`, as the processor reads it. */
 export const priceRuleSchema = z
   .union([
-    z.strictObject({ symbol, above: z.number().finite(), cooldown }),
-    z.strictObject({ symbol, below: z.number().finite(), cooldown }),
+    z.strictObject({
+      symbol: ruleSymbol,
+      above: z.number().finite().describe('Fire `price_above` when the price crosses above this.'),
+      cooldown,
+    }),
+    z.strictObject({
+      symbol: ruleSymbol,
+      below: z.number().finite().describe('Fire `price_below` when the price crosses below this.'),
+      cooldown,
+    }),
   ])
   .transform(({ cooldown: cooldownMs, ...rule }) =>
     cooldownMs === undefined ? rule : { ...rule, cooldownMs },
@@ -123,7 +133,7 @@ export const configSchema = z.strictObject({
       maCross: maCrossSchema.describe(
         'Golden/death cross alerts on the 5/20-tick averages: false (off) or {cooldown} per symbol.',
       ),
-      anomaly: anomalySchema,
+      anomaly: anomalySchema.describe('Alerts on returns far outside their recent spread (docs/anomaly.md).'),
     })
     .prefault({}),
   retention: z

@@ -26,7 +26,10 @@ export const postgresStoreSchema = z.strictObject({
         .default(90 * DAY_MS)
         .describe('Drop candles and indicators older than this (0 keeps them).'),
     })
-    .prefault({}),
+    .prefault({})
+    .describe(
+      "The PostgreSQL store's own retention job, by wall-clock age, besides the top-level `retention`.",
+    ),
 });
 
 export type PostgresStoreConfig = z.output<typeof postgresStoreSchema>;
