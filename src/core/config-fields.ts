@@ -6,35 +6,34 @@ import { z } from 'zod';
 import { parseDurationMs } from './duration.ts';
 import { parseSizeBytes } from './size.ts';
 
+/**
+ * A string or number that `parse` turns into a number. `format` marks the key in the JSON Schema, so
+ * the config reference shows its values as a file writes them (src/config/config-reference.ts).
+ */
+function unitField(parse: (value: unknown) => number | undefined, expected: string, format: string) {
+  return z
+    .union([z.string(), z.number()])
+    .transform((value, context) => {
+      const parsed = parse(value);
+      if (parsed === undefined) {
+        context.addIssue({ code: 'custom', message: `expected ${expected}, got ${JSON.stringify(value)}` });
+        return z.NEVER;
+      }
+      return parsed;
+    })
+    .meta({ 'x-format': format });
+}
+
 /** A duration: ms as a number, or `"500ms"`, `"10s"`, `"1m"`, `"2h"`, `"7d"`; parsed into ms. */
-export const durationField = z
-  .union([z.string(), z.number()])
-  .transform((value, context) => {
-    const ms = parseDurationMs(value);
-    if (ms === undefined) {
-      context.addIssue({
-        code: 'custom',
-        message: `expected a duration such as "10s", "500ms" or ms, got ${JSON.stringify(value)}`,
-      });
-      return z.NEVER;
-    }
-    return ms;
-  })
-  // The JSON Schema and the config reference show this key as a duration (src/config/json-schema.ts).
-  .meta({ 'x-format': 'duration' });
+export const durationField = unitField(
+  parseDurationMs,
+  'a duration such as "10s", "500ms" or ms',
+  'duration',
+);
 
 /** A size in bytes, or with a binary unit (`64KiB`, `256MiB`, `1GiB`); parsed into bytes. */
-export const sizeField = z
-  .union([z.string(), z.number()])
-  .transform((value, context) => {
-    const bytes = parseSizeBytes(value);
-    if (bytes === undefined) {
-      context.addIssue({
-        code: 'custom',
-        message: `expected a size such as "1GiB", "256MiB", "64KiB" or bytes, got ${JSON.stringify(value)}`,
-      });
-      return z.NEVER;
-    }
-    return bytes;
-  })
-  .meta({ 'x-format': 'size' });
+export const sizeField = unitField(
+  parseSizeBytes,
+  'a size such as "1GiB", "256MiB", "64KiB" or bytes',
+  'size',
+);
