@@ -32,6 +32,23 @@ export function configReferenceMarkdown(): string {
   return `${HEADER}\n${body.join('\n')}`;
 }
 
+/** A `<!-- config-keys: SECTION -->` … `<!-- /config-keys -->` block in a doc: that section's table, generated. */
+const CONFIG_KEYS_BLOCK = /(<!-- config-keys: (.+?) -->\n)[\s\S]*?(<!-- \/config-keys -->)/g;
+
+/**
+ * `markdown` with each config-keys block holding its section's table as the schema generates it now
+ * (SECTION is the section's heading in docs/configuration.md, without backticks). Docs that explain a
+ * component (docs/sinks.md) show its keys this way, so they cannot drift from the schema.
+ */
+export function withConfigKeyTables(markdown: string): string {
+  const sections = objectSections('', 'Top level', configJsonSchema());
+  return markdown.replace(CONFIG_KEYS_BLOCK, (_block, open: string, name: string, close: string) => {
+    const section = sections.find((candidate) => candidate.heading.replaceAll('`', '') === name);
+    if (section === undefined) throw new Error(`no config section "${name}" (see docs/configuration.md)`);
+    return `${open}\n${tableText(section.rows)}\n${close}`;
+  });
+}
+
 function tableText(rows: readonly string[]): string {
   return ['| key | type | default | meaning |', '|---|---|---|---|', ...rows, ''].join('\n');
 }
@@ -45,7 +62,8 @@ function objectSections(path: string, heading: string, node: Node): Section[] {
     const keyPath = path === '' ? key : `${path}.${key}`;
     const required = node.required?.includes(key) === true && value.default === undefined;
     const below = nestedSections(keyPath, value);
-    const meaning = value.description ?? '';
+    const meaning =
+      value.description ?? (key === 'type' && value.const !== undefined ? 'Selects this type.' : '');
     rows.push(
       `| \`${key}\` | ${typeName(value)} | ${required ? '**required**' : defaultText(value)} | ${escapeCell(meaning)} |`,
     );

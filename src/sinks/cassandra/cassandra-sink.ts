@@ -28,7 +28,7 @@ export const cassandraSinkSchema = z.strictObject({
     .string()
     .regex(/^[a-zA-Z][a-zA-Z0-9_]{0,47}$/)
     .default('streamlines')
-    .describe('Keyspace (created if missing).'),
+    .describe('Keyspace, created if missing (SimpleStrategy); an existing one is used as it is.'),
   replicationFactor: z
     .number()
     .int()

@@ -21,7 +21,9 @@ export const webhookSinkSchema = z.strictObject({
   format: z
     .enum(['json', 'slack', 'discord'])
     .default('json')
-    .describe("Body: the alert's fields (json), Slack's {text}, or Discord's {content}."),
+    .describe(
+      "Body: `json` the alert's fields {ts, symbol, kind, price, threshold?, message}, `slack` {text}, `discord` {content}.",
+    ),
   kinds: z
     .array(z.enum(ALERT_KINDS))
     .min(1)
