@@ -37,3 +37,9 @@ export const sizeField = unitField(
   'a size such as "1GiB", "256MiB", "64KiB" or bytes',
   'size',
 );
+
+/** A symbol as ticks carry it: trimmed and upper-cased, then checked (docs/design.md, Validation). */
+export const symbolField = z
+  .string()
+  .transform((value) => value.trim().toUpperCase())
+  .pipe(z.string().regex(/^[A-Z0-9][A-Z0-9._:/-]{0,31}$/, 'not a valid symbol'));

@@ -2,6 +2,9 @@
  * Alert rules that need no history beyond the previous tick (docs/design.md, Rules): price thresholds from the
  * config, and golden/death crosses of the per-tick moving averages.
  */
+import type { z } from 'zod';
+import type { maCrossSchema } from './alerts-config.ts';
+
 /** A price threshold rule from the config: exactly one of `above` / `below`. */
 export interface PriceRule {
   symbol: string;
@@ -16,7 +19,7 @@ export interface PriceRule {
  * off; `cooldownMs` is event time after a cross of a symbol during which that symbol fires no cross
  * of either kind. Absent: on, with no cooldown, so the rules hold as written.
  */
-export type MaCrossConfig = false | { cooldownMs: number };
+export type MaCrossConfig = z.output<typeof maCrossSchema>;
 
 /**
  * True when an alert that last fired at `lastFiredTs` (NaN: never) may fire for a tick at `ts`: the

@@ -111,10 +111,9 @@ test('the message states the move in percent and the z-score', () => {
   );
 });
 
-test('defaults: off, and the floor is 1 bp when omitted; alpha halves a weight every halfLifeTicks', () => {
+test('defaults (from the config schema): off, a floor of 1 bp; alpha halves a weight every halfLifeTicks', () => {
   assert.equal(DEFAULT_ANOMALY.enabled, false);
-  const { minStdDev: _floor, ...withoutFloor } = CONFIG;
-  assert.equal(resolveAnomaly(withoutFloor).minStdDev, 1e-4);
+  assert.equal(resolveAnomaly(DEFAULT_ANOMALY).minStdDev, 1e-4);
   // (1 - alpha)^h = 1/2 by definition of the half-life h.
   assert.ok(Math.abs((1 - resolveAnomaly(CONFIG).alpha) ** 35 - 0.5) < 1e-12);
 });

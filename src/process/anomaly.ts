@@ -10,31 +10,14 @@
  * incremental EW variance). `minStdDev` keeps a move after a flat spell (v = 0) from being infinitely
  * surprising. Disabled by default: alerts fire only for what a user configures. See docs/anomaly.md.
  */
+import type { z } from 'zod';
+import { anomalySchema } from './alerts-config.ts';
 
-/** The knobs, named as in the config file (`alerts.anomaly`). */
-export interface AnomalyConfig {
-  enabled: boolean;
-  /** |z| at or above which a return is anomalous. Default 6. */
-  zScore: number;
-  /** Half-life, in ticks, of the weights of the mean and variance of returns. Default 100. */
-  halfLifeTicks: number;
-  /** Returns a symbol must have seen before it can alert. Default 50. */
-  warmupTicks: number;
-  /** Returns after an alert during which the symbol does not alert again. Default 20. */
-  cooldownTicks: number;
-  /** Floor of the standard deviation of log returns. Default 1e-4 (1 basis point). */
-  minStdDev?: number;
-}
+/** The knobs, as the config file's `alerts.anomaly` parses (src/process/alerts-config.ts). */
+export type AnomalyConfig = z.output<typeof anomalySchema>;
 
-/** Off; the other defaults match the config schema's. */
-export const DEFAULT_ANOMALY: AnomalyConfig = {
-  enabled: false,
-  zScore: 6,
-  halfLifeTicks: 100,
-  warmupTicks: 50,
-  cooldownTicks: 20,
-  minStdDev: 1e-4,
-};
+/** The config schema's defaults: off. */
+export const DEFAULT_ANOMALY: AnomalyConfig = anomalySchema.parse(undefined);
 
 /** The knobs resolved once for the hot path. */
 export interface AnomalyParameters {
@@ -51,7 +34,7 @@ export function resolveAnomaly(config: AnomalyConfig): AnomalyParameters {
     alpha: 1 - 2 ** (-1 / config.halfLifeTicks),
     warmupTicks: config.warmupTicks,
     cooldownTicks: config.cooldownTicks,
-    minStdDev: config.minStdDev ?? 1e-4,
+    minStdDev: config.minStdDev,
   };
 }
 
