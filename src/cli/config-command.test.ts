@@ -49,6 +49,12 @@ describe('streamlines --version and config', () => {
     assert.match(stderr, /log\.brokers/);
   });
 
+  it('config docs prints docs/configuration.md', async () => {
+    const { code, stdout } = await cli(['config', 'docs']);
+    assert.equal(code, 0);
+    assert.equal(stdout, await readFile(path.join(root, 'docs/configuration.md'), 'utf8'));
+  });
+
   it('config schema prints docs/config.schema.json', async () => {
     const { code, stdout } = await cli(['config', 'schema']);
     assert.equal(code, 0);
