@@ -48,29 +48,33 @@ export const anomalySchema = z
       .number()
       .positive()
       .default(6)
-      .describe('How many standard deviations a return must be from the mean.'),
+      .describe('|z| at or above which a return is anomalous: how many standard deviations from the mean.'),
     halfLifeTicks: z
       .number()
       .positive()
       .default(100)
-      .describe('Half-life, in ticks, of the mean and variance of returns.'),
+      .describe(
+        'Half-life, in ticks, of the weights of the mean and variance of returns (100: alpha ~ 0.0069).',
+      ),
     warmupTicks: z
       .number()
       .int()
       .nonnegative()
       .default(50)
-      .describe('Ticks per symbol before anomalies can fire.'),
+      .describe('Returns a symbol needs before it can alert.'),
     cooldownTicks: z
       .number()
       .int()
       .nonnegative()
       .default(20)
-      .describe('Ticks per symbol after an anomaly before the next.'),
+      .describe('Returns after an alert during which the symbol stays quiet.'),
     minStdDev: z
       .number()
       .nonnegative()
       .default(0.0001)
-      .describe('Floor on the std dev of returns, so flat markets do not fire.'),
+      .describe(
+        'Floor of the standard deviation of returns (1 basis point), so a move after a flat spell is not infinitely surprising.',
+      ),
   })
   .prefault({});
 
