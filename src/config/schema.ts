@@ -1,6 +1,8 @@
 /**
- * The config file's schema (docs/design.md, Interfaces): every key optional, defaults and descriptions here, unknown
- * keys rejected. Each component owns its part (feeds declare theirs beside their code).
+ * The config file's schema (docs/design.md, Interfaces): every key optional, unknown keys rejected. It only
+ * composes: each component declares its schema, defaults and descriptions beside its code, and each kind
+ * with types (feeds, log, store, cache, sinks) is a registry table that becomes one discriminated union
+ * here. The JSON Schema (json-schema.ts) and the reference (config-reference.ts) are generated from this.
  */
 import { z } from 'zod';
 import { CACHE_TYPES } from '../cache/registry.ts';
@@ -25,13 +27,19 @@ export function componentUnion<Table extends ComponentTable>(table: Table) {
 }
 
 /** `log`: one of the log types (src/log/registry.ts), the embedded log unless told. */
-export const logConfigSchema = componentUnion(LOG_TYPES).prefault({ type: 'embedded' });
+export const logConfigSchema = componentUnion(LOG_TYPES)
+  .prefault({ type: 'embedded' })
+  .describe('The durable, replayable record of accepted ticks (docs/design.md, The flow).');
 
 /** `store`: one of the store types (src/store/registry.ts), DuckDB unless told. */
-export const storeConfigSchema = componentUnion(STORE_TYPES).prefault({ type: 'duckdb' });
+export const storeConfigSchema = componentUnion(STORE_TYPES)
+  .prefault({ type: 'duckdb' })
+  .describe('Where ticks, candles, indicators and alerts are kept and read from.');
 
 /** `cache`: one of the cache types (src/cache/registry.ts), in process unless told. */
-export const cacheConfigSchema = componentUnion(CACHE_TYPES).prefault({ type: 'memory' });
+export const cacheConfigSchema = componentUnion(CACHE_TYPES)
+  .prefault({ type: 'memory' })
+  .describe('Latest prices and the live fan-out: in this process, or shared by processes.');
 
 export const configSchema = z.strictObject({
   symbols: z
@@ -65,12 +73,12 @@ export const configSchema = z.strictObject({
   log: logConfigSchema,
   store: storeConfigSchema,
   server: serverConfigSchema,
-  cache: cacheConfigSchema.describe('Latest prices and live fan-out: in process (memory) or Redis.'),
+  cache: cacheConfigSchema,
   sinks: z
     .array(componentUnion(SINK_TYPES))
     .default([])
     .superRefine(checkSinkNames)
-    .describe('Where committed results are also sent: influxdb, cassandra, webhook (docs/sinks.md).'),
+    .describe('Where committed results are also sent (docs/sinks.md).'),
   lake: lakeConfigSchema.describe('The Parquet lake of final days (docs/warehouse.md).'),
 });
 
