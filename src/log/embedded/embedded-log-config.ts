@@ -17,5 +17,3 @@ export const embeddedLogSchema = z.strictObject({
     'Delete the oldest processed log segments while a topic holds more than this (0: no cap).',
   ),
 });
-
-export type EmbeddedLogConfig = z.output<typeof embeddedLogSchema>;

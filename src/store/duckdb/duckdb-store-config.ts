@@ -11,5 +11,3 @@ export const duckDbStoreSchema = z.strictObject({
       "DuckDB's memory cap: bytes, or e.g. '256MiB'. Default 1/32 of RAM within 256..512 MiB (docs/operations.md).",
     ),
 });
-
-export type DuckDbStoreConfig = z.output<typeof duckDbStoreSchema>;

@@ -31,5 +31,3 @@ export const postgresStoreSchema = z.strictObject({
       "The PostgreSQL store's own retention job, by wall-clock age, besides the top-level `retention`.",
     ),
 });
-
-export type PostgresStoreConfig = z.output<typeof postgresStoreSchema>;
