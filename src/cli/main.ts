@@ -8,6 +8,7 @@ import { configReferenceMarkdown } from '../config/config-reference.ts';
 import { configJsonSchemaText } from '../config/json-schema.ts';
 import { ConfigError, loadConfig, loadConfigWithOverrides } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { feedNames } from '../feeds/registry.ts';
 import { DataDirLockedError } from '../pipeline/data-dir-lock.ts';
 import {
   checkRoleConfig,
@@ -133,7 +134,7 @@ async function runConfigCommand(argv: string[]): Promise<void> {
     );
   }
   const { config, overrides } = await loadConfigWithOverrides(file);
-  const feeds = config.feeds.map((feed) => feed.name ?? feed.type).join(', ');
+  const feeds = feedNames(config.feeds).join(', ');
   process.stdout.write(
     `${file}: ok (feeds: ${feeds}; log: ${config.log.type}; store: ${config.store.type}; cache: ${config.cache.type})\n`,
   );

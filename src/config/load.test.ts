@@ -79,7 +79,7 @@ describe('config', () => {
     assert.throws(() => parseConfig({ feeds: [{ type: 'replay' }] }), /feeds\[0\]\.path/);
     assert.throws(
       () => parseConfig({ feeds: [{ type: 'synthetic' }, { type: 'synthetic' }] }),
-      /duplicate feed name/,
+      /feeds\[1\]\.name: feed name "synthetic" is used twice; give each a unique name/,
     );
     assert.throws(() => parseConfig([]), ConfigError);
   });

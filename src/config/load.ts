@@ -12,10 +12,7 @@ export class ConfigError extends Error {
 /** Validates a decoded config object; throws ConfigError listing every problem with its key path. */
 export function parseConfig(value: unknown, origin = 'config'): Config {
   const result = configSchema.safeParse(value ?? {});
-  if (result.success) {
-    assertUniqueFeedNames(result.data, origin);
-    return result.data;
-  }
+  if (result.success) return result.data;
   const problems = result.error.issues.flatMap((issue) => describeIssue(issue));
   throw new ConfigError(`${origin} is invalid:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
 }
@@ -80,17 +77,4 @@ function formatPath(path: readonly PropertyKey[]): string {
     else text += text === '' ? String(part) : `.${String(part)}`;
   }
   return text;
-}
-
-function assertUniqueFeedNames(config: Config, origin: string): void {
-  const seen = new Set<string>();
-  config.feeds.forEach((feed, index) => {
-    const name = feed.name ?? feed.type;
-    if (seen.has(name)) {
-      throw new ConfigError(
-        `${origin} is invalid:\n  - feeds[${index}].name: duplicate feed name "${name}"; give each feed a unique name`,
-      );
-    }
-    seen.add(name);
-  });
 }

@@ -6,14 +6,14 @@
  */
 import { z } from 'zod';
 import { CACHE_TYPES } from '../cache/registry.ts';
-import type { ComponentTable } from '../core/component-table.ts';
+import { type ComponentTable, uniqueNames } from '../core/component-table.ts';
 import { durationField as duration, symbolField } from '../core/config-fields.ts';
-import { FEED_TYPES } from '../feeds/registry.ts';
+import { FEED_TYPES, feedNames } from '../feeds/registry.ts';
 import { lakeConfigSchema } from '../lake/lake-config.ts';
 import { LOG_TYPES } from '../log/registry.ts';
 import { alertsConfigSchema } from '../process/alerts-config.ts';
 import { serverConfigSchema } from '../serve/server-config.ts';
-import { checkSinkNames, SINK_TYPES } from '../sinks/registry.ts';
+import { SINK_TYPES, sinkNames } from '../sinks/registry.ts';
 import { STORE_TYPES } from '../store/registry.ts';
 
 /** One component kind's section: the union of its table's schemas, told apart by `type`. */
@@ -55,6 +55,7 @@ export const configSchema = z.strictObject({
   feeds: z
     .array(componentUnion(FEED_TYPES))
     .prefault([{ type: 'synthetic' }])
+    .superRefine(uniqueNames(feedNames, 'feed name'))
     .describe('Where ticks come from.'),
   alerts: alertsConfigSchema,
   retention: z
@@ -77,7 +78,7 @@ export const configSchema = z.strictObject({
   sinks: z
     .array(componentUnion(SINK_TYPES))
     .default([])
-    .superRefine(checkSinkNames)
+    .superRefine(uniqueNames(sinkNames, 'sink name'))
     .describe('Where committed results are also sent (docs/sinks.md).'),
   lake: lakeConfigSchema.describe('The Parquet lake of final days (docs/warehouse.md).'),
 });

@@ -61,3 +61,22 @@ export function createComponent<Context extends unknown[], Instance>(
   if (entry === undefined) throw new Error(`no entry for type "${config.type}" in this registry`);
   return entry.create(config, ...context);
 }
+
+/**
+ * A refinement for a config list whose entries need distinct names (they name checkpoints, metrics,
+ * status): `namesOf` gives each entry's name, defaults included; a name used again is an issue at
+ * that entry's `name`, so the message names its path.
+ */
+export function uniqueNames<Entry>(namesOf: (entries: readonly Entry[]) => string[], what: string) {
+  return (entries: readonly Entry[], context: z.RefinementCtx): void => {
+    const names = namesOf(entries);
+    names.forEach((name, index) => {
+      if (names.indexOf(name) !== index)
+        context.addIssue({
+          code: 'custom',
+          path: [index, 'name'],
+          message: `${what} "${name}" is used twice; give each a unique name`,
+        });
+    });
+  };
+}

@@ -52,6 +52,11 @@ export const FEED_TYPES = [
 /** A parsed `feeds` entry. */
 export type FeedConfig = ComponentConfig<typeof FEED_TYPES>;
 
+/** Each feed's name: its own, else its type (the config refuses two feeds of one name). */
+export function feedNames(configs: readonly Pick<FeedConfig, 'type' | 'name'>[]): string[] {
+  return configs.map((config) => config.name ?? config.type);
+}
+
 /** Builds the feed a config entry describes; `defaultSymbols` serves feeds that name none. */
 export function createFeed(config: FeedConfig, defaultSymbols: readonly string[]): Feed {
   return createComponent(FEED_TYPES, config, defaultSymbols);

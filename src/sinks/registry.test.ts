@@ -61,7 +61,7 @@ test('unknown keys, unknown types and reused names are errors naming the path', 
           { type: 'webhook', url: 'http://b', name: 'hook' },
         ],
       }),
-    /sinks\[1\]\.name: sink name "hook" is used twice/,
+    /sinks\[1\]\.name: sink name "hook" is used twice; give each a unique name/,
   );
 });
 

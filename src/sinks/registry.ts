@@ -1,5 +1,4 @@
 /** Every sink type: its config schema and its constructor. A new destination is one folder plus one entry here. */
-import type { z } from 'zod';
 import { type ComponentConfig, componentKind, createComponent } from '../core/component-table.ts';
 import { CassandraSink, cassandraSinkSchema } from './cassandra/cassandra-sink.ts';
 import { InfluxdbSink, influxdbSinkSchema } from './influxdb/influxdb-sink.ts';
@@ -45,15 +44,6 @@ export function sinkNames(configs: readonly Pick<SinkConfig, 'type' | 'name'>[])
     const count = (seen.get(config.type) ?? 0) + 1;
     seen.set(config.type, count);
     return count === 1 ? config.type : `${config.type}-${count}`;
-  });
-}
-
-/** The `sinks` list's own rule, for the config schema: names must be unique (they name checkpoints). */
-export function checkSinkNames(sinks: readonly SinkConfig[], context: z.RefinementCtx): void {
-  const names = sinkNames(sinks);
-  names.forEach((name, i) => {
-    if (names.indexOf(name) !== i)
-      context.addIssue({ code: 'custom', path: [i, 'name'], message: `sink name "${name}" is used twice` });
   });
 }
 
