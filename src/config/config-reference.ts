@@ -27,8 +27,7 @@ the type they name. The same schema as JSON Schema: [config.schema.json](config.
 
 /** The Markdown of docs/configuration.md. */
 export function configReferenceMarkdown(): string {
-  const sections = objectSections('', 'Top level', configJsonSchema());
-  const body = sections.map(({ heading, rows }) => `## ${heading}\n\n${tableText(rows)}`);
+  const body = configSections().map(({ heading, rows }) => `## ${heading}\n\n${tableText(rows)}`);
   return `${HEADER}\n${body.join('\n')}`;
 }
 
@@ -41,12 +40,17 @@ const CONFIG_KEYS_BLOCK = /(<!-- config-keys: (.+?) -->\n)[\s\S]*?(<!-- \/config
  * component (docs/sinks.md) show its keys this way, so they cannot drift from the schema.
  */
 export function withConfigKeyTables(markdown: string): string {
-  const sections = objectSections('', 'Top level', configJsonSchema());
+  const sections = configSections();
   return markdown.replace(CONFIG_KEYS_BLOCK, (_block, open: string, name: string, close: string) => {
     const section = sections.find((candidate) => candidate.heading.replaceAll('`', '') === name);
     if (section === undefined) throw new Error(`no config section "${name}" (see docs/configuration.md)`);
     return `${open}\n${tableText(section.rows)}\n${close}`;
   });
+}
+
+/** Every section: the top level, then each object and each type in the order of their keys. */
+function configSections(): Section[] {
+  return objectSections('', 'Top level', configJsonSchema());
 }
 
 function tableText(rows: readonly string[]): string {
@@ -75,9 +79,8 @@ function objectSections(path: string, heading: string, node: Node): Section[] {
 /** Sections for what a key holds: an object, a list of objects, or one of several types. */
 function nestedSections(path: string, node: Node): Section[] {
   if (node.properties !== undefined) return objectSections(path, `\`${path}\``, node);
-  const items = node.items;
-  if (items !== undefined && !Array.isArray(items) && typeof items !== 'boolean')
-    return nestedSections(`${path}[]`, items);
+  const items = itemsOf(node);
+  if (items !== undefined) return nestedSections(`${path}[]`, items);
   const members = (node.oneOf ?? node.anyOf ?? []).filter((member) => member.properties !== undefined);
   return members.flatMap((member, index) => {
     const type = typeConst(member);
@@ -87,6 +90,12 @@ function nestedSections(path: string, node: Node): Section[] {
         : `\`${path}\`${members.length > 1 ? `, form ${index + 1}` : ''}`;
     return objectSections(path, heading, member);
   });
+}
+
+/** The schema of a list's items (every list of the config has one). */
+function itemsOf(node: Node): Node | undefined {
+  const items = node.items;
+  return items === undefined || Array.isArray(items) || typeof items === 'boolean' ? undefined : items;
 }
 
 function typeConst(node: Node): string | undefined {
@@ -108,10 +117,8 @@ function typeName(node: Node): string {
       : distinct.join(' or ');
   }
   if (node.type === 'array') {
-    const items = node.items;
-    const itemType =
-      items !== undefined && !Array.isArray(items) && typeof items !== 'boolean' ? typeName(items) : 'any';
-    return `list of ${itemType}`;
+    const items = itemsOf(node);
+    return `list of ${items === undefined ? 'any' : typeName(items)}`;
   }
   if (Array.isArray(node.type)) return node.type.join(' or ');
   return node.type ?? 'any';
