@@ -31,10 +31,7 @@ export type AnyComponentType<Context extends unknown[] = never[], Instance = unk
 >;
 
 /** A table: at least one entry, so the config can make a union of it. */
-export type ComponentTable<Entry extends AnyComponentType<never[]> = AnyComponentType<never[]>> = readonly [
-  Entry,
-  ...Entry[],
-];
+export type ComponentTable = readonly [AnyComponentType, ...AnyComponentType[]];
 
 /** The parsed config of any entry of `Table` (the union of the entries' schema outputs). */
 export type ComponentConfig<Table extends ComponentTable> = z.output<Table[number]['schema']>;
@@ -52,7 +49,7 @@ export function componentKind<Context extends unknown[], Instance>() {
 
 /** Builds the instance a parsed config names, with the table's entry of its `type`. */
 export function createComponent<Context extends unknown[], Instance>(
-  table: readonly ComponentType<TypedConfigSchema, Context, Instance>[],
+  table: readonly AnyComponentType<Context, Instance>[],
   config: { type: string },
   ...context: Context
 ): Instance {
