@@ -28,3 +28,12 @@ it('builds with the entry whose type the config names, passing the context on', 
 it('refuses a type no entry has (a config the union did not produce)', () => {
   assert.throws(() => createComponent(GREETERS, { type: 'whisper' }, 'ada'), /no entry for type "whisper"/);
 });
+
+/** Entries the type checker must refuse (`npm run typecheck` fails if either line compiles); never run. */
+export function entriesThatDoNotCompile(): void {
+  const plain = z.strictObject({ type: z.literal('plain') });
+  // @ts-expect-error the type is not the schema's literal
+  greeter({ type: 'loud', schema: plain, create: () => '' });
+  // @ts-expect-error create reads a key the schema does not have
+  greeter({ type: 'plain', schema: plain, create: (config) => String(config.marks) });
+}
