@@ -6,18 +6,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitUntil } from '../../test/support/wait.ts';
 import type { LatestTick } from '../store/store.ts';
 import type { LatestCache } from './latest-cache.ts';
 import type { LiveBus, LiveMessage } from './live-bus.ts';
-
-/** Polls `predicate` until it holds, or fails after `timeoutMs` with `what`. */
-export async function waitUntil(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 export function latestTick(symbol: string, price: number, ts = 1_700_000_000_000): LatestTick {
   return { symbol, ts, price, size: 0.5, maShort: price - 1, maLong: null, source: 'synthetic' };

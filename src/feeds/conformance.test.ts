@@ -6,10 +6,11 @@ import { FakeAlpacaServer } from '../../test/fakes/fake-alpaca-server.ts';
 import { aggTrade, FakeBinance } from '../../test/fakes/fake-binance-server.ts';
 import { FakeCoinbase, match } from '../../test/fakes/fake-coinbase-server.ts';
 import { FakeCoingeckoServer, type FakeReply } from '../../test/fakes/fake-coingecko-server.ts';
-import { type FakeClient, type FakeExchange, waitFor } from '../../test/fakes/fake-exchange.ts';
+import type { FakeClient, FakeExchange } from '../../test/fakes/fake-exchange.ts';
 import { FakeFinnhubServer } from '../../test/fakes/fake-finnhub-server.ts';
 import { FakeKraken, krakenTrade } from '../../test/fakes/fake-kraken-server.ts';
 import { type FakeTwsOptions, FakeTwsServer } from '../../test/fakes/fake-tws-server.ts';
+import { waitUntil } from '../../test/support/wait.ts';
 import { alpacaFeedSchema, createAlpacaFeed } from './alpaca/alpaca-feed.ts';
 import { BackfillFeed, backfillFeedSchema } from './backfill/backfill-feed.ts';
 import { binanceFeedSchema, createBinanceFeed } from './binance/binance-feed.ts';
@@ -72,7 +73,7 @@ function exchangeDriver<Trade>(
       return options.feedAt();
     },
     ready: () =>
-      waitFor(
+      waitUntil(
         () =>
           fake
             .subscribers(options.stream)
@@ -160,7 +161,7 @@ feedConformance('finnhub', async () => {
       return createFinnhubFeed(config, [], environment());
     },
     ready: () =>
-      waitFor(
+      waitUntil(
         () =>
           server.connections > clients.since() && server.subscriptions(server.connections - 1).length === 1,
         'subscription',
@@ -200,7 +201,7 @@ feedConformance('alpaca', async () => {
       return createAlpacaFeed(config, [], environment());
     },
     ready: () =>
-      waitFor(
+      waitUntil(
         () => server.connections > clients.since() && server.subscribes(server.connections - 1).length >= 1,
         'subscription',
       ),
@@ -245,7 +246,7 @@ feedConformance('ib', async () => {
       return new IbFeed(config, [], QUIET);
     },
     ready: () =>
-      server.waitFor(() => server.subscriptions.some((s) => s.connection >= clients.since()), 'subscription'),
+      waitUntil(() => server.subscriptions.some((s) => s.connection >= clients.since()), 'subscription'),
     produce: async (count) => {
       const reqId = server.subscriptions.findLast((s) => s.symbol === 'AAPL')!.reqId;
       for (let i = 0; i < count; i++)
@@ -285,7 +286,7 @@ feedConformance('coingecko', async () => {
       return new CoingeckoFeed(config, [], QUIET);
     },
     // Two polls: the first of this run has been answered and handed over.
-    ready: () => waitFor(() => server.requests.length >= polls.since() + 2, 'two polls'),
+    ready: () => waitUntil(() => server.requests.length >= polls.since() + 2, 'two polls'),
     produce: async (count) => {
       for (const coin of coins.slice(0, count)) updatedAt[coin]! += 1;
       server.script([quotes()]);
@@ -295,7 +296,7 @@ feedConformance('coingecko', async () => {
     sendMalformed: async () => {
       const seen = server.requests.length;
       server.script([{ body: 'not json{' }, { body: { bitcoin: { usd: 1 } } }, quotes()]);
-      await waitFor(() => server.requests.length >= seen + 3, 'the two bad answers served');
+      await waitUntil(() => server.requests.length >= seen + 3, 'the two bad answers served');
       return 2;
     },
     refuseFatally: () => server.script([{ status: 401, body: { error: 'invalid api key' } }]),

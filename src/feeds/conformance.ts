@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { describe, it } from 'node:test';
+import { waitUntil } from '../../test/support/wait.ts';
 import type { Feed } from './feed.ts';
 
 /** How a feed resumes from a saved position. */
@@ -76,14 +77,6 @@ function collect(feed: Feed, position?: unknown): CollectedRun {
   };
 }
 
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** A port on 127.0.0.1 where nothing listens (bound, then released). */
 export async function closedPort(): Promise<number> {
   const server = createServer();
@@ -127,7 +120,7 @@ export function feedConformance(name: string, setUp: () => Promise<FeedDriver>):
         try {
           await driver.ready();
           await driver.produce(3);
-          await waitFor(() => run.records().length >= 3, 'three records');
+          await waitUntil(() => run.records().length >= 3, 'three records');
           for (const batch of run.batches) {
             assert.ok(batch.records.length > 0, 'no empty batches');
             assert.deepEqual(JSON.parse(JSON.stringify(batch.position ?? null)), batch.position ?? null);
@@ -150,7 +143,7 @@ export function feedConformance(name: string, setUp: () => Promise<FeedDriver>):
         await driver.produce(4);
         // An exact feed must have handed over more than the batch its position is saved from.
         const batches = driver.resume === 'exact' ? 2 : 1;
-        await waitFor(
+        await waitUntil(
           () => first.records().length >= 4 && first.batches.length >= batches,
           `four records in ${batches} batches`,
         );
@@ -171,7 +164,7 @@ export function feedConformance(name: string, setUp: () => Promise<FeedDriver>):
             driver.resume
           ];
           const fresh = () => second.records().filter((record) => !before.has(driver.key(record)));
-          await waitFor(
+          await waitUntil(
             () => new Set(fresh().map((record) => driver.key(record))).size >= wanted,
             `${wanted} records after the restart`,
           );
@@ -201,13 +194,13 @@ export function feedConformance(name: string, setUp: () => Promise<FeedDriver>):
         const run = collect(driver.create());
         await driver.ready();
         await driver.produce(1);
-        await waitFor(() => run.records().length >= 1, 'a record');
+        await waitUntil(() => run.records().length >= 1, 'a record');
         let ended = false;
         const stopping = run.stop().then(() => {
           ended = true;
         });
         // Promptly: the run must not wait for the next record, poll or reconnect.
-        await waitFor(() => ended, 'the run to end after abort', 5_000);
+        await waitUntil(() => ended, 'the run to end after abort', 5_000);
         await stopping;
         assert.equal(run.error(), undefined);
       }));
@@ -224,8 +217,8 @@ export function feedConformance(name: string, setUp: () => Promise<FeedDriver>):
             await driver.ready();
             const count = await driver.sendMalformed!();
             await driver.produce(1);
-            await waitFor(() => run.records().length >= 1, 'the good record after the bad frames');
-            await waitFor(() => feed.status?.()?.malformed === count, `${count} malformed counted`);
+            await waitUntil(() => run.records().length >= 1, 'the good record after the bad frames');
+            await waitUntil(() => feed.status?.()?.malformed === count, `${count} malformed counted`);
             assert.equal(run.error(), undefined);
             assert.notEqual(feed.status?.()?.state, 'fatal');
           } finally {
@@ -264,7 +257,7 @@ export function feedConformance(name: string, setUp: () => Promise<FeedDriver>):
           const run = collect(feed);
           try {
             await driver.ready();
-            await waitFor(() => feed.status!().state === 'connected', 'connected');
+            await waitUntil(() => feed.status!().state === 'connected', 'connected');
             const status = feed.status!();
             assert.ok(CONNECTION_STATES.includes(status.state ?? ''), String(status.state));
             assert.equal(status.connected, true);
@@ -280,7 +273,7 @@ export function feedConformance(name: string, setUp: () => Promise<FeedDriver>):
           const unreachable = driver.createAt(await closedPort());
           const failing = collect(unreachable);
           try {
-            await waitFor(() => (unreachable.status!().failedAttempts ?? 0) >= 1, 'a failed attempt');
+            await waitUntil(() => (unreachable.status!().failedAttempts ?? 0) >= 1, 'a failed attempt');
             const status = unreachable.status!();
             assert.equal(status.state, 'failing');
             assert.equal(status.causeKind, 'refused');

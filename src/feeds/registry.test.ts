@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { registerHooks } from 'node:module';
 import { describe, it } from 'node:test';
+import { waitUntil } from '../../test/support/wait.ts';
 
 const resolved: string[] = [];
 registerHooks({
@@ -47,18 +48,10 @@ describe('feed registry', () => {
     const controller = new AbortController();
     const iterator = ib.run(undefined, controller.signal)[Symbol.asyncIterator]();
     const next = iterator.next();
-    await waitUntil(() => loadedIb().length > 0);
+    await waitUntil(() => loadedIb().length > 0, 'the ib feed to load');
     controller.abort();
     await next.catch(() => undefined);
     await iterator.return?.(undefined);
     assert.ok(loadedIb().length > 0);
   });
 });
-
-async function waitUntil(predicate: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitUntil } from '../../test/support/wait.ts';
 import { type IngestEntry, TOPIC_TICKS } from '../core/records.ts';
 import type { Log } from '../log/log.ts';
 import { MemoryLog } from '../log/memory/memory-log.ts';
@@ -98,14 +98,6 @@ async function appendTicks(log: Log, count: number, seqStart: number): Promise<v
   await log.append(TOPIC_TICKS, records);
 }
 
-async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
 async function committed(store: Store, partitions: number): Promise<number> {
   let sum = 0;
   for (let partition = 0; partition < partitions; partition++) {
@@ -133,19 +125,19 @@ describe('ProcessRole', () => {
     const b = role(log, store, new LocalLeases(table));
     await b.start();
     // ceil(3 / 2) = 2: A gives up its highest partition, B takes it.
-    await until(() => a.owned().length === 2 && b.owned().length === 1, 'the split');
+    await waitUntil(() => a.owned().length === 2 && b.owned().length === 1, 'the split');
     assert.deepEqual([...a.owned(), ...b.owned()].sort(), [0, 1, 2]);
 
     await appendTicks(log, 3_000, 0);
-    await until(async () => (await committed(store, 3)) === 3_000, 'both to commit');
+    await waitUntil(async () => (await committed(store, 3)) === 3_000, 'both to commit');
 
     // A's database session goes while its runners still run (a zombie that was never told). B
     // takes A's partitions and continues from their checkpoints; whichever of the two commits
     // second to a partition is refused by the store's fencing and stops.
     leasesA.vanish();
-    await until(() => b.owned().length === 3, 'B to take over');
+    await waitUntil(() => b.owned().length === 3, 'B to take over');
     await appendTicks(log, 3_000, 3_000);
-    await until(async () => (await committed(store, 3)) === 6_000, 'everything to be committed');
+    await waitUntil(async () => (await committed(store, 3)) === 6_000, 'everything to be committed');
 
     // Every tick is stored exactly once, whoever processed it.
     for (const symbol of SYMBOLS) {
@@ -181,7 +173,7 @@ describe('ProcessRole', () => {
     const controller = new AbortController();
     // The second commits first: the first's commit then continues a checkpoint that moved.
     const secondRun = second.run(controller.signal);
-    await until(async () => (await committed(store, 1)) === 100, 'the second to commit');
+    await waitUntil(async () => (await committed(store, 1)) === 100, 'the second to commit');
     await appendTicks(log, 10, 100);
     await assert.rejects(first.run(new AbortController().signal), { name: 'CheckpointConflictError' });
     controller.abort();

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { parseExposition, sampleValue } from '../../test/support/parse-exposition.ts';
+import { waitUntil } from '../../test/support/wait.ts';
 import type { FeedStatus } from '../core/pipeline-view.ts';
 import { type Counters, type IngestEntry, TOPIC_TICKS } from '../core/records.ts';
 import { MemoryLog } from '../log/memory/memory-log.ts';
@@ -172,14 +172,6 @@ class SwitchableStore extends MemoryStore {
   }
 }
 
-async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
 const SYMBOLS = ['AAA', 'BBB', 'CCC', 'DDD'];
 
 async function appendTicks(log: MemoryLog, count: number): Promise<void> {
@@ -244,7 +236,7 @@ describe('process role server over a real ProcessRole', () => {
   it('listens on the address given and reports the partitions it owns with their committed counters', async () => {
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
     await appendTicks(log, 400);
-    await until(() => role.committedOffset() === 400, 'both partitions to commit');
+    await waitUntil(() => role.committedOffset() === 400, 'both partitions to commit');
     const samples = await scrape();
     assert.equal(sampleValue(samples, 'streamlines_partitions_owned'), 2);
     let accepted = 0;
@@ -281,13 +273,13 @@ describe('process role server over a real ProcessRole', () => {
   it('counts failing store writes and is not ready until they succeed again', async () => {
     store.failing = true;
     await appendTicks(log, 40);
-    await until(async () => (await fetch(`${url}/ready`)).status === 503, 'the write to fail');
+    await waitUntil(async () => (await fetch(`${url}/ready`)).status === 503, 'the write to fail');
     const body = (await (await fetch(`${url}/ready`)).json()) as { checks: Record<string, RoleCheck> };
     assert.match(body.checks.store?.error ?? '', /^partition \d write failing: connection refused/);
     assert.deepEqual(body.checks.leases, { ok: true });
     assert.ok(sampleValue(await scrape(), 'streamlines_store_write_errors_total') >= 1);
     store.failing = false;
-    await until(() => role.committedOffset() === 440, 'the retry to commit');
+    await waitUntil(() => role.committedOffset() === 440, 'the retry to commit');
     assert.equal((await fetch(`${url}/ready`)).status, 200);
     const errors = sampleValue(await scrape(), 'streamlines_store_write_errors_total');
     assert.equal(
@@ -306,11 +298,11 @@ describe('process role server over a real ProcessRole', () => {
       'leases: partition leases lost: terminating connection due to administrator command',
     );
     // SoleLeases reopen at once: the next round renews them and takes the partitions back.
-    await until(
+    await waitUntil(
       async () => (await app.inject({ method: 'GET', url: '/ready' })).statusCode === 200,
       'renewal',
     );
-    await until(() => role.owned().length === 2, 'the partitions to be taken back');
+    await waitUntil(() => role.owned().length === 2, 'the partitions to be taken back');
   });
 
   it('/metrics passes promtool check metrics', { skip: PROMTOOL_SKIP }, async () => {

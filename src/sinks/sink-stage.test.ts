@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitUntil } from '../../test/support/wait.ts';
 import type { SinkStatus } from '../core/pipeline-view.ts';
 import { type IngestEntry, PROCESSOR_CHECKPOINT, TOPIC_TICKS } from '../core/records.ts';
 import { MemoryLog } from '../log/memory/memory-log.ts';
@@ -140,11 +140,11 @@ async function runWithSinks(
   await runner.open();
   const controller = new AbortController();
   const running = runner.run(controller.signal);
-  const deadline = Date.now() + 30_000;
-  while (!until(stage.statuses(), runner)) {
-    assert.ok(Date.now() < deadline, `timed out: ${JSON.stringify(stage.statuses())}`);
-    await sleep(10);
-  }
+  await waitUntil(
+    () => until(stage.statuses(), runner),
+    () => `the sinks; statuses ${JSON.stringify(stage.statuses())}`,
+    30_000,
+  );
   controller.abort();
   await running;
   const statuses = stage.statuses();

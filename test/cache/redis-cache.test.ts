@@ -7,12 +7,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
-import {
-  latestCacheConformance,
-  latestTick,
-  liveBusConformance,
-  waitUntil,
-} from '../../src/cache/conformance.ts';
+import { latestCacheConformance, latestTick, liveBusConformance } from '../../src/cache/conformance.ts';
 import type { LiveBus } from '../../src/cache/live-bus.ts';
 import { RedisLatestCache } from '../../src/cache/redis/redis-latest-cache.ts';
 import { RedisLiveBus } from '../../src/cache/redis/redis-live-bus.ts';
@@ -20,6 +15,7 @@ import { closeCache, createCache, openCache } from '../../src/cache/registry.ts'
 import { cacheConfigSchema } from '../../src/config/schema.ts';
 import { findOrStartRedis } from '../support/redis.ts';
 import { remoteViewScenario } from '../support/view-scenario.ts';
+import { waitUntil } from '../support/wait.ts';
 
 const redis = await findOrStartRedis();
 

@@ -11,9 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closedPort } from '../../src/feeds/conformance.ts';
 import { aggTrade, FakeBinance } from '../fakes/fake-binance-server.ts';
-import { waitFor } from '../fakes/fake-exchange.ts';
 import { getJson, type RunningCli, runCliOnce, startCli, stopCli } from '../support/cli.ts';
 import { parseExposition, sampleValue } from '../support/parse-exposition.ts';
+import { waitUntil } from '../support/wait.ts';
 
 interface FeedJson {
   name: string;
@@ -52,7 +52,7 @@ describe('live feeds end to end', () => {
     let cli: RunningCli | undefined;
     try {
       cli = await startCli(['--config', config, '--data-dir', join(dir, 'run-data')]);
-      await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription', 15_000);
+      await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription', 15_000);
       const t0 = Date.now() - 1_000;
       for (let id = 1; id <= 5; id++)
         fake.publish(aggTrade('BTCUSDT', id, t0 + id, `${100 + id}.5`, '0.25', id % 2 === 0));

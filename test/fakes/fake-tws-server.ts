@@ -59,7 +59,6 @@ export class FakeTwsServer {
   readonly #options: FakeTwsOptions;
   readonly #server: Server;
   readonly #clients: Client[] = [];
-  readonly #waiters: (() => void)[] = [];
 
   constructor(options: FakeTwsOptions = {}) {
     this.#options = options;
@@ -74,18 +73,6 @@ export class FakeTwsServer {
   async close(): Promise<void> {
     for (const client of this.#clients) client.socket.destroy();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-  }
-
-  /** Resolves once `predicate` holds (re-checked whenever the server sees something), or rejects after `timeoutMs`. */
-  async waitFor(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!predicate()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise<void>((resolve) => {
-        this.#waiters.push(resolve);
-        setTimeout(resolve, 20);
-      });
-    }
   }
 
   /** Sends a tick-by-tick trade (tickType 1 Last, 2 AllLast) on the newest connection. */
@@ -172,7 +159,6 @@ export class FakeTwsServer {
       this.received.push({ connection: client.index, fields });
       this.#handle(client, fields);
     }
-    this.#wake();
   }
 
   #handle(client: Client, fields: string[]): void {
@@ -214,9 +200,5 @@ export class FakeTwsServer {
     const header = Buffer.alloc(4);
     header.writeInt32BE(payload.length);
     client.socket.write(Buffer.concat([header, payload]));
-  }
-
-  #wake(): void {
-    for (const waiter of this.#waiters.splice(0)) waiter();
   }
 }

@@ -5,11 +5,11 @@
  * positions it yields; `cleanupAfterEach` tears down what a test started.
  */
 import { afterEach } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type IngestEntry, TOPIC_TICKS } from '../../src/core/records.ts';
 import type { Feed } from '../../src/feeds/feed.ts';
 import { Ingest } from '../../src/ingest/ingest.ts';
 import { MemoryLog } from '../../src/log/memory/memory-log.ts';
+import { waitForValue } from '../support/wait.ts';
 
 export type TickEntry = Extract<IngestEntry, { kind: 'tick' }>;
 
@@ -43,17 +43,15 @@ export class FeedHarness {
 
   /** Waits until `count` ticks are in the log. */
   async waitForTicks(count: number, timeoutMs = 10_000): Promise<TickEntry[]> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const ticks = await this.ticks();
-      if (ticks.length >= count) return ticks;
-      if (Date.now() > deadline) {
-        throw new Error(
-          `timed out waiting for ${count} ticks; have ${ticks.map((tick) => tick.id).join(',')}`,
-        );
-      }
-      await sleep(10);
-    }
+    let ticks: TickEntry[] = [];
+    return waitForValue(
+      async () => {
+        ticks = await this.ticks();
+        return ticks.length >= count ? ticks : undefined;
+      },
+      () => `${count} ticks; have ${ticks.map((tick) => tick.id).join(',')}`,
+      timeoutMs,
+    );
   }
 
   async stop(): Promise<void> {

@@ -1,5 +1,4 @@
 /** Test support: a graphql-ws client over a real WebSocket that keeps what a subscription gets. */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { Json } from './serve.ts';
@@ -35,13 +34,4 @@ export function collect(client: Client, query: string): Collected {
     },
   );
   return collected;
-}
-
-/** Polls `condition` every 10 ms until it holds, or fails after `timeoutMs` naming what it waited for. */
-export async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { waitUntil } from '../../src/cache/conformance.ts';
 import type { LiveMessage } from '../../src/cache/live-bus.ts';
 import { createLivePublisher } from '../../src/cache/live-publisher.ts';
 import type { Cache } from '../../src/cache/registry.ts';
@@ -16,6 +15,7 @@ import { MemoryLog } from '../../src/log/memory/memory-log.ts';
 import { DEFAULT_ANOMALY } from '../../src/process/anomaly.ts';
 import { ProcessRunner } from '../../src/process/process-runner.ts';
 import { MemoryStore } from '../../src/store/memory/memory-store.ts';
+import { waitUntil } from './wait.ts';
 
 /** The processor's cache and the serve process's cache (the same object in process). */
 export interface CachePair {

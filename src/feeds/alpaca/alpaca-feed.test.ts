@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type FakeAlpacaOptions, FakeAlpacaServer } from '../../../test/fakes/fake-alpaca-server.ts';
-import { waitFor } from '../../../test/fakes/fake-exchange.ts';
 import { cleanupAfterEach, collectFeed } from '../../../test/fakes/feed-harness.ts';
 import { ManualClock } from '../../../test/fakes/manual-clock.ts';
+import { waitUntil } from '../../../test/support/wait.ts';
 import { validateRecord } from '../../ingest/validate.ts';
 import { alpacaFeedSchema, alpacaUrl, createAlpacaFeed } from './alpaca-feed.ts';
 
@@ -82,7 +82,7 @@ async function setUp(
 describe('AlpacaFeed against a fake Alpaca stream', () => {
   it('authenticates first, then subscribes to trades, and maps stock trades', async () => {
     const { server, feed, values } = await setUp();
-    await waitFor(() => server.subscribes(0).length >= 1, 'subscribe');
+    await waitUntil(() => server.subscribes(0).length >= 1, 'subscribe');
     const actions = server.received
       .filter((entry) => entry.connection === 0)
       .map((entry) => entry.message.action);
@@ -90,7 +90,7 @@ describe('AlpacaFeed against a fake Alpaca stream', () => {
     assert.deepEqual(server.received[0]?.message, { action: 'auth', key: 'PKTEST', secret: 'secret' });
     assert.deepEqual(server.subscribes(0)[0], { action: 'subscribe', trades: ['AAPL', 'AMD'] });
     server.send(STOCK_TRADES);
-    await waitFor(() => values.length === 2, 'two ticks');
+    await waitUntil(() => values.length === 2, 'two ticks');
     assert.deepEqual(values, [
       { source: 'alpaca', symbol: 'AAPL', ts: TS_STOCK, price: 227.42, size: 3, id: '52983525029462' },
       { source: 'alpaca', symbol: 'AAPL', ts: TS_STOCK, price: 227.42, size: 25, id: '52983525029463' },
@@ -105,9 +105,9 @@ describe('AlpacaFeed against a fake Alpaca stream', () => {
 
   it('maps crypto trades with the taker side', async () => {
     const { server, values } = await setUp({}, { market: 'crypto', symbols: ['BTC/USD'] });
-    await waitFor(() => server.subscribes(0).length >= 1, 'subscribe');
+    await waitUntil(() => server.subscribes(0).length >= 1, 'subscribe');
     server.send([CRYPTO_TRADE]);
-    await waitFor(() => values.length === 1, 'one tick');
+    await waitUntil(() => values.length === 1, 'one tick');
     // Date.UTC(2026, 10, 20, 15, 30, 2, 810) = 1795188602810.
     assert.deepEqual(values[0], {
       source: 'alpaca',
@@ -130,14 +130,14 @@ describe('AlpacaFeed against a fake Alpaca stream', () => {
   it('heartbeats with its subscription so a quiet market does not look stale', async () => {
     const clock = new ManualClock();
     const { server, feed } = await setUp({}, { staleAfter: 300 }, KEYS, clock);
-    await waitFor(() => feed.status().state === 'connected', 'connected');
+    await waitUntil(() => feed.status().state === 'connected', 'connected');
     // 1 s with no trades, staleAfter 300 ms: the subscribe re-sent every 100 ms (at most one per 200 ms, the
     // 5 messages/s limit) draws an echo each time, which keeps the watchdog fed.
     for (let i = 0; i < 5; i++) {
       const seen = server.subscribes(0).length;
       clock.advance(200);
-      await waitFor(() => server.subscribes(0).length > seen, `subscribe ${i + 1}`);
-      await waitFor(() => feed.connectionStatus()?.lastMessageAt === clock.now(), `echo ${i + 1}`);
+      await waitUntil(() => server.subscribes(0).length > seen, `subscribe ${i + 1}`);
+      await waitUntil(() => feed.connectionStatus()?.lastMessageAt === clock.now(), `echo ${i + 1}`);
     }
     assert.equal(server.connections, 1);
     assert.equal(feed.status().state, 'connected');
@@ -146,23 +146,23 @@ describe('AlpacaFeed against a fake Alpaca stream', () => {
 
   it('re-authenticates and resubscribes after a dropped connection', async () => {
     const { server, feed, values } = await setUp();
-    await waitFor(() => server.subscribes(0).length >= 1, 'subscribe');
+    await waitUntil(() => server.subscribes(0).length >= 1, 'subscribe');
     server.dropAll();
-    await waitFor(() => server.subscribes(1).length >= 1, 'resubscribe on the second connection');
+    await waitUntil(() => server.subscribes(1).length >= 1, 'resubscribe on the second connection');
     assert.equal(server.received.find((entry) => entry.connection === 1)?.message.action, 'auth');
     server.send([STOCK_TRADES[0]]);
-    await waitFor(() => values.length === 1, 'tick after reconnect');
+    await waitUntil(() => values.length === 1, 'tick after reconnect');
     assert.equal(feed.status().reconnects, 1);
   });
 
   it('reconnects when the server stops answering (watchdog)', async () => {
     const { server, feed } = await setUp({}, { staleAfter: 300 });
-    await waitFor(() => server.subscribes(0).length >= 1, 'subscribe');
+    await waitUntil(() => server.subscribes(0).length >= 1, 'subscribe');
     // The server keeps the socket but answers nothing from now on.
     server.muted = true;
-    await waitFor(() => server.connections >= 2, 'a new connection');
+    await waitUntil(() => server.connections >= 2, 'a new connection');
     server.muted = false;
-    await waitFor(() => server.subscribes(server.connections - 1).length >= 1, 'resubscribed');
+    await waitUntil(() => server.subscribes(server.connections - 1).length >= 1, 'resubscribed');
     assert.match(feed.connectionStatus()?.lastError ?? '', /stale/);
   });
 
@@ -184,12 +184,12 @@ describe('AlpacaFeed against a fake Alpaca stream', () => {
 
   it('counts malformed frames without crashing', async () => {
     const { server, feed, values } = await setUp();
-    await waitFor(() => server.subscribes(0).length >= 1, 'subscribe');
+    await waitUntil(() => server.subscribes(0).length >= 1, 'subscribe');
     server.send('not json{');
     server.send({ T: 't' }); // an object, not the documented array
     server.send([42, { no: 'tag' }]);
     server.send([STOCK_TRADES[0]]);
-    await waitFor(() => values.length === 1, 'the good tick');
+    await waitUntil(() => values.length === 1, 'the good tick');
     assert.equal(feed.status().malformed, 4);
     assert.equal(server.connections, 1);
   });

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { aggTrade, FakeBinance } from '../../../test/fakes/fake-binance-server.ts';
-import { waitFor } from '../../../test/fakes/fake-exchange.ts';
 import { FeedHarness } from '../../../test/fakes/feed-harness.ts';
+import { waitUntil } from '../../../test/support/wait.ts';
 import type { LiveTradeFeed } from '../connection/live-trade-feed.ts';
 import { binanceFeedSchema, createBinanceFeed } from './binance-feed.ts';
 
@@ -43,7 +43,7 @@ describe('binance feed', () => {
   it('subscribes to aggTrade and maps trades onto ticks (symbol, price, size, time, id, taker side)', async () => {
     const live = feed();
     harness = await FeedHarness.start(live);
-    await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
     assert.equal(fake.exchange.clients[0]?.path, '/ws');
     assert.deepEqual(fake.exchange.clients[0]?.received[0], {
       method: 'SUBSCRIBE',
@@ -102,7 +102,7 @@ describe('binance feed', () => {
 
   it('answers server pings, and pings keep the watchdog quiet on a silent market', async () => {
     harness = await FeedHarness.start(feed({ staleAfterMs: 300 }));
-    await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
     const client = fake.exchange.clients[0]!;
     for (let i = 0; i < 8; i++) {
       client.ws.ping('hb');
@@ -116,7 +116,7 @@ describe('binance feed', () => {
   it('after a dropped connection reconnects, resubscribes and backfills the gap without duplicates', async () => {
     const live = feed();
     harness = await FeedHarness.start(live);
-    await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
     const t0 = Date.now() - 5_000;
     for (let id = 1; id <= 3; id++) fake.publish(aggTrade('BTCUSDT', id, t0 + id, '100.5', '1', false));
     await harness.waitForTicks(3);
@@ -125,7 +125,7 @@ describe('binance feed', () => {
     fake.exchange.dropAll();
     for (let id = 4; id <= 6; id++) fake.publish(aggTrade('BTCUSDT', id, t0 + id, '100.6', '2', true));
     fake.silent = false;
-    await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'resubscription');
+    await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'resubscription');
     for (let id = 7; id <= 8; id++) fake.publish(aggTrade('BTCUSDT', id, t0 + id, '100.7', '1', false));
     const ticks = await harness.waitForTicks(8);
     await sleep(100);
@@ -149,10 +149,10 @@ describe('binance feed', () => {
   it('a silent stall trips the watchdog, which reconnects', async () => {
     const live = feed({ staleAfterMs: 200 });
     harness = await FeedHarness.start(live);
-    await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
     // No message and no ping: the server-side socket stays open but says nothing.
-    await waitFor(() => fake.exchange.clients.length >= 2, 'a second connection', 3_000);
-    await waitFor(() => live.status().reconnects >= 1, 'reconnect counted');
+    await waitUntil(() => fake.exchange.clients.length >= 2, 'a second connection', 3_000);
+    await waitUntil(() => live.status().reconnects >= 1, 'reconnect counted');
     assert.ok(
       logs.some((line) => line.includes('stale')),
       logs.join('\n'),
@@ -162,15 +162,15 @@ describe('binance feed', () => {
   it('rotates without a gap on serverShutdown (no reconnect counted)', async () => {
     const live = feed();
     harness = await FeedHarness.start(live);
-    await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
     fake.sendRaw('{"e":"serverShutdown","E":1795274600000}');
-    await waitFor(() => fake.exchange.clients.length === 2, 'second connection');
-    await waitFor(
+    await waitUntil(() => fake.exchange.clients.length === 2, 'second connection');
+    await waitUntil(
       () => fake.subscribers('btcusdt@aggTrade').length >= 1 && fake.exchange.clients[1]!.received.length > 0,
       'resubscribed',
     );
     fake.publish(aggTrade('BTCUSDT', 10, Date.now(), '1', '1', false));
-    await waitFor(() => fake.exchange.openClients().length === 1, 'old socket closed');
+    await waitUntil(() => fake.exchange.openClients().length === 1, 'old socket closed');
     await harness.waitForTicks(1);
     assert.equal(live.status().reconnects, 0);
     assert.equal(live.connectionStatus()?.rotations, 1);
@@ -208,14 +208,14 @@ describe('binance feed', () => {
     await sleep(200);
     assert.ok(fake.exchange.upgradeAttempts >= 2, `attempts: ${fake.exchange.upgradeAttempts}`);
     fake.exchange.refuseUpgrade = undefined;
-    await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription after retries');
+    await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription after retries');
     assert.equal(live.status().fatal, undefined);
   });
 
   it('counts malformed frames and keeps going', async () => {
     const live = feed();
     harness = await FeedHarness.start(live);
-    await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
     fake.sendRaw('not json at all');
     fake.sendRaw('{"e":"aggTrade","s":"BTCUSDT","a":"x"}');
     fake.sendRaw('[1,2]');
@@ -230,11 +230,11 @@ describe('binance feed', () => {
   it('subscribes and unsubscribes at run time on the open connection', async () => {
     const live = feed();
     harness = await FeedHarness.start(live);
-    await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
     live.addSymbol('ETHUSDT');
-    await waitFor(() => fake.subscribers('ethusdt@aggTrade').length === 1, 'eth subscription');
+    await waitUntil(() => fake.subscribers('ethusdt@aggTrade').length === 1, 'eth subscription');
     live.removeSymbol('BTCUSDT');
-    await waitFor(() => fake.subscribers('btcusdt@aggTrade').length === 0, 'btc unsubscribed');
+    await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 0, 'btc unsubscribed');
     assert.deepEqual(live.symbols(), ['ETHUSDT']);
     assert.equal(fake.exchange.clients.length, 1);
   });

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FakeCoinbase, match } from '../../../test/fakes/fake-coinbase-server.ts';
-import { waitFor } from '../../../test/fakes/fake-exchange.ts';
 import { FeedHarness } from '../../../test/fakes/feed-harness.ts';
+import { waitUntil } from '../../../test/support/wait.ts';
 import type { LiveTradeFeed } from '../connection/live-trade-feed.ts';
 import { coinbaseFeedSchema, createCoinbaseFeed } from './coinbase-feed.ts';
 
@@ -44,7 +44,7 @@ describe('coinbase feed', () => {
 
   it('subscribes to matches and heartbeat and stores the TAKER side (the opposite of `side`)', async () => {
     harness = await FeedHarness.start(feed());
-    await waitFor(() => fake.subscribers('BTC-USD').length === 1, 'subscription');
+    await waitUntil(() => fake.subscribers('BTC-USD').length === 1, 'subscription');
     assert.deepEqual(fake.exchange.clients[0]?.received[0], {
       type: 'subscribe',
       product_ids: ['BTC-USD'],
@@ -72,7 +72,7 @@ describe('coinbase feed', () => {
   it('reconnects after a drop, resubscribes and fills the gap over REST, each trade once', async () => {
     const live = feed();
     harness = await FeedHarness.start(live);
-    await waitFor(() => fake.subscribers('BTC-USD').length === 1, 'subscription');
+    await waitUntil(() => fake.subscribers('BTC-USD').length === 1, 'subscription');
     const t0 = Date.now() - 10_000;
     for (let id = 101; id <= 103; id++) fake.publish(match('BTC-USD', id, t0 + id, '50000.5', '0.1', 'sell'));
     await harness.waitForTicks(3);
@@ -80,7 +80,7 @@ describe('coinbase feed', () => {
     fake.exchange.dropAll();
     for (let id = 104; id <= 107; id++) fake.publish(match('BTC-USD', id, t0 + id, '50001', '0.2', 'buy'));
     fake.silent = false;
-    await waitFor(() => fake.subscribers('BTC-USD').length === 1, 'resubscription');
+    await waitUntil(() => fake.subscribers('BTC-USD').length === 1, 'resubscription');
     fake.publish(match('BTC-USD', 108, t0 + 108, '50002', '0.3', 'sell'));
     await harness.waitForTicks(8);
     await sleep(100);
@@ -99,7 +99,7 @@ describe('coinbase feed', () => {
   it('a heartbeat whose last_trade_id runs ahead triggers a REST gap fill without reconnecting', async () => {
     const live = feed();
     harness = await FeedHarness.start(live);
-    await waitFor(() => fake.subscribers('BTC-USD').length === 1, 'subscription');
+    await waitUntil(() => fake.subscribers('BTC-USD').length === 1, 'subscription');
     const t0 = Date.now() - 1_000;
     fake.publish(match('BTC-USD', 1, t0, '10', '1', 'buy'));
     await harness.waitForTicks(1);
@@ -116,14 +116,14 @@ describe('coinbase feed', () => {
   it('heartbeats keep a quiet product alive; their absence trips the watchdog', async () => {
     const live = feed(['BTC-USD'], { staleAfterMs: 250 });
     harness = await FeedHarness.start(live);
-    await waitFor(() => fake.subscribers('BTC-USD').length === 1, 'subscription');
+    await waitUntil(() => fake.subscribers('BTC-USD').length === 1, 'subscription');
     for (let i = 0; i < 6; i++) {
       fake.heartbeat('BTC-USD');
       await sleep(100);
     }
     assert.equal(fake.exchange.clients.length, 1, 'heartbeats every 100 ms keep the connection');
-    await waitFor(() => fake.exchange.clients.length === 2, 'watchdog reconnect', 2_000);
-    await waitFor(() => live.status().reconnects === 1, 'reconnect counted');
+    await waitUntil(() => fake.exchange.clients.length === 2, 'watchdog reconnect', 2_000);
+    await waitUntil(() => live.status().reconnects === 1, 'reconnect counted');
   });
 
   it('an unknown product is fatal: no retry loop, reason in the status', async () => {
@@ -139,7 +139,7 @@ describe('coinbase feed', () => {
   it('counts malformed frames and carries on', async () => {
     const live = feed();
     harness = await FeedHarness.start(live);
-    await waitFor(() => fake.subscribers('BTC-USD').length === 1, 'subscription');
+    await waitUntil(() => fake.subscribers('BTC-USD').length === 1, 'subscription');
     fake.sendRaw('{oops');
     fake.sendRaw('{"type":"match","trade_id":"x"}');
     fake.sendRaw('{"no":"type"}');

@@ -7,8 +7,9 @@
 import assert from 'node:assert/strict';
 import type { LookupFunction } from 'node:net';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { FakeExchange, waitFor } from '../../../test/fakes/fake-exchange.ts';
+import { FakeExchange } from '../../../test/fakes/fake-exchange.ts';
 import { ManualClock } from '../../../test/fakes/manual-clock.ts';
+import { waitUntil } from '../../../test/support/wait.ts';
 import { closedPort } from '../conformance.ts';
 import { classifyConnectError, redactUrl, WsConnection, type WsConnectionOptions } from './ws-connection.ts';
 
@@ -62,7 +63,7 @@ describe('WsConnection', () => {
   it('connects, sends its subscription, and reports connected with no cause', async () => {
     const live = connect();
     assert.equal(live.status().state, 'connecting');
-    await waitFor(() => exchange.clients[0]?.received.length === 1, 'subscription');
+    await waitUntil(() => exchange.clients[0]?.received.length === 1, 'subscription');
     assert.deepEqual(exchange.clients[0]?.received, [{ op: 'subscribe' }]);
     const status = live.status();
     assert.equal(status.state, 'connected');
@@ -76,7 +77,7 @@ describe('WsConnection', () => {
   it('a closed port is `failing` with cause `refused`, counts attempts, backs off, and never says "lost"', async () => {
     const port = await closedPort();
     const live = connect({ url: () => `ws://127.0.0.1:${port}/ws` });
-    await waitFor(() => live.status().state === 'failing', 'first failure');
+    await waitUntil(() => live.status().state === 'failing', 'first failure');
     let status = live.status();
     assert.equal(status.causeKind, 'refused');
     assert.equal(status.cause, `connection refused by 127.0.0.1:${port} (nothing listens there)`);
@@ -86,11 +87,11 @@ describe('WsConnection', () => {
     const delays = ['100 ms', '200 ms', '400 ms', '800 ms', '1.0 s'];
     for (const [index, delay] of delays.entries()) {
       const attempts = index + 1;
-      await waitFor(() => live.status().failedAttempts === attempts, `attempt ${attempts}`);
+      await waitUntil(() => live.status().failedAttempts === attempts, `attempt ${attempts}`);
       assert.match(logs[index]!, new RegExp(`; ${attempts} failed attempts?, retrying in ${delay}$`));
       clock.advance(Number.parseFloat(delay) * (delay.endsWith(' s') ? 1_000 : 1));
     }
-    await waitFor(() => live.status().failedAttempts === 6, 'attempt 6');
+    await waitUntil(() => live.status().failedAttempts === 6, 'attempt 6');
     status = live.status();
     assert.equal(status.state, 'failing');
     assert.equal(status.reconnects, 0);
@@ -106,7 +107,7 @@ describe('WsConnection', () => {
 
   it('a host that does not resolve is `failing` with cause `dns` naming the host', async () => {
     const live = connect({ url: () => 'wss://stream.nowhere.invalid:9443/ws', lookup: unresolvable });
-    await waitFor(() => live.status().state === 'failing', 'failure');
+    await waitUntil(() => live.status().state === 'failing', 'failure');
     const status = live.status();
     assert.equal(status.causeKind, 'dns');
     assert.equal(
@@ -118,7 +119,7 @@ describe('WsConnection', () => {
 
   it('a TLS client meeting a plain server is `failing` with cause `tls`', async () => {
     const live = connect({ url: () => `wss://127.0.0.1:${exchange.port}/` });
-    await waitFor(() => live.status().state === 'failing', 'failure');
+    await waitUntil(() => live.status().state === 'failing', 'failure');
     assert.equal(live.status().causeKind, 'tls', String(live.status().cause));
     assert.match(live.status().cause ?? '', /^TLS handshake with 127\.0\.0\.1:\d+ failed/);
   });
@@ -126,12 +127,12 @@ describe('WsConnection', () => {
   it('an upgrade answered 503 is retried (`http` cause); 401 is fatal', async () => {
     exchange.refuseUpgrade = { status: 503, body: 'maintenance' };
     const live = connect();
-    await waitFor(() => live.status().state === 'failing', 'failure');
+    await waitUntil(() => live.status().state === 'failing', 'failure');
     assert.equal(live.status().causeKind, 'http');
     assert.match(live.status().cause ?? '', /HTTP 503 maintenance/);
     exchange.refuseUpgrade = { status: 401, body: 'bad key' };
     clock.advance(100);
-    await waitFor(() => live.status().state === 'fatal', 'fatal');
+    await waitUntil(() => live.status().state === 'fatal', 'fatal');
     const status = live.status();
     assert.equal(status.causeKind, 'http');
     assert.match(status.fatal ?? '', /HTTP 401 unauthorised/);
@@ -142,11 +143,11 @@ describe('WsConnection', () => {
 
   it('a dropped connection is `reconnecting` with cause `closed`, then connected again; attempts reset', async () => {
     const live = connect();
-    await waitFor(() => exchange.openClients().length === 1, 'open');
-    await waitFor(() => live.status().state === 'connected', 'connected');
+    await waitUntil(() => exchange.openClients().length === 1, 'open');
+    await waitUntil(() => live.status().state === 'connected', 'connected');
     clock.advance(3_000);
     exchange.dropAll();
-    await waitFor(() => live.status().state === 'reconnecting', 'reconnecting');
+    await waitUntil(() => live.status().state === 'reconnecting', 'reconnecting');
     assert.equal(live.status().causeKind, 'closed');
     assert.equal(live.status().cause, 'closed by the server (code 1006)');
     assert.match(
@@ -154,7 +155,7 @@ describe('WsConnection', () => {
       /connection lost after 3\.0 s \(closed by the server \(code 1006\)\); reconnecting in 100 ms/,
     );
     clock.advance(100);
-    await waitFor(() => live.status().state === 'connected', 'reconnected');
+    await waitUntil(() => live.status().state === 'connected', 'reconnected');
     const status = live.status();
     assert.equal(status.reconnects, 1);
     assert.equal(status.failedAttempts, 0);
@@ -164,17 +165,17 @@ describe('WsConnection', () => {
 
   it('the watchdog drops a socket that says nothing for staleAfterMs (and a ping counts as life)', async () => {
     const live = connect({ staleAfterMs: 2_000 });
-    await waitFor(() => live.status().state === 'connected', 'connected');
+    await waitUntil(() => live.status().state === 'connected', 'connected');
     clock.advance(1_500);
     exchange.clients[0]!.ws.ping();
-    await waitFor(() => exchange.clients[0]!.pongs === 1, 'pong');
+    await waitUntil(() => exchange.clients[0]!.pongs === 1, 'pong');
     clock.advance(1_500);
     assert.equal(live.status().state, 'connected', 'the ping at 1.5 s kept it alive at 3 s');
     clock.advance(1_000);
     assert.equal(live.status().state, 'reconnecting');
     assert.equal(live.status().causeKind, 'stale');
     clock.advance(100);
-    await waitFor(() => exchange.clients.length === 2 && live.status().state === 'connected', 'new socket');
+    await waitUntil(() => exchange.clients.length === 2 && live.status().state === 'connected', 'new socket');
   });
 
   it('sends heartbeats every intervalMs and outgoing messages no faster than the limit', async () => {
@@ -184,28 +185,28 @@ describe('WsConnection', () => {
       maxOutgoingPerSecond: 2,
       staleAfterMs: 60_000,
     });
-    await waitFor(() => live.status().state === 'connected', 'connected');
-    await waitFor(() => exchange.clients[0]!.received.length === 1, 'subscription');
+    await waitUntil(() => live.status().state === 'connected', 'connected');
+    await waitUntil(() => exchange.clients[0]!.received.length === 1, 'subscription');
     for (let i = 0; i < 3; i++) live.send({ op: 'extra', i });
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(exchange.clients[0]!.received.length, 1, 'the rest waits for the 500 ms spacing');
     clock.advance(500);
-    await waitFor(() => exchange.clients[0]!.received.length === 2, 'second message');
+    await waitUntil(() => exchange.clients[0]!.received.length === 2, 'second message');
     clock.advance(1_000);
-    await waitFor(() => exchange.clients[0]!.received.length === 4, 'all sent');
+    await waitUntil(() => exchange.clients[0]!.received.length === 4, 'all sent');
     clock.advance(10_000);
-    await waitFor(() => exchange.clients[0]!.received.length === 5, 'heartbeat');
+    await waitUntil(() => exchange.clients[0]!.received.length === 5, 'heartbeat');
     assert.deepEqual(exchange.clients[0]!.received.at(-1), { op: 'ping', n: 1 });
   });
 
   it('rotates before maxLifetimeMs without a gap: a second socket, the old one closed, no reconnect', async () => {
     const live = connect({ maxLifetimeMs: 60_000, staleAfterMs: 120_000 });
-    await waitFor(() => live.status().state === 'connected', 'connected');
+    await waitUntil(() => live.status().state === 'connected', 'connected');
     clock.advance(60_000);
-    await waitFor(() => exchange.clients.length === 2, 'second socket');
-    await waitFor(() => exchange.clients[1]!.received.length === 1, 'second subscribed');
+    await waitUntil(() => exchange.clients.length === 2, 'second socket');
+    await waitUntil(() => exchange.clients[1]!.received.length === 1, 'second subscribed');
     exchange.clients[1]!.ws.send('{"first":true}');
-    await waitFor(() => exchange.openClients().length === 1, 'old socket closed');
+    await waitUntil(() => exchange.openClients().length === 1, 'old socket closed');
     assert.equal(exchange.openClients()[0], exchange.clients[1]);
     const status = live.status();
     assert.equal(status.rotations, 1);
@@ -217,7 +218,7 @@ describe('WsConnection', () => {
   it('stop() closes the socket and cancels the pending attempt', async () => {
     const port = await closedPort();
     const live = connect({ url: () => `ws://127.0.0.1:${port}` });
-    await waitFor(() => live.status().state === 'failing', 'failure');
+    await waitUntil(() => live.status().state === 'failing', 'failure');
     live.stop();
     assert.equal(live.status().state, 'stopped');
     assert.deepEqual(clock.pendingDelays(), []);

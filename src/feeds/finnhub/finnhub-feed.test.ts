@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { waitFor } from '../../../test/fakes/fake-exchange.ts';
 import { FakeFinnhubServer } from '../../../test/fakes/fake-finnhub-server.ts';
 import { cleanupAfterEach, collectFeed } from '../../../test/fakes/feed-harness.ts';
 import { ManualClock } from '../../../test/fakes/manual-clock.ts';
+import { waitUntil } from '../../../test/support/wait.ts';
 import { validateRecord } from '../../ingest/validate.ts';
 import { createFinnhubFeed, finnhubFeedSchema } from './finnhub-feed.ts';
 
@@ -53,10 +53,10 @@ const subscribedOn = (server: FakeFinnhubServer, connection: number) => () =>
 describe('FinnhubFeed against a fake Finnhub', () => {
   it('subscribes per symbol with the token and maps every trade of a frame', async () => {
     const { server, values, feed } = await setUp();
-    await waitFor(subscribedOn(server, 0), 'subscriptions');
+    await waitUntil(subscribedOn(server, 0), 'subscriptions');
     assert.deepEqual(server.subscriptions(0), ['AAPL', 'BINANCE:BTCUSDT']);
     for (const frame of TRADE_FRAMES) server.send(frame);
-    await waitFor(() => values.length === 3, 'three ticks');
+    await waitUntil(() => values.length === 3, 'three ticks');
     assert.deepEqual(values, [
       { source: 'finnhub', symbol: 'AAPL', ts: 1795188601233, price: 227.43, size: 100 },
       { source: 'finnhub', symbol: 'AAPL', ts: 1795188601241, price: 227.42, size: 3 },
@@ -69,14 +69,14 @@ describe('FinnhubFeed against a fake Finnhub', () => {
   it('treats ping frames as liveness: no tick, no reconnect', async () => {
     const clock = new ManualClock();
     const { server, values, feed } = await setUp('good-key', { staleAfter: 300 }, clock);
-    await waitFor(() => server.subscriptions(0).length === 1, 'first subscription');
+    await waitUntil(() => server.subscriptions(0).length === 1, 'first subscription');
     clock.advance(200); // the second subscribe waits out the 5 messages/s limit
-    await waitFor(subscribedOn(server, 0), 'subscriptions');
+    await waitUntil(subscribedOn(server, 0), 'subscriptions');
     // 700 ms of pings every 100 ms outlasts staleAfter (300 ms) twice.
     for (let i = 0; i < 7; i++) {
       const seen = feed.connectionStatus()?.messages ?? 0;
       server.send({ type: 'ping' });
-      await waitFor(() => (feed.connectionStatus()?.messages ?? 0) > seen, 'the ping');
+      await waitUntil(() => (feed.connectionStatus()?.messages ?? 0) > seen, 'the ping');
       clock.advance(100);
     }
     assert.equal(server.connections, 1);
@@ -86,18 +86,18 @@ describe('FinnhubFeed against a fake Finnhub', () => {
 
   it('reconnects and resubscribes after a dropped connection', async () => {
     const { server, values, feed } = await setUp();
-    await waitFor(subscribedOn(server, 0), 'subscriptions');
+    await waitUntil(subscribedOn(server, 0), 'subscriptions');
     server.dropAll();
-    await waitFor(subscribedOn(server, 1), 'resubscribed on the second connection');
+    await waitUntil(subscribedOn(server, 1), 'resubscribed on the second connection');
     server.send(TRADE_FRAMES[1]);
-    await waitFor(() => values.length === 1, 'tick after reconnect');
+    await waitUntil(() => values.length === 1, 'tick after reconnect');
     assert.equal(feed.status().reconnects, 1);
   });
 
   it('reconnects when the server goes silent (watchdog)', async () => {
     const { server, feed } = await setUp('good-key', { staleAfter: 300 });
-    await waitFor(subscribedOn(server, 0), 'subscriptions');
-    await waitFor(subscribedOn(server, 1), 'resubscribed after the stall');
+    await waitUntil(subscribedOn(server, 0), 'subscriptions');
+    await waitUntil(subscribedOn(server, 1), 'resubscribed after the stall');
     assert.match(feed.connectionStatus()?.lastError ?? '', /stale/);
   });
 
@@ -111,9 +111,9 @@ describe('FinnhubFeed against a fake Finnhub', () => {
 
   it('keeps going on "too many symbols" but stops on an API key error message', async () => {
     const { server, done, feed } = await setUp();
-    await waitFor(subscribedOn(server, 0), 'subscriptions');
+    await waitUntil(subscribedOn(server, 0), 'subscriptions');
     server.send({ msg: 'Subscribing to too many symbols', type: 'error' });
-    await waitFor(() => feed.status().providerError !== undefined, 'error recorded');
+    await waitUntil(() => feed.status().providerError !== undefined, 'error recorded');
     assert.equal(feed.status().state, 'connected');
     server.send({ msg: 'Invalid API key', type: 'error' });
     await assert.rejects(done, /Invalid API key/);
@@ -122,12 +122,12 @@ describe('FinnhubFeed against a fake Finnhub', () => {
 
   it('counts malformed frames without crashing', async () => {
     const { server, values, feed } = await setUp();
-    await waitFor(subscribedOn(server, 0), 'subscriptions');
+    await waitUntil(subscribedOn(server, 0), 'subscriptions');
     server.send('not json{');
     server.send({ type: 'trade', data: 'x' });
     server.send({ type: 'trade', data: [null] });
     server.send(TRADE_FRAMES[1]);
-    await waitFor(() => values.length === 1, 'the good tick');
+    await waitUntil(() => values.length === 1, 'the good tick');
     assert.equal(feed.status().malformed, 3);
     assert.equal(server.connections, 1);
   });

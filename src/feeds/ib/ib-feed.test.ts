@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { waitFor } from '../../../test/fakes/fake-exchange.ts';
 import { type FakeTwsOptions, FakeTwsServer } from '../../../test/fakes/fake-tws-server.ts';
 import { cleanupAfterEach, collectFeed } from '../../../test/fakes/feed-harness.ts';
+import { waitUntil } from '../../../test/support/wait.ts';
 import { validateRecord } from '../../ingest/validate.ts';
 import { closedPort } from '../conformance.ts';
 import { IbFatalError, IbFeed, ibFeedSchema } from './ib-feed.ts';
@@ -35,7 +35,7 @@ async function setUp(overrides: Record<string, unknown> = {}, options: FakeTwsOp
     await server.close();
   });
   const subscribed = (symbol: string, connection = 0) =>
-    server.waitFor(
+    waitUntil(
       () => server.subscriptions.some((s) => s.symbol === symbol && s.connection >= connection),
       `${symbol} subscribed on connection ${connection}`,
     );
@@ -64,7 +64,7 @@ describe('IbFeed against a fake TWS speaking the socket protocol', () => {
     );
     server.sendTickByTick(reqIdOf(server, 'AAPL'), SAMPLE_TRADE);
     server.sendTickByTick(reqIdOf(server, 'MSFT'), { time: 1795188602, price: 415.5, size: 3 });
-    await waitFor(() => values.length === 2, 'two ticks');
+    await waitUntil(() => values.length === 2, 'two ticks');
     // ts = IB's whole seconds * 1000; no id or side: the TWS tick-by-tick message carries neither.
     assert.deepEqual(values, [
       { source: 'ib', symbol: 'AAPL', ts: 1795188601000, price: 227.43, size: 100 },
@@ -88,12 +88,12 @@ describe('IbFeed against a fake TWS speaking the socket protocol', () => {
     const { server, feed, values, subscribed } = await setUp();
     await subscribed('AAPL');
     server.sendTickByTick(reqIdOf(server, 'AAPL'), SAMPLE_TRADE);
-    await waitFor(() => values.length === 1, 'first tick');
+    await waitUntil(() => values.length === 1, 'first tick');
     server.dropAll();
     await subscribed('AAPL', 1);
     await subscribed('MSFT', 1);
     server.sendTickByTick(reqIdOf(server, 'AAPL'), { time: 1795188603, price: 227.5, size: 10 });
-    await waitFor(() => values.length === 2, 'tick after reconnect');
+    await waitUntil(() => values.length === 2, 'tick after reconnect');
     assert.equal(values[1]?.price, 227.5);
     assert.equal(feed.status().reconnects, 1);
   });
@@ -102,7 +102,7 @@ describe('IbFeed against a fake TWS speaking the socket protocol', () => {
     const { server, feed, subscribed } = await setUp();
     await subscribed('AAPL');
     server.silent = true;
-    await server.waitFor(() => server.connections >= 2, 'a new connection after the stall');
+    await waitUntil(() => server.connections >= 2, 'a new connection after the stall');
     server.silent = false;
     // Connection 1 was opened while the server was silent: depending on when its handshake lands it either
     // completes now or stalls too and is replaced in turn. Either way AAPL is subscribed again after the stall.
@@ -130,9 +130,9 @@ describe('IbFeed against a fake TWS speaking the socket protocol', () => {
       { symbolErrors: { BOGUS: refusal } },
     );
     await subscribed('BOGUS');
-    await waitFor(() => feed.status().symbolErrors.BOGUS !== undefined, 'BOGUS refused');
+    await waitUntil(() => feed.status().symbolErrors.BOGUS !== undefined, 'BOGUS refused');
     server.sendTickByTick(reqIdOf(server, 'AAPL'), SAMPLE_TRADE);
-    await waitFor(() => values.length === 1, 'AAPL still streams');
+    await waitUntil(() => values.length === 1, 'AAPL still streams');
 
     const alone = await setUp({ symbols: ['BOGUS'] }, { symbolErrors: { BOGUS: refusal } });
     await assert.rejects(alone.done, /no symbol can be streamed/);
@@ -144,7 +144,7 @@ describe('IbFeed against a fake TWS speaking the socket protocol', () => {
     server.sendFields([99, reqIdOf(server, 'AAPL')]); // a TICK_BY_TICK cut short
     server.sendFields([12345, 'junk']); // an unknown message id
     server.sendTickByTick(reqIdOf(server, 'AAPL'), SAMPLE_TRADE);
-    await waitFor(() => values.length === 1, 'the good tick');
+    await waitUntil(() => values.length === 1, 'the good tick');
     // The library reports the cut message once (underrun) and the unknown id twice ("no parser" and
     // "unprocessed data left on queue", decoder.process), all with code 505.
     assert.equal(feed.status().malformed, 3);
@@ -161,7 +161,7 @@ describe('IbFeed against a fake TWS speaking the socket protocol', () => {
     const before = Date.now();
     server.sendTickPrice(reqIdOf(server, 'AAPL'), 1, 227.41, 200); // bid: not a trade
     server.sendTickPrice(reqIdOf(server, 'AAPL'), 4, 227.43, 100); // last, as in the sample
-    await waitFor(() => values.length === 1, 'one tick');
+    await waitUntil(() => values.length === 1, 'one tick');
     const tick = values[0]!;
     assert.equal(tick.symbol, 'AAPL');
     assert.equal(tick.price, 227.43);
@@ -180,7 +180,7 @@ describe('IbFeed against a fake TWS speaking the socket protocol', () => {
     const feed = new IbFeed(config, [], { random: () => 0.5, log: (line) => logs.push(line) });
     const { stop } = collectFeed(feed);
     defer(stop);
-    await waitFor(() => feed.status().failedAttempts >= 2, 'two failed attempts');
+    await waitUntil(() => feed.status().failedAttempts >= 2, 'two failed attempts');
     const status = feed.status();
     assert.equal(status.state, 'failing');
     assert.equal(status.causeKind, 'refused');

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { waitFor } from '../../../test/fakes/fake-exchange.ts';
 import { FakeKraken, krakenTrade } from '../../../test/fakes/fake-kraken-server.ts';
 import { FeedHarness } from '../../../test/fakes/feed-harness.ts';
+import { waitUntil } from '../../../test/support/wait.ts';
 import type { LiveTradeFeed } from '../connection/live-trade-feed.ts';
 import { createKrakenFeed, krakenFeedSchema, krakenRestPair } from './kraken-feed.ts';
 
@@ -45,7 +45,7 @@ describe('kraken feed', () => {
   it('subscribes to trade and maps trades (taker side, numbers, RFC 3339 time, id), ignoring the status frame', async () => {
     const live = feed();
     harness = await FeedHarness.start(live);
-    await waitFor(() => fake.subscribers('BTC/USD').length === 1, 'subscription');
+    await waitUntil(() => fake.subscribers('BTC/USD').length === 1, 'subscription');
     assert.deepEqual(fake.exchange.clients[0]?.received[0], {
       method: 'subscribe',
       params: { channel: 'trade', symbol: ['BTC/USD'], snapshot: false },
@@ -94,7 +94,7 @@ describe('kraken feed', () => {
       heartbeat: { intervalMs: 50, message: () => ({ method: 'ping', req_id: 99 }) },
     });
     harness = await FeedHarness.start(live);
-    await waitFor(
+    await waitUntil(
       () =>
         (fake.exchange.clients[0]?.received ?? []).filter((m) => (m as { method?: string }).method === 'ping')
           .length >= 2,
@@ -107,7 +107,7 @@ describe('kraken feed', () => {
   it('reconnects after a drop and fills the gap from REST Trades, each trade once', async () => {
     const live = feed();
     harness = await FeedHarness.start(live);
-    await waitFor(() => fake.subscribers('BTC/USD').length === 1, 'subscription');
+    await waitUntil(() => fake.subscribers('BTC/USD').length === 1, 'subscription');
     const t0 = Date.now() - 20_000;
     for (let id = 1; id <= 2; id++)
       fake.publish(krakenTrade('BTC/USD', id, t0 + id * 1000, 90000 + id, 0.5, 'buy'));
@@ -117,7 +117,7 @@ describe('kraken feed', () => {
     for (let id = 3; id <= 5; id++)
       fake.publish(krakenTrade('BTC/USD', id, t0 + id * 1000, 90000 + id, 0.25, 'sell'));
     fake.silent = false;
-    await waitFor(() => fake.subscribers('BTC/USD').length === 1, 'resubscription');
+    await waitUntil(() => fake.subscribers('BTC/USD').length === 1, 'resubscription');
     fake.publish(krakenTrade('BTC/USD', 6, t0 + 6000, 90006, 1, 'buy'));
     await harness.waitForTicks(6);
     await sleep(100);
@@ -138,8 +138,8 @@ describe('kraken feed', () => {
   it('a silent stall (no heartbeat) trips the watchdog', async () => {
     const live = feed(['BTC/USD'], { staleAfterMs: 200 });
     harness = await FeedHarness.start(live);
-    await waitFor(() => fake.exchange.clients.length >= 2, 'watchdog reconnect', 3_000);
-    await waitFor(() => live.status().reconnects >= 1, 'reconnect counted');
+    await waitUntil(() => fake.exchange.clients.length >= 2, 'watchdog reconnect', 3_000);
+    await waitUntil(() => live.status().reconnects >= 1, 'reconnect counted');
   });
 
   it('an unsupported pair is fatal, without a retry loop', async () => {
@@ -154,7 +154,7 @@ describe('kraken feed', () => {
   it('counts malformed frames and carries on', async () => {
     const live = feed();
     harness = await FeedHarness.start(live);
-    await waitFor(() => fake.subscribers('BTC/USD').length === 1, 'subscription');
+    await waitUntil(() => fake.subscribers('BTC/USD').length === 1, 'subscription');
     fake.sendRaw('nope');
     fake.sendRaw('{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","price":"x"}]}');
     fake.sendRaw(SAMPLE_TRADES);

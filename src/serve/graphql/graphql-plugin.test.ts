@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { collect, connectGraphql, until } from '../../../test/support/graphql.ts';
+import { collect, connectGraphql } from '../../../test/support/graphql.ts';
 import {
   buildTestServer,
   FakeView,
@@ -13,6 +13,7 @@ import {
   makeCandle,
   seedStore,
 } from '../../../test/support/serve.ts';
+import { waitUntil } from '../../../test/support/wait.ts';
 import type { Principal } from '../auth/require-role.ts';
 import { graphqlRoutes } from './graphql-plugin.ts';
 import { LiveSource } from './live-source.ts';
@@ -283,12 +284,12 @@ describe('subscriptions over a real WebSocket, beside /ws', () => {
       socket.once('error', reject);
     });
     socket.send(JSON.stringify({ op: 'subscribe', channels: ['ticks:btcusdt'] }));
-    await until(() => frames.some((frame) => frame.op === 'subscribed'), '/ws subscribed');
+    await waitUntil(() => frames.some((frame) => frame.op === 'subscribed'), '/ws subscribed');
 
     const listenersBefore = view.listeners.size;
     const client = connectGraphql(`ws://127.0.0.1:${port}/graphql`);
     const ticks = collect(client, `subscription { ticks(symbol: "btcusdt") { ${TICK_FIELDS} } }`);
-    await until(() => view.listeners.size === listenersBefore + 1, 'the GraphQL subscription to attach');
+    await waitUntil(() => view.listeners.size === listenersBefore + 1, 'the GraphQL subscription to attach');
 
     const tick = {
       symbol: 'BTCUSDT',
@@ -302,7 +303,7 @@ describe('subscriptions over a real WebSocket, beside /ws', () => {
     };
     view.emit('ticks:ETHUSDT', { ...tick, symbol: 'ETHUSDT' });
     view.emit('ticks:BTCUSDT', tick);
-    await until(() => ticks.data.length === 1 && frames.length === 2, 'both deliveries');
+    await waitUntil(() => ticks.data.length === 1 && frames.length === 2, 'both deliveries');
     assert.deepEqual(ticks.data, [
       { ticks: { ts: tick.ts, price: 104.5, size: 2, id: 'x1', maShort: 102, maLong: null, late: false } },
     ]);
@@ -310,7 +311,7 @@ describe('subscriptions over a real WebSocket, beside /ws', () => {
     assert.equal(socket.readyState, WebSocket.OPEN);
 
     ticks.stop();
-    await until(() => view.listeners.size === listenersBefore, 'the subscription to detach');
+    await waitUntil(() => view.listeners.size === listenersBefore, 'the subscription to detach');
     await client.dispose();
     socket.close();
   });
@@ -323,7 +324,7 @@ describe('subscriptions over a real WebSocket, beside /ws', () => {
       `subscription { candles(symbol: "BTCUSDT", interval: "5m") { ${CANDLE_FIELDS} } }`,
     );
     const alerts = collect(client, `subscription { alerts(kind: "price_above") { ${ALERT_FIELDS} } }`);
-    await until(() => view.listeners.size === listenersBefore + 1, 'subscriptions to attach');
+    await waitUntil(() => view.listeners.size === listenersBefore + 1, 'subscriptions to attach');
     // Both subscriptions share one listener: wait until both queues exist before emitting.
     await new Promise((resolve) => setTimeout(resolve, 50));
     const forming = makeCandle('BTCUSDT', '5m', 0, 100, false);
@@ -340,7 +341,7 @@ describe('subscriptions over a real WebSocket, beside /ws', () => {
     };
     view.emit('alerts', { ...alert, kind: 'anomaly' });
     view.emit('alerts', alert);
-    await until(() => candles.data.length === 2 && alerts.data.length === 1, 'deliveries');
+    await waitUntil(() => candles.data.length === 2 && alerts.data.length === 1, 'deliveries');
     assert.deepEqual(
       candles.data.map((message) => [message.candles.interval, message.candles.close, message.candles.final]),
       [
@@ -356,7 +357,7 @@ describe('subscriptions over a real WebSocket, beside /ws', () => {
     const client = connectGraphql(`ws://127.0.0.1:${port}/graphql`);
     const bad = collect(client, 'subscription { candles(symbol: "BTCUSDT", interval: "2m") { ts } }');
     const badSymbol = collect(client, 'subscription { ticks(symbol: "no way!") { ts } }');
-    await until(() => bad.errors.length > 0 && badSymbol.errors.length > 0, 'the errors');
+    await waitUntil(() => bad.errors.length > 0 && badSymbol.errors.length > 0, 'the errors');
     assert.equal(bad.errors[0].extensions.code, 'invalid_interval');
     assert.equal(badSymbol.errors[0].extensions.code, 'invalid_symbol');
     await client.dispose();
@@ -409,11 +410,11 @@ describe('a slow subscriber', () => {
       return performance.now() - started;
     };
     try {
-      await until(() => live.stats().subscriptions === 1, 'the subscription');
+      await waitUntil(() => live.stats().subscriptions === 1, 'the subscription');
       // A client that reads keeps up with half a queue at a time and loses nothing.
       for (let batch = 0; batch < 20; batch++) {
         emitBatch();
-        await until(() => received.length === sent, 'the reading client to catch up');
+        await waitUntil(() => received.length === sent, 'the reading client to catch up');
       }
       assert.equal(live.stats().dropped, 0);
       assert.deepEqual(

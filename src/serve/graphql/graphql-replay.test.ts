@@ -4,8 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { collect, connectGraphql, until } from '../../../test/support/graphql.ts';
+import { collect, connectGraphql } from '../../../test/support/graphql.ts';
 import type { Json } from '../../../test/support/serve.ts';
+import { waitUntil } from '../../../test/support/wait.ts';
 import { parseConfig } from '../../config/load.ts';
 import { EmbeddedPipeline } from '../../pipeline/embedded-pipeline.ts';
 import { buildServer } from '../server.ts';
@@ -62,7 +63,7 @@ test('a GraphQL subscriber receives exactly what REST serves after a replay', as
       client,
       'subscription { ticks(symbol: "aaa") { ts price size id maShort maLong late } }',
     );
-    await until(() => attached === 1, 'the subscriptions to attach');
+    await waitUntil(() => attached === 1, 'the subscriptions to attach');
     const candles = collect(
       client,
       'subscription { candles(symbol: "AAA", interval: "1m") { symbol interval ts open high low close volume trades vwap final } }',
@@ -73,7 +74,7 @@ test('a GraphQL subscriber receives exactly what REST serves after a replay', as
     const started = Date.now();
     await pipeline.start();
 
-    await until(() => pipeline.stats().drained, 'the replay to drain', 20_000);
+    await waitUntil(() => pipeline.stats().drained, 'the replay to drain', 20_000);
     const replayMs = Date.now() - started;
     const get = async (url: string): Promise<Json> => (await app.inject({ method: 'GET', url })).json();
     const rest = {
@@ -82,7 +83,7 @@ test('a GraphQL subscriber receives exactly what REST serves after a replay', as
       alerts: (await get('/api/v1/alerts')).alerts,
     };
     // Live messages go out right after each commit: wait for the last of them.
-    await until(
+    await waitUntil(
       () =>
         ticks.data.length >= rest.ticks.length &&
         alerts.data.length >= rest.alerts.length &&

@@ -5,19 +5,18 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import WebSocket from 'ws';
 import { buildTestServer, type FakeView, type Json } from '../../../test/support/serve.ts';
+import { waitForValue } from '../../../test/support/wait.ts';
 import type { ServerOptions } from '../server.ts';
 
 /** A real `ws` client that keeps every message it receives. */
 class TestClient {
   readonly socket: WebSocket;
   readonly messages: Json[] = [];
-  #waiters: (() => void)[] = [];
 
   constructor(socket: WebSocket) {
     this.socket = socket;
     socket.on('message', (data) => {
       this.messages.push(JSON.parse(data.toString()));
-      for (const wake of this.#waiters.splice(0)) wake();
     });
   }
 
@@ -36,21 +35,12 @@ class TestClient {
   }
 
   /** Resolves with the first message (from index `from`) matching, or rejects after `timeoutMs`. */
-  async waitFor(match: (message: Json) => boolean, from = 0, timeoutMs = 10_000): Promise<Json> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.messages.slice(from).find(match);
-      if (found !== undefined) return found;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out; got ${JSON.stringify(this.messages.slice(-3))}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+  waitFor(match: (message: Json) => boolean, from = 0, timeoutMs = 10_000): Promise<Json> {
+    return waitForValue(
+      () => this.messages.slice(from).find(match),
+      () => `a matching message; got ${JSON.stringify(this.messages.slice(-3))}`,
+      timeoutMs,
+    );
   }
 
   /** Sends a request and waits for its reply (the next control message after it). */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
 import { findOrStartPostgres, type NoPostgres, type TestPostgres } from '../../../test/support/postgres.ts';
+import { waitUntil } from '../../../test/support/wait.ts';
 import { hashScope, PostgresPartitionLeases } from './partition-leases.ts';
 
 test('hashScope is 32-bit FNV-1a, as a signed int', () => {
@@ -46,14 +47,6 @@ describe('PostgresPartitionLeases', { skip: 'skip' in real ? real.skip : false }
       return (await client.query(text, values)).rows;
     } finally {
       await client.end();
-    }
-  }
-
-  async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
 
@@ -121,7 +114,7 @@ describe('PostgresPartitionLeases', { skip: 'skip' in real ? real.skip : false }
     assert.match(String(await lost.promise), /terminat|ended/);
     assert.deepStrictEqual(victim.owned(), []);
     await assert.rejects(victim.tryAcquire(9), /connection was lost/);
-    await eventually(async () => await survivor.tryAcquire(7), 'partition 7 to be free');
+    await waitUntil(async () => await survivor.tryAcquire(7), 'partition 7 to be free', 10_000, 50);
     assert.equal(await survivor.tryAcquire(8), true);
     assert.equal(await survivor.members(), 1);
     await victim.close(); // still safe after a loss
