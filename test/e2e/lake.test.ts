@@ -19,8 +19,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { listLakeFiles } from '../../src/lake/layout.ts';
-import { dumpApi, getJson, runCliOnce, startCli, stopCli, waitDrained } from '../support/cli.ts';
+import {
+  dumpApi,
+  getJson,
+  runCliOnce,
+  startCli,
+  stopCli,
+  waitDrained,
+  waitForStats,
+} from '../support/cli.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
+import { waitUntil } from '../support/wait.ts';
 
 const DAY_MS = 86_400_000;
 const ROOT = join(import.meta.dirname, '../..');
@@ -64,20 +73,20 @@ async function lakeCounts(
 
 /** Waits until every final row is in the lake (the replay ended, so every day is final). */
 async function waitLakeComplete(dataDir: string, stats: Stats): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    last = await lakeCounts(dataDir);
-    const counts = last as Awaited<ReturnType<typeof lakeCounts>>;
-    if (
-      counts.ticks === stats.accepted &&
-      counts.candles === stats.candlesClosed &&
-      counts.alerts === stats.alertsFired
-    )
-      return;
-    await sleep(200);
-  }
-  throw new Error(`lake incomplete: ${JSON.stringify(last)} vs ${JSON.stringify(stats)}`);
+  let counts: Awaited<ReturnType<typeof lakeCounts>> | undefined;
+  await waitUntil(
+    async () => {
+      counts = await lakeCounts(dataDir);
+      return (
+        counts.ticks === stats.accepted &&
+        counts.candles === stats.candlesClosed &&
+        counts.alerts === stats.alertsFired
+      );
+    },
+    () => `the lake to be complete: ${JSON.stringify(counts)} vs ${JSON.stringify(stats)}`,
+    60_000,
+    200,
+  );
 }
 
 /**
@@ -263,16 +272,14 @@ describe('lake end to end', () => {
       const stats = (await waitDrained(cli.baseUrl)) as unknown as Stats;
       await waitLakeComplete(dataDir, stats);
       // Retention deletes once the lake holds the days: wait until it has deleted most ticks.
-      const deadline = Date.now() + 120_000;
-      for (;;) {
-        const { body } = await getJson<{ retention?: { deletedRows?: { ticks?: number } } }>(
-          cli.baseUrl,
-          '/api/v1/stats',
-        );
-        if ((body.retention?.deletedRows?.ticks ?? 0) > stats.accepted / 2) break;
-        assert.ok(Date.now() < deadline, `retention did not delete: ${JSON.stringify(body.retention)}`);
-        await sleep(500);
-      }
+      await waitForStats(
+        cli.baseUrl,
+        (body) =>
+          ((body as { retention?: { deletedRows?: { ticks?: number } } }).retention?.deletedRows?.ticks ??
+            0) >
+          stats.accepted / 2,
+        { timeoutMs: 120_000, intervalMs: 500 },
+      );
       assert.deepEqual(await dumpApi(cli.baseUrl), expected);
     } finally {
       await stopCli(cli);
@@ -287,9 +294,12 @@ describe('lake end to end', () => {
     try {
       const cli = await startCli(args(dataDir)).catch(() => undefined);
       if (cli !== undefined) {
-        const deadline = Date.now() + 60_000;
-        while (cli.child.exitCode === null && cli.child.signalCode === null && Date.now() < deadline)
-          await sleep(50);
+        await waitUntil(
+          () => cli.child.exitCode !== null || cli.child.signalCode !== null,
+          'the fault to kill the process',
+          60_000,
+          50,
+        );
         assert.equal(cli.child.signalCode, 'SIGKILL', 'the fault killed the process');
       }
     } finally {

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dumpApi, getJson, startCli, stopCli, waitDrained } from '../support/cli.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
+import { waitUntil } from '../support/wait.ts';
 
 const HOUR = 3_600_000;
 /** The replay spans about 17 hours of event time. */
@@ -56,28 +57,31 @@ function retainedPart(dump: Dump, newest: number): Dump {
  * reported by the first differing part instead.
  */
 async function waitForDump(baseUrl: string, expected: Dump, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const actual = await dumpApi(baseUrl);
-    if (JSON.stringify(actual) === JSON.stringify(expected)) return;
-    if (Date.now() > deadline) {
-      for (const key of Object.keys(expected)) {
-        const parts = (value: unknown) =>
-          typeof value === 'object' && value !== null && !Array.isArray(value) ? Object.keys(value) : [''];
-        for (const part of parts(expected[key])) {
-          const pick = (dump: Dump) => (part === '' ? dump[key] : (dump[key] as Dump | undefined)?.[part]);
-          const [want, got] = [JSON.stringify(pick(expected)), JSON.stringify(pick(actual))];
-          if (want !== got) {
-            assert.fail(
-              `${key}.${part} differs: expected ${want.slice(0, 600)}..., got ${got?.slice(0, 600)}...`,
-            );
-          }
-        }
-      }
-      assert.fail('dumps differ in their keys');
+  let actual: Dump = {};
+  await waitUntil(
+    async () => {
+      actual = await dumpApi(baseUrl);
+      return JSON.stringify(actual) === JSON.stringify(expected);
+    },
+    () => `the dumps to agree; ${firstDifference(expected, actual)}`,
+    timeoutMs,
+    250,
+  );
+}
+
+/** The first part in which two dumps differ, shortened. */
+function firstDifference(expected: Dump, actual: Dump): string {
+  for (const key of Object.keys(expected)) {
+    const parts = (value: unknown) =>
+      typeof value === 'object' && value !== null && !Array.isArray(value) ? Object.keys(value) : [''];
+    for (const part of parts(expected[key])) {
+      const pick = (dump: Dump) => (part === '' ? dump[key] : (dump[key] as Dump | undefined)?.[part]);
+      const [want, got] = [JSON.stringify(pick(expected)), JSON.stringify(pick(actual))];
+      if (want !== got)
+        return `${key}.${part} differs: expected ${want.slice(0, 600)}..., got ${got?.slice(0, 600)}...`;
     }
-    await sleep(250);
   }
+  return 'they differ in their keys';
 }
 
 describe('store retention on the real CLI', () => {

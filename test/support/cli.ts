@@ -2,7 +2,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitForValue } from './wait.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 export const CLI = join(ROOT, 'bin/streamlines.js');
@@ -78,14 +78,8 @@ export async function getJson<T = unknown>(
 }
 
 /** Polls `/api/v1/stats` until `drained` is true. */
-export async function waitDrained(baseUrl: string, timeoutMs = 120_000): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const { body } = await getJson<Record<string, unknown>>(baseUrl, '/api/v1/stats');
-    if (body.drained === true) return body;
-    await sleep(100);
-  }
-  throw new Error(`not drained within ${timeoutMs} ms`);
+export function waitDrained(baseUrl: string, timeoutMs = 120_000): Promise<Record<string, unknown>> {
+  return waitForStats(baseUrl, (stats) => stats.drained === true, { timeoutMs });
 }
 
 /** Everything the REST API says about a replay, for comparing two runs. */
@@ -266,20 +260,21 @@ export async function waitForStats(
   options: { timeoutMs?: number; intervalMs?: number; context?: () => string } = {},
 ): Promise<Record<string, unknown>> {
   const { timeoutMs = 120_000, intervalMs = 100, context } = options;
-  const deadline = Date.now() + timeoutMs;
   let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const { body } = await getJson<Record<string, unknown>>(baseUrl, '/api/v1/stats');
-      last = body;
-      if (done(body)) return body;
-    } catch (error) {
-      last = error instanceof Error ? error.message : String(error);
-    }
-    await sleep(intervalMs);
-  }
-  throw new Error(
-    `stats of ${baseUrl} not as awaited within ${timeoutMs} ms; last: ${JSON.stringify(last)}${context ? `\n${context()}` : ''}`,
+  return waitForValue(
+    async () => {
+      try {
+        const { body } = await getJson<Record<string, unknown>>(baseUrl, '/api/v1/stats');
+        last = body;
+        return done(body) ? body : undefined;
+      } catch (error) {
+        last = error instanceof Error ? error.message : String(error);
+        return undefined;
+      }
+    },
+    () => `stats of ${baseUrl}; last: ${JSON.stringify(last)}${context ? `\n${context()}` : ''}`,
+    timeoutMs,
+    intervalMs,
   );
 }
 
