@@ -325,10 +325,46 @@ export class PipelineMetrics {
       });
   }
 
-  #registerPipelineCounters(): void {
-    const registers = [this.#own];
+  /** A gauge set to `read()` at scrape time; it keeps its last value while that is undefined. */
+  #scrapeGauge(name: string, help: string, read: () => number | undefined): void {
+    new Gauge({
+      name,
+      help,
+      registers: [this.#own],
+      collect() {
+        const value = read();
+        if (value !== undefined) this.set(value);
+      },
+    });
+  }
+
+  /**
+   * A counter by one label mirrored from the totals per label value `read()` returns; every value in
+   * `known` has a series from the start, at 0.
+   */
+  #labelledCounter(
+    name: string,
+    help: string,
+    label: string,
+    known: readonly string[],
+    read: () => Readonly<Record<string, number>> | undefined,
+  ): void {
     const totals = this.#totals;
-    const self = this;
+    const counter = new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers: [this.#own],
+      collect() {
+        for (const [value, count] of Object.entries(read() ?? {})) {
+          totals.update(this, `${name}:${value}`, { [label]: value }, count);
+        }
+      },
+    });
+    for (const value of known) counter.inc({ [label]: value }, 0);
+  }
+
+  #registerPipelineCounters(): void {
     const fromStats = this.#mirroredCounters<
       'received' | 'accepted' | 'duplicates' | 'late' | 'candlesClosed' | 'alertsFired'
     >(() => this.#currentStats());
@@ -362,34 +398,20 @@ export class PipelineMetrics {
       'Alerts fired (price rules, crosses, anomalies); equals stats.alertsFired.',
       'alertsFired',
     );
-    const rejected = new Counter({
-      name: 'streamlines_ingest_records_rejected_total',
-      help: 'Input records rejected by ingest, by reason; the sum over reasons equals stats.rejected.',
-      labelNames: ['reason'],
-      registers,
-      collect() {
-        const stats = self.#currentStats();
-        if (!stats) return;
-        for (const [reason, count] of Object.entries(stats.rejectedByReason)) {
-          totals.update(this, `rejected:${reason}`, { reason }, count);
-        }
-      },
-    });
-    for (const reason of REJECT_REASONS) rejected.inc({ reason }, 0);
+    this.#labelledCounter(
+      'streamlines_ingest_records_rejected_total',
+      'Input records rejected by ingest, by reason; the sum over reasons equals stats.rejected.',
+      'reason',
+      REJECT_REASONS,
+      () => this.#currentStats()?.rejectedByReason,
+    );
   }
 
   #registerLogGauges(): void {
-    const registers = [this.#own];
-    const self = this;
     const fromStats = (name: string, help: string, read: (stats: Stats) => number) =>
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect() {
-          const stats = self.#currentStats();
-          if (stats) this.set(read(stats));
-        },
+      this.#scrapeGauge(name, help, () => {
+        const stats = this.#currentStats();
+        return stats && read(stats);
       });
     fromStats(
       'streamlines_log_end_offset',
@@ -414,19 +436,8 @@ export class PipelineMetrics {
   }
 
   #registerWsMetrics(): void {
-    const registers = [this.#own];
-    const totals = this.#totals;
-    const self = this;
     const gauge = (name: string, help: string, field: 'clients' | 'channels' | 'subscriptions') =>
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect() {
-          const stats = self.#currentHubStats();
-          if (stats) this.set(stats[field]);
-        },
-      });
+      this.#scrapeGauge(name, help, () => this.#currentHubStats()?.[field]);
     gauge('streamlines_ws_clients', 'WebSocket clients connected.', 'clients');
     gauge('streamlines_ws_channels', 'Live channels with at least one WebSocket subscriber.', 'channels');
     gauge('streamlines_ws_subscriptions', 'WebSocket subscriptions, all clients.', 'subscriptions');
@@ -463,37 +474,19 @@ export class PipelineMetrics {
       'WebSocket clients closed with 1013 because they read too slowly (slowClient: disconnect).',
       'disconnected',
     );
-    const errors = new Counter({
-      name: 'streamlines_ws_errors_total',
-      help: 'Errors reported to WebSocket clients, by stable error code.',
-      labelNames: ['code'],
-      registers,
-      collect() {
-        const stats = self.#currentHubStats();
-        if (!stats) return;
-        for (const [code, count] of Object.entries(stats.errors)) {
-          totals.update(this, `ws_error:${code}`, { code }, count);
-        }
-      },
-    });
-    for (const code of WS_ERROR_CODES) errors.inc({ code }, 0);
+    this.#labelledCounter(
+      'streamlines_ws_errors_total',
+      'Errors reported to WebSocket clients, by stable error code.',
+      'code',
+      WS_ERROR_CODES,
+      () => this.#currentHubStats()?.errors,
+    );
     this.#registerLimitMetrics();
   }
 
   #registerLimitMetrics(): void {
-    const registers = [this.#own];
-    const totals = this.#totals;
-    const self = this;
     const budgetGauge = (name: string, help: string, field: 'connections' | 'queuedBytes') =>
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect() {
-          const stats = self.#sources?.limits?.budget.stats();
-          if (stats) this.set(stats[field]);
-        },
-      });
+      this.#scrapeGauge(name, help, () => this.#sources?.limits?.budget.stats()[field]);
     budgetGauge(
       'streamlines_ws_connections',
       'Open WebSocket connections, /ws and /graphql together (server.ws.maxConnections).',
@@ -504,20 +497,13 @@ export class PipelineMetrics {
       'Bytes queued for all WebSocket clients together at the last check (server.ws.maxTotalQueuedBytes).',
       'queuedBytes',
     );
-    const refusals = new Counter({
-      name: 'streamlines_serve_limit_refusals_total',
-      help: 'Requests, connections or frames refused, or clients shed, by a protective limit, by its config key under server.',
-      labelNames: ['limit'],
-      registers,
-      collect() {
-        const counts = self.#sources?.limits?.counters.snapshot();
-        if (!counts) return;
-        for (const [limit, count] of Object.entries(counts)) {
-          totals.update(this, `limit:${limit}`, { limit }, count);
-        }
-      },
-    });
-    for (const limit of LIMIT_NAMES) refusals.inc({ limit }, 0);
+    this.#labelledCounter(
+      'streamlines_serve_limit_refusals_total',
+      'Requests, connections or frames refused, or clients shed, by a protective limit, by its config key under server.',
+      'limit',
+      LIMIT_NAMES,
+      () => this.#sources?.limits?.counters.snapshot(),
+    );
   }
 
   #registerFeedMetrics(): void {
@@ -535,54 +521,95 @@ const SINK_STATES: readonly SinkStatus['state'][] = [
   'stopped',
 ];
 
+/** A feed or a sink: its series are labelled by its name and type. */
+interface Member {
+  name: string;
+  type: string;
+}
+
+/**
+ * Makers of metrics with one series per member (a feed or a sink), labelled `{[label]: name, type}`
+ * and read from `members()` at scrape time. `undefined` members (a pipeline without stats, shutting
+ * down) keep the last values; otherwise gauges are reset first, so a removed member's series goes away.
+ */
+function memberMetrics<M extends Member>(
+  registry: Registry,
+  label: 'feed' | 'sink',
+  members: () => readonly M[] | undefined,
+) {
+  const registers = [registry];
+  const totals = new MirroredTotals();
+  const labels = (member: M): Record<string, string> => ({ [label]: member.name, type: member.type });
+  /** A gauge set for each member to what `set` gives it (nothing for a member it gives `undefined`). */
+  const gauge = (
+    name: string,
+    help: string,
+    extraLabels: string[],
+    set: (member: M) => { labels?: Record<string, string>; value: number }[] | undefined,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: [label, 'type', ...extraLabels],
+      registers,
+      collect() {
+        const list = members();
+        if (!list) return;
+        this.reset();
+        for (const member of list) {
+          for (const one of set(member) ?? []) this.set({ ...labels(member), ...one.labels }, one.value);
+        }
+      },
+    });
+  return {
+    /** One series per member, `value(member)`; a member whose value is `undefined` has none. */
+    gauge: (name: string, help: string, value: (member: M) => number | undefined) =>
+      gauge(name, help, [], (member) => {
+        const one = value(member);
+        return one === undefined ? undefined : [{ value: one }];
+      }),
+    /** One-hot: 1 for the state a member is in, 0 for each other of `states`. */
+    state: (name: string, help: string, states: readonly string[], state: (member: M) => string) =>
+      gauge(name, help, ['state'], (member) => {
+        const current = state(member);
+        const all = states.includes(current) ? states : [...states, current];
+        return all.map((one) => ({ labels: { state: one }, value: one === current ? 1 : 0 }));
+      }),
+    /** 1 under the label value `kind(member)` gives, no series for a member it gives `undefined`. */
+    kind: (name: string, help: string, kindLabel: string, kind: (member: M) => string | undefined) =>
+      gauge(name, help, [kindLabel], (member) => {
+        const one = kind(member);
+        return one === undefined ? undefined : [{ labels: { [kindLabel]: one }, value: 1 }];
+      }),
+    /** A counter per member mirrored from its running total (members without one have no series). */
+    counter: (name: string, help: string, total: (member: M) => number | undefined) =>
+      new Counter({
+        name,
+        help,
+        labelNames: [label, 'type'],
+        registers,
+        collect() {
+          for (const member of members() ?? []) {
+            const value = total(member);
+            if (value !== undefined) totals.update(this, `${name}:${member.name}`, labels(member), value);
+          }
+        },
+      }),
+  };
+}
+
 /** Per-sink metrics (issue #15), read from the pipeline's stats at scrape time. */
 export function registerSinkMetrics(
   registry: Registry,
   sinks: () => readonly SinkStatus[] | undefined,
 ): void {
-  const registers = [registry];
-  const totals = new MirroredTotals();
-  const gauge = (name: string, help: string, value: (sink: SinkStatus) => number) =>
-    new Gauge({
-      name,
-      help,
-      labelNames: ['sink', 'type'],
-      registers,
-      collect() {
-        const statuses = sinks();
-        if (!statuses) return;
-        this.reset();
-        for (const sink of statuses) this.set({ sink: sink.name, type: sink.type }, value(sink));
-      },
-    });
-  const counter = (name: string, help: string, value: (sink: SinkStatus) => number) =>
-    new Counter({
-      name,
-      help,
-      labelNames: ['sink', 'type'],
-      registers,
-      collect() {
-        for (const sink of sinks() ?? []) {
-          totals.update(this, `${name}:${sink.name}`, { sink: sink.name, type: sink.type }, value(sink));
-        }
-      },
-    });
-  new Gauge({
-    name: 'streamlines_sink_state',
-    help: 'Sink state: 1 for the state the sink is in, 0 for the others.',
-    labelNames: ['sink', 'type', 'state'],
-    registers,
-    collect() {
-      const statuses = sinks();
-      if (!statuses) return;
-      this.reset();
-      for (const sink of statuses) {
-        for (const state of SINK_STATES) {
-          this.set({ sink: sink.name, type: sink.type, state }, state === sink.state ? 1 : 0);
-        }
-      }
-    },
-  });
+  const { gauge, state, counter } = memberMetrics(registry, 'sink', sinks);
+  state(
+    'streamlines_sink_state',
+    'Sink state: 1 for the state the sink is in, 0 for the others.',
+    SINK_STATES,
+    (sink) => sink.state,
+  );
   gauge(
     'streamlines_sink_lag_entries',
     'Log entries the processor committed whose output the sink target does not hold yet.',
@@ -615,95 +642,41 @@ export function registerFeedMetrics(
   registry: Registry,
   feeds: () => readonly FeedStatus[] | undefined,
 ): void {
-  const registers = [registry];
-  const totals = new MirroredTotals();
-  new Gauge({
-    name: 'streamlines_feed_state',
-    help: 'Feed state: 1 for the state the feed is in, 0 for the others (live feeds: connecting, connected, reconnecting, failing, fatal).',
-    labelNames: ['feed', 'type', 'state'],
-    registers,
-    collect() {
-      const statuses = feeds();
-      if (!statuses) return;
-      // Reset so a removed feed's series goes away instead of staying stuck at its last value.
-      this.reset();
-      for (const feed of statuses) {
-        const states = FEED_STATES.includes(feed.state) ? FEED_STATES : [...FEED_STATES, feed.state];
-        for (const state of states) {
-          this.set({ feed: feed.name, type: feed.type, state }, state === feed.state ? 1 : 0);
-        }
-      }
+  const { gauge, state, kind, counter } = memberMetrics(registry, 'feed', feeds);
+  state(
+    'streamlines_feed_state',
+    'Feed state: 1 for the state the feed is in, 0 for the others (live feeds: connecting, connected, reconnecting, failing, fatal).',
+    FEED_STATES,
+    (feed) => feed.state,
+  );
+  counter(
+    'streamlines_feed_messages_total',
+    'Records read from the feed by this process (kept across stops and restarts of the feed).',
+    (feed) => feed.messages,
+  );
+  counter(
+    'streamlines_feed_reconnects_total',
+    'Times the feed reconnected to its provider (feeds that never reconnect have no series).',
+    // `reconnects` is optional: only connection-based feeds report it.
+    (feed) => {
+      const reconnects = (feed as FeedStatus & { reconnects?: unknown }).reconnects;
+      return typeof reconnects === 'number' ? reconnects : undefined;
     },
-  });
-  new Counter({
-    name: 'streamlines_feed_messages_total',
-    help: 'Records read from the feed by this process (kept across stops and restarts of the feed).',
-    labelNames: ['feed', 'type'],
-    registers,
-    collect() {
-      for (const feed of feeds() ?? []) {
-        totals.update(this, `messages:${feed.name}`, { feed: feed.name, type: feed.type }, feed.messages);
-      }
-    },
-  });
-  new Counter({
-    name: 'streamlines_feed_reconnects_total',
-    help: 'Times the feed reconnected to its provider (feeds that never reconnect have no series).',
-    labelNames: ['feed', 'type'],
-    registers,
-    collect() {
-      for (const feed of feeds() ?? []) {
-        // `reconnects` is optional: only connection-based feeds report it.
-        const reconnects = (feed as FeedStatus & { reconnects?: unknown }).reconnects;
-        if (typeof reconnects !== 'number') continue;
-        totals.update(this, `reconnects:${feed.name}`, { feed: feed.name, type: feed.type }, reconnects);
-      }
-    },
-  });
-  new Gauge({
-    name: 'streamlines_feed_failed_attempts',
-    help: 'Connection attempts of a live feed that failed since it was last connected (0 while connected).',
-    labelNames: ['feed', 'type'],
-    registers,
-    collect() {
-      const statuses = feeds();
-      if (!statuses) return;
-      this.reset();
-      for (const feed of statuses) {
-        if (feed.failedAttempts === undefined) continue;
-        this.set({ feed: feed.name, type: feed.type }, feed.failedAttempts);
-      }
-    },
-  });
-  new Gauge({
-    name: 'streamlines_feed_cause',
-    help: 'Why a live feed is not connected: 1 for the kind of its cause (dns, refused, tls, http, timeout, network, closed, stale, provider); no series while connected.',
-    labelNames: ['feed', 'type', 'cause'],
-    registers,
-    collect() {
-      const statuses = feeds();
-      if (!statuses) return;
-      this.reset();
-      for (const feed of statuses) {
-        if (feed.causeKind === undefined || feed.connected) continue;
-        this.set({ feed: feed.name, type: feed.type, cause: feed.causeKind }, 1);
-      }
-    },
-  });
-  new Gauge({
-    name: 'streamlines_feed_last_message_age_seconds',
-    help: 'Seconds since the feed last delivered a record (no series until its first record).',
-    labelNames: ['feed', 'type'],
-    registers,
-    collect() {
-      const statuses = feeds();
-      if (!statuses) return;
-      this.reset();
-      const now = Date.now();
-      for (const feed of statuses) {
-        if (feed.lastMessageAt === null) continue;
-        this.set({ feed: feed.name, type: feed.type }, Math.max(0, now - feed.lastMessageAt) / 1000);
-      }
-    },
-  });
+  );
+  gauge(
+    'streamlines_feed_failed_attempts',
+    'Connection attempts of a live feed that failed since it was last connected (0 while connected).',
+    (feed) => feed.failedAttempts,
+  );
+  kind(
+    'streamlines_feed_cause',
+    'Why a live feed is not connected: 1 for the kind of its cause (dns, refused, tls, http, timeout, network, closed, stale, provider); no series while connected.',
+    'cause',
+    (feed) => (feed.connected ? undefined : feed.causeKind),
+  );
+  gauge(
+    'streamlines_feed_last_message_age_seconds',
+    'Seconds since the feed last delivered a record (no series until its first record).',
+    (feed) => (feed.lastMessageAt === null ? undefined : Math.max(0, Date.now() - feed.lastMessageAt) / 1000),
+  );
 }
