@@ -5,16 +5,16 @@
  * `STREAMLINES_TEST_CASSANDRA` (host:port) points at a running node instead (never stopped).
  * Outside CI a node that cannot start skips loudly; in CI (`CI=true`) it fails.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import cassandra from 'cassandra-driver';
 import type { Alert, Candle, IndicatorPoint, ProcessedTick } from '../../src/core/records.ts';
 import type { SinkBatch } from '../../src/sinks/sink.ts';
-import { freePort, startOrSkip, stopChild } from './server-process.ts';
+import { freePort, logLineAppears, startOrSkip, startServerChild } from './server-process.ts';
 
 const run = promisify(execFile);
 const SCRIPTS = path.resolve(import.meta.dirname, '../../scripts/cassandra');
@@ -83,64 +83,34 @@ async function startCassandra(): Promise<TestCassandra> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'streamlines-cassandra-'));
   const port = await freePort();
   const storagePort = await freePort();
-  const logFile = path.join(dir, 'system.log');
-  let child: ChildProcess | undefined;
-  const startServer = async () => {
-    if (child !== undefined && child.exitCode === null && child.signalCode === null) return;
-    // system.log is appended to across restarts: wait for one more ready line than it holds now.
-    const before = countReady(await readFile(logFile, 'utf8').catch(() => ''));
-    const started = spawn(path.join(SCRIPTS, 'start.sh'), [], {
-      env: {
-        ...process.env,
-        CASSANDRA_DIR: dir,
-        CASSANDRA_PORT: String(port),
-        CASSANDRA_STORAGE_PORT: String(storagePort),
-        CASSANDRA_HEAP: '512m',
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    child = started;
-    let stderr = '';
-    started.stderr?.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString()).slice(-4_000);
-    });
-    const deadline = Date.now() + STARTUP_TIMEOUT_MS;
-    while (Date.now() < deadline) {
-      if (started.exitCode !== null) throw new Error(`cassandra exited with ${started.exitCode}: ${stderr}`);
-      if (countReady(await readFile(logFile, 'utf8').catch(() => '')) > before) return;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-    throw new Error(`cassandra did not start within ${STARTUP_TIMEOUT_MS} ms: ${stderr}`);
-  };
-  const stopServer = async () => {
-    if (child) await stopChild(child, 30_000);
-  };
-  const destroy = async () => {
-    await stopServer();
-    await rm(dir, { recursive: true, force: true });
-  };
-  try {
-    await startServer();
-  } catch (error) {
-    await destroy();
-    throw error;
-  }
+  const server = await startServerChild({
+    name: 'cassandra',
+    dir,
+    spawn: () =>
+      spawn(path.join(SCRIPTS, 'start.sh'), [], {
+        env: {
+          ...process.env,
+          CASSANDRA_DIR: dir,
+          CASSANDRA_PORT: String(port),
+          CASSANDRA_STORAGE_PORT: String(storagePort),
+          CASSANDRA_HEAP: '512m',
+        },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      }),
+    arm: logLineAppears(path.join(dir, 'system.log'), READY_LINE),
+    startupTimeoutMs: STARTUP_TIMEOUT_MS,
+    pollMs: 250,
+    killAfterMs: 30_000,
+  });
   // start.sh execs java, so the child is the JVM itself.
-  const signal = (name: NodeJS.Signals) => async () => {
-    child?.kill(name);
-  };
   return {
     contactPoint: `127.0.0.1:${port}`,
-    stopServer,
-    startServer,
-    pauseServer: signal('SIGSTOP'),
-    resumeServer: signal('SIGCONT'),
-    destroy,
+    stopServer: server.stop,
+    startServer: server.start,
+    pauseServer: async () => server.signal('SIGSTOP'),
+    resumeServer: async () => server.signal('SIGCONT'),
+    destroy: server.destroy,
   };
-}
-
-function countReady(log: string): number {
-  return log.split(READY_LINE).length - 1;
 }
 
 const num = (value: unknown): number | null =>

@@ -3,13 +3,13 @@
  * sink. `STREAMLINES_TEST_INFLUXDB_URL` points at one already running instead (then it is never
  * stopped). Outside CI a missing `influxd` skips loudly; in CI (`CI=true`) it fails.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Alert, Candle, IndicatorPoint, ProcessedTick } from '../../src/core/records.ts';
 import type { SinkBatch } from '../../src/sinks/sink.ts';
-import { freePort, startOrSkip, stopChild } from './server-process.ts';
+import { freePort, startOrSkip, startServerChild } from './server-process.ts';
 
 const STARTUP_TIMEOUT_MS = 60_000;
 
@@ -71,46 +71,21 @@ bind-address = "127.0.0.1:${rpcPort}"
 `,
   );
   const url = `http://127.0.0.1:${port}`;
-  let child: ChildProcess | undefined;
-  const startServer = async () => {
-    if (child !== undefined && child.exitCode === null && child.signalCode === null) return;
-    const started = spawn('influxd', ['-config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-    child = started;
-    let stderr = '';
-    started.stderr?.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString()).slice(-4_000);
-    });
-    const spawnError = new Promise<never>((_, reject) => started.once('error', reject));
-    spawnError.catch(() => undefined);
-    const deadline = Date.now() + STARTUP_TIMEOUT_MS;
-    while (Date.now() < deadline) {
-      if (started.exitCode !== null) throw new Error(`influxd exited with ${started.exitCode}: ${stderr}`);
-      const ok = await Promise.race([
-        fetch(`${url}/ping`).then(
-          (response) => response.status === 204,
-          () => false,
-        ),
-        spawnError,
-      ]);
-      if (ok) return;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    throw new Error(`influxd did not answer /ping within ${STARTUP_TIMEOUT_MS} ms: ${stderr}`);
-  };
-  const stopServer = async () => {
-    if (child) await stopChild(child, 10_000);
-  };
-  const destroy = async () => {
-    await stopServer();
-    await rm(dir, { recursive: true, force: true });
-  };
-  try {
-    await startServer();
-  } catch (error) {
-    await destroy();
-    throw error;
-  }
-  return { url, stopServer, startServer, destroy };
+  const answersPing = () =>
+    fetch(`${url}/ping`).then(
+      (response) => response.status === 204,
+      () => false,
+    );
+  const server = await startServerChild({
+    name: 'influxd',
+    dir,
+    spawn: () => spawn('influxd', ['-config', config], { stdio: ['ignore', 'ignore', 'pipe'] }),
+    arm: async () => answersPing,
+    startupTimeoutMs: STARTUP_TIMEOUT_MS,
+    pollMs: 200,
+    killAfterMs: 10_000,
+  });
+  return { url, stopServer: server.stop, startServer: server.start, destroy: server.destroy };
 }
 
 /** Runs an InfluxQL query; the rows of its first series per measurement, times in ms. */

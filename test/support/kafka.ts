@@ -6,12 +6,18 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Admin, ConfigResourceTypes } from '@platformatic/kafka';
-import { freePort, startOrSkip, stopChild } from './server-process.ts';
+import {
+  freePort,
+  logLineAppears,
+  type ServerChild,
+  startOrSkip,
+  startServerChild,
+} from './server-process.ts';
 
 const run = promisify(execFile);
 
@@ -85,42 +91,30 @@ function spawnBroker(
   });
 }
 
-async function startBroker(extraEnv: Record<string, string> = {}, dir?: string): Promise<TestKafka> {
-  dir ??= await mkdtemp(path.join(os.tmpdir(), 'streamlines-kafka-'));
+/** A broker on free ports with its data in `dir` (a new temp dir when not given), once it serves. */
+async function startBrokerChild(
+  extraEnv: Record<string, string> = {},
+  dir?: string,
+): Promise<{ brokers: string[]; server: ServerChild }> {
+  const dataDir = dir ?? (await mkdtemp(path.join(os.tmpdir(), 'streamlines-kafka-')));
   const port = await freePort();
   const controllerPort = await freePort();
-  const child = spawnBroker(dir, port, controllerPort, extraEnv);
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-4_000);
+  const server = await startServerChild({
+    name: 'kafka broker',
+    dir: dataDir,
+    spawn: () => spawnBroker(dataDir, port, controllerPort, extraEnv),
+    // The broker logs this line once both its controller and broker roles serve requests.
+    arm: logLineAppears(path.join(dataDir, 'server.log'), 'Kafka Server started'),
+    startupTimeoutMs: STARTUP_TIMEOUT_MS,
+    pollMs: 200,
+    killAfterMs: 15_000,
   });
-  const stop = () => stopBroker(child, dir);
-  try {
-    await waitUntilStarted(child, path.join(dir, 'server.log'), () => stderr);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { brokers: [`127.0.0.1:${port}`], started: true, stop };
+  return { brokers: [`127.0.0.1:${port}`], server };
 }
 
-/** The broker logs this line once both its controller and broker roles serve requests. */
-async function waitUntilStarted(child: ChildProcess, logFile: string, stderr: () => string): Promise<void> {
-  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) {
-      throw new Error(`kafka broker exited with ${child.exitCode}: ${stderr()}`);
-    }
-    const log = await readFile(logFile, 'utf8').catch(() => '');
-    if (log.includes('Kafka Server started')) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`kafka broker did not start within ${STARTUP_TIMEOUT_MS} ms: ${stderr()}`);
-}
-
-async function stopBroker(child: ChildProcess, dir: string): Promise<void> {
-  await stopChild(child, 15_000);
-  await rm(dir, { recursive: true, force: true });
+async function startBroker(extraEnv: Record<string, string> = {}, dir?: string): Promise<TestKafka> {
+  const { brokers, server } = await startBrokerChild(extraEnv, dir);
+  return { brokers, started: true, stop: server.destroy };
 }
 
 /** A broker this process owns and may stop and start again on the same port and data dir. */
@@ -144,50 +138,10 @@ export async function startRestartableKafka(): Promise<RestartableKafka | NoKafk
     'no Kafka broker to stop and restart: install Java 17+ and Maven (scripts/kafka/fetch.sh)',
     async () => {
       await ensureJars();
-      const dir = await mkdtemp(path.join(os.tmpdir(), 'streamlines-kafka-'));
-      const port = await freePort();
-      const controllerPort = await freePort();
-      const logFile = path.join(dir, 'server.log');
-      let child: ChildProcess | undefined;
-      const startBroker = async () => {
-        if (child !== undefined && child.exitCode === null && child.signalCode === null) return;
-        // server.log is appended to across restarts: wait for one more start line than it holds now.
-        const startsBefore = countStarts(await readFile(logFile, 'utf8').catch(() => ''));
-        const started = spawnBroker(dir, port, controllerPort);
-        child = started;
-        let stderr = '';
-        started.stderr?.on('data', (chunk: Buffer) => {
-          stderr = (stderr + chunk.toString()).slice(-4_000);
-        });
-        const deadline = Date.now() + STARTUP_TIMEOUT_MS;
-        while (Date.now() < deadline) {
-          if (started.exitCode !== null)
-            throw new Error(`kafka broker exited with ${started.exitCode}: ${stderr}`);
-          if (countStarts(await readFile(logFile, 'utf8').catch(() => '')) > startsBefore) return;
-          await new Promise((resolve) => setTimeout(resolve, 200));
-        }
-        throw new Error(`kafka broker did not start within ${STARTUP_TIMEOUT_MS} ms: ${stderr}`);
-      };
-      const stopBroker = async () => {
-        if (child !== undefined) await stopChild(child, 15_000);
-      };
-      const destroy = async () => {
-        await stopBroker();
-        await rm(dir, { recursive: true, force: true });
-      };
-      try {
-        await startBroker();
-      } catch (error) {
-        await destroy();
-        throw error;
-      }
-      return { brokers: [`127.0.0.1:${port}`], stopBroker, startBroker, destroy };
+      const { brokers, server } = await startBrokerChild();
+      return { brokers, stopBroker: server.stop, startBroker: server.start, destroy: server.destroy };
     },
   );
-}
-
-function countStarts(log: string): number {
-  return log.split('Kafka Server started').length - 1;
 }
 
 /**
