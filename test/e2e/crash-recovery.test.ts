@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dumpApi, getJson, startCli, stopCli, waitDrained } from '../support/cli.ts';
+import { dumpApi, getJson, replayArgs, startCli, stopCli, waitDrained } from '../support/cli.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
 
 describe('crash recovery', () => {
@@ -24,7 +24,7 @@ describe('crash recovery', () => {
       config,
       JSON.stringify({ lateness: '10s', alerts: { rules: [{ symbol: 'ETHUSDT', above: 200 }] } }),
     );
-    args = (dataDir) => ['--replay', replay, '--speed', 'max', '--data-dir', dataDir, '--config', config];
+    args = (dataDir) => replayArgs(replay, dataDir, config);
   });
 
   after(async () => {

@@ -21,6 +21,7 @@ import {
   getJson,
   isRunning,
   type RunningRole,
+  replayArgs,
   startCli,
   startRole,
   startServe,
@@ -161,16 +162,7 @@ if (kafka === undefined || postgres === undefined || redis === undefined) {
     async function embeddedReference(replay: string, name: string) {
       const config = join(dir, `${name}-embedded.json`);
       await writeFile(config, JSON.stringify(PIPELINE_CONFIG));
-      const cli = await startCli([
-        '--replay',
-        replay,
-        '--speed',
-        'max',
-        '--data-dir',
-        join(dir, `${name}-embedded`),
-        '--config',
-        config,
-      ]);
+      const cli = await startCli(replayArgs(replay, join(dir, `${name}-embedded`), config));
       try {
         const stats = await waitDrained(cli.baseUrl);
         return { stats, dump: await dumpApi(cli.baseUrl), deadLetters: await dumpDeadLetters(cli.baseUrl) };

@@ -22,6 +22,7 @@ import { listLakeFiles } from '../../src/lake/layout.ts';
 import {
   dumpApi,
   getJson,
+  replayArgs,
   runCliOnce,
   startCli,
   stopCli,
@@ -187,7 +188,7 @@ describe('lake end to end', () => {
         lake: { intervalMs: 200 },
       }),
     );
-    args = (dataDir) => ['--replay', replay, '--speed', 'max', '--data-dir', dataDir, '--config', config];
+    args = (dataDir) => replayArgs(replay, dataDir, config);
   });
 
   after(async () => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FeedStatus } from '../../src/core/pipeline-view.ts';
-import { dumpApi, getJson, startCli, stopCli, waitDrained } from '../support/cli.ts';
+import { dumpApi, getJson, replayArgs, startCli, stopCli, waitDrained } from '../support/cli.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
 
 const TMPFS_BYTES = 4 * 1024 * 1024;
@@ -65,16 +65,7 @@ describe('full disk under the log', () => {
       t.skip('mounting a tmpfs needs root');
       return;
     }
-    const args = (dataDir: string) => [
-      '--replay',
-      replay,
-      '--speed',
-      'max',
-      '--data-dir',
-      dataDir,
-      '--config',
-      config,
-    ];
+    const args = (dataDir: string) => replayArgs(replay, dataDir, config);
     const clean = await startCli(args(join(dir, 'clean')));
     await waitDrained(clean.baseUrl);
     const expected = await dumpApi(clean.baseUrl);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dumpApi, getJson, startCli, stopCli, waitDrained } from '../support/cli.ts';
+import { dumpApi, getJson, replayArgs, startCli, stopCli, waitDrained } from '../support/cli.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
 
 const CAP_BYTES = 96 * 1024;
@@ -67,16 +67,7 @@ describe('log retention', () => {
         },
       }),
     );
-    args = (dataDir, config) => [
-      '--replay',
-      replay,
-      '--speed',
-      'max',
-      '--data-dir',
-      dataDir,
-      '--config',
-      config,
-    ];
+    args = (dataDir, config) => replayArgs(replay, dataDir, config);
   });
 
   after(async () => {

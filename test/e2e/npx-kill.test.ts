@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dumpApi, startCli, stopCli, waitDrained } from '../support/cli.ts';
+import { dumpApi, replayArgs, startCli, stopCli, waitDrained } from '../support/cli.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -53,7 +53,7 @@ describe('kill -9 of npx', () => {
     dir = await mkdtemp(join(tmpdir(), 'streamlines-npx-'));
     const replay = join(dir, 'ticks.ndjson');
     await writeReplay(replay, { count: 60_000, seed: 5 });
-    args = (dataDir) => ['--replay', replay, '--speed', 'max', '--data-dir', dataDir];
+    args = (dataDir) => replayArgs(replay, dataDir);
   });
 
   after(async () => {

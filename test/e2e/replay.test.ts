@@ -8,7 +8,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { dumpApi, getJson, type RunningCli, startCli, stopCli, waitDrained } from '../support/cli.ts';
+import {
+  dumpApi,
+  getJson,
+  type RunningCli,
+  replayArgs,
+  startCli,
+  stopCli,
+  waitDrained,
+} from '../support/cli.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
 import { assertClose, type ReferenceResult, reference } from '../support/reference.ts';
 
@@ -31,16 +39,7 @@ describe('replay end to end', () => {
     const config = join(dir, 'config.yaml');
     await writeFile(config, JSON.stringify({ lateness: '10s', alerts: { rules: RULES } }));
     expected = await reference(replay, 10_000, RULES);
-    cli = await startCli([
-      '--replay',
-      replay,
-      '--speed',
-      'max',
-      '--data-dir',
-      join(dir, 'data'),
-      '--config',
-      config,
-    ]);
+    cli = await startCli(replayArgs(replay, join(dir, 'data'), config));
     await waitDrained(cli.baseUrl);
     dump = await dumpApi(cli.baseUrl);
   });
@@ -154,16 +153,7 @@ describe('replay end to end with the alert frequency controls', () => {
     const config = join(dir, 'config.yaml');
     await writeFile(config, JSON.stringify({ lateness: '10s', alerts: ALERTS }));
     expected = await reference(replay, 10_000, ALERTS);
-    cli = await startCli([
-      '--replay',
-      replay,
-      '--speed',
-      'max',
-      '--data-dir',
-      join(dir, 'data'),
-      '--config',
-      config,
-    ]);
+    cli = await startCli(replayArgs(replay, join(dir, 'data'), config));
     await waitDrained(cli.baseUrl);
     const { body } = await getJson<{ alerts: Record<string, unknown>[] }>(
       cli.baseUrl,

@@ -16,7 +16,7 @@ import type { Alert, Candle, IndicatorPoint, ProcessedTick } from '../../src/cor
 import { viewOf } from '../../src/sinks/conformance.ts';
 import type { SinkBatch } from '../../src/sinks/sink.ts';
 import { readCassandra, startRestartableCassandra, type TestCassandra } from '../support/cassandra.ts';
-import { dumpApi, getJson, startCli, stopCli, waitDrained } from '../support/cli.ts';
+import { dumpApi, getJson, replayArgs, startCli, stopCli, waitDrained } from '../support/cli.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
 import { readInfluxdb, startRestartableInfluxdb, type TestInfluxdb } from '../support/influxdb.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
@@ -95,7 +95,7 @@ describe('sinks end to end: kill -9 and 30 s target outages', { skip, timeout: 1
         ],
       }),
     );
-    args = ['--replay', replay, '--speed', 'max', '--data-dir', join(dir, 'data'), '--config', config];
+    args = replayArgs(replay, join(dir, 'data'), config);
     reader = new cassandra.Client({
       contactPoints: [node.contactPoint],
       localDataCenter: 'datacenter1',

@@ -13,6 +13,19 @@ export interface RunningCli {
   stderr: () => string;
 }
 
+/** The arguments of a replay of `replay` at full speed into `dataDir`, with `config` when given. */
+export function replayArgs(replay: string, dataDir: string, config?: string): string[] {
+  return [
+    '--replay',
+    replay,
+    '--speed',
+    'max',
+    '--data-dir',
+    dataDir,
+    ...(config ? ['--config', config] : []),
+  ];
+}
+
 /** Starts `streamlines run ARGS --port 0` and resolves once it prints where it listens. */
 export async function startCli(args: string[], timeoutMs = 30_000): Promise<RunningCli> {
   const child = spawn(process.execPath, [CLI, 'run', '--port', '0', '--host', '127.0.0.1', ...args], {
