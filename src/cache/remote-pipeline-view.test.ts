@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { remoteViewScenario } from '../../test/support/view-scenario.ts';
 import { cacheConfigSchema } from '../config/schema.ts';
-import type { Candle } from '../core/records.ts';
+import { type Candle, emptyCounters } from '../core/records.ts';
 import { MemoryStore } from '../store/memory/memory-store.ts';
 import { MemoryLiveBus } from './memory/memory-live-bus.ts';
 import { closeCache, createCache } from './registry.ts';
@@ -35,14 +35,7 @@ function candle(ts: number, close: number, final: boolean): Candle {
 }
 
 const zeroStats: StatsSnapshot = {
-  received: 0,
-  accepted: 0,
-  rejected: 0,
-  rejectedByReason: {},
-  duplicates: 0,
-  late: 0,
-  candlesClosed: 0,
-  alertsFired: 0,
+  ...emptyCounters(),
   drained: false,
   logEndOffset: 0,
   processedOffset: 0,

@@ -14,7 +14,13 @@
  */
 
 import type { LiveListener, PipelineView, Stats } from '../core/pipeline-view.ts';
-import { type Candle, type Counters, type Interval, PROCESSOR_CHECKPOINT } from '../core/records.ts';
+import {
+  type Candle,
+  type Counters,
+  emptyCounters,
+  type Interval,
+  PROCESSOR_CHECKPOINT,
+} from '../core/records.ts';
 import type { Store } from '../store/store.ts';
 import type { LiveBus } from './live-bus.ts';
 
@@ -34,20 +40,6 @@ export interface StatsSource {
 interface SnapshotCounters {
   counters?: Counters;
   ended?: boolean;
-}
-
-/** All counters at zero. */
-export function emptyCounters(): Counters {
-  return {
-    received: 0,
-    accepted: 0,
-    rejected: 0,
-    rejectedByReason: {},
-    duplicates: 0,
-    late: 0,
-    candlesClosed: 0,
-    alertsFired: 0,
-  };
 }
 
 /**

@@ -160,3 +160,17 @@ export interface Counters {
   candlesClosed: number;
   alertsFired: number;
 }
+
+/** All counters at zero. */
+export function emptyCounters(): Counters {
+  return {
+    received: 0,
+    accepted: 0,
+    rejected: 0,
+    rejectedByReason: {},
+    duplicates: 0,
+    late: 0,
+    candlesClosed: 0,
+    alertsFired: 0,
+  };
+}

@@ -6,15 +6,10 @@
 import path from 'node:path';
 import { createLivePublisher } from '../cache/live-publisher.ts';
 import { closeCache, createCache, openCache } from '../cache/registry.ts';
-import {
-  emptyCounters,
-  RemotePipelineView,
-  type StatsSnapshot,
-  type StatsSource,
-} from '../cache/remote-pipeline-view.ts';
+import { RemotePipelineView, type StatsSnapshot, type StatsSource } from '../cache/remote-pipeline-view.ts';
 import type { Config } from '../config/schema.ts';
 import type { FeedStatus } from '../core/pipeline-view.ts';
-import { type Counters, TOPIC_TICKS } from '../core/records.ts';
+import { type Counters, emptyCounters, TOPIC_TICKS } from '../core/records.ts';
 import type { Feed } from '../feeds/feed.ts';
 import { createFeed } from '../feeds/registry.ts';
 import { Ingest } from '../ingest/ingest.ts';

@@ -22,7 +22,7 @@ import type {
   ProcessedTick,
   Tick,
 } from '../core/records.ts';
-import { INTERVAL_MS, INTERVALS } from '../core/records.ts';
+import { emptyCounters, INTERVAL_MS, INTERVALS } from '../core/records.ts';
 import {
   cooledDown,
   crossedAbove,
@@ -190,19 +190,6 @@ function nanToNull(value: number): number | null {
   return Number.isNaN(value) ? null : value;
 }
 
-function newCounters(): Counters {
-  return {
-    received: 0,
-    accepted: 0,
-    rejected: 0,
-    rejectedByReason: {},
-    duplicates: 0,
-    late: 0,
-    candlesClosed: 0,
-    alertsFired: 0,
-  };
-}
-
 function copyCounters(counters: Counters): Counters {
   return { ...counters, rejectedByReason: { ...counters.rejectedByReason } };
 }
@@ -233,7 +220,7 @@ export class Processor {
     this.crossCooldownMs = maCrossConfig === false ? 0 : maCrossConfig.cooldownMs;
     this.rulesBySymbol = groupPriceRules(config.priceRules);
     if (snapshot === undefined) {
-      this.totals = newCounters();
+      this.totals = emptyCounters();
       this.nextAlertSeq = 0;
       return;
     }
