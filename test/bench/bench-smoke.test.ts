@@ -3,10 +3,9 @@
  * docs/benchmarks.md describes. Not a speed test: performance is never asserted here.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { runToExit } from '../support/cli.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 
@@ -36,19 +35,11 @@ const NON_NEGATIVE_KEYS = ['wsLatencyP50Ms', 'wsLatencyP99Ms', 'wsLatencyMaxMs',
 test('bench --quick --json ends with one JSON line holding every required number', {
   timeout: 300_000,
 }, async () => {
-  const child = spawn(process.execPath, [join(ROOT, 'bench/main.ts'), '--quick', '--json'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
+  const { code, stdout, stderr } = await runToExit(process.execPath, [
+    join(ROOT, 'bench/main.ts'),
+    '--quick',
+    '--json',
+  ]);
   assert.equal(code, 0, `bench exited with ${code}:\n${stderr}`);
 
   const lines = stdout.trimEnd().split('\n');

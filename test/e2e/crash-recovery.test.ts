@@ -7,8 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { dumpApi, getJson, replayArgs, startCli, stopCli, waitDrained } from '../support/cli.ts';
+import { drainedDump, killAfter, replayArgs, startCli } from '../support/cli.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
 
 describe('crash recovery', () => {
@@ -34,10 +33,7 @@ describe('crash recovery', () => {
   it('kill -9 at random moments, then a rerun, gives the uninterrupted result', {
     timeout: 600_000,
   }, async () => {
-    const clean = await startCli(args(join(dir, 'clean')));
-    await waitDrained(clean.baseUrl);
-    const expected = await dumpApi(clean.baseUrl);
-    await stopCli(clean);
+    const expected = await drainedDump(args(join(dir, 'clean')));
 
     const crashDir = join(dir, 'crashed');
     const kills: string[] = [];
@@ -46,19 +42,11 @@ describe('crash recovery', () => {
       // Kill somewhere in the replay: after a random share of the work, or right away.
       const delayMs = Math.floor(Math.random() * 1_500);
       process.stderr.write(`kill after ${delayMs} ms\n`);
-      await sleep(delayMs);
-      const { body } = await getJson<{ processedOffset: number; drained: boolean }>(
-        cli.baseUrl,
-        '/api/v1/stats',
-      ).catch(() => ({ body: { processedOffset: -1, drained: false } }));
-      await stopCli(cli, 'SIGKILL');
-      kills.push(`after ${delayMs} ms at offset ${body.processedOffset}${body.drained ? ' (drained)' : ''}`);
-      if (body.drained) break;
+      const kill = await killAfter(cli, delayMs);
+      kills.push(kill.said);
+      if (kill.drained) break;
     }
-    const final = await startCli(args(crashDir));
-    await waitDrained(final.baseUrl);
-    const actual = await dumpApi(final.baseUrl);
-    await stopCli(final);
+    const actual = await drainedDump(args(crashDir));
     assert.ok(kills.length > 0);
     assert.deepEqual(actual, expected, `kills: ${kills.join('; ')}`);
   });

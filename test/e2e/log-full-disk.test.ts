@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FeedStatus } from '../../src/core/pipeline-view.ts';
-import { dumpApi, getJson, replayArgs, startCli, stopCli, waitDrained } from '../support/cli.ts';
+import { drainedDump, dumpApi, getJson, replayArgs, startCli, stopCli, waitDrained } from '../support/cli.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
 
 const TMPFS_BYTES = 4 * 1024 * 1024;
@@ -66,10 +66,7 @@ describe('full disk under the log', () => {
       return;
     }
     const args = (dataDir: string) => replayArgs(replay, dataDir, config);
-    const clean = await startCli(args(join(dir, 'clean')));
-    await waitDrained(clean.baseUrl);
-    const expected = await dumpApi(clean.baseUrl);
-    await stopCli(clean);
+    const expected = await drainedDump(args(join(dir, 'clean')));
 
     // The data dir stays on the roomy disk (the store is not under test); its log lives on the tmpfs.
     const dataDir = join(dir, 'full');

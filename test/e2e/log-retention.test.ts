@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dumpApi, getJson, replayArgs, startCli, stopCli, waitDrained } from '../support/cli.ts';
+import { drainedDump, dumpApi, getJson, replayArgs, startCli, stopCli, waitDrained } from '../support/cli.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
 
 const CAP_BYTES = 96 * 1024;
@@ -77,10 +77,7 @@ describe('log retention', () => {
   it('deletes processed segments while a replay runs; kill -9 and a rerun give the uninterrupted result', {
     timeout: 600_000,
   }, async () => {
-    const clean = await startCli(args(join(dir, 'clean'), plain));
-    await waitDrained(clean.baseUrl);
-    const expected = await dumpApi(clean.baseUrl);
-    await stopCli(clean);
+    const expected = await drainedDump(args(join(dir, 'clean'), plain));
     const kept = await segmentsOf(join(dir, 'clean'));
     assert.ok(kept.names[0]!.startsWith('00000000000000000000'), 'without retention nothing is deleted');
 

@@ -4,45 +4,30 @@
  * result of an uninterrupted run.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dumpApi, replayArgs, startCli, stopCli, waitDrained } from '../support/cli.ts';
+import {
+  drainedDump,
+  dumpApi,
+  type RunningCli,
+  replayArgs,
+  startServing,
+  waitDrained,
+} from '../support/cli.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
 
-const ROOT = join(import.meta.dirname, '../..');
-
 /** Starts the command the way a user types it and resolves with its address once it listens. */
-async function startNpx(args: string[]): Promise<{ child: ChildProcess; baseUrl: string }> {
-  const child = spawn('npx', ['streamlines', 'run', '--port', '0', '--host', '127.0.0.1', ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stderr!.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  const baseUrl = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`npx streamlines did not start: ${stderr}`)), 60_000);
-    child.stdout!.on('data', (chunk) => {
-      stdout += chunk;
-      const match = /listening on (http:\/\/\S+)/.exec(stdout);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`npx streamlines exited with ${code}: ${stderr}`));
-    });
-  });
-  return { child, baseUrl };
+function startNpx(args: string[]): Promise<RunningCli> {
+  return startServing(
+    'npx streamlines',
+    'npx',
+    ['streamlines', 'run', '--port', '0', '--host', '127.0.0.1', ...args],
+    60_000,
+  );
 }
 
 describe('kill -9 of npx', () => {
@@ -63,10 +48,7 @@ describe('kill -9 of npx', () => {
   it('takes the server under npm down with it, and the rerun completes the replay', {
     timeout: 300_000,
   }, async () => {
-    const clean = await startCli(args(join(dir, 'clean')));
-    await waitDrained(clean.baseUrl);
-    const expected = await dumpApi(clean.baseUrl);
-    await stopCli(clean);
+    const expected = await drainedDump(args(join(dir, 'clean')));
 
     const dataDir = join(dir, 'killed');
     const first = await startNpx(args(dataDir));

@@ -8,8 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { dumpApi, getJson, startCli, stopCli, waitDrained } from '../support/cli.ts';
+import { dumpApi, killAfter, startCli, stopCli, waitDrained } from '../support/cli.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
 import { waitUntil } from '../support/wait.ts';
 
@@ -173,13 +172,7 @@ describe('store retention on the real CLI', () => {
       // Retention deletes all along the replay (the newest tick keeps moving), and catches up
       // after it: kills land in both.
       const delayMs = 200 + Math.floor(Math.random() * 2_000);
-      await sleep(delayMs);
-      const { body } = await getJson<{ processedOffset: number; drained: boolean }>(
-        cli.baseUrl,
-        '/api/v1/stats',
-      ).catch(() => ({ body: { processedOffset: -1, drained: false } }));
-      await stopCli(cli, 'SIGKILL');
-      kills.push(`after ${delayMs} ms at offset ${body.processedOffset}${body.drained ? ' (drained)' : ''}`);
+      kills.push((await killAfter(cli, delayMs)).said);
     }
     const final = await startCli(args);
     try {

@@ -27,11 +27,26 @@ export function replayArgs(replay: string, dataDir: string, config?: string): st
 }
 
 /** Starts `streamlines run ARGS --port 0` and resolves once it prints where it listens. */
-export async function startCli(args: string[], timeoutMs = 30_000): Promise<RunningCli> {
-  const child = spawn(process.execPath, [CLI, 'run', '--port', '0', '--host', '127.0.0.1', ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export function startCli(args: string[], timeoutMs = 30_000): Promise<RunningCli> {
+  return startServing(
+    'CLI',
+    process.execPath,
+    [CLI, 'run', '--port', '0', '--host', '127.0.0.1', ...args],
+    timeoutMs,
+  );
+}
+
+/**
+ * Spawns `command` in the repository root and resolves once it prints `listening on URL`; `name`
+ * (with its stderr) is in the error when it exits or times out first.
+ */
+export async function startServing(
+  name: string,
+  command: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<RunningCli> {
+  const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stderr!.on('data', (chunk) => {
@@ -39,7 +54,7 @@ export async function startCli(args: string[], timeoutMs = 30_000): Promise<Runn
   });
   const baseUrl = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`CLI did not start within ${timeoutMs} ms: ${stderr}`)),
+      () => reject(new Error(`${name} did not start within ${timeoutMs} ms: ${stderr}`)),
       timeoutMs,
     );
     child.stdout!.on('data', (chunk) => {
@@ -52,17 +67,23 @@ export async function startCli(args: string[], timeoutMs = 30_000): Promise<Runn
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`CLI exited with ${code} before listening: ${stderr}`));
+      reject(new Error(`${name} exited with ${code} before listening: ${stderr}`));
     });
   });
   return { child, baseUrl, stderr: () => stderr };
 }
 
 /** Runs the CLI to completion (for commands that exit) and returns its exit code and output. */
-export async function runCliOnce(
+export function runCliOnce(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runToExit(process.execPath, [CLI, ...args]);
+}
+
+/** Runs `command` in the repository root to its exit; its exit code and output. */
+export async function runToExit(
+  command: string,
   args: string[],
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => {
@@ -73,6 +94,37 @@ export async function runCliOnce(
   });
   const [code] = (await once(child, 'exit')) as [number | null];
   return { code, stdout, stderr };
+}
+
+/** Runs the CLI with `args` until it drained and returns what the API answers then: a run's expected result. */
+export async function drainedDump(args: string[]): Promise<Record<string, unknown>> {
+  const cli = await startCli(args);
+  try {
+    await waitDrained(cli.baseUrl);
+    return await dumpApi(cli.baseUrl);
+  } finally {
+    await stopCli(cli);
+  }
+}
+
+/**
+ * Kills the CLI with SIGKILL after `delayMs`, and says where it was then (for the failure message of a
+ * crash test); `drained` tells whether the run had already ended.
+ */
+export async function killAfter(
+  cli: RunningCli,
+  delayMs: number,
+): Promise<{ drained: boolean; said: string }> {
+  await new Promise((resolve) => setTimeout(resolve, delayMs));
+  const { body } = await getJson<{ processedOffset: number; drained: boolean }>(
+    cli.baseUrl,
+    '/api/v1/stats',
+  ).catch(() => ({ body: { processedOffset: -1, drained: false } }));
+  await stopCli(cli, 'SIGKILL');
+  return {
+    drained: body.drained,
+    said: `after ${delayMs} ms at offset ${body.processedOffset}${body.drained ? ' (drained)' : ''}`,
+  };
 }
 
 export async function stopCli(cli: RunningCli, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
