@@ -4,7 +4,8 @@
  * request errors `{"code","msg"}`, and `GET /api/v3/aggTrades` (fromId | startTime+endTime, limit) with the
  * `X-MBX-USED-WEIGHT-1M` header. Every trade published is kept on a tape the REST history serves.
  */
-import { type FakeClient, FakeExchange, sendJson } from './fake-exchange.ts';
+import type { ServerResponse } from 'node:http';
+import { type FakeClient, FakeStreamingExchange, sendJson } from './fake-exchange.ts';
 
 export interface AggTrade {
   e: 'aggTrade';
@@ -44,60 +45,20 @@ export function aggTrade(
   };
 }
 
-export class FakeBinance {
-  readonly exchange: FakeExchange;
-  readonly tape: AggTrade[] = [];
-  /** While true, published trades reach the tape but no socket (a stall or an outage). */
-  silent = false;
+export class FakeBinance extends FakeStreamingExchange<AggTrade> {
   /** When set, every SUBSCRIBE is answered with this error instead of an ack. */
   subscribeError: { code: number; msg: string } | undefined;
   /** Answers the next N REST calls with 429 and `Retry-After: 1`. */
   rateLimitNext = 0;
   usedWeight = 0;
-  readonly #subscriptions = new Map<FakeClient, Set<string>>();
 
-  private constructor(exchange: FakeExchange) {
-    this.exchange = exchange;
-  }
-
-  static async start(): Promise<FakeBinance> {
-    let fake: FakeBinance | undefined;
-    const exchange = await FakeExchange.start({
-      onMessage: (client, message) => fake?.onMessage(client, message),
-      onHttp: (_request, response, url) => fake?.onHttp(response, url),
-    });
-    fake = new FakeBinance(exchange);
-    return fake;
-  }
-
-  get url(): string {
-    return this.exchange.wsUrl;
-  }
-
-  get restUrl(): string {
-    return this.exchange.httpUrl;
-  }
-
-  /** Clients subscribed to a stream right now. */
-  subscribers(stream: string): FakeClient[] {
-    return this.exchange.openClients().filter((client) => this.#subscriptions.get(client)?.has(stream));
+  static start(): Promise<FakeBinance> {
+    return FakeStreamingExchange.startFake((exchange) => new FakeBinance(exchange));
   }
 
   /** Records a trade and streams it to subscribers of `<symbol>@aggTrade`. */
   publish(trade: AggTrade): void {
-    this.tape.push(trade);
-    if (this.silent) return;
-    const text = JSON.stringify(trade);
-    for (const client of this.subscribers(`${trade.s.toLowerCase()}@aggTrade`)) client.ws.send(text);
-  }
-
-  /** Sends raw text to every open client (malformed frames, shutdown notices). */
-  sendRaw(text: string): void {
-    for (const client of this.exchange.openClients()) client.ws.send(text);
-  }
-
-  async close(): Promise<void> {
-    await this.exchange.close();
+    this.publishTo(trade, `${trade.s.toLowerCase()}@aggTrade`, JSON.stringify(trade));
   }
 
   onMessage(client: FakeClient, message: unknown): void {
@@ -110,8 +71,7 @@ export class FakeBinance {
       client.ws.send(JSON.stringify(this.subscribeError));
       return;
     }
-    const streams = this.#subscriptions.get(client) ?? new Set<string>();
-    this.#subscriptions.set(client, streams);
+    const streams = this.subscriptionsOf(client);
     for (const stream of request.params ?? []) {
       if (request.method === 'SUBSCRIBE') streams.add(stream);
       else streams.delete(stream);
@@ -119,7 +79,7 @@ export class FakeBinance {
     client.ws.send(JSON.stringify({ result: null, id: request.id ?? null }));
   }
 
-  onHttp(response: import('node:http').ServerResponse, url: URL): boolean {
+  onHttp(response: ServerResponse, url: URL): boolean {
     if (url.pathname !== '/api/v3/aggTrades') return false;
     if (this.rateLimitNext > 0) {
       this.rateLimitNext -= 1;

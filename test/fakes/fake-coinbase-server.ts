@@ -5,7 +5,7 @@
  * side). Trades published while `silent` reach only the tape the REST history serves.
  */
 import type { ServerResponse } from 'node:http';
-import { type FakeClient, FakeExchange, sendJson } from './fake-exchange.ts';
+import { type FakeClient, FakeStreamingExchange, sendJson } from './fake-exchange.ts';
 
 export interface Match {
   type: 'match';
@@ -44,43 +44,15 @@ export function match(
   };
 }
 
-export class FakeCoinbase {
-  readonly exchange: FakeExchange;
-  readonly tape: Match[] = [];
-  silent = false;
+export class FakeCoinbase extends FakeStreamingExchange<Match> {
   readonly products = new Set(['BTC-USD', 'ETH-USD']);
-  readonly #subscriptions = new Map<FakeClient, Set<string>>();
 
-  private constructor(exchange: FakeExchange) {
-    this.exchange = exchange;
-  }
-
-  static async start(): Promise<FakeCoinbase> {
-    let fake: FakeCoinbase | undefined;
-    const exchange = await FakeExchange.start({
-      onMessage: (client, message) => fake?.onMessage(client, message),
-      onHttp: (_request, response, url) => fake?.onHttp(response, url),
-    });
-    fake = new FakeCoinbase(exchange);
-    return fake;
-  }
-
-  get url(): string {
-    return this.exchange.wsUrl;
-  }
-
-  get restUrl(): string {
-    return this.exchange.httpUrl;
-  }
-
-  subscribers(product: string): FakeClient[] {
-    return this.exchange.openClients().filter((client) => this.#subscriptions.get(client)?.has(product));
+  static start(): Promise<FakeCoinbase> {
+    return FakeStreamingExchange.startFake((exchange) => new FakeCoinbase(exchange));
   }
 
   publish(trade: Match): void {
-    this.tape.push(trade);
-    if (this.silent) return;
-    for (const client of this.subscribers(trade.product_id)) client.ws.send(JSON.stringify(trade));
+    this.publishTo(trade, trade.product_id, JSON.stringify(trade));
   }
 
   /** Sends a heartbeat carrying the tape's last trade id for `product`. */
@@ -94,14 +66,6 @@ export class FakeCoinbase {
       time: new Date().toISOString(),
     };
     for (const client of this.subscribers(product)) client.ws.send(JSON.stringify(message));
-  }
-
-  sendRaw(text: string): void {
-    for (const client of this.exchange.openClients()) client.ws.send(text);
-  }
-
-  async close(): Promise<void> {
-    await this.exchange.close();
   }
 
   onMessage(client: FakeClient, message: unknown): void {
@@ -121,8 +85,7 @@ export class FakeCoinbase {
       );
       return;
     }
-    const products = this.#subscriptions.get(client) ?? new Set<string>();
-    this.#subscriptions.set(client, products);
+    const products = this.subscriptionsOf(client);
     for (const product of request.product_ids ?? []) {
       if (request.type === 'subscribe') products.add(product);
       else products.delete(product);

@@ -127,6 +127,81 @@ export class FakeExchange {
   }
 }
 
+/**
+ * What the fakes of the streaming exchanges (Binance, Coinbase, Kraken) share: a FakeExchange wired to
+ * their `onMessage` and `onHttp`, a tape of every trade published (their REST history serves it), the
+ * `silent` switch, and what each client subscribed to (streams, products or symbols).
+ */
+export abstract class FakeStreamingExchange<Trade> {
+  readonly exchange: FakeExchange;
+  readonly tape: Trade[] = [];
+  /** While true, published trades reach the tape but no socket (a stall or an outage). */
+  silent = false;
+  readonly #subscriptions = new Map<FakeClient, Set<string>>();
+
+  protected constructor(exchange: FakeExchange) {
+    this.exchange = exchange;
+  }
+
+  /** Starts a FakeExchange and the fake `make` builds on it; `onConnection` greets each client. */
+  protected static async startFake<F extends FakeStreamingExchange<unknown>>(
+    make: (exchange: FakeExchange) => F,
+    onConnection?: (client: FakeClient) => void,
+  ): Promise<F> {
+    let fake: F | undefined;
+    const exchange = await FakeExchange.start({
+      onConnection,
+      onMessage: (client, message) => fake?.onMessage(client, message),
+      onHttp: (_request, response, url) => fake?.onHttp(response, url),
+    });
+    fake = make(exchange);
+    return fake;
+  }
+
+  get url(): string {
+    return this.exchange.wsUrl;
+  }
+
+  get restUrl(): string {
+    return this.exchange.httpUrl;
+  }
+
+  /** Clients subscribed to `key` right now. */
+  subscribers(key: string): FakeClient[] {
+    return this.exchange.openClients().filter((client) => this.#subscriptions.get(client)?.has(key));
+  }
+
+  /** Sends raw text to every open client (malformed frames, shutdown notices). */
+  sendRaw(text: string): void {
+    for (const client of this.exchange.openClients()) client.ws.send(text);
+  }
+
+  async close(): Promise<void> {
+    await this.exchange.close();
+  }
+
+  abstract onMessage(client: FakeClient, message: unknown): void;
+
+  abstract onHttp(response: ServerResponse, url: URL): boolean;
+
+  /** Records `trade` on the tape and, unless silent, sends `text` to the subscribers of `key`. */
+  protected publishTo(trade: Trade, key: string, text: string): void {
+    this.tape.push(trade);
+    if (this.silent) return;
+    for (const client of this.subscribers(key)) client.ws.send(text);
+  }
+
+  /** What `client` is subscribed to (a set the fake adds to and deletes from). */
+  protected subscriptionsOf(client: FakeClient): Set<string> {
+    let keys = this.#subscriptions.get(client);
+    if (keys === undefined) {
+      keys = new Set<string>();
+      this.#subscriptions.set(client, keys);
+    }
+    return keys;
+  }
+}
+
 /** Sends a JSON body. */
 export function sendJson(
   response: ServerResponse,

@@ -5,7 +5,7 @@
  * (rows `[price, volume, time_s, "b"|"s", type, misc, trade_id]`, `last` cursor in ns).
  */
 import type { ServerResponse } from 'node:http';
-import { type FakeClient, FakeExchange, sendJson } from './fake-exchange.ts';
+import { type FakeClient, FakeStreamingExchange, sendJson } from './fake-exchange.ts';
 
 export interface KrakenTrade {
   symbol: string;
@@ -38,55 +38,19 @@ export function krakenTrade(
 
 const REST_PAIRS: Record<string, string> = { XBTUSD: 'BTC/USD', ETHUSD: 'ETH/USD' };
 
-export class FakeKraken {
-  readonly exchange: FakeExchange;
-  readonly tape: KrakenTrade[] = [];
-  silent = false;
-  readonly #subscriptions = new Map<FakeClient, Set<string>>();
-
-  private constructor(exchange: FakeExchange) {
-    this.exchange = exchange;
-  }
-
-  static async start(): Promise<FakeKraken> {
-    let fake: FakeKraken | undefined;
-    const exchange = await FakeExchange.start({
-      onConnection: (client) =>
+export class FakeKraken extends FakeStreamingExchange<KrakenTrade> {
+  static start(): Promise<FakeKraken> {
+    return FakeStreamingExchange.startFake(
+      (exchange) => new FakeKraken(exchange),
+      (client) =>
         client.ws.send(
           '{"channel":"status","type":"update","data":[{"version":"2.0.10","system":"online","api_version":"v2","connection_id":12393906104898154338}]}',
         ),
-      onMessage: (client, message) => fake?.onMessage(client, message),
-      onHttp: (_request, response, url) => fake?.onHttp(response, url),
-    });
-    fake = new FakeKraken(exchange);
-    return fake;
-  }
-
-  get url(): string {
-    return this.exchange.wsUrl;
-  }
-
-  get restUrl(): string {
-    return this.exchange.httpUrl;
-  }
-
-  subscribers(symbol: string): FakeClient[] {
-    return this.exchange.openClients().filter((client) => this.#subscriptions.get(client)?.has(symbol));
+    );
   }
 
   publish(trade: KrakenTrade): void {
-    this.tape.push(trade);
-    if (this.silent) return;
-    const text = JSON.stringify({ channel: 'trade', type: 'update', data: [trade] });
-    for (const client of this.subscribers(trade.symbol)) client.ws.send(text);
-  }
-
-  sendRaw(text: string): void {
-    for (const client of this.exchange.openClients()) client.ws.send(text);
-  }
-
-  async close(): Promise<void> {
-    await this.exchange.close();
+    this.publishTo(trade, trade.symbol, JSON.stringify({ channel: 'trade', type: 'update', data: [trade] }));
   }
 
   onMessage(client: FakeClient, message: unknown): void {
@@ -100,8 +64,7 @@ export class FakeKraken {
       client.ws.send(JSON.stringify({ method: 'pong', req_id: request.req_id, time_in: now, time_out: now }));
       return;
     }
-    const symbols = this.#subscriptions.get(client) ?? new Set<string>();
-    this.#subscriptions.set(client, symbols);
+    const symbols = this.subscriptionsOf(client);
     for (const symbol of request.params?.symbol ?? []) {
       if (!Object.values(REST_PAIRS).includes(symbol)) {
         client.ws.send(

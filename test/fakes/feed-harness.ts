@@ -4,7 +4,7 @@
  * rejections) and the FeedStatus ingest reports; `collectFeed` runs it bare and keeps the raw records and
  * positions it yields; `cleanupAfterEach` tears down what a test started.
  */
-import { afterEach } from 'node:test';
+import { afterEach, beforeEach } from 'node:test';
 import { type IngestEntry, TOPIC_TICKS } from '../../src/core/records.ts';
 import type { Feed } from '../../src/feeds/feed.ts';
 import { Ingest } from '../../src/ingest/ingest.ts';
@@ -58,6 +58,33 @@ export class FeedHarness {
     this.controller.abort();
     await this.done;
   }
+}
+
+/** What a live feed's test works with: its fake server, its harness once started, the feed's log lines. */
+export interface LiveFeedTest<Fake> {
+  fake: Fake;
+  harness: FeedHarness | undefined;
+  logs: string[];
+}
+
+/**
+ * Sets up each test of a live feed: a fresh fake from `startFake` before it and empty `logs`; after it
+ * the harness (if the test started one) is stopped and the fake closed.
+ */
+export function liveFeedTest<Fake extends { close(): Promise<void> }>(
+  startFake: () => Promise<Fake>,
+): LiveFeedTest<Fake> {
+  const test: LiveFeedTest<Fake> = { fake: undefined as unknown as Fake, harness: undefined, logs: [] };
+  beforeEach(async () => {
+    test.fake = await startFake();
+    test.logs.length = 0;
+  });
+  afterEach(async () => {
+    await test.harness?.stop();
+    test.harness = undefined;
+    await test.fake.close();
+  });
+  return test;
 }
 
 /** Registers an `afterEach` that runs the cleanups pushed during a test, last first; returns the push. */

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { aggTrade, FakeBinance } from '../../../test/fakes/fake-binance-server.ts';
-import { FeedHarness } from '../../../test/fakes/feed-harness.ts';
+import { FeedHarness, liveFeedTest } from '../../../test/fakes/feed-harness.ts';
 import { waitUntil } from '../../../test/support/wait.ts';
 import type { LiveTradeFeed } from '../connection/live-trade-feed.ts';
 import { binanceFeedSchema, createBinanceFeed } from './binance-feed.ts';
@@ -16,42 +16,30 @@ const SAMPLE = [
 const FAST = { initialBackoffMs: 20, maxBackoffMs: 100, staleAfterMs: 2_000 };
 
 describe('binance feed', () => {
-  let fake: FakeBinance;
-  let harness: FeedHarness | undefined;
-  const logs: string[] = [];
-
-  beforeEach(async () => {
-    fake = await FakeBinance.start();
-    logs.length = 0;
-  });
-  afterEach(async () => {
-    await harness?.stop();
-    harness = undefined;
-    await fake.close();
-  });
+  const setup = liveFeedTest(() => FakeBinance.start());
 
   function feed(tuning: object = {}): LiveTradeFeed {
     const config = binanceFeedSchema.parse({
       type: 'binance',
       symbols: ['btcusdt'],
-      url: fake.url,
-      restUrl: fake.restUrl,
+      url: setup.fake.url,
+      restUrl: setup.fake.restUrl,
     });
-    return createBinanceFeed(config, [], { ...FAST, log: (line) => logs.push(line), ...tuning });
+    return createBinanceFeed(config, [], { ...FAST, log: (line) => setup.logs.push(line), ...tuning });
   }
 
   it('subscribes to aggTrade and maps trades onto ticks (symbol, price, size, time, id, taker side)', async () => {
     const live = feed();
-    harness = await FeedHarness.start(live);
-    await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
-    assert.equal(fake.exchange.clients[0]?.path, '/ws');
-    assert.deepEqual(fake.exchange.clients[0]?.received[0], {
+    setup.harness = await FeedHarness.start(live);
+    await waitUntil(() => setup.fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    assert.equal(setup.fake.exchange.clients[0]?.path, '/ws');
+    assert.deepEqual(setup.fake.exchange.clients[0]?.received[0], {
       method: 'SUBSCRIBE',
       params: ['btcusdt@aggTrade'],
       id: 1,
     });
-    for (const line of SAMPLE) fake.sendRaw(line);
-    const ticks = await harness.waitForTicks(2);
+    for (const line of SAMPLE) setup.fake.sendRaw(line);
+    const ticks = await setup.harness.waitForTicks(2);
     // Expected values read off the sample: m=false ⇒ buyer was taker ⇒ buy; m=true ⇒ taker sold.
     assert.deepEqual(
       ticks.map(({ source, symbol, ts, price, size, id, side }) => ({
@@ -97,47 +85,47 @@ describe('binance feed', () => {
         cause: undefined,
       },
     );
-    assert.equal(harness.ingest.feedStatuses()[0]?.state, 'connected');
+    assert.equal(setup.harness.ingest.feedStatuses()[0]?.state, 'connected');
   });
 
   it('answers server pings, and pings keep the watchdog quiet on a silent market', async () => {
-    harness = await FeedHarness.start(feed({ staleAfterMs: 300 }));
-    await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
-    const client = fake.exchange.clients[0]!;
+    setup.harness = await FeedHarness.start(feed({ staleAfterMs: 300 }));
+    await waitUntil(() => setup.fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    const client = setup.fake.exchange.clients[0]!;
     for (let i = 0; i < 8; i++) {
       client.ws.ping('hb');
       await sleep(100);
     }
     // 800 ms without a message but with a ping every 100 ms: still the first connection, and it ponged.
-    assert.equal(fake.exchange.clients.length, 1);
+    assert.equal(setup.fake.exchange.clients.length, 1);
     assert.ok(client.pongs >= 7, `pongs: ${client.pongs}`);
   });
 
   it('after a dropped connection reconnects, resubscribes and backfills the gap without duplicates', async () => {
     const live = feed();
-    harness = await FeedHarness.start(live);
-    await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    setup.harness = await FeedHarness.start(live);
+    await waitUntil(() => setup.fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
     const t0 = Date.now() - 5_000;
-    for (let id = 1; id <= 3; id++) fake.publish(aggTrade('BTCUSDT', id, t0 + id, '100.5', '1', false));
-    await harness.waitForTicks(3);
+    for (let id = 1; id <= 3; id++) setup.fake.publish(aggTrade('BTCUSDT', id, t0 + id, '100.5', '1', false));
+    await setup.harness.waitForTicks(3);
     // The network drops; trades 4..6 happen while we are away (on the tape only).
-    fake.silent = true;
-    fake.exchange.dropAll();
-    for (let id = 4; id <= 6; id++) fake.publish(aggTrade('BTCUSDT', id, t0 + id, '100.6', '2', true));
-    fake.silent = false;
-    await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'resubscription');
-    for (let id = 7; id <= 8; id++) fake.publish(aggTrade('BTCUSDT', id, t0 + id, '100.7', '1', false));
-    const ticks = await harness.waitForTicks(8);
+    setup.fake.silent = true;
+    setup.fake.exchange.dropAll();
+    for (let id = 4; id <= 6; id++) setup.fake.publish(aggTrade('BTCUSDT', id, t0 + id, '100.6', '2', true));
+    setup.fake.silent = false;
+    await waitUntil(() => setup.fake.subscribers('btcusdt@aggTrade').length === 1, 'resubscription');
+    for (let id = 7; id <= 8; id++) setup.fake.publish(aggTrade('BTCUSDT', id, t0 + id, '100.7', '1', false));
+    const ticks = await setup.harness.waitForTicks(8);
     await sleep(100);
-    const ids = (await harness.ticks()).map((tick) => Number(tick.id)).sort((a, b) => a - b);
+    const ids = (await setup.harness.ticks()).map((tick) => Number(tick.id)).sort((a, b) => a - b);
     assert.deepEqual(ids, [1, 2, 3, 4, 5, 6, 7, 8], 'every trade exactly once');
     assert.equal(ticks.find((tick) => tick.id === '5')?.side, 'sell');
-    assert.equal(fake.exchange.clients.length, 2);
+    assert.equal(setup.fake.exchange.clients.length, 2);
     assert.ok(
-      fake.exchange.httpRequests.some(
+      setup.fake.exchange.httpRequests.some(
         (path) => path.includes('/api/v3/aggTrades') && path.includes('fromId=4'),
       ),
-      `REST asked from the first missed id: ${fake.exchange.httpRequests.join(' ')}`,
+      `REST asked from the first missed id: ${setup.fake.exchange.httpRequests.join(' ')}`,
     );
     const status = live.status();
     assert.equal(status.reconnects, 1);
@@ -148,94 +136,102 @@ describe('binance feed', () => {
 
   it('a silent stall trips the watchdog, which reconnects', async () => {
     const live = feed({ staleAfterMs: 200 });
-    harness = await FeedHarness.start(live);
-    await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    setup.harness = await FeedHarness.start(live);
+    await waitUntil(() => setup.fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
     // No message and no ping: the server-side socket stays open but says nothing.
-    await waitUntil(() => fake.exchange.clients.length >= 2, 'a second connection', 3_000);
+    await waitUntil(() => setup.fake.exchange.clients.length >= 2, 'a second connection', 3_000);
     await waitUntil(() => live.status().reconnects >= 1, 'reconnect counted');
     assert.ok(
-      logs.some((line) => line.includes('stale')),
-      logs.join('\n'),
+      setup.logs.some((line) => line.includes('stale')),
+      setup.logs.join('\n'),
     );
   });
 
   it('rotates without a gap on serverShutdown (no reconnect counted)', async () => {
     const live = feed();
-    harness = await FeedHarness.start(live);
-    await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
-    fake.sendRaw('{"e":"serverShutdown","E":1795274600000}');
-    await waitUntil(() => fake.exchange.clients.length === 2, 'second connection');
+    setup.harness = await FeedHarness.start(live);
+    await waitUntil(() => setup.fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    setup.fake.sendRaw('{"e":"serverShutdown","E":1795274600000}');
+    await waitUntil(() => setup.fake.exchange.clients.length === 2, 'second connection');
     await waitUntil(
-      () => fake.subscribers('btcusdt@aggTrade').length >= 1 && fake.exchange.clients[1]!.received.length > 0,
+      () =>
+        setup.fake.subscribers('btcusdt@aggTrade').length >= 1 &&
+        setup.fake.exchange.clients[1]!.received.length > 0,
       'resubscribed',
     );
-    fake.publish(aggTrade('BTCUSDT', 10, Date.now(), '1', '1', false));
-    await waitUntil(() => fake.exchange.openClients().length === 1, 'old socket closed');
-    await harness.waitForTicks(1);
+    setup.fake.publish(aggTrade('BTCUSDT', 10, Date.now(), '1', '1', false));
+    await waitUntil(() => setup.fake.exchange.openClients().length === 1, 'old socket closed');
+    await setup.harness.waitForTicks(1);
     assert.equal(live.status().reconnects, 0);
     assert.equal(live.connectionStatus()?.rotations, 1);
-    assert.equal(fake.exchange.openClients()[0], fake.exchange.clients[1]);
+    assert.equal(setup.fake.exchange.openClients()[0], setup.fake.exchange.clients[1]);
   });
 
   it('stops for good on a request error, reporting it as fatal (no retry loop)', async () => {
-    fake.subscribeError = { code: 2, msg: 'Invalid request: request ID must be an unsigned integer' };
+    setup.fake.subscribeError = { code: 2, msg: 'Invalid request: request ID must be an unsigned integer' };
     const live = feed();
-    harness = await FeedHarness.start(live);
-    await harness.done;
-    assert.match(String(harness.error), /code 2: Invalid request/);
+    setup.harness = await FeedHarness.start(live);
+    await setup.harness.done;
+    assert.match(String(setup.harness.error), /code 2: Invalid request/);
     assert.match(live.status().fatal ?? '', /code 2/);
-    const status = harness.ingest.feedStatuses()[0];
+    const status = setup.harness.ingest.feedStatuses()[0];
     assert.equal(status?.state, 'fatal');
     assert.match(status?.cause ?? '', /code 2/);
     await sleep(300); // many backoff periods at 20..100 ms
-    assert.equal(fake.exchange.clients.length, 1);
+    assert.equal(setup.fake.exchange.clients.length, 1);
   });
 
   it('treats an HTTP 451 upgrade refusal as fatal', async () => {
-    fake.exchange.refuseUpgrade = { status: 451, body: 'Service unavailable from a restricted location' };
+    setup.fake.exchange.refuseUpgrade = {
+      status: 451,
+      body: 'Service unavailable from a restricted location',
+    };
     const live = feed();
-    harness = await FeedHarness.start(live);
-    await harness.done;
+    setup.harness = await FeedHarness.start(live);
+    await setup.harness.done;
     assert.match(live.status().fatal ?? '', /451/);
     await sleep(300);
-    assert.equal(fake.exchange.upgradeAttempts, 1);
+    assert.equal(setup.fake.exchange.upgradeAttempts, 1);
   });
 
   it('retries a refused upgrade that can heal (HTTP 503) instead of failing', async () => {
-    fake.exchange.refuseUpgrade = { status: 503, body: 'busy' };
+    setup.fake.exchange.refuseUpgrade = { status: 503, body: 'busy' };
     const live = feed();
-    harness = await FeedHarness.start(live);
+    setup.harness = await FeedHarness.start(live);
     await sleep(200);
-    assert.ok(fake.exchange.upgradeAttempts >= 2, `attempts: ${fake.exchange.upgradeAttempts}`);
-    fake.exchange.refuseUpgrade = undefined;
-    await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription after retries');
+    assert.ok(setup.fake.exchange.upgradeAttempts >= 2, `attempts: ${setup.fake.exchange.upgradeAttempts}`);
+    setup.fake.exchange.refuseUpgrade = undefined;
+    await waitUntil(
+      () => setup.fake.subscribers('btcusdt@aggTrade').length === 1,
+      'subscription after retries',
+    );
     assert.equal(live.status().fatal, undefined);
   });
 
   it('counts malformed frames and keeps going', async () => {
     const live = feed();
-    harness = await FeedHarness.start(live);
-    await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
-    fake.sendRaw('not json at all');
-    fake.sendRaw('{"e":"aggTrade","s":"BTCUSDT","a":"x"}');
-    fake.sendRaw('[1,2]');
-    fake.sendRaw(SAMPLE[0]!);
-    const ticks = await harness.waitForTicks(1);
+    setup.harness = await FeedHarness.start(live);
+    await waitUntil(() => setup.fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    setup.fake.sendRaw('not json at all');
+    setup.fake.sendRaw('{"e":"aggTrade","s":"BTCUSDT","a":"x"}');
+    setup.fake.sendRaw('[1,2]');
+    setup.fake.sendRaw(SAMPLE[0]!);
+    const ticks = await setup.harness.waitForTicks(1);
     assert.equal(ticks[0]?.id, '3412876540');
     assert.equal(live.status().malformed, 3);
     assert.equal(live.status().connected, true);
-    assert.equal(fake.exchange.clients.length, 1);
+    assert.equal(setup.fake.exchange.clients.length, 1);
   });
 
   it('subscribes and unsubscribes at run time on the open connection', async () => {
     const live = feed();
-    harness = await FeedHarness.start(live);
-    await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    setup.harness = await FeedHarness.start(live);
+    await waitUntil(() => setup.fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
     live.addSymbol('ETHUSDT');
-    await waitUntil(() => fake.subscribers('ethusdt@aggTrade').length === 1, 'eth subscription');
+    await waitUntil(() => setup.fake.subscribers('ethusdt@aggTrade').length === 1, 'eth subscription');
     live.removeSymbol('BTCUSDT');
-    await waitUntil(() => fake.subscribers('btcusdt@aggTrade').length === 0, 'btc unsubscribed');
+    await waitUntil(() => setup.fake.subscribers('btcusdt@aggTrade').length === 0, 'btc unsubscribed');
     assert.deepEqual(live.symbols(), ['ETHUSDT']);
-    assert.equal(fake.exchange.clients.length, 1);
+    assert.equal(setup.fake.exchange.clients.length, 1);
   });
 });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FakeKraken, krakenTrade } from '../../../test/fakes/fake-kraken-server.ts';
-import { FeedHarness } from '../../../test/fakes/feed-harness.ts';
+import { FeedHarness, liveFeedTest } from '../../../test/fakes/feed-harness.ts';
 import { waitUntil } from '../../../test/support/wait.ts';
 import type { LiveTradeFeed } from '../connection/live-trade-feed.ts';
 import { createKrakenFeed, krakenFeedSchema, krakenRestPair } from './kraken-feed.ts';
@@ -12,27 +12,20 @@ const SAMPLE_TRADES =
   '{"channel":"trade","type":"snapshot","data":[{"symbol":"BTC/USD","side":"buy","price":96410.1,"qty":0.00412,"ord_type":"market","trade_id":91422871,"timestamp":"2026-11-20T15:29:58.118204Z"},{"symbol":"BTC/USD","side":"sell","price":96409.9,"qty":0.15,"ord_type":"limit","trade_id":91422872,"timestamp":"2026-11-20T15:29:59.904155Z"}]}';
 
 describe('kraken feed', () => {
-  let fake: FakeKraken;
-  let harness: FeedHarness | undefined;
-  const logs: string[] = [];
-
-  beforeEach(async () => {
-    fake = await FakeKraken.start();
-    logs.length = 0;
-  });
-  afterEach(async () => {
-    await harness?.stop();
-    harness = undefined;
-    await fake.close();
-  });
+  const setup = liveFeedTest(() => FakeKraken.start());
 
   function feed(symbols = ['BTC/USD'], tuning: object = {}): LiveTradeFeed {
-    const config = krakenFeedSchema.parse({ type: 'kraken', symbols, url: fake.url, restUrl: fake.restUrl });
+    const config = krakenFeedSchema.parse({
+      type: 'kraken',
+      symbols,
+      url: setup.fake.url,
+      restUrl: setup.fake.restUrl,
+    });
     return createKrakenFeed(config, {
       initialBackoffMs: 20,
       maxBackoffMs: 100,
       staleAfterMs: 2_000,
-      log: (line: string) => logs.push(line),
+      log: (line: string) => setup.logs.push(line),
       ...tuning,
     });
   }
@@ -44,16 +37,16 @@ describe('kraken feed', () => {
 
   it('subscribes to trade and maps trades (taker side, numbers, RFC 3339 time, id), ignoring the status frame', async () => {
     const live = feed();
-    harness = await FeedHarness.start(live);
-    await waitUntil(() => fake.subscribers('BTC/USD').length === 1, 'subscription');
-    assert.deepEqual(fake.exchange.clients[0]?.received[0], {
+    setup.harness = await FeedHarness.start(live);
+    await waitUntil(() => setup.fake.subscribers('BTC/USD').length === 1, 'subscription');
+    assert.deepEqual(setup.fake.exchange.clients[0]?.received[0], {
       method: 'subscribe',
       params: { channel: 'trade', symbol: ['BTC/USD'], snapshot: false },
       req_id: 1,
     });
-    fake.sendRaw('{"channel":"heartbeat"}');
-    fake.sendRaw(SAMPLE_TRADES);
-    const ticks = await harness.waitForTicks(2);
+    setup.fake.sendRaw('{"channel":"heartbeat"}');
+    setup.fake.sendRaw(SAMPLE_TRADES);
+    const ticks = await setup.harness.waitForTicks(2);
     // From the sample; .118204 s truncates to 118 ms.
     assert.deepEqual(
       ticks.map(({ source, symbol, ts, price, size, id, side }) => ({
@@ -93,11 +86,12 @@ describe('kraken feed', () => {
     const live = feed(['BTC/USD'], {
       heartbeat: { intervalMs: 50, message: () => ({ method: 'ping', req_id: 99 }) },
     });
-    harness = await FeedHarness.start(live);
+    setup.harness = await FeedHarness.start(live);
     await waitUntil(
       () =>
-        (fake.exchange.clients[0]?.received ?? []).filter((m) => (m as { method?: string }).method === 'ping')
-          .length >= 2,
+        (setup.fake.exchange.clients[0]?.received ?? []).filter(
+          (m) => (m as { method?: string }).method === 'ping',
+        ).length >= 2,
       'two pings',
     );
     assert.equal(live.status().malformed, 0);
@@ -106,22 +100,22 @@ describe('kraken feed', () => {
 
   it('reconnects after a drop and fills the gap from REST Trades, each trade once', async () => {
     const live = feed();
-    harness = await FeedHarness.start(live);
-    await waitUntil(() => fake.subscribers('BTC/USD').length === 1, 'subscription');
+    setup.harness = await FeedHarness.start(live);
+    await waitUntil(() => setup.fake.subscribers('BTC/USD').length === 1, 'subscription');
     const t0 = Date.now() - 20_000;
     for (let id = 1; id <= 2; id++)
-      fake.publish(krakenTrade('BTC/USD', id, t0 + id * 1000, 90000 + id, 0.5, 'buy'));
-    await harness.waitForTicks(2);
-    fake.silent = true;
-    fake.exchange.dropAll();
+      setup.fake.publish(krakenTrade('BTC/USD', id, t0 + id * 1000, 90000 + id, 0.5, 'buy'));
+    await setup.harness.waitForTicks(2);
+    setup.fake.silent = true;
+    setup.fake.exchange.dropAll();
     for (let id = 3; id <= 5; id++)
-      fake.publish(krakenTrade('BTC/USD', id, t0 + id * 1000, 90000 + id, 0.25, 'sell'));
-    fake.silent = false;
-    await waitUntil(() => fake.subscribers('BTC/USD').length === 1, 'resubscription');
-    fake.publish(krakenTrade('BTC/USD', 6, t0 + 6000, 90006, 1, 'buy'));
-    await harness.waitForTicks(6);
+      setup.fake.publish(krakenTrade('BTC/USD', id, t0 + id * 1000, 90000 + id, 0.25, 'sell'));
+    setup.fake.silent = false;
+    await waitUntil(() => setup.fake.subscribers('BTC/USD').length === 1, 'resubscription');
+    setup.fake.publish(krakenTrade('BTC/USD', 6, t0 + 6000, 90006, 1, 'buy'));
+    await setup.harness.waitForTicks(6);
     await sleep(100);
-    const ticks = await harness.ticks();
+    const ticks = await setup.harness.ticks();
     assert.deepEqual(
       ticks.map((tick) => Number(tick.id)).sort((a, b) => a - b),
       [1, 2, 3, 4, 5, 6],
@@ -131,34 +125,36 @@ describe('kraken feed', () => {
       { price: backfilled?.price, size: backfilled?.size, side: backfilled?.side, ts: backfilled?.ts },
       { price: 90004, size: 0.25, side: 'sell', ts: t0 + 4000 },
     );
-    assert.ok(fake.exchange.httpRequests.some((path) => path.startsWith('/0/public/Trades?pair=XBTUSD')));
+    assert.ok(
+      setup.fake.exchange.httpRequests.some((path) => path.startsWith('/0/public/Trades?pair=XBTUSD')),
+    );
     assert.equal(live.status().reconnects, 1);
   });
 
   it('a silent stall (no heartbeat) trips the watchdog', async () => {
     const live = feed(['BTC/USD'], { staleAfterMs: 200 });
-    harness = await FeedHarness.start(live);
-    await waitUntil(() => fake.exchange.clients.length >= 2, 'watchdog reconnect', 3_000);
+    setup.harness = await FeedHarness.start(live);
+    await waitUntil(() => setup.fake.exchange.clients.length >= 2, 'watchdog reconnect', 3_000);
     await waitUntil(() => live.status().reconnects >= 1, 'reconnect counted');
   });
 
   it('an unsupported pair is fatal, without a retry loop', async () => {
     const live = feed(['BTC/USDX']);
-    harness = await FeedHarness.start(live);
-    await harness.done;
+    setup.harness = await FeedHarness.start(live);
+    await setup.harness.done;
     assert.match(live.status().fatal ?? '', /Currency pair not supported BTC\/USDX/);
     await sleep(300);
-    assert.equal(fake.exchange.clients.length, 1);
+    assert.equal(setup.fake.exchange.clients.length, 1);
   });
 
   it('counts malformed frames and carries on', async () => {
     const live = feed();
-    harness = await FeedHarness.start(live);
-    await waitUntil(() => fake.subscribers('BTC/USD').length === 1, 'subscription');
-    fake.sendRaw('nope');
-    fake.sendRaw('{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","price":"x"}]}');
-    fake.sendRaw(SAMPLE_TRADES);
-    await harness.waitForTicks(2);
+    setup.harness = await FeedHarness.start(live);
+    await waitUntil(() => setup.fake.subscribers('BTC/USD').length === 1, 'subscription');
+    setup.fake.sendRaw('nope');
+    setup.fake.sendRaw('{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","price":"x"}]}');
+    setup.fake.sendRaw(SAMPLE_TRADES);
+    await setup.harness.waitForTicks(2);
     assert.equal(live.status().malformed, 2);
   });
 });
