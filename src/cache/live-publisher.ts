@@ -3,19 +3,8 @@
  * the bus, and the last tick of each symbol in a batch goes to the latest-price cache.
  */
 import type { LiveListener } from '../core/pipeline-view.ts';
-import type { LatestTick } from '../store/store.ts';
+import { type LatestTick, latestTickOf } from '../store/store.ts';
 import type { Cache } from './registry.ts';
-
-/** The fields of a `ticks:SYM` message the cache keeps (ProcessRunner publishes these and more). */
-interface TickMessage {
-  symbol: string;
-  ts: number;
-  price: number;
-  size: number;
-  maShort: number | null;
-  maLong: number | null;
-  source: string;
-}
 
 export interface LivePublisher {
   publish: LiveListener;
@@ -47,16 +36,9 @@ export function createLivePublisher(cache: Cache): LivePublisher {
     publish(channel, data) {
       cache.bus.publish(channel, data);
       if (!channel.startsWith('ticks:')) return;
-      const tick = data as TickMessage;
-      pending.set(tick.symbol, {
-        symbol: tick.symbol,
-        ts: tick.ts,
-        price: tick.price,
-        size: tick.size,
-        maShort: tick.maShort,
-        maLong: tick.maLong,
-        source: tick.source,
-      });
+      // ProcessRunner's tick messages carry these fields and more; the cache keeps these.
+      const tick = latestTickOf(data as LatestTick);
+      pending.set(tick.symbol, tick);
       if (scheduled) return;
       scheduled = true;
       // After the synchronous loop that publishes the whole batch: one cache write per batch.

@@ -134,6 +134,32 @@ export interface StoredTick {
   late: boolean;
 }
 
+/** The LatestTick fields of a tick (a processed tick, or a live `ticks:SYM` message), and no others. */
+export function latestTickOf(tick: LatestTick): LatestTick {
+  return {
+    symbol: tick.symbol,
+    ts: tick.ts,
+    price: tick.price,
+    size: tick.size,
+    maShort: tick.maShort,
+    maLong: tick.maLong,
+    source: tick.source,
+  };
+}
+
+/** The StoredTick fields of a processed tick, `id` null when it has none. */
+export function storedTickOf(tick: Omit<StoredTick, 'id'> & { id?: string | null }): StoredTick {
+  return {
+    ts: tick.ts,
+    price: tick.price,
+    size: tick.size,
+    id: tick.id ?? null,
+    maShort: tick.maShort,
+    maLong: tick.maLong,
+    late: tick.late,
+  };
+}
+
 /** What an API key may do: `read` the data, or also `admin`ister the running pipeline and the keys. */
 export type ApiKeyRole = 'read' | 'admin';
 

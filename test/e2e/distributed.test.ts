@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
+import { type StoredTick, storedTickOf } from '../../src/store/store.ts';
 import {
   dumpApi,
   dumpDeadLetters,
@@ -360,13 +361,5 @@ if (kafka === undefined || postgres === undefined || redis === undefined) {
 
 /** The fields a live tick and a stored tick (`GET /ticks`) share; `id` is null on the wire when absent. */
 function storedFields(tick: Record<string, unknown>) {
-  return {
-    ts: tick.ts,
-    price: tick.price,
-    size: tick.size,
-    id: tick.id ?? null,
-    maShort: tick.maShort,
-    maLong: tick.maLong,
-    late: tick.late,
-  };
+  return storedTickOf(tick as unknown as StoredTick);
 }

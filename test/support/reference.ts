@@ -4,19 +4,13 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { StoredTick } from '../../src/store/store.ts';
 
 const run = promisify(execFile);
 const SCRIPT = join(import.meta.dirname, '../reference/reference.py');
 
-export interface ReferenceTick {
-  ts: number;
-  price: number;
-  size: number;
-  id: string | null;
-  maShort: number | null;
-  maLong: number | null;
-  late: boolean;
-}
+/** The reference computes every field `GET /ticks` serves. */
+export type ReferenceTick = StoredTick;
 
 export interface ReferenceResult {
   counters: Record<string, unknown>;

@@ -3,7 +3,7 @@
  * PX expiry, so Redis itself drops symbols that stopped trading. A key per symbol rather than one
  * hash because Redis 7.0 (Debian 12) cannot expire single hash fields.
  */
-import type { LatestTick } from '../../store/store.ts';
+import { type LatestTick, latestTickOf } from '../../store/store.ts';
 import { type LatestCache, lastPerSymbol, sortBySymbol } from '../latest-cache.ts';
 import {
   closeClient,
@@ -80,15 +80,7 @@ export class RedisLatestCache implements LatestCache {
 }
 
 function encode(tick: LatestTick): string {
-  return JSON.stringify({
-    symbol: tick.symbol,
-    ts: tick.ts,
-    price: tick.price,
-    size: tick.size,
-    maShort: tick.maShort,
-    maLong: tick.maLong,
-    source: tick.source,
-  });
+  return JSON.stringify(latestTickOf(tick));
 }
 
 function decode(value: string): LatestTick {

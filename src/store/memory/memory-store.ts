@@ -26,7 +26,7 @@ import type {
   StoredTick,
   SymbolSummary,
 } from '../store.ts';
-import { CheckpointConflictError, expiryPlan, sameOffsets } from '../store.ts';
+import { CheckpointConflictError, expiryPlan, latestTickOf, sameOffsets, storedTickOf } from '../store.ts';
 
 /** Records kept sorted by a key, re-sorted lazily: batches mostly arrive in order, reads are rarer. */
 class SortedList<T> {
@@ -166,31 +166,14 @@ export class MemoryStore implements Store {
   async latest(symbol: string): Promise<LatestTick | undefined> {
     this.#assertOpen();
     const tick = this.#latest.get(symbol);
-    if (tick === undefined) return undefined;
-    return {
-      symbol: tick.symbol,
-      ts: tick.ts,
-      price: tick.price,
-      size: tick.size,
-      maShort: tick.maShort,
-      maLong: tick.maLong,
-      source: tick.source,
-    };
+    return tick === undefined ? undefined : latestTickOf(tick);
   }
 
   async ticks(symbol: string, range: RangeQuery): Promise<StoredTick[]> {
     this.#assertOpen();
     const list = this.#ticks.get(symbol);
     if (list === undefined) return [];
-    return selectRange(list.items(), range).map((tick) => ({
-      ts: tick.ts,
-      price: tick.price,
-      size: tick.size,
-      id: tick.id ?? null,
-      maShort: tick.maShort,
-      maLong: tick.maLong,
-      late: tick.late,
-    }));
+    return selectRange(list.items(), range).map(storedTickOf);
   }
 
   async candles(symbol: string, interval: Interval, range: RangeQuery): Promise<Candle[]> {
