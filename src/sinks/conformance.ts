@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { testAlert, testCandle, testPoint, testTick } from '../../test/support/records.ts';
 import type { Alert, Candle, IndicatorPoint, ProcessedTick } from '../core/records.ts';
 import { type Sink, type SinkBatch, SinkError, selectRecords } from './sink.ts';
 
@@ -30,36 +31,19 @@ const T0 = 1_699_999_980_000;
 const DAY = 86_400_000;
 
 function tick(seq: number, ts: number, fields: Partial<ProcessedTick> = {}): ProcessedTick {
-  return {
-    source: 'replay',
-    symbol: 'BTCUSDT',
-    ts,
-    price: 100,
-    size: 1,
-    receivedAt: 1_700_000_000_000 + seq,
-    seq,
-    maShort: null,
-    maLong: null,
-    late: false,
-    ...fields,
-  };
+  return testTick(seq, ts, { source: 'replay', receivedAt: 1_700_000_000_000 + seq, ...fields });
 }
 
 function candle(interval: Candle['interval'], ts: number, fields: Partial<Candle> = {}): Candle {
-  return {
-    symbol: 'BTCUSDT',
+  return testCandle(ts, {
     interval,
-    ts,
-    open: 100,
     high: 102.5,
     low: 99.25,
-    close: 101,
     volume: 3.5,
     trades: 4,
     vwap: 100.75,
-    final: true,
     ...fields,
-  };
+  });
 }
 
 function point(
@@ -67,22 +51,11 @@ function point(
   ts: number,
   fields: Partial<IndicatorPoint> = {},
 ): IndicatorPoint {
-  return {
-    symbol: 'BTCUSDT',
-    interval,
-    ts,
-    sma20: null,
-    ema20: null,
-    rsi14: null,
-    bbUpper: null,
-    bbMiddle: null,
-    bbLower: null,
-    ...fields,
-  };
+  return testPoint(ts, { interval, ...fields });
 }
 
 function alert(seq: number, ts: number, fields: Partial<Alert> = {}): Alert {
-  return { seq, ts, symbol: 'BTCUSDT', kind: 'price_above', price: 101, message: `alert ${seq}`, ...fields };
+  return testAlert(seq, ts, { price: 101, ...fields });
 }
 
 /** First batch: rows sharing a millisecond, nulls, absent ids, two days, two symbols. */

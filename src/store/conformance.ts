@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import type { Alert, Candle, DeadLetter, IndicatorPoint, ProcessedTick } from '../core/records.ts';
+import { testAlert, testCandle, testPoint, testTick } from '../../test/support/records.ts';
+import type { Candle, DeadLetter, IndicatorPoint, ProcessedTick } from '../core/records.ts';
 import { CheckpointConflictError, type Store, type StoreBatch, type StoredTick } from './store.ts';
 
 /** What a factory hands the suite: an unopened store, and how to reach the same data again. */
@@ -20,66 +21,6 @@ export interface StoreHarness {
 /** A minute-aligned epoch ms (1_699_999_980_000 / 60_000 = 28_333_333), far above 2^31. */
 const T0 = 1_699_999_980_000;
 const MINUTE = 60_000;
-
-function makeTick(seq: number, ts: number, fields: Partial<ProcessedTick> = {}): ProcessedTick {
-  return {
-    source: 'synthetic',
-    symbol: 'BTCUSDT',
-    ts,
-    price: 100,
-    size: 1,
-    receivedAt: ts + 7,
-    seq,
-    maShort: null,
-    maLong: null,
-    late: false,
-    ...fields,
-  };
-}
-
-function makeCandle(ts: number, fields: Partial<Candle> = {}): Candle {
-  return {
-    symbol: 'BTCUSDT',
-    interval: '1m',
-    ts,
-    open: 100,
-    high: 102,
-    low: 99,
-    close: 101,
-    volume: 3,
-    trades: 3,
-    vwap: 100.5,
-    final: true,
-    ...fields,
-  };
-}
-
-function makePoint(ts: number, fields: Partial<IndicatorPoint> = {}): IndicatorPoint {
-  return {
-    symbol: 'BTCUSDT',
-    interval: '1m',
-    ts,
-    sma20: null,
-    ema20: null,
-    rsi14: null,
-    bbUpper: null,
-    bbMiddle: null,
-    bbLower: null,
-    ...fields,
-  };
-}
-
-function makeAlert(seq: number, ts: number, fields: Partial<Alert> = {}): Alert {
-  return {
-    seq,
-    ts,
-    symbol: 'BTCUSDT',
-    kind: 'price_above',
-    price: 100,
-    message: `alert ${seq}`,
-    ...fields,
-  };
-}
 
 function makeDeadLetter(seq: number, fields: Partial<DeadLetter> = {}): DeadLetter {
   return {
@@ -137,10 +78,10 @@ export function storeConformance(
       await store.write(
         makeBatch({
           ticks: [
-            makeTick(0, T0, { price: 100.25, size: 0.5, id: 'a1', side: 'buy' }),
-            makeTick(1, T0 + 1000, { price: 0.1 + 0.2, size: 0, maShort: 100.5 }),
-            makeTick(2, T0 + 500, { id: '42', late: true, maShort: 101.125, maLong: 99.0625, side: 'sell' }),
-            makeTick(3, T0, { symbol: 'ETHUSDT', id: 'other-symbol' }),
+            testTick(0, T0, { price: 100.25, size: 0.5, id: 'a1', side: 'buy' }),
+            testTick(1, T0 + 1000, { price: 0.1 + 0.2, size: 0, maShort: 100.5 }),
+            testTick(2, T0 + 500, { id: '42', late: true, maShort: 101.125, maLong: 99.0625, side: 'sell' }),
+            testTick(3, T0, { symbol: 'ETHUSDT', id: 'other-symbol' }),
           ],
         }),
       );
@@ -166,9 +107,9 @@ export function storeConformance(
       assert.deepStrictEqual(await store.storedSpan(), {});
       await store.write(
         makeBatch({
-          ticks: [makeTick(0, T0 + 5 * MINUTE), makeTick(1, T0 + 2 * MINUTE, { symbol: 'ETHUSDT' })],
-          candles: [makeCandle(T0 + MINUTE)],
-          alerts: [makeAlert(0, T0 + 30_000)],
+          ticks: [testTick(0, T0 + 5 * MINUTE), testTick(1, T0 + 2 * MINUTE, { symbol: 'ETHUSDT' })],
+          candles: [testCandle(T0 + MINUTE)],
+          alerts: [testAlert(0, T0 + 30_000)],
         }),
       );
       assert.equal(await store.newestTickTs(), T0 + 5 * MINUTE);
@@ -179,10 +120,10 @@ export function storeConformance(
     });
 
     test('deleteExpired deletes exactly the rows before each cutoff, and never latest or dead letters', async () => {
-      const ticks = [0, 1, 2, 3].map((i) => makeTick(i, T0 + i * MINUTE, { id: String(i) }));
-      const candles = [0, 1, 2, 3].map((i) => makeCandle(T0 + i * MINUTE, { close: 100 + i }));
-      const points = [0, 1, 2, 3].map((i) => makePoint(T0 + i * MINUTE, { sma20: i }));
-      const alerts = [0, 1, 2, 3].map((i) => makeAlert(i, T0 + i * MINUTE));
+      const ticks = [0, 1, 2, 3].map((i) => testTick(i, T0 + i * MINUTE, { id: String(i) }));
+      const candles = [0, 1, 2, 3].map((i) => testCandle(T0 + i * MINUTE, { close: 100 + i }));
+      const points = [0, 1, 2, 3].map((i) => testPoint(T0 + i * MINUTE, { sma20: i }));
+      const alerts = [0, 1, 2, 3].map((i) => testAlert(i, T0 + i * MINUTE));
       const deadLetters = [makeDeadLetter(0)];
       await store.write(makeBatch({ ticks, candles, indicators: points, alerts, deadLetters }));
       assert.deepStrictEqual(await store.deleteExpired({}), {
@@ -213,7 +154,7 @@ export function storeConformance(
 
     test('round-trips final candles and indicator points with their nulls, per interval', async () => {
       const candles = [
-        makeCandle(T0, {
+        testCandle(T0, {
           open: 100.5,
           high: 101.75,
           low: 99.25,
@@ -222,13 +163,13 @@ export function storeConformance(
           trades: 4,
           vwap: 100.3,
         }),
-        makeCandle(T0 + MINUTE, { volume: 0, trades: 2, vwap: null }),
-        makeCandle(T0, { interval: '5m', close: 555 }),
-        makeCandle(T0, { symbol: 'ETHUSDT', close: 777 }),
+        testCandle(T0 + MINUTE, { volume: 0, trades: 2, vwap: null }),
+        testCandle(T0, { interval: '5m', close: 555 }),
+        testCandle(T0, { symbol: 'ETHUSDT', close: 777 }),
       ];
       const points = [
-        makePoint(T0),
-        makePoint(T0 + MINUTE, {
+        testPoint(T0),
+        testPoint(T0 + MINUTE, {
           sma20: 100.125,
           ema20: 100.0625,
           rsi14: 55.5,
@@ -236,7 +177,7 @@ export function storeConformance(
           bbMiddle: 100.125,
           bbLower: 97.75,
         }),
-        makePoint(T0, { interval: '5m', sma20: 5 }),
+        testPoint(T0, { interval: '5m', sma20: 5 }),
       ];
       await store.write(makeBatch({ candles, indicators: points }));
 
@@ -255,7 +196,7 @@ export function storeConformance(
       const DAY = 86_400_000;
       const day0 = Math.floor(T0 / DAY) * DAY;
       const hour = (i: number, fields: Partial<Candle>) =>
-        makeCandle(day0 + i * 3_600_000, { interval: '1h', ...fields });
+        testCandle(day0 + i * 3_600_000, { interval: '1h', ...fields });
       const hours = [
         hour(0, { open: 10, high: 12, low: 9, close: 11, volume: 2, trades: 3, vwap: 10.5 }),
         hour(5, { open: 11, high: 15, low: 10, close: 14, volume: 4, trades: 5, vwap: 12.25 }),
@@ -263,7 +204,7 @@ export function storeConformance(
         hour(24, { open: 20, high: 21, low: 19, close: 20.5, volume: 1, trades: 1, vwap: 20 }),
       ];
       const days = [
-        makeCandle(day0, {
+        testCandle(day0, {
           interval: '1d',
           open: 10,
           high: 15,
@@ -273,7 +214,7 @@ export function storeConformance(
           trades: 9,
           vwap: (10.5 * 2 + 12.25 * 4) / 6,
         }),
-        makeCandle(day0 + DAY, {
+        testCandle(day0 + DAY, {
           interval: '1d',
           open: 20,
           high: 21,
@@ -308,14 +249,14 @@ export function storeConformance(
 
     test('stored candles read back as final', async () => {
       // The store keeps final candles only; whatever flag came in, what it serves is final.
-      await store.write(makeBatch({ candles: [makeCandle(T0, { final: false })] }));
+      await store.write(makeBatch({ candles: [testCandle(T0, { final: false })] }));
       const [candle] = await store.candles('BTCUSDT', '1m', { limit: 1 });
       assert.equal(candle?.final, true);
     });
 
     test('round-trips alerts, omitting threshold when there is none', async () => {
-      const withThreshold = makeAlert(1, T0, { kind: 'price_below', price: 99.5, threshold: 100 });
-      const withoutThreshold = makeAlert(2, T0 + 1, {
+      const withThreshold = testAlert(1, T0, { kind: 'price_below', price: 99.5, threshold: 100 });
+      const withoutThreshold = testAlert(2, T0 + 1, {
         kind: 'golden_cross',
         price: 101,
         message: 'golden cross',
@@ -341,10 +282,10 @@ export function storeConformance(
       // t2 is written in an earlier batch than t1, so insertion order alone would put it first.
       beforeEach(async () => {
         const at = (seq: number, offsetMs: number): ProcessedTick =>
-          makeTick(seq, T0 + offsetMs, { id: `t${seq}` });
+          testTick(seq, T0 + offsetMs, { id: `t${seq}` });
         await store.write(makeBatch({ ticks: [at(0, 0), at(2, 1000), at(3, 2000)] }));
         await store.write(makeBatch({ ticks: [at(1, 1000), at(5, 4000), at(4, 3000)] }));
-        await store.write(makeBatch({ ticks: [makeTick(6, T0 + 1000, { symbol: 'ETHUSDT', id: 'eth' })] }));
+        await store.write(makeBatch({ ticks: [testTick(6, T0 + 1000, { symbol: 'ETHUSDT', id: 'eth' })] }));
       });
 
       test('neither bound: the last `limit`', async () => {
@@ -418,12 +359,12 @@ export function storeConformance(
     test('RangeQuery on candles and indicators, filtered by symbol and interval', async () => {
       const minutes = [0, 1, 2, 3, 4];
       // Written newest first: the order must come from ts, not from insertion.
-      const candles = minutes.map((k) => makeCandle(T0 + k * MINUTE, { close: 100 + k }));
-      const points = minutes.map((k) => makePoint(T0 + k * MINUTE, { sma20: 100 + k }));
+      const candles = minutes.map((k) => testCandle(T0 + k * MINUTE, { close: 100 + k }));
+      const points = minutes.map((k) => testPoint(T0 + k * MINUTE, { sma20: 100 + k }));
       await store.write(
         makeBatch({
-          candles: [...candles].reverse().concat(makeCandle(T0 + 5 * MINUTE, { interval: '5m' })),
-          indicators: [...points].reverse().concat(makePoint(T0 + 5 * MINUTE, { symbol: 'ETHUSDT' })),
+          candles: [...candles].reverse().concat(testCandle(T0 + 5 * MINUTE, { interval: '5m' })),
+          indicators: [...points].reverse().concat(testPoint(T0 + 5 * MINUTE, { symbol: 'ETHUSDT' })),
         }),
       );
       const closes = (list: readonly Candle[]): number[] => list.map((candle) => candle.close);
@@ -459,14 +400,14 @@ export function storeConformance(
 
     test('alerts are filtered by symbol, kind and range, ascending by ts then seq', async () => {
       // Sorted by (ts, seq): a3@0, a1@1000, a2@1000, a5@1000, a4@2000 (ms after T0).
-      await store.write(makeBatch({ alerts: [makeAlert(5, T0 + 1000, { kind: 'anomaly' })] }));
+      await store.write(makeBatch({ alerts: [testAlert(5, T0 + 1000, { kind: 'anomaly' })] }));
       await store.write(
         makeBatch({
           alerts: [
-            makeAlert(1, T0 + 1000, { kind: 'price_above', threshold: 99 }),
-            makeAlert(2, T0 + 1000, { symbol: 'ETHUSDT', kind: 'price_below', threshold: 50 }),
-            makeAlert(3, T0, { kind: 'golden_cross' }),
-            makeAlert(4, T0 + 2000, { kind: 'price_above', threshold: 105 }),
+            testAlert(1, T0 + 1000, { kind: 'price_above', threshold: 99 }),
+            testAlert(2, T0 + 1000, { symbol: 'ETHUSDT', kind: 'price_below', threshold: 50 }),
+            testAlert(3, T0, { kind: 'golden_cross' }),
+            testAlert(4, T0 + 2000, { kind: 'price_above', threshold: 105 }),
           ],
         }),
       );
@@ -489,14 +430,14 @@ export function storeConformance(
         makeBatch({
           ticks: [
             // Array order is not log order either: seq decides.
-            makeTick(1, T0 + 1000, {
+            testTick(1, T0 + 1000, {
               price: 101,
               size: 2,
               maShort: 100.5,
               maLong: 100.25,
               source: 'binance',
             }),
-            makeTick(0, T0 + 5000, { price: 100 }),
+            testTick(0, T0 + 5000, { price: 100 }),
           ],
         }),
       );
@@ -511,7 +452,7 @@ export function storeConformance(
       });
 
       // A late tick (smaller ts) that comes later in the log replaces it.
-      await store.write(makeBatch({ ticks: [makeTick(2, T0 + 500, { price: 102, late: true })] }));
+      await store.write(makeBatch({ ticks: [testTick(2, T0 + 500, { price: 102, late: true })] }));
       assert.deepStrictEqual(await store.latest('BTCUSDT'), {
         symbol: 'BTCUSDT',
         ts: T0 + 500,
@@ -528,13 +469,13 @@ export function storeConformance(
       await store.write(
         makeBatch({
           ticks: [
-            makeTick(0, T0 + 9000, { symbol: 'ETHUSDT', price: 2000 }),
-            makeTick(1, T0 + 1000, { symbol: 'ETHUSDT', price: 2001 }),
-            makeTick(0, T0, { symbol: 'BTCUSDT', price: 60000.5 }),
+            testTick(0, T0 + 9000, { symbol: 'ETHUSDT', price: 2000 }),
+            testTick(1, T0 + 1000, { symbol: 'ETHUSDT', price: 2001 }),
+            testTick(0, T0, { symbol: 'BTCUSDT', price: 60000.5 }),
           ],
         }),
       );
-      await store.write(makeBatch({ ticks: [makeTick(0, T0 + 3, { symbol: 'ADAUSDT', price: 0.25 })] }));
+      await store.write(makeBatch({ ticks: [testTick(0, T0 + 3, { symbol: 'ADAUSDT', price: 0.25 })] }));
       assert.deepStrictEqual(await store.symbols(), [
         { symbol: 'ADAUSDT', lastPrice: 0.25, lastTs: T0 + 3 },
         { symbol: 'BTCUSDT', lastPrice: 60000.5, lastTs: T0 },
@@ -570,13 +511,13 @@ export function storeConformance(
         makeBatch({ ...parts, checkpoint: { name: 'processor:p0', offsets, state: offsets, previous } });
 
       test('a chain of writes, each continuing from the last offsets, all commit', async () => {
-        await store.write(fenced({ 0: 5, 2: 3 }, {}, { ticks: [makeTick(0, T0, { id: 'a' })] }));
+        await store.write(fenced({ 0: 5, 2: 3 }, {}, { ticks: [testTick(0, T0, { id: 'a' })] }));
         // Key order differs from what was stored: offsets compare as maps.
         await store.write(
-          fenced({ 0: 9, 2: 3 }, { 2: 3, 0: 5 }, { ticks: [makeTick(1, T0 + 1, { id: 'b' })] }),
+          fenced({ 0: 9, 2: 3 }, { 2: 3, 0: 5 }, { ticks: [testTick(1, T0 + 1, { id: 'b' })] }),
         );
         await store.write(
-          fenced({ 0: 9, 2: 4 }, { 0: 9, 2: 3 }, { ticks: [makeTick(2, T0 + 2, { id: 'c' })] }),
+          fenced({ 0: 9, 2: 4 }, { 0: 9, 2: 3 }, { ticks: [testTick(2, T0 + 2, { id: 'c' })] }),
         );
         assert.deepStrictEqual(await store.checkpoint('processor:p0'), {
           offsets: { 0: 9, 2: 4 },
@@ -586,8 +527,8 @@ export function storeConformance(
       });
 
       test('a stale `previous` throws CheckpointConflictError and writes nothing', async () => {
-        await store.write(fenced({ 0: 5 }, {}, { ticks: [makeTick(0, T0, { id: 'first' })] }));
-        await store.write(fenced({ 0: 8 }, { 0: 5 }, { ticks: [makeTick(1, T0 + 1, { id: 'second' })] }));
+        await store.write(fenced({ 0: 5 }, {}, { ticks: [testTick(0, T0, { id: 'first' })] }));
+        await store.write(fenced({ 0: 8 }, { 0: 5 }, { ticks: [testTick(1, T0 + 1, { id: 'second' })] }));
         const snapshot = async (): Promise<unknown[]> => [
           await store.ticks('BTCUSDT', { limit: 100 }),
           await store.latest('BTCUSDT'),
@@ -605,10 +546,10 @@ export function storeConformance(
           { 0: 7 },
           { 0: 5 },
           {
-            ticks: [makeTick(2, T0 + 2, { id: 'stale', price: 999 }), makeTick(0, T0, { symbol: 'ETHUSDT' })],
-            candles: [makeCandle(T0)],
-            indicators: [makePoint(T0)],
-            alerts: [makeAlert(0, T0)],
+            ticks: [testTick(2, T0 + 2, { id: 'stale', price: 999 }), testTick(0, T0, { symbol: 'ETHUSDT' })],
+            candles: [testCandle(T0)],
+            indicators: [testPoint(T0)],
+            alerts: [testAlert(0, T0)],
             deadLetters: [makeDeadLetter(0)],
           },
         );
@@ -629,7 +570,7 @@ export function storeConformance(
         assert.deepStrictEqual(await snapshot(), before);
 
         // The store is still usable, and the right `previous` commits.
-        await store.write(fenced({ 0: 9 }, { 0: 8 }, { ticks: [makeTick(3, T0 + 3, { id: 'third' })] }));
+        await store.write(fenced({ 0: 9 }, { 0: 8 }, { ticks: [testTick(3, T0 + 3, { id: 'third' })] }));
         assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { limit: 100 })), [
           'first',
           'second',
@@ -643,9 +584,9 @@ export function storeConformance(
         await assert.rejects(store.write(fenced({ 0: 1 }, { 0: 0 })), CheckpointConflictError);
         assert.equal(await store.checkpoint('processor:p0'), undefined);
 
-        await store.write(fenced({ 0: 4 }, {}, { ticks: [makeTick(0, T0, { id: 'winner' })] }));
+        await store.write(fenced({ 0: 4 }, {}, { ticks: [testTick(0, T0, { id: 'winner' })] }));
         await assert.rejects(
-          store.write(fenced({ 0: 2 }, {}, { ticks: [makeTick(1, T0, { id: 'loser' })] })),
+          store.write(fenced({ 0: 2 }, {}, { ticks: [testTick(1, T0, { id: 'loser' })] })),
           CheckpointConflictError,
         );
         assert.deepStrictEqual(await store.checkpoint('processor:p0'), {
@@ -674,7 +615,7 @@ export function storeConformance(
 
     test('an unknown symbol has no latest tick and empty series', async () => {
       await store.write(
-        makeBatch({ ticks: [makeTick(0, T0)], candles: [makeCandle(T0)], alerts: [makeAlert(0, T0)] }),
+        makeBatch({ ticks: [testTick(0, T0)], candles: [testCandle(T0)], alerts: [testAlert(0, T0)] }),
       );
       assert.equal(await store.latest('NOPE'), undefined);
       assert.deepStrictEqual(await store.ticks('NOPE', { limit: 10 }), []);
@@ -697,10 +638,10 @@ export function storeConformance(
         await store.checkpoint('processor'),
       ];
       assert.deepStrictEqual(await readAll(), [[], [], undefined, [], [], [], [], [], undefined]);
-      const tick = makeTick(0, T0, { symbol: 'BTCUSDT', id: 'a-longer-trade-id-than-before', price: 123.5 });
-      const candle = makeCandle(T0);
-      const point = makePoint(T0, { sma20: 1.25 });
-      const alert = makeAlert(0, T0, {
+      const tick = testTick(0, T0, { symbol: 'BTCUSDT', id: 'a-longer-trade-id-than-before', price: 123.5 });
+      const candle = testCandle(T0);
+      const point = testPoint(T0, { sma20: 1.25 });
+      const alert = testAlert(0, T0, {
         threshold: 120,
         message: 'a message long enough to overflow a short key',
       });
@@ -753,10 +694,10 @@ export function storeConformance(
 
     test('a write that fails leaves nothing of its batch behind', async () => {
       const good = makeBatch({
-        ticks: [makeTick(0, T0, { id: 'kept' })],
-        candles: [makeCandle(T0)],
-        indicators: [makePoint(T0)],
-        alerts: [makeAlert(0, T0)],
+        ticks: [testTick(0, T0, { id: 'kept' })],
+        candles: [testCandle(T0)],
+        indicators: [testPoint(T0)],
+        alerts: [testAlert(0, T0)],
         deadLetters: [makeDeadLetter(0)],
         checkpoint: { name: 'processor', offsets: { 0: 1 }, state: { n: 1 } },
       });
@@ -777,10 +718,10 @@ export function storeConformance(
       // Every part of the batch is valid except the checkpoint name, which a store checks last
       // or first: either way, nothing of the batch may stay.
       const bad = makeBatch({
-        ticks: [makeTick(1, T0 + 1, { id: 'lost', price: 999 }), makeTick(0, T0, { symbol: 'ETHUSDT' })],
-        candles: [makeCandle(T0 + MINUTE)],
-        indicators: [makePoint(T0 + MINUTE)],
-        alerts: [makeAlert(1, T0 + 1)],
+        ticks: [testTick(1, T0 + 1, { id: 'lost', price: 999 }), testTick(0, T0, { symbol: 'ETHUSDT' })],
+        candles: [testCandle(T0 + MINUTE)],
+        indicators: [testPoint(T0 + MINUTE)],
+        alerts: [testAlert(1, T0 + 1)],
         deadLetters: [makeDeadLetter(1)],
         checkpoint: { name: '', offsets: { 0: 3 }, state: { n: 2 } },
       });
@@ -800,7 +741,7 @@ export function storeConformance(
       const reads: Promise<number>[] = [];
       for (let b = 0; b < 10; b++) {
         const ticks = Array.from({ length: batchSize }, (_, i) =>
-          makeTick(b * batchSize + i, T0 + b * batchSize + i),
+          testTick(b * batchSize + i, T0 + b * batchSize + i),
         );
         writes.push(
           store.write(
@@ -920,10 +861,10 @@ export function storeConformance(
     (options.durable ? test : () => undefined)('data persists across close and reopen', async () => {
       if (harness.reopen === undefined) throw new Error('a durable store under test must offer reopen()');
       const batch = makeBatch({
-        ticks: [makeTick(0, T0, { id: 'x', maShort: 1.5 }), makeTick(1, T0 + 1, { late: true })],
-        candles: [makeCandle(T0, { vwap: null })],
-        indicators: [makePoint(T0, { rsi14: 42.5 })],
-        alerts: [makeAlert(0, T0, { threshold: 99 }), makeAlert(1, T0 + 1)],
+        ticks: [testTick(0, T0, { id: 'x', maShort: 1.5 }), testTick(1, T0 + 1, { late: true })],
+        candles: [testCandle(T0, { vwap: null })],
+        indicators: [testPoint(T0, { rsi14: 42.5 })],
+        alerts: [testAlert(0, T0, { threshold: 99 }), testAlert(1, T0 + 1)],
         deadLetters: [makeDeadLetter(0)],
         checkpoint: { name: 'processor', offsets: { 0: 2 }, state: { forming: [1, 2, 3] } },
       });
@@ -947,7 +888,7 @@ export function storeConformance(
       await reopened.open();
       assert.deepStrictEqual(await read(reopened), before);
       // And it keeps accepting writes after the restart.
-      await reopened.write(makeBatch({ ticks: [makeTick(2, T0 + 2, { id: 'after' })] }));
+      await reopened.write(makeBatch({ ticks: [testTick(2, T0 + 2, { id: 'after' })] }));
       assert.deepStrictEqual(ids(await reopened.ticks('BTCUSDT', { limit: 10 })), ['x', null, 'after']);
     });
   });

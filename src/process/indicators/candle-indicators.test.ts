@@ -1,22 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { assertClose, CLOSES } from '../../../test/fixtures/indicator-closes.ts';
+import { testPoint } from '../../../test/support/records.ts';
 import { CandleIndicators } from './candle-indicators.ts';
 
 test('one point per close: rsi from the 15th, sma/ema/bollinger from the 20th', () => {
   const indicators = new CandleIndicators('BTCUSDT', '5m');
   const points = CLOSES.map((close, i) => indicators.add(1_000 * i, close));
-  assert.deepEqual(points[13], {
-    symbol: 'BTCUSDT',
-    interval: '5m',
-    ts: 13_000,
-    sma20: null,
-    ema20: null,
-    rsi14: null,
-    bbUpper: null,
-    bbMiddle: null,
-    bbLower: null,
-  });
+  assert.deepEqual(points[13], testPoint(13_000, { interval: '5m' }));
   // Reference values: the Python snippets in sma.test.ts, rsi.test.ts and bollinger.test.ts.
   assertClose(points[14]!.rsi14, 70.46413502109705);
   assert.equal(points[18]!.sma20, null);

@@ -8,6 +8,7 @@ import {
   startPgliteTimescale,
   type TestPostgres,
 } from '../../../test/support/postgres.ts';
+import { testTick } from '../../../test/support/records.ts';
 import type { Candle, ProcessedTick } from '../../core/records.ts';
 import { makeBatch, storeConformance } from '../conformance.ts';
 import { CheckpointConflictError } from '../store.ts';
@@ -20,19 +21,7 @@ const DAY = 86_400_000;
 const D0 = 19_675 * DAY;
 
 function tick(seq: number, ts: number, fields: Partial<ProcessedTick> = {}): ProcessedTick {
-  return {
-    source: 'synthetic',
-    symbol: 'BTCUSDT',
-    ts,
-    price: 100,
-    size: 1,
-    receivedAt: ts,
-    seq,
-    maShort: null,
-    maLong: null,
-    late: false,
-    ...fields,
-  };
+  return testTick(seq, ts, { receivedAt: ts, ...fields });
 }
 
 const batch = makeBatch;

@@ -1,0 +1,61 @@
+/**
+ * Record builders shared by the store, sink and processor tests: BTCUSDT, plain defaults, and `fields`
+ * to override any of them.
+ */
+import type { Alert, Candle, IndicatorPoint, ProcessedTick } from '../../src/core/records.ts';
+
+/** A processed tick: price 100, size 1, received 7 ms after its time, no moving averages, not late. */
+export function testTick(seq: number, ts: number, fields: Partial<ProcessedTick> = {}): ProcessedTick {
+  return {
+    source: 'synthetic',
+    symbol: 'BTCUSDT',
+    ts,
+    price: 100,
+    size: 1,
+    receivedAt: ts + 7,
+    seq,
+    maShort: null,
+    maLong: null,
+    late: false,
+    ...fields,
+  };
+}
+
+/** A final 1m candle: open 100, high 102, low 99, close 101, three trades. */
+export function testCandle(ts: number, fields: Partial<Candle> = {}): Candle {
+  return {
+    symbol: 'BTCUSDT',
+    interval: '1m',
+    ts,
+    open: 100,
+    high: 102,
+    low: 99,
+    close: 101,
+    volume: 3,
+    trades: 3,
+    vwap: 100.5,
+    final: true,
+    ...fields,
+  };
+}
+
+/** A 1m indicator point with every indicator still warming up (null). */
+export function testPoint(ts: number, fields: Partial<IndicatorPoint> = {}): IndicatorPoint {
+  return {
+    symbol: 'BTCUSDT',
+    interval: '1m',
+    ts,
+    sma20: null,
+    ema20: null,
+    rsi14: null,
+    bbUpper: null,
+    bbMiddle: null,
+    bbLower: null,
+    ...fields,
+  };
+}
+
+/** A price_above alert at price 100. */
+export function testAlert(seq: number, ts: number, fields: Partial<Alert> = {}): Alert {
+  return { seq, ts, symbol: 'BTCUSDT', kind: 'price_above', price: 100, message: `alert ${seq}`, ...fields };
+}
