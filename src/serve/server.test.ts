@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { buildTestServer, FakeView, seedStore } from '../../test/support/serve.ts';
+import { buildTestServer, FakeView, seedStore, withServer } from '../../test/support/serve.ts';
 import { ApiError, CLOSE_CODES, ERROR_CODES, ERRORS, WS_ERROR_CODES, WS_ERRORS } from './errors.ts';
 import { buildServer } from './server.ts';
 
 test('an unknown route is 404 not_found in the error shape', async () => {
-  const { app } = await buildTestServer();
-  try {
+  await withServer(buildTestServer(), async ({ app }) => {
     const response = await app.inject({ url: '/api/v1/nothing?x=1' });
     assert.equal(response.statusCode, 404);
     assert.deepEqual(response.json(), {
@@ -16,9 +15,7 @@ test('an unknown route is 404 not_found in the error shape', async () => {
     const post = await app.inject({ method: 'POST', url: '/api/v1/symbols' });
     assert.equal(post.statusCode, 404);
     assert.equal(post.json().error.code, 'not_found');
-  } finally {
-    await app.close();
-  }
+  });
 });
 
 test('a failing store is 500 internal with no stack or cause in the body', async () => {
@@ -38,8 +35,7 @@ test('a failing store is 500 internal with no stack or cause in the body', async
 });
 
 test('malformed URLs Fastify refuses before routing come out in the error shape', async () => {
-  const { app } = await buildTestServer();
-  try {
+  await withServer(buildTestServer(), async ({ app }) => {
     const badEncoding = await app.inject({ url: '/api/v1/latest/%E0%A4%A' });
     assert.equal(badEncoding.statusCode, 400);
     assert.equal(badEncoding.json().error.code, 'bad_request');
@@ -47,20 +43,15 @@ test('malformed URLs Fastify refuses before routing come out in the error shape'
     const tooLong = await app.inject({ url: `/api/v1/latest/${'A'.repeat(200)}` });
     assert.ok([404, 414].includes(tooLong.statusCode), String(tooLong.statusCode));
     assert.equal(tooLong.json().error.code, tooLong.statusCode === 414 ? 'uri_too_long' : 'not_found');
-  } finally {
-    await app.close();
-  }
+  });
 });
 
 test('a plain HTTP GET /ws is 426 upgrade_required', async () => {
-  const { app } = await buildTestServer();
-  try {
+  await withServer(buildTestServer(), async ({ app }) => {
     const response = await app.inject({ url: '/ws' });
     assert.equal(response.statusCode, 426);
     assert.equal(response.json().error.code, 'upgrade_required');
-  } finally {
-    await app.close();
-  }
+  });
 });
 
 test('the logger option takes pino options', async () => {

@@ -164,6 +164,19 @@ export async function buildTestServer(
   return { app, store, view };
 }
 
+/** Runs `run` on the server `built` resolves to, and closes its app afterwards, pass or fail. */
+export async function withServer<T extends { app: FastifyInstance }>(
+  built: Promise<T>,
+  run: (server: T) => Promise<void>,
+): Promise<void> {
+  const server = await built;
+  try {
+    await run(server);
+  } finally {
+    await server.app.close();
+  }
+}
+
 /** Parsed JSON as tests read it: they index into it freely and let the assertions do the checking. */
 // biome-ignore lint/suspicious/noExplicitAny: one loose type for test assertions on parsed bodies and frames.
 export type Json = any;

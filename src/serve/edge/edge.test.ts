@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { buildTestServer, FakeView, seedStore } from '../../../test/support/serve.ts';
+import { buildTestServer, FakeView, seedStore, withServer } from '../../../test/support/serve.ts';
 import { buildServer } from '../server.ts';
 import { REQUEST_ID_PATTERN, requestIdFrom } from './request-id.ts';
 
@@ -52,17 +52,14 @@ test('X-Request-ID is echoed on success, errors and framework errors, and is on 
 });
 
 test('Server-Timing has the app time on every response and the store time where the store was used', async () => {
-  const { app } = await buildTestServer();
-  try {
+  await withServer(buildTestServer(), async ({ app }) => {
     const candles = await app.inject({ url: '/api/v1/candles/BTCUSDT' });
     assert.match(String(candles.headers['server-timing']), /^app;dur=\d+\.\d{2}, store;dur=\d+\.\d{2}$/);
     const stats = await app.inject({ url: '/api/v1/stats' });
     assert.match(String(stats.headers['server-timing']), /^app;dur=\d+\.\d{2}$/);
     const missing = await app.inject({ url: '/nothing' });
     assert.match(String(missing.headers['server-timing']), /^app;dur=/);
-  } finally {
-    await app.close();
-  }
+  });
 });
 
 test('CORS follows server.cors.origins: none by default, the listed origins, or any', async () => {

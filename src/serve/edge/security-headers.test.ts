@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildTestServer } from '../../../test/support/serve.ts';
+import { buildTestServer, withServer } from '../../../test/support/serve.ts';
 import { hostName, inlineScriptHashes, isAllowedHost } from './security-headers.ts';
 
 test('hostName drops the port and the brackets of an IPv6 literal', () => {
@@ -27,8 +27,7 @@ test('localhost names and IP addresses always pass; other names only when allowe
 });
 
 test('a request naming a host the server does not answer to is 403 host_not_allowed', async () => {
-  const { app } = await buildTestServer({ config: { allowedHosts: ['markets.example'] } });
-  try {
+  await withServer(buildTestServer({ config: { allowedHosts: ['markets.example'] } }), async ({ app }) => {
     const evil = await app.inject({ url: '/api/v1/symbols', headers: { host: 'evil.example' } });
     assert.equal(evil.statusCode, 403);
     assert.equal(evil.json().error.code, 'host_not_allowed');
@@ -37,9 +36,7 @@ test('a request naming a host the server does not answer to is 403 host_not_allo
     // Probes answer any host, for scrapers that reach the server by a service name.
     const health = await app.inject({ url: '/health', headers: { host: 'evil.example' } });
     assert.equal(health.statusCode, 200);
-  } finally {
-    await app.close();
-  }
+  });
 });
 
 test('responses carry the security headers, with the inline script hashed into the CSP', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildTestServer, type Json } from '../../../test/support/serve.ts';
+import { buildTestServer, type Json, withServer } from '../../../test/support/serve.ts';
 import { ControlError, type PipelineControl } from '../../core/pipeline-view.ts';
 
 /** A control that records calls and fails the way the embedded pipeline does. */
@@ -44,8 +44,7 @@ async function server(control: PipelineControl | undefined = new FakeControl()) 
 const admin = { 'x-test-admin': '1' };
 
 test('GET /api/v1/feeds lists the feeds of stats with their symbols, without a key', async () => {
-  const { app } = await server();
-  try {
+  await withServer(server(), async ({ app }) => {
     const response = await app.inject({ url: '/api/v1/feeds' });
     assert.equal(response.statusCode, 200);
     // FakeView's stats list one running replay feed (test/support/serve.ts).
@@ -61,15 +60,12 @@ test('GET /api/v1/feeds lists the feeds of stats with their symbols, without a k
         },
       ],
     });
-  } finally {
-    await app.close();
-  }
+  });
 });
 
 test('mutations without a principal answer 401 and never reach the pipeline', async () => {
   const control = new FakeControl();
-  const { app } = await server(control);
-  try {
+  await withServer(server(control), async ({ app }) => {
     for (const [method, url] of [
       ['POST', '/api/v1/feeds/replay/stop'],
       ['POST', '/api/v1/feeds/replay/start'],
@@ -86,9 +82,7 @@ test('mutations without a principal answer 401 and never reach the pipeline', as
     });
     assert.equal(add.statusCode, 401);
     assert.deepEqual(control.calls, []);
-  } finally {
-    await app.close();
-  }
+  });
 });
 
 test('a read key is forbidden (403)', async () => {
@@ -107,8 +101,7 @@ test('a read key is forbidden (403)', async () => {
 
 test('admin actions reach the pipeline and ControlError codes map to their statuses', async () => {
   const control = new FakeControl();
-  const { app } = await server(control);
-  try {
+  await withServer(server(control), async ({ app }) => {
     const stop = await app.inject({ method: 'POST', url: '/api/v1/feeds/replay/stop', headers: admin });
     assert.equal(stop.statusCode, 200);
     assert.deepEqual(stop.json(), { ok: true });
@@ -153,9 +146,7 @@ test('admin actions reach the pipeline and ControlError codes map to their statu
       'add replay ethusdt',
       'remove replay BTC/USD',
     ]);
-  } finally {
-    await app.close();
-  }
+  });
 });
 
 test('without a PipelineControl, feeds list no symbols and actions are unsupported', async () => {

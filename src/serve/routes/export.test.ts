@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildTestServer, MINUTE, makeCandle, makeTick } from '../../../test/support/serve.ts';
+import { buildTestServer, MINUTE, makeCandle, makeTick, withServer } from '../../../test/support/serve.ts';
 import { MemoryStore } from '../../store/memory/memory-store.ts';
 import { csvField, tickPages } from './export.ts';
 
 test('ticks export: CSV with a header, nulls empty, attachment named after the symbol', async () => {
-  const { app } = await buildTestServer();
-  try {
+  await withServer(buildTestServer(), async ({ app }) => {
     const response = await app.inject({ url: '/api/v1/export/ticks/btcusdt?from=120000' });
     assert.equal(response.statusCode, 200);
     assert.match(String(response.headers['content-type']), /^text\/csv; charset=utf-8/);
@@ -19,9 +18,7 @@ test('ticks export: CSV with a header, nulls empty, attachment named after the s
         '180000,102,1,t4,,,false\n' +
         '240000,103,1,,101.5,,true\n',
     );
-  } finally {
-    await app.close();
-  }
+  });
 });
 
 test('candles export: final candles from the store, then the forming one, within from/to', async () => {
@@ -58,8 +55,7 @@ test('candles export: final candles from the store, then the forming one, within
 });
 
 test('export errors: unknown symbol 404, bad interval 400, from > to 400', async () => {
-  const { app } = await buildTestServer();
-  try {
+  await withServer(buildTestServer(), async ({ app }) => {
     const cases: [string, number, string][] = [
       ['/api/v1/export/ticks/NOPE', 404, 'unknown_symbol'],
       ['/api/v1/export/candles/BTCUSDT?interval=2m', 400, 'invalid_interval'],
@@ -71,9 +67,7 @@ test('export errors: unknown symbol 404, bad interval 400, from > to 400', async
       assert.equal(response.statusCode, status, url);
       assert.equal(response.json().error.code, code, url);
     }
-  } finally {
-    await app.close();
-  }
+  });
 });
 
 test('tickPages pages through runs of equal timestamps without losing or repeating a tick', async () => {

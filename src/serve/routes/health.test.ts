@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildTestServer, FakeView, type Json, seedStore } from '../../../test/support/serve.ts';
+import { buildTestServer, FakeView, type Json, seedStore, withServer } from '../../../test/support/serve.ts';
 import type { Store } from '../../store/store.ts';
 import { buildServer } from '../server.ts';
 import { healthRoutes } from './health.ts';
@@ -18,8 +18,7 @@ function withoutLatency(body: Json): Json {
 const OK_REQUIRED = { ok: true, required: true, latencyMs: 0 };
 
 test('GET /health is ok and GET /ready is ready with every check when all answer', async () => {
-  const { app } = await buildTestServer();
-  try {
+  await withServer(buildTestServer(), async ({ app }) => {
     const health = await app.inject({ url: '/health' });
     assert.equal(health.statusCode, 200);
     assert.deepEqual(health.json(), { status: 'ok' });
@@ -33,9 +32,7 @@ test('GET /health is ok and GET /ready is ready with every check when all answer
         feeds: { ok: true, required: false, latencyMs: 0 },
       },
     });
-  } finally {
-    await app.close();
-  }
+  });
 });
 
 test('GET /ready is 503 not_ready with the reason when the store fails; /health stays ok', async () => {
