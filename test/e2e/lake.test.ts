@@ -163,6 +163,18 @@ async function sqlCount(dataDir: string): Promise<unknown> {
   return JSON.parse(result.stdout);
 }
 
+/** The pipeline config of every run here: two price rules, and the lake written every 200 ms. */
+const CONFIG = {
+  lateness: '10s',
+  alerts: {
+    rules: [
+      { symbol: 'ETHUSDT', above: 200 },
+      { symbol: 'BTCUSDT', below: 90 },
+    ],
+  },
+  lake: { intervalMs: 200 },
+};
+
 describe('lake end to end', () => {
   let dir: string;
   let args: (dataDir: string) => string[];
@@ -175,19 +187,7 @@ describe('lake end to end', () => {
     // About 1.15 s of event time per line: 240 000 lines span a little over three days.
     await writeReplay(replay, { count: 240_000, seed: 5 });
     const config = join(dir, 'config.json');
-    await writeFile(
-      config,
-      JSON.stringify({
-        lateness: '10s',
-        alerts: {
-          rules: [
-            { symbol: 'ETHUSDT', above: 200 },
-            { symbol: 'BTCUSDT', below: 90 },
-          ],
-        },
-        lake: { intervalMs: 200 },
-      }),
-    );
+    await writeFile(config, JSON.stringify(CONFIG));
     args = (dataDir) => replayArgs(replay, dataDir, config);
   });
 
@@ -253,20 +253,7 @@ describe('lake end to end', () => {
   }, async () => {
     assert.ok(expected, 'needs the clean run of the first test');
     const config = join(dir, 'retention.json');
-    await writeFile(
-      config,
-      JSON.stringify({
-        lateness: '10s',
-        alerts: {
-          rules: [
-            { symbol: 'ETHUSDT', above: 200 },
-            { symbol: 'BTCUSDT', below: 90 },
-          ],
-        },
-        lake: { intervalMs: 200 },
-        retention: { ticks: '1d', candles: '1d' },
-      }),
-    );
+    await writeFile(config, JSON.stringify({ ...CONFIG, retention: { ticks: '1d', candles: '1d' } }));
     const dataDir = join(dir, 'retention');
     const cli = await startCli(args(dataDir).map((arg) => (arg.endsWith('config.json') ? config : arg)));
     try {
