@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { remoteViewScenario } from '../../test/support/view-scenario.ts';
 import { cacheConfigSchema } from '../config/schema.ts';
 import { type Candle, emptyCounters } from '../core/records.ts';
+import { makeBatch } from '../store/conformance.ts';
 import { MemoryStore } from '../store/memory/memory-store.ts';
 import { MemoryLiveBus } from './memory/memory-live-bus.ts';
 import { closeCache, createCache } from './registry.ts';
@@ -135,15 +136,12 @@ describe('CheckpointStatsSource', () => {
       rejected: 1,
       rejectedByReason: { invalid_ts: 1 },
     };
-    await store.write({
-      ticks: [],
-      candles: [],
-      indicators: [],
-      alerts: [],
-      deadLetters: [],
-      // Offsets of three partitions: 4 + 3 + 2 = 9 processed, equal to the log end.
-      checkpoint: { name: 'processor', offsets: { 0: 4, 1: 3, 2: 2 }, state: { counters, ended: true } },
-    });
+    await store.write(
+      makeBatch({
+        // Offsets of three partitions: 4 + 3 + 2 = 9 processed, equal to the log end.
+        checkpoint: { name: 'processor', offsets: { 0: 4, 1: 3, 2: 2 }, state: { counters, ended: true } },
+      }),
+    );
     const stats = await source.read();
     assert.equal(stats.processedOffset, 9);
     assert.equal(stats.received, 7);

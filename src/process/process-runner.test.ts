@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { waitUntil } from '../../test/support/wait.ts';
 import { type IngestEntry, PROCESSOR_CHECKPOINT, TOPIC_ALERTS, TOPIC_TICKS } from '../core/records.ts';
 import { MemoryLog } from '../log/memory/memory-log.ts';
+import { makeBatch } from '../store/conformance.ts';
 import { MemoryStore } from '../store/memory/memory-store.ts';
 import type { StoreBatch } from '../store/store.ts';
 import { ProcessRunner } from './process-runner.ts';
@@ -231,14 +232,9 @@ describe('ProcessRunner store error metrics', () => {
     const runner = new ProcessRunner({ log, store, config: CONFIG, maxBatch: 50, metrics, fence: true });
     await runner.open();
     // Another processor commits to the same checkpoint after this runner read it.
-    await store.write({
-      ticks: [],
-      candles: [],
-      indicators: [],
-      alerts: [],
-      deadLetters: [],
-      checkpoint: { name: PROCESSOR_CHECKPOINT, offsets: { 0: 7 }, state: {} },
-    });
+    await store.write(
+      makeBatch({ checkpoint: { name: PROCESSOR_CHECKPOINT, offsets: { 0: 7 }, state: {} } }),
+    );
     await assert.rejects(runner.run(new AbortController().signal), { name: 'CheckpointConflictError' });
     assert.equal(metrics.conflicts, 1);
     assert.equal(metrics.writeErrors, 0);

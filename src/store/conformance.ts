@@ -6,8 +6,14 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { testAlert, testCandle, testPoint, testTick } from '../../test/support/records.ts';
-import type { Candle, DeadLetter, IndicatorPoint, ProcessedTick } from '../core/records.ts';
-import { CheckpointConflictError, type Store, type StoreBatch, type StoredTick } from './store.ts';
+import type { Candle, DeadLetter, ProcessedTick } from '../core/records.ts';
+import {
+  CheckpointConflictError,
+  type RangeQuery,
+  type Store,
+  type StoreBatch,
+  type StoredTick,
+} from './store.ts';
 
 /** What a factory hands the suite: an unopened store, and how to reach the same data again. */
 export interface StoreHarness {
@@ -367,35 +373,22 @@ export function storeConformance(
           indicators: [...points].reverse().concat(testPoint(T0 + 5 * MINUTE, { symbol: 'ETHUSDT' })),
         }),
       );
-      const closes = (list: readonly Candle[]): number[] => list.map((candle) => candle.close);
-      const smas = (list: readonly IndicatorPoint[]): (number | null)[] => list.map((point) => point.sma20);
-
-      assert.deepStrictEqual(closes(await store.candles('BTCUSDT', '1m', { limit: 2 })), [103, 104]);
-      assert.deepStrictEqual(
-        closes(await store.candles('BTCUSDT', '1m', { from: T0 + MINUTE, limit: 2 })),
-        [101, 102],
-      );
-      assert.deepStrictEqual(
-        closes(await store.candles('BTCUSDT', '1m', { to: T0 + 2 * MINUTE, limit: 2 })),
-        [101, 102],
-      );
-      assert.deepStrictEqual(
-        closes(await store.candles('BTCUSDT', '1m', { from: T0 + MINUTE, to: T0 + 3 * MINUTE, limit: 10 })),
-        [101, 102, 103],
-      );
-      assert.deepStrictEqual(smas(await store.indicators('BTCUSDT', '1m', { limit: 2 })), [103, 104]);
-      assert.deepStrictEqual(
-        smas(await store.indicators('BTCUSDT', '1m', { from: T0 + MINUTE, limit: 2 })),
-        [101, 102],
-      );
-      assert.deepStrictEqual(
-        smas(await store.indicators('BTCUSDT', '1m', { to: T0 + 2 * MINUTE, limit: 2 })),
-        [101, 102],
-      );
-      assert.deepStrictEqual(
-        smas(await store.indicators('BTCUSDT', '1m', { from: T0 + MINUTE, to: T0 + 3 * MINUTE, limit: 10 })),
-        [101, 102, 103],
-      );
+      // The same queries on both series, each read back as the value that numbers its minute.
+      const series = [
+        async (query: RangeQuery) =>
+          (await store.candles('BTCUSDT', '1m', query)).map((candle): number | null => candle.close),
+        async (query: RangeQuery) =>
+          (await store.indicators('BTCUSDT', '1m', query)).map((point) => point.sma20),
+      ];
+      for (const read of series) {
+        assert.deepStrictEqual(await read({ limit: 2 }), [103, 104]);
+        assert.deepStrictEqual(await read({ from: T0 + MINUTE, limit: 2 }), [101, 102]);
+        assert.deepStrictEqual(await read({ to: T0 + 2 * MINUTE, limit: 2 }), [101, 102]);
+        assert.deepStrictEqual(
+          await read({ from: T0 + MINUTE, to: T0 + 3 * MINUTE, limit: 10 }),
+          [101, 102, 103],
+        );
+      }
     });
 
     test('alerts are filtered by symbol, kind and range, ascending by ts then seq', async () => {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { Candle, Interval, ProcessedTick } from '../core/records.ts';
-import { storeConformance } from './conformance.ts';
+import { makeBatch, storeConformance } from './conformance.ts';
 import { DuckDbStore } from './duckdb/duckdb-store.ts';
 import { MemoryStore } from './memory/memory-store.ts';
 import { type RecentCandlesStore, withRecentCandles } from './recent-candles.ts';
@@ -39,14 +39,7 @@ function candle(
 }
 
 function batch(candles: readonly Candle[], checkpointName = 'processor'): StoreBatch {
-  return {
-    ticks: [],
-    candles,
-    indicators: [],
-    alerts: [],
-    deadLetters: [],
-    checkpoint: { name: checkpointName, offsets: { 0: 1 }, state: null },
-  };
+  return makeBatch({ candles, checkpoint: { name: checkpointName, offsets: { 0: 1 }, state: null } });
 }
 
 /** `count` 1m candles of AAA, one a minute from T0 + first minutes. */

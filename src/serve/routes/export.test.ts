@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildTestServer, MINUTE, makeCandle, makeTick, withServer } from '../../../test/support/serve.ts';
+import { makeBatch } from '../../store/conformance.ts';
 import { MemoryStore } from '../../store/memory/memory-store.ts';
 import { csvField, tickPages } from './export.ts';
 
@@ -75,14 +76,12 @@ test('tickPages pages through runs of equal timestamps without losing or repeati
   await store.open();
   // 7 ticks: ts 1,1,1,2,2,2,3 with ids t1..t7; page size 2 splits every run.
   const tss = [1, 1, 1, 2, 2, 2, 3];
-  await store.write({
-    ticks: tss.map((ts, i) => makeTick('X', i + 1, ts, 10 + i)),
-    candles: [],
-    indicators: [],
-    alerts: [],
-    deadLetters: [],
-    checkpoint: { name: 't', offsets: {}, state: null },
-  });
+  await store.write(
+    makeBatch({
+      ticks: tss.map((ts, i) => makeTick('X', i + 1, ts, 10 + i)),
+      checkpoint: { name: 't', offsets: {}, state: null },
+    }),
+  );
   const ids: (string | null)[] = [];
   for await (const page of tickPages(store, 'X', 0, undefined, 2)) ids.push(...page.map((t) => t.id));
   assert.deepEqual(ids, ['t1', 't2', 't3', 't4', 't5', 't6', 't7']);
