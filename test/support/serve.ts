@@ -12,6 +12,7 @@ import type {
   Interval,
   ProcessedTick,
 } from '../../src/core/records.ts';
+import { STATS_EXAMPLE } from '../../src/serve/routes/stats.ts';
 import { buildServer, type ServerOptions } from '../../src/serve/server.ts';
 import { MemoryStore } from '../../src/store/memory/memory-store.ts';
 import type { Store } from '../../src/store/store.ts';
@@ -20,20 +21,7 @@ import type { Store } from '../../src/store/store.ts';
 export class FakeView implements PipelineView {
   readonly listeners = new Set<LiveListener>();
   readonly forming = new Map<string, Candle[]>();
-  statsValue: Stats = {
-    received: 12,
-    accepted: 9,
-    rejected: 2,
-    rejectedByReason: { invalid_price: 2 },
-    duplicates: 1,
-    late: 1,
-    candlesClosed: 3,
-    alertsFired: 3,
-    drained: false,
-    logEndOffset: 12,
-    processedOffset: 12,
-    feeds: [{ name: 'replay', type: 'replay', state: 'running', messages: 12, lastMessageAt: 1_000 }],
-  };
+  statsValue: Stats = structuredClone(STATS_EXAMPLE);
 
   stats(): Stats {
     return this.statsValue;

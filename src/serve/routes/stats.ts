@@ -1,6 +1,6 @@
 /** Pipeline counters and the most recent dead letters. */
 import type { FastifyPluginAsync } from 'fastify';
-import type { PipelineView } from '../../core/pipeline-view.ts';
+import type { PipelineView, Stats } from '../../core/pipeline-view.ts';
 import type { Store } from '../../store/store.ts';
 import { timeStore } from '../edge/edge.ts';
 import type { LimitOptions } from '../params.ts';
@@ -8,6 +8,22 @@ import { deadLetterSchema, EXAMPLES, errorResponses, listResponse } from '../sch
 
 /** How many dead letters `GET /api/v1/dead-letters` returns without `limit`. */
 export const DEFAULT_DEAD_LETTER_LIMIT = 100;
+
+/** The stats of a replay under way, as the OpenAPI example shows them (tests serve the same). */
+export const STATS_EXAMPLE: Stats = {
+  received: 12,
+  accepted: 9,
+  rejected: 2,
+  rejectedByReason: { invalid_price: 2 },
+  duplicates: 1,
+  late: 1,
+  candlesClosed: 3,
+  alertsFired: 3,
+  drained: false,
+  logEndOffset: 12,
+  processedOffset: 12,
+  feeds: [{ name: 'replay', type: 'replay', state: 'running', messages: 12, lastMessageAt: 1_000 }],
+};
 
 export interface StatsRoutesOptions {
   store: Store;
@@ -42,24 +58,7 @@ export const statsRoutes: FastifyPluginAsync<StatsRoutesOptions> = async (app, {
               drained: { type: 'boolean' },
             },
             required: ['received', 'accepted', 'rejected', 'duplicates', 'late', 'drained'],
-            examples: [
-              {
-                received: 12,
-                accepted: 9,
-                rejected: 2,
-                rejectedByReason: { invalid_price: 2 },
-                duplicates: 1,
-                late: 1,
-                candlesClosed: 3,
-                alertsFired: 3,
-                drained: false,
-                logEndOffset: 12,
-                processedOffset: 12,
-                feeds: [
-                  { name: 'replay', type: 'replay', state: 'running', messages: 12, lastMessageAt: 1_000 },
-                ],
-              },
-            ],
+            examples: [STATS_EXAMPLE],
           },
           ...errorResponses(),
         },
