@@ -7,7 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { durationMs, feedNameField, feedSymbolsField } from '../connection/feed-config.ts';
+import { durationMs, feedNameField, feedSymbolsField, SymbolListFeed } from '../connection/feed-config.ts';
 import {
   type CauseKind,
   type ConnectionState,
@@ -93,7 +93,7 @@ class RetryableError extends Error {
   }
 }
 
-export class CoingeckoFeed implements Feed {
+export class CoingeckoFeed extends SymbolListFeed implements Feed {
   readonly name: string;
   readonly type = 'coingecko';
   readonly bounded = false;
@@ -103,7 +103,6 @@ export class CoingeckoFeed implements Feed {
   readonly #headers: Record<string, string> = { accept: 'application/json' };
   readonly #random: () => number;
   readonly #log: (line: string) => void;
-  #symbols: string[];
   readonly #status: CoingeckoStatus = {
     state: 'idle',
     connected: false,
@@ -120,10 +119,9 @@ export class CoingeckoFeed implements Feed {
     defaultSymbols: readonly string[],
     environment: FeedEnvironment = {},
   ) {
+    super('coingecko', config.symbols, defaultSymbols);
     this.#config = config;
     this.name = config.name ?? 'coingecko';
-    this.#symbols = [...(config.symbols ?? defaultSymbols)].map((symbol) => symbol.trim().toUpperCase());
-    if (this.#symbols.length === 0) throw new Error('coingecko feed: no symbols (coin ids) configured');
     const override = config.url ?? config.restUrl;
     this.#baseUrl = (override ?? (config.plan === 'pro' ? PRO_URL : DEFAULT_URL)).replace(/\/+$/, '');
     if (override === undefined && config.pollInterval < MIN_REAL_POLL_MS) {
@@ -139,18 +137,6 @@ export class CoingeckoFeed implements Feed {
     }
     this.#random = environment.random ?? Math.random;
     this.#log = environment.log ?? ((line) => process.stderr.write(`${line}\n`));
-  }
-
-  symbols(): string[] {
-    return [...this.#symbols];
-  }
-
-  addSymbol(symbol: string): void {
-    if (!this.#symbols.includes(symbol)) this.#symbols = [...this.#symbols, symbol];
-  }
-
-  removeSymbol(symbol: string): void {
-    this.#symbols = this.#symbols.filter((existing) => existing !== symbol);
   }
 
   status(): CoingeckoStatus {
@@ -210,7 +196,7 @@ export class CoingeckoFeed implements Feed {
 
   /** One request; maps coins whose `last_updated_at` moved and records the new value in `lastUpdatedAt`. */
   async #poll(lastUpdatedAt: Record<string, number>, signal: AbortSignal): Promise<unknown[]> {
-    const ids = this.#symbols.map((symbol) => symbol.toLowerCase());
+    const ids = this.symbolList.map((symbol) => symbol.toLowerCase());
     if (ids.length === 0) return [];
     const vs = this.#config.vsCurrency.toLowerCase();
     const url = `${this.#baseUrl}/simple/price?ids=${encodeURIComponent(ids.join(','))}&vs_currencies=${encodeURIComponent(vs)}&include_last_updated_at=true`;

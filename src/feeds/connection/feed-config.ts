@@ -48,6 +48,30 @@ export function configuredSymbols(
   return configured;
 }
 
+/**
+ * The symbol list of a feed that keeps it itself (synthetic, CoinGecko): the Feed interface's symbol
+ * methods over it, the configured symbols (or the defaults) trimmed and upper-cased to start with.
+ */
+export abstract class SymbolListFeed {
+  protected symbolList: string[];
+
+  constructor(type: string, symbols: readonly string[] | undefined, defaultSymbols: readonly string[]) {
+    this.symbolList = configuredSymbols(type, symbols, defaultSymbols);
+  }
+
+  symbols(): string[] {
+    return [...this.symbolList];
+  }
+
+  addSymbol(symbol: string): void {
+    if (!this.symbolList.includes(symbol)) this.symbolList = [...this.symbolList, symbol];
+  }
+
+  removeSymbol(symbol: string): void {
+    this.symbolList = this.symbolList.filter((existing) => existing !== symbol);
+  }
+}
+
 /** The `WsConnection` timing a reconnecting feed's config and environment set. */
 export function connectionTiming(
   config: { staleAfter: number; initialBackoff: number; maxBackoff: number },

@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { SeededRandom } from '../../core/random.ts';
+import { SymbolListFeed } from '../connection/feed-config.ts';
 import type { Feed, FeedBatch } from '../feed.ts';
 
 export const syntheticFeedSchema = z.strictObject({
@@ -52,31 +53,17 @@ interface SyntheticPosition {
 
 const BATCH_INTERVAL_MS = 50;
 
-export class SyntheticFeed implements Feed {
+export class SyntheticFeed extends SymbolListFeed implements Feed {
   readonly name: string;
   readonly type = 'synthetic';
   readonly bounded = false;
   readonly defaultSource = 'synthetic';
   readonly #config: SyntheticFeedConfig;
-  #symbols: string[];
 
   constructor(config: SyntheticFeedConfig, defaultSymbols: readonly string[]) {
+    super('synthetic', config.symbols, defaultSymbols);
     this.#config = config;
     this.name = config.name ?? 'synthetic';
-    this.#symbols = [...(config.symbols ?? defaultSymbols)].map((symbol) => symbol.trim().toUpperCase());
-    if (this.#symbols.length === 0) throw new Error('synthetic feed: no symbols configured');
-  }
-
-  symbols(): string[] {
-    return [...this.#symbols];
-  }
-
-  addSymbol(symbol: string): void {
-    if (!this.#symbols.includes(symbol)) this.#symbols = [...this.#symbols, symbol];
-  }
-
-  removeSymbol(symbol: string): void {
-    this.#symbols = this.#symbols.filter((existing) => existing !== symbol);
   }
 
   async *run(position: unknown, signal: AbortSignal): AsyncIterable<FeedBatch> {
@@ -92,7 +79,7 @@ export class SyntheticFeed implements Feed {
       last = now;
       const count = Math.floor(owed);
       owed -= count;
-      if (count === 0 || this.#symbols.length === 0) continue;
+      if (count === 0 || this.symbolList.length === 0) continue;
       const values: unknown[] = new Array(count);
       for (let i = 0; i < count; i++) values[i] = this.#nextTrade(state, random, now);
       state.rng = random.state;
@@ -103,14 +90,14 @@ export class SyntheticFeed implements Feed {
   #restore(position: unknown): SyntheticPosition {
     const saved = position as Partial<SyntheticPosition> | undefined;
     const prices: Record<string, number> = {};
-    for (const symbol of this.#symbols) {
+    for (const symbol of this.symbolList) {
       prices[symbol] = saved?.prices?.[symbol] ?? START_PRICES[symbol] ?? 100;
     }
     return { seq: saved?.seq ?? 0, rng: saved?.rng ?? this.#config.seed, prices };
   }
 
   #nextTrade(state: SyntheticPosition, random: SeededRandom, now: number): object {
-    const symbol = this.#symbols[Math.floor(random.next() * this.#symbols.length)]!;
+    const symbol = this.symbolList[Math.floor(random.next() * this.symbolList.length)]!;
     const previous = state.prices[symbol] ?? START_PRICES[symbol] ?? 100;
     const price = roundPrice(previous * Math.exp(this.#config.volatility * random.normal()));
     state.prices[symbol] = price;
