@@ -4,8 +4,8 @@
  * then `subscribe` → a `subscription` echo (error 401 if not authenticated yet). A test can refuse the
  * connection with an error code (406 connection limit), push frames, drop connections or stay silent.
  */
-import type { AddressInfo } from 'node:net';
-import { type WebSocket, WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
+import { FakeSocketServer } from './fake-socket-server.ts';
 
 export interface FakeAlpacaOptions {
   key: string;
@@ -14,41 +14,16 @@ export interface FakeAlpacaOptions {
   refuseWith?: { code: number; msg: string };
 }
 
-export class FakeAlpacaServer {
+export class FakeAlpacaServer extends FakeSocketServer {
   /** Client messages, parsed, with their connection index (0-based). */
   readonly received: { connection: number; message: Record<string, unknown> }[] = [];
-  connections = 0;
   /** When true the server reads but never answers (a stalled stream). */
   muted = false;
   readonly #options: FakeAlpacaOptions;
-  readonly #server: WebSocketServer;
-  readonly #sockets: WebSocket[] = [];
 
   constructor(options: FakeAlpacaOptions) {
+    super((socket, index) => this.#accept(socket, index), '/v2/iex');
     this.#options = options;
-    this.#server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    this.#server.on('connection', (socket) => this.#accept(socket));
-  }
-
-  async start(): Promise<string> {
-    if (this.#server.address() === null) {
-      await new Promise<void>((resolve) => this.#server.once('listening', () => resolve()));
-    }
-    return `ws://127.0.0.1:${(this.#server.address() as AddressInfo).port}/v2/iex`;
-  }
-
-  async close(): Promise<void> {
-    for (const socket of this.#sockets) socket.terminate();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-  }
-
-  /** Sends a frame (arrays/objects JSON-encoded) on the newest connection. */
-  send(frame: unknown): void {
-    this.#sockets[this.#sockets.length - 1]?.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
-  }
-
-  dropAll(): void {
-    for (const socket of this.#sockets) socket.terminate();
   }
 
   /** The `subscribe` messages a connection sent. */
@@ -58,10 +33,7 @@ export class FakeAlpacaServer {
       .map((entry) => entry.message);
   }
 
-  #accept(socket: WebSocket): void {
-    const index = this.connections++;
-    this.#sockets.push(socket);
-    socket.on('close', () => this.#sockets.splice(this.#sockets.indexOf(socket), 1));
+  #accept(socket: WebSocket, index: number): void {
     if (this.muted) return;
     socket.send(JSON.stringify([{ T: 'success', msg: 'connected' }]));
     const refusal = this.#options.refuseWith;
