@@ -100,12 +100,7 @@ function exchangeDriver<Trade>(
 
 feedConformance('binance', async () => {
   const fake = await FakeBinance.start();
-  const config = binanceFeedSchema.parse({
-    type: 'binance',
-    symbols: ['btcusdt'],
-    url: fake.url,
-    restUrl: fake.restUrl,
-  });
+  const config = binanceFeedSchema.parse({ type: 'binance', symbols: ['btcusdt'], ...fake.endpoints });
   return exchangeDriver(fake, {
     stream: 'btcusdt@aggTrade',
     trade: (id, ts) => aggTrade('BTCUSDT', id, ts, '100.5', '1', false),
@@ -116,12 +111,7 @@ feedConformance('binance', async () => {
 
 feedConformance('coinbase', async () => {
   const fake = await FakeCoinbase.start();
-  const config = coinbaseFeedSchema.parse({
-    type: 'coinbase',
-    symbols: ['BTC-USD'],
-    url: fake.url,
-    restUrl: fake.restUrl,
-  });
+  const config = coinbaseFeedSchema.parse({ type: 'coinbase', symbols: ['BTC-USD'], ...fake.endpoints });
   return exchangeDriver(fake, {
     stream: 'BTC-USD',
     trade: (id, ts) => match('BTC-USD', id, ts, '100.5', '1', 'buy'),
@@ -133,12 +123,7 @@ feedConformance('coinbase', async () => {
 
 feedConformance('kraken', async () => {
   const fake = await FakeKraken.start();
-  const config = krakenFeedSchema.parse({
-    type: 'kraken',
-    symbols: ['BTC/USD'],
-    url: fake.url,
-    restUrl: fake.restUrl,
-  });
+  const config = krakenFeedSchema.parse({ type: 'kraken', symbols: ['BTC/USD'], ...fake.endpoints });
   return exchangeDriver(fake, {
     stream: 'BTC/USD',
     trade: (id, ts) => krakenTrade('BTC/USD', id, ts, 100.5, 1, 'buy'),

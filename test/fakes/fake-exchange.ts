@@ -166,6 +166,11 @@ export abstract class FakeStreamingExchange<Trade> {
     return this.exchange.httpUrl;
   }
 
+  /** Its stream and REST URLs, as a feed config takes them. */
+  get endpoints(): { url: string; restUrl: string } {
+    return { url: this.url, restUrl: this.restUrl };
+  }
+
   /** Clients subscribed to `key` right now. */
   subscribers(key: string): FakeClient[] {
     return this.exchange.openClients().filter((client) => this.#subscriptions.get(client)?.has(key));

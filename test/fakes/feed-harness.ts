@@ -65,6 +65,21 @@ export interface LiveFeedTest<Fake> {
   fake: Fake;
   harness: FeedHarness | undefined;
   logs: string[];
+  /** A feed environment that reconnects within 100 ms and logs into `logs`, with `tuning` on top. */
+  tuned(tuning?: object): { initialBackoffMs: number; log: (line: string) => void };
+}
+
+/** The fields of a tick that a feed adapter maps from the provider's trade. */
+export function tradeFields(ticks: readonly TickEntry[]) {
+  return ticks.map(({ source, symbol, ts, price, size, id, side }) => ({
+    source,
+    symbol,
+    ts,
+    price,
+    size,
+    id,
+    side,
+  }));
 }
 
 /**
@@ -74,7 +89,18 @@ export interface LiveFeedTest<Fake> {
 export function liveFeedTest<Fake extends { close(): Promise<void> }>(
   startFake: () => Promise<Fake>,
 ): LiveFeedTest<Fake> {
-  const test: LiveFeedTest<Fake> = { fake: undefined as unknown as Fake, harness: undefined, logs: [] };
+  const test: LiveFeedTest<Fake> = {
+    fake: undefined as unknown as Fake,
+    harness: undefined,
+    logs: [],
+    tuned: (tuning = {}) => ({
+      initialBackoffMs: 20,
+      maxBackoffMs: 100,
+      staleAfterMs: 2_000,
+      log: (line: string) => test.logs.push(line),
+      ...tuning,
+    }),
+  };
   beforeEach(async () => {
     test.fake = await startFake();
     test.logs.length = 0;

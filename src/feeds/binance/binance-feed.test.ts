@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { aggTrade, FakeBinance } from '../../../test/fakes/fake-binance-server.ts';
-import { FeedHarness, liveFeedTest } from '../../../test/fakes/feed-harness.ts';
+import { FeedHarness, liveFeedTest, tradeFields } from '../../../test/fakes/feed-harness.ts';
 import { waitUntil } from '../../../test/support/wait.ts';
 import type { LiveTradeFeed } from '../connection/live-trade-feed.ts';
 import { binanceFeedSchema, createBinanceFeed } from './binance-feed.ts';
@@ -13,8 +13,6 @@ const SAMPLE = [
   '{"e":"aggTrade","E":1795188601240,"s":"BTCUSDT","a":3412876541,"p":"96412.14000000","q":"0.04100000","f":5871243002,"l":5871243004,"T":1795188601239,"m":true,"M":true}',
 ];
 
-const FAST = { initialBackoffMs: 20, maxBackoffMs: 100, staleAfterMs: 2_000 };
-
 describe('binance feed', () => {
   const setup = liveFeedTest(() => FakeBinance.start());
 
@@ -22,10 +20,9 @@ describe('binance feed', () => {
     const config = binanceFeedSchema.parse({
       type: 'binance',
       symbols: ['btcusdt'],
-      url: setup.fake.url,
-      restUrl: setup.fake.restUrl,
+      ...setup.fake.endpoints,
     });
-    return createBinanceFeed(config, [], { ...FAST, log: (line) => setup.logs.push(line), ...tuning });
+    return createBinanceFeed(config, [], setup.tuned(tuning));
   }
 
   it('subscribes to aggTrade and maps trades onto ticks (symbol, price, size, time, id, taker side)', async () => {
@@ -41,37 +38,26 @@ describe('binance feed', () => {
     for (const line of SAMPLE) setup.fake.sendRaw(line);
     const ticks = await setup.harness.waitForTicks(2);
     // Expected values read off the sample: m=false ⇒ buyer was taker ⇒ buy; m=true ⇒ taker sold.
-    assert.deepEqual(
-      ticks.map(({ source, symbol, ts, price, size, id, side }) => ({
-        source,
-        symbol,
-        ts,
-        price,
-        size,
-        id,
-        side,
-      })),
-      [
-        {
-          source: 'binance',
-          symbol: 'BTCUSDT',
-          ts: 1795188601233,
-          price: 96412.15,
-          size: 0.0052,
-          id: '3412876540',
-          side: 'buy',
-        },
-        {
-          source: 'binance',
-          symbol: 'BTCUSDT',
-          ts: 1795188601239,
-          price: 96412.14,
-          size: 0.041,
-          id: '3412876541',
-          side: 'sell',
-        },
-      ],
-    );
+    assert.deepEqual(tradeFields(ticks), [
+      {
+        source: 'binance',
+        symbol: 'BTCUSDT',
+        ts: 1795188601233,
+        price: 96412.15,
+        size: 0.0052,
+        id: '3412876540',
+        side: 'buy',
+      },
+      {
+        source: 'binance',
+        symbol: 'BTCUSDT',
+        ts: 1795188601239,
+        price: 96412.14,
+        size: 0.041,
+        id: '3412876541',
+        side: 'sell',
+      },
+    ]);
     const { state, connected, reconnects, failedAttempts, backfilled, malformed, cause } = live.status();
     assert.deepEqual(
       { state, connected, reconnects, failedAttempts, backfilled, malformed, cause },

@@ -15,19 +15,8 @@ describe('coinbase feed', () => {
   const setup = liveFeedTest(() => FakeCoinbase.start());
 
   function feed(symbols = ['BTC-USD'], tuning: object = {}): LiveTradeFeed {
-    const config = coinbaseFeedSchema.parse({
-      type: 'coinbase',
-      symbols,
-      url: setup.fake.url,
-      restUrl: setup.fake.restUrl,
-    });
-    return createCoinbaseFeed(config, {
-      initialBackoffMs: 20,
-      maxBackoffMs: 100,
-      staleAfterMs: 2_000,
-      log: (line: string) => setup.logs.push(line),
-      ...tuning,
-    });
+    const config = coinbaseFeedSchema.parse({ type: 'coinbase', symbols, ...setup.fake.endpoints });
+    return createCoinbaseFeed(config, setup.tuned(tuning));
   }
 
   it('subscribes to matches and heartbeat and stores the TAKER side (the opposite of `side`)', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FakeKraken, krakenTrade } from '../../../test/fakes/fake-kraken-server.ts';
-import { FeedHarness, liveFeedTest } from '../../../test/fakes/feed-harness.ts';
+import { FeedHarness, liveFeedTest, tradeFields } from '../../../test/fakes/feed-harness.ts';
 import { waitUntil } from '../../../test/support/wait.ts';
 import type { LiveTradeFeed } from '../connection/live-trade-feed.ts';
 import { createKrakenFeed, krakenFeedSchema, krakenRestPair } from './kraken-feed.ts';
@@ -15,19 +15,8 @@ describe('kraken feed', () => {
   const setup = liveFeedTest(() => FakeKraken.start());
 
   function feed(symbols = ['BTC/USD'], tuning: object = {}): LiveTradeFeed {
-    const config = krakenFeedSchema.parse({
-      type: 'kraken',
-      symbols,
-      url: setup.fake.url,
-      restUrl: setup.fake.restUrl,
-    });
-    return createKrakenFeed(config, {
-      initialBackoffMs: 20,
-      maxBackoffMs: 100,
-      staleAfterMs: 2_000,
-      log: (line: string) => setup.logs.push(line),
-      ...tuning,
-    });
+    const config = krakenFeedSchema.parse({ type: 'kraken', symbols, ...setup.fake.endpoints });
+    return createKrakenFeed(config, setup.tuned(tuning));
   }
 
   it('maps REST pair names the legacy way', () => {
@@ -48,37 +37,26 @@ describe('kraken feed', () => {
     setup.fake.sendRaw(SAMPLE_TRADES);
     const ticks = await setup.harness.waitForTicks(2);
     // From the sample; .118204 s truncates to 118 ms.
-    assert.deepEqual(
-      ticks.map(({ source, symbol, ts, price, size, id, side }) => ({
-        source,
-        symbol,
-        ts,
-        price,
-        size,
-        id,
-        side,
-      })),
-      [
-        {
-          source: 'kraken',
-          symbol: 'BTC/USD',
-          ts: Date.UTC(2026, 10, 20, 15, 29, 58, 118),
-          price: 96410.1,
-          size: 0.00412,
-          id: '91422871',
-          side: 'buy',
-        },
-        {
-          source: 'kraken',
-          symbol: 'BTC/USD',
-          ts: Date.UTC(2026, 10, 20, 15, 29, 59, 904),
-          price: 96409.9,
-          size: 0.15,
-          id: '91422872',
-          side: 'sell',
-        },
-      ],
-    );
+    assert.deepEqual(tradeFields(ticks), [
+      {
+        source: 'kraken',
+        symbol: 'BTC/USD',
+        ts: Date.UTC(2026, 10, 20, 15, 29, 58, 118),
+        price: 96410.1,
+        size: 0.00412,
+        id: '91422871',
+        side: 'buy',
+      },
+      {
+        source: 'kraken',
+        symbol: 'BTC/USD',
+        ts: Date.UTC(2026, 10, 20, 15, 29, 59, 904),
+        price: 96409.9,
+        size: 0.15,
+        id: '91422872',
+        side: 'sell',
+      },
+    ]);
     assert.equal(live.status().malformed, 0, 'status frame with a >2^53 connection_id is not malformed');
   });
 
