@@ -40,6 +40,20 @@ function makeDeadLetter(seq: number, fields: Partial<DeadLetter> = {}): DeadLett
   };
 }
 
+/** Everything a store answers about BTCUSDT (1m), plus alerts, dead letters and one checkpoint. */
+async function everything(store: Store, checkpoint: string): Promise<unknown[]> {
+  return [
+    await store.ticks('BTCUSDT', { limit: 100 }),
+    await store.latest('BTCUSDT'),
+    await store.symbols(),
+    await store.candles('BTCUSDT', '1m', { limit: 100 }),
+    await store.indicators('BTCUSDT', '1m', { limit: 100 }),
+    await store.alerts({ limit: 100 }),
+    await store.deadLetters(100),
+    await store.checkpoint(checkpoint),
+  ];
+}
+
 /** An empty batch with a checkpoint, overridden by `parts`. */
 export function makeBatch(parts: Partial<StoreBatch> = {}): StoreBatch {
   return {
@@ -522,16 +536,7 @@ export function storeConformance(
       test('a stale `previous` throws CheckpointConflictError and writes nothing', async () => {
         await store.write(fenced({ 0: 5 }, {}, { ticks: [testTick(0, T0, { id: 'first' })] }));
         await store.write(fenced({ 0: 8 }, { 0: 5 }, { ticks: [testTick(1, T0 + 1, { id: 'second' })] }));
-        const snapshot = async (): Promise<unknown[]> => [
-          await store.ticks('BTCUSDT', { limit: 100 }),
-          await store.latest('BTCUSDT'),
-          await store.symbols(),
-          await store.candles('BTCUSDT', '1m', { limit: 100 }),
-          await store.indicators('BTCUSDT', '1m', { limit: 100 }),
-          await store.alerts({ limit: 100 }),
-          await store.deadLetters(100),
-          await store.checkpoint('processor:p0'),
-        ];
+        const snapshot = () => everything(store, 'processor:p0');
         const before = await snapshot();
 
         // A writer that still believes offset 5 is the last: another one has moved it to 8.
@@ -695,16 +700,9 @@ export function storeConformance(
         checkpoint: { name: 'processor', offsets: { 0: 1 }, state: { n: 1 } },
       });
       await store.write(good);
-      const snapshot = async (): Promise<unknown[]> => [
-        await store.ticks('BTCUSDT', { limit: 100 }),
+      const snapshot = async () => [
         await store.ticks('ETHUSDT', { limit: 100 }),
-        await store.latest('BTCUSDT'),
-        await store.symbols(),
-        await store.candles('BTCUSDT', '1m', { limit: 100 }),
-        await store.indicators('BTCUSDT', '1m', { limit: 100 }),
-        await store.alerts({ limit: 100 }),
-        await store.deadLetters(100),
-        await store.checkpoint('processor'),
+        ...(await everything(store, 'processor')),
       ];
       const before = await snapshot();
 

@@ -4,12 +4,24 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { FakeView, seedStore } from '../../../test/support/serve.ts';
 import { graphqlRoutes } from './graphql-plugin.ts';
 import { CLOSE_BAD_REQUEST, CLOSE_SUBSCRIBER_EXISTS, CLOSE_TOO_BIG } from './subscription-guard.ts';
+
+/** Registers the GraphQL routes (over the seeded store) on `app` and serves them; the /graphql ws:// URL. */
+async function serveGraphql(app: FastifyInstance): Promise<string> {
+  await app.register(graphqlRoutes, {
+    store: await seedStore(),
+    view: new FakeView(),
+    limits: { maxLimit: 10, defaultLimit: 5 },
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = app.server.address() as AddressInfo;
+  return `ws://127.0.0.1:${port}/graphql`;
+}
 
 test('a subscription refused for a bad argument gets its code, and is not logged as an error', async () => {
   const lines: { level: number; msg?: string }[] = [];
@@ -20,15 +32,8 @@ test('a subscription refused for a bad argument gets its code, and is not logged
     },
   });
   const app = Fastify({ logger: { level: 'info', stream } });
-  await app.register(graphqlRoutes, {
-    store: await seedStore(),
-    view: new FakeView(),
-    limits: { maxLimit: 10, defaultLimit: 5 },
-  });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const { port } = app.server.address() as AddressInfo;
   const client = createClient({
-    url: `ws://127.0.0.1:${port}/graphql`,
+    url: await serveGraphql(app),
     webSocketImpl: WebSocket,
     retryAttempts: 0,
   });
@@ -82,14 +87,7 @@ const hostileFrame = fc.oneof(
 
 test('hostile graphql-ws frames close the socket only with documented codes, and the server stays up', async () => {
   const app = Fastify();
-  await app.register(graphqlRoutes, {
-    store: await seedStore(),
-    view: new FakeView(),
-    limits: { maxLimit: 10, defaultLimit: 5 },
-  });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const { port } = app.server.address() as AddressInfo;
-  const url = `ws://127.0.0.1:${port}/graphql`;
+  const url = await serveGraphql(app);
   // 1005: mercurius ends a connection without a code (a subscribe before connection_init...).
   const allowed = new Set([1005, CLOSE_TOO_BIG, CLOSE_BAD_REQUEST, CLOSE_SUBSCRIBER_EXISTS]);
   try {
