@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCliOnce, startCli, stopCli } from '../../test/support/cli.ts';
+import { waitUntil } from '../../test/support/wait.ts';
 import { KeyVerifier } from '../serve/auth/keys.ts';
 import { DuckDbStore } from '../store/duckdb/duckdb-store.ts';
-import { CLI_SESSION_FILE } from './cli-session.ts';
+import { CLI_SESSION_FILE, type CliSession, readCliSession } from './cli-session.ts';
 import { formatKeyTable } from './keys.ts';
 
 let dir: string;
@@ -156,15 +157,74 @@ describe('streamlines keys while the server runs', () => {
     } finally {
       await stopCli(server);
     }
-    // Stopped: the command line's key is revoked and its file gone; keys works on the store directly.
-    await assert.rejects(access(path.join(dataDir, CLI_SESSION_FILE)));
+    // Stopped: keys works on the store directly and lists the command line's one key.
     const offline = await runCliOnce(['keys', 'list', '--data-dir', dataDir]);
     assert.equal(offline.code, 0, offline.stderr);
     const cliKeys = offline.stdout.split('\n').filter((line) => line.includes('streamlines-cli'));
     assert.equal(cliKeys.length, 1);
-    assert.match(cliKeys[0]!, /Z\s+\d{4}-\d\d-\d\dT[\d:.]+Z$/, 'revoked when the server stopped');
+  });
+
+  test('every run on a data dir reuses its one command-line key; a revoked one is replaced', async () => {
+    const dataDir = path.join(dir, 'restarts');
+    const sessionPath = path.join(dataDir, CLI_SESSION_FILE);
+    const cliKeyLines = async () => {
+      const listed = await runCliOnce(['keys', 'list', '--data-dir', dataDir]);
+      assert.equal(listed.code, 0, listed.stderr);
+      return listed.stdout.split('\n').filter((line) => line.includes('streamlines-cli'));
+    };
+    const keyIds: string[] = [];
+    for (let run = 0; run < 3; run++) {
+      const server = await startCli(['--data-dir', dataDir]);
+      try {
+        const session = await runningSession(dataDir);
+        keyIds.push(session.keyId);
+        // The session works: keys goes through this server with it.
+        const listed = await runCliOnce(['keys', 'list', '--data-dir', dataDir]);
+        assert.equal(listed.code, 0, listed.stderr);
+        assert.match(listed.stdout, new RegExp(`^${session.keyId}\\s+streamlines-cli.*\\s-$`, 'm'));
+      } finally {
+        await stopCli(server);
+      }
+      // Stopped: the file keeps the key, not the address, so keys does not try a server that is gone.
+      const kept = JSON.parse(await readFile(sessionPath, 'utf8')) as Record<string, unknown>;
+      assert.equal(kept.url, undefined);
+      assert.equal(kept.keyId, keyIds[run]);
+      assert.equal((await stat(sessionPath)).mode & 0o777, 0o600);
+    }
+    assert.deepEqual(keyIds, [keyIds[0], keyIds[0], keyIds[0]], 'one key for every run');
+    const lines = await cliKeyLines();
+    assert.equal(lines.length, 1, lines.join('\n'));
+    assert.match(lines[0]!, /\s-$/, 'and it is active');
+
+    // Revoked by hand: the next run replaces it, and the list keeps the revoked one as history.
+    const revoked = await runCliOnce(['keys', 'revoke', keyIds[0]!, '--data-dir', dataDir]);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    const server = await startCli(['--data-dir', dataDir]);
+    try {
+      const session = await runningSession(dataDir);
+      assert.notEqual(session.keyId, keyIds[0]);
+      assert.equal((await adminRequest(server.baseUrl, session.key)).status, 200);
+    } finally {
+      await stopCli(server);
+    }
+    assert.equal((await cliKeyLines()).length, 2);
   });
 });
+
+/** The session a server on `dataDir` writes once it listens (a stopped one leaves no address). */
+async function runningSession(dataDir: string): Promise<CliSession> {
+  let session: CliSession | undefined;
+  await waitUntil(async () => {
+    session = await readCliSession(dataDir);
+    return session !== undefined;
+  }, `${CLI_SESSION_FILE} of the server on ${dataDir}`);
+  return session!;
+}
+
+/** The status of an admin request to the running server with `key`. */
+async function adminRequest(baseUrl: string, key: string): Promise<Response> {
+  return fetch(`${baseUrl}/api/v1/admin/keys`, { headers: { authorization: `Bearer ${key}` } });
+}
 
 test('formatKeyTable aligns columns and shows - for an active key', () => {
   const table = formatKeyTable([
