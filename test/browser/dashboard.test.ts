@@ -16,6 +16,7 @@ import { artifactPath, ensureWebBuild, launchBrowser, skipReason, writeLiveRepla
 declare const window: any;
 // biome-ignore lint/suspicious/noExplicitAny: see above.
 declare const document: any;
+declare const requestAnimationFrame: (callback: () => void) => number;
 
 const skip = skipReason();
 let cli: RunningCli;
@@ -219,6 +220,113 @@ test('symbol view: the chart holds the API candles, live candles move it, interv
     csvTicks.slice(0, n).map((r) => [Number(r[0]), Number(r[1]), Number(r[2]), r[3]]),
     body.ticks.slice(0, n).map((t) => [t.ts, t.price, t.size, t.id ?? '']),
   );
+  await page.close();
+});
+
+/**
+ * The live-candle race of the symbol view: candles published while its history is in flight. The
+ * page talks to a stand-in WebSocket that, like the server, delivers a channel's candles only to
+ * clients subscribed when they are published, and the history answers are held until those are out.
+ */
+test('symbol view: a candle that closes while the history loads still reaches the chart', {
+  skip,
+}, async () => {
+  const minute = 60_000;
+  const t0 = Date.UTC(2024, 0, 2, 10);
+  const candle = (ts: number, interval: string, trades: number, final: boolean) => ({
+    symbol: 'RACE',
+    interval,
+    ts,
+    open: 100,
+    high: 100 + trades,
+    low: 99,
+    close: 100 + trades / 2,
+    volume: trades,
+    trades,
+    vwap: 100,
+    final,
+  });
+  // What each interval's history holds (the server's snapshot), and what is published while the
+  // snapshot is on its way: in 1m, the forming bar closes and the next one opens; in 5m, only a state
+  // of the forming bar older than the snapshot's (it was published before the snapshot was read).
+  const scenario: Record<string, { history: unknown[]; published: unknown[]; expected: number[][] }> = {
+    '1m': {
+      history: [candle(t0, '1m', 3, true), candle(t0 + minute, '1m', 4, false)],
+      published: [candle(t0 + minute, '1m', 5, true), candle(t0 + 2 * minute, '1m', 1, false)],
+      expected: [
+        [t0, 101.5],
+        [t0 + minute, 102.5],
+        [t0 + 2 * minute, 100.5],
+      ],
+    },
+    '5m': {
+      history: [candle(t0, '5m', 9, true), candle(t0 + 5 * minute, '5m', 4, false)],
+      published: [candle(t0 + 5 * minute, '5m', 3, false)],
+      expected: [
+        [t0, 104.5],
+        [t0 + 5 * minute, 102],
+      ],
+    },
+  };
+  const page = await newPage();
+  const subscribed = new Set<string>();
+  let socket: { send: (message: string) => void } | undefined;
+  await page.routeWebSocket(
+    (url) => url.pathname === '/ws',
+    (ws) => {
+      socket = ws;
+      ws.onMessage((message) => {
+        const { op, channels } = JSON.parse(String(message)) as { op: string; channels: string[] };
+        for (const channel of channels)
+          op === 'subscribe' ? subscribed.add(channel) : subscribed.delete(channel);
+        ws.send(JSON.stringify({ op: `${op}d`, channels }));
+      });
+    },
+  );
+  let requested: (interval: string) => void = () => {};
+  let historyAsked = new Promise<string>((resolve) => {
+    requested = resolve;
+  });
+  const release = new Map<string, () => void>();
+  await page.route('**/api/v1/candles/RACE?**', async (route) => {
+    const interval = new URL(route.request().url()).searchParams.get('interval') ?? '1m';
+    const released = new Promise<void>((resolve) => release.set(interval, resolve));
+    requested(interval);
+    await released;
+    await route.fulfill({ json: { symbol: 'RACE', interval, candles: scenario[interval]!.history } });
+  });
+  await page.route('**/api/v1/indicators/RACE?**', (route) =>
+    route.fulfill({ json: { symbol: 'RACE', interval: '1m', points: [] } }),
+  );
+  await page.route('**/api/v1/ticks/RACE?**', (route) =>
+    route.fulfill({ json: { symbol: 'RACE', ticks: [] } }),
+  );
+
+  await page.goto(`${cli.baseUrl}/symbol/RACE`);
+  for (const interval of ['1m', '5m']) {
+    if (interval !== '1m') await page.click(`button[data-interval="${interval}"]`);
+    assert.equal(await historyAsked, interval);
+    historyAsked = new Promise<string>((resolve) => {
+      requested = resolve;
+    });
+    // The server publishes to the clients subscribed at that moment.
+    const channel = `candles:RACE:${interval}`;
+    for (const data of scenario[interval]!.published) {
+      if (subscribed.has(channel)) socket?.send(JSON.stringify({ channel, data }));
+    }
+    release.get(interval)!();
+    await page.waitForFunction((want) => window.__streamlines.chart?.interval === want, interval);
+    // Live candles are drawn on the next animation frame.
+    await page.evaluate(
+      () => new Promise<void>((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))),
+    );
+    const bars = (await page.evaluate(() => window.__streamlines.chart!.candles())) as ChartBar[];
+    assert.deepEqual(
+      bars.map((bar) => [bar.time * 1000, bar.close]),
+      scenario[interval]!.expected,
+      `${interval}: the chart's bars (ts, close)`,
+    );
+  }
   await page.close();
 });
 

@@ -50,6 +50,9 @@ export class SymbolChart {
   readonly #rsi: ISeriesApi<'Line'>;
   /** Time (s) of the last bar of each series, so updates stay in order. */
   #lastCandle = 0;
+  /** How far the last bar has got: a state of it with fewer trades, or forming after final, is older. */
+  #lastTrades = 0;
+  #lastFinal = false;
   #lastMa = 0;
   #lastIndicator = 0;
   #intervalMs = 60_000;
@@ -163,7 +166,10 @@ export class SymbolChart {
       candles.map((c) => ({ time: toTime(c.ts), open: c.open, high: c.high, low: c.low, close: c.close })),
     );
     this.#volume.setData(candles.map((c) => this.#volumeBar(c)));
-    this.#lastCandle = candles.length > 0 ? toTime(candles[candles.length - 1]!.ts) : 0;
+    const last = candles[candles.length - 1];
+    this.#lastCandle = last ? toTime(last.ts) : 0;
+    this.#lastTrades = last?.trades ?? 0;
+    this.#lastFinal = last?.final ?? false;
     this.fitRecent();
   }
 
@@ -187,15 +193,24 @@ export class SymbolChart {
     return this.#chart.timeScale().getVisibleLogicalRange();
   }
 
-  /** Applies live candles (forming or just closed), ascending; older than the last bar are ignored. */
+  /**
+   * Applies live candles (forming or just closed), ascending. Bars before the last one are ignored,
+   * and so is a state of the last bar older than the one drawn: a bar only gains trades (late ticks
+   * enter no candle) and ends final, so fewer trades, or forming after final, came earlier (live
+   * candles that arrived while the history loaded, which already holds them).
+   */
   updateCandles(candles: Iterable<Candle>): number {
     let applied = 0;
     for (const c of candles) {
       const time = toTime(c.ts);
       if (time < this.#lastCandle) continue;
+      if (time === this.#lastCandle && (c.trades < this.#lastTrades || (this.#lastFinal && !c.final)))
+        continue;
       this.#candles.update({ time, open: c.open, high: c.high, low: c.low, close: c.close });
       this.#volume.update(this.#volumeBar(c));
       this.#lastCandle = time;
+      this.#lastTrades = c.trades;
+      this.#lastFinal = c.final;
       applied++;
     }
     return applied;

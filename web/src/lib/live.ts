@@ -11,6 +11,9 @@ let socket: WebSocket | undefined;
 let retryMs = 500;
 let status: 'connecting' | 'open' | 'closed' = 'closed';
 const statusListeners = new Set<(status: string) => void>();
+/** Channels the server has confirmed on this connection, and who waits for a confirmation. */
+const confirmed = new Set<string>();
+const waiting = new Map<string, Set<() => void>>();
 
 function setStatus(next: typeof status): void {
   status = next;
@@ -42,10 +45,14 @@ function connect(): void {
     send('subscribe', [...listeners.keys()]);
   };
   ws.onmessage = (event) => {
-    let message: { channel?: string; data?: unknown };
+    let message: { channel?: string; data?: unknown; op?: string; channels?: unknown };
     try {
       message = JSON.parse(String(event.data));
     } catch {
+      return;
+    }
+    if (message.op === 'subscribed' && Array.isArray(message.channels)) {
+      for (const channel of message.channels) confirm(String(channel));
       return;
     }
     if (typeof message.channel !== 'string') return;
@@ -54,6 +61,7 @@ function connect(): void {
   };
   ws.onclose = () => {
     socket = undefined;
+    confirmed.clear();
     setStatus('closed');
     if (listeners.size === 0) return;
     setTimeout(connect, retryMs);
@@ -77,7 +85,39 @@ export function subscribe(channel: string, handler: LiveHandler): () => void {
     current.delete(handler);
     if (current.size === 0) {
       listeners.delete(channel);
+      confirmed.delete(channel);
       send('unsubscribe', [channel]);
     }
   };
+}
+
+function confirm(channel: string): void {
+  if (!listeners.has(channel)) return;
+  confirmed.add(channel);
+  const waiters = waiting.get(channel);
+  waiting.delete(channel);
+  for (const resolve of waiters ?? []) resolve();
+}
+
+/**
+ * Resolves once the server has confirmed `channel` (everything it publishes from then on arrives),
+ * or after `timeoutMs` when it does not answer. A page that loads history and then follows a channel
+ * subscribes first and fetches after this, so no update falls between the two.
+ */
+export function whenSubscribed(channel: string, timeoutMs = 3_000): Promise<void> {
+  if (confirmed.has(channel)) return Promise.resolve();
+  return new Promise((resolve) => {
+    let waiters = waiting.get(channel);
+    if (!waiters) {
+      waiters = new Set();
+      waiting.set(channel, waiters);
+    }
+    const done = () => {
+      clearTimeout(timer);
+      waiting.get(channel)?.delete(done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    waiters.add(done);
+  });
 }
