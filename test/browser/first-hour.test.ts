@@ -15,7 +15,17 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import { getJson, type RunningCli, startCli, stopCli, waitDrained } from '../support/cli.ts';
-import { artifactPath, ensureWebBuild, launchBrowser, quantile, ROOT, skipReason } from './support.ts';
+import {
+  artifactPath,
+  describeFrame,
+  ensureWebBuild,
+  launchBrowser,
+  quantile,
+  ROOT,
+  skipReason,
+  type TracedFrame,
+  traceFrames,
+} from './support.ts';
 
 // Page functions run in the browser; the repo's tsconfig has no DOM types.
 // biome-ignore lint/suspicious/noExplicitAny: see above.
@@ -56,34 +66,18 @@ async function toastLayout(page: Page): Promise<{ toasts: Rect[]; axis: Rect | n
   });
 }
 
-/** Chrome's PerformanceLongAnimationFrameTiming, the parts read here. */
-interface LongFrameEntry {
-  duration: number;
-  scripts: { invoker: string; duration: number }[];
-}
-
 interface Frames {
   /** requestAnimationFrame deltas (ms): what the user sees, machine load included. */
   deltas: number[];
-  /** Long animation frames (Chrome's LoAF, >= 50 ms): frames the page's own work made long. */
-  long: { duration: number; scripts: string }[];
+  /** The same frames in a trace of the page's main thread: its own CPU time in each, and on what. */
+  traced: TracedFrame[];
 }
 
 /** Frame times while `during` runs in the page. */
 async function frameTimes(page: Page, during: () => Promise<void>): Promise<Frames> {
   await page.evaluate(() => {
     window.__frames = [];
-    window.__long = [];
     window.__framesOn = true;
-    window.__observer = new window.PerformanceObserver((list: { getEntries: () => LongFrameEntry[] }) => {
-      for (const entry of list.getEntries()) {
-        window.__long.push({
-          duration: Math.round(entry.duration),
-          scripts: entry.scripts.map((s) => `${s.invoker} ${Math.round(s.duration)} ms`).join('; '),
-        });
-      }
-    });
-    window.__observer.observe({ type: 'long-animation-frame' });
     let last = performance.now();
     const frame = (now: number) => {
       window.__frames.push(now - last);
@@ -92,22 +86,29 @@ async function frameTimes(page: Page, during: () => Promise<void>): Promise<Fram
     };
     requestAnimationFrame(frame);
   });
-  await during();
-  return page.evaluate(() => {
+  const traced = await traceFrames(browser, page, during);
+  const deltas = (await page.evaluate(() => {
     window.__framesOn = false;
-    window.__observer.disconnect();
-    return { deltas: window.__frames.slice(1) as number[], long: window.__long };
-  });
+    return window.__frames.slice(1);
+  })) as number[];
+  return { deltas, traced };
 }
 
-function summary({ deltas, long }: Frames): string {
-  const sorted = [...deltas].sort((a, b) => a - b);
-  const slow = deltas.flatMap((delta, i) => (delta >= 50 ? [`#${i}: ${delta.toFixed(0)}`] : []));
-  return (
-    `${sorted.length} frames, p50 ${quantile(sorted, 0.5).toFixed(1)} ms, p99 ${quantile(sorted, 0.99).toFixed(1)} ms, ` +
-    `max ${(sorted[sorted.length - 1] ?? 0).toFixed(1)} ms; >= 50 ms: ${slow.join(', ') || 'none'}; ` +
-    `long frames of the page's own work: ${long.map((l) => `${l.duration} ms (${l.scripts})`).join(', ') || 'none'}`
-  );
+const stats = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (p: number) => quantile(sorted, p).toFixed(1);
+  return `p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${(sorted[sorted.length - 1] ?? 0).toFixed(1)} ms`;
+};
+
+function summary({ deltas, traced }: Frames): string {
+  const slow = traced.filter((frame) => frame.wallMs >= 50);
+  const heaviest = [...traced].sort((a, b) => b.cpuMs - a.cpuMs).slice(0, 3);
+  return [
+    `${deltas.length} frames (requestAnimationFrame): ${stats(deltas)}`,
+    `  main-thread CPU per frame (trace, ${traced.length} frames): ${stats(traced.map((f) => f.cpuMs))}`,
+    `  the 3 frames with the most CPU: ${heaviest.map(describeFrame).join('; ')}`,
+    `  frames of 50 ms or more (wall): ${slow.length === 0 ? 'none' : `${slow.length}\n    ${slow.map(describeFrame).join('\n    ')}`}`,
+  ].join('\n');
 }
 
 let browser: BrowserContext;
@@ -262,8 +263,8 @@ describe('the Alerts page with 100 000 alerts', { skip }, () => {
     if (cli) await stopCli(cli);
   });
 
-  it('scrolls through pages drawing only the rows on screen, and navigates (frame times reported)', {
-    timeout: 180_000,
+  it('scrolls through pages to the oldest alert drawing only the rows on screen, and navigates (frame times reported)', {
+    timeout: 300_000,
   }, async () => {
     const { body: stats } = await getJson<{ alertsFired: number }>(cli.baseUrl, '/api/v1/stats');
     assert.equal(stats.alertsFired, 100_000);
@@ -280,16 +281,32 @@ describe('the Alerts page with 100 000 alerts', { skip }, () => {
       element.scrollTop = 3_400;
       element.scrollTop = 0;
     });
+    // DOM changes per row scrolled: what the list rewrites as rows come and go, whatever the machine's load.
+    let dom = { mutations: 0, rowsScrolled: 0 };
     const scrolling = await frameTimes(page, async () => {
-      await page.evaluate(
+      dom = await page.evaluate(
         () =>
-          new Promise<void>((resolve) => {
+          new Promise<{ mutations: number; rowsScrolled: number }>((resolve) => {
             const element = document.querySelector('[data-testid="alerts-viewport"]');
+            let mutations = 0;
+            const observer = new window.MutationObserver((records: unknown[]) => {
+              mutations += records.length;
+            });
+            observer.observe(element, {
+              subtree: true,
+              childList: true,
+              characterData: true,
+              attributes: true,
+            });
+            const startTop = element.scrollTop;
             const end = performance.now() + 5_000;
             const step = () => {
               element.scrollBy(0, 600);
               if (performance.now() < end) requestAnimationFrame(step);
-              else resolve();
+              else {
+                observer.disconnect();
+                resolve({ mutations, rowsScrolled: (element.scrollTop - startTop) / 34 });
+              }
             };
             requestAnimationFrame(step);
           }),
@@ -297,8 +314,16 @@ describe('the Alerts page with 100 000 alerts', { skip }, () => {
     });
     const loaded = Number(await page.locator('[data-testid="alerts-count"]').getAttribute('data-count'));
     const rowsInDom = await page.locator('[data-testid="alerts-table"] [data-row]').count();
+    const fetches = (await page.evaluate(() =>
+      performance
+        .getEntriesByType('resource')
+        .filter((entry: { name: string }) => entry.name.includes('/api/v1/alerts?'))
+        .map((entry: { duration: number }) => Math.round(entry.duration)),
+    )) as number[];
     console.log(
-      `alerts page scrolling: ${summary(scrolling)}; ${loaded} alerts loaded, ${rowsInDom} rows in the DOM`,
+      `alerts page scrolling: ${summary(scrolling)}\n  ${loaded} alerts loaded, ${rowsInDom} rows in the DOM, ` +
+        `${Math.round(dom.rowsScrolled)} rows scrolled, ${(dom.mutations / dom.rowsScrolled).toFixed(1)} DOM changes per row scrolled; ` +
+        `pages of alerts fetched in ${fetches.join(', ')} ms`,
     );
     assert.ok(loaded > 2_000, `older pages load while scrolling (${loaded})`);
     assert.ok(rowsInDom < 200, `virtualised: ${rowsInDom} rows in the DOM`);
@@ -309,6 +334,38 @@ describe('the Alerts page with 100 000 alerts', { skip }, () => {
     assert.ok(firstShown > 1_000, `scrolled down to row ${firstShown}`);
     await viewport.screenshot({ path: await artifactPath('first-hour-alerts-scrolled.png') });
 
+    // On to the oldest of the 100 000: the reader jumps to the end of the list every frame, so each
+    // older page is fetched and appended as soon as the last one is in, until the list is complete.
+    const toOldest = await frameTimes(page, async () => {
+      await page.evaluate(
+        () =>
+          new Promise<void>((resolve) => {
+            const element = document.querySelector('[data-testid="alerts-viewport"]');
+            const status = document.querySelector('[data-testid="alerts-count"]');
+            const giveUp = performance.now() + 120_000;
+            const step = () => {
+              element.scrollTop = element.scrollHeight;
+              if (status.dataset.complete === 'true' || performance.now() > giveUp) resolve();
+              else requestAnimationFrame(step);
+            };
+            requestAnimationFrame(step);
+          }),
+      );
+    });
+    console.log(`alerts page, to the oldest alert: ${summary(toOldest)}`);
+    assert.equal(await page.locator('[data-testid="alerts-count"]').getAttribute('data-count'), '100000');
+    const oldest = (await getJson<{ alerts: { ts: number }[] }>(cli.baseUrl, '/api/v1/alerts?from=0&limit=1'))
+      .body.alerts[0]!;
+    await viewport.evaluate((element: { scrollTop: number; scrollHeight: number }) => {
+      element.scrollTop = element.scrollHeight;
+    });
+    const lastRow = page.locator('[data-testid="alerts-table"] [data-row="99999"]');
+    assert.equal(
+      await lastRow.locator('[role="cell"]').first().textContent(),
+      new Date(oldest.ts).toISOString().replace('T', ' ').slice(0, 19),
+    );
+    await viewport.screenshot({ path: await artifactPath('first-hour-alerts-oldest.png') });
+
     const navigating = await frameTimes(page, async () => {
       for (let i = 0; i < 3; i++) {
         await page.getByRole('link', { name: 'Markets' }).click();
@@ -318,17 +375,20 @@ describe('the Alerts page with 100 000 alerts', { skip }, () => {
       }
     });
     console.log(`alerts page navigation: ${summary(navigating)}`);
-    // Issue #18 asks for every frame under 50 ms. On a quiet run the page's own work meets it (Chrome
-    // reports no long animation frame); on this shared 2-core machine, other processes stretch frames
-    // at random, so the numbers above are the measurement and the bound here is a generous one, as in
-    // frame-times.test.ts.
+    // Issue #18 asks for every frame under 50 ms. What the page controls is its own work: the main
+    // thread's CPU time in each frame, from the trace, which other processes on this shared machine
+    // cannot stretch. Wall-clock frames are printed above with what each slow one was doing; their
+    // median is held to the bound too, as the user sees them.
     for (const [what, frames] of [
       ['scrolling', scrolling],
+      ['paging to the oldest', toOldest],
       ['navigating', navigating],
     ] as const) {
-      assert.ok(frames.deltas.length > 20, `${what}: ${frames.deltas.length} frames`);
+      assert.ok(frames.deltas.length > 20 && frames.traced.length > 20, `${what}: too few frames`);
       const sorted = [...frames.deltas].sort((a, b) => a - b);
       assert.ok(quantile(sorted, 0.5) < 50, `${what}: ${summary(frames)}`);
+      const heavy = frames.traced.filter((frame) => frame.cpuMs >= 50);
+      assert.deepEqual(heavy.map(describeFrame), [], `${what}: frames whose own work took 50 ms or more`);
     }
     await page.screenshot({ path: await artifactPath('first-hour-alerts.png') });
     // The replay has ended: the header no longer says "live".

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrowserContext, chromium } from 'playwright-core';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
 
 export const ROOT = join(import.meta.dirname, '../..');
 export const ARTIFACTS = join(ROOT, 'test-artifacts');
@@ -126,4 +126,149 @@ export async function writeLiveReplay(path: string, shape: ReplayShape): Promise
 export function quantile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}
+
+/** One frame of a page's main thread in a Chromium trace (from one BeginMainThreadFrame to the next). */
+export interface TracedFrame {
+  /** Wall time of the frame (ms). */
+  wallMs: number;
+  /** CPU time the page's main thread used in it (ms): its own work, whatever else the machine ran. */
+  cpuMs: number;
+  /** Wall time the main thread spent in tasks (ms): above `cpuMs` when it was descheduled mid-task. */
+  busyMs: number;
+  /** CPU time (ms) by trace event, self time only (children subtracted), largest first. */
+  work: [name: string, ms: number][];
+}
+
+interface TraceEvent {
+  name: string;
+  ph: string;
+  pid: number;
+  tid: number;
+  ts: number;
+  tts?: number;
+  dur?: number;
+  tdur?: number;
+  args?: { name?: string };
+}
+
+/** Scheduler wrappers around every task: their self time is only bookkeeping. */
+const TASK_WRAPPERS = new Set(['RunTask', 'ThreadControllerImpl::RunTask']);
+
+/**
+ * Traces the page's renderer main thread while `during` runs (Chrome DevTools Protocol Tracing) and
+ * returns its frames. CPU time comes from the thread's own clock (`tts`), so a frame stretched by
+ * other processes on a busy machine shows a wall time well above its CPU time.
+ */
+export async function traceFrames(
+  context: BrowserContext,
+  page: Page,
+  during: () => Promise<void>,
+): Promise<TracedFrame[]> {
+  const cdp = await context.newCDPSession(page);
+  const events: TraceEvent[] = [];
+  cdp.on('Tracing.dataCollected', (message) => events.push(...(message.value as unknown as TraceEvent[])));
+  const complete = new Promise((resolve) => cdp.once('Tracing.tracingComplete', resolve));
+  await cdp.send('Tracing.start', {
+    transferMode: 'ReportEvents',
+    traceConfig: {
+      includedCategories: [
+        '__metadata',
+        'toplevel',
+        'devtools.timeline',
+        'disabled-by-default-devtools.timeline',
+        'disabled-by-default-devtools.timeline.frame',
+        'v8',
+        'v8.gc',
+        'blink.gc',
+      ],
+    },
+  });
+  try {
+    await during();
+  } finally {
+    await cdp.send('Tracing.end');
+    await complete;
+    await cdp.detach();
+  }
+  return framesOf(events);
+}
+
+function framesOf(events: TraceEvent[]): TracedFrame[] {
+  const mainThreads = new Set(
+    events
+      .filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain')
+      .map((e) => `${e.pid}:${e.tid}`),
+  );
+  // The page's main thread is the renderer main thread that ran the animation frames.
+  const frameCount = new Map<string, number>();
+  for (const e of events) {
+    const thread = `${e.pid}:${e.tid}`;
+    if (e.name === 'FireAnimationFrame' && mainThreads.has(thread)) {
+      frameCount.set(thread, (frameCount.get(thread) ?? 0) + 1);
+    }
+  }
+  const main = [...frameCount].sort((a, b) => b[1] - a[1])[0]?.[0];
+  if (main === undefined) return [];
+  const mine = events.filter((e) => `${e.pid}:${e.tid}` === main).sort((a, b) => a.ts - b.ts);
+  const begins = mine.filter((e) => e.name === 'BeginMainThreadFrame' && e.tts !== undefined);
+  const frames: TracedFrame[] = [];
+  for (let i = 0; i + 1 < begins.length; i++) {
+    const start = begins[i]!;
+    const end = begins[i + 1]!;
+    frames.push({
+      wallMs: (end.ts - start.ts) / 1000,
+      cpuMs: (end.tts! - start.tts!) / 1000,
+      busyMs: 0,
+      work: [],
+    });
+  }
+  // Self CPU time of each complete event, credited to the frame it started in.
+  // Parents before their children: by start, then the longer first.
+  const complete = mine
+    .filter((e) => e.ph === 'X' && e.dur !== undefined)
+    .sort((a, b) => a.ts - b.ts || b.dur! - a.dur!);
+  const work = frames.map(() => new Map<string, number>());
+  const stack: { event: TraceEvent; end: number; children: number; frame: number }[] = [];
+  let frame = 0;
+  // A task's wall time, split over the frames it overlaps (it may start just before a frame begins).
+  const addBusy = (from: number, to: number, first: number) => {
+    for (let i = Math.max(0, first - 1); i < frames.length && begins[i]!.ts < to; i++) {
+      const overlap = Math.min(to, begins[i + 1]!.ts) - Math.max(from, begins[i]!.ts);
+      if (overlap > 0) frames[i]!.busyMs += overlap / 1000;
+    }
+  };
+  const close = (upTo: number) => {
+    while (stack.length > 0 && stack[stack.length - 1]!.end <= upTo) {
+      const top = stack.pop()!;
+      const own = top.event.tdur ?? top.event.dur!;
+      const parent = stack[stack.length - 1];
+      if (parent) parent.children += own;
+      else addBusy(top.event.ts, top.end, top.frame);
+      if (!TASK_WRAPPERS.has(top.event.name) && work[top.frame]) {
+        const map = work[top.frame]!;
+        map.set(top.event.name, (map.get(top.event.name) ?? 0) + Math.max(0, own - top.children) / 1000);
+      }
+    }
+  };
+  for (const e of complete) {
+    close(e.ts);
+    while (frame + 1 < begins.length && begins[frame + 1]!.ts <= e.ts) frame++;
+    if (e.ts < (begins[0]?.ts ?? 0)) continue;
+    stack.push({ event: e, end: e.ts + e.dur!, children: 0, frame });
+  }
+  close(Number.POSITIVE_INFINITY);
+  frames.forEach((f, i) => {
+    f.work = [...work[i]!].filter(([, ms]) => ms >= 0.05).sort((a, b) => b[1] - a[1]);
+  });
+  return frames;
+}
+
+/** A line on a traced frame: its wall and CPU time and what the CPU went to. */
+export function describeFrame(frame: TracedFrame): string {
+  const top = frame.work
+    .slice(0, 5)
+    .map(([name, ms]) => `${name} ${ms.toFixed(1)}`)
+    .join(', ');
+  return `${frame.wallMs.toFixed(1)} ms wall, ${frame.cpuMs.toFixed(1)} ms main-thread CPU, ${frame.busyMs.toFixed(1)} ms in tasks (${top || 'idle'})`;
 }
