@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { appendOlder, type ListedAlert, visibleWindow } from '../../web/src/lib/alert-list.ts';
+import {
+  appendOlder,
+  assignSlots,
+  type ListedAlert,
+  visibleWindow,
+  windowSize,
+} from '../../web/src/lib/alert-list.ts';
 
 const alert = (ts: number, symbol = 'A', kind = 'price_above'): ListedAlert => ({
   ts,
@@ -53,4 +59,25 @@ test('the visible window covers the viewport plus overscan, moves in steps, clam
     const { start, end } = visibleWindow(top, 340, 34, 1_000, 10);
     assert.ok(start <= Math.floor(top / 34) && end >= Math.ceil((top + 340) / 34), `at ${top}`);
   }
+});
+
+test('rows keep their element while the window moves: only the rows that came in are rewritten', () => {
+  const slots = windowSize(340, 34, 10);
+  assert.equal(slots, 40);
+  const before = assignSlots(4_990, 5_030, slots);
+  assert.deepEqual(
+    [...before].sort((a, b) => a - b),
+    Array.from({ length: 40 }, (_, i) => 4_990 + i),
+  );
+  const after = assignSlots(5_000, 5_040, slots);
+  const changed = before.flatMap((row, slot) => (after[slot] === row ? [] : [slot]));
+  // Ten rows left and ten came in: ten elements change, the thirty rows in both windows stay put.
+  assert.equal(changed.length, 10);
+  assert.deepEqual(
+    changed.map((slot) => after[slot]).sort((a, b) => a! - b!),
+    [5_030, 5_031, 5_032, 5_033, 5_034, 5_035, 5_036, 5_037, 5_038, 5_039],
+  );
+  // A short list leaves elements unused; a window wider than the elements is cut, never doubled up.
+  assert.deepEqual(assignSlots(0, 3, 5), [0, 1, 2, -1, -1]);
+  assert.deepEqual(assignSlots(0, 8, 5), [0, 1, 2, 3, 4]);
 });

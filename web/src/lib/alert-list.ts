@@ -33,8 +33,11 @@ export function appendOlder(
   pageAscending: readonly ListedAlert[],
 ): { list: ListedAlert[]; added: number } {
   const oldest = newestFirst[newestFirst.length - 1];
-  const boundary = oldest === undefined ? [] : newestFirst.filter((alert) => alert.ts === oldest.ts);
-  const unmatched = [...boundary];
+  // The alerts at the boundary ts are the last ones listed: scan back from the end, not the whole list.
+  const unmatched: ListedAlert[] = [];
+  for (let i = newestFirst.length - 1; i >= 0 && newestFirst[i]!.ts === oldest?.ts; i--) {
+    unmatched.push(newestFirst[i]!);
+  }
   const older: ListedAlert[] = [];
   for (let i = pageAscending.length - 1; i >= 0; i--) {
     const alert = pageAscending[i]!;
@@ -60,6 +63,23 @@ export function visibleWindow(
 ): { start: number; end: number } {
   const first = Math.floor(Math.max(0, scrollTop) / rowHeight);
   const start = Math.min(count, Math.max(0, Math.floor(first / overscan) * overscan - overscan));
-  const end = Math.min(count, start + Math.ceil(viewportHeight / rowHeight) + 3 * overscan);
+  const end = Math.min(count, start + windowSize(viewportHeight, rowHeight, overscan));
   return { start, end };
+}
+
+/** The most rows `visibleWindow` returns for a viewport: the number of row elements to keep. */
+export function windowSize(viewportHeight: number, rowHeight: number, overscan = 10): number {
+  return Math.ceil(viewportHeight / rowHeight) + 3 * overscan;
+}
+
+/**
+ * The row each of `slots` row elements shows for the window `[start, end)` (at most `slots` rows), or
+ * -1. Row r always goes to element r mod `slots`, so when the window moves, a row that stays in it
+ * keeps its element untouched and only the elements of rows that left are rewritten, for the rows
+ * that came in.
+ */
+export function assignSlots(start: number, end: number, slots: number): number[] {
+  const rows = new Array<number>(slots).fill(-1);
+  for (let row = start; row < Math.min(end, start + slots); row++) rows[row % slots] = row;
+  return rows;
 }
