@@ -9,7 +9,7 @@
  * - screenshots of each page at desktop and phone width in test-artifacts/.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -521,5 +521,30 @@ describe('first view of a chart, and a feed that cannot connect', { skip }, () =
     await page.setViewportSize(DESKTOP);
     await page.screenshot({ path: await artifactPath('first-hour-markets.png') });
     await page.close();
+  });
+});
+
+describe('screenshots of each page at desktop and phone width', { skip }, () => {
+  const startedAt = Date.now();
+  // Written by the tests above, in this run: a page missing here, or a stale file, fails.
+  const expected: Record<string, [desktop: string, phone: string]> = {
+    markets: ['first-hour-markets.png', 'first-hour-markets-phone.png'],
+    symbol: ['first-hour-symbol-desktop.png', 'first-hour-symbol-phone.png'],
+    alerts: ['first-hour-alerts.png', 'first-hour-alerts-phone.png'],
+    pipeline: ['first-hour-pipeline.png', 'first-hour-pipeline-phone.png'],
+  };
+  it('are in test-artifacts/, written by this run, at 1280 and 390 px', async () => {
+    for (const [page, files] of Object.entries(expected)) {
+      for (const [file, width] of [
+        [files[0], DESKTOP.width],
+        [files[1], PHONE.width],
+      ] as const) {
+        const path = await artifactPath(file);
+        const { mtimeMs } = await stat(path);
+        assert.ok(mtimeMs >= startedAt, `${page}: ${file} is from an earlier run`);
+        // A PNG's width is the first field of its IHDR chunk, at byte 16.
+        assert.equal((await readFile(path)).readUInt32BE(16), width, `${page}: ${file} width`);
+      }
+    }
   });
 });
