@@ -62,6 +62,10 @@ function connect(): void {
   ws.onclose = () => {
     socket = undefined;
     confirmed.clear();
+    // Nothing arrives until a reconnect: whoever waits for a confirmation goes ahead without it.
+    const waiters = [...waiting.values()].flatMap((set) => [...set]);
+    waiting.clear();
+    for (const resolve of waiters) resolve();
     setStatus('closed');
     if (listeners.size === 0) return;
     setTimeout(connect, retryMs);
@@ -101,7 +105,7 @@ function confirm(channel: string): void {
 
 /**
  * Resolves once the server has confirmed `channel` (everything it publishes from then on arrives),
- * or after `timeoutMs` when it does not answer. A page that loads history and then follows a channel
+ * or when the connection closes, or after `timeoutMs` when the server does not answer. A page that loads history and then follows a channel
  * subscribes first and fetches after this, so no update falls between the two.
  */
 export function whenSubscribed(channel: string, timeoutMs = 3_000): Promise<void> {
