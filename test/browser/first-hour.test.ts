@@ -19,12 +19,12 @@ import {
   artifactPath,
   describeFrame,
   ensureWebBuild,
+  frameSummary,
   launchBrowser,
+  measureFrames,
   quantile,
   ROOT,
   skipReason,
-  type TracedFrame,
-  traceFrames,
 } from './support.ts';
 
 // Page functions run in the browser; the repo's tsconfig has no DOM types.
@@ -64,51 +64,6 @@ async function toastLayout(page: Page): Promise<{ toasts: Rect[]; axis: Rect | n
       more: document.querySelector('[data-testid="toast-more"]') !== null,
     };
   });
-}
-
-interface Frames {
-  /** requestAnimationFrame deltas (ms): what the user sees, machine load included. */
-  deltas: number[];
-  /** The same frames in a trace of the page's main thread: its own CPU time in each, and on what. */
-  traced: TracedFrame[];
-}
-
-/** Frame times while `during` runs in the page. */
-async function frameTimes(page: Page, during: () => Promise<void>): Promise<Frames> {
-  await page.evaluate(() => {
-    window.__frames = [];
-    window.__framesOn = true;
-    let last = performance.now();
-    const frame = (now: number) => {
-      window.__frames.push(now - last);
-      last = now;
-      if (window.__framesOn) requestAnimationFrame(frame);
-    };
-    requestAnimationFrame(frame);
-  });
-  const traced = await traceFrames(browser, page, during);
-  const deltas = (await page.evaluate(() => {
-    window.__framesOn = false;
-    return window.__frames.slice(1);
-  })) as number[];
-  return { deltas, traced };
-}
-
-const stats = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (p: number) => quantile(sorted, p).toFixed(1);
-  return `p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${(sorted[sorted.length - 1] ?? 0).toFixed(1)} ms`;
-};
-
-function summary({ deltas, traced }: Frames): string {
-  const slow = traced.filter((frame) => frame.wallMs >= 50);
-  const heaviest = [...traced].sort((a, b) => b.cpuMs - a.cpuMs).slice(0, 3);
-  return [
-    `${deltas.length} frames (requestAnimationFrame): ${stats(deltas)}`,
-    `  main-thread CPU per frame (trace, ${traced.length} frames): ${stats(traced.map((f) => f.cpuMs))}`,
-    `  the 3 frames with the most CPU: ${heaviest.map(describeFrame).join('; ')}`,
-    `  frames of 50 ms or more (wall): ${slow.length === 0 ? 'none' : `${slow.length}\n    ${slow.map(describeFrame).join('\n    ')}`}`,
-  ].join('\n');
 }
 
 let browser: BrowserContext;
@@ -283,7 +238,7 @@ describe('the Alerts page with 100 000 alerts', { skip }, () => {
     });
     // DOM changes per row scrolled: what the list rewrites as rows come and go, whatever the machine's load.
     let dom = { mutations: 0, rowsScrolled: 0 };
-    const scrolling = await frameTimes(page, async () => {
+    const scrolling = await measureFrames(browser, page, async () => {
       dom = await page.evaluate(
         () =>
           new Promise<{ mutations: number; rowsScrolled: number }>((resolve) => {
@@ -321,7 +276,7 @@ describe('the Alerts page with 100 000 alerts', { skip }, () => {
         .map((entry: { duration: number }) => Math.round(entry.duration)),
     )) as number[];
     console.log(
-      `alerts page scrolling: ${summary(scrolling)}\n  ${loaded} alerts loaded, ${rowsInDom} rows in the DOM, ` +
+      `alerts page scrolling: ${frameSummary(scrolling)}\n  ${loaded} alerts loaded, ${rowsInDom} rows in the DOM, ` +
         `${Math.round(dom.rowsScrolled)} rows scrolled, ${(dom.mutations / dom.rowsScrolled).toFixed(1)} DOM changes per row scrolled; ` +
         `pages of alerts fetched in ${fetches.join(', ')} ms`,
     );
@@ -336,7 +291,7 @@ describe('the Alerts page with 100 000 alerts', { skip }, () => {
 
     // On to the oldest of the 100 000: the reader jumps to the end of the list every frame, so each
     // older page is fetched and appended as soon as the last one is in, until the list is complete.
-    const toOldest = await frameTimes(page, async () => {
+    const toOldest = await measureFrames(browser, page, async () => {
       await page.evaluate(
         () =>
           new Promise<void>((resolve) => {
@@ -352,7 +307,7 @@ describe('the Alerts page with 100 000 alerts', { skip }, () => {
           }),
       );
     });
-    console.log(`alerts page, to the oldest alert: ${summary(toOldest)}`);
+    console.log(`alerts page, to the oldest alert: ${frameSummary(toOldest)}`);
     assert.equal(await page.locator('[data-testid="alerts-count"]').getAttribute('data-count'), '100000');
     const oldest = (await getJson<{ alerts: { ts: number }[] }>(cli.baseUrl, '/api/v1/alerts?from=0&limit=1'))
       .body.alerts[0]!;
@@ -366,7 +321,7 @@ describe('the Alerts page with 100 000 alerts', { skip }, () => {
     );
     await viewport.screenshot({ path: await artifactPath('first-hour-alerts-oldest.png') });
 
-    const navigating = await frameTimes(page, async () => {
+    const navigating = await measureFrames(browser, page, async () => {
       for (let i = 0; i < 3; i++) {
         await page.getByRole('link', { name: 'Markets' }).click();
         await page.locator('a.card').first().waitFor();
@@ -374,7 +329,7 @@ describe('the Alerts page with 100 000 alerts', { skip }, () => {
         await page.locator('[data-testid="alerts-table"] [data-row]').first().waitFor();
       }
     });
-    console.log(`alerts page navigation: ${summary(navigating)}`);
+    console.log(`alerts page navigation: ${frameSummary(navigating)}`);
     // Issue #18 asks for every frame under 50 ms. What the page controls is its own work: the main
     // thread's CPU time in each frame, from the trace, which other processes on this shared machine
     // cannot stretch. Wall-clock frames are printed above with what each slow one was doing; their
@@ -386,7 +341,7 @@ describe('the Alerts page with 100 000 alerts', { skip }, () => {
     ] as const) {
       assert.ok(frames.deltas.length > 20 && frames.traced.length > 20, `${what}: too few frames`);
       const sorted = [...frames.deltas].sort((a, b) => a - b);
-      assert.ok(quantile(sorted, 0.5) < 50, `${what}: ${summary(frames)}`);
+      assert.ok(quantile(sorted, 0.5) < 50, `${what}: ${frameSummary(frames)}`);
       const heavy = frames.traced.filter((frame) => frame.cpuMs >= 50);
       assert.deepEqual(heavy.map(describeFrame), [], `${what}: frames whose own work took 50 ms or more`);
     }

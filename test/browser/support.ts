@@ -9,6 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 
+// Page functions run in the browser; the repo's tsconfig has no DOM types.
+// biome-ignore lint/suspicious/noExplicitAny: see above.
+declare const window: any;
+declare const requestAnimationFrame: (callback: (now: number) => void) => number;
+
 export const ROOT = join(import.meta.dirname, '../..');
 export const ARTIFACTS = join(ROOT, 'test-artifacts');
 export const CHROMIUM = '/usr/bin/chromium';
@@ -271,4 +276,55 @@ export function describeFrame(frame: TracedFrame): string {
     .map(([name, ms]) => `${name} ${ms.toFixed(1)}`)
     .join(', ');
   return `${frame.wallMs.toFixed(1)} ms wall, ${frame.cpuMs.toFixed(1)} ms main-thread CPU, ${frame.busyMs.toFixed(1)} ms in tasks (${top || 'idle'})`;
+}
+
+/** Frames of a page while something runs in it. */
+export interface Frames {
+  /** requestAnimationFrame deltas (ms): what the user sees, machine load included. */
+  deltas: number[];
+  /** The same frames in a trace of the page's main thread: its own CPU time in each, and on what. */
+  traced: TracedFrame[];
+}
+
+/** Frame times of `page` while `during` runs: requestAnimationFrame deltas and a trace of the same time. */
+export async function measureFrames(
+  context: BrowserContext,
+  page: Page,
+  during: () => Promise<void>,
+): Promise<Frames> {
+  await page.evaluate(() => {
+    window.__frames = [];
+    window.__framesOn = true;
+    let last = performance.now();
+    const frame = (now: number) => {
+      window.__frames.push(now - last);
+      last = now;
+      if (window.__framesOn) requestAnimationFrame(frame);
+    };
+    requestAnimationFrame(frame);
+  });
+  const traced = await traceFrames(context, page, during);
+  const deltas = (await page.evaluate(() => {
+    window.__framesOn = false;
+    return window.__frames.slice(1);
+  })) as number[];
+  return { deltas, traced };
+}
+
+const stats = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (p: number) => quantile(sorted, p).toFixed(1);
+  return `p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${(sorted[sorted.length - 1] ?? 0).toFixed(1)} ms`;
+};
+
+/** p50/p99/max of the frames, wall and main-thread CPU, and a line per frame of 50 ms or more. */
+export function frameSummary({ deltas, traced }: Frames): string {
+  const slow = traced.filter((frame) => frame.wallMs >= 50);
+  const heaviest = [...traced].sort((a, b) => b.cpuMs - a.cpuMs).slice(0, 3);
+  return [
+    `${deltas.length} frames (requestAnimationFrame): ${stats(deltas)}`,
+    `  main-thread CPU per frame (trace, ${traced.length} frames): ${stats(traced.map((f) => f.cpuMs))}`,
+    `  the 3 frames with the most CPU: ${heaviest.map(describeFrame).join('; ')}`,
+    `  frames of 50 ms or more (wall): ${slow.length === 0 ? 'none' : `${slow.length}\n    ${slow.map(describeFrame).join('\n    ')}`}`,
+  ].join('\n');
 }
