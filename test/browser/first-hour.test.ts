@@ -282,6 +282,14 @@ describe('the Alerts page with 100 000 alerts', { skip }, () => {
     );
     assert.ok(loaded > 2_000, `older pages load while scrolling (${loaded})`);
     assert.ok(rowsInDom < 200, `virtualised: ${rowsInDom} rows in the DOM`);
+    // Elements are reused, yet the DOM holds the rows in order, as keyboard and screen readers go.
+    const domOrder = await page
+      .locator('[data-testid="alerts-table"] [data-row]')
+      .evaluateAll((rows) => rows.map((row) => Number(row.getAttribute('data-row'))));
+    assert.deepEqual(
+      domOrder,
+      domOrder.map((_, i) => domOrder[0]! + i),
+    );
     // The rows on screen are the right ones: newest first, as the API has them.
     const firstShown = Number(
       await page.locator('[data-testid="alerts-table"] [data-row]').first().getAttribute('data-row'),

@@ -1,12 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  appendOlder,
-  assignSlots,
-  type ListedAlert,
-  visibleWindow,
-  windowSize,
-} from '../../web/src/lib/alert-list.ts';
+import { appendOlder, type ListedAlert, visibleWindow, windowSize } from '../../web/src/lib/alert-list.ts';
 
 const alert = (ts: number, symbol = 'A', kind = 'price_above'): ListedAlert => ({
   ts,
@@ -61,23 +55,23 @@ test('the visible window covers the viewport plus overscan, moves in steps, clam
   }
 });
 
-test('rows keep their element while the window moves: only the rows that came in are rewritten', () => {
-  const slots = windowSize(340, 34, 10);
-  assert.equal(slots, 40);
-  const before = assignSlots(4_990, 5_030, slots);
+test('keyed by row mod windowSize, the rows of a window have distinct keys, and keep them as it moves', () => {
+  const size = windowSize(340, 34, 10);
+  assert.equal(size, 40);
+  const keys = (start: number, end: number) =>
+    new Map(Array.from({ length: end - start }, (_, i) => [start + i, (start + i) % size]));
+  for (let top = 0; top < 34 * 3_000; top += 13) {
+    const { start, end } = visibleWindow(top, 340, 34, 2_500, 10);
+    assert.ok(end - start <= size, `window at ${top}: ${end - start} rows`);
+    assert.equal(new Set(keys(start, end).values()).size, end - start, `distinct keys at ${top}`);
+  }
+  // Ten rows further: the thirty rows in both windows keep their keys; the ten that came in take the
+  // keys (the elements) of the ten that left.
+  const before = keys(4_990, 5_030);
+  const after = keys(5_000, 5_040);
+  for (let row = 5_000; row < 5_030; row++) assert.equal(after.get(row), before.get(row));
   assert.deepEqual(
-    [...before].sort((a, b) => a - b),
-    Array.from({ length: 40 }, (_, i) => 4_990 + i),
+    [...after].filter(([row]) => row >= 5_030).map(([, key]) => key),
+    [...before].filter(([row]) => row < 5_000).map(([, key]) => key),
   );
-  const after = assignSlots(5_000, 5_040, slots);
-  const changed = before.flatMap((row, slot) => (after[slot] === row ? [] : [slot]));
-  // Ten rows left and ten came in: ten elements change, the thirty rows in both windows stay put.
-  assert.equal(changed.length, 10);
-  assert.deepEqual(
-    changed.map((slot) => after[slot]).sort((a, b) => a! - b!),
-    [5_030, 5_031, 5_032, 5_033, 5_034, 5_035, 5_036, 5_037, 5_038, 5_039],
-  );
-  // A short list leaves elements unused; a window wider than the elements is cut, never doubled up.
-  assert.deepEqual(assignSlots(0, 3, 5), [0, 1, 2, -1, -1]);
-  assert.deepEqual(assignSlots(0, 8, 5), [0, 1, 2, 3, 4]);
 });

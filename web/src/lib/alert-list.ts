@@ -67,19 +67,10 @@ export function visibleWindow(
   return { start, end };
 }
 
-/** The most rows `visibleWindow` returns for a viewport: the number of row elements to keep. */
+/**
+ * The most rows `visibleWindow` returns for a viewport. Keyed by `row % windowSize`, rows in a window
+ * have distinct keys, and a row that enters the window as another leaves takes over its element.
+ */
 export function windowSize(viewportHeight: number, rowHeight: number, overscan = 10): number {
   return Math.ceil(viewportHeight / rowHeight) + 3 * overscan;
-}
-
-/**
- * The row each of `slots` row elements shows for the window `[start, end)` (at most `slots` rows), or
- * -1. Row r always goes to element r mod `slots`, so when the window moves, a row that stays in it
- * keeps its element untouched and only the elements of rows that left are rewritten, for the rows
- * that came in.
- */
-export function assignSlots(start: number, end: number, slots: number): number[] {
-  const rows = new Array<number>(slots).fill(-1);
-  for (let row = start; row < Math.min(end, start + slots); row++) rows[row % slots] = row;
-  return rows;
 }
