@@ -220,6 +220,11 @@ export interface RunningRole {
 }
 
 const ROLE_OUTPUT_KEEP = 64 * 1024;
+/**
+ * Extra Node flags for every role started here, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile
+ * each role of a benchmark (Node refuses --cpu-prof in NODE_OPTIONS).
+ */
+const ROLE_NODE_ARGS = (process.env.STREAMLINES_ROLE_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 /**
  * Starts `streamlines ROLE ARGS` and resolves once a stdout line starts with `readyPrefix`. When the
@@ -232,7 +237,7 @@ export async function startRole(
   readyPrefix: string,
   timeoutMs = 60_000,
 ): Promise<RunningRole> {
-  const child = spawn(process.execPath, [CLI, role, ...args], {
+  const child = spawn(process.execPath, [...ROLE_NODE_ARGS, CLI, role, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
