@@ -4,12 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { Producer, stringSerializers } from '@platformatic/kafka';
 import { findOrStartKafka, groupOffsets, topicConfigs } from '../../../test/support/kafka.ts';
 import { logConfigSchema } from '../../config/schema.ts';
 import { logConformance } from '../conformance.ts';
 import { partitionFor } from '../log.ts';
 import { createLog } from '../registry.ts';
 import { KafkaLog, type KafkaLogOptions } from './kafka-log.ts';
+import { KafkaWire } from './kafka-wire.ts';
 
 it('is configured as log type kafka, with defaults for everything but the brokers', () => {
   const config = logConfigSchema.parse({ type: 'kafka', brokers: ['127.0.0.1:9092'] });
@@ -265,6 +267,54 @@ if ('skip' in kafka) {
         const values = (await log.read<number>('alerts', 2, 0, 10)).map((record) => record.value);
         assert.deepEqual(values, [0, 2]);
       } finally {
+        await log.close();
+      }
+    });
+
+    it('stores a tick entry in a compact binary value, and still reads values written as JSON', async () => {
+      const options = fresh(1);
+      const log = await open(options);
+      const tick = {
+        source: 'binance',
+        symbol: 'BTCUSDT',
+        ts: 1_764_000_000_123,
+        price: 97_123.45,
+        size: 0.0123,
+        receivedAt: 1_764_000_000_150,
+        id: '4200000001',
+        side: 'buy',
+        kind: 'tick',
+        seq: 123_456,
+      };
+      const wire = new KafkaWire({ brokers: kafka.brokers, clientId: 'raw-reader' });
+      // An earlier version of this log wrote each value as JSON text.
+      const older = new Producer({
+        clientId: 'older-writer',
+        bootstrapBrokers: kafka.brokers,
+        serializers: stringSerializers,
+      });
+      try {
+        await log.append('price-ticks', [{ key: 'BTCUSDT', value: tick }]);
+        await wire.connect();
+        const topic = `${options.topicPrefix}price-ticks`;
+        const [raw] = (await wire.fetch(topic, 0, 0, 0)).records;
+        assert.ok(raw?.value, 'the record is on the topic');
+        // JSON would take over 150 bytes; the entry codec carries the same tick exactly in under 64.
+        assert.ok(raw.value.length < 64, `value of ${raw.value.length} bytes`);
+        assert.ok(JSON.stringify(tick).length > 150);
+
+        await older.send({
+          messages: [{ topic, key: 'BTCUSDT', value: JSON.stringify(tick), partition: 0 }],
+        });
+        await log.append('price-ticks', [{ key: 'BTCUSDT', value: { ...tick, seq: 123_457 } }]);
+        const read = await log.read<typeof tick>('price-ticks', 0, 0, 10);
+        assert.deepEqual(
+          read.map((record) => record.value),
+          [tick, tick, { ...tick, seq: 123_457 }],
+        );
+      } finally {
+        await older.close();
+        await wire.disconnect();
         await log.close();
       }
     });

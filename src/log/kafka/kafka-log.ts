@@ -13,6 +13,7 @@
  */
 
 import { Producer, stringSerializers } from '@platformatic/kafka';
+import { decodeEntries, EntryEncoder } from '../../core/entry-codec.ts';
 import type { AppendRecord, Log, LogRecord } from '../log.ts';
 import { partitionFor } from '../log.ts';
 import { checkPartition } from '../log-error.ts';
@@ -47,7 +48,10 @@ export interface KafkaLogOptions {
   sasl?: KafkaSaslConfig;
 }
 
-type StringProducer = Producer<string, string, string, string>;
+type BytesProducer = Producer<string, Buffer, string, string>;
+
+/** Record values go to Kafka as they are: encoded by `encodeValue`, or a producer state's JSON. */
+const bytesSerializers = { ...stringSerializers, value: (value?: Buffer) => value };
 
 /** Suffix of the compacted topic that holds a topic's producer state. */
 export const PRODUCER_STATE_SUFFIX = '.producer-state';
@@ -61,7 +65,7 @@ export class KafkaLog implements Log {
   readonly #security: Pick<KafkaLogOptions, 'tls' | 'sasl'>;
   #connection: KafkaConnection;
   /** Created by the first append (see #ensureProducer), so a log that only reads never registers the id. */
-  #producer: StringProducer | undefined;
+  #producer: BytesProducer | undefined;
   /** Reads and offsets; waits have their own connections, as a broker answers one request per connection at a time. */
   #wire: KafkaWire | undefined;
   #waitWire: KafkaWire | undefined;
@@ -76,6 +80,7 @@ export class KafkaLog implements Log {
   #closed: Promise<void> | undefined;
   /** Set once close() has let the queued appends finish: later appends reject. */
   #shut = false;
+  readonly #encoder = new EntryEncoder();
 
   constructor(options: KafkaLogOptions) {
     const clientId = options.clientId ?? 'streamlines';
@@ -123,19 +128,28 @@ export class KafkaLog implements Log {
     // Serialise now: the caller may change the objects once this returns.
     const values = records.map((record) => ({
       key: record.key,
-      value: JSON.stringify(record.value),
+      value: this.#encodeValue(record.key, record.value),
       partition: record.partition,
     }));
-    const state = producerState === undefined ? undefined : JSON.stringify(producerState);
+    const state = producerState === undefined ? undefined : Buffer.from(JSON.stringify(producerState));
     const next = this.#appending.then(() => this.#append(topic, values, state));
     this.#appending = next.catch(() => {});
     return next;
   }
 
+  /**
+   * One record's value: the entry codec's batch of that one record (a tick in ~40 bytes instead of
+   * ~200 of JSON, and no JSON.stringify/JSON.parse on either side). Its first byte is 0x01 (the
+   * batch's count), which no JSON text starts with, so `decodeValue` also reads older JSON records.
+   */
+  #encodeValue(key: string, value: unknown): Buffer {
+    return Buffer.from(this.#encoder.encode([{ key, value }]));
+  }
+
   async #append(
     topic: string,
-    records: { key: string; value: string; partition: number | undefined }[],
-    state: string | undefined,
+    records: { key: string; value: Buffer; partition: number | undefined }[],
+    state: Buffer | undefined,
   ): Promise<void> {
     if (records.length === 0 && state === undefined) return;
     if (this.#shut) throw new Error('kafka log: closed');
@@ -175,7 +189,7 @@ export class KafkaLog implements Log {
           const part = parts[index]!;
           const countOf = new Map<number, number>();
           for (const { partition } of part) countOf.set(partition, (countOf.get(partition) ?? 0) + 1);
-          const batch: { topic: string; key: string; value: string; partition: number }[] = part.map(
+          const batch: { topic: string; key: string; value: Buffer; partition: number }[] = part.map(
             ({ key, value, partition }) => ({ topic: kafkaTopic, key, value, partition }),
           );
           if (state !== undefined && index === parts.length - 1) {
@@ -217,14 +231,14 @@ export class KafkaLog implements Log {
    * producer with this id and aborts the transaction it left open, which would otherwise hold back the
    * stable offset (and so every read_committed reader) until it timed out. Runs inside the append chain.
    */
-  async #ensureProducer(): Promise<StringProducer> {
+  async #ensureProducer(): Promise<BytesProducer> {
     if (this.#producer !== undefined) return this.#producer;
-    const producer: StringProducer = new Producer({
+    const producer: BytesProducer = new Producer({
       ...clientOptions(this.#connection),
       transactionalId: this.#options.transactionalId,
       idempotent: true,
       autocreateTopics: false,
-      serializers: stringSerializers,
+      serializers: bytesSerializers,
     });
     try {
       // The first transaction registers the id (InitProducerId), fencing and aborting what came before.
@@ -306,8 +320,12 @@ export class KafkaLog implements Log {
       this.#setEnd(topic, partition, lastStable);
       for (const record of records) {
         if (out.length === maxRecords) break;
-        const value = JSON.parse(record.value?.toString('utf8') ?? 'null') as T;
-        out.push({ partition, offset: record.offset, key: record.key, value });
+        out.push({
+          partition,
+          offset: record.offset,
+          key: record.key,
+          value: decodeValue(record.value) as T,
+        });
       }
       if (next <= from || next >= lastStable) break;
       from = next;
@@ -476,15 +494,29 @@ export class KafkaLog implements Log {
   }
 }
 
+/** Marks a value written by `#encodeValue`: an entry-codec batch of one record starts with its count, 1. */
+const ENCODED_VALUE = 0x01;
+
+/** A record's value: an entry-codec record (see `#encodeValue`), or JSON as this log wrote before. */
+function decodeValue(bytes: Buffer | null): unknown {
+  if (bytes === null || bytes.length === 0) return null;
+  if (bytes[0] !== ENCODED_VALUE) return JSON.parse(bytes.toString('utf8'));
+  let value: unknown;
+  decodeEntries(bytes, (_key, decoded) => {
+    value = decoded;
+  });
+  return value;
+}
+
 /** Bytes of keys and values per send: well below a broker's default message.max.bytes (1 MiB). */
 const SEND_BYTES = 512 * 1024;
 
 /** Consecutive runs of `messages` of at most SEND_BYTES each (a bigger single message goes alone). */
-function* sendSizedParts<M extends { key: string; value: string }>(messages: readonly M[]): Generator<M[]> {
+function* sendSizedParts<M extends { key: string; value: Buffer }>(messages: readonly M[]): Generator<M[]> {
   let part: M[] = [];
   let bytes = 0;
   for (const message of messages) {
-    const size = Buffer.byteLength(message.value) + Buffer.byteLength(message.key) + 64;
+    const size = message.value.length + Buffer.byteLength(message.key) + 64;
     if (part.length > 0 && bytes + size > SEND_BYTES) {
       yield part;
       part = [];
