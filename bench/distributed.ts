@@ -7,7 +7,7 @@
  *
  *   npx node bench/distributed.ts [lines] [processors] [partitions]
  */
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,10 +26,9 @@ import { createTestSchema, findOrStartPostgres, type TestPostgres } from '../tes
 import { findOrStartRedis, type TestRedis } from '../test/support/redis.ts';
 import type { WsLatencyResult } from './cli-stages.ts';
 import { SYMBOLS } from './micro.ts';
+import { listenerPid, portOf, processStats, processTree, treeCpuSeconds } from './server-cpu.ts';
 import { quantile } from './util.ts';
 
-/** Linux's USER_HZ: /proc/PID/stat counts CPU time in these. */
-const CLOCK_TICKS_PER_SECOND = 100;
 /** Ingest prints this (polled every 500 ms) once every feed's end entry is in Kafka, not in its disk buffer. */
 const INGEST_ENDED = 'every feed has ended and is in the log';
 const POLL_MS = 100;
@@ -41,7 +40,12 @@ export interface DistributedCpu {
   ingestS: number;
   processS: number[];
   serveS: number;
-  /** Other descendants of this process by command name: the Kafka broker (`java`), `redis-server`. */
+  /**
+   * Other descendants of this process by command name: the Kafka broker (`java`), `redis-server`;
+   * and `postgres` (the cluster and its backends, found by port: pg_ctl detaches it) when this
+   * process started it. Servers given by STREAMLINES_TEST_* are counted (as `kafka`, `postgres`,
+   * `redis`) only with STREAMLINES_BENCH_COUNT_GIVEN_SERVERS=1: they may be shared.
+   */
   serversS: Record<string, number>;
   /** The whole machine's CPU busy share over the window, %, all cores (other users' work included). */
   machineBusyPct: number;
@@ -63,6 +67,8 @@ export interface DistributedResult {
   processors: number;
   partitions: number;
   cpu: DistributedCpu;
+  /** Every role's and every counted server's CPU over the window, µs per accepted tick. */
+  cpuUsPerTick: number;
 }
 
 type Found<T> = T | { skip: string };
@@ -143,6 +149,8 @@ export async function measureDistributed(options: {
         ingestEndedAt = performance.now();
     });
     const cpuBefore = await cpuSample(roles);
+    const serverTrees = await countedServers({ kafka, postgres, redis });
+    const serversBefore = await Promise.all(serverTrees.map(({ pid }) => treeCpuSeconds(pid)));
 
     const timeoutMs = 120_000 + options.lines / 2;
     let stats: Record<string, unknown> | undefined;
@@ -159,6 +167,7 @@ export async function measureDistributed(options: {
     }
     const ms = performance.now() - started;
     const cpuAfter = await cpuSample(roles);
+    const serversAfter = await Promise.all(serverTrees.map(({ pid }) => treeCpuSeconds(pid)));
     // The line may come after the drain was seen when both fall in one 500 ms poll of ingest.
     for (let waited = 0; ingestEndedAt === undefined && waited < 2_000; waited += POLL_MS) {
       await sleep(POLL_MS);
@@ -175,6 +184,17 @@ export async function measureDistributed(options: {
       const name = cpuAfter.names.get(pid) ?? String(pid);
       serversS[name] = round2((serversS[name] ?? 0) + after - (cpuBefore.byPid.get(pid) ?? 0));
     }
+    serverTrees.forEach(({ name }, index) => {
+      serversS[name] = round2(serversAfter[index]! - serversBefore[index]!);
+    });
+    const ingestS = used(ingest.child.pid);
+    const processS = processors.map((processor) => used(processor.child.pid));
+    const serveS = used(serve.child.pid);
+    const cpuS =
+      ingestS +
+      processS.reduce((sum, value) => sum + value, 0) +
+      serveS +
+      Object.values(serversS).reduce((sum, value) => sum + value, 0);
     const machineTotal = cpuAfter.machine.total - cpuBefore.machine.total;
     return {
       ticksPerSec: Math.round(accepted / (ms / 1000)),
@@ -187,10 +207,11 @@ export async function measureDistributed(options: {
       partitionsSettled,
       processors: options.processors,
       partitions: options.partitions,
+      cpuUsPerTick: Number(((cpuS * 1e6) / accepted).toFixed(1)),
       cpu: {
-        ingestS: used(ingest.child.pid),
-        processS: processors.map((processor) => used(processor.child.pid)),
-        serveS: used(serve.child.pid),
+        ingestS,
+        processS,
+        serveS,
         serversS,
         machineBusyPct:
           machineTotal > 0
@@ -209,6 +230,31 @@ export async function measureDistributed(options: {
     await stopServers();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The servers whose CPU is counted by port: a PostgreSQL cluster this process started (pg_ctl
+ * detaches it, so it is no descendant), and with STREAMLINES_BENCH_COUNT_GIVEN_SERVERS=1 the servers
+ * given by STREAMLINES_TEST_* (they may be shared with other work, so not by default).
+ */
+async function countedServers(servers: {
+  kafka: TestKafka;
+  postgres: TestPostgres;
+  redis: TestRedis;
+}): Promise<{ name: string; pid: number }[]> {
+  const given = process.env.STREAMLINES_BENCH_COUNT_GIVEN_SERVERS === '1';
+  const candidates = [
+    { name: 'kafka', counted: given && !servers.kafka.started, address: servers.kafka.brokers[0] },
+    { name: 'postgres', counted: servers.postgres.started || given, address: servers.postgres.url },
+    { name: 'redis', counted: given && !servers.redis.started, address: servers.redis.url },
+  ];
+  const found: { name: string; pid: number }[] = [];
+  for (const { name, counted, address } of candidates) {
+    if (!counted || address === undefined) continue;
+    const pid = await listenerPid(portOf(address));
+    if (pid !== undefined) found.push({ name, pid });
+  }
+  return found;
 }
 
 /**
@@ -255,31 +301,8 @@ interface CpuSample {
 
 /** CPU used so far by the roles and every other descendant of this process (the servers it started). */
 async function cpuSample(roles: RunningRole[]): Promise<CpuSample> {
-  const stats = new Map<number, { ppid: number; name: string; cpuS: number }>();
-  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
-    if (!/^\d+$/.test(entry)) continue;
-    const text = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => undefined);
-    if (text === undefined) continue;
-    // The command name may hold spaces and parentheses: the fields start after the LAST ')'.
-    const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
-    stats.set(Number(entry), {
-      ppid: Number(fields[1]),
-      name,
-      cpuS: (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND,
-    });
-  }
-  const ours = new Set<number>([process.pid]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [pid, stat] of stats) {
-      if (!ours.has(pid) && ours.has(stat.ppid)) {
-        ours.add(pid);
-        grew = true;
-      }
-    }
-  }
+  const stats = await processStats();
+  const ours = processTree(stats, process.pid);
   ours.delete(process.pid);
   for (const role of roles) if (role.child.pid !== undefined) ours.add(role.child.pid);
   const byPid = new Map<number, number>();

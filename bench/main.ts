@@ -204,14 +204,8 @@ try {
         result.distributedIngestMs = distributed.ingestMs;
       }
       result.distributedCpu = distributed.cpu;
-      // Every role and every server this bench started (Kafka, Redis; PostgreSQL when it started it), per tick.
-      const { ingestS, processS, serveS, serversS } = distributed.cpu;
-      const cpuS =
-        ingestS +
-        processS.reduce((a, b) => a + b, 0) +
-        serveS +
-        Object.values(serversS).reduce((a, b) => a + b, 0);
-      result.distributedCpuUsPerTick = Number(((cpuS * 1e6) / distributed.accepted).toFixed(1));
+      // Every role and every server this bench started (Kafka, Redis, PostgreSQL), per tick.
+      result.distributedCpuUsPerTick = distributed.cpuUsPerTick;
       say(
         `distributed: ${rate(distributed.ticksPerSec)} (${(distributed.ms / 1000).toFixed(1)} s, ${thousands(distributed.accepted)} accepted); ingest into Kafka ${distributed.ingestTicksPerSec === undefined ? 'not seen' : rate(distributed.ingestTicksPerSec)}`,
       );
