@@ -331,6 +331,41 @@ function round2(value: number): number {
 }
 
 /**
+ * Where ticks go in the WebSocket run, per second of the window, to tell a slow stage from a lossy
+ * one: ticks the processors committed (serve's stats), live messages serve's hub got from Redis
+ * (ticks and candles, watched or not), and deliveries it sent and dropped (a client over
+ * `server.ws.maxQueuedBytes`).
+ */
+interface DistributedWsResult extends WsLatencyResult {
+  flow: {
+    committedPerSec: number;
+    hubPublishedPerSec: number;
+    hubSentPerSec: number;
+    hubDroppedPerSec: number;
+  };
+}
+
+interface DeliveryCounters {
+  accepted: number;
+  published: number;
+  sent: number;
+  dropped: number;
+}
+
+async function deliveryCounters(baseUrl: string): Promise<DeliveryCounters> {
+  const stats = (await getJson<{ accepted: number }>(baseUrl, '/api/v1/stats')).body;
+  const metrics = await (await fetch(`${baseUrl}/metrics`)).text();
+  const counter = (name: string) =>
+    Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(metrics)?.[1] ?? Number.NaN);
+  return {
+    accepted: stats.accepted,
+    published: counter('streamlines_ws_messages_published_total'),
+    sent: counter('streamlines_ws_messages_sent_total'),
+    dropped: counter('streamlines_ws_messages_dropped_total'),
+  };
+}
+
+/**
  * `distributedWsLatencyP99Ms`: tick → WebSocket client through the distributed roles, measured from
  * outside — `ingest` with a synthetic feed at `ticksPerSecond` over `symbols` → Kafka → 2 `process`
  * → Redis → `serve`, one WebSocket client per symbol on `serve` subscribed to `ticks:SYM`. Latency is
@@ -343,7 +378,7 @@ export async function measureDistributedWsLatency(options: {
   partitions: number;
   warmupMs: number;
   measureMs: number;
-}): Promise<WsLatencyResult | { skip: string }> {
+}): Promise<DistributedWsResult | { skip: string }> {
   const settled = await Promise.allSettled([findOrStartKafka(), findOrStartPostgres(), findOrStartRedis()]);
   const servers = settled.map((result) =>
     result.status === 'fulfilled'
@@ -422,20 +457,30 @@ export async function measureDistributedWsLatency(options: {
       ),
     );
     await sleep(options.warmupMs);
+    const flowBefore = await deliveryCounters(serve.baseUrl);
     measuring = true;
     const started = performance.now();
     await sleep(options.measureMs);
     measuring = false;
     const windowMs = performance.now() - started;
+    const flowAfter = await deliveryCounters(serve.baseUrl);
     if (latencies.length === 0) throw new Error('no tick reached the WebSocket clients through serve');
     const samples = latencies.length;
     latencies.sort((a, b) => a - b);
+    const perSecond = (key: keyof DeliveryCounters) =>
+      Math.round((flowAfter[key] - flowBefore[key]) / (windowMs / 1000));
     return {
       p50Ms: quantile(latencies, 0.5),
       p99Ms: quantile(latencies, 0.99),
       maxMs: latencies.at(-1)!,
       samples,
       deliveredPerSec: Math.round(samples / (windowMs / 1000)),
+      flow: {
+        committedPerSec: perSecond('accepted'),
+        hubPublishedPerSec: perSecond('published'),
+        hubSentPerSec: perSecond('sent'),
+        hubDroppedPerSec: perSecond('dropped'),
+      },
     };
   } finally {
     for (const client of clients) client.terminate();
