@@ -9,6 +9,7 @@ import type { ProcessedTick } from '../src/core/records.ts';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import type { StoreBatch } from '../src/store/store.ts';
 import { createTestSchema, findOrStartPostgres } from '../test/support/postgres.ts';
+import { listenerPid, portOf, treeCpuSeconds } from './server-cpu.ts';
 import { benchTickBatch } from './tick-batch.ts';
 
 const TICKS_PER_BATCH = 5000;
@@ -51,11 +52,19 @@ try {
     // One warm-up batch creates the day partition, so the rounds measure steady-state writes.
     await store.write({ ...batches[0]!, checkpoint: { ...batches[0]!.checkpoint, name: 'warm-up' } });
     const rates: number[] = [];
+    // CPU per row on both sides: this process (encoding) and the server (parsing, inserting).
+    const serverPid = await listenerPid(portOf(server.url));
+    const serverCpuBefore = serverPid === undefined ? 0 : await treeCpuSeconds(serverPid);
+    const clientCpuBefore = process.cpuUsage();
     for (const batch of batches) {
       const start = performance.now();
       await store.write(batch);
       rates.push(TICKS_PER_BATCH / ((performance.now() - start) / 1000));
     }
+    const clientCpu = process.cpuUsage(clientCpuBefore);
+    const serverCpuS =
+      serverPid === undefined ? Number.NaN : (await treeCpuSeconds(serverPid)) - serverCpuBefore;
+    const rows = batchCount * TICKS_PER_BATCH;
     await store.close();
     await drop();
     rates.sort((a, b) => a - b);
@@ -63,7 +72,9 @@ try {
       (batchCount * TICKS_PER_BATCH) / rates.reduce((sum, rate) => sum + TICKS_PER_BATCH / rate, 0);
     console.log(
       `${bulkWrite}: ${batchCount} batches x ${TICKS_PER_BATCH} ticks: overall ${Math.round(total)} rows/s, ` +
-        `median batch ${Math.round(rates[Math.floor(rates.length / 2)]!)} rows/s, best ${Math.round(rates.at(-1)!)} rows/s`,
+        `median batch ${Math.round(rates[Math.floor(rates.length / 2)]!)} rows/s, best ${Math.round(rates.at(-1)!)} rows/s; ` +
+        `CPU per row: client ${((clientCpu.user + clientCpu.system) / rows).toFixed(2)} µs, ` +
+        `server ${((serverCpuS * 1e6) / rows).toFixed(2)} µs`,
     );
   }
 } finally {

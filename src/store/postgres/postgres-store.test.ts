@@ -12,7 +12,7 @@ import { testTick } from '../../../test/support/records.ts';
 import type { Candle, ProcessedTick } from '../../core/records.ts';
 import { makeBatch, storeConformance } from '../conformance.ts';
 import { CheckpointConflictError } from '../store.ts';
-import { copyText, DEAD_LETTERS } from './bulk.ts';
+import { copyBinary, DEAD_LETTERS, TICKS } from './bulk.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { PostgresStore, type PostgresStoreOptions } from './postgres-store.ts';
 
@@ -36,12 +36,51 @@ async function sql(url: string, text: string, values: unknown[] = []): Promise<p
   }
 }
 
-test('COPY text escapes backslash, tab, newline and CR, and writes NULL as \\N', () => {
-  const text = copyText(DEAD_LETTERS, [
-    { seq: 1, source: 'a\tb', reason: 'invalid_json', detail: 'x\\y', raw: 'l1\nl2\r', receivedAt: 5 },
+test('binary COPY: header, field count, lengths, big-endian int8 and float8, NULL as -1, NUL as U+FFFD', () => {
+  const bytes = copyBinary(DEAD_LETTERS, [
+    { seq: 2 ** 32 + 5, source: 'a', reason: 'invalid_ts', detail: '', raw: 'x\0', receivedAt: -2 },
   ]);
-  // Worked by hand from the COPY text-format rules in the PostgreSQL manual.
-  assert.equal(text, '1\ta\\tb\tinvalid_json\tx\\\\y\tl1\\nl2\\r\t5\n');
+  // Worked by hand from "COPY, Binary Format" in the PostgreSQL manual.
+  const expected = Buffer.concat([
+    Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'),
+    Buffer.from([0, 0, 0, 0, 0, 0, 0, 0]), // flags, header extension length
+    Buffer.from([0, 6]), // six fields
+    Buffer.from([0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 5]), // seq: int8 2^32 + 5
+    Buffer.from([0, 0, 0, 1, 0x61]), // source 'a'
+    Buffer.from([0, 0, 0, 10]), // reason: 10 bytes of UTF-8
+    Buffer.from('invalid_ts'),
+    Buffer.from([0, 0, 0, 0]), // detail '' (empty, not NULL)
+    Buffer.from([0, 0, 0, 4, 0x78, 0xef, 0xbf, 0xbd]), // raw 'x' + U+FFFD in UTF-8
+    Buffer.from([0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe]), // received_at -2
+    Buffer.from([0xff, 0xff]), // trailer
+  ]);
+  assert.deepEqual(bytes, expected);
+
+  const tick = copyBinary(TICKS, [
+    {
+      seq: 0,
+      source: 's',
+      symbol: 'S',
+      ts: 1,
+      price: 0.1,
+      size: 2,
+      receivedAt: 1,
+      maShort: null,
+      maLong: null,
+      late: true,
+    } as never,
+  ]);
+  const price = Buffer.alloc(8);
+  price.writeDoubleBE(0.1);
+  // After the header (19 bytes) and the field count (2): seq, source, symbol, ts, then price's length and bytes.
+  const priceAt = 19 + 2 + 12 + 5 + 5 + 12 + 4;
+  assert.deepEqual(tick.subarray(priceAt, priceAt + 8), price);
+  // ma_short and ma_long NULL (-1), late true as one byte, then the trailer.
+  assert.deepEqual(
+    tick.subarray(-15),
+    Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1, 1, 0xff, 0xff]),
+  );
+  assert.throws(() => copyBinary(TICKS, [{ seq: 1.5 } as never]), /bigint column seq of ticks: 1.5/);
 });
 
 const real: TestPostgres | NoPostgres = await findOrStartPostgres();

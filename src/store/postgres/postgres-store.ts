@@ -38,8 +38,8 @@ import { CheckpointConflictError, expiryPlan, StoreUnavailableError, sameOffsets
 import {
   ALERTS,
   CANDLES,
+  copyBinary,
   copySql,
-  copyText,
   DEAD_LETTERS,
   INDICATORS,
   type TableSpec,
@@ -260,8 +260,8 @@ export class PostgresStore implements Store {
           ? { kind: 'insert' as const, ...unnestInsert(part.spec, part.records as never[]) }
           : {
               kind: 'copy' as const,
-              sql: copySql(part.spec),
-              text: copyText(part.spec, part.records as never[]),
+              sql: copySql(part.spec, true),
+              text: copyBinary(part.spec, part.records as never[]),
             },
       );
     const latest = latestUpsert(batch.ticks);
@@ -882,7 +882,7 @@ async function fenceCheckpoint(
 }
 
 /** Streams COPY text into a table on the client's open transaction. */
-async function copyInto(client: pg.PoolClient, sql: string, text: string): Promise<void> {
+async function copyInto(client: pg.PoolClient, sql: string, text: string | Buffer): Promise<void> {
   const stream = client.query(copyFrom(sql));
   await new Promise<void>((resolve, reject) => {
     stream.on('error', reject);
