@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitUntil } from '../../test/support/wait.ts';
+import { LiveJson, liveValue } from '../core/pipeline-view.ts';
 import type { LatestTick } from '../store/store.ts';
 import type { LatestCache } from './latest-cache.ts';
 import type { LiveBus, LiveMessage } from './live-bus.ts';
@@ -148,6 +149,28 @@ export function liveBusConformance(name: string, makeFixture: () => Promise<Live
       await waitUntil(() => received.length >= sent.length, 'the 4 messages');
       assert.deepEqual(received, sent);
       assert.equal(publisher.publishErrors, 0);
+    });
+
+    it('hands an encoded subscriber the same messages, data serialised or not', async () => {
+      const { publisher, subscriber } = await fixture();
+      const bus = await subscriber();
+      const received: LiveMessage[] = [];
+      await bus.subscribe((channel, data) => received.push({ channel, data }), { encoded: true });
+      const sent: LiveMessage[] = [
+        { channel: 'ticks:BTCUSDT', data: { price: 0.1 + 0.2, maLong: null, id: 'a\tb\nc' } },
+        { channel: 'alerts', data: { message: 'ünïcødé ✓' } },
+      ];
+      for (const message of sent) publisher.publish(message.channel, message.data);
+      await waitUntil(() => received.length >= sent.length, 'the 2 messages');
+      // Where the data crossed a process it comes as JSON text that reads back the same.
+      for (const message of received) {
+        if (message.data instanceof LiveJson)
+          assert.equal(message.data.json, JSON.stringify(message.data.value()));
+      }
+      assert.deepEqual(
+        received.map(({ channel, data }) => ({ channel, data: liveValue(data) })),
+        sent,
+      );
     });
 
     it('keeps order across many messages published in one go and across turns', async () => {

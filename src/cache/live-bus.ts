@@ -26,9 +26,10 @@ export interface LiveBus {
   /**
    * Calls `listener` for every message published on the bus from now on, by any process, in
    * publish order per publisher. Resolves once the subscription is active, to the function that
-   * removes it.
+   * removes it. With `encoded`, data that crossed a process boundary is handed over as a LiveJson
+   * (its JSON text, parsed only if asked) rather than parsed for every message.
    */
-  subscribe(listener: LiveListener): Promise<() => void>;
+  subscribe(listener: LiveListener, options?: { encoded?: boolean }): Promise<() => void>;
   /** Messages that could not be published (the Redis connection failed). */
   readonly publishErrors: number;
   /** Sends what is still buffered, then disconnects. */

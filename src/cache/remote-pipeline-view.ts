@@ -13,7 +13,7 @@
  *   start, a symbol's forming candles appear with its next tick.
  */
 
-import type { LiveListener, PipelineView, Stats } from '../core/pipeline-view.ts';
+import { type LiveListener, liveValue, type PipelineView, type Stats } from '../core/pipeline-view.ts';
 import {
   type Candle,
   type Counters,
@@ -115,7 +115,10 @@ export class RemotePipelineView implements PipelineView {
 
   /** Subscribes to the bus and reads the stats once (a failing store rejects here). */
   async open(): Promise<void> {
-    this.#unsubscribe = await this.#bus.subscribe((channel, data) => this.#receive(channel, data));
+    // Encoded: a tick nobody watches is never parsed; the WebSocket hub forwards the JSON as it came.
+    this.#unsubscribe = await this.#bus.subscribe((channel, data) => this.#receive(channel, data), {
+      encoded: true,
+    });
     await this.refresh();
     this.#timer = setInterval(() => {
       this.refresh().catch((error: unknown) => this.#onError?.(error));
@@ -164,7 +167,7 @@ export class RemotePipelineView implements PipelineView {
   }
 
   #receive(channel: string, data: unknown): void {
-    if (channel.startsWith('candles:')) this.#trackCandle(data as Candle);
+    if (channel.startsWith('candles:')) this.#trackCandle(liveValue(data) as Candle);
     for (const listener of this.#listeners) listener(channel, data);
   }
 

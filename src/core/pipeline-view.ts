@@ -145,13 +145,43 @@ export interface RetentionProgress {
 /** Live messages, as WebSocket clients receive them: `{channel, data}`. */
 export type LiveListener = (channel: string, data: unknown) => void;
 
+/**
+ * A live message's data that arrived already serialised, from another process (the Redis live bus):
+ * `json` is its JSON text. A listener that only forwards it (the WebSocket hub) sends `json` as it
+ * is, so a serve process parses nothing nobody watches; one that needs the object calls `value()`
+ * (parsed once, then kept).
+ */
+export class LiveJson {
+  readonly json: string;
+  #value: unknown;
+  #parsed = false;
+
+  constructor(json: string) {
+    this.json = json;
+  }
+
+  value(): unknown {
+    if (!this.#parsed) {
+      this.#value = JSON.parse(this.json);
+      this.#parsed = true;
+    }
+    return this.#value;
+  }
+}
+
+/** The data of a live message as an object, whether it came as one or as a LiveJson. */
+export function liveValue(data: unknown): unknown {
+  return data instanceof LiveJson ? data.value() : data;
+}
+
 export interface PipelineView {
   stats(): Stats;
   /** Open windows of a symbol and interval, ascending by ts, `final: false`. */
   formingCandles(symbol: string, interval: Interval): Candle[];
   /**
    * Registers a listener for live messages on channels `ticks:SYM`, `candles:SYM:INTERVAL` and
-   * `alerts`. Returns the function that removes it.
+   * `alerts`. Returns the function that removes it. The data may be a LiveJson (it came serialised
+   * from another process): `liveValue(data)` is the object either way.
    */
   onLive(listener: LiveListener): () => void;
 }

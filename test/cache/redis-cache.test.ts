@@ -13,6 +13,7 @@ import { RedisLatestCache } from '../../src/cache/redis/redis-latest-cache.ts';
 import { RedisLiveBus } from '../../src/cache/redis/redis-live-bus.ts';
 import { closeCache, createCache, openCache } from '../../src/cache/registry.ts';
 import { cacheConfigSchema } from '../../src/config/schema.ts';
+import { LiveJson } from '../../src/core/pipeline-view.ts';
 import { findOrStartRedis } from '../support/redis.ts';
 import { remoteViewScenario } from '../support/view-scenario.ts';
 import { waitUntil } from '../support/wait.ts';
@@ -62,6 +63,48 @@ if ('skip' in redis) {
         for (const bus of buses) await bus.close();
       },
     };
+  });
+
+  describe('Redis live bus wire format', () => {
+    it('publishes a batch as CHANNEL<TAB>JSON lines; an encoded subscriber gets the JSON text unparsed', async () => {
+      const keyPrefix = freshPrefix();
+      const publisher = new RedisLiveBus({ url, keyPrefix });
+      const subscriber = new RedisLiveBus({ url, keyPrefix });
+      const raw = createClient({ url });
+      await Promise.all([publisher.open(), subscriber.open(), raw.connect()]);
+      try {
+        const payloads: string[] = [];
+        await raw.subscribe(`${keyPrefix}live`, (message) => payloads.push(message));
+        const received: { channel: string; data: unknown }[] = [];
+        await subscriber.subscribe((channel, data) => received.push({ channel, data }), { encoded: true });
+        publisher.publish('ticks:BTCUSDT', { price: 1.5, id: 'x' });
+        publisher.publish('alerts', { kind: 'price_above' });
+        await waitUntil(() => payloads.length >= 1 && received.length >= 2, 'the batch');
+        assert.deepEqual(payloads, [
+          'ticks:BTCUSDT\t{"price":1.5,"id":"x"}\nalerts\t{"kind":"price_above"}\n',
+        ]);
+        assert.ok(received.every(({ data }) => data instanceof LiveJson));
+        assert.deepEqual(
+          received.map(({ channel, data }) => [channel, (data as LiveJson).json]),
+          [
+            ['ticks:BTCUSDT', '{"price":1.5,"id":"x"}'],
+            ['alerts', '{"kind":"price_above"}'],
+          ],
+        );
+        // Lines that are not CHANNEL<TAB>JSON (someone else publishing on the channel) are counted.
+        await raw
+          .duplicate()
+          .connect()
+          .then(async (other) => {
+            await other.publish(`${keyPrefix}live`, 'no tab here\n');
+            await other.close();
+          });
+        await waitUntil(() => subscriber.receiveErrors === 1, 'the bad line counted');
+      } finally {
+        await raw.close();
+        await Promise.all([publisher.close(), subscriber.close()]);
+      }
+    });
   });
 
   // A processor and a serve process, each with its own Redis connections.

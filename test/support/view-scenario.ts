@@ -10,6 +10,7 @@ import type { LiveMessage } from '../../src/cache/live-bus.ts';
 import { createLivePublisher } from '../../src/cache/live-publisher.ts';
 import type { Cache } from '../../src/cache/registry.ts';
 import { CheckpointStatsSource, RemotePipelineView } from '../../src/cache/remote-pipeline-view.ts';
+import { liveValue } from '../../src/core/pipeline-view.ts';
 import { INTERVALS, type IngestEntry, TOPIC_TICKS } from '../../src/core/records.ts';
 import { MemoryLog } from '../../src/log/memory/memory-log.ts';
 import { DEFAULT_ANOMALY } from '../../src/process/anomaly.ts';
@@ -55,7 +56,7 @@ export function remoteViewScenario(name: string, makePair: () => Promise<CachePa
     let running: Promise<void> | undefined;
     try {
       await view.open();
-      view.onLive((channel, data) => live.push({ channel, data }));
+      view.onLive((channel, data) => live.push({ channel, data: liveValue(data) }));
       assert.deepEqual(view.stats().processedOffset, 0);
 
       // By hand: AAA 100 -> 106 crosses `above 105` once; the rejected record counts as received.

@@ -1,10 +1,12 @@
 /**
  * The Redis LiveBus: pub/sub on one channel, `PREFIX live`. Messages published in the same turn of
- * the event loop (a processed batch) travel as one JSON array, `[{channel, data}, ...]`: one
- * PUBLISH and one JSON.parse per batch instead of per tick. Every subscriber receives everything,
- * as every `serve` process's WebSocket hub needs every channel its clients may ask for.
+ * the event loop (a processed batch) travel as one PUBLISH of lines, `CHANNEL<TAB>DATA-JSON<LF>`
+ * each (live channel names hold neither, and JSON text has no raw control characters). Every
+ * subscriber receives everything, as every `serve` process's WebSocket hub needs every channel its
+ * clients may ask for; an `encoded` subscriber gets each message's JSON text as a LiveJson, so a
+ * serve process spends nothing on messages nobody watches, and sends the others as they came.
  */
-import type { LiveListener } from '../../core/pipeline-view.ts';
+import { LiveJson, type LiveListener } from '../../core/pipeline-view.ts';
 import type { LiveBus, LiveMessage } from '../live-bus.ts';
 import {
   closeClient,
@@ -29,6 +31,8 @@ export class RedisLiveBus implements LiveBus {
   /** Resolves once the subscriber connection is subscribed; shared by concurrent `subscribe` calls. */
   #subscribed: Promise<void> | undefined;
   readonly #listeners = new Set<LiveListener>();
+  /** Listeners that take LiveJson (see `subscribe`). */
+  readonly #encoded = new Set<LiveListener>();
   #pending: LiveMessage[] = [];
   #flushScheduled = false;
   /** PUBLISH calls still in flight, so `close` can wait for them. */
@@ -47,7 +51,7 @@ export class RedisLiveBus implements LiveBus {
     return this.#publishErrors;
   }
 
-  /** Messages received that were not a JSON array of `{channel, data}` (someone else published them). */
+  /** Message lines received that were not `CHANNEL<TAB>JSON` (someone else published them). */
   get receiveErrors(): number {
     return this.#receiveErrors;
   }
@@ -64,17 +68,18 @@ export class RedisLiveBus implements LiveBus {
     queueMicrotask(() => this.#flush());
   }
 
-  async subscribe(listener: LiveListener): Promise<() => void> {
+  async subscribe(listener: LiveListener, options: { encoded?: boolean } = {}): Promise<() => void> {
     const entry: LiveListener = (channel, data) => listener(channel, data);
-    this.#listeners.add(entry);
+    const listeners = options.encoded ? this.#encoded : this.#listeners;
+    listeners.add(entry);
     try {
       await this.#ensureSubscriber();
     } catch (error) {
-      this.#listeners.delete(entry);
+      listeners.delete(entry);
       throw error;
     }
     return () => {
-      this.#listeners.delete(entry);
+      listeners.delete(entry);
     };
   }
 
@@ -85,6 +90,7 @@ export class RedisLiveBus implements LiveBus {
     this.#subscriber = undefined;
     this.#subscribed = undefined;
     this.#listeners.clear();
+    this.#encoded.clear();
     if (subscriber) await closeClient(subscriber);
     await closeClient(this.#publisher);
   }
@@ -99,14 +105,21 @@ export class RedisLiveBus implements LiveBus {
         start === 0 && pending.length <= this.#maxPerPublish
           ? pending
           : pending.slice(start, start + this.#maxPerPublish);
-      let payload: string;
-      try {
-        payload = JSON.stringify(chunk);
-      } catch {
-        // Data that cannot be JSON (a cycle, a BigInt) is the publisher's bug; count it, keep going.
-        this.#publishErrors += chunk.length;
-        continue;
+      let payload = '';
+      for (const { channel, data } of chunk) {
+        let json: string | undefined;
+        try {
+          json = JSON.stringify(data) ?? 'null';
+        } catch {
+          // Data that cannot be JSON (a cycle, a BigInt) is the publisher's bug; count it, keep going.
+        }
+        if (json === undefined || LINE_BREAKING.test(channel)) {
+          this.#publishErrors++;
+          continue;
+        }
+        payload += `${channel}\t${json}\n`;
       }
+      if (payload === '') continue;
       const sent = this.#publisher.publish(this.#channel, payload).then(
         () => undefined,
         () => {
@@ -138,23 +151,36 @@ export class RedisLiveBus implements LiveBus {
   }
 
   #receive(message: string): void {
-    let batch: unknown;
-    try {
-      batch = JSON.parse(message);
-    } catch {
-      this.#receiveErrors++;
-      return;
-    }
-    if (!Array.isArray(batch)) {
-      this.#receiveErrors++;
-      return;
-    }
-    for (const item of batch as LiveMessage[]) {
-      if (typeof item !== 'object' || item === null || typeof item.channel !== 'string') {
+    const plain = this.#listeners.size > 0;
+    const encoded = this.#encoded.size > 0;
+    for (let start = 0; start < message.length; ) {
+      let end = message.indexOf('\n', start);
+      if (end < 0) end = message.length;
+      const tab = message.indexOf('\t', start);
+      const line = start;
+      start = end + 1;
+      if (tab < 0 || tab > end) {
         this.#receiveErrors++;
         continue;
       }
-      for (const listener of this.#listeners) listener(item.channel, item.data);
+      const channel = message.slice(line, tab);
+      const json = message.slice(tab + 1, end);
+      if (encoded) {
+        const data = new LiveJson(json);
+        for (const listener of this.#encoded) listener(channel, data);
+      }
+      if (!plain) continue;
+      let data: unknown;
+      try {
+        data = JSON.parse(json);
+      } catch {
+        this.#receiveErrors++;
+        continue;
+      }
+      for (const listener of this.#listeners) listener(channel, data);
     }
   }
 }
+
+/** A channel name with these would break the line format; live channels never have them. */
+const LINE_BREAKING = /[\t\n]/;

@@ -5,7 +5,7 @@
  * only once the previous one was written to the socket, so a slow client fills its own queue and
  * then loses new messages (counted) instead of making the pipeline wait or memory grow.
  */
-import type { PipelineView } from '../../core/pipeline-view.ts';
+import { liveValue, type PipelineView } from '../../core/pipeline-view.ts';
 
 export const DEFAULT_MAX_QUEUED_MESSAGES = 1_024;
 
@@ -156,8 +156,9 @@ export class LiveSource {
   readonly #dispatch = (channel: string, data: unknown): void => {
     const queues = this.#channels.get(channel);
     if (queues === undefined) return;
+    const value = liveValue(data);
     for (const queue of queues) {
-      const outcome = queue.push(data);
+      const outcome = queue.push(value);
       if (outcome === 'queued') this.#queued++;
       else if (outcome === 'dropped') this.#dropped++;
     }

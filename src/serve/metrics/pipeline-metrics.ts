@@ -11,6 +11,7 @@ import {
   type FeedStatus,
   LIVE_FEED_STATES,
   type LiveListener,
+  liveValue,
   type PipelineView,
   type SinkStatus,
   type Stats,
@@ -282,8 +283,11 @@ export class PipelineMetrics {
       const sentBefore = hub.stats().sent;
       publish(channel, data);
       if (hub.stats().sent === sentBefore) return;
+      const value = liveValue(data);
       const receivedAt =
-        typeof data === 'object' && data !== null ? (data as { receivedAt?: unknown }).receivedAt : undefined;
+        typeof value === 'object' && value !== null
+          ? (value as { receivedAt?: unknown }).receivedAt
+          : undefined;
       if (typeof receivedAt === 'number') {
         this.#sentLatency.observe(Math.max(0, Date.now() - receivedAt) / 1000);
       }

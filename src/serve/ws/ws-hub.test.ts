@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Json } from '../../../test/support/serve.ts';
+import { LiveJson } from '../../core/pipeline-view.ts';
 import { type HubSocket, WsHub } from './ws-hub.ts';
 
 /** Records what the hub sends; `bufferedAmount` is set by the test to play a slow client. */
@@ -56,6 +57,21 @@ test('a message on an unwatched channel is not serialised; a watched one once fo
   // Both clients got the very same buffer: serialised once, not per client.
   assert.equal(a.frames.at(-1), b.frames.at(-1));
   assert.deepEqual(a.messages().at(-1), { channel: 'ticks:BTCUSDT', data: { price: 2 } });
+});
+
+test('data that came serialised (LiveJson) is sent as its JSON text, never parsed', () => {
+  const hub = makeHub();
+  const socket = new FakeSocket();
+  send(hub, hub.addClient(socket), { op: 'subscribe', channels: ['ticks:BTCUSDT'] });
+  const data = new LiveJson('{"price":2.50,"note":"kept as sent"}');
+  hub.publish('ticks:BTCUSDT', data);
+  // 2.50, not 2.5: the text went out as it came rather than through JSON.parse and JSON.stringify.
+  assert.equal(
+    socket.frames.at(-1)?.toString('utf8'),
+    '{"channel":"ticks:BTCUSDT","data":{"price":2.50,"note":"kept as sent"}}',
+  );
+  hub.publish('ticks:ETHUSDT', new LiveJson('not json: nobody watches, so nobody parses it'));
+  assert.equal(hub.stats().sent, 1);
 });
 
 test('unsubscribe stops delivery and an emptied channel costs nothing again', () => {

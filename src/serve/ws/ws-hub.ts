@@ -7,6 +7,7 @@
  * frames gets `rate_limited` and the frame is ignored.
  */
 import { isUtf8 } from 'node:buffer';
+import { LiveJson } from '../../core/pipeline-view.ts';
 import { errorBody, WS_ERROR_CODES, type WsErrorCode } from '../errors.ts';
 import { parseChannel } from './channels.ts';
 import { checkFrame, type FrameWindow } from './frame-limiter.ts';
@@ -100,7 +101,9 @@ export class WsHub {
     if (clients === undefined) return;
     let frame: Buffer;
     try {
-      frame = Buffer.from(`{"channel":${JSON.stringify(channel)},"data":${JSON.stringify(data)}}`);
+      // Data that came serialised (from another process) is sent as it came: no parse, no stringify.
+      const json = data instanceof LiveJson ? data.json : JSON.stringify(data);
+      frame = Buffer.from(`{"channel":${JSON.stringify(channel)},"data":${json}}`);
     } catch {
       return;
     }
