@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { remoteViewScenario } from '../../test/support/view-scenario.ts';
 import { cacheConfigSchema } from '../config/schema.ts';
+import { LiveJson } from '../core/pipeline-view.ts';
 import { type Candle, emptyCounters } from '../core/records.ts';
 import { makeBatch } from '../store/conformance.ts';
 import { MemoryStore } from '../store/memory/memory-store.ts';
@@ -35,6 +36,15 @@ function candle(ts: number, close: number, final: boolean): Candle {
   };
 }
 
+/** A memory bus whose subscribers get every message's data as JSON text, as from Redis. */
+function serialisingBus(): MemoryLiveBus {
+  const bus = new MemoryLiveBus();
+  const subscribe = bus.subscribe.bind(bus);
+  bus.subscribe = (listener) =>
+    subscribe((channel, data) => listener(channel, new LiveJson(JSON.stringify(data))));
+  return bus;
+}
+
 const zeroStats: StatsSnapshot = {
   ...emptyCounters(),
   drained: false,
@@ -43,40 +53,42 @@ const zeroStats: StatsSnapshot = {
 };
 
 describe('RemotePipelineView', () => {
-  it('tracks forming candles by the candle’s own symbol, drops them when final, bounds them', async () => {
-    const bus = new MemoryLiveBus();
-    const view = new RemotePipelineView({
-      bus,
-      stats: { read: async () => zeroStats },
-      maxFormingPerSeries: 2,
+  for (const serialised of [false, true]) {
+    it(`tracks forming candles by their series, drops them when final, bounds them${serialised ? ' (candles as JSON text from another process)' : ''}`, async () => {
+      const bus = serialised ? serialisingBus() : new MemoryLiveBus();
+      const view = new RemotePipelineView({
+        bus,
+        stats: { read: async () => zeroStats },
+        maxFormingPerSeries: 2,
+      });
+      await view.open();
+      try {
+        bus.publish('candles:A:B:1m', candle(120_000, 5, false));
+        bus.publish('candles:A:B:1m', candle(60_000, 3, false));
+        bus.publish('candles:A:B:1m', candle(60_000, 4, false)); // replaces the 60 s window
+        assert.deepEqual(
+          view.formingCandles('A:B', '1m').map((c) => [c.ts, c.close]),
+          [
+            [60_000, 4],
+            [120_000, 5],
+          ],
+        );
+        bus.publish('candles:A:B:1m', candle(180_000, 6, false)); // a third: the oldest goes
+        assert.deepEqual(
+          view.formingCandles('A:B', '1m').map((c) => c.ts),
+          [120_000, 180_000],
+        );
+        bus.publish('candles:A:B:1m', candle(120_000, 5, true));
+        assert.deepEqual(
+          view.formingCandles('A:B', '1m').map((c) => c.ts),
+          [180_000],
+        );
+        assert.deepEqual(view.formingCandles('A:B', '5m'), []);
+      } finally {
+        await view.close();
+      }
     });
-    await view.open();
-    try {
-      bus.publish('candles:A:B:1m', candle(120_000, 5, false));
-      bus.publish('candles:A:B:1m', candle(60_000, 3, false));
-      bus.publish('candles:A:B:1m', candle(60_000, 4, false)); // replaces the 60 s window
-      assert.deepEqual(
-        view.formingCandles('A:B', '1m').map((c) => [c.ts, c.close]),
-        [
-          [60_000, 4],
-          [120_000, 5],
-        ],
-      );
-      bus.publish('candles:A:B:1m', candle(180_000, 6, false)); // a third: the oldest goes
-      assert.deepEqual(
-        view.formingCandles('A:B', '1m').map((c) => c.ts),
-        [120_000, 180_000],
-      );
-      bus.publish('candles:A:B:1m', candle(120_000, 5, true));
-      assert.deepEqual(
-        view.formingCandles('A:B', '1m').map((c) => c.ts),
-        [180_000],
-      );
-      assert.deepEqual(view.formingCandles('A:B', '5m'), []);
-    } finally {
-      await view.close();
-    }
-  });
+  }
 
   it('forwards live messages to listeners until they unsubscribe, and stops at close', async () => {
     const bus = new MemoryLiveBus();

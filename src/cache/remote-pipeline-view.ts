@@ -13,7 +13,13 @@
  *   start, a symbol's forming candles appear with its next tick.
  */
 
-import { type LiveListener, liveValue, type PipelineView, type Stats } from '../core/pipeline-view.ts';
+import {
+  LiveJson,
+  type LiveListener,
+  liveValue,
+  type PipelineView,
+  type Stats,
+} from '../core/pipeline-view.ts';
 import {
   type Candle,
   type Counters,
@@ -98,8 +104,12 @@ export class RemotePipelineView implements PipelineView {
   readonly #maxForming: number;
   readonly #onError: ((error: unknown) => void) | undefined;
   readonly #listeners = new Set<LiveListener>();
-  /** `SYMBOL\u0000INTERVAL` -> open windows by bucket start. */
-  readonly #forming = new Map<string, Map<number, Candle>>();
+  /**
+   * Channel (`candles:SYM:INTERVAL`) -> open windows by bucket start. A window's latest state is
+   * kept as it came (a LiveJson from another process) and parsed only when a read asks for it: most
+   * are replaced by the next state before anyone does.
+   */
+  readonly #forming = new Map<string, Map<number, unknown>>();
   #stats: StatsSnapshot = { ...emptyCounters(), drained: false, logEndOffset: 0, processedOffset: 0 };
   #unsubscribe: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -145,9 +155,11 @@ export class RemotePipelineView implements PipelineView {
   }
 
   formingCandles(symbol: string, interval: Interval): Candle[] {
-    const windows = this.#forming.get(`${symbol}\u0000${interval}`);
+    const windows = this.#forming.get(`candles:${symbol}:${interval}`);
     if (windows === undefined) return [];
-    return [...windows.values()].sort((a, b) => a.ts - b.ts).map((candle) => ({ ...candle }));
+    return [...windows.values()]
+      .map((candle) => ({ ...(liveValue(candle) as Candle) }))
+      .sort((a, b) => a.ts - b.ts);
   }
 
   onLive(listener: LiveListener): () => void {
@@ -167,29 +179,50 @@ export class RemotePipelineView implements PipelineView {
   }
 
   #receive(channel: string, data: unknown): void {
-    if (channel.startsWith('candles:')) this.#trackCandle(liveValue(data) as Candle);
+    if (channel.startsWith('candles:')) this.#trackCandle(channel, data);
     for (const listener of this.#listeners) listener(channel, data);
   }
 
-  /** A forming candle replaces its window's previous state; a final one closes the window. */
-  #trackCandle(candle: Candle): void {
-    // The symbol may itself contain ':', so the candle's own fields name the series, not the channel.
-    const key = `${candle.symbol}\u0000${candle.interval}`;
-    let windows = this.#forming.get(key);
-    if (candle.final) {
-      windows?.delete(candle.ts);
-      if (windows?.size === 0) this.#forming.delete(key);
+  /**
+   * A forming candle replaces its window's previous state; a final one closes the window. The
+   * channel names the series (the processor publishes a candle on `candles:SYMBOL:INTERVAL`, so a
+   * symbol holding ':' still maps to one key); the window's start and whether it is final are read
+   * off the JSON text without parsing it when the candle came serialised.
+   */
+  #trackCandle(channel: string, data: unknown): void {
+    const head = candleHead(data);
+    if (head === undefined) return;
+    let windows = this.#forming.get(channel);
+    if (head.final) {
+      windows?.delete(head.ts);
+      if (windows?.size === 0) this.#forming.delete(channel);
       return;
     }
     if (windows === undefined) {
       windows = new Map();
-      this.#forming.set(key, windows);
+      this.#forming.set(channel, windows);
     }
-    windows.set(candle.ts, candle);
+    windows.set(head.ts, data);
     if (windows.size > this.#maxForming) {
       let oldest = Number.POSITIVE_INFINITY;
       for (const ts of windows.keys()) if (ts < oldest) oldest = ts;
       windows.delete(oldest);
     }
   }
+}
+
+/** `"ts":N` and `"final":B` of a candle's JSON: a Candle has one of each, and no nested objects. */
+const CANDLE_TS = /"ts":(-?\d+)[,}]/;
+const CANDLE_FINAL = /"final":(true|false)[,}]/;
+
+/** A candle's bucket start and finality, from the object or from its JSON text. */
+function candleHead(data: unknown): { ts: number; final: boolean } | undefined {
+  if (data instanceof LiveJson) {
+    const ts = CANDLE_TS.exec(data.json)?.[1];
+    const final = CANDLE_FINAL.exec(data.json)?.[1];
+    if (ts !== undefined && final !== undefined) return { ts: Number(ts), final: final === 'true' };
+  }
+  const candle = liveValue(data) as Partial<Candle> | null;
+  if (typeof candle?.ts !== 'number') return undefined;
+  return { ts: candle.ts, final: candle.final === true };
 }
