@@ -48,7 +48,11 @@ export interface SpoolingLogOptions {
   dir: string;
   /** Most bytes of pending appends on disk; at the bound, `append` waits. One append always fits. */
   maxBytes: number;
-  /** An inner append or state read slower than this counts as failed and the append is spooled. Default 5000. */
+  /**
+   * An inner append or state read slower than this counts as failed and the append is spooled.
+   * Default 30 000: an outage fails appends quickly (refused, reset), and a busy machine made healthy
+   * appends take over 5 s, which then sent every later append through the disk.
+   */
   appendTimeoutMs?: number;
   /** First wait of the drainer after a failed inner append; doubles up to 16x. Default 500. */
   retryMs?: number;
@@ -174,7 +178,7 @@ export class SpoolingLog implements Log {
     this.#maxBytes = options.maxBytes;
     // Several segments per bound, so drained space is given back while the rest still drains.
     this.#segmentBytes = Math.min(64 * 1024 * 1024, Math.max(4_096, Math.floor(options.maxBytes / 4)));
-    this.#timeoutMs = options.appendTimeoutMs ?? 5_000;
+    this.#timeoutMs = options.appendTimeoutMs ?? 30_000;
     this.#retryMs = options.retryMs ?? 500;
     this.#onChange = options.onChange;
   }
