@@ -342,7 +342,17 @@ interface DistributedWsResult extends WsLatencyResult {
     hubPublishedPerSec: number;
     hubSentPerSec: number;
     hubDroppedPerSec: number;
+    /**
+     * Errors serve logged on its Redis connections in the window: Redis cuts off a subscriber whose
+     * output buffer passes `client-output-buffer-limit pubsub` (a serve reading too slowly), and
+     * what was queued for it is lost.
+     */
+    serveRedisErrors: number;
   };
+}
+
+function countMatches(text: string, pattern: RegExp): number {
+  return text.match(pattern)?.length ?? 0;
 }
 
 interface DeliveryCounters {
@@ -458,6 +468,7 @@ export async function measureDistributedWsLatency(options: {
     );
     await sleep(options.warmupMs);
     const flowBefore = await deliveryCounters(serve.baseUrl);
+    const redisErrorsBefore = countMatches(serve.stderr(), /Redis failed/g);
     measuring = true;
     const started = performance.now();
     await sleep(options.measureMs);
@@ -480,6 +491,7 @@ export async function measureDistributedWsLatency(options: {
         hubPublishedPerSec: perSecond('published'),
         hubSentPerSec: perSecond('sent'),
         hubDroppedPerSec: perSecond('dropped'),
+        serveRedisErrors: countMatches(serve.stderr(), /Redis failed/g) - redisErrorsBefore,
       },
     };
   } finally {
