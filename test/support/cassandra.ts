@@ -14,7 +14,13 @@ import { promisify } from 'node:util';
 import cassandra from 'cassandra-driver';
 import type { Alert, Candle, IndicatorPoint, ProcessedTick } from '../../src/core/records.ts';
 import type { SinkBatch } from '../../src/sinks/sink.ts';
-import { freePort, logLineAppears, startOrSkip, startServerChild } from './server-process.ts';
+import {
+  freePort,
+  logLineAppears,
+  type RestartableServer,
+  startOrSkip,
+  startServerChild,
+} from './server-process.ts';
 
 const run = promisify(execFile);
 const SCRIPTS = path.resolve(import.meta.dirname, '../../scripts/cassandra');
@@ -22,19 +28,14 @@ const SCRIPTS = path.resolve(import.meta.dirname, '../../scripts/cassandra');
 const STARTUP_TIMEOUT_MS = 240_000;
 const READY_LINE = 'Starting listening for CQL clients';
 
-export interface TestCassandra {
+/** A Cassandra node; `startServer` resolves once it serves CQL. */
+export interface TestCassandra extends RestartableServer {
   /** host:port of the CQL native transport. */
   contactPoint: string;
-  /** Stops the node (SIGTERM) and keeps its data; a no-op for a node from the environment. */
-  stopServer: () => Promise<void>;
-  /** Starts it again on the same ports and data; resolves once it serves CQL. */
-  startServer: () => Promise<void>;
   /** Freezes the node (SIGSTOP): connections stay open, requests time out. */
   pauseServer: () => Promise<void>;
   /** Thaws it (SIGCONT). */
   resumeServer: () => Promise<void>;
-  /** Stops it and removes its data. */
-  destroy: () => Promise<void>;
 }
 
 export type NoCassandra = { skip: string };

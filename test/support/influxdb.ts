@@ -9,18 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Alert, Candle, IndicatorPoint, ProcessedTick } from '../../src/core/records.ts';
 import type { SinkBatch } from '../../src/sinks/sink.ts';
-import { freePort, startOrSkip, startServerChild } from './server-process.ts';
+import { freePort, type RestartableServer, startOrSkip, startServerChild } from './server-process.ts';
 
 const STARTUP_TIMEOUT_MS = 60_000;
 
-export interface TestInfluxdb {
+/** An InfluxDB at `url`; `startServer` resolves once /ping answers. */
+export interface TestInfluxdb extends RestartableServer {
   url: string;
-  /** Stops the server (SIGTERM) and keeps its data; a no-op for a server from the environment. */
-  stopServer: () => Promise<void>;
-  /** Starts it again on the same port and data; resolves once /ping answers. */
-  startServer: () => Promise<void>;
-  /** Stops it and removes its data. */
-  destroy: () => Promise<void>;
 }
 
 export type NoInfluxdb = { skip: string };

@@ -47,14 +47,18 @@ export async function findOrStartKafka(): Promise<TestKafka | NoKafka> {
       stop: async () => {},
     };
   }
-  return startOrSkip(
-    'Kafka',
+  return startKafkaOrSkip(
     'no Kafka broker for tests: set STREAMLINES_TEST_KAFKA_BROKERS, or install Java 17+ and Maven (scripts/kafka/fetch.sh)',
-    async () => {
-      await ensureJars();
-      return startBroker();
-    },
+    () => startBroker(),
   );
+}
+
+/** startOrSkip for a broker of this module's: its jars are fetched first when missing. */
+function startKafkaOrSkip<T>(reason: string, start: () => Promise<T>): Promise<T | NoKafka> {
+  return startOrSkip('Kafka', reason, async () => {
+    await ensureJars();
+    return start();
+  });
 }
 
 async function ensureJars(): Promise<void> {
@@ -133,11 +137,9 @@ export interface RestartableKafka {
  * for outage tests. Resolves to `{skip}` outside CI when none can be started; throws in CI.
  */
 export async function startRestartableKafka(): Promise<RestartableKafka | NoKafka> {
-  return startOrSkip(
-    'Kafka',
+  return startKafkaOrSkip(
     'no Kafka broker to stop and restart: install Java 17+ and Maven (scripts/kafka/fetch.sh)',
     async () => {
-      await ensureJars();
       const { brokers, server } = await startBrokerChild();
       return { brokers, stopBroker: server.stop, startBroker: server.start, destroy: server.destroy };
     },
@@ -191,11 +193,9 @@ export interface SecureTestKafka extends TestKafka {
  * certificate made here with openssl. Resolves to `{skip}` outside CI when none can be started.
  */
 export async function startSecureKafka(): Promise<SecureTestKafka | NoKafka> {
-  return startOrSkip(
-    'Kafka',
+  return startKafkaOrSkip(
     'no Kafka broker with SASL/TLS listeners: install Java 17+, Maven and openssl (scripts/kafka/fetch.sh)',
     async () => {
-      await ensureJars();
       const dir = await mkdtemp(path.join(os.tmpdir(), 'streamlines-kafka-'));
       const keystore = path.join(dir, 'broker.pem');
       const ca = await makeCertificate(dir, keystore);

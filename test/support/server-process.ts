@@ -50,6 +50,16 @@ export async function stopChild(child: ChildProcess, killAfterMs?: number): Prom
   clearTimeout(timer);
 }
 
+/** What a test may do with a server it started: stop and start it on the same ports and data, remove it. */
+export interface RestartableServer {
+  /** Stops the server (SIGTERM) and keeps its data; a no-op for a server from the environment. */
+  stopServer: () => Promise<void>;
+  /** Starts it again on the same ports and data; resolves once it serves. */
+  startServer: () => Promise<void>;
+  /** Stops it and removes its data. */
+  destroy: () => Promise<void>;
+}
+
 /** A server in a child process that a test may stop and start again on the same ports and data. */
 export interface ServerChild {
   /** Starts it unless it runs; resolves once it serves. */
