@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dumpApi, getJson, startCli, stopCli, waitDrained } from '../support/cli.ts';
+import { drainedDump, dumpApi, getJson, startCli, stopCli, waitDrained } from '../support/cli.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
 
 const TMPFS_BYTES = 48 * 1024 * 1024;
@@ -67,7 +67,7 @@ describe('faults show in /ready, stats and the log while they last', () => {
       });
     const cleanConfig = join(dir, 'clean.json');
     await writeFile(cleanConfig, config(join(dir, 'clean-store.duckdb')));
-    const clean = await startCli([
+    const expected = await drainedDump([
       '--replay',
       replay,
       '--data-dir',
@@ -75,9 +75,6 @@ describe('faults show in /ready, stats and the log while they last', () => {
       '--config',
       cleanConfig,
     ]);
-    await waitDrained(clean.baseUrl);
-    const expected = await dumpApi(clean.baseUrl);
-    await stopCli(clean);
 
     // Leave about 1.5 MB free: DuckDB opens, then its writes fail once the replay is under way.
     const free = await statfs(disk);

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { CLI, dumpApi, runCliOnce, startCli, stopCli, waitDrained } from '../support/cli.ts';
+import { CLI, drainedDump, dumpApi, runCliOnce, startCli, stopCli } from '../support/cli.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
 
 /** Copies of the FEEDS.md samples (made to Binance's columns, not downloaded). */
@@ -49,7 +49,7 @@ describe('streamlines import', () => {
       JSON.stringify({ feeds: [], alerts: { rules: [{ symbol: 'ETHUSDT', above: 200 }] } }),
     );
 
-    const streamed = await startCli([
+    const expected = await drainedDump([
       '--replay',
       replay,
       '--data-dir',
@@ -57,9 +57,6 @@ describe('streamlines import', () => {
       '--config',
       config,
     ]);
-    await waitDrained(streamed.baseUrl);
-    const expected = await dumpApi(streamed.baseUrl);
-    await stopCli(streamed);
 
     const importDir = join(dir, 'imported');
     const args = ['import', replay, '--data-dir', importDir, '--config', config];
