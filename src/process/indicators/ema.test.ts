@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { assertClose, CLOSES } from '../../../test/fixtures/indicator-closes.ts';
+import { assertOnCloses } from '../../../test/fixtures/indicator-closes.ts';
 import { Ema } from './ema.ts';
 
 // Expected values from Python:
@@ -11,12 +11,7 @@ const EXPECTED = [
 ];
 
 test('ema20 is null for 19 values, seeded with the sma of the first 20, then alpha = 2/21', () => {
-  const ema = new Ema(20);
-  CLOSES.forEach((close, i) => {
-    ema.add(close);
-    if (i < 19) assert.equal(ema.getResult(), null, `i=${i}`);
-    else assertClose(ema.getResult(), EXPECTED[i - 19]!, `i=${i}`);
-  });
+  assertOnCloses(new Ema(20), 19, EXPECTED);
 });
 
 test('ema of period 3, worked by hand', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { assertClose, CLOSES } from '../../../test/fixtures/indicator-closes.ts';
+import { assertOnCloses } from '../../../test/fixtures/indicator-closes.ts';
 import { Rsi } from './rsi.ts';
 
 // Expected values from Python (StockCharts' RSI example; they print 70.53 from rounded averages):
@@ -17,12 +17,7 @@ const EXPECTED = [
 ];
 
 test('rsi14 is null for 14 values, then Wilder-smoothed', () => {
-  const rsi = new Rsi(14);
-  CLOSES.forEach((close, i) => {
-    rsi.add(close);
-    if (i < 14) assert.equal(rsi.getResult(), null, `i=${i}`);
-    else assertClose(rsi.getResult(), EXPECTED[i - 14]!, `i=${i}`);
-  });
+  assertOnCloses(new Rsi(14), 14, EXPECTED);
 });
 
 test('rsi is 100 when every change is a gain, 50 when prices are flat', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { assertClose, CLOSES } from '../../../test/fixtures/indicator-closes.ts';
+import { assertOnCloses } from '../../../test/fixtures/indicator-closes.ts';
 import { Sma } from './sma.ts';
 
 // Expected values from Python:
@@ -9,12 +9,7 @@ import { Sma } from './sma.ts';
 const EXPECTED = [45.409, 45.5025, 45.610499999999995, 45.6885, 45.8305, 45.903000000000006];
 
 test('sma20 is null for 19 values, then the mean of the last 20', () => {
-  const sma = new Sma(20);
-  CLOSES.forEach((close, i) => {
-    sma.add(close);
-    if (i < 19) assert.equal(sma.getResult(), null, `i=${i}`);
-    else assertClose(sma.getResult(), EXPECTED[i - 19]!, `i=${i}`);
-  });
+  assertOnCloses(new Sma(20), 19, EXPECTED);
 });
 
 test('sma of a short period, worked by hand', () => {
