@@ -9,7 +9,8 @@ import { type IngestEntry, TOPIC_TICKS } from '../../src/core/records.ts';
 import type { Feed } from '../../src/feeds/feed.ts';
 import { Ingest } from '../../src/ingest/ingest.ts';
 import { MemoryLog } from '../../src/log/memory/memory-log.ts';
-import { waitForValue } from '../support/wait.ts';
+import { waitForValue, waitUntil } from '../support/wait.ts';
+import type { FakeStreamingExchange } from './fake-exchange.ts';
 
 export type TickEntry = Extract<IngestEntry, { kind: 'tick' }>;
 
@@ -67,6 +68,8 @@ export interface LiveFeedTest<Fake> {
   logs: string[];
   /** A feed environment that reconnects within 100 ms and logs into `logs`, with `tuning` on top. */
   tuned(tuning?: object): { initialBackoffMs: number; log: (line: string) => void };
+  /** Starts `feed` in a harness (stopped after the test) and waits until one client subscribed to `key`. */
+  startSubscribed(feed: Feed, key: string): Promise<FeedHarness>;
 }
 
 /** The fields of a tick that a feed adapter maps from the provider's trade. */
@@ -86,7 +89,7 @@ export function tradeFields(ticks: readonly TickEntry[]) {
  * Sets up each test of a live feed: a fresh fake from `startFake` before it and empty `logs`; after it
  * the harness (if the test started one) is stopped and the fake closed.
  */
-export function liveFeedTest<Fake extends { close(): Promise<void> }>(
+export function liveFeedTest<Fake extends FakeStreamingExchange<unknown>>(
   startFake: () => Promise<Fake>,
 ): LiveFeedTest<Fake> {
   const test: LiveFeedTest<Fake> = {
@@ -100,6 +103,12 @@ export function liveFeedTest<Fake extends { close(): Promise<void> }>(
       log: (line: string) => test.logs.push(line),
       ...tuning,
     }),
+    startSubscribed: async (feed, key) => {
+      const harness = await FeedHarness.start(feed);
+      test.harness = harness;
+      await waitUntil(() => test.fake.subscribers(key).length === 1, `a subscription to ${key}`);
+      return harness;
+    },
   };
   beforeEach(async () => {
     test.fake = await startFake();

@@ -27,8 +27,7 @@ describe('binance feed', () => {
 
   it('subscribes to aggTrade and maps trades onto ticks (symbol, price, size, time, id, taker side)', async () => {
     const live = feed();
-    setup.harness = await FeedHarness.start(live);
-    await waitUntil(() => setup.fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    setup.harness = await setup.startSubscribed(live, 'btcusdt@aggTrade');
     assert.equal(setup.fake.exchange.clients[0]?.path, '/ws');
     assert.deepEqual(setup.fake.exchange.clients[0]?.received[0], {
       method: 'SUBSCRIBE',
@@ -75,8 +74,7 @@ describe('binance feed', () => {
   });
 
   it('answers server pings, and pings keep the watchdog quiet on a silent market', async () => {
-    setup.harness = await FeedHarness.start(feed({ staleAfterMs: 300 }));
-    await waitUntil(() => setup.fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    setup.harness = await setup.startSubscribed(feed({ staleAfterMs: 300 }), 'btcusdt@aggTrade');
     const client = setup.fake.exchange.clients[0]!;
     for (let i = 0; i < 8; i++) {
       client.ws.ping('hb');
@@ -89,8 +87,7 @@ describe('binance feed', () => {
 
   it('after a dropped connection reconnects, resubscribes and backfills the gap without duplicates', async () => {
     const live = feed();
-    setup.harness = await FeedHarness.start(live);
-    await waitUntil(() => setup.fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    setup.harness = await setup.startSubscribed(live, 'btcusdt@aggTrade');
     const t0 = Date.now() - 5_000;
     for (let id = 1; id <= 3; id++) setup.fake.publish(aggTrade('BTCUSDT', id, t0 + id, '100.5', '1', false));
     await setup.harness.waitForTicks(3);
@@ -122,8 +119,7 @@ describe('binance feed', () => {
 
   it('a silent stall trips the watchdog, which reconnects', async () => {
     const live = feed({ staleAfterMs: 200 });
-    setup.harness = await FeedHarness.start(live);
-    await waitUntil(() => setup.fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    setup.harness = await setup.startSubscribed(live, 'btcusdt@aggTrade');
     // No message and no ping: the server-side socket stays open but says nothing.
     await waitUntil(() => setup.fake.exchange.clients.length >= 2, 'a second connection', 3_000);
     await waitUntil(() => live.status().reconnects >= 1, 'reconnect counted');
@@ -135,8 +131,7 @@ describe('binance feed', () => {
 
   it('rotates without a gap on serverShutdown (no reconnect counted)', async () => {
     const live = feed();
-    setup.harness = await FeedHarness.start(live);
-    await waitUntil(() => setup.fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    setup.harness = await setup.startSubscribed(live, 'btcusdt@aggTrade');
     setup.fake.sendRaw('{"e":"serverShutdown","E":1795274600000}');
     await waitUntil(() => setup.fake.exchange.clients.length === 2, 'second connection');
     await waitUntil(
@@ -196,8 +191,7 @@ describe('binance feed', () => {
 
   it('counts malformed frames and keeps going', async () => {
     const live = feed();
-    setup.harness = await FeedHarness.start(live);
-    await waitUntil(() => setup.fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    setup.harness = await setup.startSubscribed(live, 'btcusdt@aggTrade');
     setup.fake.sendRaw('not json at all');
     setup.fake.sendRaw('{"e":"aggTrade","s":"BTCUSDT","a":"x"}');
     setup.fake.sendRaw('[1,2]');
@@ -211,8 +205,7 @@ describe('binance feed', () => {
 
   it('subscribes and unsubscribes at run time on the open connection', async () => {
     const live = feed();
-    setup.harness = await FeedHarness.start(live);
-    await waitUntil(() => setup.fake.subscribers('btcusdt@aggTrade').length === 1, 'subscription');
+    setup.harness = await setup.startSubscribed(live, 'btcusdt@aggTrade');
     live.addSymbol('ETHUSDT');
     await waitUntil(() => setup.fake.subscribers('ethusdt@aggTrade').length === 1, 'eth subscription');
     live.removeSymbol('BTCUSDT');

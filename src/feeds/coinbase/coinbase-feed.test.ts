@@ -20,8 +20,7 @@ describe('coinbase feed', () => {
   }
 
   it('subscribes to matches and heartbeat and stores the TAKER side (the opposite of `side`)', async () => {
-    setup.harness = await FeedHarness.start(feed());
-    await waitUntil(() => setup.fake.subscribers('BTC-USD').length === 1, 'subscription');
+    setup.harness = await setup.startSubscribed(feed(), 'BTC-USD');
     assert.deepEqual(setup.fake.exchange.clients[0]?.received[0], {
       type: 'subscribe',
       product_ids: ['BTC-USD'],
@@ -48,8 +47,7 @@ describe('coinbase feed', () => {
 
   it('reconnects after a drop, resubscribes and fills the gap over REST, each trade once', async () => {
     const live = feed();
-    setup.harness = await FeedHarness.start(live);
-    await waitUntil(() => setup.fake.subscribers('BTC-USD').length === 1, 'subscription');
+    setup.harness = await setup.startSubscribed(live, 'BTC-USD');
     const t0 = Date.now() - 10_000;
     for (let id = 101; id <= 103; id++)
       setup.fake.publish(match('BTC-USD', id, t0 + id, '50000.5', '0.1', 'sell'));
@@ -77,8 +75,7 @@ describe('coinbase feed', () => {
 
   it('a heartbeat whose last_trade_id runs ahead triggers a REST gap fill without reconnecting', async () => {
     const live = feed();
-    setup.harness = await FeedHarness.start(live);
-    await waitUntil(() => setup.fake.subscribers('BTC-USD').length === 1, 'subscription');
+    setup.harness = await setup.startSubscribed(live, 'BTC-USD');
     const t0 = Date.now() - 1_000;
     setup.fake.publish(match('BTC-USD', 1, t0, '10', '1', 'buy'));
     await setup.harness.waitForTicks(1);
@@ -94,8 +91,7 @@ describe('coinbase feed', () => {
 
   it('heartbeats keep a quiet product alive; their absence trips the watchdog', async () => {
     const live = feed(['BTC-USD'], { staleAfterMs: 250 });
-    setup.harness = await FeedHarness.start(live);
-    await waitUntil(() => setup.fake.subscribers('BTC-USD').length === 1, 'subscription');
+    setup.harness = await setup.startSubscribed(live, 'BTC-USD');
     for (let i = 0; i < 6; i++) {
       setup.fake.heartbeat('BTC-USD');
       await sleep(100);
@@ -117,8 +113,7 @@ describe('coinbase feed', () => {
 
   it('counts malformed frames and carries on', async () => {
     const live = feed();
-    setup.harness = await FeedHarness.start(live);
-    await waitUntil(() => setup.fake.subscribers('BTC-USD').length === 1, 'subscription');
+    setup.harness = await setup.startSubscribed(live, 'BTC-USD');
     setup.fake.sendRaw('{oops');
     setup.fake.sendRaw('{"type":"match","trade_id":"x"}');
     setup.fake.sendRaw('{"no":"type"}');

@@ -26,8 +26,7 @@ describe('kraken feed', () => {
 
   it('subscribes to trade and maps trades (taker side, numbers, RFC 3339 time, id), ignoring the status frame', async () => {
     const live = feed();
-    setup.harness = await FeedHarness.start(live);
-    await waitUntil(() => setup.fake.subscribers('BTC/USD').length === 1, 'subscription');
+    setup.harness = await setup.startSubscribed(live, 'BTC/USD');
     assert.deepEqual(setup.fake.exchange.clients[0]?.received[0], {
       method: 'subscribe',
       params: { channel: 'trade', symbol: ['BTC/USD'], snapshot: false },
@@ -78,8 +77,7 @@ describe('kraken feed', () => {
 
   it('reconnects after a drop and fills the gap from REST Trades, each trade once', async () => {
     const live = feed();
-    setup.harness = await FeedHarness.start(live);
-    await waitUntil(() => setup.fake.subscribers('BTC/USD').length === 1, 'subscription');
+    setup.harness = await setup.startSubscribed(live, 'BTC/USD');
     const t0 = Date.now() - 20_000;
     for (let id = 1; id <= 2; id++)
       setup.fake.publish(krakenTrade('BTC/USD', id, t0 + id * 1000, 90000 + id, 0.5, 'buy'));
@@ -127,8 +125,7 @@ describe('kraken feed', () => {
 
   it('counts malformed frames and carries on', async () => {
     const live = feed();
-    setup.harness = await FeedHarness.start(live);
-    await waitUntil(() => setup.fake.subscribers('BTC/USD').length === 1, 'subscription');
+    setup.harness = await setup.startSubscribed(live, 'BTC/USD');
     setup.fake.sendRaw('nope');
     setup.fake.sendRaw('{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","price":"x"}]}');
     setup.fake.sendRaw(SAMPLE_TRADES);
