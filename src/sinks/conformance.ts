@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { testAlert, testCandle, testPoint, testTick } from '../../test/support/records.ts';
+import { testAlert, testCandle, testPoint, testTick, WARM_INDICATORS } from '../../test/support/records.ts';
 import type { Alert, Candle, IndicatorPoint, ProcessedTick } from '../core/records.ts';
 import { type Sink, type SinkBatch, SinkError, selectRecords } from './sink.ts';
 
@@ -76,14 +76,7 @@ export const FIRST_BATCH: SinkBatch = {
   ],
   indicators: [
     point('1m', T0),
-    point('1m', T0 + 60_000, {
-      sma20: 100.125,
-      ema20: 100.0625,
-      rsi14: 55.5,
-      bbUpper: 102.5,
-      bbMiddle: 100.125,
-      bbLower: 97.75,
-    }),
+    point('1m', T0 + 60_000, WARM_INDICATORS),
     point('5m', T0, { sma20: 5, rsi14: 100 }),
   ],
   alerts: [

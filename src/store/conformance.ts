@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { testAlert, testCandle, testPoint, testTick } from '../../test/support/records.ts';
+import { testAlert, testCandle, testPoint, testTick, WARM_INDICATORS } from '../../test/support/records.ts';
 import type { Candle, DeadLetter, ProcessedTick } from '../core/records.ts';
 import {
   CheckpointConflictError,
@@ -189,14 +189,7 @@ export function storeConformance(
       ];
       const points = [
         testPoint(T0),
-        testPoint(T0 + MINUTE, {
-          sma20: 100.125,
-          ema20: 100.0625,
-          rsi14: 55.5,
-          bbUpper: 102.5,
-          bbMiddle: 100.125,
-          bbLower: 97.75,
-        }),
+        testPoint(T0 + MINUTE, WARM_INDICATORS),
         testPoint(T0, { interval: '5m', sma20: 5 }),
       ];
       await store.write(makeBatch({ candles, indicators: points }));
@@ -860,16 +853,7 @@ export function storeConformance(
         checkpoint: { name: 'processor', offsets: { 0: 2 }, state: { forming: [1, 2, 3] } },
       });
       await store.write(batch);
-      const read = async (from: Store): Promise<unknown[]> => [
-        await from.ticks('BTCUSDT', { limit: 10 }),
-        await from.latest('BTCUSDT'),
-        await from.symbols(),
-        await from.candles('BTCUSDT', '1m', { limit: 10 }),
-        await from.indicators('BTCUSDT', '1m', { limit: 10 }),
-        await from.alerts({ limit: 10 }),
-        await from.deadLetters(10),
-        await from.checkpoint('processor'),
-      ];
+      const read = (from: Store) => everything(from, 'processor');
       const before = await read(store);
       assert.equal((before[0] as StoredTick[]).length, 2);
 

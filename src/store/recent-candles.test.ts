@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { testCandle } from '../../test/support/records.ts';
 import type { Candle, Interval, ProcessedTick } from '../core/records.ts';
 import { makeBatch, storeConformance } from './conformance.ts';
 import { DuckDbStore } from './duckdb/duckdb-store.ts';
@@ -23,19 +24,17 @@ function candle(
   price: number,
   vwap: number | null = price,
 ): Candle {
-  return {
+  const volume = vwap === null ? 0 : 2;
+  return testCandle(ts, {
     symbol,
     interval,
-    ts,
     open: price,
     high: price + 1,
     low: price - 1,
     close: price + 0.5,
-    volume: vwap === null ? 0 : 2,
-    trades: 3,
+    volume,
     vwap,
-    final: true,
-  };
+  });
 }
 
 function batch(candles: readonly Candle[], checkpointName = 'processor'): StoreBatch {

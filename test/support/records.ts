@@ -55,6 +55,16 @@ export function testPoint(ts: number, fields: Partial<IndicatorPoint> = {}): Ind
   };
 }
 
+/** Every indicator of a point set, to values that are exact in binary (they round-trip any store). */
+export const WARM_INDICATORS = {
+  sma20: 100.125,
+  ema20: 100.0625,
+  rsi14: 55.5,
+  bbUpper: 102.5,
+  bbMiddle: 100.125,
+  bbLower: 97.75,
+} as const;
+
 /** A price_above alert at price 100. */
 export function testAlert(seq: number, ts: number, fields: Partial<Alert> = {}): Alert {
   return { seq, ts, symbol: 'BTCUSDT', kind: 'price_above', price: 100, message: `alert ${seq}`, ...fields };
