@@ -1,7 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { storeConformance } from './conformance.ts';
+import { fileStoreHarness, storeConformance } from './conformance.ts';
 import { DuckDbStore } from './duckdb/duckdb-store.ts';
 import { MemoryStore } from './memory/memory-store.ts';
 
@@ -12,16 +9,6 @@ storeConformance('duckdb :memory:', async () => ({
   cleanup: async () => {},
 }));
 
-storeConformance(
-  'duckdb file',
-  async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'streamlines-store-'));
-    const file = path.join(dir, 'store.duckdb');
-    return {
-      store: new DuckDbStore({ path: file }),
-      reopen: async () => new DuckDbStore({ path: file }),
-      cleanup: () => rm(dir, { recursive: true, force: true }),
-    };
-  },
-  { durable: true },
-);
+storeConformance('duckdb file', () => fileStoreHarness((file) => new DuckDbStore({ path: file })), {
+  durable: true,
+});

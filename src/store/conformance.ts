@@ -4,6 +4,9 @@
  * RangeQuery and ordering rules in store.ts, not computed by another store.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { testAlert, testCandle, testPoint, testTick, WARM_INDICATORS } from '../../test/support/records.ts';
 import type { Candle, DeadLetter, ProcessedTick } from '../core/records.ts';
@@ -22,6 +25,17 @@ export interface StoreHarness {
   reopen?: () => Promise<Store>;
   /** Removes whatever the store left behind (files); called after the suite closed its stores. */
   cleanup: () => Promise<void>;
+}
+
+/** A harness over the store `open` makes on a file in a fresh temp dir; `reopen` opens the same file. */
+export async function fileStoreHarness(open: (file: string) => Store): Promise<StoreHarness> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'streamlines-store-'));
+  const file = path.join(dir, 'store.duckdb');
+  return {
+    store: open(file),
+    reopen: async () => open(file),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
 }
 
 /** A minute-aligned epoch ms (1_699_999_980_000 / 60_000 = 28_333_333), far above 2^31. */

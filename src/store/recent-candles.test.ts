@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { testCandle } from '../../test/support/records.ts';
 import type { Candle, Interval, ProcessedTick } from '../core/records.ts';
-import { makeBatch, storeConformance } from './conformance.ts';
+import { fileStoreHarness, makeBatch, storeConformance } from './conformance.ts';
 import { DuckDbStore } from './duckdb/duckdb-store.ts';
 import { MemoryStore } from './memory/memory-store.ts';
 import { type RecentCandlesStore, withRecentCandles } from './recent-candles.ts';
@@ -254,15 +254,7 @@ storeConformance('recent candles over memory', async () => ({
 
 storeConformance(
   'recent candles over a duckdb file',
-  async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'streamlines-recent-'));
-    const file = path.join(dir, 'store.duckdb');
-    return {
-      store: withRecentCandles(new DuckDbStore({ path: file }), { perSeries: 2 }),
-      reopen: async () => withRecentCandles(new DuckDbStore({ path: file }), { perSeries: 2 }),
-      cleanup: () => rm(dir, { recursive: true, force: true }),
-    };
-  },
+  () => fileStoreHarness((file) => withRecentCandles(new DuckDbStore({ path: file }), { perSeries: 2 })),
   { durable: true },
 );
 

@@ -104,6 +104,19 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
     return { schema, drop, make };
   }
 
+  /** Runs `run` on an opened store in a schema of its own, then closes the store and drops the schema. */
+  async function withIsolatedStore(run: (store: PostgresStore) => Promise<void>): Promise<void> {
+    const { drop, make } = await isolated();
+    const store = make();
+    try {
+      await store.open();
+      await run(store);
+    } finally {
+      await store.close();
+      await drop();
+    }
+  }
+
   storeConformance(
     'postgres',
     async () => {
@@ -236,10 +249,7 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
   });
 
   test('a batch that fails inside COPY leaves nothing, not even its checkpoint', async () => {
-    const { drop, make } = await isolated();
-    const store = make();
-    try {
-      await store.open();
+    await withIsolatedStore(async (store) => {
       await store.write(
         batch({
           ticks: [tick(0, D0, { id: 'kept' })],
@@ -258,17 +268,11 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
       );
       assert.deepStrictEqual(await store.checkpoint('p'), { offsets: { 0: 1 }, state: 1 });
       assert.equal((await store.latest('BTCUSDT'))?.ts, D0);
-    } finally {
-      await store.close();
-      await drop();
-    }
+    });
   });
 
   test('awkward text survives COPY; NUL, which PostgreSQL text cannot hold, becomes U+FFFD', async () => {
-    const { drop, make } = await isolated();
-    const store = make();
-    try {
-      await store.open();
+    await withIsolatedStore(async (store) => {
       const raw = 'a\tb\nc\\d\re\0f "quoted" \\N';
       await store.write(
         batch({
@@ -287,10 +291,7 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
           receivedAt: 1,
         },
       ]);
-    } finally {
-      await store.close();
-      await drop();
-    }
+    });
   });
 
   test('two processes opening a new schema at once apply each migration exactly once', async () => {
