@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { ONES, testCandle } from '../../test/support/records.ts';
 import type { Candle, ProcessedTick } from '../core/records.ts';
 import { makeBatch } from './conformance.ts';
 import { MemoryStore } from './memory/memory-store.ts';
@@ -26,19 +27,7 @@ function tick(seq: number, ts: number): ProcessedTick {
 }
 
 function candle(ts: number): Candle {
-  return {
-    symbol: 'AAA',
-    interval: '1m',
-    ts,
-    open: 1,
-    high: 1,
-    low: 1,
-    close: 1,
-    volume: 1,
-    trades: 1,
-    vwap: 1,
-    final: true,
-  };
+  return testCandle(ts, { symbol: 'AAA', ...ONES });
 }
 
 /** A store with one tick every 10 s and one candle a minute over `hours` hours from T0. */

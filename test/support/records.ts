@@ -39,6 +39,9 @@ export function testCandle(ts: number, fields: Partial<Candle> = {}): Candle {
   };
 }
 
+/** Every price and volume field of a candle at 1 (for tests that count or aggregate candles). */
+export const ONES = { open: 1, high: 1, low: 1, close: 1, volume: 1, trades: 1, vwap: 1 } as const;
+
 /** A 1m indicator point with every indicator still warming up (null). */
 export function testPoint(ts: number, fields: Partial<IndicatorPoint> = {}): IndicatorPoint {
   return {

@@ -8,7 +8,7 @@ import {
   startPgliteTimescale,
   type TestPostgres,
 } from '../../../test/support/postgres.ts';
-import { testTick } from '../../../test/support/records.ts';
+import { ONES, testCandle, testTick } from '../../../test/support/records.ts';
 import type { Candle, ProcessedTick } from '../../core/records.ts';
 import { makeBatch, storeConformance } from '../conformance.ts';
 import { CheckpointConflictError } from '../store.ts';
@@ -581,20 +581,8 @@ describe('PGlite + TimescaleDB over pglite-socket', { timeout: 180_000 }, () => 
   test('1d candles come from the candles_1d continuous aggregate over the 1h candles', async () => {
     const { schema, drop } = await createTestSchema(server.url);
     const store = new PostgresStore(options(schema));
-    const candle = (interval: Candle['interval'], ts: number, fields: Partial<Candle>): Candle => ({
-      symbol: 'BTCUSDT',
-      interval,
-      ts,
-      open: 1,
-      high: 1,
-      low: 1,
-      close: 1,
-      volume: 1,
-      trades: 1,
-      vwap: 1,
-      final: true,
-      ...fields,
-    });
+    const candle = (interval: Candle['interval'], ts: number, fields: Partial<Candle>): Candle =>
+      testCandle(ts, { interval, ...ONES, ...fields });
     try {
       await store.open();
       const views = await sql(
