@@ -145,6 +145,23 @@ export interface CollectedFeed {
   stop: () => Promise<void>;
 }
 
+/**
+ * `collectFeed` for a feed against a fake `server`: `defer` (from cleanupAfterEach) stops the feed and
+ * closes the server after the test.
+ */
+export function collectAgainst(
+  defer: (cleanup: () => Promise<void>) => void,
+  feed: Feed,
+  server: { close(): Promise<void> },
+): CollectedFeed {
+  const collected = collectFeed(feed);
+  defer(async () => {
+    await collected.stop();
+    await server.close();
+  });
+  return collected;
+}
+
 /** Runs `feed` from `position` in the background, collecting every raw record it yields. */
 export function collectFeed(feed: Feed, position?: unknown): CollectedFeed {
   const controller = new AbortController();

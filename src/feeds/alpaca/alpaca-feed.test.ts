@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type FakeAlpacaOptions, FakeAlpacaServer } from '../../../test/fakes/fake-alpaca-server.ts';
-import { cleanupAfterEach, collectFeed } from '../../../test/fakes/feed-harness.ts';
+import { cleanupAfterEach, collectAgainst } from '../../../test/fakes/feed-harness.ts';
 import { ManualClock } from '../../../test/fakes/manual-clock.ts';
 import { waitUntil } from '../../../test/support/wait.ts';
 import { validateRecord } from '../../ingest/validate.ts';
@@ -71,11 +71,7 @@ async function setUp(
     { env, random: () => 0.5, log: () => {} },
     clock ? { clock } : undefined,
   );
-  const { values, done, stop } = collectFeed(feed);
-  defer(async () => {
-    await stop();
-    await server.close();
-  });
+  const { values, done } = collectAgainst(defer, feed, server);
   return { server, feed, values, done };
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type FakeTwsOptions, FakeTwsServer } from '../../../test/fakes/fake-tws-server.ts';
-import { cleanupAfterEach, collectFeed } from '../../../test/fakes/feed-harness.ts';
+import { cleanupAfterEach, collectAgainst, collectFeed } from '../../../test/fakes/feed-harness.ts';
 import { waitUntil } from '../../../test/support/wait.ts';
 import { validateRecord } from '../../ingest/validate.ts';
 import { closedPort } from '../conformance.ts';
@@ -29,11 +29,7 @@ async function setUp(overrides: Record<string, unknown> = {}, options: FakeTwsOp
     ...overrides,
   });
   const feed = new IbFeed(config, [], { random: () => 0.5, log: () => {} });
-  const { values, done, stop } = collectFeed(feed);
-  defer(async () => {
-    await stop();
-    await server.close();
-  });
+  const { values, done } = collectAgainst(defer, feed, server);
   const subscribed = (symbol: string, connection = 0) =>
     waitUntil(
       () => server.subscriptions.some((s) => s.symbol === symbol && s.connection >= connection),
