@@ -2,6 +2,7 @@
  * Test fixtures for the serve stage: a fake PipelineView the test drives by hand, a MemoryStore
  * seeded with a small known market, and a server built over both.
  */
+import { after, before } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { LiveListener, PipelineView, Stats } from '../../src/core/pipeline-view.ts';
 import type {
@@ -150,6 +151,25 @@ export async function buildTestServer(
   const view = new FakeView();
   const app = await buildServer({ store, view, ...overrides });
   return { app, store, view };
+}
+
+/**
+ * Builds one test server before the file's tests, hands it to `use` (which keeps what it needs), and
+ * closes its app after them.
+ */
+export function testServerForSuite(
+  use: (server: { app: FastifyInstance; store: Store; view: FakeView }) => void,
+  overrides: Partial<Omit<ServerOptions, 'view'>> = {},
+): void {
+  let app: FastifyInstance | undefined;
+  before(async () => {
+    const server = await buildTestServer(overrides);
+    app = server.app;
+    use(server);
+  });
+  after(async () => {
+    await app?.close();
+  });
 }
 
 /** Runs `run` on the server `built` resolves to, and closes its app afterwards, pass or fail. */

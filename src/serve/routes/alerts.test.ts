@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { buildTestServer, type Json, MINUTE } from '../../../test/support/serve.ts';
+import { type Json, MINUTE, testServerForSuite } from '../../../test/support/serve.ts';
 
 let app: FastifyInstance;
-before(async () => {
-  ({ app } = await buildTestServer());
-});
-after(async () => {
-  await app.close();
+testServerForSuite((server) => {
+  ({ app } = server);
 });
 
 async function get(url: string): Promise<{ status: number; body: Json }> {

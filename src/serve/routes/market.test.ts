@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import {
   buildTestServer,
@@ -8,6 +8,7 @@ import {
   MINUTE,
   makeCandle,
   SEED,
+  testServerForSuite,
 } from '../../../test/support/serve.ts';
 import type { Candle } from '../../core/records.ts';
 import { mergeCandles } from './market.ts';
@@ -15,11 +16,8 @@ import { mergeCandles } from './market.ts';
 let app: FastifyInstance;
 let view: FakeView;
 
-before(async () => {
-  ({ app, view } = await buildTestServer());
-});
-after(async () => {
-  await app.close();
+testServerForSuite((server) => {
+  ({ app, view } = server);
 });
 
 async function get(url: string): Promise<{ status: number; body: Json }> {

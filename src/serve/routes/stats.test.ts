@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { buildTestServer, type FakeView, SEED } from '../../../test/support/serve.ts';
+import { type FakeView, SEED, testServerForSuite } from '../../../test/support/serve.ts';
 
 let app: FastifyInstance;
 let view: FakeView;
-before(async () => {
-  ({ app, view } = await buildTestServer());
-});
-after(async () => {
-  await app.close();
+testServerForSuite((server) => {
+  ({ app, view } = server);
 });
 
 test('GET /api/v1/stats returns the pipeline view stats as they are now', async () => {
