@@ -145,6 +145,9 @@ export interface CollectedFeed {
   stop: () => Promise<void>;
 }
 
+/** Config fields of a live feed under test: a stall noticed in 5 s, reconnects within 50 ms. */
+export const FAST_LIVE_FEED = { staleAfter: 5_000, initialBackoff: 20, maxBackoff: 50 } as const;
+
 /**
  * `collectFeed` for a feed against a fake `server`: `defer` (from cleanupAfterEach) stops the feed and
  * closes the server after the test.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type FakeAlpacaOptions, FakeAlpacaServer } from '../../../test/fakes/fake-alpaca-server.ts';
-import { cleanupAfterEach, collectAgainst } from '../../../test/fakes/feed-harness.ts';
+import { cleanupAfterEach, collectAgainst, FAST_LIVE_FEED } from '../../../test/fakes/feed-harness.ts';
 import { ManualClock } from '../../../test/fakes/manual-clock.ts';
 import { waitUntil } from '../../../test/support/wait.ts';
 import { validateRecord } from '../../ingest/validate.ts';
@@ -56,15 +56,8 @@ async function setUp(
 ) {
   const server = new FakeAlpacaServer({ key: 'PKTEST', secret: 'secret', ...options });
   const url = await server.start();
-  const config = alpacaFeedSchema.parse({
-    type: 'alpaca',
-    symbols: ['AAPL', 'amd'],
-    url,
-    staleAfter: 5_000,
-    initialBackoff: 20,
-    maxBackoff: 50,
-    ...overrides,
-  });
+  const fields = { url, ...FAST_LIVE_FEED, ...overrides };
+  const config = alpacaFeedSchema.parse({ type: 'alpaca', symbols: ['AAPL', 'amd'], ...fields });
   const feed = createAlpacaFeed(
     config,
     [],

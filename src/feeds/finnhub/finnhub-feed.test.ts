@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FakeFinnhubServer } from '../../../test/fakes/fake-finnhub-server.ts';
-import { cleanupAfterEach, collectAgainst } from '../../../test/fakes/feed-harness.ts';
+import { cleanupAfterEach, collectAgainst, FAST_LIVE_FEED } from '../../../test/fakes/feed-harness.ts';
 import { ManualClock } from '../../../test/fakes/manual-clock.ts';
 import { waitUntil } from '../../../test/support/wait.ts';
 import { validateRecord } from '../../ingest/validate.ts';
@@ -24,14 +24,11 @@ const defer = cleanupAfterEach();
 async function setUp(token = 'good-key', overrides: Record<string, unknown> = {}, clock?: ManualClock) {
   const server = new FakeFinnhubServer('good-key');
   const url = await server.start();
+  const fields = { url, ...FAST_LIVE_FEED, ...overrides };
   const config = finnhubFeedSchema.parse({
     type: 'finnhub',
     symbols: ['AAPL', 'binance:btcusdt'],
-    url,
-    staleAfter: 5_000,
-    initialBackoff: 20,
-    maxBackoff: 50,
-    ...overrides,
+    ...fields,
   });
   const feed = createFinnhubFeed(
     config,

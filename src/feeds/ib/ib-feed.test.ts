@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type FakeTwsOptions, FakeTwsServer } from '../../../test/fakes/fake-tws-server.ts';
-import { cleanupAfterEach, collectAgainst, collectFeed } from '../../../test/fakes/feed-harness.ts';
+import {
+  cleanupAfterEach,
+  collectAgainst,
+  collectFeed,
+  FAST_LIVE_FEED,
+} from '../../../test/fakes/feed-harness.ts';
 import { waitUntil } from '../../../test/support/wait.ts';
 import { validateRecord } from '../../ingest/validate.ts';
 import { closedPort } from '../conformance.ts';
@@ -17,17 +22,15 @@ const defer = cleanupAfterEach();
 async function setUp(overrides: Record<string, unknown> = {}, options: FakeTwsOptions = {}) {
   const server = new FakeTwsServer(options);
   const url = await server.start();
-  const config = ibFeedSchema.parse({
-    type: 'ib',
-    symbols: ['aapl', 'MSFT'],
+  const fields = {
     url,
+    ...FAST_LIVE_FEED,
     clientId: 7,
     heartbeatInterval: 50,
     staleAfter: 400,
-    initialBackoff: 20,
-    maxBackoff: 50,
     ...overrides,
-  });
+  };
+  const config = ibFeedSchema.parse({ type: 'ib', symbols: ['aapl', 'MSFT'], ...fields });
   const feed = new IbFeed(config, [], { random: () => 0.5, log: () => {} });
   const { values, done } = collectAgainst(defer, feed, server);
   const subscribed = (symbol: string, connection = 0) =>
