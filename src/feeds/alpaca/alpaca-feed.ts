@@ -22,6 +22,7 @@ import {
   STALE_AFTER_DESCRIPTION,
 } from '../connection/feed-config.ts';
 import {
+  decodeJson,
   type LiveProvider,
   LiveTradeFeed,
   type MessageSink,
@@ -72,13 +73,8 @@ export function alpacaProvider(
   let authenticated = false;
   const subscribe = (symbols: readonly string[]) => ({ action: 'subscribe', trades: [...symbols] });
   const decode = (text: string, sink: MessageSink): void => {
-    let frame: unknown;
-    try {
-      frame = JSON.parse(text);
-    } catch {
-      sink.malformed(`not JSON: ${text}`);
-      return;
-    }
+    const frame = decodeJson(text, sink);
+    if (frame === undefined) return;
     if (!Array.isArray(frame)) {
       sink.malformed(`not an array: ${text}`);
       return;

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { feedNameField, feedSymbolsField } from '../connection/feed-config.ts';
 import {
+  decodeJson,
   type HistoryRequest,
   type LiveProvider,
   LiveTradeFeed,
@@ -102,13 +103,8 @@ export function binanceProvider(config: Pick<BinanceFeedConfig, 'url' | 'restUrl
 
 /** Maps one stream message (raw or combined envelope) onto the sink. */
 export function decodeBinanceMessage(text: string, sink: MessageSink): void {
-  let message: unknown;
-  try {
-    message = JSON.parse(text);
-  } catch {
-    sink.malformed(`not JSON: ${text}`);
-    return;
-  }
+  const message = decodeJson(text, sink);
+  if (message === undefined) return;
   if (typeof message !== 'object' || message === null) {
     sink.malformed(`not an object: ${text}`);
     return;

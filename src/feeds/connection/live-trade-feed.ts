@@ -73,15 +73,20 @@ export type ProviderConnectionOptions = Omit<
   'onMessage' | 'onOpen' | 'onDrop' | 'onFatal' | 'subscribeMessages'
 >;
 
-/** Parses a text message that must be one JSON object; reports it to `sink` as malformed otherwise. */
-export function decodeJsonObject(text: string, sink: MessageSink): Record<string, unknown> | undefined {
-  let message: unknown;
+/** Parses a text message; reports it to `sink` as malformed and gives `undefined` when it is not JSON. */
+export function decodeJson(text: string, sink: MessageSink): unknown {
   try {
-    message = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     sink.malformed(`not JSON: ${text}`);
     return undefined;
   }
+}
+
+/** Parses a text message that must be one JSON object; reports it to `sink` as malformed otherwise. */
+export function decodeJsonObject(text: string, sink: MessageSink): Record<string, unknown> | undefined {
+  const message = decodeJson(text, sink);
+  if (message === undefined) return undefined;
   if (typeof message !== 'object' || message === null || Array.isArray(message)) {
     sink.malformed(`not an object: ${text}`);
     return undefined;
