@@ -8,7 +8,6 @@ import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
 import { latestCacheConformance, latestTick, liveBusConformance } from '../../src/cache/conformance.ts';
-import type { LiveBus } from '../../src/cache/live-bus.ts';
 import { RedisLatestCache } from '../../src/cache/redis/redis-latest-cache.ts';
 import { RedisLiveBus } from '../../src/cache/redis/redis-live-bus.ts';
 import { closeCache, createCache, openCache } from '../../src/cache/registry.ts';
@@ -30,38 +29,37 @@ if ('skip' in redis) {
   /** A prefix per test, so tests share the server but never each other's keys or channel. */
   const freshPrefix = () => `streamlines-test:${process.pid}:${++prefixCounter}:`;
 
-  latestCacheConformance('redis', async () => {
-    const caches: RedisLatestCache[] = [];
+  /** Opens what `make` makes and keeps it, so `closeAll` closes everything a conformance case opened. */
+  const openedTracker = () => {
+    const opened: { close(): Promise<void> }[] = [];
     return {
-      create: async (ttlMs) => {
-        const cache = new RedisLatestCache({ url, ttlMs, keyPrefix: freshPrefix() });
-        await cache.open();
-        caches.push(cache);
-        return cache;
+      open: async <T extends { open(): Promise<void>; close(): Promise<void> }>(made: T): Promise<T> => {
+        await made.open();
+        opened.push(made);
+        return made;
       },
-      cleanup: async () => {
-        for (const cache of caches) await cache.close();
+      closeAll: async () => {
+        for (const one of opened) await one.close();
       },
+    };
+  };
+
+  latestCacheConformance('redis', async () => {
+    const tracker = openedTracker();
+    return {
+      create: (ttlMs) => tracker.open(new RedisLatestCache({ url, ttlMs, keyPrefix: freshPrefix() })),
+      cleanup: tracker.closeAll,
     };
   });
 
   liveBusConformance('redis, separate publisher and subscriber connections', async () => {
     const keyPrefix = freshPrefix();
     // Small publishes, so the 5000-message test also checks that split batches stay in order.
-    const publisher = new RedisLiveBus({ url, keyPrefix, maxMessagesPerPublish: 64 });
-    await publisher.open();
-    const buses: LiveBus[] = [publisher];
+    const tracker = openedTracker();
     return {
-      publisher,
-      subscriber: async () => {
-        const bus = new RedisLiveBus({ url, keyPrefix });
-        await bus.open();
-        buses.push(bus);
-        return bus;
-      },
-      cleanup: async () => {
-        for (const bus of buses) await bus.close();
-      },
+      publisher: await tracker.open(new RedisLiveBus({ url, keyPrefix, maxMessagesPerPublish: 64 })),
+      subscriber: () => tracker.open(new RedisLiveBus({ url, keyPrefix })),
+      cleanup: tracker.closeAll,
     };
   });
 
