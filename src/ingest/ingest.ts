@@ -9,6 +9,7 @@
  * append's producer state instead would cost a few KB per append with a few hundred symbols.
  */
 
+import { sleepUnlessAborted } from '../core/abortable-sleep.ts';
 import { type FeedCauseKind, type FeedStatus, LIVE_FEED_STATES } from '../core/pipeline-view.ts';
 import { type IngestEntry, type RejectReason, TOPIC_TICKS } from '../core/records.ts';
 import type { Feed, FeedBatch } from '../feeds/feed.ts';
@@ -293,7 +294,7 @@ export class Ingest {
           status.stalled = { reason: 'no_space', since: Date.now(), message: errorMessage(error) };
           this.#onFault({ feed: status.name, phase: 'start', ...status.stalled });
         }
-        if (!(await sleep(waitMs, signal))) {
+        if (!(await sleepUnlessAborted(waitMs, signal))) {
           delete status.stalled;
           return false;
         }
@@ -467,22 +468,6 @@ function errorMessage(error: unknown): string {
 function writeFault(fault: IngestFault): void {
   const what = fault.phase === 'start' ? 'paused: the log cannot take appends' : 'resumed';
   process.stderr.write(`ingest: feed ${fault.feed} ${what} (${fault.reason}): ${fault.message}\n`);
-}
-
-/** Resolves true after `ms`, or false as soon as `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** The last dedup checkpoint in the log, or undefined. */

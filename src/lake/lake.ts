@@ -4,6 +4,7 @@
  * before the store.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { sleepUnlessAborted } from '../core/abortable-sleep.ts';
 import type { DuckDbStore } from '../store/duckdb/duckdb-store.ts';
 import type { LakeConfig } from './lake-config.ts';
 import { LakeStore } from './lake-store.ts';
@@ -100,7 +101,7 @@ export class EmbeddedLake implements Warehouse {
       } catch (error) {
         this.#options.onError?.(error);
       }
-      await sleep(this.#options.config.intervalMs, signal);
+      await sleepUnlessAborted(this.#options.config.intervalMs, signal);
     }
   }
 
@@ -113,16 +114,4 @@ export class EmbeddedLake implements Warehouse {
     if (this.#writer === undefined) throw new Error('EmbeddedLake.open() must be called first');
     return this.#writer;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

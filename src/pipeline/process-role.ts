@@ -13,6 +13,7 @@
  * partition's stored checkpoint is refused, and that runner stops.
  */
 
+import { sleepUnlessAborted } from '../core/abortable-sleep.ts';
 import type { LiveListener } from '../core/pipeline-view.ts';
 import { type Counters, TOPIC_TICKS } from '../core/records.ts';
 import type { Log } from '../log/log.ts';
@@ -170,7 +171,7 @@ export class ProcessRole {
     const signal = this.#stopping.signal;
     const every = this.#options.rebalanceMs ?? 1_000;
     while (!signal.aborted) {
-      await sleep(every, signal);
+      await sleepUnlessAborted(every, signal);
       if (signal.aborted) return;
       await this.#rebalance().catch((error: unknown) => this.#event(`rebalance failed: ${message(error)}`));
       await this.#reportOffsets().catch((error: unknown) =>
@@ -276,17 +277,4 @@ export class ProcessRole {
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
