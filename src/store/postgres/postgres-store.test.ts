@@ -506,6 +506,22 @@ describe('PGlite + TimescaleDB over pglite-socket', { timeout: 180_000 }, () => 
     maxConnections: 1,
   });
 
+  /** Runs `run` on an opened store (the options above plus `extra`) in a fresh schema, then drops both. */
+  async function withStore(
+    extra: Partial<PostgresStoreOptions>,
+    run: (store: PostgresStore, schema: string) => Promise<void>,
+  ): Promise<void> {
+    const { schema, drop } = await createTestSchema(server.url);
+    const store = new PostgresStore({ ...options(schema), ...extra });
+    try {
+      await store.open();
+      await run(store, schema);
+    } finally {
+      await store.close();
+      await drop();
+    }
+  }
+
   storeConformance(
     'postgres on PGlite with TimescaleDB',
     async () => {
@@ -520,14 +536,7 @@ describe('PGlite + TimescaleDB over pglite-socket', { timeout: 180_000 }, () => 
   );
 
   test('ticks and candles are hypertables with retention and compression policies from the options', async () => {
-    const { schema, drop } = await createTestSchema(server.url);
-    const store = new PostgresStore({
-      ...options(schema),
-      ticksRetentionMs: 2 * DAY,
-      aggregatesRetentionMs: 5 * DAY,
-    });
-    try {
-      await store.open();
+    await withStore({ ticksRetentionMs: 2 * DAY, aggregatesRetentionMs: 5 * DAY }, async (store, schema) => {
       assert.equal(store.layout, 'timescale');
       const hypertables = await sql(
         server.url,
@@ -572,19 +581,13 @@ describe('PGlite + TimescaleDB over pglite-socket', { timeout: 180_000 }, () => 
           compress_after: null,
         },
       ]);
-    } finally {
-      await store.close();
-      await drop();
-    }
+    });
   });
 
   test('1d candles come from the candles_1d continuous aggregate over the 1h candles', async () => {
-    const { schema, drop } = await createTestSchema(server.url);
-    const store = new PostgresStore(options(schema));
     const candle = (interval: Candle['interval'], ts: number, fields: Partial<Candle>): Candle =>
       testCandle(ts, { interval, ...ONES, ...fields });
-    try {
-      await store.open();
+    await withStore({}, async (store, schema) => {
       const views = await sql(
         server.url,
         `SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates
@@ -630,17 +633,11 @@ describe('PGlite + TimescaleDB over pglite-socket', { timeout: 180_000 }, () => 
       assert.deepStrictEqual(await store.candles('BTCUSDT', '1d', { limit: 10 }), [rollUp]);
       await sql(server.url, `CALL refresh_continuous_aggregate('${schema}.candles_1d', NULL, NULL)`);
       assert.deepStrictEqual(await store.candles('BTCUSDT', '1d', { limit: 10 }), [rollUp]);
-    } finally {
-      await store.close();
-      await drop();
-    }
+    });
   });
 
   test('applyRetention drops whole chunks older than the cutoff', async () => {
-    const { schema, drop } = await createTestSchema(server.url);
-    const store = new PostgresStore({ ...options(schema), ticksRetentionMs: 2 * DAY });
-    try {
-      await store.open();
+    await withStore({ ticksRetentionMs: 2 * DAY }, async (store) => {
       await store.write(
         batch({ ticks: [0, 1, 2, 3].map((d) => tick(d, D0 + d * DAY + 1000, { id: `t${d}` })) }),
       );
@@ -652,17 +649,11 @@ describe('PGlite + TimescaleDB over pglite-socket', { timeout: 180_000 }, () => 
         (await store.ticks('BTCUSDT', { limit: 10 })).map((t) => t.id),
         ['t2', 't3'],
       );
-    } finally {
-      await store.close();
-      await drop();
-    }
+    });
   });
 
   test('compressed tick chunks still read back exactly, and accept late ticks', async () => {
-    const { schema, drop } = await createTestSchema(server.url);
-    const store = new PostgresStore(options(schema));
-    try {
-      await store.open();
+    await withStore({}, async (store, schema) => {
       await store.write(
         batch({
           ticks: [tick(0, D0 + 1, { id: 'a', price: 0.1 + 0.2 }), tick(1, D0 + 2, { id: 'b', maShort: 1.5 })],
@@ -683,9 +674,6 @@ describe('PGlite + TimescaleDB over pglite-socket', { timeout: 180_000 }, () => 
           ['c', 100, null],
         ],
       );
-    } finally {
-      await store.close();
-      await drop();
-    }
+    });
   });
 });
