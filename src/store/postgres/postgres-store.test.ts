@@ -26,6 +26,21 @@ function tick(seq: number, ts: number, fields: Partial<ProcessedTick> = {}): Pro
 
 const batch = makeBatch;
 
+/** Opens `store` for `run`, then closes it and calls `drop` (its schema), pass or fail. */
+async function usingStore(
+  store: PostgresStore,
+  drop: () => Promise<void>,
+  run: (store: PostgresStore) => Promise<void>,
+): Promise<void> {
+  try {
+    await store.open();
+    await run(store);
+  } finally {
+    await store.close();
+    await drop();
+  }
+}
+
 async function sql(url: string, text: string, values: unknown[] = []): Promise<pg.QueryResultRow[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -107,14 +122,7 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
   /** Runs `run` on an opened store in a schema of its own, then closes the store and drops the schema. */
   async function withIsolatedStore(run: (store: PostgresStore) => Promise<void>): Promise<void> {
     const { drop, make } = await isolated();
-    const store = make();
-    try {
-      await store.open();
-      await run(store);
-    } finally {
-      await store.close();
-      await drop();
-    }
+    await usingStore(make(), drop, run);
   }
 
   storeConformance(
@@ -512,14 +520,9 @@ describe('PGlite + TimescaleDB over pglite-socket', { timeout: 180_000 }, () => 
     run: (store: PostgresStore, schema: string) => Promise<void>,
   ): Promise<void> {
     const { schema, drop } = await createTestSchema(server.url);
-    const store = new PostgresStore({ ...options(schema), ...extra });
-    try {
-      await store.open();
-      await run(store, schema);
-    } finally {
-      await store.close();
-      await drop();
-    }
+    await usingStore(new PostgresStore({ ...options(schema), ...extra }), drop, (store) =>
+      run(store, schema),
+    );
   }
 
   storeConformance(
