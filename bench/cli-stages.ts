@@ -3,7 +3,8 @@
  * end (a replay at full speed into the store, with the child's memory over the run) and the
  * latency from ingest to WebSocket clients under a live synthetic feed.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
@@ -21,6 +22,10 @@ export interface PipelineResult {
   rssHalfMb: number;
   rssEndMb: number;
   rssPeakMb: number;
+  /** User + system CPU seconds of the CLI process from listening until drained, all threads. */
+  cpuSeconds: number;
+  /** The same per thread name (main thread `node`, DuckDB's, libuv's, V8's, workers'), summed by name. */
+  cpuSecondsByThread: Record<string, number>;
 }
 
 /**
@@ -31,11 +36,13 @@ export async function measurePipeline(
   replay: string,
   lines: number,
   dataDir: string,
+  extraArgs: readonly string[] = [],
 ): Promise<PipelineResult> {
-  const cli = await startCli(['--replay', replay, '--speed', 'max', '--data-dir', dataDir]);
+  const cli = await startCli(['--replay', replay, '--speed', 'max', '--data-dir', dataDir, ...extraArgs]);
   const pid = cli.child.pid!;
   try {
     const started = performance.now();
+    const threadsBefore = await threadCpuSeconds(pid);
     const rssStartMb = await rssMb(pid);
     const samples: { at: number; rss: number }[] = [{ at: 0, rss: rssStartMb }];
     let stats: { drained: boolean; accepted: number } = { drained: false, accepted: 0 };
@@ -45,6 +52,7 @@ export async function measurePipeline(
       samples.push({ at: performance.now() - started, rss: await rssMb(pid) });
     }
     const ms = performance.now() - started;
+    const threadsAfter = await threadCpuSeconds(pid);
     const rssEndMb = await rssMb(pid);
     const half = samples.reduce((best, sample) =>
       Math.abs(sample.at - ms / 2) < Math.abs(best.at - ms / 2) ? sample : best,
@@ -57,6 +65,7 @@ export async function measurePipeline(
       rssHalfMb: half.rss,
       rssEndMb,
       rssPeakMb: Math.max(rssEndMb, ...samples.map((sample) => sample.rss)),
+      ...cpuBetween(threadsBefore, threadsAfter),
     };
   } finally {
     await stopCli(cli);
@@ -172,13 +181,42 @@ export interface IdleCpuResult {
   acceptedPerSec: number;
 }
 
-/** User + system CPU seconds of a process so far, from /proc/PID/stat (Linux). */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+/** User + system CPU seconds of a process (or one thread's stat file) so far, from /proc (Linux). */
+async function cpuSeconds(pid: number, statPath = `/proc/${pid}/stat`): Promise<number> {
+  const stat = await readFile(statPath, 'utf8');
   // Fields after the command name (which may hold spaces) start after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticksPerSecond = 100; // USER_HZ, 100 on every Linux this runs on
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+/** CPU seconds so far of each live thread of a process, by thread id, with the thread's name. */
+async function threadCpuSeconds(pid: number): Promise<Map<string, { name: string; seconds: number }>> {
+  const threads = new Map<string, { name: string; seconds: number }>();
+  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [])) {
+    try {
+      const name = (await readFile(`/proc/${pid}/task/${tid}/comm`, 'utf8')).trim();
+      threads.set(tid, { name, seconds: await cpuSeconds(pid, `/proc/${pid}/task/${tid}/stat`) });
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return threads;
+}
+
+/** CPU used between two samples, in total and per thread name (threads that ended are missed). */
+function cpuBetween(
+  before: Map<string, { name: string; seconds: number }>,
+  after: Map<string, { name: string; seconds: number }>,
+): { cpuSeconds: number; cpuSecondsByThread: Record<string, number> } {
+  const byThread: Record<string, number> = {};
+  let total = 0;
+  for (const [tid, { name, seconds }] of after) {
+    const used = seconds - (before.get(tid)?.seconds ?? 0);
+    byThread[name] = Number(((byThread[name] ?? 0) + used).toFixed(2));
+    total += used;
+  }
+  return { cpuSeconds: Number(total.toFixed(2)), cpuSecondsByThread: byThread };
 }
 
 /**
@@ -207,5 +245,45 @@ export async function measureIdleCpu(options: LiveMarketOptions): Promise<IdleCp
     };
   } finally {
     await stopCli(cli);
+  }
+}
+
+/**
+ * `npx node bench/cli-stages.ts pipeline [LINES] [--cpu-prof DIR] [--config FILE]`: the pipeline stage alone on a
+ * fresh replay like `npm run bench`'s (default 1 000 000 lines), printed as one JSON line with the
+ * CLI's CPU seconds per million lines (the load-independent figure). `--cpu-prof DIR` runs the CLI
+ * under V8's profiler (slower) and leaves its .cpuprofile files in DIR.
+ */
+if (import.meta.main) {
+  const { writeReplay } = await import('../test/support/generate-ticks.ts');
+  const { SYMBOLS } = await import('./micro.ts');
+  const args = process.argv.slice(2);
+  const profileAt = args.indexOf('--cpu-prof');
+  const profileDir = profileAt >= 0 ? path.resolve(args.splice(profileAt, 2)[1] ?? 'profiles') : undefined;
+  const configAt = args.indexOf('--config');
+  const extraArgs = configAt >= 0 ? ['--config', path.resolve(args.splice(configAt, 2)[1] ?? '')] : [];
+  const [stage = 'pipeline', linesArg = '1000000'] = args;
+  if (stage !== 'pipeline') {
+    process.stderr.write(
+      'usage: node bench/cli-stages.ts pipeline [LINES] [--cpu-prof DIR] [--config FILE]\n',
+    );
+    process.exit(2);
+  }
+  // The CLI child inherits this: the bench process itself spawns nothing else.
+  if (profileDir !== undefined) process.env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${profileDir}`;
+  const dir = await mkdtemp(path.join(tmpdir(), 'streamlines-pipeline-'));
+  try {
+    const replay = path.join(dir, 'ticks.ndjson');
+    await writeReplay(replay, { count: Number(linesArg), seed: 1, hostile: false, symbols: [...SYMBOLS] });
+    const lines = (await readFile(replay, 'utf8')).split('\n').filter((line) => line !== '').length;
+    const loadBefore = (await import('node:os')).loadavg()[0]!;
+    const result = await measurePipeline(replay, lines, path.join(dir, 'data'), extraArgs);
+    const cpuSecondsPerMillion = Number(((result.cpuSeconds / lines) * 1e6).toFixed(2));
+    const loadAverage = [loadBefore, (await import('node:os')).loadavg()[0]!].map((l) =>
+      Number(l.toFixed(2)),
+    );
+    process.stdout.write(`${JSON.stringify({ lines, ...result, cpuSecondsPerMillion, loadAverage })}\n`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }

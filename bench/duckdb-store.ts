@@ -2,7 +2,7 @@
  * Measures the DuckDB store's hot paths on a file in a temp dir:
  * - bulk writes: batches of 5,000 ProcessedTicks (100 symbols) with their checkpoint, in rows/s;
  * - `candles(symbol, '1m', {limit: 1000})` on a table of 100,000 candles, p50/p99 latency.
- * Run: `npx node bench/duckdb-store.ts [batches]`.
+ * Run: `npx node bench/duckdb-store.ts [batches] [ticksPerBatch]` (default 100 batches of 5 000).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -13,7 +13,7 @@ import type { StoreBatch } from '../src/store/store.ts';
 import { benchTickBatch, BENCH_T0 as T0 } from './tick-batch.ts';
 import { quantile } from './util.ts';
 
-const TICKS_PER_BATCH = 5000;
+const TICKS_PER_BATCH = Number(process.argv[3] ?? 5000);
 const SYMBOLS = 100;
 const SYMBOL_NAMES = Array.from({ length: SYMBOLS }, (_, i) => `SYM${i}`);
 const batchCount = Number(process.argv[2] ?? 100);
@@ -44,7 +44,7 @@ async function benchWrites(file: string, inFlight: number): Promise<void> {
     });
   }
   await store.write(batches[0]!); // warm-up: appenders created, file grown
-  const roundSize = 20;
+  const roundSize = Math.min(20, batchCount - 1);
   const rates: number[] = [];
   const cpuBefore = process.cpuUsage();
   for (let first = 1; first + roundSize <= batchCount; first += roundSize) {
