@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { generateLines } from '../../test/support/generate-ticks.ts';
 import { parseConfig } from '../config/load.ts';
 import { ControlError } from '../core/pipeline-view.ts';
 import { EmbeddedPipeline } from './embedded-pipeline.ts';
@@ -62,6 +66,62 @@ describe('EmbeddedPipeline control', () => {
       assert.equal(await code(pipeline.removeSymbol('synthetic', 'ZZZ')), 'conflict');
     } finally {
       await pipeline.stop();
+    }
+  });
+});
+
+/** Runs a replay file through a memory pipeline and returns everything the store and stats say. */
+async function replayResults(file: string, symbols: readonly string[]): Promise<unknown> {
+  const config = parseConfig({
+    feeds: [{ type: 'replay', path: file, speed: 'max' }],
+    log: { type: 'memory' },
+    store: { type: 'memory' },
+    lake: { enabled: false },
+  });
+  const pipeline = new EmbeddedPipeline({ config, dataDir: '/nonexistent' });
+  await pipeline.start();
+  try {
+    await until(() => pipeline.stats().drained, 'the replay to drain');
+    const { accepted, rejected, duplicates, late, candlesClosed } = pipeline.stats();
+    const perSymbol: Record<string, unknown> = {};
+    for (const symbol of symbols) {
+      perSymbol[symbol] = {
+        ticks: await pipeline.store.ticks(symbol, { limit: 10_000 }),
+        candles: await pipeline.store.candles(symbol, '1m', { limit: 10_000 }),
+      };
+    }
+    return { accepted, rejected, duplicates, late, candlesClosed, perSymbol };
+  } finally {
+    await pipeline.stop();
+  }
+}
+
+describe('EmbeddedPipeline replay input', () => {
+  it('gives the same results whatever the field order, spacing and line endings of the file', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'streamlines-replay-format-'));
+    try {
+      const symbols = ['AAA', 'BBB', 'CCC'];
+      const lines = [...generateLines({ count: 3_000, seed: 3, symbols, hostile: false })];
+      const canonical = path.join(dir, 'canonical.ndjson');
+      await writeFile(canonical, `${lines.join('\n')}\n`);
+      // The same records as another producer might write them: keys reversed, spaces around every
+      // token, CRLF line ends, blank lines between, numbers in exponent form where that is exact.
+      const reformatted = path.join(dir, 'reformatted.ndjson');
+      const rewritten = lines.map((line) => {
+        const record = JSON.parse(line) as Record<string, unknown>;
+        const reversed = Object.fromEntries(Object.entries(record).reverse());
+        const text = JSON.stringify(reversed, null, 1).replaceAll('\n', ' ');
+        return text.replace(/"ts": (\d+)(\d{3})\b/, (_, head: string, tail: string) =>
+          tail === '000' ? `"ts": ${head}e3` : `"ts": ${head}${tail}`,
+        );
+      });
+      assert.notEqual(rewritten[0], lines[0]);
+      await writeFile(reformatted, `  ${rewritten.join('\r\n\r\n')}\r\n`);
+      const expected = await replayResults(canonical, symbols);
+      assert.ok((expected as { accepted: number }).accepted > 2_500);
+      assert.deepEqual(await replayResults(reformatted, symbols), expected);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
