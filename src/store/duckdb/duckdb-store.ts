@@ -7,16 +7,11 @@ import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  BIGINT,
-  BOOLEAN,
-  DOUBLE,
   type DuckDBAppender,
   type DuckDBConnection,
-  DuckDBDataChunk,
+  type DuckDBDataChunk,
   DuckDBInstance,
-  type DuckDBType,
   type DuckDBValue,
-  VARCHAR,
 } from '@duckdb/node-api';
 import type {
   Alert,
@@ -46,6 +41,7 @@ import type {
   SymbolSummary,
 } from '../store.ts';
 import { CheckpointConflictError, expiryPlan, sameOffsets } from '../store.ts';
+import { buildChunks, type Column } from './chunk-builder.ts';
 import { applyMigrations, MIGRATIONS, type Migration } from './migrations.ts';
 import {
   ALERT_READ_COLUMNS,
@@ -83,89 +79,78 @@ export function defaultDuckDbMemoryLimitBytes(totalMemoryBytes: number = os.tota
   return Math.min(512 * MIB, Math.max(256 * MIB, Math.floor(totalMemoryBytes / 32 / MIB) * MIB));
 }
 
-/** A column of a bulk-appended table: its DuckDB type and how to read it off a record. */
-interface Column<T> {
-  type: DuckDBType;
-  value: (record: T) => DuckDBValue;
-}
-
-/** DuckDB's vector size: the most rows one data chunk can hold. */
-const CHUNK_ROWS = 2048;
-
-const nullable = (value: number | null | undefined): number | null => value ?? null;
-
 // Column order must match the CREATE TABLE order in migrations.ts: appenders are positional.
 const TICK_COLUMNS: readonly Column<ProcessedTick>[] = [
-  { type: BIGINT, value: (tick) => BigInt(tick.seq) },
-  { type: VARCHAR, value: (tick) => tick.source },
-  { type: VARCHAR, value: (tick) => tick.symbol },
-  { type: BIGINT, value: (tick) => BigInt(tick.ts) },
-  { type: DOUBLE, value: (tick) => tick.price },
-  { type: DOUBLE, value: (tick) => tick.size },
-  { type: VARCHAR, value: (tick) => tick.id ?? null },
-  { type: VARCHAR, value: (tick) => tick.side ?? null },
-  { type: BIGINT, value: (tick) => BigInt(tick.receivedAt) },
-  { type: DOUBLE, value: (tick) => nullable(tick.maShort) },
-  { type: DOUBLE, value: (tick) => nullable(tick.maLong) },
-  { type: BOOLEAN, value: (tick) => tick.late },
+  { kind: 'bigint', value: (tick) => tick.seq },
+  { kind: 'varchar', value: (tick) => tick.source },
+  { kind: 'varchar', value: (tick) => tick.symbol },
+  { kind: 'bigint', value: (tick) => tick.ts },
+  { kind: 'double', value: (tick) => tick.price },
+  { kind: 'double', value: (tick) => tick.size },
+  { kind: 'varchar', value: (tick) => tick.id },
+  { kind: 'varchar', value: (tick) => tick.side },
+  { kind: 'bigint', value: (tick) => tick.receivedAt },
+  { kind: 'double', value: (tick) => tick.maShort },
+  { kind: 'double', value: (tick) => tick.maLong },
+  { kind: 'boolean', value: (tick) => tick.late },
 ];
 const CANDLE_COLUMNS: readonly Column<Candle>[] = [
-  { type: VARCHAR, value: (candle) => candle.symbol },
-  { type: VARCHAR, value: (candle) => candle.interval },
-  { type: BIGINT, value: (candle) => BigInt(candle.ts) },
-  { type: DOUBLE, value: (candle) => candle.open },
-  { type: DOUBLE, value: (candle) => candle.high },
-  { type: DOUBLE, value: (candle) => candle.low },
-  { type: DOUBLE, value: (candle) => candle.close },
-  { type: DOUBLE, value: (candle) => candle.volume },
-  { type: BIGINT, value: (candle) => BigInt(candle.trades) },
-  { type: DOUBLE, value: (candle) => nullable(candle.vwap) },
+  { kind: 'varchar', value: (candle) => candle.symbol },
+  { kind: 'varchar', value: (candle) => candle.interval },
+  { kind: 'bigint', value: (candle) => candle.ts },
+  { kind: 'double', value: (candle) => candle.open },
+  { kind: 'double', value: (candle) => candle.high },
+  { kind: 'double', value: (candle) => candle.low },
+  { kind: 'double', value: (candle) => candle.close },
+  { kind: 'double', value: (candle) => candle.volume },
+  { kind: 'bigint', value: (candle) => candle.trades },
+  { kind: 'double', value: (candle) => candle.vwap },
 ];
 const INDICATOR_COLUMNS: readonly Column<IndicatorPoint>[] = [
-  { type: VARCHAR, value: (point) => point.symbol },
-  { type: VARCHAR, value: (point) => point.interval },
-  { type: BIGINT, value: (point) => BigInt(point.ts) },
-  { type: DOUBLE, value: (point) => nullable(point.sma20) },
-  { type: DOUBLE, value: (point) => nullable(point.ema20) },
-  { type: DOUBLE, value: (point) => nullable(point.rsi14) },
-  { type: DOUBLE, value: (point) => nullable(point.bbUpper) },
-  { type: DOUBLE, value: (point) => nullable(point.bbMiddle) },
-  { type: DOUBLE, value: (point) => nullable(point.bbLower) },
+  { kind: 'varchar', value: (point) => point.symbol },
+  { kind: 'varchar', value: (point) => point.interval },
+  { kind: 'bigint', value: (point) => point.ts },
+  { kind: 'double', value: (point) => point.sma20 },
+  { kind: 'double', value: (point) => point.ema20 },
+  { kind: 'double', value: (point) => point.rsi14 },
+  { kind: 'double', value: (point) => point.bbUpper },
+  { kind: 'double', value: (point) => point.bbMiddle },
+  { kind: 'double', value: (point) => point.bbLower },
 ];
 const ALERT_COLUMNS: readonly Column<Alert>[] = [
-  { type: BIGINT, value: (alert) => BigInt(alert.seq) },
-  { type: BIGINT, value: (alert) => BigInt(alert.ts) },
-  { type: VARCHAR, value: (alert) => alert.symbol },
-  { type: VARCHAR, value: (alert) => alert.kind },
-  { type: DOUBLE, value: (alert) => alert.price },
-  { type: DOUBLE, value: (alert) => nullable(alert.threshold) },
-  { type: VARCHAR, value: (alert) => alert.message },
+  { kind: 'bigint', value: (alert) => alert.seq },
+  { kind: 'bigint', value: (alert) => alert.ts },
+  { kind: 'varchar', value: (alert) => alert.symbol },
+  { kind: 'varchar', value: (alert) => alert.kind },
+  { kind: 'double', value: (alert) => alert.price },
+  { kind: 'double', value: (alert) => alert.threshold },
+  { kind: 'varchar', value: (alert) => alert.message },
 ];
 const DEAD_LETTER_COLUMNS: readonly Column<DeadLetter>[] = [
-  { type: BIGINT, value: (deadLetter) => BigInt(deadLetter.seq) },
-  { type: VARCHAR, value: (deadLetter) => deadLetter.source },
-  { type: VARCHAR, value: (deadLetter) => deadLetter.reason },
-  { type: VARCHAR, value: (deadLetter) => deadLetter.detail },
-  { type: VARCHAR, value: (deadLetter) => deadLetter.raw },
-  { type: BIGINT, value: (deadLetter) => BigInt(deadLetter.receivedAt) },
+  { kind: 'bigint', value: (deadLetter) => deadLetter.seq },
+  { kind: 'varchar', value: (deadLetter) => deadLetter.source },
+  { kind: 'varchar', value: (deadLetter) => deadLetter.reason },
+  { kind: 'varchar', value: (deadLetter) => deadLetter.detail },
+  { kind: 'varchar', value: (deadLetter) => deadLetter.raw },
+  { kind: 'bigint', value: (deadLetter) => deadLetter.receivedAt },
 ];
 /** The per-symbol last tick of a batch, staged so `latest` is upserted in one statement. */
 const LATEST_COLUMNS: readonly Column<ProcessedTick>[] = [
-  { type: VARCHAR, value: (tick) => tick.symbol },
-  { type: BIGINT, value: (tick) => BigInt(tick.seq) },
-  { type: VARCHAR, value: (tick) => tick.source },
-  { type: BIGINT, value: (tick) => BigInt(tick.ts) },
-  { type: DOUBLE, value: (tick) => tick.price },
-  { type: DOUBLE, value: (tick) => tick.size },
-  { type: DOUBLE, value: (tick) => nullable(tick.maShort) },
-  { type: DOUBLE, value: (tick) => nullable(tick.maLong) },
+  { kind: 'varchar', value: (tick) => tick.symbol },
+  { kind: 'bigint', value: (tick) => tick.seq },
+  { kind: 'varchar', value: (tick) => tick.source },
+  { kind: 'bigint', value: (tick) => tick.ts },
+  { kind: 'double', value: (tick) => tick.price },
+  { kind: 'double', value: (tick) => tick.size },
+  { kind: 'double', value: (tick) => tick.maShort },
+  { kind: 'double', value: (tick) => tick.maLong },
 ];
 
 /** The checkpoint goes in through an appender too, after its old row is deleted (see write). */
 const CHECKPOINT_COLUMNS: readonly Column<readonly [string, string, string]>[] = [
-  { type: VARCHAR, value: (row) => row[0] },
-  { type: VARCHAR, value: (row) => row[1] },
-  { type: VARCHAR, value: (row) => row[2] },
+  { kind: 'varchar', value: (row) => row[0] },
+  { kind: 'varchar', value: (row) => row[1] },
+  { kind: 'varchar', value: (row) => row[2] },
 ];
 
 /**
@@ -189,27 +174,6 @@ type BulkTable =
   | 'dead_letters'
   | 'latest_stage'
   | 'checkpoints';
-
-/**
- * Fills data chunks column by column: one native copy per numeric column instead of one call per
- * value. Throws (before any transaction) on a value the column cannot hold, e.g. a fractional ts.
- */
-function buildChunks<T>(columns: readonly Column<T>[], records: readonly T[]): DuckDBDataChunk[] {
-  const types = columns.map((column) => column.type);
-  const chunks: DuckDBDataChunk[] = [];
-  for (let offset = 0; offset < records.length; offset += CHUNK_ROWS) {
-    const rowCount = Math.min(CHUNK_ROWS, records.length - offset);
-    const chunk = DuckDBDataChunk.create(types, rowCount);
-    for (let columnIndex = 0; columnIndex < columns.length; columnIndex++) {
-      const vector = chunk.getColumnVector(columnIndex);
-      const read = columns[columnIndex]!.value;
-      for (let row = 0; row < rowCount; row++) vector.setItem(row, read(records[offset + row]!));
-      vector.flush();
-    }
-    chunks.push(chunk);
-  }
-  return chunks;
-}
 
 /** A batch turned into data chunks, ready to append. */
 type BatchChunks = [table: BulkTable, chunks: DuckDBDataChunk[]][];
