@@ -39,8 +39,17 @@ import type { Store } from '../store/store.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { LogReplay } from './sink-replay.ts';
 
-/** Well inside the embedded log's tail cache (100k records, 8 MiB encoded: ~300k ticks), so the processor reads from memory. */
-const MAX_LAG_ENTRIES = 60_000;
+/**
+ * Processed entries the store writer may fall behind by, which is also the largest commit: above
+ * DuckDB's row group (122 880 rows) a transaction's ticks skip the write-ahead log.
+ */
+const MAX_QUEUED_ENTRIES = 150_000;
+/**
+ * Log entries ingest may run ahead of the store by: the writer's queue plus a margin. The processor
+ * runs ahead of the writer, so it stays within the embedded log's tail cache (100 000 records per
+ * partition) and reads from memory.
+ */
+const MAX_LAG_ENTRIES = 180_000;
 
 export interface EmbeddedPipelineOptions {
   config: Config;
@@ -144,6 +153,7 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
         for (const listener of this.#listeners) listener(channel, data);
       },
       metrics: options.metrics,
+      maxQueuedEntries: MAX_QUEUED_ENTRIES,
     });
   }
 

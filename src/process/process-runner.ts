@@ -48,6 +48,13 @@ export interface ProcessRunnerOptions {
    * queued, or an input ended, or the runner stops. Live subscribers never wait for it.
    */
   commitIntervalMs?: number;
+  /**
+   * Processed entries the writer may fall behind by before processing waits for it (default 50 000).
+   * Under load the writer commits everything queued at once, so this is also the largest commit:
+   * DuckDB writes a transaction of a full row group (122 880 rows) straight to the file instead of
+   * through its write-ahead log, which cut its CPU per tick by a third (docs/benchmarks.md).
+   */
+  maxQueuedEntries?: number;
   /** Receives live messages as soon as a batch is processed (before its store commit). */
   publish?: LiveListener;
   /** Told about every committed batch (latencies, store write time). */
@@ -84,7 +91,7 @@ interface PreparedBatch {
 
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 15_000;
-/** Processed entries the writer may fall behind by before processing waits for it. */
+/** Default of `maxQueuedEntries`. */
 const MAX_QUEUED_ENTRIES = 50_000;
 
 export class ProcessRunner {
@@ -93,6 +100,7 @@ export class ProcessRunner {
   readonly #config: ProcessConfig;
   readonly #maxBatch: number;
   readonly #commitIntervalMs: number;
+  readonly #maxQueuedEntries: number;
   readonly #publish: LiveListener | undefined;
   readonly #metrics: BatchMetricsRecorder | undefined;
   readonly #health: HealthReporter | undefined;
@@ -136,6 +144,7 @@ export class ProcessRunner {
     this.#config = options.config;
     this.#maxBatch = options.maxBatch ?? 20_000;
     this.#commitIntervalMs = options.commitIntervalMs ?? 1_000;
+    this.#maxQueuedEntries = options.maxQueuedEntries ?? MAX_QUEUED_ENTRIES;
     this.#publish = options.publish;
     this.#metrics = options.metrics;
     this.#health = options.health;
@@ -241,7 +250,7 @@ export class ProcessRunner {
         this.#failed = false;
         continue;
       }
-      if (this.#queuedEntries >= MAX_QUEUED_ENTRIES) {
+      if (this.#queuedEntries >= this.#maxQueuedEntries) {
         await this.#waitForWriter(250);
         continue;
       }
