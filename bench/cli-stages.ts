@@ -79,6 +79,8 @@ export interface LiveMarketOptions {
   ticksPerSecond: number;
   warmupMs: number;
   measureMs: number;
+  /** Hears the CLI's stdout after it listens (e.g. `--trace-gc` lines, with NODE_OPTIONS set). */
+  onCliStdout?: (chunk: Buffer) => void;
 }
 
 /** Starts `streamlines run` on a synthetic feed of `options` (config and data dir named `name` in `dir`). */
@@ -119,6 +121,7 @@ export async function measureWsLatency(options: LiveMarketOptions): Promise<WsLa
     // Every client comes from this one address: lift the per-address cap above their number.
     server: { ws: { maxConnectionsPerClient: options.symbols.length + 10 } },
   });
+  if (options.onCliStdout) cli.child.stdout!.on('data', options.onCliStdout);
   const clients: WebSocket[] = [];
   try {
     const wsUrl = `${cli.baseUrl.replace(/^http/, 'ws')}/ws`;
@@ -263,9 +266,57 @@ if (import.meta.main) {
   const configAt = args.indexOf('--config');
   const extraArgs = configAt >= 0 ? ['--config', path.resolve(args.splice(configAt, 2)[1] ?? '')] : [];
   const [stage = 'pipeline', linesArg = '1000000'] = args;
+  if (stage === 'ws') {
+    // `ws [TICKS_PER_SEC] [--trace-gc]`: the WebSocket latency stage as `npm run bench` runs it,
+    // with a summary of the CLI's garbage collections over the measured window.
+    const traceGc = process.argv.includes('--trace-gc');
+    if (traceGc) process.env.NODE_OPTIONS = `--import ${path.join(import.meta.dirname, 'trace-gc.ts')}`;
+    const gcPauses: { kind: string; ms: number }[] = [];
+    let lastMarkCompact: string | undefined;
+    let measuring = false;
+    const dir = await mkdtemp(path.join(tmpdir(), 'streamlines-ws-'));
+    try {
+      const warmupMs = 3_000;
+      setTimeout(() => {
+        measuring = true;
+      }, warmupMs).unref();
+      const result = await measureWsLatency({
+        dir,
+        symbols: (await import('./micro.ts')).SYMBOLS,
+        ticksPerSecond: Number(args[1] ?? 20_000),
+        warmupMs,
+        measureMs: 20_000,
+        onCliStdout: (chunk) => {
+          if (!measuring) return;
+          for (const line of String(chunk).split('\n'))
+            if (line.includes('Mark-Compact')) lastMarkCompact = line.trim();
+          // e.g. "[123:0x...]  4567 ms: Scavenge 40.1 (52.3) -> 38.2 (52.3) MB, pooled: 0 MB, 1.23 / 0.00 ms ..."
+          for (const match of String(chunk).matchAll(
+            /ms: ([A-Za-z-]+(?: \([^)]*\))?)[^,]*, (?:pooled: [\d.]+ MB, )?([\d.]+) \//g,
+          ))
+            gcPauses.push({ kind: match[1]!, ms: Number(match[2]) });
+        },
+      });
+      const byKind: Record<string, { count: number; totalMs: number; maxMs: number }> = {};
+      for (const { kind, ms } of gcPauses) {
+        byKind[kind] ??= { count: 0, totalMs: 0, maxMs: 0 };
+        const entry = byKind[kind];
+        entry.count++;
+        entry.totalMs = Number((entry.totalMs + ms).toFixed(2));
+        entry.maxMs = Math.max(entry.maxMs, ms);
+      }
+      const loadAverage = (await import('node:os')).loadavg().map((l) => Number(l.toFixed(2)));
+      process.stdout.write(
+        `${JSON.stringify({ ...result, ...(traceGc && { gc: byKind, lastMarkCompact }), loadAverage })}\n`,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    process.exit(0);
+  }
   if (stage !== 'pipeline') {
     process.stderr.write(
-      'usage: node bench/cli-stages.ts pipeline [LINES] [--cpu-prof DIR] [--config FILE]\n',
+      'usage: node bench/cli-stages.ts pipeline [LINES] [--cpu-prof DIR] [--config FILE] | ws [TICKS_PER_SEC] [--trace-gc]\n',
     );
     process.exit(2);
   }
