@@ -122,6 +122,56 @@ describe('ProcessRunner', () => {
     await running;
   });
 
+  it('processes at most maxQueuedEntries ahead of a slow store, then commits them as one transaction', async () => {
+    /** A store whose writes wait until the test opens the gate, recording each commit's tick count. */
+    class GatedStore extends MemoryStore {
+      readonly commits: number[] = [];
+      #open = false;
+      #waiting: (() => void)[] = [];
+      release(): void {
+        this.#open = true;
+        for (const wake of this.#waiting.splice(0)) wake();
+      }
+      override async write(batch: StoreBatch): Promise<void> {
+        if (!this.#open) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+        this.commits.push(batch.ticks.length);
+        return super.write(batch);
+      }
+    }
+    const log = new MemoryLog();
+    const store = new GatedStore();
+    await log.open();
+    await store.open();
+    let published = 0;
+    const runner = new ProcessRunner({
+      log,
+      store,
+      config: CONFIG,
+      maxBatch: 50,
+      maxQueuedEntries: 100,
+      publish: (channel) => {
+        if (channel.startsWith('ticks:')) published++;
+      },
+    });
+    await runner.open();
+    const controller = new AbortController();
+    const running = runner.run(controller.signal);
+    const ticks = entries(400).filter((entry) => entry.kind === 'tick');
+    await log.append(
+      TOPIC_TICKS,
+      ticks.map((value) => ({ key: 'k', value })),
+    );
+    // The first batch of 50 is being written; two more fill the queue to its cap, and processing waits.
+    await waitUntil(() => published === 150, '150 ticks processed');
+    await sleep(300);
+    assert.equal(published, 150, 'processing waits while the queue is full');
+    store.release();
+    await waitUntil(() => runner.committedOffset() === 400, 'everything committed');
+    assert.deepEqual(store.commits.slice(0, 2), [50, 100], 'the queue went into one commit');
+    controller.abort();
+    await running;
+  });
+
   it('survives a store outage mid-stream with exactly the result of an uninterrupted run', async () => {
     const log = new MemoryLog();
     await log.open();
