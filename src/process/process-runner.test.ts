@@ -71,6 +71,27 @@ async function runToEnd(store: MemoryStore, log: MemoryLog): Promise<ProcessRunn
   return runner;
 }
 
+/** Opens log and store, then a runner over them with `options`, running until the returned `stop`. */
+async function startRunner(
+  log: MemoryLog,
+  store: MemoryStore,
+  options: Omit<ConstructorParameters<typeof ProcessRunner>[0], 'log' | 'store' | 'config'>,
+): Promise<{ runner: ProcessRunner; stop: () => Promise<void> }> {
+  await log.open();
+  await store.open();
+  const runner = new ProcessRunner({ log, store, config: CONFIG, ...options });
+  await runner.open();
+  const controller = new AbortController();
+  const running = runner.run(controller.signal);
+  return {
+    runner,
+    stop: async () => {
+      controller.abort();
+      await running;
+    },
+  };
+}
+
 async function dump(store: MemoryStore) {
   return {
     ticks: await store.ticks('AAA', { limit: 10_000 }),
@@ -85,12 +106,7 @@ describe('ProcessRunner', () => {
   it('commits light load on its cadence, at once when the queue is full or an input ends', async () => {
     const log = new MemoryLog();
     const store = new CountingStore();
-    await log.open();
-    await store.open();
-    const runner = new ProcessRunner({ log, store, config: CONFIG, maxBatch: 50, commitIntervalMs: 60_000 });
-    await runner.open();
-    const controller = new AbortController();
-    const running = runner.run(controller.signal);
+    const { runner, stop } = await startRunner(log, store, { maxBatch: 50, commitIntervalMs: 60_000 });
     const ticks = entries(120).filter((entry) => entry.kind === 'tick');
     // Light load: the first batch commits at once (no commit yet), the next waits for the cadence.
     await log.append(
@@ -118,8 +134,7 @@ describe('ProcessRunner', () => {
     );
     await waitUntil(() => runner.committedOffset() === 86, 'the ended input committed');
     assert.ok(store.writes > writesBefore);
-    controller.abort();
-    await running;
+    await stop();
   });
 
   it('processes at most maxQueuedEntries ahead of a slow store, then commits them as one transaction', async () => {
@@ -140,22 +155,14 @@ describe('ProcessRunner', () => {
     }
     const log = new MemoryLog();
     const store = new GatedStore();
-    await log.open();
-    await store.open();
     let published = 0;
-    const runner = new ProcessRunner({
-      log,
-      store,
-      config: CONFIG,
+    const { runner, stop } = await startRunner(log, store, {
       maxBatch: 50,
       maxQueuedEntries: 100,
       publish: (channel) => {
         if (channel.startsWith('ticks:')) published++;
       },
     });
-    await runner.open();
-    const controller = new AbortController();
-    const running = runner.run(controller.signal);
     const ticks = entries(400).filter((entry) => entry.kind === 'tick');
     await log.append(
       TOPIC_TICKS,
@@ -168,8 +175,7 @@ describe('ProcessRunner', () => {
     store.release();
     await waitUntil(() => runner.committedOffset() === 400, 'everything committed');
     assert.deepEqual(store.commits.slice(0, 2), [50, 100], 'the queue went into one commit');
-    controller.abort();
-    await running;
+    await stop();
   });
 
   it('survives a store outage mid-stream with exactly the result of an uninterrupted run', async () => {
