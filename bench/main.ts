@@ -165,6 +165,9 @@ try {
   result.pipelineVsParse = Number((pipeline.ticksPerSec / parseTicksPerSec).toFixed(4));
   result.pipelineMs = Math.round(pipeline.ms);
   result.pipelineAccepted = pipeline.accepted;
+  // CPU of the CLI per million lines, all threads and per thread: the figure a busy machine disturbs least.
+  result.pipelineCpuSecondsPerMillion = Number(((pipeline.cpuSeconds / lineCount) * 1e6).toFixed(2));
+  result.pipelineCpuSecondsByThread = pipeline.cpuSecondsByThread;
   result.rssStartMb = Number(pipeline.rssStartMb.toFixed(1));
   result.rssHalfMb = Number(pipeline.rssHalfMb.toFixed(1));
   result.rssEndMb = Number(pipeline.rssEndMb.toFixed(1));
