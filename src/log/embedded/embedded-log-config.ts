@@ -14,6 +14,6 @@ export const embeddedLogSchema = z.strictObject({
     'Delete processed log segments whose last append is older than this (0: never by age).',
   ),
   retentionBytes: logRetentionBytesField.describe(
-    'Delete the oldest processed log segments while a topic holds more than this (0: no cap).',
+    'Delete the oldest processed log segments while the log (all topics) holds more than this (0: no cap).',
   ),
 });

@@ -203,6 +203,40 @@ it('bounds the tail cache by encoded bytes, reading older records back from disk
   await log.close();
 });
 
+it('holds the whole log, every topic together, under retentionBytes: the oldest segment of any topic goes first', async () => {
+  let clock = 1_000;
+  const log = await opened({ segmentBytes: 1_000, retentionBytes: 6_000, cacheRecords: 0, now: () => clock });
+  // Two topics of about 5 000 bytes each: each under the cap on its own, together over it.
+  for (let b = 0; b < 12; b++) {
+    for (const topic of ['ticks', 'alerts']) {
+      clock++;
+      await log.append(topic, batch(b * 10, 10));
+    }
+  }
+  const held = () => {
+    const { topics } = log.diskUsage();
+    return { ticks: topics.ticks!.bytes, alerts: topics.alerts!.bytes };
+  };
+  const before = held();
+  assert.ok(before.ticks < 6_000 && before.alerts < 6_000, JSON.stringify(before));
+  assert.ok(before.ticks + before.alerts > 8_000, JSON.stringify(before));
+  // Nothing processed yet: nothing goes, however far over the cap.
+  log.enforceRetention();
+  assert.deepEqual(held(), before);
+  log.markProcessed('ticks', 0, log.endOffset('ticks', 0));
+  log.markProcessed('alerts', 0, log.endOffset('alerts', 0));
+  const result = log.enforceRetention();
+  const after = held();
+  // At most one segment (1 000 bytes) over the cap, and the oldest segments of both topics went.
+  assert.ok(after.ticks + after.alerts <= 7_000, JSON.stringify(after));
+  assert.equal(result.bytes, before.ticks + before.alerts - after.ticks - after.alerts);
+  assert.ok(log.startOffset('ticks', 0) > 0 && log.startOffset('alerts', 0) > 0);
+  // What is left is the newest records of each topic, intact.
+  const kept = await values(log, 'alerts');
+  assert.deepEqual(kept, range(120).slice(120 - kept.length));
+  await log.close();
+});
+
 it('reads version 1 frames (JSON sections) written before the binary encoding', async () => {
   // A segment as the version 1 writer left it: one frame of 2 records and a producer state.
   const state = Buffer.from(JSON.stringify({ batch: 0 }));

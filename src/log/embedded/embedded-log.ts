@@ -19,7 +19,8 @@
  *
  * Retention (docs/design.md, Retention and history): with `retentionMs` or `retentionBytes`, whole segments are deleted oldest
  * first, in the background, once every record in them is below the offsets `markProcessed` was given
- * and the segment is older than `retentionMs` (its last append) or the topic is over `retentionBytes`.
+ * and the segment is older than `retentionMs` (its last append) or the log is over `retentionBytes`
+ * (one cap for all topics together: the oldest deletable segment of any topic goes first).
  * The newest segment is never deleted. A topic never marked processed is never deleted. Reads below
  * the first kept offset (`startOffset`) start at it. Deleting oldest first keeps the files a contiguous
  * suffix, so a crash in the middle of it recovers like any other.
@@ -60,7 +61,7 @@ export interface EmbeddedLogOptions {
   cacheBytes?: number;
   /** Delete processed segments whose last append is older than this (ms; default 0: never by age). */
   retentionMs?: number;
-  /** Delete the oldest processed segments while a topic holds more than this (default 0: no cap). */
+  /** Delete the oldest processed segments while the log (all topics together) holds more than this (default 0: no cap). */
   retentionBytes?: number;
   /** How often retention runs in the background (default 1 s; a pass without deletions costs microseconds). */
   retentionCheckMs?: number;
@@ -614,47 +615,72 @@ export class EmbeddedLog implements Log {
   enforceRetention(): RetentionResult {
     const result: RetentionResult = { segments: 0, bytes: 0 };
     if (this.#state !== 'open' || (this.#retentionMs <= 0 && this.#retentionBytes <= 0)) return result;
-    const now = this.#now();
-    for (const state of this.#topics.values()) {
-      if (!state.marked) continue;
-      let total = 0;
-      for (const segment of state.segments) total += segment.size;
-      let deleted = 0;
-      while (state.segments.length > 1) {
-        const segment = state.segments[0]!;
-        const next = state.segments[1]!;
-        // The next segment's first frame must be written: it tells a restart where offsets stand.
-        if (next.size === 0) break;
-        // Every record of the segment is below the next one's base offsets: all must be processed.
-        const processed = state.partitions.every(
-          (partitionState) => next.baseOffsets[partitionState.partition]! <= partitionState.processedOffset,
-        );
-        if (!processed) break;
-        const old = this.#retentionMs > 0 && segment.lastAppendMs < now - this.#retentionMs;
-        const over = this.#retentionBytes > 0 && total > this.#retentionBytes;
-        if (!old && !over) break;
-        if (state.readFdSegment === state.firstSegment) {
-          fs.closeSync(state.readFd);
-          state.readFd = -1;
-          state.readFdSegment = -1;
+    const touched = new Set<TopicState>();
+    // By age, topic by topic: each topic's oldest segments while they are old enough.
+    if (this.#retentionMs > 0) {
+      const before = this.#now() - this.#retentionMs;
+      for (const state of this.#topics.values()) {
+        while (this.#deletable(state) && state.segments[0]!.lastAppendMs < before) {
+          this.#deleteOldestSegment(state, result);
+          touched.add(state);
         }
-        fs.rmSync(segment.file, { force: true });
-        // Forgotten at once (each step complete on its own), so no read reaches for the deleted file.
-        state.segments.shift();
-        state.firstSegment++;
-        for (const partitionState of state.partitions) {
-          partitionState.startOffset = next.baseOffsets[partitionState.partition]!;
-          partitionState.index.dropSegmentsBelow(state.firstSegment);
-          partitionState.decodedRow = -1;
-        }
-        total -= segment.size;
-        result.bytes += segment.size;
-        result.segments++;
-        deleted++;
       }
-      if (deleted > 0 && this.#fsync) fsyncPath(state.dir);
     }
+    // By size, over the whole log (every topic's segments count against the one cap, so the
+    // directory stays near it): the oldest deletable segment of any topic goes first.
+    if (this.#retentionBytes > 0) {
+      let total = 0;
+      for (const state of this.#topics.values()) for (const segment of state.segments) total += segment.size;
+      while (total > this.#retentionBytes) {
+        let oldest: TopicState | undefined;
+        for (const state of this.#topics.values()) {
+          if (!this.#deletable(state)) continue;
+          if (oldest === undefined || state.segments[0]!.lastAppendMs < oldest.segments[0]!.lastAppendMs) {
+            oldest = state;
+          }
+        }
+        if (oldest === undefined) break;
+        total -= this.#deleteOldestSegment(oldest, result);
+        touched.add(oldest);
+      }
+    }
+    if (this.#fsync) for (const state of touched) fsyncPath(state.dir);
     return result;
+  }
+
+  /** Whether the topic's oldest segment may go: it is not the newest, and every record in it is processed. */
+  #deletable(state: TopicState): boolean {
+    if (!state.marked || state.segments.length < 2) return false;
+    const next = state.segments[1]!;
+    // The next segment's first frame must be written: it tells a restart where offsets stand.
+    if (next.size === 0) return false;
+    // Every record of the segment is below the next one's base offsets: all must be processed.
+    return state.partitions.every(
+      (partitionState) => next.baseOffsets[partitionState.partition]! <= partitionState.processedOffset,
+    );
+  }
+
+  /** Deletes the topic's oldest segment (check `#deletable` first); returns its size. */
+  #deleteOldestSegment(state: TopicState, result: RetentionResult): number {
+    const segment = state.segments[0]!;
+    const next = state.segments[1]!;
+    if (state.readFdSegment === state.firstSegment) {
+      fs.closeSync(state.readFd);
+      state.readFd = -1;
+      state.readFdSegment = -1;
+    }
+    fs.rmSync(segment.file, { force: true });
+    // Forgotten at once (each step complete on its own), so no read reaches for the deleted file.
+    state.segments.shift();
+    state.firstSegment++;
+    for (const partitionState of state.partitions) {
+      partitionState.startOffset = next.baseOffsets[partitionState.partition]!;
+      partitionState.index.dropSegmentsBelow(state.firstSegment);
+      partitionState.decodedRow = -1;
+    }
+    result.bytes += segment.size;
+    result.segments++;
+    return segment.size;
   }
 
   async producerState(topic: string): Promise<unknown> {
