@@ -54,7 +54,13 @@ function recording(store: MemoryStore): { store: MemoryStore; steps: ExpiryCutof
 test('steps through the expired span in slices of about stepRows rows, then deletes exactly what is old', async () => {
   const { store, steps } = recording(await filledStore(10));
   const newest = T0 + 10 * HOUR - 10_000;
-  const retention = new StoreRetention({ store, ticksMs: 2 * HOUR, candlesMs: 5 * HOUR, stepRows: 100 });
+  const retention = new StoreRetention({
+    store,
+    ticksMs: 2 * HOUR,
+    candlesMs: 5 * HOUR,
+    stepRows: 100,
+    maxStepRows: 100,
+  });
   let rounds = 0;
   while (await retention.step()) rounds++;
   assert.ok(rounds > 10, `expected many small steps, got ${rounds}`);
@@ -77,6 +83,41 @@ test('steps through the expired span in slices of about stepRows rows, then dele
   assert.equal(progress.candlesDeletedBeforeMs, newest - 5 * HOUR);
   assert.equal(progress.deletedRows.candles, 5 * 60);
   assert.ok(progress.longestStepMs >= 0);
+});
+
+test('a retention that is behind aims higher each step, up to maxStepRows, and back to stepRows once caught up', async () => {
+  const { store, steps } = recording(await filledStore(10));
+  const retention = new StoreRetention({
+    store,
+    ticksMs: HOUR,
+    candlesMs: 0,
+    stepRows: 100,
+    maxStepRows: 400,
+  });
+  const sliceRows = () => {
+    const rows: number[] = [];
+    let previous = T0;
+    for (const step of steps) {
+      rows.push((step.ticksBeforeMs! - previous) / 10_000);
+      previous = step.ticksBeforeMs!;
+    }
+    return rows;
+  };
+  while (await retention.step());
+  const catchUp = sliceRows();
+  // 9 hours (3 240 rows) behind: slices grew past what stepRows alone allows (2 x 100), never past 2 x 400.
+  assert.ok(Math.max(...catchUp) > 2 * 100, `slices ${catchUp}`);
+  assert.ok(Math.max(...catchUp) <= 2 * 400 + 1, `slices ${catchUp}`);
+  assert.ok(catchUp.length < 3_240 / 200, `${catchUp.length} steps`);
+  // Caught up: ten more minutes of ticks expire in one small step again.
+  await store.write(
+    makeBatch({ ticks: Array.from({ length: 60 }, (_, i) => tick(10_000 + i, T0 + 10 * HOUR + i * 10_000)) }),
+  );
+  steps.length = 0;
+  assert.equal(await retention.step(), false);
+  assert.equal(steps.length, 1);
+  const remaining = await store.ticks('AAA', { from: 0, limit: 10_000 });
+  assert.equal(remaining[0]?.ts, T0 + 10 * HOUR + 590_000 - HOUR);
 });
 
 test('holdBackBeforeMs keeps every row at or after the ts it returns', async () => {

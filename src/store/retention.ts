@@ -2,8 +2,10 @@
  * Store retention (docs/design.md, Retention and history): ticks older than `ticksMs`, and candles, indicators and alerts older
  * than `candlesMs`, measured in event time behind the newest stored tick, are deleted in the
  * background. Each step deletes one slice of event time in one short transaction queued with the
- * writes; the slice shrinks when a step deletes more than `stepRows` rows and grows when it
- * deletes few, so no step holds writes or reads for more than about ten milliseconds.
+ * writes; the slice shrinks when a step deletes more rows than it aims for and grows when it
+ * deletes at most half of that. The aim is `stepRows` (about ten milliseconds of DuckDB) once
+ * caught up, and grows up to `maxStepRows` while retention is behind, so it keeps up with a
+ * replay that writes more rows per store write than one small step deletes.
  */
 import type { RetentionProgress } from '../core/pipeline-view.ts';
 import type { ExpiryResult, Store } from './store.ts';
@@ -25,6 +27,13 @@ export interface RetentionOptions {
    * step runs per write: smaller steps fell behind a 50 000 ticks/s replay.
    */
   stepRows?: number;
+  /**
+   * The most rows one step may aim for while retention is behind its cutoff. Default 8 x
+   * `stepRows`: each step that still leaves work doubles the aim, so retention keeps up with a
+   * replay that writes more rows per store write than `stepRows` (it fell hours behind at 100 000);
+   * once caught up the aim is `stepRows` again.
+   */
+  maxStepRows?: number;
   /** Pause between steps while there is work, ms. Default 0 (the step queues behind the next write anyway). */
   stepPauseMs?: number;
   /** Pause once caught up, ms. Default 1 000. */
@@ -35,10 +44,14 @@ export interface RetentionOptions {
   onError?: (error: unknown) => void;
 }
 
-/** One kind's progress: everything before `doneBeforeMs` is gone; the next slice is `stepMs` wide. */
+/**
+ * One kind's progress: everything before `doneBeforeMs` is gone; the next slice is `stepMs` wide
+ * and aims to delete about `aimRows` rows.
+ */
 interface Cursor {
   doneBeforeMs: number | undefined;
   stepMs: number;
+  aimRows: number;
 }
 
 const FIRST_STEP_MS = 60_000;
@@ -46,8 +59,10 @@ const FIRST_STEP_MS = 60_000;
 /** The background task; `start()` it after the store opened and `stop()` it before closing the store. */
 export class StoreRetention {
   readonly #options: RetentionOptions;
-  readonly #ticks: Cursor = { doneBeforeMs: undefined, stepMs: FIRST_STEP_MS };
-  readonly #aggregates: Cursor = { doneBeforeMs: undefined, stepMs: FIRST_STEP_MS };
+  readonly #ticks: Cursor;
+  readonly #aggregates: Cursor;
+  readonly #stepRows: number;
+  readonly #maxStepRows: number;
   #running: Promise<void> | undefined;
   #stopping = false;
   #wake: (() => void) | undefined;
@@ -62,6 +77,10 @@ export class StoreRetention {
       if (!Number.isFinite(value) || value < 0) throw new RangeError(`${key} must be >= 0, got ${value}`);
     }
     this.#options = options;
+    this.#stepRows = options.stepRows ?? 100_000;
+    this.#maxStepRows = Math.max(this.#stepRows, options.maxStepRows ?? 8 * this.#stepRows);
+    this.#ticks = { doneBeforeMs: undefined, stepMs: FIRST_STEP_MS, aimRows: this.#stepRows };
+    this.#aggregates = { doneBeforeMs: undefined, stepMs: FIRST_STEP_MS, aimRows: this.#stepRows };
   }
 
   /** Whether anything is configured to expire. */
@@ -105,11 +124,13 @@ export class StoreRetention {
     const started = performance.now();
     const result = await store.deleteExpired({ ticksBeforeMs, candlesBeforeMs });
     this.longestStepMs = Math.max(this.longestStepMs, performance.now() - started);
-    const stepRows = this.#options.stepRows ?? 100_000;
-    if (ticksBeforeMs !== undefined) advance(this.#ticks, ticksBeforeMs, result.ticks, stepRows);
+    const limits = { stepRows: this.#stepRows, maxStepRows: this.#maxStepRows };
+    if (ticksBeforeMs !== undefined) {
+      advance(this.#ticks, ticksBeforeMs, result.ticks, ticksBeforeMs !== ticksCutoff, limits);
+    }
     if (candlesBeforeMs !== undefined) {
       const most = Math.max(result.candles, result.indicators, result.alerts);
-      advance(this.#aggregates, candlesBeforeMs, most, stepRows);
+      advance(this.#aggregates, candlesBeforeMs, most, candlesBeforeMs !== candlesCutoff, limits);
     }
     for (const key of Object.keys(result) as (keyof ExpiryResult)[]) this.deleted[key] += result[key];
     if (result.ticks + result.candles + result.indicators + result.alerts > 0) this.#options.onStep?.(result);
@@ -168,9 +189,20 @@ function nextSlice(
   return Math.floor(Math.min(cutoff, from + cursor.stepMs));
 }
 
-/** Records a step and sizes the next slice so it deletes about `stepRows` rows. */
-function advance(cursor: Cursor, beforeMs: number, rows: number, stepRows: number): void {
+/**
+ * Records a step and sizes the next slice so it deletes about `aimRows` rows: `stepRows` once
+ * caught up, doubled after each step that left work behind, up to `maxStepRows`. A slice that
+ * deleted more than the aim halves, one that deleted at most half of it doubles.
+ */
+function advance(
+  cursor: Cursor,
+  beforeMs: number,
+  rows: number,
+  behind: boolean,
+  limits: { stepRows: number; maxStepRows: number },
+): void {
   cursor.doneBeforeMs = beforeMs;
-  if (rows > stepRows) cursor.stepMs = Math.max(1, Math.floor(cursor.stepMs / 2));
-  else if (rows < stepRows / 4) cursor.stepMs = Math.min(cursor.stepMs * 2, 365 * 86_400_000);
+  cursor.aimRows = behind ? Math.min(cursor.aimRows * 2, limits.maxStepRows) : limits.stepRows;
+  if (rows > cursor.aimRows) cursor.stepMs = Math.max(1, Math.floor(cursor.stepMs / 2));
+  else if (rows <= cursor.aimRows / 2) cursor.stepMs = Math.min(cursor.stepMs * 2, 365 * 86_400_000);
 }
