@@ -4,7 +4,7 @@
  * and a 256 MiB log cap, samples the process's RSS and the data dir's size (the lake aside) every
  * second, and reports whether memory stays flat and disk stays bounded.
  *
- *   npm run soak [-- --ticks N] [-- --symbols N] [-- --days N] [-- --live-seconds N] [-- --json]
+ *   npm run soak [-- --ticks N] [-- --symbols N] [-- --days N] [-- --live-seconds N] [-- --no-lake] [-- --json]
  *
  * Defaults: 20 000 000 ticks over 100 symbols spanning 4 days of event time, then one minute of
  * `streamlines run` on a synthetic market at 1 000 ticks/s over 100 symbols (`--live-seconds 0`
@@ -21,11 +21,12 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { parseConfig } from '../src/config/load.ts';
 import { SeededRandom } from '../src/core/random.ts';
 import { getJson, startCli, stopCli } from '../test/support/cli.ts';
-import { machineInfo, rssMb } from './util.ts';
+import { type MemoryBreakdown, machineInfo, memoryBreakdown, rssMb } from './util.ts';
 
 const DAY_MS = 86_400_000;
 const MIB = 1024 * 1024;
 const LOG_CAP_BYTES = 256 * MIB;
+const MARKET_START_MS = Date.UTC(2026, 0, 5);
 
 interface Args {
   ticks: number;
@@ -33,10 +34,12 @@ interface Args {
   days: number;
   liveSeconds: number;
   json: boolean;
+  /** `--no-lake`: run without the batch lane, to tell its share of memory and disk from the rest. */
+  lake: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { ticks: 20_000_000, symbols: 100, days: 4, liveSeconds: 60, json: false };
+  const args: Args = { ticks: 20_000_000, symbols: 100, days: 4, liveSeconds: 60, json: false, lake: true };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -49,6 +52,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (flag === '--days') args.days = value();
     else if (flag === '--live-seconds') args.liveSeconds = Math.floor(value());
     else if (flag === '--json') args.json = true;
+    else if (flag === '--no-lake') args.lake = false;
     else throw new Error(`unknown flag ${flag}`);
   }
   return args;
@@ -58,10 +62,16 @@ function parseArgs(argv: readonly string[]): Args {
 interface Sample {
   atMs: number;
   rssMb: number;
+  memory: MemoryBreakdown;
   diskBytes: number;
   logBytes: number;
   processed: number;
   logEnd: number;
+  /**
+   * How far store retention trails its cutoff, hours of event time: the newest tick processed
+   * (the market is evenly spread) minus 1 day minus where retention has deleted up to.
+   */
+  retentionLagH: number | undefined;
 }
 
 /** Bytes under `dir`, skipping `skip` (the lake); files vanishing meanwhile (retention) count 0. */
@@ -96,7 +106,7 @@ async function writeMarket(path: string, args: Args): Promise<void> {
   const prices = Array.from({ length: args.symbols }, (_, i) => 50 + i);
   const ids = new Array<number>(args.symbols).fill(0);
   const names = Array.from({ length: args.symbols }, (_, i) => `SYM${String(i).padStart(3, '0')}`);
-  const start = Date.UTC(2026, 0, 5);
+  const start = MARKET_START_MS;
   const stepMs = (args.days * DAY_MS) / Math.max(1, args.ticks);
   let buffer = '';
   for (let n = 0; n < args.ticks; n++) {
@@ -122,7 +132,14 @@ function atShare(samples: readonly Sample[], total: number, share: number): Samp
 }
 
 /** Rows of the ticks table, and its bytes estimated from the storage blocks it occupies. */
-async function measureStore(file: string): Promise<{ ticks: number; ticksBytes: number; fileBytes: number }> {
+async function measureStore(file: string): Promise<{
+  ticks: number;
+  ticksBytes: number;
+  fileBytes: number;
+  rows: Record<string, number>;
+  totalBlocks: number;
+  freeBlocks: number;
+}> {
   const instance = await DuckDBInstance.create(file, { access_mode: 'READ_ONLY' });
   const connection = await instance.connect();
   try {
@@ -138,7 +155,24 @@ async function measureStore(file: string): Promise<{ ticks: number; ticksBytes: 
       ).getRows()[0]![0],
     );
     const fileBytes = (await lstat(file)).size;
-    return { ticks: count, ticksBytes: blocks * blockSize, fileBytes };
+    // What else the file holds, and how much of it is free for reuse (blocks freed by deletes).
+    const rows: Record<string, number> = {};
+    for (const table of ['candles', 'indicators', 'alerts', 'dead_letters', 'checkpoints']) {
+      rows[table] = Number(
+        (await connection.runAndReadAll(`SELECT count(*) FROM ${table}`)).getRows()[0]![0],
+      );
+    }
+    const [totalBlocks, freeBlocks] = (
+      await connection.runAndReadAll('SELECT total_blocks, free_blocks FROM pragma_database_size()')
+    ).getRows()[0]!;
+    return {
+      ticks: count,
+      ticksBytes: blocks * blockSize,
+      fileBytes,
+      rows,
+      totalBlocks: Number(totalBlocks),
+      freeBlocks: Number(freeBlocks),
+    };
   } finally {
     connection.closeSync();
     instance.closeSync();
@@ -190,7 +224,13 @@ async function main(): Promise<void> {
       log('this build has no log.retentionBytes: the log is not capped (disk numbers include the whole log)');
     }
     const config = join(dir, 'soak.json');
-    await writeFile(config, JSON.stringify(logCapApplied ? wanted : { retention: wanted.retention }));
+    await writeFile(
+      config,
+      JSON.stringify({
+        ...(logCapApplied ? wanted : { retention: wanted.retention }),
+        ...(args.lake ? {} : { lake: { enabled: false } }),
+      }),
+    );
     const dataDir = join(dir, 'data');
     const cli = await startCli([
       '--replay',
@@ -210,24 +250,35 @@ async function main(): Promise<void> {
       for (;;) {
         await sleep(1_000);
         const stats = (
-          await getJson<{ drained: boolean; processedOffset: number; logEndOffset: number }>(
-            cli.baseUrl,
-            '/api/v1/stats',
-          )
+          await getJson<{
+            drained: boolean;
+            processedOffset: number;
+            logEndOffset: number;
+            retention?: { ticksDeletedBeforeMs?: number };
+          }>(cli.baseUrl, '/api/v1/stats')
         ).body;
+        const memory = await memoryBreakdown(pid, cli.baseUrl);
         const sample: Sample = {
           atMs: performance.now() - started,
-          rssMb: await rssMb(pid),
+          rssMb: memory.rssMb,
+          memory,
           diskBytes: await duBytes(dataDir, ['lake']),
           logBytes: await duBytes(join(dataDir, 'log')),
           processed: stats.processedOffset,
           logEnd: stats.logEndOffset,
+          retentionLagH: retentionLagHours(
+            stats.processedOffset,
+            stats.retention?.ticksDeletedBeforeMs,
+            args,
+          ),
         };
         samples.push(sample);
         if (samples.length % 15 === 0) {
           log(
             `${(sample.atMs / 1000).toFixed(0)} s: ${sample.processed} ticks, RSS ${sample.rssMb.toFixed(0)} MB, ` +
-              `disk ${(sample.diskBytes / MIB).toFixed(0)} MB (log ${(sample.logBytes / MIB).toFixed(0)} MB)`,
+              `disk ${(sample.diskBytes / MIB).toFixed(0)} MB (log ${(sample.logBytes / MIB).toFixed(0)} MB); ` +
+              `heap ${memory.heapUsedMb}/${memory.heapTotalMb} MB, native ${memory.nativeMb} MB, files ${memory.fileMb} MB; ` +
+              `retention ${sample.retentionLagH ?? '-'} h behind`,
           );
         }
         if (stats.drained && drainedAt === undefined) drainedAt = sample.atMs;
@@ -251,6 +302,7 @@ async function main(): Promise<void> {
       symbols: args.symbols,
       days: args.days,
       logCapApplied,
+      lake: args.lake,
       rssAt25PctMb: round(at25.rssMb),
       rssMaxLastQuarterMb: round(Math.max(...lastQuarter.map((sample) => sample.rssMb))),
       diskAt40PctMb: round(at40.diskBytes / MIB),
@@ -259,7 +311,20 @@ async function main(): Promise<void> {
       bytesPerTickStore: round(store.ticksBytes / Math.max(1, store.ticks)),
       storeFileMb: round(store.fileBytes / MIB),
       storeTicks: store.ticks,
+      storeRows: store.rows,
+      storeBlocks: { total: store.totalBlocks, free: store.freeBlocks },
+      logEndMb: round(samples.at(-1)!.logBytes / MIB),
       ticksPerSec: Math.round(total / ((drainedAt ?? samples.at(-1)!.atMs) / 1000)),
+      rssTimelineColumns: [
+        's',
+        'ticks',
+        'rssMb',
+        'diskMb',
+        'heapUsedMb',
+        'heapTotalMb',
+        'nativeMb',
+        'retentionLagH',
+      ],
       rssTimeline: samples
         .filter((_, i) => i % Math.max(1, Math.floor(samples.length / 20)) === 0)
         .map((sample) => [
@@ -267,6 +332,10 @@ async function main(): Promise<void> {
           sample.processed,
           round(sample.rssMb),
           round(sample.diskBytes / MIB),
+          sample.memory.heapUsedMb,
+          sample.memory.heapTotalMb,
+          sample.memory.nativeMb,
+          sample.retentionLagH ?? null,
         ]),
     };
     result.rssFlat = (result.rssMaxLastQuarterMb as number) <= 1.25 * (result.rssAt25PctMb as number) + 64;
@@ -286,6 +355,17 @@ async function main(): Promise<void> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** See Sample.retentionLagH; undefined until retention has deleted something. */
+function retentionLagHours(
+  processed: number,
+  deletedBeforeMs: number | undefined,
+  args: Args,
+): number | undefined {
+  if (deletedBeforeMs === undefined) return undefined;
+  const newest = MARKET_START_MS + processed * ((args.days * DAY_MS) / Math.max(1, args.ticks));
+  return round((newest - DAY_MS - deletedBeforeMs) / 3_600_000);
 }
 
 function round(value: number): number {

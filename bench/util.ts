@@ -66,3 +66,43 @@ export async function rssMb(pid: number): Promise<number> {
 export function thousands(value: number): string {
   return Math.round(value).toLocaleString('en-US');
 }
+
+/**
+ * Where a CLI process's memory is, in MiB: RSS split into anonymous and file-backed pages
+ * (/proc/PID/status), and the V8 heap (used and reserved) and external memory its `/metrics`
+ * reports. Anonymous minus the reserved heap is native memory: DuckDB's buffer pool and threads,
+ * the allocator's arenas, V8's code and the addon's own allocations.
+ */
+export interface MemoryBreakdown {
+  rssMb: number;
+  anonMb: number;
+  fileMb: number;
+  heapUsedMb: number;
+  heapTotalMb: number;
+  externalMb: number;
+  /** anonMb - heapTotalMb. */
+  nativeMb: number;
+}
+
+export async function memoryBreakdown(pid: number, baseUrl: string): Promise<MemoryBreakdown> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const kbAsMb = (key: string) =>
+    Number(new RegExp(`^${key}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1] ?? NaN) / 1024;
+  const metrics = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(30_000) })
+    .then((response) => response.text())
+    .catch(() => '');
+  const metricMb = (name: string) =>
+    Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(metrics)?.[1] ?? NaN) / 2 ** 20;
+  const anonMb = kbAsMb('RssAnon');
+  const heapTotalMb = metricMb('nodejs_heap_size_total_bytes');
+  const one = (value: number) => Math.round(value * 10) / 10;
+  return {
+    rssMb: one(kbAsMb('VmRSS')),
+    anonMb: one(anonMb),
+    fileMb: one(kbAsMb('RssFile')),
+    heapUsedMb: one(metricMb('nodejs_heap_size_used_bytes')),
+    heapTotalMb: one(heapTotalMb),
+    externalMb: one(metricMb('nodejs_external_memory_bytes')),
+    nativeMb: one(anonMb - heapTotalMb),
+  };
+}
