@@ -13,7 +13,7 @@
  */
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { lstat, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,7 +21,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { parseConfig } from '../src/config/load.ts';
 import { SeededRandom } from '../src/core/random.ts';
 import { getJson, startCli, stopCli } from '../test/support/cli.ts';
-import { type MemoryBreakdown, machineInfo, memoryBreakdown, rssMb } from './util.ts';
+import { duBytes, type MemoryBreakdown, machineInfo, memoryBreakdown, rssMb } from './util.ts';
 
 const DAY_MS = 86_400_000;
 const MIB = 1024 * 1024;
@@ -72,28 +72,6 @@ interface Sample {
    * (the market is evenly spread) minus 1 day minus where retention has deleted up to.
    */
   retentionLagH: number | undefined;
-}
-
-/** Bytes under `dir`, skipping `skip` (the lake); files vanishing meanwhile (retention) count 0. */
-async function duBytes(dir: string, skip: readonly string[] = []): Promise<number> {
-  let total = 0;
-  let entries: string[];
-  try {
-    entries = await readdir(dir);
-  } catch {
-    return 0;
-  }
-  for (const name of entries) {
-    if (skip.includes(name)) continue;
-    const full = join(dir, name);
-    try {
-      const info = await lstat(full);
-      total += info.isDirectory() ? await duBytes(full) : info.blocks * 512;
-    } catch {
-      // Deleted between readdir and lstat.
-    }
-  }
-  return total;
 }
 
 /**

@@ -1,6 +1,7 @@
 /** Helpers shared by the benchmark stages: timing, quantiles, the machine, a child's memory. */
-import { readFile } from 'node:fs/promises';
+import { lstat, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
+import { join } from 'node:path';
 
 /** Value at quantile `q` (0..1) of an ascending array: the nearest rank at or below. */
 export function quantile(sorted: readonly number[], q: number): number {
@@ -105,4 +106,26 @@ export async function memoryBreakdown(pid: number, baseUrl: string): Promise<Mem
     externalMb: one(metricMb('nodejs_external_memory_bytes')),
     nativeMb: one(anonMb - heapTotalMb),
   };
+}
+
+/** Bytes under `dir`, skipping `skip` (the lake); files vanishing meanwhile (retention) count 0. */
+export async function duBytes(dir: string, skip: readonly string[] = []): Promise<number> {
+  let total = 0;
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch {
+    return 0;
+  }
+  for (const name of entries) {
+    if (skip.includes(name)) continue;
+    const full = join(dir, name);
+    try {
+      const info = await lstat(full);
+      total += info.isDirectory() ? await duBytes(full) : info.blocks * 512;
+    } catch {
+      // Deleted between readdir and lstat.
+    }
+  }
+  return total;
 }
