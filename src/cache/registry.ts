@@ -6,6 +6,7 @@ import { memoryCacheSchema } from './memory/memory-cache-config.ts';
 import { MemoryLatestCache } from './memory/memory-latest-cache.ts';
 import { MemoryLiveBus } from './memory/memory-live-bus.ts';
 import { redisCacheSchema } from './redis/redis-cache-config.ts';
+import { RedisReachability } from './redis/redis-connection.ts';
 import { RedisLatestCache } from './redis/redis-latest-cache.ts';
 import { RedisLiveBus } from './redis/redis-live-bus.ts';
 
@@ -13,6 +14,8 @@ import { RedisLiveBus } from './redis/redis-live-bus.ts';
 export interface Cache {
   latest: LatestCache;
   bus: LiveBus;
+  /** What is wrong with its connections, undefined while they are up (always, in memory). */
+  problem(): string | undefined;
 }
 
 /** What creating a cache takes besides its config: the environment, and who hears of dropped connections. */
@@ -32,21 +35,25 @@ export const CACHE_TYPES = [
     create: (config) => ({
       latest: new MemoryLatestCache({ ttlMs: config.ttlSeconds * 1000 }),
       bus: new MemoryLiveBus(),
+      problem: () => undefined,
     }),
   }),
   cacheType({
     type: 'redis',
     schema: redisCacheSchema,
     create: (config, options) => {
+      const reachability = new RedisReachability();
       const connection = {
         url: config.url,
         password: (options.env ?? process.env).REDIS_PASSWORD,
         keyPrefix: config.keyPrefix,
         onError: options.onError,
+        reachability,
       };
       return {
         latest: new RedisLatestCache({ ...connection, ttlMs: config.ttlSeconds * 1000 }),
         bus: new RedisLiveBus(connection),
+        problem: () => reachability.problem(),
       };
     },
   }),

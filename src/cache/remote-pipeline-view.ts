@@ -13,6 +13,7 @@
  *   start, a symbol's forming candles appear with its next tick.
  */
 
+import type { HealthEntry } from '../core/health.ts';
 import {
   LiveJson,
   type LiveListener,
@@ -94,6 +95,8 @@ export interface RemotePipelineViewOptions {
   maxFormingPerSeries?: number;
   /** Told when a refresh fails; `stats()` keeps answering from the last good one. */
   onError?: (error: unknown) => void;
+  /** The process's health registry entries, for `stats().health` (and so `/ready`). */
+  health?: () => HealthEntry[];
 }
 
 /** A PipelineView for a serve-only process; `open()` before use, `close()` after. */
@@ -103,6 +106,9 @@ export class RemotePipelineView implements PipelineView {
   readonly #refreshMs: number;
   readonly #maxForming: number;
   readonly #onError: ((error: unknown) => void) | undefined;
+  readonly #health: (() => HealthEntry[]) | undefined;
+  /** The error of the last refresh, until one succeeds. */
+  #refreshError: unknown;
   readonly #listeners = new Set<LiveListener>();
   /**
    * Channel (`candles:SYM:INTERVAL`) -> open windows by bucket start. A window's latest state is
@@ -121,6 +127,7 @@ export class RemotePipelineView implements PipelineView {
     this.#refreshMs = options.refreshMs ?? 1_000;
     this.#maxForming = options.maxFormingPerSeries ?? 8;
     this.#onError = options.onError;
+    this.#health = options.health;
   }
 
   /** Subscribes to the bus and reads the stats once (a failing store rejects here). */
@@ -140,9 +147,16 @@ export class RemotePipelineView implements PipelineView {
   refresh(): Promise<void> {
     this.#refreshing ??= this.#source
       .read()
-      .then((stats) => {
-        this.#stats = stats;
-      })
+      .then(
+        (stats) => {
+          this.#stats = stats;
+          this.#refreshError = undefined;
+        },
+        (error: unknown) => {
+          this.#refreshError = error;
+          throw error;
+        },
+      )
       .finally(() => {
         this.#refreshing = undefined;
       });
@@ -151,7 +165,18 @@ export class RemotePipelineView implements PipelineView {
 
   stats(): Stats {
     const stats = this.#stats;
-    return { ...stats, rejectedByReason: { ...stats.rejectedByReason }, feeds: [] };
+    const health = this.#health?.();
+    return {
+      ...stats,
+      rejectedByReason: { ...stats.rejectedByReason },
+      feeds: [],
+      ...(health === undefined ? {} : { health }),
+    };
+  }
+
+  /** Why the last refresh of the stats failed (the store is unreachable), until one succeeds. */
+  refreshError(): unknown {
+    return this.#refreshError;
   }
 
   formingCandles(symbol: string, interval: Interval): Candle[] {

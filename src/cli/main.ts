@@ -8,6 +8,7 @@ import { configReferenceMarkdown } from '../config/config-reference.ts';
 import { configJsonSchemaText } from '../config/json-schema.ts';
 import { ConfigError, loadConfig, loadConfigWithOverrides } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { HealthRegistry } from '../core/health.ts';
 import { feedNames } from '../feeds/registry.ts';
 import { DataDirLockedError } from '../pipeline/data-dir-lock.ts';
 import {
@@ -18,12 +19,14 @@ import {
   RoleConfigError,
 } from '../pipeline/distributed.ts';
 import { EmbeddedPipeline } from '../pipeline/embedded-pipeline.ts';
+import { watchPauses } from '../pipeline/pause-watch.ts';
 import {
   buildRoleServer,
   IngestReadiness,
   listenRoleServer,
   ProcessReadiness,
   type RoleServerOptions,
+  watchRoleHealth,
 } from '../pipeline/role-server.ts';
 import { PipelineMetrics } from '../serve/metrics/pipeline-metrics.ts';
 import { IngestMetrics, ProcessMetrics } from '../serve/metrics/role-metrics.ts';
@@ -286,6 +289,21 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * A role's health registry: each fault on stderr once when it begins and once when it ends, and a
+ * pause of the whole process (SIGSTOP) once.
+ */
+function roleHealth(role: 'ingest' | 'process'): HealthRegistry {
+  const health = new HealthRegistry({
+    log: (event) =>
+      process.stderr.write(
+        `${role}: ${event.message}${event.code === undefined ? '' : ` [${event.code}]`}\n`,
+      ),
+  });
+  watchPauses(health);
+  return health;
+}
+
 /** Where `ingest` and `process` serve /health, /ready and /metrics; none without --port. */
 interface OpsAddress {
   host: string;
@@ -319,7 +337,13 @@ async function runIngest(config: Config, dataDir: string, ops?: OpsAddress): Pro
     onProgress: (message) => process.stderr.write(`ingest: ${message}\n`),
   });
   const readiness = new IngestReadiness(ingest);
-  const metrics = new IngestMetrics({ feeds: () => ingest.feedStatuses(), spool: () => ingest.log.stats() });
+  const health = roleHealth('ingest');
+  const stopHealth = watchRoleHealth(readiness, health);
+  const metrics = new IngestMetrics({
+    feeds: () => ingest.feedStatuses(),
+    spool: () => ingest.log.stats(),
+    health: () => health.entries(),
+  });
   const closeOps = await startOps('ingest', ops, { metrics, readiness });
   await ingest.start().catch(async (error: unknown) => {
     await closeOps();
@@ -331,18 +355,9 @@ async function runIngest(config: Config, dataDir: string, ops?: OpsAddress): Pro
     `Streamlines ingest started (feeds: ${names}) -> Kafka ${config.log.type === 'kafka' ? config.log.brokers.join(',') : ''}\n`,
   );
   let wasEnded = false;
-  let wasSpooling = false;
+  // A Kafka outage is logged by the health watch above (once when it begins, once when it ends).
   const watch = setInterval(() => {
-    const spool = ingest.log.stats();
-    const spooling = spool.spoolBytes > 0;
-    if (spooling !== wasSpooling) {
-      process.stderr.write(
-        spooling
-          ? `ingest: Kafka unreachable (${spool.lastError ?? 'append failed'}); buffering to disk\n`
-          : `ingest: Kafka reachable again; disk buffer drained\n`,
-      );
-      wasSpooling = spooling;
-    }
+    const spooling = ingest.log.stats().spoolBytes > 0;
     if (!wasEnded && ingest.ended() && !spooling) {
       wasEnded = true;
       process.stderr.write('ingest: every feed has ended and is in the log\n');
@@ -351,6 +366,7 @@ async function runIngest(config: Config, dataDir: string, ops?: OpsAddress): Pro
   watch.unref();
   onSignals(async () => {
     clearInterval(watch);
+    stopHealth();
     await closeOps();
     await ingest.stop();
   });
@@ -364,8 +380,10 @@ async function runProcess(config: Config, dataDir: string, ops?: OpsAddress): Pr
     metrics: metrics.batch,
     onEvent: (message) => process.stderr.write(`process: ${message}\n`),
   });
-  metrics.bind(processor.role);
-  const readiness = new ProcessReadiness(processor.role);
+  const readiness = new ProcessReadiness(processor.health);
+  const health = roleHealth('process');
+  const stopHealth = watchRoleHealth(readiness, health);
+  metrics.bind({ partitions: () => processor.role.partitions(), health: () => health.entries() });
   const closeOps = await startOps('process', ops, { metrics, readiness });
   await processor.start().catch(async (error: unknown) => {
     await closeOps();
@@ -376,6 +394,7 @@ async function runProcess(config: Config, dataDir: string, ops?: OpsAddress): Pr
     `Streamlines process started (partitions owned: ${processor.role.owned().join(', ') || 'none yet'})\n`,
   );
   onSignals(async () => {
+    stopHealth();
     await closeOps();
     await processor.stop();
   });
@@ -386,7 +405,7 @@ async function runServe(config: Config, dataDir: string): Promise<void> {
   const serve = await openServeRole({
     config,
     dataDir,
-    onError: (error) => logger.warn({ err: error }, 'serve: refreshing from the store or Redis failed'),
+    onHealthEvent: (event) => logger[event.level]({ health: event }, event.message),
   });
   const app = await buildServer({ store: serve.store, view: serve.view, config: config.server, logger });
   await listen(app, config).catch(async (error: unknown) => {

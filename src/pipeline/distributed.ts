@@ -8,6 +8,7 @@ import { createLivePublisher } from '../cache/live-publisher.ts';
 import { closeCache, createCache, openCache } from '../cache/registry.ts';
 import { RemotePipelineView, type StatsSnapshot, type StatsSource } from '../cache/remote-pipeline-view.ts';
 import type { Config } from '../config/schema.ts';
+import { type HealthEvent, HealthRegistry } from '../core/health.ts';
 import type { FeedStatus } from '../core/pipeline-view.ts';
 import { type Counters, emptyCounters, TOPIC_TICKS } from '../core/records.ts';
 import type { Feed } from '../feeds/feed.ts';
@@ -24,7 +25,16 @@ import { createStore } from '../store/registry.ts';
 import { StoreRetention } from '../store/retention.ts';
 import type { Store } from '../store/store.ts';
 import { lockDataDir } from './data-dir-lock.ts';
+import { watchPauses } from './pause-watch.ts';
 import { ProcessRole, partitionCheckpoint } from './process-role.ts';
+import {
+  checkCache,
+  checkKafka,
+  type KafkaReachability,
+  type ProcessHealthSource,
+  type RoleCheck,
+  watchRoleHealth,
+} from './role-server.ts';
 
 export type Role = 'ingest' | 'process' | 'serve';
 
@@ -68,6 +78,7 @@ function transactionalId(log: KafkaLogConfig, name: string): string {
 export class IngestRole {
   readonly feeds: Feed[];
   readonly log: SpoolingLog;
+  readonly #kafka: Log;
   readonly #ingest: Ingest;
   readonly #dataDir: string;
   readonly #abort = new AbortController();
@@ -92,6 +103,7 @@ export class IngestRole {
       { ...kafka, transactionalId: kafka.transactionalId ?? transactionalId(kafka, 'ingest') },
       dataDir,
     );
+    this.#kafka = inner;
     this.log = new SpoolingLog({ inner, dir: path.join(dataDir, 'spool'), maxBytes: kafka.spoolMaxBytes });
     this.feeds = config.feeds.map((feed) => createFeed(feed, config.symbols));
     this.#ingest = new Ingest(this.log, { stampSeq: true, dedupHorizonMs: config.dedupHorizon });
@@ -121,6 +133,11 @@ export class IngestRole {
     return this.#ingest.feedStatuses();
   }
 
+  /** Whether Kafka's brokers answer (the disk buffer hides an outage from the feeds). */
+  kafka(): KafkaReachability {
+    return this.#kafka instanceof KafkaLog ? this.#kafka.reachability() : { answeredAt: 0, error: undefined };
+  }
+
   /** True once every feed is bounded and has ended (its end entry is appended or spooled). */
   ended(): boolean {
     return (
@@ -143,13 +160,18 @@ export function createProcessRole(options: {
   onEvent?: (message: string) => void;
   /** Hears every committed batch and store write error (`streamlines process --port` serves them). */
   metrics?: BatchMetricsRecorder;
-}): { role: ProcessRole; start: () => Promise<void>; stop: () => Promise<void> } {
+}): {
+  role: ProcessRole;
+  /** What its `/ready` checks: the store, the leases, Kafka and Redis. */
+  health: ProcessHealthSource;
+  start: () => Promise<void>;
+  stop: () => Promise<void>;
+} {
   const { config, dataDir } = options;
   const kafka = checkRoleConfig(config, 'process');
   const store = createStore(config.store, dataDir);
-  const cache = createCache(config.cache, {
-    onError: (error) => options.onEvent?.(`cache: ${error.message}`),
-  });
+  // Connection errors are not logged one by one: the `cache` health check logs an outage once.
+  const cache = createCache(config.cache);
   const publisher = createLivePublisher(cache);
   let role: ProcessRole | undefined;
   // checkRoleConfig made sure the store is PostgreSQL, which also arbitrates the partitions.
@@ -191,6 +213,12 @@ export function createProcessRole(options: {
   });
   return {
     role: processRole,
+    health: {
+      partitions: () => processRole.partitions(),
+      leasesError: () => processRole.leasesError(),
+      kafka: () => log.reachability(),
+      cacheProblem: () => cache.problem(),
+    },
     start: async () => {
       await openCache(cache);
       await processRole.start();
@@ -264,33 +292,64 @@ function addCounters(into: Counters, from: Counters): void {
 export async function openServeRole(options: {
   config: Config;
   dataDir: string;
-  onError?: (error: unknown) => void;
+  /** Each fault of the store, Kafka or Redis, once when it begins and once when it ends (core/health.ts). */
+  onHealthEvent?: (event: HealthEvent) => void;
 }): Promise<{ store: Store; view: RemotePipelineView; close: () => Promise<void> }> {
   const { config, dataDir } = options;
   const kafka = checkRoleConfig(config, 'serve');
   const store = createStore(config.store, dataDir);
   // Reads only: the producer (and its transactional id) is created at the first append, never here.
   const log = new KafkaLog({ ...kafkaLogOptions(kafka), transactionalId: transactionalId(kafka, 'serve') });
-  const cache = createCache(config.cache, {
-    onError: (error) => options.onError?.(error),
-  });
+  // Errors are not logged one by one: the health checks below log each outage once.
+  const cache = createCache(config.cache);
+  const health = new HealthRegistry({ log: options.onHealthEvent });
   await store.open();
   await log.open();
   await openCache(cache);
   const view = new RemotePipelineView({
     bus: cache.bus,
     stats: new PartitionedStatsSource({ store, log }),
-    onError: options.onError,
+    health: () => health.entries(),
   });
   await view.open();
+  const stopWatch = watchRoleHealth({ dependencyChecks: () => serveChecks(view, log, cache) }, health);
+  const stopPauseWatch = watchPauses(health);
   return {
     store,
     view,
     close: async () => {
+      stopWatch();
+      stopPauseWatch();
       await view.close();
       await closeCache(cache);
       await log.close();
       await store.close();
     },
+  };
+}
+
+/**
+ * What a `serve` process depends on besides the store it reads per request (`/ready` probes that):
+ * the store for its counters, Kafka for the log's end (the lag), Redis for the live stream. Only
+ * the store is required: without Kafka or Redis it still answers every read.
+ */
+function serveChecks(
+  view: RemotePipelineView,
+  log: KafkaLog,
+  cache: { problem(): string | undefined },
+): Record<string, RoleCheck> {
+  const refreshError = view.refreshError();
+  const kafka = checkKafka(log.reachability(), Date.now());
+  return {
+    store:
+      refreshError === undefined
+        ? { ok: true }
+        : {
+            ok: false,
+            code: 'store_unavailable',
+            error: `reading the counters failed: ${refreshError instanceof Error ? refreshError.message : String(refreshError)}`,
+          },
+    log: kafka.ok ? kafka : { ...kafka, required: false },
+    cache: checkCache(cache.problem()),
   };
 }

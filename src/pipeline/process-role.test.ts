@@ -184,3 +184,41 @@ describe('ProcessRole', () => {
     await store.close();
   });
 });
+
+describe('ProcessRole during an outage', () => {
+  it('tells a round that keeps failing the same way once, and once when it works again', async () => {
+    let down = false;
+    let failedRounds = 0;
+    const leases: PartitionLeases = {
+      open: async () => {},
+      members: async () => {
+        if (!down) return 1;
+        failedRounds++;
+        throw new Error('metadata failed 9 times.');
+      },
+      tryAcquire: async () => true,
+      release: async () => {},
+      close: async () => {},
+    };
+    const events: string[] = [];
+    const role = new ProcessRole({
+      log: new MemoryLog({ partitions: 1 }),
+      store: new MemoryStore(),
+      leases,
+      config: CONFIG,
+      rebalanceMs: 5,
+      onEvent: (event) => events.push(event),
+    });
+    await role.start();
+    down = true;
+    await waitUntil(() => failedRounds >= 5, 'five failed rounds');
+    down = false;
+    await waitUntil(() => events.length >= 3, 'the end of the failures');
+    await role.stop();
+    assert.ok(failedRounds >= 5, `${failedRounds} failed rounds`);
+    assert.deepEqual(events.slice(0, 2), ['took partition 0', 'rebalance failed: metadata failed 9 times.']);
+    const [, rounds] = /^rebalance works again after (\d+) failed rounds$/.exec(events[2] ?? '') ?? [];
+    assert.ok(Number(rounds) >= 5, `the end of the failures, with their count: ${events[2]}`);
+    assert.equal(events.length, 3, events.join('\n'));
+  });
+});

@@ -103,6 +103,8 @@ export class ProcessRole {
   readonly #reported = new Map<number, number>();
   /** Set when the leases' connection dropped, until they are renewed. */
   #leasesLost: unknown;
+  /** Steps of the round that keep failing (`rebalance`, `reporting offsets`): their error and how often. */
+  readonly #failing = new Map<string, { error: string; times: number }>();
 
   constructor(options: ProcessRoleOptions) {
     this.#options = options;
@@ -173,9 +175,13 @@ export class ProcessRole {
     while (!signal.aborted) {
       await sleepUnlessAborted(every, signal);
       if (signal.aborted) return;
-      await this.#rebalance().catch((error: unknown) => this.#event(`rebalance failed: ${message(error)}`));
-      await this.#reportOffsets().catch((error: unknown) =>
-        this.#event(`reporting offsets failed: ${message(error)}`),
+      await this.#rebalance().then(
+        () => this.#stepWorked('rebalance'),
+        (error: unknown) => this.#stepFailed('rebalance', error),
+      );
+      await this.#reportOffsets().then(
+        () => this.#stepWorked('reporting offsets'),
+        (error: unknown) => this.#stepFailed('reporting offsets', error),
       );
     }
   }
@@ -268,6 +274,28 @@ export class ProcessRole {
     await owned.done;
     await owned.alertsLog?.close();
     await this.#options.leases.release(partition).catch(() => {});
+  }
+
+  /**
+   * A round's step failed. Told once per distinct error, not once a second: an outage of Kafka or
+   * the database fails every round, and the role's health checks already log that fault.
+   */
+  #stepFailed(step: string, error: unknown): void {
+    const text = message(error);
+    const failing = this.#failing.get(step);
+    if (failing?.error === text) {
+      failing.times++;
+      return;
+    }
+    this.#failing.set(step, { error: text, times: (failing?.times ?? 0) + 1 });
+    this.#event(`${step} failed: ${text}`);
+  }
+
+  #stepWorked(step: string): void {
+    const failing = this.#failing.get(step);
+    if (failing === undefined) return;
+    this.#failing.delete(step);
+    this.#event(`${step} works again after ${failing.times} failed round${failing.times === 1 ? '' : 's'}`);
   }
 
   #event(text: string): void {

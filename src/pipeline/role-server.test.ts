@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { parseExposition, sampleValue } from '../../test/support/parse-exposition.ts';
 import { waitUntil } from '../../test/support/wait.ts';
+import { HealthRegistry } from '../core/health.ts';
 import type { FeedStatus } from '../core/pipeline-view.ts';
 import { type Counters, type IngestEntry, TOPIC_TICKS } from '../core/records.ts';
 import { MemoryLog } from '../log/memory/memory-log.ts';
@@ -14,10 +15,13 @@ import type { StoreBatch } from '../store/store.ts';
 import { ProcessRole, partitionCheckpoint, SoleLeases } from './process-role.ts';
 import {
   buildRoleServer,
+  checkKafka,
   IngestReadiness,
+  KAFKA_SILENT_MS,
   listenRoleServer,
   ProcessReadiness,
   type RoleCheck,
+  reportChecks,
 } from './role-server.ts';
 
 const HAS_PROMTOOL = spawnSync('promtool', ['--version']).error === undefined;
@@ -95,7 +99,7 @@ describe('ingest role server', () => {
     assert.equal(ready.status, 200);
     assert.deepEqual(ready.json(), {
       status: 'ready',
-      checks: { started: { ok: true }, spool: { ok: true }, feeds: { ok: true } },
+      checks: { started: { ok: true }, log: { ok: true }, feeds: { ok: true } },
     });
   });
 
@@ -134,7 +138,7 @@ describe('ingest role server', () => {
     const stalled = await get(app, '/ready');
     assert.equal(stalled.status, 503);
     assert.equal(
-      (stalled.json().checks.spool as RoleCheck).error,
+      (stalled.json().checks.log as RoleCheck).error,
       '3 appends (4096 bytes) buffered on disk and none sent to Kafka for 31 s: broker down',
     );
     // Kafka takes one append: progress, ready again though the buffer is not empty yet.
@@ -276,7 +280,7 @@ describe('process role server over a real ProcessRole', () => {
     await waitUntil(async () => (await fetch(`${url}/ready`)).status === 503, 'the write to fail');
     const body = (await (await fetch(`${url}/ready`)).json()) as { checks: Record<string, RoleCheck> };
     assert.match(body.checks.store?.error ?? '', /^partition \d write failing: connection refused/);
-    assert.deepEqual(body.checks.leases, { ok: true });
+    assert.equal(body.checks.store?.code, 'store_write_failed');
     assert.ok(sampleValue(await scrape(), 'streamlines_store_write_errors_total') >= 1);
     store.failing = false;
     await waitUntil(() => role.committedOffset() === 440, 'the retry to commit');
@@ -295,7 +299,7 @@ describe('process role server over a real ProcessRole', () => {
     assert.equal(lost.statusCode, 503);
     assert.equal(
       lost.json().error.message,
-      'leases: partition leases lost: terminating connection due to administrator command',
+      'store: partition leases lost: terminating connection due to administrator command',
     );
     // SoleLeases reopen at once: the next round renews them and takes the partitions back.
     await waitUntil(
@@ -318,13 +322,112 @@ describe('ProcessReadiness', () => {
     readiness.markStarted();
     assert.deepEqual(readiness.checks(), {
       started: { ok: true },
-      leases: { ok: true },
       store: { ok: true },
     });
     partitions = [];
     assert.equal(
       Object.values(readiness.checks()).every((check) => check.ok),
       true,
+    );
+  });
+});
+
+describe('the dependency checks of the distributed roles', () => {
+  it('calls Kafka unavailable once its brokers have not answered for 3 s, not before, not before opening', () => {
+    const answeredAt = 1_000_000;
+    assert.deepEqual(checkKafka({ answeredAt: 0, error: undefined }, answeredAt), { ok: true });
+    assert.deepEqual(checkKafka({ answeredAt, error: undefined }, answeredAt + KAFKA_SILENT_MS), {
+      ok: true,
+    });
+    assert.deepEqual(
+      checkKafka({ answeredAt, error: new Error('connect ECONNREFUSED 127.0.0.1:9092') }, answeredAt + 7_400),
+      {
+        ok: false,
+        code: 'log_unavailable',
+        error: 'Kafka has not answered for 7 s: connect ECONNREFUSED 127.0.0.1:9092',
+      },
+    );
+  });
+
+  it('ingest names Kafka in its `log` check before the disk buffer stalls', async () => {
+    const ingest = new FakeIngest();
+    let now = 5_000_000;
+    const reach = { answeredAt: now, error: undefined as unknown };
+    const readiness = new IngestReadiness(Object.assign(ingest, { kafka: () => reach }), {
+      spoolStallMs: 60_000,
+      now: () => now,
+    });
+    readiness.markStarted();
+    now += 4_000;
+    reach.error = new Error('broker down');
+    const app = await buildRoleServer({
+      metrics: new IngestMetrics({ feeds: () => [], spool: () => ingest.spool }, { processMetrics: false }),
+      readiness,
+    });
+    try {
+      const ready = await get(app, '/ready');
+      assert.equal(ready.status, 503);
+      assert.deepEqual(ready.json().checks.log, {
+        ok: false,
+        code: 'log_unavailable',
+        error: 'Kafka has not answered for 4 s: broker down',
+      });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('Redis down leaves a processor degraded (200), not unavailable', async () => {
+    let problem: string | undefined = '2 of 3 connections down (connect ECONNREFUSED 127.0.0.1:6379)';
+    const readiness = new ProcessReadiness({
+      partitions: () => [],
+      leasesError: () => undefined,
+      cacheProblem: () => problem,
+    });
+    readiness.markStarted();
+    const app = await buildRoleServer({ metrics: new ProcessMetrics({ processMetrics: false }), readiness });
+    try {
+      const degraded = await get(app, '/ready');
+      assert.equal(degraded.status, 200);
+      assert.equal(degraded.json().status, 'degraded');
+      assert.deepEqual(degraded.json().checks.cache, {
+        ok: false,
+        required: false,
+        code: 'cache_unavailable',
+        error:
+          'Redis unreachable, live updates paused (the store still gets everything): 2 of 3 connections down (connect ECONNREFUSED 127.0.0.1:6379)',
+      });
+      problem = undefined;
+      assert.equal((await get(app, '/ready')).json().status, 'ready');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('a lost lease and failing writes are one `store` fault, logged once at each end by the watch', async () => {
+    let lost: unknown;
+    let partitions: { partition: number; writeError: unknown }[] = [];
+    const readiness = new ProcessReadiness({ partitions: () => partitions, leasesError: () => lost });
+    const lines: string[] = [];
+    const health = new HealthRegistry({ log: (event) => lines.push(`${event.kind}: ${event.message}`) });
+    const look = () => reportChecks(readiness, health);
+    look();
+    partitions = [{ partition: 1, writeError: new Error('connection refused') }];
+    look();
+    // The leases go and the partitions with them: still the same fault, with another cause.
+    lost = new Error('terminating connection');
+    partitions = [];
+    look();
+    assert.equal(health.degradedEntries()[0]?.code, 'store_unavailable');
+    look();
+    lost = undefined;
+    look();
+    look();
+    assert.equal(lines.length, 2, lines.join('\n'));
+    assert.equal(lines[0], 'degraded: store degraded: partition 1 write failing: connection refused');
+    assert.match(
+      lines[1]!,
+      /^recovered: store ok again after \d+ ms \(\d+ reports; last: partition leases lost: terminating connection\)$/,
     );
   });
 });

@@ -5,14 +5,22 @@
  * A small Fastify app of its own: no API keys, no rate limit, nothing but these three routes.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { HealthReporter } from '../core/health.ts';
 import type { FeedStatus } from '../core/pipeline-view.ts';
 import { errorBody } from '../serve/errors.ts';
 import type { PartitionStatus } from './process-role.ts';
 
-/** One readiness check as `/ready` reports it; every check is required. */
+/** One readiness check as `/ready` reports it. */
 export interface RoleCheck {
   ok: boolean;
   error?: string;
+  /** The fault's stable code while not ok (docs/operations.md, Faults), e.g. `log_unavailable`. */
+  code?: string;
+  /**
+   * Default true: a failing required check makes `/ready` 503; a failing optional one (the live
+   * fan-out) leaves it 200 with `status: "degraded"`.
+   */
+  required?: boolean;
 }
 
 /** Runs the role's checks; called on every `/ready`. */
@@ -34,8 +42,11 @@ export async function buildRoleServer(options: RoleServerOptions): Promise<Fasti
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/ready', async (_request, reply) => {
     const checks = readiness.checks();
-    const failed = Object.entries(checks).filter(([, check]) => !check.ok);
-    if (failed.length === 0) return { status: 'ready', checks };
+    const failed = Object.entries(checks).filter(([, check]) => !check.ok && check.required !== false);
+    if (failed.length === 0) {
+      const degraded = Object.values(checks).some((check) => !check.ok);
+      return { status: degraded ? 'degraded' : 'ready', checks };
+    }
     const message = failed.map(([name, check]) => `${name}: ${check.error ?? 'not ok'}`).join('; ');
     return reply.code(503).send({ status: 'unavailable', ...errorBody('not_ready', message), checks });
   });
@@ -67,16 +78,80 @@ abstract class StartedReadiness implements RoleReadiness {
   checks(): Record<string, RoleCheck> {
     return {
       started: this.#started ? { ok: true } : { ok: false, error: 'the role is still starting' },
-      ...this.roleChecks(),
+      ...this.dependencyChecks(),
     };
   }
 
-  protected abstract roleChecks(): Record<string, RoleCheck>;
+  /** The checks of what the role depends on (Kafka, the store, Redis, its feeds), named after each. */
+  abstract dependencyChecks(): Record<string, RoleCheck>;
+}
+
+/** When a KafkaLog's brokers last answered its background refresh (`KafkaLog.reachability()`). */
+export interface KafkaReachability {
+  /** ms since the epoch; 0 before the log opened. */
+  answeredAt: number;
+  /** The error of the refreshes since, if any. */
+  error: unknown;
+}
+
+/** Kafka counts as unreachable once its brokers have not answered for this long (they are asked every 500 ms). */
+export const KAFKA_SILENT_MS = 3_000;
+
+/** The `log` check: the brokers answer. Not yet opened counts as fine (the `started` check says so). */
+export function checkKafka(reach: KafkaReachability, now: number, silentMs = KAFKA_SILENT_MS): RoleCheck {
+  const silentFor = now - reach.answeredAt;
+  if (reach.answeredAt === 0 || silentFor <= silentMs) return { ok: true };
+  return {
+    ok: false,
+    code: 'log_unavailable',
+    error: `Kafka has not answered for ${Math.round(silentFor / 1000)} s: ${reach.error === undefined ? 'no answer' : text(reach.error)}`,
+  };
+}
+
+/**
+ * The `cache` check: every Redis connection is up. Optional: without Redis the live fan-out and
+ * the latest-price cache pause, while the store still gets everything.
+ */
+export function checkCache(problem: string | undefined): RoleCheck {
+  if (problem === undefined) return { ok: true };
+  return {
+    ok: false,
+    required: false,
+    code: 'cache_unavailable',
+    error: `Redis unreachable, live updates paused (the store still gets everything): ${problem}`,
+  };
+}
+
+/**
+ * Reports a role's dependency checks to its health registry every `everyMs`, so the log has one
+ * line when a fault begins and one when it ends (core/health.ts). Returns the function that stops it.
+ */
+export function watchRoleHealth(
+  readiness: Pick<StartedReadiness, 'dependencyChecks'>,
+  health: HealthReporter,
+  everyMs = 500,
+): () => void {
+  const timer = setInterval(() => reportChecks(readiness, health), everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/** One look of `watchRoleHealth`: each dependency check, as it is now, to the registry. */
+export function reportChecks(
+  readiness: Pick<StartedReadiness, 'dependencyChecks'>,
+  health: HealthReporter,
+): void {
+  for (const [dependency, check] of Object.entries(readiness.dependencyChecks())) {
+    if (check.ok) health.ok(dependency);
+    else health.degraded(dependency, check.error ?? 'not ok', check.code, check.required !== false);
+  }
 }
 
 /** What the ingest checks read (an IngestRole). */
 export interface IngestHealthSource {
   feedStatuses(): readonly FeedStatus[];
+  /** Whether Kafka's brokers answer, when the log is Kafka. */
+  kafka?(): KafkaReachability;
   log: {
     stats(): {
       pendingAppends: number;
@@ -115,8 +190,11 @@ export class IngestReadiness extends StartedReadiness {
     this.#progressAt = this.#now();
   }
 
-  protected roleChecks(): Record<string, RoleCheck> {
-    return { spool: this.#checkSpool(), feeds: checkFeeds(this.#source.feedStatuses()) };
+  dependencyChecks(): Record<string, RoleCheck> {
+    const kafka = this.#source.kafka ? checkKafka(this.#source.kafka(), this.#now()) : { ok: true };
+    const spool = this.#checkSpool();
+    // One fault, one name: brokers that do not answer, or appends that do not get through to them.
+    return { log: kafka.ok ? spool : kafka, feeds: checkFeeds(this.#source.feedStatuses()) };
   }
 
   #checkSpool(): RoleCheck {
@@ -129,6 +207,7 @@ export class IngestReadiness extends StartedReadiness {
     if (stalledMs <= this.#stallMs) return { ok: true };
     return {
       ok: false,
+      code: 'log_unavailable',
       error:
         `${stats.pendingAppends} appends (${stats.spoolBytes} bytes) buffered on disk and none sent to Kafka ` +
         `for ${Math.round(stalledMs / 1000)} s: ${stats.lastError ?? 'no error reported'}`,
@@ -141,6 +220,7 @@ function checkFeeds(feeds: readonly FeedStatus[]): RoleCheck {
   if (failed.length === 0) return { ok: true };
   return {
     ok: false,
+    code: 'feed_failed',
     error: failed
       .map((feed) => `${feed.name} ${feed.state}: ${feed.error ?? feed.fatal ?? 'unknown error'}`)
       .join('; '),
@@ -151,39 +231,52 @@ function checkFeeds(feeds: readonly FeedStatus[]): RoleCheck {
 export interface ProcessHealthSource {
   partitions(): readonly Pick<PartitionStatus, 'partition' | 'writeError'>[];
   leasesError(): unknown;
+  /** Whether Kafka's brokers answer, when the log is Kafka. */
+  kafka?(): KafkaReachability;
+  /** What is wrong with the Redis connections, when the cache is Redis; undefined while they are up. */
+  cacheProblem?(): string | undefined;
 }
 
 /**
- * A processor is ready while it holds its partition leases and no owned partition's store write
- * is failing. Owning no partition is ready: a standby when there are more processors than partitions.
+ * A processor is ready while it holds its partition leases and no owned partition's store write is
+ * failing (both the `store` check), and Kafka answers; Redis down leaves it degraded (200). Owning no partition is ready: a
+ * standby when there are more processors than partitions.
  */
 export class ProcessReadiness extends StartedReadiness {
   readonly #source: ProcessHealthSource;
+  readonly #now: () => number;
 
-  constructor(source: ProcessHealthSource) {
+  constructor(source: ProcessHealthSource, options: { now?: () => number } = {}) {
     super();
     this.#source = source;
+    this.#now = options.now ?? Date.now;
   }
 
-  protected roleChecks(): Record<string, RoleCheck> {
+  dependencyChecks(): Record<string, RoleCheck> {
     const lost = this.#source.leasesError();
     // A checkpoint conflict is a handover (the partition is someone else's and is let go), not an outage.
     const failing = this.#source
       .partitions()
       .filter((status) => status.writeError !== undefined && !isCheckpointConflict(status.writeError));
-    return {
-      leases:
-        lost === undefined ? { ok: true } : { ok: false, error: `partition leases lost: ${text(lost)}` },
+    // The leases live in the store's database: losing them and failing writes are one fault, so an
+    // outage is one `store` fault from the first failed write until the leases are renewed.
+    const problems = failing.map(
+      (status) => `partition ${status.partition} write failing: ${text(status.writeError)}`,
+    );
+    if (lost !== undefined) problems.unshift(`partition leases lost: ${text(lost)}`);
+    const checks: Record<string, RoleCheck> = {
       store:
-        failing.length === 0
+        problems.length === 0
           ? { ok: true }
           : {
               ok: false,
-              error: failing
-                .map((status) => `partition ${status.partition} write failing: ${text(status.writeError)}`)
-                .join('; '),
+              code: lost === undefined ? 'store_write_failed' : 'store_unavailable',
+              error: problems.join('; '),
             },
     };
+    if (this.#source.kafka) checks.log = checkKafka(this.#source.kafka(), this.#now());
+    if (this.#source.cacheProblem) checks.cache = checkCache(this.#source.cacheProblem());
+    return checks;
   }
 }
 

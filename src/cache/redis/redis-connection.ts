@@ -10,6 +10,36 @@ export interface RedisConnectionOptions {
   clientName?: string;
   /** Called with every connection error (node-redis reconnects by itself). */
   onError?: (error: Error) => void;
+  /** Told about every client made with these options, so health checks can see them all. */
+  reachability?: RedisReachability;
+}
+
+/** Whether the Redis connections of one process are up, for its `/ready` (docs/operations.md, Faults). */
+export class RedisReachability {
+  readonly #clients = new Map<RedisClient, Error | undefined>();
+
+  watch(client: RedisClient): void {
+    this.#clients.set(client, undefined);
+    client.on('error', (error: Error) => this.#clients.set(client, error));
+    client.on('ready', () => this.#clients.set(client, undefined));
+  }
+
+  /** Undefined while every open connection is ready; else what is wrong, for a human. */
+  problem(): string | undefined {
+    let open = 0;
+    let down = 0;
+    let last: Error | undefined;
+    // A closed client is not a fault: only open ones that are not ready (reconnecting) count.
+    for (const [client, error] of this.#clients) {
+      if (!client.isOpen) continue;
+      open++;
+      if (client.isReady) continue;
+      down++;
+      last = error ?? last;
+    }
+    if (down === 0) return undefined;
+    return `${down} of ${open} connections down (${last?.message || last?.name || 'reconnecting'})`;
+  }
 }
 
 /** Connection attempts before `open()` gives up on a server it never reached. */
@@ -40,6 +70,7 @@ export function createRedisClient(options: RedisConnectionOptions) {
   });
   // Without a listener an `error` event would crash the process on every dropped connection.
   client.on('error', (error: Error) => options.onError?.(error));
+  options.reachability?.watch(client);
   return client;
 }
 

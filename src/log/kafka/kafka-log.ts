@@ -76,6 +76,9 @@ export class KafkaLog implements Log {
   #appending: Promise<void> = Promise.resolve();
   #refreshTimer: NodeJS.Timeout | undefined;
   #refreshing = false;
+  /** When the brokers last answered the background refresh (ms since the epoch), and its error since. */
+  #answeredAt = 0;
+  #unanswered: unknown;
   readonly #closing = new AbortController();
   #closed: Promise<void> | undefined;
   /** Set once close() has let the queued appends finish: later appends reject. */
@@ -116,7 +119,8 @@ export class KafkaLog implements Log {
     await Promise.all([this.#wire.connect(), this.#waitWire.connect()]);
     await this.#refreshTopics();
     await this.#refreshEnds();
-    this.#refreshTimer = setInterval(() => void this.#refreshEnds().catch(() => {}), REFRESH_MS);
+    this.#answeredAt = Date.now();
+    this.#refreshTimer = setInterval(() => void this.#heartbeat(), REFRESH_MS);
     this.#refreshTimer.unref();
   }
 
@@ -412,6 +416,28 @@ export class KafkaLog implements Log {
       this.#wire?.disconnect(),
       this.#waitWire?.disconnect(),
     ]);
+  }
+
+  /**
+   * When the brokers last answered this log's background refresh (every 500 ms), and the error of
+   * the refreshes since, if any: a role's health check calls Kafka unreachable from this.
+   */
+  reachability(): { answeredAt: number; error: unknown } {
+    return { answeredAt: this.#answeredAt, error: this.#unanswered };
+  }
+
+  /** The background refresh of the partition ends, which also tells whether the brokers answer. */
+  async #heartbeat(): Promise<void> {
+    if (this.#refreshing || this.#closing.signal.aborted) return;
+    try {
+      // With no topic known yet (a reader started before ingest), listing the topics is the contact.
+      if (this.#topics.size === 0) await this.#refreshTopics();
+      else await this.#refreshEnds();
+      this.#answeredAt = Date.now();
+      this.#unanswered = undefined;
+    } catch (error) {
+      this.#unanswered = error;
+    }
   }
 
   #kafkaTopic(topic: string): string {

@@ -7,6 +7,7 @@
  * `GET /api/v1/stats`. Every metric is described in docs/metrics.md.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { HealthEntry } from '../../core/health.ts';
 import {
   type FeedStatus,
   LIVE_FEED_STATES,
@@ -514,7 +515,31 @@ export class PipelineMetrics {
     // Undefined when the pipeline has no stats (shutting down): the gauges keep their last values.
     registerFeedMetrics(this.#own, () => this.#currentStats()?.feeds);
     registerSinkMetrics(this.#own, () => this.#currentStats()?.sinks);
+    registerHealthMetrics(this.#own, () => this.#currentStats()?.health);
   }
+}
+
+/**
+ * `streamlines_dependency_degraded{dependency}`: 1 while the process reports the dependency degraded
+ * (core/health.ts), 0 once it is ok; its cause and code are in `/ready` and the log.
+ */
+export function registerHealthMetrics(
+  registry: Registry,
+  entries: () => readonly HealthEntry[] | undefined,
+): void {
+  new Gauge({
+    name: 'streamlines_dependency_degraded',
+    help: 'A dependency (store, log, cache, retention, ...) this process reports degraded now: 1, or 0 once ok again; /ready and the log say why.',
+    labelNames: ['dependency'],
+    registers: [registry],
+    collect() {
+      const list = entries();
+      if (!list) return;
+      this.reset();
+      for (const entry of list)
+        this.set({ dependency: entry.dependency }, entry.status === 'degraded' ? 1 : 0);
+    },
+  });
 }
 
 const SINK_STATES: readonly SinkStatus['state'][] = [

@@ -6,6 +6,7 @@
  * is read at scrape time except the batch recorders. Every metric is described in docs/metrics.md.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { HealthEntry } from '../../core/health.ts';
 import type { FeedStatus } from '../../core/pipeline-view.ts';
 import type { Counters } from '../../core/records.ts';
 import {
@@ -13,6 +14,7 @@ import {
   checkSampleEvery,
   DEFAULT_LATENCY_SAMPLE_EVERY,
   registerFeedMetrics,
+  registerHealthMetrics,
   sharedProcessRegistry,
 } from './pipeline-metrics.ts';
 
@@ -33,6 +35,8 @@ export interface SpoolCounters {
 export interface IngestMetricsSources {
   feeds(): readonly FeedStatus[];
   spool(): SpoolCounters;
+  /** The role's health registry entries (`streamlines_dependency_degraded`). */
+  health?(): readonly HealthEntry[];
 }
 
 /** One owned partition as the process metrics read it (ProcessRole's `partitions()`). */
@@ -45,6 +49,8 @@ export interface PartitionCounters {
 /** What the process metrics read at scrape time. */
 export interface ProcessMetricsSources {
   partitions(): readonly PartitionCounters[];
+  /** The role's health registry entries (`streamlines_dependency_degraded`). */
+  health?(): readonly HealthEntry[];
 }
 
 /** A registry scraped as one: the role's own metrics, plus the process metrics when asked. */
@@ -89,6 +95,7 @@ export class IngestMetrics extends RoleMetrics {
     super(options);
     const registers = [this.own];
     registerFeedMetrics(this.own, () => sources.feeds());
+    registerHealthMetrics(this.own, () => sources.health?.());
     const gauge = (name: string, help: string, field: 'spoolBytes' | 'pendingAppends') =>
       new Gauge({
         name,
@@ -163,6 +170,7 @@ export class ProcessMetrics extends RoleMetrics {
     );
     const registers = [this.own];
     const partitions = () => this.#sources?.partitions();
+    registerHealthMetrics(this.own, () => this.#sources?.health?.());
     new Gauge({
       name: 'streamlines_partitions_owned',
       help: 'Partitions of price-ticks this processor owns now.',
