@@ -76,6 +76,20 @@ export interface Stats {
   feeds: FeedStatus[];
   /** Configured sinks (InfluxDB, Cassandra, webhooks); absent when there are none. */
   sinks?: SinkStatus[];
+  /** Every dependency that reported its health; a degraded one is also a failed check of `/ready`. */
+  health?: HealthEntry[];
+}
+
+/** A dependency's state from the server's health registry (src/core/health.ts). */
+export interface HealthEntry {
+  dependency: string;
+  status: 'ok' | 'degraded';
+  cause?: string;
+  code?: string;
+  /** ms since the epoch the current state began. */
+  since: number;
+  /** false: degraded but serving (`/ready` 200); otherwise `/ready` answers 503 while it lasts. */
+  required?: boolean;
 }
 
 export interface DeadLetter {
