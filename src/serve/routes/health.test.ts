@@ -209,3 +209,34 @@ test('GET /ready is 503 naming each dependency the pipeline reports degraded, wi
     await app.close();
   }
 });
+
+test('a store whose probe fails while the pipeline reports it degraded keeps the reported code and both errors', async () => {
+  const view = new FakeView();
+  const since = Date.UTC(2026, 0, 2, 3, 4, 5);
+  view.statsValue = {
+    ...view.statsValue,
+    health: [
+      {
+        dependency: 'store',
+        status: 'degraded',
+        cause: 'No space left on device',
+        code: 'store_write_failed',
+        since,
+      },
+    ],
+  };
+  const store = await seedStore();
+  store.symbols = async () => {
+    throw new Error('database is locked');
+  };
+  const app = await buildServer({ store, view });
+  try {
+    const ready = await app.inject({ url: '/ready' });
+    assert.equal(ready.statusCode, 503);
+    const { store: check } = withoutLatency(ready.json()).checks;
+    assert.equal(check.code, 'store_write_failed');
+    assert.equal(check.error, 'No space left on device (since 2026-01-02T03:04:05.000Z); database is locked');
+  } finally {
+    await app.close();
+  }
+});

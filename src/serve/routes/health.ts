@@ -138,10 +138,15 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app,
       };
       if (entry.code !== undefined) reported.code = entry.code;
       const existing = checks[entry.dependency];
+      // The pipeline's own account comes first, with its code; a probe that failed too adds its error.
       checks[entry.dependency] =
-        existing === undefined || !existing.ok
-          ? (existing ?? reported)
-          : { ...reported, latencyMs: existing.latencyMs };
+        existing === undefined
+          ? reported
+          : {
+              ...reported,
+              latencyMs: existing.latencyMs,
+              ...(existing.ok ? {} : { error: `${reported.error}; ${existing.error}` }),
+            };
     }
     const failed = Object.entries(checks).filter(([, result]) => result.required && !result.ok);
     if (failed.length === 0) {
