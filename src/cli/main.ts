@@ -374,14 +374,15 @@ async function runIngest(config: Config, dataDir: string, ops?: OpsAddress): Pro
 
 async function runProcess(config: Config, dataDir: string, ops?: OpsAddress): Promise<void> {
   const metrics = new ProcessMetrics();
+  const health = roleHealth('process');
   const processor = createProcessRole({
     config,
     dataDir,
     metrics: metrics.batch,
+    health,
     onEvent: (message) => process.stderr.write(`process: ${message}\n`),
   });
   const readiness = new ProcessReadiness(processor.health);
-  const health = roleHealth('process');
   const stopHealth = watchRoleHealth(readiness, health);
   metrics.bind({ partitions: () => processor.role.partitions(), health: () => health.entries() });
   const closeOps = await startOps('process', ops, { metrics, readiness });

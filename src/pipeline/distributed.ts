@@ -8,7 +8,7 @@ import { createLivePublisher } from '../cache/live-publisher.ts';
 import { closeCache, createCache, openCache } from '../cache/registry.ts';
 import { RemotePipelineView, type StatsSnapshot, type StatsSource } from '../cache/remote-pipeline-view.ts';
 import type { Config } from '../config/schema.ts';
-import { type HealthEvent, HealthRegistry } from '../core/health.ts';
+import { type HealthEvent, HealthRegistry, type HealthReporter } from '../core/health.ts';
 import type { FeedStatus } from '../core/pipeline-view.ts';
 import { type Counters, emptyCounters, TOPIC_TICKS } from '../core/records.ts';
 import type { Feed } from '../feeds/feed.ts';
@@ -27,6 +27,7 @@ import type { Store } from '../store/store.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { watchPauses } from './pause-watch.ts';
 import { ProcessRole, partitionCheckpoint } from './process-role.ts';
+import { retentionHealth } from './retention-health.ts';
 import {
   checkCache,
   checkKafka,
@@ -160,6 +161,8 @@ export function createProcessRole(options: {
   onEvent?: (message: string) => void;
   /** Hears every committed batch and store write error (`streamlines process --port` serves them). */
   metrics?: BatchMetricsRecorder;
+  /** Where faults the role sees itself go (store retention failing); else `onEvent` hears them. */
+  health?: HealthReporter;
 }): {
   role: ProcessRole;
   /** What its `/ready` checks: the store, the leases, Kafka and Redis. */
@@ -208,8 +211,12 @@ export function createProcessRole(options: {
     store,
     ticksMs: config.retention.ticks,
     candlesMs: config.retention.candles,
-    onError: (error) =>
-      options.onEvent?.(`retention: ${error instanceof Error ? error.message : String(error)}`),
+    ...(options.health
+      ? retentionHealth(options.health)
+      : {
+          onError: (error: unknown) =>
+            options.onEvent?.(`retention: ${error instanceof Error ? error.message : String(error)}`),
+        }),
   });
   return {
     role: processRole,

@@ -21,7 +21,7 @@ import {
 } from '../core/records.ts';
 import type { Feed } from '../feeds/feed.ts';
 import { createFeed } from '../feeds/registry.ts';
-import { Ingest, TOPIC_INGEST_STATE } from '../ingest/ingest.ts';
+import { Ingest, type IngestFault, TOPIC_INGEST_STATE } from '../ingest/ingest.ts';
 import { SYMBOL_PATTERN } from '../ingest/validate.ts';
 import { EmbeddedLake } from '../lake/lake.ts';
 import type { EmbeddedLog } from '../log/embedded/embedded-log.ts';
@@ -37,6 +37,8 @@ import { createStore } from '../store/registry.ts';
 import { StoreRetention } from '../store/retention.ts';
 import type { Store } from '../store/store.ts';
 import { lockDataDir } from './data-dir-lock.ts';
+import { watchPauses } from './pause-watch.ts';
+import { retentionHealth } from './retention-health.ts';
 import { LogReplay } from './sink-replay.ts';
 
 /**
@@ -88,6 +90,9 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
   /** Running feeds: each has its own abort controller so the control panel can stop one. */
   readonly #feedRuns = new Map<string, { controller: AbortController; done: Promise<void> }>();
   #unlock: (() => Promise<void>) | undefined;
+  #stopPauseWatch: (() => void) | undefined;
+  /** Feeds ingest holds back because the log cannot take their appends. */
+  readonly #stalledFeeds = new Set<string>();
 
   constructor(options: EmbeddedPipelineOptions) {
     const { config, dataDir } = options;
@@ -108,25 +113,20 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
           })
         : undefined;
     this.store = withRecentCandles(this.lake?.store ?? hot);
+    this.health = new HealthRegistry({ log: options.onHealthEvent });
     this.retention = new StoreRetention({
       store: this.store,
       ticksMs: config.retention.ticks,
       candlesMs: config.retention.candles,
       // Rows leave the hot store only once the lake holds them (docs/design.md, Retention and history).
       holdBackBeforeMs: options.retentionHoldBackBeforeMs ?? lakeHoldBack(this.lake),
-      onError: (error) =>
-        this.health.degraded(
-          'retention',
-          `deleting expired rows failed (retried): ${error instanceof Error ? error.message : String(error)}`,
-          'retention_failed',
-          false,
-        ),
-      onStep: () => this.health.ok('retention'),
+      ...retentionHealth(this.health),
     });
     this.feeds = options.feeds ?? config.feeds.map((feed) => createFeed(feed, config.symbols));
     this.#ingest = new Ingest(this.log, {
       backpressure: () => this.#waitForProcessor(),
       dedupHorizonMs: config.dedupHorizon,
+      onFault: (fault) => this.#reportIngestFault(fault),
     });
     const processConfig = {
       latenessMs: config.lateness,
@@ -142,7 +142,6 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
         checkpointName: PROCESSOR_CHECKPOINT,
       });
     }
-    this.health = new HealthRegistry({ log: options.onHealthEvent });
     this.#runner = new ProcessRunner({
       health: this.health,
       log: this.log,
@@ -172,6 +171,7 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
     this.#processing = this.#runner.run(this.#abort.signal);
     this.#retention = this.#markProcessed();
     this.retention.start();
+    this.#stopPauseWatch = watchPauses(this.health);
     for (const feed of this.feeds) this.#runFeed(feed);
   }
 
@@ -206,6 +206,24 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
     }
   }
 
+  /**
+   * A log that cannot take appends (a full disk) holds the feeds back until it can: one `log` fault
+   * from the first feed held to the last one let go, on /ready, the pipeline page and the log.
+   */
+  #reportIngestFault(fault: IngestFault): void {
+    if (fault.phase === 'start') {
+      this.#stalledFeeds.add(fault.feed);
+      this.health.degraded(
+        'log',
+        `appends fail, ingest holds the feeds back until they succeed (nothing is lost): ${fault.message}`,
+        'log_no_space',
+      );
+      return;
+    }
+    this.#stalledFeeds.delete(fault.feed);
+    if (this.#stalledFeeds.size === 0) this.health.ok('log');
+  }
+
   /** A torn tail the log cut off at open (after a crash) is worth a line in the operator's log. */
   #reportLogRepairs(): void {
     const repairs = (this.log as Partial<Pick<EmbeddedLog, 'repairs'>>).repairs ?? [];
@@ -235,6 +253,7 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
 
   /** Stops feeds, lets the processor commit what it has read, and closes everything. */
   async stop(): Promise<void> {
+    this.#stopPauseWatch?.();
     this.#abort.abort();
     await Promise.allSettled([
       this.#processing,

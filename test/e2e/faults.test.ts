@@ -7,26 +7,18 @@
  * itself otherwise). A ballast file fills it; removing the ballast is "space returns".
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { appendFile, mkdir, mkdtemp, readdir, rm, statfs, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { drainedDump, dumpApi, getJson, startCli, stopCli, waitDrained } from '../support/cli.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
+import { fillDisk, mountTmpfs, unmount } from '../support/small-disk.ts';
 
 const TMPFS_BYTES = 48 * 1024 * 1024;
-
-/** Mounts a tmpfs of `bytes` at `dir`; false when this machine does not let us (not root). */
-function mountTmpfs(dir: string, bytes: number): boolean {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** The CLI's start can take long on a loaded machine (DuckDB, the log and the replay open first). */
+const START_TIMEOUT_MS = 120_000;
 
 interface ReadyBody {
   status: string;
@@ -49,7 +41,7 @@ describe('faults show in /ready, stats and the log while they last', () => {
   });
 
   after(async () => {
-    if (mounted) execFileSync('umount', [disk]);
+    if (mounted) unmount(disk);
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -77,12 +69,13 @@ describe('faults show in /ready, stats and the log while they last', () => {
     ]);
 
     // Leave about 1.5 MB free: DuckDB opens, then its writes fail once the replay is under way.
-    const free = await statfs(disk);
-    const ballast = join(disk, 'ballast');
-    await writeFile(ballast, Buffer.alloc(Math.max(0, free.bavail * free.bsize - 1_500_000)));
+    const freeSpace = await fillDisk(disk, 1_500_000);
     const fullConfig = join(dir, 'full.json');
     await writeFile(fullConfig, config(join(disk, 'store.duckdb')));
-    const cli = await startCli(['--replay', replay, '--data-dir', join(dir, 'full'), '--config', fullConfig]);
+    const cli = await startCli(
+      ['--replay', replay, '--data-dir', join(dir, 'full'), '--config', fullConfig],
+      START_TIMEOUT_MS,
+    );
     try {
       let ready: { status: number; body: ReadyBody } | undefined;
       const deadline = Date.now() + 60_000;
@@ -105,15 +98,60 @@ describe('faults show in /ready, stats and the log while they last', () => {
         stats.health.filter((entry) => entry.status === 'degraded').map((entry) => entry.dependency),
         ['store'],
       );
+      const metrics = await (await fetch(`${cli.baseUrl}/metrics`)).text();
+      assert.ok(metrics.split('\n').includes('streamlines_dependency_degraded{dependency="store"} 1'));
       // Still failing a few seconds later: logged once, not once per retry.
       await sleep(3_000);
       assert.equal(cli.stderr().match(/"kind":"degraded"/g)?.length, 1, cli.stderr().slice(-2_000));
 
-      await rm(ballast);
+      await freeSpace();
       await waitDrained(cli.baseUrl);
       const after = await getJson<ReadyBody>(cli.baseUrl, '/ready');
       assert.equal(after.status, 200, JSON.stringify(after.body));
       assert.match(cli.stderr(), /store ok again after \d+ ms/);
+      const actual = await dumpApi(cli.baseUrl);
+      assert.ok(JSON.stringify(actual) === JSON.stringify(expected), 'the run did not end exact');
+    } finally {
+      await stopCli(cli);
+    }
+  });
+
+  it('SIGSTOP for 6 s, then SIGCONT: the run goes on, the pause is logged once, and it ends exact', {
+    timeout: 300_000,
+  }, async () => {
+    const paced = join(dir, 'paced.ndjson');
+    await writeReplay(paced, { count: 20_000, seed: 13 });
+    const reference = await startCli(
+      ['--replay', paced, '--data-dir', join(dir, 'paused-reference')],
+      START_TIMEOUT_MS,
+    );
+    const expected = await waitDrained(reference.baseUrl).then(() => dumpApi(reference.baseUrl));
+    await stopCli(reference);
+
+    // About 20 s of replay (event time runs ~1 000 times faster), so the pause falls inside it.
+    const cli = await startCli(
+      ['--replay', paced, '--speed', '1000', '--data-dir', join(dir, 'paused')],
+      START_TIMEOUT_MS,
+    );
+    try {
+      const processed = async () =>
+        Number(
+          (await getJson<{ processedOffset: number }>(cli.baseUrl, '/api/v1/stats')).body.processedOffset,
+        );
+      while ((await processed()) < 2_000) await sleep(200);
+      cli.child.kill('SIGSTOP');
+      await sleep(6_000);
+      cli.child.kill('SIGCONT');
+      const stats = await getJson<{ drained: boolean }>(cli.baseUrl, '/api/v1/stats');
+      assert.equal(stats.body.drained, false, 'the replay ended before the pause: slow it down');
+
+      await waitDrained(cli.baseUrl);
+      const paused = cli
+        .stderr()
+        .split('\n')
+        .filter((line) => line.includes('"code":"process_paused"'));
+      assert.equal(paused.length, 1, cli.stderr().slice(-3_000));
+      assert.match(paused[0]!, /the process did not run for \d+\.\d s \(stopped with SIGSTOP/);
       const actual = await dumpApi(cli.baseUrl);
       assert.ok(JSON.stringify(actual) === JSON.stringify(expected), 'the run did not end exact');
     } finally {
@@ -126,16 +164,17 @@ describe('faults show in /ready, stats and the log while they last', () => {
   }, async () => {
     const dataDir = join(dir, 'torn');
     const args = ['--replay', replay, '--data-dir', dataDir];
-    const first = await startCli(args);
-    await waitDrained(first.baseUrl);
-    const expected = await dumpApi(first.baseUrl);
-    await stopCli(first, 'SIGKILL');
+    const first = await startCli(args, START_TIMEOUT_MS);
+    // Killed either way: on success as the crash under test, on failure so it does not outlive the test.
+    const expected = await waitDrained(first.baseUrl)
+      .then(() => dumpApi(first.baseUrl))
+      .finally(() => stopCli(first, 'SIGKILL'));
     // Half a frame at the end of the newest segment: what a crash in the middle of an append leaves.
     const topicDir = join(dataDir, 'log', 'price-ticks');
     const segments = (await readdir(topicDir)).filter((name) => name.endsWith('.seg')).sort();
     assert.ok(segments.length > 0, `no segments in ${topicDir}`);
     await appendFile(join(topicDir, segments.at(-1)!), Buffer.from([0x40, 0, 0, 0, 1, 2, 3]));
-    const second = await startCli(args);
+    const second = await startCli(args, START_TIMEOUT_MS);
     try {
       await waitDrained(second.baseUrl);
       assert.match(
