@@ -9,8 +9,6 @@
  * key prefix, and every child process is killed in `after`, even when a test fails.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,19 +19,19 @@ import {
   dumpDeadLetters,
   getJson,
   isRunning,
-  type RunningRole,
-  replayArgs,
-  startCli,
   startRole,
   startServe,
-  stopCli,
   stopRole,
-  waitDrained,
   waitForStats,
 } from '../support/cli.ts';
+import {
+  DeploymentSuite,
+  embeddedReference as sharedReference,
+  writeDeploymentConfig,
+} from '../support/deployment.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
 import { findOrStartKafka, groupOffsets } from '../support/kafka.ts';
-import { createTestSchema, findOrStartPostgres } from '../support/postgres.ts';
+import { findOrStartPostgres } from '../support/postgres.ts';
 import { findOrStartRedis } from '../support/redis.ts';
 
 /** The part of the config both modes share; the embedded reference runs with only this. */
@@ -81,58 +79,33 @@ if (kafka === undefined || postgres === undefined || redis === undefined) {
   const redisUrl = redis.url;
 
   describe('distributed mode: ingest → Kafka → process ×2 → PostgreSQL → serve', () => {
+    const suite = new DeploymentSuite('distributed', pgUrl);
     let dir: string;
-    /** Every role started, so `after` can kill whatever a failed test left running. */
-    const roles: RunningRole[] = [];
-    const dropSchemas: (() => Promise<void>)[] = [];
-    let deployments = 0;
 
     before(async () => {
-      dir = await mkdtemp(join(tmpdir(), 'streamlines-distributed-'));
+      await suite.open();
+      dir = suite.dir;
     });
 
-    after(async () => {
-      await Promise.allSettled(roles.map((role) => stopRole(role, 'SIGKILL', 5_000)));
-      await Promise.allSettled(dropSchemas.map((drop) => drop()));
-      await stopServers();
-      await rm(dir, { recursive: true, force: true });
-    });
+    after(() => suite.close(stopServers));
 
     /**
      * A fresh deployment: its own Kafka topics, PostgreSQL schema, Redis keys, config file and data
      * dirs. Its roles are stopped when the test ends, passed or not, so they never load the next test.
      */
     async function deploy(name: string, t: TestContext) {
-      const own: RunningRole[] = [];
-      const track = <T extends RunningRole>(role: T): T => {
-        roles.push(role);
-        own.push(role);
-        return role;
-      };
-      t.after(() => Promise.allSettled(own.map((role) => stopRole(role))));
-      /** The tails of the roles' stderr, for a failure message. */
-      const context = () =>
-        own
-          .map(
-            (role) =>
-              `--- ${role.role} (pid ${role.child.pid}, ${isRunning(role) ? 'running' : `exited ${role.child.signalCode ?? role.child.exitCode}`}):\n${role.stderr().slice(-2_000)}`,
-          )
-          .join('\n');
-      const id = `sl${process.pid}x${++deployments}${Date.now().toString(36)}`;
-      const { schema, drop } = await createTestSchema(pgUrl);
-      dropSchemas.push(drop);
-      const root = join(dir, name);
-      await mkdir(root, { recursive: true });
+      const { id, schema, root, track, context: roleTails } = await suite.deployment(name, t);
+      const context = () => roleTails();
       const config = join(root, 'config.json');
-      await writeFile(
-        config,
-        JSON.stringify({
-          ...PIPELINE_CONFIG,
-          log: { type: 'kafka', brokers, partitions: PARTITIONS, topicPrefix: `${id}.` },
-          store: { type: 'postgres', url: pgUrl, schema },
-          cache: { type: 'redis', url: redisUrl, keyPrefix: `${id}:` },
-        }),
-      );
+      await writeDeploymentConfig(config, {
+        pipeline: PIPELINE_CONFIG,
+        brokers,
+        partitions: PARTITIONS,
+        id,
+        pgUrl,
+        schema,
+        redisUrl,
+      });
       let processors = 0;
       return {
         prefix: `${id}.`,
@@ -160,16 +133,11 @@ if (kafka === undefined || postgres === undefined || redis === undefined) {
     }
 
     /** What the embedded `run` gives for the replay: the reference every distributed run must equal. */
-    async function embeddedReference(replay: string, name: string) {
-      const config = join(dir, `${name}-embedded.json`);
-      await writeFile(config, JSON.stringify(PIPELINE_CONFIG));
-      const cli = await startCli(replayArgs(replay, join(dir, `${name}-embedded`), config));
-      try {
-        const stats = await waitDrained(cli.baseUrl);
-        return { stats, dump: await dumpApi(cli.baseUrl), deadLetters: await dumpDeadLetters(cli.baseUrl) };
-      } finally {
-        await stopCli(cli);
-      }
+    function embeddedReference(replay: string, name: string) {
+      return sharedReference(replay, PIPELINE_CONFIG, {
+        config: join(dir, `${name}-embedded.json`),
+        dataDir: join(dir, `${name}-embedded`),
+      });
     }
 
     it('two processors over three partitions give what embedded gives, on every serve', {

@@ -16,6 +16,11 @@ export interface TestRedis {
   /** True when this process started the server (and `stop` kills it). */
   started: boolean;
   stop: () => Promise<void>;
+  /**
+   * Only on a server started here: stops it (SIGTERM), keeps it down for `downMs` and starts it
+   * again on the same port. It keeps no data, like a Redis restarted without persistence.
+   */
+  outage?: (downMs: number) => Promise<void>;
 }
 
 /** Why there is no server, to print when a suite skips. */
@@ -38,6 +43,30 @@ export async function findOrStartRedis(): Promise<TestRedis | NoRedis> {
 async function startRedis(): Promise<TestRedis> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'streamlines-redis-'));
   const port = await freePort();
+  let child: ChildProcess;
+  try {
+    child = await spawnRedis(port, dir);
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    started: true,
+    stop: async () => {
+      await stopChild(child);
+      await rm(dir, { recursive: true, force: true });
+    },
+    outage: async (downMs) => {
+      await stopChild(child);
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      child = await spawnRedis(port, dir);
+    },
+  };
+}
+
+/** One `redis-server` on `port`, ready; killed when it does not get ready. */
+async function spawnRedis(port: number, dir: string): Promise<ChildProcess> {
   const child = spawn(
     'redis-server',
     [
@@ -60,17 +89,9 @@ async function startRedis(): Promise<TestRedis> {
     await waitUntilReady(child);
   } catch (error) {
     child.kill('SIGKILL');
-    await rm(dir, { recursive: true, force: true });
     throw error;
   }
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    started: true,
-    stop: async () => {
-      await stopChild(child);
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  return child;
 }
 
 function waitUntilReady(child: ChildProcess): Promise<void> {
