@@ -12,7 +12,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { drainedDump, dumpApi, getJson, startCli, stopCli, waitDrained } from '../support/cli.ts';
+import { FakeCoinbase, match } from '../fakes/fake-coinbase-server.ts';
+import {
+  drainedDump,
+  dumpApi,
+  getJson,
+  type RunningCli,
+  startCli,
+  stopCli,
+  waitDrained,
+} from '../support/cli.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
 import { fillDisk, mountTmpfs, unmount } from '../support/small-disk.ts';
 
@@ -156,6 +165,80 @@ describe('faults show in /ready, stats and the log while they last', () => {
       assert.ok(JSON.stringify(actual) === JSON.stringify(expected), 'the run did not end exact');
     } finally {
       await stopCli(cli);
+    }
+  });
+
+  it('SIGSTOP longer than a live feed stale timeout: the feed says it reconnects, and loses no trade', {
+    timeout: 300_000,
+  }, async () => {
+    const fake = await FakeCoinbase.start();
+    const config = join(dir, 'coinbase.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        feeds: [{ type: 'coinbase', symbols: ['BTC-USD'], url: fake.url, restUrl: fake.restUrl }],
+        log: { type: 'memory' },
+        store: { type: 'memory' },
+      }),
+    );
+    let cli: RunningCli | undefined;
+    let id = 0;
+    const t0 = Date.now();
+    // A trade every 200 ms, as a live market would send: the feed's link never looks stale by itself.
+    const trading = setInterval(() => {
+      id++;
+      fake.publish(
+        match('BTC-USD', id, t0 + id * 200, `${100 + (id % 7)}.5`, '0.1', id % 2 ? 'buy' : 'sell'),
+      );
+    }, 200);
+    try {
+      cli = await startCli(['--config', config, '--data-dir', join(dir, 'coinbase-data')], START_TIMEOUT_MS);
+      const stored = async () =>
+        (await getJson<{ ticks?: { id: string }[] }>(cli!.baseUrl, `/api/v1/ticks/BTC-USD?from=${t0}`)).body
+          .ticks ?? [];
+      while ((await stored()).length < 10) await sleep(200);
+      // Coinbase's link counts as stale after 10 s without a message: pause longer than that.
+      const pausedAt = id;
+      cli.child.kill('SIGSTOP');
+      await sleep(13_000);
+      cli.child.kill('SIGCONT');
+      await sleep(3_000);
+      clearInterval(trading);
+      const last = id;
+      let ids: number[] = [];
+      for (let tries = 0; tries < 150 && ids.at(-1) !== last; tries++) {
+        await sleep(200);
+        ids = (await stored()).map((tick) => Number(tick.id));
+      }
+      // A live feed starts at the market's present (trades before its first subscription are history,
+      // `streamlines backfill`'s job); from there every trade once, those sent while it was stopped
+      // through the REST gap fill.
+      const first = ids[0] ?? 0;
+      assert.ok(first > 0 && first < pausedAt, `first stored trade ${first}, paused at ${pausedAt}`);
+      assert.deepEqual(
+        ids,
+        Array.from({ length: last - first + 1 }, (_, index) => first + index),
+      );
+      const stderr = cli.stderr();
+      assert.match(stderr, /\[coinbase\] connection lost after [^\n]*stale: nothing received/);
+      assert.match(stderr, /\[coinbase\] reconnected to /);
+      assert.equal(
+        stderr.split('\n').filter((line) => line.includes('"code":"process_paused"')).length,
+        1,
+        stderr,
+      );
+      const { body } = await getJson<{ feeds: { name: string; reconnects?: number }[] }>(
+        cli.baseUrl,
+        '/api/v1/feeds',
+      );
+      assert.ok(
+        (body.feeds.find((feed) => feed.name === 'coinbase')?.reconnects ?? 0) >= 1,
+        JSON.stringify(body),
+      );
+    } finally {
+      clearInterval(trading);
+      if (cli) await stopCli(cli);
+      await fake.close();
     }
   });
 
