@@ -10,6 +10,7 @@ export {
 } from '../../../src/core/records.ts';
 export type { StoredTick, SymbolSummary } from '../../../src/store/store.ts';
 
+import type { HealthEntry } from '../../../src/core/health.ts';
 import type { SinkStatus } from '../../../src/core/pipeline-view.ts';
 import type { Candle, Interval } from '../../../src/core/records.ts';
 import type { StoredTick, SymbolSummary } from '../../../src/store/store.ts';
@@ -78,18 +79,6 @@ export interface Stats {
   sinks?: SinkStatus[];
   /** Every dependency that reported its health; a degraded one is also a failed check of `/ready`. */
   health?: HealthEntry[];
-}
-
-/** A dependency's state from the server's health registry (src/core/health.ts). */
-export interface HealthEntry {
-  dependency: string;
-  status: 'ok' | 'degraded';
-  cause?: string;
-  code?: string;
-  /** ms since the epoch the current state began. */
-  since: number;
-  /** false: degraded but serving (`/ready` 200); otherwise `/ready` answers 503 while it lasts. */
-  required?: boolean;
 }
 
 export interface DeadLetter {
