@@ -5,10 +5,10 @@
  */
 import type { HealthReporter } from '../core/health.ts';
 
-/** The `onError` and `onStep` of a StoreRetention, reporting to `health`. */
+/** The `onError` and `onSuccess` of a StoreRetention, reporting to `health`. */
 export function retentionHealth(health: HealthReporter): {
   onError: (error: unknown) => void;
-  onStep: () => void;
+  onSuccess: () => void;
 } {
   return {
     onError: (error) =>
@@ -18,6 +18,7 @@ export function retentionHealth(health: HealthReporter): {
         'retention_failed',
         false,
       ),
-    onStep: () => health.ok('retention'),
+    // Any step that did not fail ends the fault, whether or not it had rows to delete.
+    onSuccess: () => health.ok('retention'),
   };
 }

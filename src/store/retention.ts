@@ -42,6 +42,8 @@ export interface RetentionOptions {
   onStep?: (result: ExpiryResult) => void;
   /** Hears a failed step; the task keeps going. Default: nothing. */
   onError?: (error: unknown) => void;
+  /** Hears every step of the loop that did not fail, deleting or not (so a reported failure can end). */
+  onSuccess?: () => void;
 }
 
 /**
@@ -155,6 +157,7 @@ export class StoreRetention {
       let more = false;
       try {
         more = await this.step();
+        this.#options.onSuccess?.();
       } catch (error) {
         this.#options.onError?.(error);
       }
