@@ -135,44 +135,19 @@ describe('GET /api/v1/ticks/:symbol', () => {
   });
 
   test('400 invalid_parameter for bad from, to and limit, naming the parameter and value', async () => {
-    assertError(
-      await get('/api/v1/ticks/BTCUSDT?from=abc'),
-      400,
-      'invalid_parameter',
-      'from must be an integer, got "abc"',
-    );
-    assertError(
-      await get('/api/v1/ticks/BTCUSDT?to=1.5'),
-      400,
-      'invalid_parameter',
-      'to must be an integer, got "1.5"',
-    );
-    assertError(
-      await get('/api/v1/ticks/BTCUSDT?from=-1'),
-      400,
-      'invalid_parameter',
-      'from must be >= 0, got "-1"',
-    );
-    assertError(await get('/api/v1/ticks/BTCUSDT?to='), 400, 'invalid_parameter', 'to must be an integer');
-    assertError(
-      await get('/api/v1/ticks/BTCUSDT?limit=0'),
-      400,
-      'invalid_parameter',
-      'limit must be >= 1, got "0"',
-    );
-    assertError(
-      await get('/api/v1/ticks/BTCUSDT?limit=10001'),
-      400,
-      'invalid_parameter',
-      'limit must be <= 10000, got "10001"',
-    );
-    assertError(
-      await get('/api/v1/ticks/BTCUSDT?limit=2.5'),
-      400,
-      'invalid_parameter',
-      'limit must be an integer',
-    );
-    assertError(await get('/api/v1/ticks/BTCUSDT?limit=1&limit=2'), 400, 'invalid_parameter', 'limit');
+    const cases: [query: string, message: string][] = [
+      ['from=abc', 'from must be an integer, got "abc"'],
+      ['to=1.5', 'to must be an integer, got "1.5"'],
+      ['from=-1', 'from must be >= 0, got "-1"'],
+      ['to=', 'to must be an integer'],
+      ['limit=0', 'limit must be >= 1, got "0"'],
+      ['limit=10001', 'limit must be <= 10000, got "10001"'],
+      ['limit=2.5', 'limit must be an integer'],
+      ['limit=1&limit=2', 'limit'],
+    ];
+    for (const [query, message] of cases) {
+      assertError(await get(`/api/v1/ticks/BTCUSDT?${query}`), 400, 'invalid_parameter', message);
+    }
   });
 
   test('400 invalid_range when from > to', async () => {
