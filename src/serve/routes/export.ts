@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
 import type { PipelineView } from '../../core/pipeline-view.ts';
 import type { Candle, Interval } from '../../core/records.ts';
-import type { Store, StoredTick } from '../../store/store.ts';
+import type { RangeQuery, Store, StoredTick } from '../../store/store.ts';
 import { ApiError } from '../errors.ts';
 import { intervalSchema, parseSymbol, toRangeQuery } from '../params.ts';
 import { errorResponses, symbolParamsSchema } from '../schemas.ts';
@@ -48,6 +48,11 @@ function csvRow(record: Record<string, unknown>, columns: readonly string[]): st
   return `${row}\n`;
 }
 
+/** One page of an export: from `start`, up to `to` when the range has an end. */
+function pageQuery(start: number, to: number | undefined, pageSize: number): RangeQuery {
+  return to === undefined ? { from: start, limit: pageSize } : { from: start, to, limit: pageSize };
+}
+
 /**
  * Every tick of the range, page by page. A page may end in the middle of a run of equal timestamps,
  * so the next page starts at that timestamp and the rows of it already sent are skipped by count
@@ -63,11 +68,7 @@ export async function* tickPages(
   let start = from;
   let skip = 0;
   for (;;) {
-    const page = await store.ticks(symbol, {
-      from: start,
-      ...(to === undefined ? {} : { to }),
-      limit: pageSize,
-    });
+    const page = await store.ticks(symbol, pageQuery(start, to, pageSize));
     const fresh = skip > 0 ? page.slice(skip) : page;
     if (fresh.length > 0) yield fresh;
     if (page.length < pageSize) return;
@@ -101,11 +102,7 @@ export async function* candlePages(
   let start = from;
   let lastTs = Number.NEGATIVE_INFINITY;
   for (;;) {
-    const page = await store.candles(symbol, interval, {
-      from: start,
-      ...(to === undefined ? {} : { to }),
-      limit: pageSize,
-    });
+    const page = await store.candles(symbol, interval, pageQuery(start, to, pageSize));
     if (page.length > 0) {
       yield page;
       lastTs = page[page.length - 1]!.ts;
