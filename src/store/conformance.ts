@@ -307,6 +307,7 @@ export function storeConformance(
     describe('RangeQuery on ticks', () => {
       // Sorted by (ts, seq): t0@0, t1@1000, t2@1000, t3@2000, t4@3000, t5@4000 (ms after T0).
       // t2 is written in an earlier batch than t1, so insertion order alone would put it first.
+      const btcIds = async (range: RangeQuery) => ids(await store.ticks('BTCUSDT', range));
       beforeEach(async () => {
         const at = (seq: number, offsetMs: number): ProcessedTick =>
           testTick(seq, T0 + offsetMs, { id: `t${seq}` });
@@ -316,65 +317,38 @@ export function storeConformance(
       });
 
       test('neither bound: the last `limit`', async () => {
-        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { limit: 10 })), [
-          't0',
-          't1',
-          't2',
-          't3',
-          't4',
-          't5',
-        ]);
-        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { limit: 2 })), ['t4', 't5']);
+        assert.deepStrictEqual(await btcIds({ limit: 10 }), ['t0', 't1', 't2', 't3', 't4', 't5']);
+        assert.deepStrictEqual(await btcIds({ limit: 2 }), ['t4', 't5']);
       });
 
       test('from only: the first `limit` at or after from', async () => {
-        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { from: T0 + 1000, limit: 10 })), [
-          't1',
-          't2',
-          't3',
-          't4',
-          't5',
-        ]);
-        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { from: T0 + 1000, limit: 2 })), [
-          't1',
-          't2',
-        ]);
-        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { from: T0 + 1001, limit: 2 })), [
-          't3',
-          't4',
-        ]);
+        assert.deepStrictEqual(await btcIds({ from: T0 + 1000, limit: 10 }), ['t1', 't2', 't3', 't4', 't5']);
+        assert.deepStrictEqual(await btcIds({ from: T0 + 1000, limit: 2 }), ['t1', 't2']);
+        assert.deepStrictEqual(await btcIds({ from: T0 + 1001, limit: 2 }), ['t3', 't4']);
       });
 
       test('to only: the last `limit` at or before to', async () => {
-        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { to: T0 + 2000, limit: 10 })), [
-          't0',
+        assert.deepStrictEqual(await btcIds({ to: T0 + 2000, limit: 10 }), ['t0', 't1', 't2', 't3']);
+        assert.deepStrictEqual(await btcIds({ to: T0 + 2000, limit: 2 }), ['t2', 't3']);
+        // Of the two ticks at T0+1000 the later in log order is the last one.
+        assert.deepStrictEqual(await btcIds({ to: T0 + 1000, limit: 1 }), ['t2']);
+        assert.deepStrictEqual(await btcIds({ to: T0 - 1, limit: 10 }), []);
+      });
+
+      test('both bounds: the first `limit` within [from, to], both inclusive', async () => {
+        assert.deepStrictEqual(await btcIds({ from: T0 + 1000, to: T0 + 3000, limit: 10 }), [
+          't1',
+          't2',
+          't3',
+          't4',
+        ]);
+        assert.deepStrictEqual(await btcIds({ from: T0 + 1000, to: T0 + 3000, limit: 3 }), [
           't1',
           't2',
           't3',
         ]);
-        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { to: T0 + 2000, limit: 2 })), ['t2', 't3']);
-        // Of the two ticks at T0+1000 the later in log order is the last one.
-        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { to: T0 + 1000, limit: 1 })), ['t2']);
-        assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { to: T0 - 1, limit: 10 })), []);
-      });
-
-      test('both bounds: the first `limit` within [from, to], both inclusive', async () => {
-        assert.deepStrictEqual(
-          ids(await store.ticks('BTCUSDT', { from: T0 + 1000, to: T0 + 3000, limit: 10 })),
-          ['t1', 't2', 't3', 't4'],
-        );
-        assert.deepStrictEqual(
-          ids(await store.ticks('BTCUSDT', { from: T0 + 1000, to: T0 + 3000, limit: 3 })),
-          ['t1', 't2', 't3'],
-        );
-        assert.deepStrictEqual(
-          ids(await store.ticks('BTCUSDT', { from: T0 + 1000, to: T0 + 1000, limit: 10 })),
-          ['t1', 't2'],
-        );
-        assert.deepStrictEqual(
-          ids(await store.ticks('BTCUSDT', { from: T0 + 3000, to: T0 + 1000, limit: 10 })),
-          [],
-        );
+        assert.deepStrictEqual(await btcIds({ from: T0 + 1000, to: T0 + 1000, limit: 10 }), ['t1', 't2']);
+        assert.deepStrictEqual(await btcIds({ from: T0 + 3000, to: T0 + 1000, limit: 10 }), []);
       });
 
       test('limit 0 returns nothing', async () => {
