@@ -77,6 +77,14 @@ function getOrCreate<K, V>(map: Map<K, V>, key: K, create: () => V): V {
   return value;
 }
 
+/** The series of one symbol and interval that `record` belongs in, created empty on first use. */
+function seriesOf<T extends { symbol: string; interval: Interval; ts: number }>(
+  series: Map<string, SortedList<T>>,
+  record: T,
+): SortedList<T> {
+  return getOrCreate(series, seriesKey(record.symbol, record.interval), () => new SortedList<T>(byTs));
+}
+
 /** The in-memory store: same semantics as the durable ones, checked by the same conformance suite. */
 export class MemoryStore implements Store {
   #open = false;
@@ -122,25 +130,8 @@ export class MemoryStore implements Store {
       const latest = this.#latest.get(tick.symbol);
       if (latest === undefined || tick.seq > latest.seq) this.#latest.set(tick.symbol, { ...tick });
     }
-    for (const candle of batch.candles) {
-      getOrCreate(
-        this.#candles,
-        seriesKey(candle.symbol, candle.interval),
-        () => new SortedList<Candle>(byTs),
-      ).push({
-        ...candle,
-        final: true,
-      });
-    }
-    for (const point of batch.indicators) {
-      getOrCreate(
-        this.#indicators,
-        seriesKey(point.symbol, point.interval),
-        () => new SortedList<IndicatorPoint>(byTs),
-      ).push({
-        ...point,
-      });
-    }
+    for (const candle of batch.candles) seriesOf(this.#candles, candle).push({ ...candle, final: true });
+    for (const point of batch.indicators) seriesOf(this.#indicators, point).push({ ...point });
     for (const alert of batch.alerts) {
       const { threshold, ...rest } = alert;
       // An explicit `threshold: undefined` is stored as absent, as a SQL NULL would be.
