@@ -9,6 +9,7 @@ import {
   type TestPostgres,
 } from '../../../test/support/postgres.ts';
 import { ONES, testCandle, testTick } from '../../../test/support/records.ts';
+import { waitUntil } from '../../../test/support/wait.ts';
 import type { Candle, ProcessedTick } from '../../core/records.ts';
 import { makeBatch, storeConformance } from '../conformance.ts';
 import { CheckpointConflictError } from '../store.ts';
@@ -340,16 +341,35 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
   describe('checkpoint fencing across processes', () => {
     /** Waits until a statement of the store (application_name streamlines) is blocked on a lock. */
     async function waitForBlockedStore(): Promise<void> {
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        const rows = await sql(
-          server.url,
-          "SELECT 1 FROM pg_stat_activity WHERE application_name = 'streamlines' AND wait_event_type = 'Lock'",
-        );
-        if (rows.length > 0) return;
-        if (Date.now() > deadline) throw new Error('the store write never blocked on the checkpoint row');
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await waitUntil(
+        async () =>
+          (
+            await sql(
+              server.url,
+              "SELECT 1 FROM pg_stat_activity WHERE application_name = 'streamlines' AND wait_event_type = 'Lock'",
+            )
+          ).length > 0,
+        'the store write to block on the checkpoint row',
+        10_000,
+        20,
+      );
+    }
+
+    /**
+     * Runs `write` against the rival's lock: waits until it blocks, lets the rival `release` it, and
+     * resolves with how the write ended: the error it rejected with, or `undefined` once it committed.
+     */
+    async function writeAgainstRival(
+      write: Promise<void>,
+      release: () => Promise<unknown>,
+    ): Promise<unknown> {
+      const outcome = write.then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      await waitForBlockedStore();
+      await release();
+      return await outcome;
     }
 
     /** A store and another connection to its database (a rival writer), closed and dropped afterwards. */
@@ -383,14 +403,9 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
         await other.query('BEGIN');
         await other.query(`SELECT offsets FROM ${schema}.checkpoints WHERE name = 'processor:p0' FOR UPDATE`);
         await other.query(`UPDATE ${schema}.checkpoints SET offsets = '{"0":8}' WHERE name = 'processor:p0'`);
-        const write = store.write(fenced({ 0: 7 }, { 0: 5 }, 'stale'));
-        const outcome = write.then(
-          () => undefined,
-          (error: unknown) => error,
+        const error = await writeAgainstRival(store.write(fenced({ 0: 7 }, { 0: 5 }, 'stale')), () =>
+          other.query('COMMIT'),
         );
-        await waitForBlockedStore();
-        await other.query('COMMIT');
-        const error = await outcome;
         assert.ok(error instanceof CheckpointConflictError, `got ${String(error)}`);
         assert.deepStrictEqual(error.actual, { 0: 8 });
         assert.deepStrictEqual(
@@ -408,18 +423,14 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
         await other.connect();
         await other.query('BEGIN');
         await other.query(`SELECT offsets FROM ${schema}.checkpoints WHERE name = 'processor:p0' FOR UPDATE`);
-        const outcome = store.write(fenced({ 0: 7 }, { 0: 5 }, 'cut')).then(
-          () => undefined,
-          (error: unknown) => error,
-        );
-        await waitForBlockedStore();
         // The server ends the store's checked-out connection (as a restart would): its client
         // emits 'error', which would end this test process if nobody listened.
-        await other.query(
-          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'streamlines' AND wait_event_type = 'Lock'",
-        );
-        await other.query('ROLLBACK');
-        const error = await outcome;
+        const error = await writeAgainstRival(store.write(fenced({ 0: 7 }, { 0: 5 }, 'cut')), async () => {
+          await other.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'streamlines' AND wait_event_type = 'Lock'",
+          );
+          await other.query('ROLLBACK');
+        });
         assert.ok(error instanceof Error && /terminat/i.test(error.message), `got ${String(error)}`);
         await store.write(fenced({ 0: 7 }, { 0: 5 }, 'again'));
         assert.deepStrictEqual(await store.checkpoint('processor:p0'), { offsets: { 0: 7 }, state: 'again' });
@@ -433,13 +444,9 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
           `INSERT INTO ${schema}.checkpoints (name, offsets, state) VALUES ('processor:p0', '{"0":3}', 'null')`,
         );
         // Its SELECT ... FOR UPDATE finds no row; its claiming INSERT then waits on the other's key.
-        const outcome = store.write(fenced({ 0: 2 }, {}, 'loser')).then(
-          () => undefined,
-          (error: unknown) => error,
+        const error = await writeAgainstRival(store.write(fenced({ 0: 2 }, {}, 'loser')), () =>
+          other.query('COMMIT'),
         );
-        await waitForBlockedStore();
-        await other.query('COMMIT');
-        const error = await outcome;
         assert.ok(error instanceof CheckpointConflictError, `got ${String(error)}`);
         assert.deepStrictEqual(error.actual, { 0: 3 });
         assert.deepStrictEqual(await store.ticks('BTCUSDT', { limit: 10 }), []);
@@ -453,10 +460,10 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
         await other.query(
           `INSERT INTO ${schema}.checkpoints (name, offsets, state) VALUES ('processor:p0', '{"0":3}', 'null')`,
         );
-        const write = store.write(fenced({ 0: 2 }, {}, 'winner'));
-        await waitForBlockedStore();
-        await other.query('ROLLBACK');
-        await write;
+        const error = await writeAgainstRival(store.write(fenced({ 0: 2 }, {}, 'winner')), () =>
+          other.query('ROLLBACK'),
+        );
+        assert.equal(error, undefined);
         assert.deepStrictEqual(await store.checkpoint('processor:p0'), {
           offsets: { 0: 2 },
           state: 'winner',
