@@ -5,7 +5,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import WebSocket from 'ws';
 import { buildTestServer, type FakeView, type Json } from '../../../test/support/serve.ts';
-import { waitForValue } from '../../../test/support/wait.ts';
+import { waitForValue, waitUntil } from '../../../test/support/wait.ts';
 import type { ServerOptions } from '../server.ts';
 
 /** A real `ws` client that keeps every message it receives. */
@@ -186,6 +186,21 @@ describe('bad frames', () => {
   });
 });
 
+/** Two clients subscribed to ticks:BTCUSDT: the one a test will pause, and one that keeps reading. */
+async function slowAndFast(url: string): Promise<{ slow: TestClient; fast: TestClient }> {
+  const slow = await TestClient.open(url);
+  const fast = await TestClient.open(url);
+  try {
+    await slow.request({ op: 'subscribe', channels: ['ticks:BTCUSDT'] });
+    await fast.request({ op: 'subscribe', channels: ['ticks:BTCUSDT'] });
+    return { slow, fast };
+  } catch (error) {
+    slow.close();
+    fast.close();
+    throw error;
+  }
+}
+
 describe('slow clients', () => {
   const maxQueuedBytes = 64 * 1024;
   let app: FastifyInstance;
@@ -199,11 +214,8 @@ describe('slow clients', () => {
   });
 
   test('a client that stops reading loses messages (counted) and does not delay another', async () => {
-    const slow = await TestClient.open(url);
-    const fast = await TestClient.open(url);
+    const { slow, fast } = await slowAndFast(url);
     try {
-      await slow.request({ op: 'subscribe', channels: ['ticks:BTCUSDT'] });
-      await fast.request({ op: 'subscribe', channels: ['ticks:BTCUSDT'] });
       const [slowStats, fastStats] = app.wsHub.clientStats();
       assert.ok(slowStats !== undefined && fastStats !== undefined);
       // Stop reading: the kernel buffers fill, then the server's queue for this client grows.
@@ -246,13 +258,10 @@ describe('slow clients', () => {
 
       // Once it reads again it catches up and gets new messages.
       (slow.socket as unknown as { _socket: { resume(): void } })._socket.resume();
-      for (
-        let i = 0;
-        i < 200 && app.wsHub.clientStats().find((c) => c.id === slowStats.id)!.bufferedBytes > 0;
-        i++
-      ) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await waitUntil(
+        () => app.wsHub.clientStats().find((c) => c.id === slowStats.id)!.bufferedBytes === 0,
+        'the resumed client to drain its queue',
+      );
       view.emit('ticks:BTCUSDT', { n: count });
       await slow.waitFor((message) => message.data?.n === count);
     } finally {
@@ -277,11 +286,8 @@ describe("slow clients with slowClient: 'disconnect'", () => {
   });
 
   test('a client that stops reading is closed with 1013 (counted); the other gets everything', async () => {
-    const slow = await TestClient.open(url);
-    const fast = await TestClient.open(url);
+    const { slow, fast } = await slowAndFast(url);
     try {
-      await slow.request({ op: 'subscribe', channels: ['ticks:BTCUSDT'] });
-      await fast.request({ op: 'subscribe', channels: ['ticks:BTCUSDT'] });
       const closed = new Promise<number>((resolve) => slow.socket.once('close', (code) => resolve(code)));
       (slow.socket as unknown as { _socket: { pause(): void } })._socket.pause();
 
