@@ -36,14 +36,18 @@ function send(hub: WsHub, client: ReturnType<WsHub['addClient']>, message: unkno
   hub.receive(client, Buffer.from(typeof message === 'string' ? message : JSON.stringify(message)));
 }
 
+/** A fake socket added to `hub` as a client that has subscribed to `channels`. */
+function subscribed(hub: WsHub, channels: string[]) {
+  const socket = new FakeSocket();
+  const client = hub.addClient(socket);
+  send(hub, client, { op: 'subscribe', channels });
+  return { socket, client };
+}
+
 test('a message on an unwatched channel is not serialised; a watched one once for all its clients', () => {
   const hub = makeHub();
-  const a = new FakeSocket();
-  const b = new FakeSocket();
-  const clientA = hub.addClient(a);
-  const clientB = hub.addClient(b);
-  send(hub, clientA, { op: 'subscribe', channels: ['ticks:btcusdt'] });
-  send(hub, clientB, { op: 'subscribe', channels: ['ticks:BTCUSDT', 'alerts'] });
+  const { socket: a } = subscribed(hub, ['ticks:btcusdt']);
+  const { socket: b } = subscribed(hub, ['ticks:BTCUSDT', 'alerts']);
   assert.deepEqual(a.messages(), [{ op: 'subscribed', channels: ['ticks:BTCUSDT'] }]);
 
   hub.publish('ticks:ETHUSDT', { price: 1 });
@@ -61,8 +65,7 @@ test('a message on an unwatched channel is not serialised; a watched one once fo
 
 test('data that came serialised (LiveJson) is sent as its JSON text, never parsed', () => {
   const hub = makeHub();
-  const socket = new FakeSocket();
-  send(hub, hub.addClient(socket), { op: 'subscribe', channels: ['ticks:BTCUSDT'] });
+  const { socket } = subscribed(hub, ['ticks:BTCUSDT']);
   const data = new LiveJson('{"price":2.50,"note":"kept as sent"}');
   hub.publish('ticks:BTCUSDT', data);
   // 2.50, not 2.5: the text went out as it came rather than through JSON.parse and JSON.stringify.
@@ -88,12 +91,8 @@ test('unsubscribe stops delivery and an emptied channel costs nothing again', ()
 
 test('a client over maxQueuedBytes loses live messages (counted) while the others still get them', () => {
   const hub = makeHub();
-  const slow = new FakeSocket();
-  const fast = new FakeSocket();
-  const slowClient = hub.addClient(slow);
-  const fastClient = hub.addClient(fast);
-  send(hub, slowClient, { op: 'subscribe', channels: ['alerts'] });
-  send(hub, fastClient, { op: 'subscribe', channels: ['alerts'] });
+  const { socket: slow, client: slowClient } = subscribed(hub, ['alerts']);
+  const { socket: fast, client: fastClient } = subscribed(hub, ['alerts']);
   slow.bufferedAmount = 1001;
   hub.publish('alerts', { n: 1 });
   hub.publish('alerts', { n: 2 });
