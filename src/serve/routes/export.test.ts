@@ -83,7 +83,8 @@ test('tickPages pages through runs of equal timestamps without losing or repeati
     }),
   );
   const ids: (string | null)[] = [];
-  for await (const page of tickPages(store, 'X', 0, undefined, 2)) ids.push(...page.map((t) => t.id));
+  for await (const page of tickPages(store, { symbol: 'X', from: 0, to: undefined }, 2))
+    ids.push(...page.map((t) => t.id));
   assert.deepEqual(ids, ['t1', 't2', 't3', 't4', 't5', 't6', 't7']);
 });
 

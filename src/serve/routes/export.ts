@@ -48,6 +48,13 @@ function csvRow(record: Record<string, unknown>, columns: readonly string[]): st
   return `${row}\n`;
 }
 
+/** What an export covers: a symbol's records from `from` to `to` (both inclusive; no `to`: the last one). */
+export interface ExportRange {
+  symbol: string;
+  from: number;
+  to: number | undefined;
+}
+
 /** One page of an export: from `start`, up to `to` when the range has an end. */
 function pageQuery(start: number, to: number | undefined, pageSize: number): RangeQuery {
   return to === undefined ? { from: start, limit: pageSize } : { from: start, to, limit: pageSize };
@@ -60,9 +67,7 @@ function pageQuery(start: number, to: number | undefined, pageSize: number): Ran
  */
 export async function* tickPages(
   store: Store,
-  symbol: string,
-  from: number,
-  to: number | undefined,
+  { symbol, from, to }: ExportRange,
   pageSize = EXPORT_PAGE,
 ): AsyncGenerator<StoredTick[]> {
   let start = from;
@@ -93,10 +98,8 @@ export async function* tickPages(
 export async function* candlePages(
   store: Store,
   view: PipelineView,
-  symbol: string,
+  { symbol, from, to }: ExportRange,
   interval: Interval,
-  from: number,
-  to: number | undefined,
   pageSize = EXPORT_PAGE,
 ): AsyncGenerator<Candle[]> {
   let start = from;
@@ -200,7 +203,7 @@ interface ExportQuery {
 
 /** The encapsulated plugin serving `/api/v1/export/ticks/:symbol` and `/api/v1/export/candles/:symbol`. */
 export const exportRoutes: FastifyPluginAsync<ExportRoutesOptions> = async (app, { store, view }) => {
-  async function prepare(rawSymbol: string, query: ExportQuery) {
+  async function prepare(rawSymbol: string, query: ExportQuery): Promise<ExportRange> {
     const symbol = parseSymbol(rawSymbol);
     const range = toRangeQuery({ ...query, limit: 1 });
     if ((await store.latest(symbol)) === undefined) {
@@ -218,11 +221,11 @@ export const exportRoutes: FastifyPluginAsync<ExportRoutesOptions> = async (app,
     '/api/v1/export/ticks/:symbol',
     { schema: exportTicksSchema },
     async (request, reply) => {
-      const { symbol, from, to } = await prepare(request.params.symbol, request.query);
+      const range = await prepare(request.params.symbol, request.query);
       return reply
         .type('text/csv; charset=utf-8')
-        .header('content-disposition', attachment(`${symbol}-ticks`))
-        .send(Readable.from(csv(TICK_COLUMNS, tickPages(store, symbol, from, to))));
+        .header('content-disposition', attachment(`${range.symbol}-ticks`))
+        .send(Readable.from(csv(TICK_COLUMNS, tickPages(store, range))));
     },
   );
 
@@ -230,12 +233,12 @@ export const exportRoutes: FastifyPluginAsync<ExportRoutesOptions> = async (app,
     '/api/v1/export/candles/:symbol',
     { schema: exportCandlesSchema },
     async (request, reply) => {
-      const { symbol, from, to } = await prepare(request.params.symbol, request.query);
+      const range = await prepare(request.params.symbol, request.query);
       const { interval } = request.query;
       return reply
         .type('text/csv; charset=utf-8')
-        .header('content-disposition', attachment(`${symbol}-candles-${interval}`))
-        .send(Readable.from(csv(CANDLE_COLUMNS, candlePages(store, view, symbol, interval, from, to))));
+        .header('content-disposition', attachment(`${range.symbol}-candles-${interval}`))
+        .send(Readable.from(csv(CANDLE_COLUMNS, candlePages(store, view, range, interval))));
     },
   );
 };
