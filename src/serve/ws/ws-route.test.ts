@@ -55,28 +55,36 @@ class TestClient {
   }
 }
 
-async function startServer(
-  options: Partial<Omit<ServerOptions, 'view'>> = {},
-): Promise<{ app: FastifyInstance; view: FakeView; url: string }> {
+interface TestServer {
+  app: FastifyInstance;
+  view: FakeView;
+  url: string;
+}
+
+async function startServer(options: Partial<Omit<ServerOptions, 'view'>> = {}): Promise<TestServer> {
   const { app, view } = await buildTestServer(options);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as AddressInfo;
   return { app, view, url: `ws://127.0.0.1:${port}/ws` };
 }
 
-describe('subscribe, receive, unsubscribe', () => {
-  let app: FastifyInstance;
-  let view: FakeView;
-  let url: string;
+/** A server started before the suite's tests and closed after them; its fields are set once `before` ran. */
+function serverPerSuite(options: Partial<Omit<ServerOptions, 'view'>> = {}): TestServer {
+  const server = {} as TestServer;
   before(async () => {
-    ({ app, view, url } = await startServer());
+    Object.assign(server, await startServer(options));
   });
   after(async () => {
-    await app.close();
+    await server.app.close();
   });
+  return server;
+}
+
+describe('subscribe, receive, unsubscribe', () => {
+  const server = serverPerSuite();
 
   test('a subscriber gets {channel, data} for its channels only, until it unsubscribes', async () => {
-    const client = await TestClient.open(url);
+    const client = await TestClient.open(server.url);
     try {
       const subscribed = await client.request({
         op: 'subscribe',
@@ -99,9 +107,9 @@ describe('subscribe, receive, unsubscribe', () => {
         late: false,
         source: 's',
       };
-      view.emit('ticks:ETHUSDT', { symbol: 'ETHUSDT' });
-      view.emit('ticks:BTCUSDT', tick);
-      view.emit('alerts', { ts: 1, symbol: 'BTCUSDT', kind: 'anomaly', price: 2, message: 'm' });
+      server.view.emit('ticks:ETHUSDT', { symbol: 'ETHUSDT' });
+      server.view.emit('ticks:BTCUSDT', tick);
+      server.view.emit('alerts', { ts: 1, symbol: 'BTCUSDT', kind: 'anomaly', price: 2, message: 'm' });
       await client.waitFor((message) => message.channel === 'alerts');
       assert.deepEqual(client.messages.slice(1), [
         { channel: 'ticks:BTCUSDT', data: tick },
@@ -111,8 +119,8 @@ describe('subscribe, receive, unsubscribe', () => {
       const unsubscribed = await client.request({ op: 'unsubscribe', channels: ['ticks:btcusdt'] });
       assert.deepEqual(unsubscribed, { op: 'unsubscribed', channels: ['ticks:BTCUSDT'] });
       const before = client.messages.length;
-      view.emit('ticks:BTCUSDT', tick);
-      view.emit('candles:BTCUSDT:1m', { ts: 60_000 });
+      server.view.emit('ticks:BTCUSDT', tick);
+      server.view.emit('candles:BTCUSDT:1m', { ts: 60_000 });
       // Messages on one socket arrive in order: once the candle is here, the tick would have been.
       await client.waitFor((message) => message.channel === 'candles:BTCUSDT:1m', before);
       assert.deepEqual(client.messages.slice(before), [
@@ -124,30 +132,27 @@ describe('subscribe, receive, unsubscribe', () => {
   });
 
   test('a closed client is forgotten by the hub', async () => {
-    const client = await TestClient.open(url);
+    const client = await TestClient.open(server.url);
     await client.request({ op: 'subscribe', channels: ['ticks:GONE'] });
-    assert.ok(app.wsHub.clientStats().some((stats) => stats.channels.includes('ticks:GONE')));
+    assert.ok(server.app.wsHub.clientStats().some((stats) => stats.channels.includes('ticks:GONE')));
     client.socket.close();
     await new Promise((resolve) => client.socket.once('close', resolve));
-    for (let i = 0; i < 50 && app.wsHub.clientStats().some((s) => s.channels.includes('ticks:GONE')); i++) {
+    for (
+      let i = 0;
+      i < 50 && server.app.wsHub.clientStats().some((s) => s.channels.includes('ticks:GONE'));
+      i++
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    assert.ok(!app.wsHub.clientStats().some((stats) => stats.channels.includes('ticks:GONE')));
+    assert.ok(!server.app.wsHub.clientStats().some((stats) => stats.channels.includes('ticks:GONE')));
   });
 });
 
 describe('bad frames', () => {
-  let app: FastifyInstance;
-  let url: string;
-  before(async () => {
-    ({ app, url } = await startServer({ config: { ws: { maxFrameBytes: 1024, maxSubscriptions: 2 } } }));
-  });
-  after(async () => {
-    await app.close();
-  });
+  const server = serverPerSuite({ config: { ws: { maxFrameBytes: 1024, maxSubscriptions: 2 } } });
 
   test('each gets an error reply with its code and the socket stays usable', async () => {
-    const client = await TestClient.open(url);
+    const client = await TestClient.open(server.url);
     try {
       const cases: [unknown, string][] = [
         ['not json', 'invalid_json'],
@@ -167,7 +172,7 @@ describe('bad frames', () => {
         op: 'subscribed',
         channels: ['alerts'],
       });
-      const errors = app.wsHub.stats().errors;
+      const errors = server.app.wsHub.stats().errors;
       assert.equal(errors.invalid_json, 1);
       assert.equal(errors.too_many_subscriptions, 1);
       assert.equal(errors.frame_too_large, 1);
@@ -177,12 +182,12 @@ describe('bad frames', () => {
   });
 
   test('a frame beyond the hard limit closes the socket with 1009, counted', async () => {
-    const client = await TestClient.open(url);
-    const before = app.wsHub.stats().errors.frame_too_large;
+    const client = await TestClient.open(server.url);
+    const before = server.app.wsHub.stats().errors.frame_too_large;
     const closed = new Promise<number>((resolve) => client.socket.once('close', (code) => resolve(code)));
     client.send('x'.repeat(1024 * 4 + 1));
     assert.equal(await closed, 1009);
-    assert.equal(app.wsHub.stats().errors.frame_too_large, before + 1);
+    assert.equal(server.app.wsHub.stats().errors.frame_too_large, before + 1);
   });
 });
 
@@ -203,20 +208,12 @@ async function slowAndFast(url: string): Promise<{ slow: TestClient; fast: TestC
 
 describe('slow clients', () => {
   const maxQueuedBytes = 64 * 1024;
-  let app: FastifyInstance;
-  let view: FakeView;
-  let url: string;
-  before(async () => {
-    ({ app, view, url } = await startServer({ config: { ws: { maxQueuedBytes } } }));
-  });
-  after(async () => {
-    await app.close();
-  });
+  const server = serverPerSuite({ config: { ws: { maxQueuedBytes } } });
 
   test('a client that stops reading loses messages (counted) and does not delay another', async () => {
-    const { slow, fast } = await slowAndFast(url);
+    const { slow, fast } = await slowAndFast(server.url);
     try {
-      const [slowStats, fastStats] = app.wsHub.clientStats();
+      const [slowStats, fastStats] = server.app.wsHub.clientStats();
       assert.ok(slowStats !== undefined && fastStats !== undefined);
       // Stop reading: the kernel buffers fill, then the server's queue for this client grows.
       (slow.socket as unknown as { _socket: { pause(): void } })._socket.pause();
@@ -226,7 +223,7 @@ describe('slow clients', () => {
       const padding = 'p'.repeat(32 * 1024);
       let worstLag = 0;
       for (let n = 0; n < count; n++) {
-        view.emit('ticks:BTCUSDT', { n, padding });
+        server.view.emit('ticks:BTCUSDT', { n, padding });
         // Let both sockets make progress, as a live feed would between messages.
         await nextTurn();
         await nextTurn();
@@ -242,14 +239,14 @@ describe('slow clients', () => {
       // The fast client kept up the whole time: never more than a handful of messages behind.
       assert.ok(worstLag <= 20, `fast client fell ${worstLag} messages behind`);
 
-      const stats = app.wsHub.clientStats();
+      const stats = server.app.wsHub.clientStats();
       const slowNow = stats.find((client) => client.id === slowStats.id)!;
       const fastNow = stats.find((client) => client.id === fastStats.id)!;
       assert.equal(fastNow.dropped, 0);
       assert.equal(fastNow.sent, count);
       assert.ok(slowNow.dropped > 0, 'the paused client should have lost messages');
       assert.equal(slowNow.sent + slowNow.dropped, count);
-      assert.equal(app.wsHub.stats().dropped, slowNow.dropped);
+      assert.equal(server.app.wsHub.stats().dropped, slowNow.dropped);
       // What the server holds for the paused client stays bounded: the limit plus at most one frame.
       assert.ok(
         slowNow.bufferedBytes <= maxQueuedBytes + padding.length + 100,
@@ -259,10 +256,10 @@ describe('slow clients', () => {
       // Once it reads again it catches up and gets new messages.
       (slow.socket as unknown as { _socket: { resume(): void } })._socket.resume();
       await waitUntil(
-        () => app.wsHub.clientStats().find((c) => c.id === slowStats.id)!.bufferedBytes === 0,
+        () => server.app.wsHub.clientStats().find((c) => c.id === slowStats.id)!.bufferedBytes === 0,
         'the resumed client to drain its queue',
       );
-      view.emit('ticks:BTCUSDT', { n: count });
+      server.view.emit('ticks:BTCUSDT', { n: count });
       await slow.waitFor((message) => message.data?.n === count);
     } finally {
       slow.close();
@@ -273,20 +270,10 @@ describe('slow clients', () => {
 
 describe("slow clients with slowClient: 'disconnect'", () => {
   const maxQueuedBytes = 64 * 1024;
-  let app: FastifyInstance;
-  let view: FakeView;
-  let url: string;
-  before(async () => {
-    ({ app, view, url } = await startServer({
-      config: { ws: { maxQueuedBytes, slowClient: 'disconnect' } },
-    }));
-  });
-  after(async () => {
-    await app.close();
-  });
+  const server = serverPerSuite({ config: { ws: { maxQueuedBytes, slowClient: 'disconnect' } } });
 
   test('a client that stops reading is closed with 1013 (counted); the other gets everything', async () => {
-    const { slow, fast } = await slowAndFast(url);
+    const { slow, fast } = await slowAndFast(server.url);
     try {
       const closed = new Promise<number>((resolve) => slow.socket.once('close', (code) => resolve(code)));
       (slow.socket as unknown as { _socket: { pause(): void } })._socket.pause();
@@ -295,14 +282,14 @@ describe("slow clients with slowClient: 'disconnect'", () => {
       const count = 500;
       const padding = 'p'.repeat(32 * 1024);
       for (let n = 0; n < count; n++) {
-        view.emit('ticks:BTCUSDT', { n, padding });
+        server.view.emit('ticks:BTCUSDT', { n, padding });
         await nextTurn();
         await nextTurn();
       }
       await fast.waitFor((message) => message.data?.n === count - 1, 0, 5_000);
       assert.equal(fast.messages.length - 1, count);
 
-      const stats = app.wsHub.stats();
+      const stats = server.app.wsHub.stats();
       assert.equal(stats.disconnected, 1);
       // Forgotten at once, not when the close handshake completes behind the full queue.
       assert.equal(stats.clients, 1);
