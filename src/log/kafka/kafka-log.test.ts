@@ -47,6 +47,24 @@ if ('skip' in kafka) {
     await log.open();
     return log;
   };
+  /** Opens two logs, runs `body` with them, and closes both (the second first) however it ends. */
+  const withTwo = async (
+    firstOptions: KafkaLogOptions,
+    secondOptions: KafkaLogOptions,
+    body: (first: KafkaLog, second: KafkaLog) => Promise<void>,
+  ): Promise<void> => {
+    const first = await open(firstOptions);
+    try {
+      const second = await open(secondOptions);
+      try {
+        await body(first, second);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await first.close();
+    }
+  };
 
   for (const partitions of [1, 3]) {
     logConformance(
@@ -90,9 +108,7 @@ if ('skip' in kafka) {
     it('sees appends made by another log instance (another process) in read, endOffset and waitFor', async () => {
       const options = fresh(1);
       // The same transactional id: a restarted writer's first reads (its own state) come before it appends.
-      const reader = await open(options);
-      const writer = await open(options);
-      try {
+      await withTwo(options, options, async (reader, writer) => {
         const waiting = reader.waitFor('alerts', 0, 0, 10_000);
         await writer.append('alerts', [{ key: 'a', value: { n: 1 } }], { lastSeq: 1 });
         assert.equal(await waiting, true);
@@ -103,27 +119,19 @@ if ('skip' in kafka) {
         );
         assert.ok(reader.endOffset('alerts', 0) > got[0]!.offset);
         assert.deepEqual(await reader.producerState('alerts'), { lastSeq: 1 });
-      } finally {
-        await writer.close();
-        await reader.close();
-      }
+      });
     });
 
     it('fences a second writer with the same transactional id (one writer per id)', async () => {
       const options = fresh(1);
-      const first = await open(options);
-      const second = await open(options);
-      try {
+      await withTwo(options, options, async (first, second) => {
         await first.append('alerts', [{ key: 'a', value: 1 }]);
         // The producer registers at its first append, fencing the earlier one.
         await second.append('alerts', [{ key: 'a', value: 2 }]);
         await assert.rejects(first.append('alerts', [{ key: 'a', value: 3 }]));
         const values = (await second.read<number>('alerts', 0, 0, 10)).map((record) => record.value);
         assert.deepEqual(values, [1, 2]);
-      } finally {
-        await first.close();
-        await second.close();
-      }
+      });
     });
 
     it('does not fence a writer by opening, reading or waiting with the same transactional id', async () => {
@@ -153,9 +161,11 @@ if ('skip' in kafka) {
 
     it('keeps producer state per transactional id: each reads back its own, a new id none', async () => {
       const options = fresh(2);
-      const a = await open({ ...options, transactionalId: `${options.transactionalId}-a` });
-      const b = await open({ ...options, transactionalId: `${options.transactionalId}-b` });
-      try {
+      const as = (id: string): KafkaLogOptions => ({
+        ...options,
+        transactionalId: `${options.transactionalId}-${id}`,
+      });
+      await withTwo(as('a'), as('b'), async (a, b) => {
         await a.append('price-ticks', [{ key: 'x', value: 1 }], { from: 'a', seq: 1 });
         // Enough of b's states after a's that finding a's takes several look-back windows (8, 64, 512
         // offsets: each transaction is a record and a commit marker).
@@ -164,7 +174,7 @@ if ('skip' in kafka) {
         }
         assert.deepEqual(await a.producerState('price-ticks'), { from: 'a', seq: 1 });
         assert.deepEqual(await b.producerState('price-ticks'), { from: 'b', seq: 40 });
-        const stranger = await open({ ...options, transactionalId: `${options.transactionalId}-c` });
+        const stranger = await open(as('c'));
         try {
           assert.equal(await stranger.producerState('price-ticks'), undefined);
           await stranger.append('price-ticks', [], { from: 'c' });
@@ -173,17 +183,14 @@ if ('skip' in kafka) {
           await stranger.close();
         }
         // A restarted `a` (same id, new instance) resumes from its own state, not b's or c's.
-        const restarted = await open({ ...options, transactionalId: `${options.transactionalId}-a` });
+        const restarted = await open(as('a'));
         try {
           assert.deepEqual(await restarted.producerState('price-ticks'), { from: 'a', seq: 1 });
         } finally {
           await restarted.close();
         }
         assert.deepEqual(await b.producerState('price-ticks'), { from: 'b', seq: 40 });
-      } finally {
-        await a.close();
-        await b.close();
-      }
+      });
     });
 
     it('takes an append bigger than the broker accepts in one request (1 MiB), atomically and in order', async () => {
