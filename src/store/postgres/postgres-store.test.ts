@@ -372,7 +372,7 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
       return await outcome;
     }
 
-    /** A store and another connection to its database (a rival writer), closed and dropped afterwards. */
+    /** A store and another open connection to its database (a rival writer), closed and dropped afterwards. */
     async function withRival(
       body: (context: { store: PostgresStore; other: pg.Client; schema: string }) => Promise<void>,
     ): Promise<void> {
@@ -381,12 +381,21 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
       const other = new pg.Client({ connectionString: server.url });
       try {
         await store.open();
+        await other.connect();
         await body({ store, other, schema });
       } finally {
         await other.end().catch(() => undefined);
         await store.close();
         await drop();
       }
+    }
+
+    /** The rival opens a transaction that inserts the checkpoint row at offset 3, and holds it. */
+    async function rivalInsertsCheckpoint(other: pg.Client, schema: string): Promise<void> {
+      await other.query('BEGIN');
+      await other.query(
+        `INSERT INTO ${schema}.checkpoints (name, offsets, state) VALUES ('processor:p0', '{"0":3}', 'null')`,
+      );
     }
 
     const fenced = (offsets: Record<number, number>, previous: Record<number, number>, id: string) =>
@@ -398,7 +407,6 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
     test('a writer waiting on the locked checkpoint row sees the other commit and conflicts', () =>
       withRival(async ({ store, other, schema }) => {
         await store.write(fenced({ 0: 5 }, {}, 'first'));
-        await other.connect();
         // Another member, mid-transaction, moving the checkpoint from 5 to 8.
         await other.query('BEGIN');
         await other.query(`SELECT offsets FROM ${schema}.checkpoints WHERE name = 'processor:p0' FOR UPDATE`);
@@ -420,7 +428,6 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
     test('a connection killed mid-write fails that write, not the process; the next write succeeds', () =>
       withRival(async ({ store, other, schema }) => {
         await store.write(fenced({ 0: 5 }, {}, 'first'));
-        await other.connect();
         await other.query('BEGIN');
         await other.query(`SELECT offsets FROM ${schema}.checkpoints WHERE name = 'processor:p0' FOR UPDATE`);
         // The server ends the store's checked-out connection (as a restart would): its client
@@ -438,11 +445,7 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
 
     test('two first writes racing on a missing checkpoint: the one that inserts second conflicts', () =>
       withRival(async ({ store, other, schema }) => {
-        await other.connect();
-        await other.query('BEGIN');
-        await other.query(
-          `INSERT INTO ${schema}.checkpoints (name, offsets, state) VALUES ('processor:p0', '{"0":3}', 'null')`,
-        );
+        await rivalInsertsCheckpoint(other, schema);
         // Its SELECT ... FOR UPDATE finds no row; its claiming INSERT then waits on the other's key.
         const error = await writeAgainstRival(store.write(fenced({ 0: 2 }, {}, 'loser')), () =>
           other.query('COMMIT'),
@@ -455,11 +458,7 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
 
     test('when the racing first write rolls back, the waiting one commits', () =>
       withRival(async ({ store, other, schema }) => {
-        await other.connect();
-        await other.query('BEGIN');
-        await other.query(
-          `INSERT INTO ${schema}.checkpoints (name, offsets, state) VALUES ('processor:p0', '{"0":3}', 'null')`,
-        );
+        await rivalInsertsCheckpoint(other, schema);
         const error = await writeAgainstRival(store.write(fenced({ 0: 2 }, {}, 'winner')), () =>
           other.query('ROLLBACK'),
         );
