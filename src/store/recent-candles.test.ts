@@ -258,23 +258,24 @@ storeConformance(
   { durable: true },
 );
 
+/** A ring size of 1..8 candles and up to `maxLength` operations against it. */
+const ringAndOperations = (maxLength: number) =>
+  fc
+    .integer({ min: 1, max: 8 })
+    .chain((perSeries) =>
+      fc.tuple(fc.constant(perSeries), fc.array(operation(perSeries, true), { maxLength })),
+    );
+
 describe('withRecentCandles answers exactly what the inner store answers', () => {
   test('over a MemoryStore, with out-of-order and repeated candles', async () => {
     let hits = 0;
     let misses = 0;
     await fc.assert(
-      fc.asyncProperty(
-        fc
-          .integer({ min: 1, max: 8 })
-          .chain((perSeries) =>
-            fc.tuple(fc.constant(perSeries), fc.array(operation(perSeries, true), { maxLength: 60 })),
-          ),
-        async ([perSeries, operations]) => {
-          const store = await checkAgainstInner(new MemoryStore(), perSeries, operations, true);
-          hits += store.stats().hits;
-          misses += store.stats().misses;
-        },
-      ),
+      fc.asyncProperty(ringAndOperations(60), async ([perSeries, operations]) => {
+        const store = await checkAgainstInner(new MemoryStore(), perSeries, operations, true);
+        hits += store.stats().hits;
+        misses += store.stats().misses;
+      }),
       { numRuns: 300 },
     );
     // Otherwise the property would hold trivially by always asking the inner store.
@@ -286,22 +287,15 @@ describe('withRecentCandles answers exactly what the inner store answers', () =>
   test('over an in-memory DuckDbStore', async () => {
     let hits = 0;
     await fc.assert(
-      fc.asyncProperty(
-        fc
-          .integer({ min: 1, max: 8 })
-          .chain((perSeries) =>
-            fc.tuple(fc.constant(perSeries), fc.array(operation(perSeries, true), { maxLength: 40 })),
-          ),
-        async ([perSeries, operations]) => {
-          const store = await checkAgainstInner(
-            new DuckDbStore({ path: ':memory:' }),
-            perSeries,
-            operations,
-            false,
-          );
-          hits += store.stats().hits;
-        },
-      ),
+      fc.asyncProperty(ringAndOperations(40), async ([perSeries, operations]) => {
+        const store = await checkAgainstInner(
+          new DuckDbStore({ path: ':memory:' }),
+          perSeries,
+          operations,
+          false,
+        );
+        hits += store.stats().hits;
+      }),
       { numRuns: 40 },
     );
     assert.ok(hits > 0);
