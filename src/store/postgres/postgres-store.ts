@@ -482,16 +482,8 @@ export class PostgresStore implements Store {
   }
 
   async candles(symbol: string, interval: Interval, range: RangeQuery): Promise<Candle[]> {
-    const rows = await this.#readRange<{
-      ts: number;
-      open: number;
-      high: number;
-      low: number;
-      close: number;
-      volume: number;
-      trades: number;
-      vwap: number | null;
-    }>(
+    // The columns carry the candle's own names; the daily aggregate's adds symbol and interval, the same.
+    const rows = await this.#readRange<Omit<Candle, 'symbol' | 'interval' | 'final'>>(
       interval === '1d' && this.#layout === 'timescale'
         ? DAILY_FROM_AGGREGATE
         : 'SELECT ts, open, high, low, close, volume, trades, vwap FROM candles WHERE symbol = $1 AND "interval" = $2',
@@ -499,48 +491,18 @@ export class PostgresStore implements Store {
       ['ts'],
       range,
     );
-    return rows.map((row) => ({
-      symbol,
-      interval,
-      ts: row.ts,
-      open: row.open,
-      high: row.high,
-      low: row.low,
-      close: row.close,
-      volume: row.volume,
-      trades: row.trades,
-      vwap: row.vwap,
-      final: true,
-    }));
+    return rows.map((row) => ({ ...row, symbol, interval, final: true }));
   }
 
   async indicators(symbol: string, interval: Interval, range: RangeQuery): Promise<IndicatorPoint[]> {
-    const rows = await this.#readRange<{
-      ts: number;
-      sma20: number | null;
-      ema20: number | null;
-      rsi14: number | null;
-      bb_upper: number | null;
-      bb_middle: number | null;
-      bb_lower: number | null;
-    }>(
-      `SELECT ts, sma20, ema20, rsi14, bb_upper, bb_middle, bb_lower FROM indicators
-       WHERE symbol = $1 AND "interval" = $2`,
+    const rows = await this.#readRange<Omit<IndicatorPoint, 'symbol' | 'interval'>>(
+      `SELECT ts, sma20, ema20, rsi14, bb_upper AS "bbUpper", bb_middle AS "bbMiddle", bb_lower AS "bbLower"
+       FROM indicators WHERE symbol = $1 AND "interval" = $2`,
       [symbol, interval],
       ['ts'],
       range,
     );
-    return rows.map((row) => ({
-      symbol,
-      interval,
-      ts: row.ts,
-      sma20: row.sma20,
-      ema20: row.ema20,
-      rsi14: row.rsi14,
-      bbUpper: row.bb_upper,
-      bbMiddle: row.bb_middle,
-      bbLower: row.bb_lower,
-    }));
+    return rows.map((row) => ({ ...row, symbol, interval }));
   }
 
   async alerts(query: AlertQuery): Promise<Alert[]> {
