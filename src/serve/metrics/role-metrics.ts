@@ -171,6 +171,17 @@ export class ProcessMetrics extends RoleMetrics {
     const registers = [this.own];
     const partitions = () => this.#sources?.partitions();
     registerHealthMetrics(this.own, () => this.#sources?.health?.());
+    // One series per partition owned now, reset on every scrape so a partition handed over stops
+    // being reported here.
+    const eachOwned = (
+      metric: { reset(): void },
+      report: (labels: { partition: string }, status: PartitionCounters) => void,
+    ): void => {
+      const owned = partitions();
+      if (!owned) return;
+      metric.reset();
+      for (const status of owned) report({ partition: String(status.partition) }, status);
+    };
     new Gauge({
       name: 'streamlines_partitions_owned',
       help: 'Partitions of price-ticks this processor owns now.',
@@ -186,11 +197,7 @@ export class ProcessMetrics extends RoleMetrics {
       labelNames: ['partition'],
       registers,
       collect() {
-        const owned = partitions();
-        if (!owned) return;
-        // Reset so a partition handed over stops being reported here.
-        this.reset();
-        for (const status of owned) this.set({ partition: String(status.partition) }, status.committedOffset);
+        eachOwned(this, (labels, status) => this.set(labels, status.committedOffset));
       },
     });
     for (const [name, field, help] of PARTITION_COUNTERS) {
@@ -200,13 +207,9 @@ export class ProcessMetrics extends RoleMetrics {
         labelNames: ['partition'],
         registers,
         collect() {
-          const owned = partitions();
-          if (!owned) return;
           // The totals come from the partition's checkpoint: they continue on whichever processor
           // owns the partition and never go down, so they are exposed as they are.
-          this.reset();
-          for (const status of owned)
-            this.inc({ partition: String(status.partition) }, status.counters[field]);
+          eachOwned(this, (labels, status) => this.inc(labels, status.counters[field]));
         },
       });
     }
