@@ -302,12 +302,18 @@ describe('withRecentCandles answers exactly what the inner store answers', () =>
   });
 });
 
+/** A ring of 5 candles a series over an open MemoryStore, `first` written through it. */
+async function ringOfFive(first: Candle[]) {
+  const inner = new MemoryStore();
+  const store = withRecentCandles(inner, { perSeries: 5 });
+  await store.open();
+  await store.write(batch(first));
+  return { inner, store };
+}
+
 describe('withRecentCandles', () => {
   test('serves the last candles from memory and falls back for ranges older than its ring', async () => {
-    const inner = new MemoryStore();
-    const store = withRecentCandles(inner, { perSeries: 5 });
-    await store.open();
-    await store.write(batch(minutes(0, 3)));
+    const { store } = await ringOfFive(minutes(0, 3));
     // First read fills the ring from the store (3 < 5 candles: the ring holds the whole series).
     assert.deepStrictEqual(await store.candles('AAA', '1m', { limit: 10 }), minutes(0, 3));
     assert.deepStrictEqual(store.stats(), { hits: 1, misses: 0, loads: 1 });
@@ -356,10 +362,7 @@ describe('withRecentCandles', () => {
   });
 
   test('a failed write leaves the ring as it was', async () => {
-    const inner = new MemoryStore();
-    const store = withRecentCandles(inner, { perSeries: 5 });
-    await store.open();
-    await store.write(batch(minutes(0, 3)));
+    const { store } = await ringOfFive(minutes(0, 3));
     await store.candles('AAA', '1m', { limit: 10 });
     await assert.rejects(store.write(batch(minutes(3, 2), '')), /checkpoint name/);
     // Still answered from the ring (a hit), and without the refused candles.
@@ -397,10 +400,7 @@ describe('withRecentCandles', () => {
   });
 
   test('a write that repeats a ts makes the ring refill from the store', async () => {
-    const inner = new MemoryStore();
-    const store = withRecentCandles(inner, { perSeries: 5 });
-    await store.open();
-    await store.write(batch(minutes(0, 3)));
+    const { inner, store } = await ringOfFive(minutes(0, 3));
     await store.candles('AAA', '1m', { limit: 10 });
     await store.write(batch([candle('AAA', '1m', T0 + MINUTE, 7)]));
     // The MemoryStore keeps both candles of minute 1; the ring must not pretend otherwise.
