@@ -47,6 +47,15 @@ if ('skip' in kafka) {
     await log.open();
     return log;
   };
+  /** Opens a log, runs `body` with it, and closes it however it ends. */
+  const withLog = async (options: KafkaLogOptions, body: (log: KafkaLog) => Promise<void>): Promise<void> => {
+    const log = await open(options);
+    try {
+      await body(log);
+    } finally {
+      await log.close();
+    }
+  };
   /** Opens two logs, runs `body` with them, and closes both (the second first) however it ends. */
   const withTwo = async (
     firstOptions: KafkaLogOptions,
@@ -81,8 +90,7 @@ if ('skip' in kafka) {
   describe('kafka log specifics', () => {
     it('puts each key in the partition partitionFor() names, and keeps existing topics at their partition count', async () => {
       const options = fresh(4);
-      const log = await open(options);
-      try {
+      await withLog(options, async (log) => {
         const keys = ['BTCUSDT', 'ETHUSDT', 'SOLUSDT', 'XRPUSDT', 'ADAUSDT', 'DOGEUSDT'];
         await log.append(
           'price-ticks',
@@ -92,9 +100,7 @@ if ('skip' in kafka) {
           const got = await log.read<number>('price-ticks', partition, 0, 100);
           for (const record of got) assert.equal(partitionFor(record.key, 4), partition, record.key);
         }
-      } finally {
-        await log.close();
-      }
+      });
       // A log configured with another count still uses the topic's real one.
       const other = await open({ ...options, partitions: 2 });
       try {
@@ -194,8 +200,7 @@ if ('skip' in kafka) {
     });
 
     it('takes an append bigger than the broker accepts in one request (1 MiB), atomically and in order', async () => {
-      const log = await open(fresh(1));
-      try {
+      await withLog(fresh(1), async (log) => {
         // 12 000 records of ~200 bytes: about 2.4 MB for one partition, over message.max.bytes.
         const pad = 'x'.repeat(160);
         const records = Array.from({ length: 12_000 }, (_, i) => ({ key: 'k', value: { i, pad } }));
@@ -206,15 +211,12 @@ if ('skip' in kafka) {
           records.map((record) => record.value.i),
         );
         assert.deepEqual(await log.producerState('big'), { upTo: 12_000 });
-      } finally {
-        await log.close();
-      }
+      });
     });
 
     it("reports readers' offsets to a consumer group that Kafka's tools read", async () => {
       const options = fresh(3);
-      const log = await open(options);
-      try {
+      await withLog(options, async (log) => {
         await log.append('g', [
           { key: 'a', value: 1, partition: 0 },
           { key: 'b', value: 2, partition: 2 },
@@ -235,15 +237,12 @@ if ('skip' in kafka) {
         const byPartition = await groupOffsets(kafka.brokers, group, `${options.topicPrefix}g`, 3);
         // -1: nothing committed for partition 1.
         assert.deepEqual(byPartition, { 0: 1, 1: -1, 2: 1 });
-      } finally {
-        await log.close();
-      }
+      });
     });
 
     it('creates its topics with log.retention and log.retentionBytes, and the state topic compacted', async () => {
       const options = { ...fresh(1), retentionMs: 3_600_000, retentionBytes: 5 * 1024 ** 2 };
-      const log = await open(options);
-      try {
+      await withLog(options, async (log) => {
         await log.append('r', [{ key: 'a', value: 1 }], { at: 1 });
         const keys = ['retention.ms', 'retention.bytes', 'cleanup.policy'];
         assert.deepEqual(await topicConfigs(kafka.brokers, `${options.topicPrefix}r`, keys), {
@@ -253,9 +252,7 @@ if ('skip' in kafka) {
         });
         const state = await topicConfigs(kafka.brokers, `${options.topicPrefix}r.producer-state`, keys);
         assert.equal(state['cleanup.policy'], 'compact');
-      } finally {
-        await log.close();
-      }
+      });
     });
 
     it("rejects an explicit partition beyond an existing topic's real partition count", async () => {
@@ -267,15 +264,12 @@ if ('skip' in kafka) {
         await creator.close();
       }
       // Configured for 4 partitions, but the topic exists with 3: partition 3 does not exist.
-      const log = await open({ ...options, partitions: 4 });
-      try {
+      await withLog({ ...options, partitions: 4 }, async (log) => {
         await assert.rejects(log.append('alerts', [{ key: 'a', value: 1, partition: 3 }]), /partition 3/);
         await log.append('alerts', [{ key: 'a', value: 2, partition: 2 }]);
         const values = (await log.read<number>('alerts', 2, 0, 10)).map((record) => record.value);
         assert.deepEqual(values, [0, 2]);
-      } finally {
-        await log.close();
-      }
+      });
     });
 
     it('stores a tick entry in a compact binary value, and still reads values written as JSON', async () => {
