@@ -97,6 +97,23 @@ describe('HTTP routes under random and hostile input', () => {
     await app.close();
   });
 
+  /** Checks NUM_RUNS requests: a route of `routes`, 1 to 3 hostile path segments, and one `input`. */
+  async function onHostilePaths<Route, Input>(
+    routes: readonly Route[],
+    input: fc.Arbitrary<Input>,
+    check: (route: Route, segments: string[], input: Input) => Promise<void>,
+  ): Promise<void> {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...routes),
+        fc.array(hostileText, { minLength: 1, maxLength: 3 }),
+        input,
+        check,
+      ),
+      { numRuns: NUM_RUNS },
+    );
+  }
+
   function assertSaneResponse(
     what: string,
     response: { statusCode: number; body: string; headers: Record<string, unknown> },
@@ -113,20 +130,12 @@ describe('HTTP routes under random and hostile input', () => {
 
   test('GET on every route with hostile path segments and query strings: never a 5xx', async () => {
     const seen = new Set<number>();
-    await fc.assert(
-      fc.asyncProperty(
-        fc.constantFrom(...getRoutes),
-        fc.array(hostileText, { minLength: 1, maxLength: 3 }),
-        queryString,
-        async (route, segments, query) => {
-          const url = `${fillPath(route, segments)}${query}`;
-          const response = await app.inject({ method: 'GET', url });
-          seen.add(response.statusCode);
-          assertSaneResponse(`GET ${url.slice(0, 200)}`, response);
-        },
-      ),
-      { numRuns: NUM_RUNS },
-    );
+    await onHostilePaths(getRoutes, queryString, async (route, segments, query) => {
+      const url = `${fillPath(route, segments)}${query}`;
+      const response = await app.inject({ method: 'GET', url });
+      seen.add(response.statusCode);
+      assertSaneResponse(`GET ${url.slice(0, 200)}`, response);
+    });
     // The input got past the router to the handlers and the validation, not only to 404s.
     for (const status of [200, 400, 404]) assert.ok(seen.has(status), `never ${status}: ${[...seen]}`);
   });
@@ -142,24 +151,16 @@ describe('HTTP routes under random and hostile input', () => {
       fc.constantFrom('{', '[]]', '{"a":', '\u0000', `${'['.repeat(5_000)}${']'.repeat(5_000)}`),
       fc.string({ unit: 'binary', maxLength: 100 }),
     );
-    await fc.assert(
-      fc.asyncProperty(
-        fc.constantFrom(...bodyRoutes),
-        fc.array(hostileText, { minLength: 1, maxLength: 3 }),
-        body,
-        async (route, segments, payload) => {
-          const url = fillPath(route.url, segments);
-          const response = await app.inject({
-            method: route.method as 'POST',
-            url,
-            payload,
-            headers: { 'content-type': 'application/json' },
-          });
-          assertSaneResponse(`${route.method} ${url.slice(0, 200)} ${payload.slice(0, 100)}`, response);
-        },
-      ),
-      { numRuns: NUM_RUNS },
-    );
+    await onHostilePaths(bodyRoutes, body, async (route, segments, payload) => {
+      const url = fillPath(route.url, segments);
+      const response = await app.inject({
+        method: route.method as 'POST',
+        url,
+        payload,
+        headers: { 'content-type': 'application/json' },
+      });
+      assertSaneResponse(`${route.method} ${url.slice(0, 200)} ${payload.slice(0, 100)}`, response);
+    });
   });
 });
 
