@@ -172,15 +172,19 @@ export class CassandraSink implements Sink {
     const ks = this.#config.keyspace;
     const ttl = this.#ttlSeconds;
     const day = (ts: number) => cassandra.types.LocalDate.fromString(utcDay(ts));
+    // Ticks and alerts share their key columns: symbol, day, ts, seq.
+    const keyOf = (record: { symbol: string; ts: number; seq: number }) => [
+      record.symbol,
+      day(record.ts),
+      new Date(record.ts),
+      cassandra.types.Long.fromNumber(record.seq),
+    ];
     for (const t of batch.ticks as readonly ProcessedTick[]) {
       yield {
         partition: `ticks|${t.symbol}|${utcDay(t.ts)}`,
         query: `INSERT INTO ${ks}.ticks (symbol, day, ts, seq, source, price, size, id, side, ma_short, ma_long, late, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ${ttl.ticks}`,
         params: [
-          t.symbol,
-          day(t.ts),
-          new Date(t.ts),
-          cassandra.types.Long.fromNumber(t.seq),
+          ...keyOf(t),
           t.source,
           t.price,
           t.size,
@@ -234,16 +238,7 @@ export class CassandraSink implements Sink {
       yield {
         partition: `alerts|${a.symbol}|${utcDay(a.ts)}`,
         query: `INSERT INTO ${ks}.alerts (symbol, day, ts, seq, kind, price, threshold, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ${ttl.alerts}`,
-        params: [
-          a.symbol,
-          day(a.ts),
-          new Date(a.ts),
-          cassandra.types.Long.fromNumber(a.seq),
-          a.kind,
-          a.price,
-          a.threshold,
-          a.message,
-        ],
+        params: [...keyOf(a), a.kind, a.price, a.threshold, a.message],
       };
     }
   }
