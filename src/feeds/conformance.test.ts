@@ -34,14 +34,23 @@ const byId = (record: Record<string, unknown>) => String(record.id);
 /** Providers without trade ids: symbol, time and price tell the test's trades apart. */
 const byTrade = (record: Record<string, unknown>) => `${record.symbol}:${record.ts}:${record.price}`;
 
-/** Waits for a socket opened after `since` connections to have subscribed. */
-function connectionTracker(count: () => number) {
+/**
+ * A driver's `create` and `ready`: `create` notes `count()` (connections or polls so far) and builds the
+ * feed with `make`; `ready` waits until `readyAfter(that count)` holds, so only this run's traffic counts.
+ */
+function startedAfter(
+  count: () => number,
+  make: () => Feed,
+  readyAfter: (since: number) => boolean,
+  what = 'subscription',
+): Pick<FeedDriver, 'create' | 'ready'> {
   let since = 0;
   return {
-    mark: () => {
+    create: () => {
       since = count();
+      return make();
     },
-    since: () => since,
+    ready: () => waitUntil(() => readyAfter(since), what),
   };
 }
 
@@ -65,21 +74,14 @@ function exchangeDriver<Trade>(
     replaysLastOnSubscribe?: boolean;
   },
 ): FeedDriver {
-  const clients = connectionTracker(() => fake.exchange.clients.length);
   let nextId = 1;
   return {
-    create: () => {
-      clients.mark();
-      return options.feedAt();
-    },
-    ready: () =>
-      waitUntil(
-        () =>
-          fake
-            .subscribers(options.stream)
-            .some((client) => fake.exchange.clients.indexOf(client) >= clients.since()),
-        'subscription',
-      ),
+    ...startedAfter(
+      () => fake.exchange.clients.length,
+      () => options.feedAt(),
+      (since) =>
+        fake.subscribers(options.stream).some((client) => fake.exchange.clients.indexOf(client) >= since),
+    ),
     produce: async (count) => {
       for (let i = 0; i < count; i++) fake.publish(options.trade(nextId++, Date.now() - 1_000));
     },
@@ -136,21 +138,15 @@ feedConformance('finnhub', async () => {
   const server = new FakeFinnhubServer('good-key');
   const url = await server.start();
   const config = finnhubFeedSchema.parse({ type: 'finnhub', symbols: ['AAPL'], url, ...TIMING });
-  const clients = connectionTracker(() => server.connections);
   let token = 'good-key';
   let price = 100;
   const environment = () => ({ env: { FINNHUB_API_KEY: token }, log: () => {} });
   return {
-    create: () => {
-      clients.mark();
-      return createFinnhubFeed(config, [], environment());
-    },
-    ready: () =>
-      waitUntil(
-        () =>
-          server.connections > clients.since() && server.subscriptions(server.connections - 1).length === 1,
-        'subscription',
-      ),
+    ...startedAfter(
+      () => server.connections,
+      () => createFinnhubFeed(config, [], environment()),
+      (since) => server.connections > since && server.subscriptions(server.connections - 1).length === 1,
+    ),
     produce: async (count) => {
       const data = Array.from({ length: count }, () => ({ s: 'AAPL', p: ++price, t: Date.now(), v: 1 }));
       server.send({ type: 'trade', data });
@@ -173,7 +169,6 @@ feedConformance('alpaca', async () => {
   const server = new FakeAlpacaServer({ key: 'PKTEST', secret: 'secret' });
   const url = await server.start();
   const config = alpacaFeedSchema.parse({ type: 'alpaca', symbols: ['AAPL'], url, ...TIMING });
-  const clients = connectionTracker(() => server.connections);
   let secret = 'secret';
   let nextId = 1;
   const environment = () => ({
@@ -181,15 +176,11 @@ feedConformance('alpaca', async () => {
     log: () => {},
   });
   return {
-    create: () => {
-      clients.mark();
-      return createAlpacaFeed(config, [], environment());
-    },
-    ready: () =>
-      waitUntil(
-        () => server.connections > clients.since() && server.subscribes(server.connections - 1).length >= 1,
-        'subscription',
-      ),
+    ...startedAfter(
+      () => server.connections,
+      () => createAlpacaFeed(config, [], environment()),
+      (since) => server.connections > since && server.subscribes(server.connections - 1).length >= 1,
+    ),
     produce: async (count) => {
       const time = new Date().toISOString();
       server.send(
@@ -223,15 +214,13 @@ feedConformance('ib', async () => {
     heartbeatInterval: 1_000,
     ...TIMING,
   });
-  const clients = connectionTracker(() => server.connections);
   let price = 100;
   return {
-    create: () => {
-      clients.mark();
-      return new IbFeed(config, [], QUIET);
-    },
-    ready: () =>
-      waitUntil(() => server.subscriptions.some((s) => s.connection >= clients.since()), 'subscription'),
+    ...startedAfter(
+      () => server.connections,
+      () => new IbFeed(config, [], QUIET),
+      (since) => server.subscriptions.some((s) => s.connection >= since),
+    ),
     produce: async (count) => {
       const reqId = server.subscriptions.findLast((s) => s.symbol === 'AAPL')!.reqId;
       for (let i = 0; i < count; i++)
@@ -264,14 +253,14 @@ feedConformance('coingecko', async () => {
     pollInterval: 30,
     maxBackoff: 100,
   });
-  const polls = connectionTracker(() => server.requests.length);
   return {
-    create: () => {
-      polls.mark();
-      return new CoingeckoFeed(config, [], QUIET);
-    },
     // Two polls: the first of this run has been answered and handed over.
-    ready: () => waitUntil(() => server.requests.length >= polls.since() + 2, 'two polls'),
+    ...startedAfter(
+      () => server.requests.length,
+      () => new CoingeckoFeed(config, [], QUIET),
+      (since) => server.requests.length >= since + 2,
+      'two polls',
+    ),
     produce: async (count) => {
       for (const coin of coins.slice(0, count)) updatedAt[coin]! += 1;
       server.script([quotes()]);
