@@ -136,6 +136,23 @@ describe('spooling log', () => {
     return { inner, log };
   }
 
+  /**
+   * A "process" whose inner log is down appends batches of `sizes` records (each with the state after
+   * it) and closes; the path of the one spool segment they went to.
+   */
+  async function spoolWhileDown(sizes: number[]): Promise<string> {
+    const { log } = await start({ mode: 'down' });
+    let next = 0;
+    for (const size of sizes) {
+      await log.append(TOPIC, batch(next, size), stateAt(next + size));
+      next += size;
+    }
+    await log.close();
+    const [segment] = await segments(dir);
+    assert.ok(segment);
+    return path.join(dir, segment);
+  }
+
   it('appends straight to a healthy inner log, with its sequence number in the producer state', async () => {
     const { inner, log } = await start();
     await log.append(TOPIC, batch(0, 3), stateAt(3));
@@ -250,13 +267,7 @@ describe('spooling log', () => {
   });
 
   it('recovers a pending spool on reopen, cutting off a torn tail, and drains it', async () => {
-    const first = await start({ mode: 'down' });
-    await first.log.append(TOPIC, batch(0, 2), stateAt(2));
-    await first.log.append(TOPIC, batch(2, 2), stateAt(4));
-    await first.log.close();
-    const [segment] = await segments(dir);
-    assert.ok(segment);
-    const file = path.join(dir, segment);
+    const file = await spoolWhileDown([2, 2]);
     const whole = (await stat(file)).size;
     // A crash mid-write: half of a third frame (its header says more bytes than follow).
     const torn = Buffer.alloc(30);
@@ -274,12 +285,7 @@ describe('spooling log', () => {
   });
 
   it('cuts a frame whose checksum does not match, and everything after it in the segment', async () => {
-    const first = await start({ mode: 'down' });
-    await first.log.append(TOPIC, batch(0, 1), stateAt(1));
-    await first.log.append(TOPIC, batch(1, 1), stateAt(2));
-    await first.log.close();
-    const [segment] = await segments(dir);
-    const file = path.join(dir, segment ?? '');
+    const file = await spoolWhileDown([1, 1]);
     const bytes = await readFile(file);
     const firstLength = bytes.readUInt32LE(0);
     // Flips one payload byte of the second frame, as a torn sector would.
