@@ -154,18 +154,18 @@ export async function buildTestServer(
 }
 
 /**
- * Builds one test server before the file's tests, hands it to `use` (which keeps what it needs), and
- * closes its app after them.
+ * Builds one test server before the file's tests, hands it to `use` (which keeps what it needs, and may
+ * start it listening), and closes its app after them.
  */
 export function testServerForSuite(
-  use: (server: { app: FastifyInstance; store: Store; view: FakeView }) => void,
+  use: (server: { app: FastifyInstance; store: Store; view: FakeView }) => void | Promise<void>,
   overrides: Partial<Omit<ServerOptions, 'view'>> = {},
 ): void {
   let app: FastifyInstance | undefined;
   before(async () => {
     const server = await buildTestServer(overrides);
     app = server.app;
-    use(server);
+    await use(server);
   });
   after(async () => {
     await app?.close();

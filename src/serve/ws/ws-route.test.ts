@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import WebSocket from 'ws';
-import { buildTestServer, type FakeView, type Json } from '../../../test/support/serve.ts';
+import { type FakeView, type Json, testServerForSuite } from '../../../test/support/serve.ts';
 import { waitForValue, waitUntil } from '../../../test/support/wait.ts';
 import type { ServerOptions } from '../server.ts';
 
@@ -61,22 +61,14 @@ interface TestServer {
   url: string;
 }
 
-async function startServer(options: Partial<Omit<ServerOptions, 'view'>> = {}): Promise<TestServer> {
-  const { app, view } = await buildTestServer(options);
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const { port } = app.server.address() as AddressInfo;
-  return { app, view, url: `ws://127.0.0.1:${port}/ws` };
-}
-
 /** A server started before the suite's tests and closed after them; its fields are set once `before` ran. */
 function serverPerSuite(options: Partial<Omit<ServerOptions, 'view'>> = {}): TestServer {
   const server = {} as TestServer;
-  before(async () => {
-    Object.assign(server, await startServer(options));
-  });
-  after(async () => {
-    await server.app.close();
-  });
+  testServerForSuite(async ({ app, view }) => {
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    Object.assign(server, { app, view, url: `ws://127.0.0.1:${port}/ws` });
+  }, options);
   return server;
 }
 
