@@ -10,25 +10,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { freePort, startOrSkip } from './server-process.ts';
+import { freePort, type NoServer, startOrSkip, type TestService } from './server-process.ts';
 
 const run = promisify(execFile);
 
-/** A server the tests may use; `stop()` shuts down what this module started (nothing otherwise). */
-export interface TestPostgres {
-  url: string;
-  /** True when this process started the cluster (and `stop` removes it). */
-  started: boolean;
-  stop: () => Promise<void>;
-  /**
-   * Only on a cluster started here: stops it at once (as a crash would: `pg_ctl -m immediate`),
-   * keeps it down for `downMs` and starts it again on the same port and data.
-   */
-  outage?: (downMs: number) => Promise<void>;
-}
+/**
+ * A PostgreSQL cluster the tests may use. Its `outage` stops it at once (as a crash would:
+ * `pg_ctl -m immediate`) and starts it again on the same port and data.
+ */
+export type TestPostgres = TestService;
 
-/** Why there is no server, to print when a suite skips. */
-export type NoPostgres = { skip: string };
+export type NoPostgres = NoServer;
 
 /**
  * Finds or starts a server. Resolves to `{skip}` outside CI when none can be had; throws in CI.

@@ -8,23 +8,15 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, startOrSkip, stopChild } from './server-process.ts';
+import { freePort, type NoServer, startOrSkip, stopChild, type TestService } from './server-process.ts';
 
-/** A server the tests may use; `stop()` shuts down what this module started (nothing otherwise). */
-export interface TestRedis {
-  url: string;
-  /** True when this process started the server (and `stop` kills it). */
-  started: boolean;
-  stop: () => Promise<void>;
-  /**
-   * Only on a server started here: stops it (SIGTERM), keeps it down for `downMs` and starts it
-   * again on the same port. It keeps no data, like a Redis restarted without persistence.
-   */
-  outage?: (downMs: number) => Promise<void>;
-}
+/**
+ * A Redis server the tests may use. Its `outage` stops it (SIGTERM) and starts it again on the same
+ * port; it keeps no data, like a Redis restarted without persistence.
+ */
+export type TestRedis = TestService;
 
-/** Why there is no server, to print when a suite skips. */
-export type NoRedis = { skip: string };
+export type NoRedis = NoServer;
 
 const READY_TIMEOUT_MS = 10_000;
 

@@ -51,6 +51,19 @@ export async function stopChild(child: ChildProcess, killAfterMs?: number): Prom
 }
 
 /** What a test may do with a server it started: stop and start it on the same ports and data, remove it. */
+/** Why there is no server, to print when a suite skips. */
+export type NoServer = { skip: string };
+
+/** A server the tests may use at `url`; `stop()` shuts down what this module started (nothing otherwise). */
+export interface TestService {
+  url: string;
+  /** True when this process started the server (and `stop` ends it and removes what it kept). */
+  started: boolean;
+  stop: () => Promise<void>;
+  /** Only on a server started here: takes it down for `downMs`, then starts it again on the same port. */
+  outage?: (downMs: number) => Promise<void>;
+}
+
 export interface RestartableServer {
   /** Stops the server (SIGTERM) and keeps its data; a no-op for a server from the environment. */
   stopServer: () => Promise<void>;
