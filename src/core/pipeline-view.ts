@@ -137,7 +137,7 @@ export interface RetentionProgress {
   ticksDeletedBeforeMs?: number;
   /** Every candle, indicator point and alert with ts < this is gone. */
   candlesDeletedBeforeMs?: number;
-  deletedRows: { ticks: number; candles: number; indicators: number; alerts: number };
+  deletedRows: { ticks: number; candles: number; indicators: number; alerts: number; deadLetters: number };
   /** The longest one step held the store's write queue, ms. */
   longestStepMs: number;
 }

@@ -153,7 +153,7 @@ export function storeConformance(
       });
     });
 
-    test('deleteExpired deletes exactly the rows before each cutoff, and never latest or dead letters', async () => {
+    test('deleteExpired deletes exactly the rows before each cutoff, and dead letters only when asked', async () => {
       const ticks = [0, 1, 2, 3].map((i) => testTick(i, T0 + i * MINUTE, { id: String(i) }));
       const candles = [0, 1, 2, 3].map((i) => testCandle(T0 + i * MINUTE, { close: 100 + i }));
       const points = [0, 1, 2, 3].map((i) => testPoint(T0 + i * MINUTE, { sma20: i }));
@@ -165,13 +165,14 @@ export function storeConformance(
         candles: 0,
         indicators: 0,
         alerts: 0,
+        deadLetters: 0,
       });
       // The cutoff itself is kept: only ts < cutoff goes.
       const deleted = await store.deleteExpired({
         ticksBeforeMs: T0 + 2 * MINUTE,
         candlesBeforeMs: T0 + MINUTE,
       });
-      assert.deepStrictEqual(deleted, { ticks: 2, candles: 1, indicators: 1, alerts: 1 });
+      assert.deepStrictEqual(deleted, { ticks: 2, candles: 1, indicators: 1, alerts: 1, deadLetters: 0 });
       assert.deepStrictEqual(ids(await store.ticks('BTCUSDT', { limit: 10 })), ['2', '3']);
       assert.deepStrictEqual(await store.candles('BTCUSDT', '1m', { limit: 10 }), candles.slice(1));
       assert.deepStrictEqual(await store.indicators('BTCUSDT', '1m', { limit: 10 }), points.slice(1));
@@ -184,6 +185,45 @@ export function storeConformance(
       assert.deepStrictEqual(await store.ticks('BTCUSDT', { limit: 10 }), []);
       assert.equal((await store.candles('BTCUSDT', '1m', { limit: 10 })).length, 3);
       await assert.rejects(store.deleteExpired({ ticksBeforeMs: 1.5 }), RangeError);
+    });
+
+    test('deleteExpired keeps the newest dead letters by seq, at most maxRows per call', async () => {
+      // Seqs skip (they are log offsets, ticks in between) and arrive out of order across writes.
+      const seqs = [3, 7, 8, 20, 21, 40, 41, 42, 50, 99];
+      await store.write(makeBatch({ deadLetters: [50, 99, 3, 40].map((seq) => makeDeadLetter(seq)) }));
+      await store.write(makeBatch({ deadLetters: [7, 41, 20, 42, 8, 21].map((seq) => makeDeadLetter(seq)) }));
+      const remaining = async (): Promise<number[]> =>
+        (await store.deadLetters(100)).map((letter) => letter.seq);
+      // Fewer than `keep`, or exactly `keep`: nothing goes.
+      assert.equal((await store.deleteExpired({ deadLetters: { keep: 11, maxRows: 100 } })).deadLetters, 0);
+      assert.equal((await store.deleteExpired({ deadLetters: { keep: 10, maxRows: 100 } })).deadLetters, 0);
+      assert.deepStrictEqual(await remaining(), seqs);
+      // Over the bound by 6, at most 4 per call: the oldest 4 first, then the other 2.
+      assert.deepStrictEqual(await store.deleteExpired({ deadLetters: { keep: 4, maxRows: 4 } }), {
+        ticks: 0,
+        candles: 0,
+        indicators: 0,
+        alerts: 0,
+        deadLetters: 4,
+      });
+      assert.deepStrictEqual(await remaining(), seqs.slice(4));
+      assert.equal((await store.deleteExpired({ deadLetters: { keep: 4, maxRows: 4 } })).deadLetters, 2);
+      assert.deepStrictEqual(
+        await store.deadLetters(100),
+        [41, 42, 50, 99].map((seq) => makeDeadLetter(seq)),
+      );
+      assert.equal((await store.deleteExpired({ deadLetters: { keep: 4, maxRows: 4 } })).deadLetters, 0);
+      // Newer ones push the oldest out; keep 1 leaves only the newest.
+      await store.write(makeBatch({ deadLetters: [makeDeadLetter(120)] }));
+      assert.equal((await store.deleteExpired({ deadLetters: { keep: 1, maxRows: 100 } })).deadLetters, 4);
+      assert.deepStrictEqual(await remaining(), [120]);
+      for (const deadLetters of [
+        { keep: 0, maxRows: 1 },
+        { keep: 1, maxRows: 0 },
+        { keep: 1.5, maxRows: 1 },
+      ]) {
+        await assert.rejects(store.deleteExpired({ deadLetters }), RangeError);
+      }
     });
 
     test('round-trips final candles and indicator points with their nulls, per interval', async () => {

@@ -165,3 +165,71 @@ test('start() runs in the background until caught up, and stop() waits for the s
   await new Promise((resolve) => setTimeout(resolve, 30));
   assert.equal(retention.deleted.ticks, after, 'a stopped task deleted more');
 });
+
+test('dead letters: the newest `deadLetters` by seq stay, at most stepRows go per step, with or without ticks', async () => {
+  const { store, steps } = recording(new MemoryStore());
+  await store.open();
+  // No ticks at all: a feed that only sends garbage must still be bounded.
+  const letters = Array.from({ length: 25 }, (_, i) => ({
+    seq: 1_000 - 30 * i,
+    source: 's',
+    reason: 'invalid_json' as const,
+    detail: `bad ${i}`,
+    raw: `{${i}`,
+    receivedAt: T0 + i,
+  }));
+  await store.write(makeBatch({ deadLetters: letters }));
+  const retention = new StoreRetention({
+    store,
+    ticksMs: HOUR,
+    candlesMs: HOUR,
+    deadLetters: 10,
+    stepRows: 4,
+    maxStepRows: 4,
+    deadLetterCheckMs: 0,
+  });
+  const more: boolean[] = [];
+  for (let i = 0; i < 5; i++) more.push(await retention.step());
+  // 15 over the bound: 4 + 4 + 4 + 3, and a full step says there may be more.
+  assert.deepStrictEqual(more, [true, true, true, false, false]);
+  assert.deepStrictEqual(
+    steps.map((cutoffs) => cutoffs.deadLetters),
+    Array.from({ length: 5 }, () => ({ keep: 10, maxRows: 4 })),
+  );
+  const kept = letters.map((letter) => letter.seq).slice(0, 10);
+  assert.deepStrictEqual(
+    (await store.deadLetters(100)).map((letter) => letter.seq),
+    kept.sort((a, b) => a - b),
+  );
+  assert.equal(retention.deleted.deadLetters, 15);
+  assert.equal(retention.progress().deletedRows.deadLetters, 15);
+});
+
+test('dead letters: once caught up, the next look waits deadLetterCheckMs; 0 keeps them all', async () => {
+  const { store, steps } = recording(await filledStore(1));
+  const letter = (seq: number) => ({
+    seq,
+    source: 's',
+    reason: 'invalid_json' as const,
+    detail: '',
+    raw: '',
+    receivedAt: T0,
+  });
+  await store.write(makeBatch({ deadLetters: [1, 2, 3].map(letter) }));
+  const retention = new StoreRetention({ store, ticksMs: 0, candlesMs: 0, deadLetters: 2 });
+  assert.equal(retention.enabled, true);
+  assert.equal(await retention.step(), false);
+  assert.deepStrictEqual(
+    (await store.deadLetters(10)).map((kept) => kept.seq),
+    [2, 3],
+  );
+  // Within the default minute it does not look again (and with nothing else to do, asks nothing).
+  await store.write(makeBatch({ deadLetters: [4, 5].map(letter) }));
+  assert.equal(await retention.step(), false);
+  assert.equal(steps.length, 1);
+  assert.equal((await store.deadLetters(10)).length, 4);
+  assert.equal(new StoreRetention({ store, ticksMs: 0, candlesMs: 0, deadLetters: 0 }).enabled, false);
+  for (const deadLetters of [-1, 1.5]) {
+    assert.throws(() => new StoreRetention({ store, ticksMs: 0, candlesMs: 0, deadLetters }), RangeError);
+  }
+});

@@ -6,9 +6,12 @@
  * deletes at most half of that. The aim is `stepRows` (about ten milliseconds of DuckDB) once
  * caught up, and grows up to `maxStepRows` while retention is behind, so it keeps up with a
  * replay that writes more rows per store write than one small step deletes.
+ *
+ * Dead letters have no event time: they are bounded by count instead, the newest `deadLetters`
+ * kept (by seq, which is their place in ingest order), at most `stepRows` deleted per step.
  */
 import type { RetentionProgress } from '../core/pipeline-view.ts';
-import type { ExpiryResult, Store } from './store.ts';
+import { type ExpiryResult, noneExpired, type Store } from './store.ts';
 
 export interface RetentionOptions {
   store: Store;
@@ -16,6 +19,14 @@ export interface RetentionOptions {
   ticksMs: number;
   /** Keep candles, indicators and alerts this long; 0 keeps them forever. */
   candlesMs: number;
+  /** Keep the newest this many dead letters (by seq); 0 or absent keeps them all. */
+  deadLetters?: number;
+  /**
+   * How often to look for dead letters over the bound once none were over it, ms. Default 60 000:
+   * finding the bound sorts the newest `deadLetters` seqs, not worth doing every idle second for a
+   * table that a bad feed fills by a few rows per second at most, and that is only ever slightly over.
+   */
+  deadLetterCheckMs?: number;
   /**
    * Rows at or after the returned ts are never deleted (the lake holds retention back until its
    * files are written). Default: no hold.
@@ -68,8 +79,10 @@ export class StoreRetention {
   #running: Promise<void> | undefined;
   #stopping = false;
   #wake: (() => void) | undefined;
+  /** No dead-letter delete before this (performance.now() ms): the last one found nothing left over. */
+  #deadLettersNextCheck = 0;
   /** Rows deleted since construction, per table. */
-  readonly deleted: ExpiryResult = { ticks: 0, candles: 0, indicators: 0, alerts: 0 };
+  readonly deleted: ExpiryResult = noneExpired();
   /** The longest deleteExpired call so far, ms: how long a step held the store's write queue. */
   longestStepMs = 0;
 
@@ -77,6 +90,10 @@ export class StoreRetention {
     for (const key of ['ticksMs', 'candlesMs'] as const) {
       const value = options[key];
       if (!Number.isFinite(value) || value < 0) throw new RangeError(`${key} must be >= 0, got ${value}`);
+    }
+    const deadLetters = options.deadLetters ?? 0;
+    if (!Number.isSafeInteger(deadLetters) || deadLetters < 0) {
+      throw new RangeError(`deadLetters must be an integer >= 0, got ${deadLetters}`);
     }
     this.#options = options;
     this.#stepRows = options.stepRows ?? 100_000;
@@ -87,7 +104,7 @@ export class StoreRetention {
 
   /** Whether anything is configured to expire. */
   get enabled(): boolean {
-    return this.#options.ticksMs > 0 || this.#options.candlesMs > 0;
+    return this.#options.ticksMs > 0 || this.#options.candlesMs > 0 || (this.#options.deadLetters ?? 0) > 0;
   }
 
   start(): void {
@@ -110,21 +127,32 @@ export class StoreRetention {
    */
   async step(): Promise<boolean> {
     const { store, ticksMs, candlesMs } = this.#options;
+    const deadLetters = this.#deadLetterBound();
     const newest = await store.newestTickTs();
-    if (newest === undefined) return false;
-    // Where stored rows begin is asked only until each cursor has a place to start from.
-    const span =
-      this.#ticks.doneBeforeMs === undefined || this.#aggregates.doneBeforeMs === undefined
-        ? await store.storedSpan()
-        : {};
-    const hold = this.#options.holdBackBeforeMs?.() ?? Number.POSITIVE_INFINITY;
-    const ticksCutoff = ticksMs > 0 ? Math.floor(Math.min(newest - ticksMs, hold)) : undefined;
-    const candlesCutoff = candlesMs > 0 ? Math.floor(Math.min(newest - candlesMs, hold)) : undefined;
-    const ticksBeforeMs = nextSlice(this.#ticks, ticksCutoff, span.oldestTickTs);
-    const candlesBeforeMs = nextSlice(this.#aggregates, candlesCutoff, span.oldestAggregateTs);
-    if (ticksBeforeMs === undefined && candlesBeforeMs === undefined) return false;
+    let ticksBeforeMs: number | undefined;
+    let candlesBeforeMs: number | undefined;
+    let ticksCutoff: number | undefined;
+    let candlesCutoff: number | undefined;
+    if (newest !== undefined) {
+      // Where stored rows begin is asked only until each cursor has a place to start from.
+      const span =
+        this.#ticks.doneBeforeMs === undefined || this.#aggregates.doneBeforeMs === undefined
+          ? await store.storedSpan()
+          : {};
+      const hold = this.#options.holdBackBeforeMs?.() ?? Number.POSITIVE_INFINITY;
+      ticksCutoff = ticksMs > 0 ? Math.floor(Math.min(newest - ticksMs, hold)) : undefined;
+      candlesCutoff = candlesMs > 0 ? Math.floor(Math.min(newest - candlesMs, hold)) : undefined;
+      ticksBeforeMs = nextSlice(this.#ticks, ticksCutoff, span.oldestTickTs);
+      candlesBeforeMs = nextSlice(this.#aggregates, candlesCutoff, span.oldestAggregateTs);
+    }
+    if (ticksBeforeMs === undefined && candlesBeforeMs === undefined && deadLetters === undefined)
+      return false;
     const started = performance.now();
-    const result = await store.deleteExpired({ ticksBeforeMs, candlesBeforeMs });
+    const result = await store.deleteExpired({
+      ticksBeforeMs,
+      candlesBeforeMs,
+      ...(deadLetters === undefined ? {} : { deadLetters }),
+    });
     this.longestStepMs = Math.max(this.longestStepMs, performance.now() - started);
     const limits = { stepRows: this.#stepRows, maxStepRows: this.#maxStepRows };
     if (ticksBeforeMs !== undefined) {
@@ -134,9 +162,25 @@ export class StoreRetention {
       const most = Math.max(result.candles, result.indicators, result.alerts);
       advance(this.#aggregates, candlesBeforeMs, most, candlesBeforeMs !== candlesCutoff, limits);
     }
+    // A full step may have left more; a short one caught up, so the next look can wait.
+    const deadLettersLeft = deadLetters !== undefined && result.deadLetters >= deadLetters.maxRows;
+    if (deadLetters !== undefined && !deadLettersLeft) {
+      this.#deadLettersNextCheck = performance.now() + (this.#options.deadLetterCheckMs ?? 60_000);
+    }
     for (const key of Object.keys(result) as (keyof ExpiryResult)[]) this.deleted[key] += result[key];
-    if (result.ticks + result.candles + result.indicators + result.alerts > 0) this.#options.onStep?.(result);
-    return ticksBeforeMs !== ticksCutoff || candlesBeforeMs !== candlesCutoff;
+    if (Object.values(result).some((rows) => rows > 0)) this.#options.onStep?.(result);
+    return (
+      (ticksBeforeMs !== undefined && ticksBeforeMs !== ticksCutoff) ||
+      (candlesBeforeMs !== undefined && candlesBeforeMs !== candlesCutoff) ||
+      deadLettersLeft
+    );
+  }
+
+  /** This step's dead-letter bound, or undefined when none is configured or it is not time to look. */
+  #deadLetterBound(): { keep: number; maxRows: number } | undefined {
+    const keep = this.#options.deadLetters ?? 0;
+    if (keep === 0 || performance.now() < this.#deadLettersNextCheck) return undefined;
+    return { keep, maxRows: this.#stepRows };
   }
 
   /** For `/api/v1/stats`. */

@@ -189,6 +189,11 @@ export interface NewApiKey {
 export interface ExpiryCutoffs {
   ticksBeforeMs?: number;
   candlesBeforeMs?: number;
+  /**
+   * Dead letters have no event time, so they are bounded by count: every dead letter older (by seq)
+   * than the newest `keep` goes, at most `maxRows` of them in this step (the oldest first).
+   */
+  deadLetters?: { keep: number; maxRows: number };
 }
 
 /** Rows one retention step deleted, per table. */
@@ -197,6 +202,44 @@ export interface ExpiryResult {
   candles: number;
   indicators: number;
   alerts: number;
+  deadLetters: number;
+}
+
+/** The tables retention cuts by event time. */
+export type EventTimeTable = Exclude<keyof ExpiryResult, 'deadLetters'>;
+
+/** An ExpiryResult of nothing deleted. */
+export function noneExpired(): ExpiryResult {
+  return { ticks: 0, candles: 0, indicators: 0, alerts: 0, deadLetters: 0 };
+}
+
+/**
+ * The dead-letter bound of a retention step, checked to be positive integers before they become SQL;
+ * undefined when the step deletes no dead letters.
+ */
+export function deadLetterBound(cutoffs: ExpiryCutoffs): { keep: number; maxRows: number } | undefined {
+  const bound = cutoffs.deadLetters;
+  if (bound === undefined) return undefined;
+  for (const value of [bound.keep, bound.maxRows]) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new RangeError(`dead-letter retention needs integers >= 1, got ${value}`);
+    }
+  }
+  return bound;
+}
+
+/**
+ * One DELETE (DuckDB and PostgreSQL alike) of the dead letters older by seq than the newest `keep`,
+ * at most `maxRows` of them: the cutoff is the seq of the `keep`-th newest, lowered to the seq of
+ * the (`maxRows` + 1)-th oldest when that is smaller; fewer than `keep` rows delete nothing (NULL).
+ */
+export function deadLetterExpirySql(bound: { keep: number; maxRows: number }): string {
+  return `DELETE FROM dead_letters WHERE seq < (
+    SELECT CASE WHEN oldest_kept IS NULL THEN NULL ELSE least(oldest_kept, coalesce(step_end, oldest_kept)) END
+    FROM (SELECT
+      (SELECT seq FROM dead_letters ORDER BY seq DESC LIMIT 1 OFFSET ${bound.keep - 1}) AS oldest_kept,
+      (SELECT seq FROM dead_letters ORDER BY seq LIMIT 1 OFFSET ${bound.maxRows}) AS step_end
+    ) bounds)`;
 }
 
 /** Where the stored rows begin in event time, which retention steps forward from. */
@@ -208,8 +251,8 @@ export interface StoredSpan {
 }
 
 /** The DELETEs a retention step makes: one per table, cutoffs checked to be integers before they become SQL. */
-export function expiryPlan(cutoffs: ExpiryCutoffs): [keyof ExpiryResult, number][] {
-  const plan: [keyof ExpiryResult, number][] = [];
+export function expiryPlan(cutoffs: ExpiryCutoffs): [EventTimeTable, number][] {
+  const plan: [EventTimeTable, number][] = [];
   const { ticksBeforeMs, candlesBeforeMs } = cutoffs;
   for (const value of [ticksBeforeMs, candlesBeforeMs]) {
     if (value !== undefined && !Number.isSafeInteger(value)) {
@@ -257,7 +300,8 @@ export interface Store {
   storedSpan(): Promise<StoredSpan>;
   /**
    * Deletes the rows older than the cutoffs in one short transaction, queued with the writes so it
-   * never runs beside one. `latest`, checkpoints, dead letters and keys are never touched.
+   * never runs beside one. `latest`, checkpoints and keys are never touched; dead letters only by
+   * `cutoffs.deadLetters`.
    */
   deleteExpired(cutoffs: ExpiryCutoffs): Promise<ExpiryResult>;
   close(): Promise<void>;

@@ -40,7 +40,14 @@ import type {
   StoredTick,
   SymbolSummary,
 } from '../store.ts';
-import { CheckpointConflictError, expiryPlan, sameOffsets } from '../store.ts';
+import {
+  CheckpointConflictError,
+  deadLetterBound,
+  deadLetterExpirySql,
+  expiryPlan,
+  noneExpired,
+  sameOffsets,
+} from '../store.ts';
 import { buildChunks, type Column } from './chunk-builder.ts';
 import { applyMigrations, MIGRATIONS, type Migration } from './migrations.ts';
 import {
@@ -484,8 +491,9 @@ export class DuckDbStore implements Store {
   async deleteExpired(cutoffs: ExpiryCutoffs): Promise<ExpiryResult> {
     const writer = this.#connection(this.#writer);
     const plan = expiryPlan(cutoffs);
-    const result: ExpiryResult = { ticks: 0, candles: 0, indicators: 0, alerts: 0 };
-    if (plan.length === 0) return result;
+    const bound = deadLetterBound(cutoffs);
+    const result = noneExpired();
+    if (plan.length === 0 && bound === undefined) return result;
     // Deleted row groups go back to DuckDB's free list at the next checkpoint and are reused by
     // the appenders, so the file stops growing once retention has caught up (docs/operations.md).
     return this.#writes.run(async () => {
@@ -495,6 +503,9 @@ export class DuckDbStore implements Store {
           result[table] = Number(
             (await writer.run(`DELETE FROM ${table} WHERE ts < ${beforeMs}`)).rowsChanged,
           );
+        }
+        if (bound !== undefined) {
+          result.deadLetters = Number((await writer.run(deadLetterExpirySql(bound))).rowsChanged);
         }
         await writer.run('COMMIT');
       } catch (error) {

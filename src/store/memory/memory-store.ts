@@ -26,7 +26,15 @@ import type {
   StoredTick,
   SymbolSummary,
 } from '../store.ts';
-import { CheckpointConflictError, expiryPlan, latestTickOf, sameOffsets, storedTickOf } from '../store.ts';
+import {
+  CheckpointConflictError,
+  deadLetterBound,
+  expiryPlan,
+  latestTickOf,
+  noneExpired,
+  sameOffsets,
+  storedTickOf,
+} from '../store.ts';
 
 /** Records kept sorted by a key, re-sorted lazily: batches mostly arrive in order, reads are rarer. */
 class SortedList<T> {
@@ -264,7 +272,8 @@ export class MemoryStore implements Store {
 
   async deleteExpired(cutoffs: ExpiryCutoffs): Promise<ExpiryResult> {
     this.#assertOpen();
-    const result: ExpiryResult = { ticks: 0, candles: 0, indicators: 0, alerts: 0 };
+    const result = noneExpired();
+    const bound = deadLetterBound(cutoffs);
     for (const [table, beforeMs] of expiryPlan(cutoffs)) {
       const lists =
         table === 'ticks'
@@ -276,6 +285,16 @@ export class MemoryStore implements Store {
               : [this.#alerts];
       for (const list of lists as Iterable<SortedList<{ ts: number }>>) {
         result[table] += list.removeWhere((record) => record.ts < beforeMs);
+      }
+    }
+    if (bound !== undefined) {
+      const letters = this.#deadLetters.items();
+      // The same cutoff as deadLetterExpirySql: below the keep-th newest seq, and at most maxRows.
+      const oldestKept = letters[letters.length - bound.keep]?.seq;
+      if (oldestKept !== undefined) {
+        const stepEnd = letters[bound.maxRows]?.seq ?? oldestKept;
+        const beforeSeq = Math.min(oldestKept, stepEnd);
+        result.deadLetters = this.#deadLetters.removeWhere((letter) => letter.seq < beforeSeq);
       }
     }
     return result;

@@ -34,7 +34,15 @@ import type {
   StoredTick,
   SymbolSummary,
 } from '../store.ts';
-import { CheckpointConflictError, expiryPlan, StoreUnavailableError, sameOffsets } from '../store.ts';
+import {
+  CheckpointConflictError,
+  deadLetterBound,
+  deadLetterExpirySql,
+  expiryPlan,
+  noneExpired,
+  StoreUnavailableError,
+  sameOffsets,
+} from '../store.ts';
 import {
   ALERTS,
   CANDLES,
@@ -398,8 +406,9 @@ export class PostgresStore implements Store {
   async deleteExpired(cutoffs: ExpiryCutoffs): Promise<ExpiryResult> {
     const pool = this.#requirePool();
     const plan = expiryPlan(cutoffs);
+    const bound = deadLetterBound(cutoffs);
     return this.#writes.run(async () => {
-      const result: ExpiryResult = { ticks: 0, candles: 0, indicators: 0, alerts: 0 };
+      const result = noneExpired();
       for (const [table, beforeMs] of plan) {
         if (this.#layout === 'timescale' && (table === 'ticks' || table === 'candles')) {
           await pool.query('SELECT drop_chunks($1::regclass, older_than => $2::BIGINT)', [
@@ -410,6 +419,8 @@ export class PostgresStore implements Store {
         const deleted = await pool.query(`DELETE FROM ${table} WHERE ts < $1`, [beforeMs]);
         result[table] = deleted.rowCount ?? 0;
       }
+      if (bound !== undefined)
+        result.deadLetters = (await pool.query(deadLetterExpirySql(bound))).rowCount ?? 0;
       return result;
     });
   }
