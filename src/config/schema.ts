@@ -66,6 +66,14 @@ export const configSchema = z.strictObject({
       candles: duration
         .default(400 * 86_400_000)
         .describe('Keep candles, indicators and alerts this long (0 keeps them).'),
+      deadLetters: z
+        .number()
+        .int()
+        .min(0)
+        .default(100_000)
+        .describe(
+          'Keep the newest this many dead letters (by seq); they have no event time, so a count bounds them (0 keeps them all).',
+        ),
     })
     .prefault({})
     .describe(

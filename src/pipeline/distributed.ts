@@ -211,6 +211,7 @@ export function createProcessRole(options: {
     store,
     ticksMs: config.retention.ticks,
     candlesMs: config.retention.candles,
+    deadLetters: config.retention.deadLetters,
     ...(options.health
       ? retentionHealth(options.health)
       : {

@@ -125,3 +125,44 @@ describe('EmbeddedPipeline replay input', () => {
     }
   });
 });
+
+describe('EmbeddedPipeline retention', () => {
+  it('keeps only the newest retention.deadLetters dead letters, and counts what it deleted', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'streamlines-dead-letters-'));
+    try {
+      const file = path.join(dir, 'bad.ndjson');
+      const good = [...generateLines({ count: 200, seed: 5, symbols: ['AAA'], hostile: false })];
+      // 30 bad lines between good ones: dead letters with seqs that skip, as in a real feed.
+      const lines = good.flatMap((line, i) =>
+        i < 30 ? [line, `{"symbol":"AAA","price":"bad ${i}"}`] : [line],
+      );
+      await writeFile(file, `${lines.join('\n')}\n`);
+      const config = parseConfig({
+        feeds: [{ type: 'replay', path: file, speed: 'max' }],
+        log: { type: 'memory' },
+        store: { type: 'memory' },
+        lake: { enabled: false },
+        retention: { ticks: 0, candles: 0, deadLetters: 8 },
+      });
+      const pipeline = new EmbeddedPipeline({ config, dataDir: dir, retentionDeadLetterCheckMs: 0 });
+      await pipeline.start();
+      try {
+        await until(() => pipeline.stats().drained, 'the replay to drain');
+        assert.equal(pipeline.stats().rejected, 30);
+        await until(
+          () => pipeline.stats().retention?.deletedRows.deadLetters === 22,
+          'retention of dead letters',
+        );
+        const kept = await pipeline.store.deadLetters(100);
+        assert.deepEqual(
+          kept.map((letter) => letter.raw.match(/bad \d+/)?.[0]),
+          Array.from({ length: 8 }, (_, i) => `bad ${22 + i}`),
+        );
+      } finally {
+        await pipeline.stop();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -64,6 +64,8 @@ export interface EmbeddedPipelineOptions {
   onHealthEvent?: (event: HealthEvent) => void;
   /** Store rows at or after the returned ts are never deleted by retention (the lake's hold). */
   retentionHoldBackBeforeMs?: () => number;
+  /** How often retention looks for dead letters over `retention.deadLetters` once none were (default 60 s). */
+  retentionDeadLetterCheckMs?: number;
   /** Feeds to run instead of the configured ones (`streamlines import` runs its files as one). */
   feeds?: Feed[];
 }
@@ -118,6 +120,10 @@ export class EmbeddedPipeline implements PipelineView, PipelineControl {
       store: this.store,
       ticksMs: config.retention.ticks,
       candlesMs: config.retention.candles,
+      deadLetters: config.retention.deadLetters,
+      ...(options.retentionDeadLetterCheckMs !== undefined && {
+        deadLetterCheckMs: options.retentionDeadLetterCheckMs,
+      }),
       // Rows leave the hot store only once the lake holds them (docs/design.md, Retention and history).
       holdBackBeforeMs: options.retentionHoldBackBeforeMs ?? lakeHoldBack(this.lake),
       ...retentionHealth(this.health),
