@@ -78,6 +78,11 @@ describe('PipelineMetrics', () => {
     );
     assert.equal(sampleValue(samples, 'streamlines_process_candles_closed_total'), 4);
     assert.equal(sampleValue(samples, 'streamlines_process_alerts_fired_total'), 2);
+    // No retention in the stats yet: every table is exposed, at 0.
+    assert.equal(
+      sampleValue(samples, 'streamlines_retention_deleted_rows_total', { table: 'dead_letters' }),
+      0,
+    );
     // 15 logged - 11 committed.
     assert.equal(sampleValue(samples, 'streamlines_log_lag_entries'), 4);
     assert.equal(sampleValue(samples, 'streamlines_pipeline_drained'), 0);
@@ -86,9 +91,23 @@ describe('PipelineMetrics', () => {
     assert.equal(sampleValue(samples, 'streamlines_ws_messages_dropped_total'), 7);
     assert.equal(sampleValue(samples, 'streamlines_ws_errors_total', { code: 'invalid_channel' }), 2);
 
-    state.stats = { ...state.stats, accepted: 9, processedOffset: 15, drained: true };
+    state.stats = {
+      ...state.stats,
+      accepted: 9,
+      processedOffset: 15,
+      drained: true,
+      retention: {
+        deletedRows: { ticks: 100, candles: 5, indicators: 4, alerts: 1, deadLetters: 7 },
+        longestStepMs: 3,
+      },
+    };
     state.hub = hubStats({ clients: 1, dropped: 9 });
     const later = await scrape();
+    assert.equal(
+      sampleValue(later, 'streamlines_retention_deleted_rows_total', { table: 'dead_letters' }),
+      7,
+    );
+    assert.equal(sampleValue(later, 'streamlines_retention_deleted_rows_total', { table: 'ticks' }), 100);
     assert.equal(sampleValue(later, 'streamlines_ingest_ticks_accepted_total'), 9);
     assert.equal(sampleValue(later, 'streamlines_log_lag_entries'), 0);
     assert.equal(sampleValue(later, 'streamlines_pipeline_drained'), 1);

@@ -410,6 +410,18 @@ export class PipelineMetrics {
       REJECT_REASONS,
       () => this.#currentStats()?.rejectedByReason,
     );
+    this.#labelledCounter(
+      'streamlines_retention_deleted_rows_total',
+      'Rows store retention deleted, by table (dead letters by count, the rest by event time); equals stats.retention.deletedRows.',
+      'table',
+      RETENTION_TABLES,
+      () => {
+        const rows = this.#currentStats()?.retention?.deletedRows;
+        if (rows === undefined) return undefined;
+        const { ticks, candles, indicators, alerts, deadLetters } = rows;
+        return { ticks, candles, indicators, alerts, dead_letters: deadLetters };
+      },
+    );
   }
 
   #registerLogGauges(): void {
@@ -541,6 +553,9 @@ export function registerHealthMetrics(
     },
   });
 }
+
+/** The `table` label of streamlines_retention_deleted_rows_total: the store's table names. */
+const RETENTION_TABLES = ['ticks', 'candles', 'indicators', 'alerts', 'dead_letters'] as const;
 
 const SINK_STATES: readonly SinkStatus['state'][] = [
   'connecting',
