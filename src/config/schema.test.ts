@@ -66,8 +66,8 @@ describe('config composed from the registries', () => {
     assert.throws(() => parseConfig({ sinks: [{ type: 'webhook' }] }), /sinks\[0\]\.url/);
   });
 
-  it('retention.deadLetters: a count of dead letters kept, 100 000 unless told, 0 keeps all', () => {
-    assert.equal(parseConfig({}).retention.deadLetters, 100_000);
+  it('retention.deadLetters: a count of dead letters kept, 10 000 unless told, 0 keeps all', () => {
+    assert.equal(parseConfig({}).retention.deadLetters, 10_000);
     assert.equal(parseConfig({ retention: { deadLetters: 0 } }).retention.deadLetters, 0);
     for (const deadLetters of [-1, 1.5, '10d']) {
       assert.throws(() => parseConfig({ retention: { deadLetters } }), /retention\.deadLetters/);

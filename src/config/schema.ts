@@ -70,9 +70,9 @@ export const configSchema = z.strictObject({
         .number()
         .int()
         .min(0)
-        .default(100_000)
+        .default(10_000)
         .describe(
-          'Keep the newest this many dead letters (by seq); they have no event time, so a count bounds them (0 keeps them all).',
+          'Keep the newest this many dead letters (by seq); they have no event time, so a count bounds them (0 keeps them all). The default is the most the dead-letters route returns.',
         ),
     })
     .prefault({})
