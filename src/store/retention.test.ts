@@ -233,3 +233,19 @@ test('dead letters: once caught up, the next look waits deadLetterCheckMs; 0 kee
     assert.throws(() => new StoreRetention({ store, ticksMs: 0, candlesMs: 0, deadLetters }), RangeError);
   }
 });
+
+test('a kind kept forever does not make every step ask where stored rows begin', async () => {
+  const store = await filledStore(3);
+  let spans = 0;
+  const storedSpan = store.storedSpan.bind(store);
+  store.storedSpan = () => {
+    spans++;
+    return storedSpan();
+  };
+  const retention = new StoreRetention({ store, ticksMs: HOUR, candlesMs: 0, deadLetters: 5 });
+  while (await retention.step()) {}
+  const asked = spans;
+  assert.ok(asked >= 1);
+  for (let i = 0; i < 3; i++) await retention.step();
+  assert.equal(spans, asked);
+});

@@ -134,9 +134,11 @@ export class StoreRetention {
     let ticksCutoff: number | undefined;
     let candlesCutoff: number | undefined;
     if (newest !== undefined) {
-      // Where stored rows begin is asked only until each cursor has a place to start from.
+      // Where stored rows begin is asked only until each cursor in use has a place to start from
+      // (a kind kept forever never gets one, and must not make every idle step scan for it).
       const span =
-        this.#ticks.doneBeforeMs === undefined || this.#aggregates.doneBeforeMs === undefined
+        (ticksMs > 0 && this.#ticks.doneBeforeMs === undefined) ||
+        (candlesMs > 0 && this.#aggregates.doneBeforeMs === undefined)
           ? await store.storedSpan()
           : {};
       const hold = this.#options.holdBackBeforeMs?.() ?? Number.POSITIVE_INFINITY;
