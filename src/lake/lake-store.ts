@@ -37,6 +37,7 @@ import type {
   StoredTick,
   SymbolSummary,
 } from '../store/store.ts';
+import { sqlString } from './lake-source.ts';
 import type { LakeManifest } from './lake-writer.ts';
 import { DAY_MS, LAKE_KINDS, type LakeFile, type LakeKind, listLakeFiles } from './layout.ts';
 
@@ -48,10 +49,6 @@ export interface LakeStoreOptions {
   afterOpen?: () => Promise<void>;
   /** Runs before the inner store closes (the embedded lake releases its connections there). */
   beforeClose?: () => Promise<void>;
-}
-
-function sqlString(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
 }
 
 /** The decorator; call `refresh()` after the lake changed (the writer's onPass does). */

@@ -78,12 +78,13 @@ describe('lake writer', () => {
   let store: Store;
   let hot: DuckDbStore;
 
-  const openLake = async () => {
+  const openLake = async (afterRename?: () => void) => {
     hot = new DuckDbStore({ path: path.join(dir, 'store.duckdb') });
     lake = new EmbeddedLake(hot, {
       config: lakeConfigSchema.parse({ rowGroupRows: 2 }),
       lakePath: path.join(dir, 'lake'),
       latenessMs: LATENESS,
+      afterRename,
     });
     store = lake.store;
     await store.open();
@@ -122,8 +123,8 @@ describe('lake writer', () => {
     assert.equal(first.symbolDays, 1, 'AAA day 0 only: QUIET has not passed its day, day 1 is open');
     assert.deepEqual(first.rows, { ticks: 2, candles: 2, indicators: 0, alerts: 1 });
     assert.equal(lake.writer().manifest().writtenUntil.AAA, DAY0 + DAY_MS);
-    assert.equal(lake.writer().manifest().writtenUntil.QUIET, undefined);
-    assert.equal(lake.holdBackBeforeMs(), 0, 'QUIET is in no lake file yet');
+    assert.equal(lake.writer().manifest().writtenUntil.QUIET, DAY0, 'QUIET has nothing before its open day');
+    assert.equal(lake.holdBackBeforeMs(), DAY0, 'QUIET holds retention back at its open day');
     const files = await listLakeFiles(path.join(dir, 'lake'), 'ticks');
     assert.deepEqual(
       files.map((file) => path.relative(dir, file.path)),
@@ -162,6 +163,26 @@ describe('lake writer', () => {
     assert.deepEqual(await listLakeFiles(path.join(dir, 'lake'), 'ticks'), recorded);
     assert.deepEqual(await readdir(path.join(dir, 'lake')).then((names) => names.sort()), ['ticks']);
     assert.equal((await lake.writer().pass()).files, 0);
+  });
+
+  it('a pass that dies between its renames and its record is undone at the next start, then redone once', async () => {
+    await store.close();
+    await openLake(() => {
+      throw new Error('crash after rename');
+    });
+    const ticks = [tick('AAA', DAY0 + HOUR), tick('AAA', DAY0 + HOUR), tick('AAA', DAY0 + DAY_MS + HOUR)];
+    const state = processorState({ AAA: DAY0 + DAY_MS + HOUR }, { ended: true });
+    await store.write(makeBatch({ ticks, checkpoint: { name: 'processor', offsets: { 0: 3 }, state } }));
+    await assert.rejects(lake.writer().pass(), /crash after rename/);
+    assert.equal((await listLakeFiles(path.join(dir, 'lake'), 'ticks')).length, 2, 'both parts renamed');
+    assert.equal(lake.writer().manifest().nextPart, 0, 'and not recorded');
+    await store.close();
+    await openLake();
+    assert.deepEqual(await listLakeFiles(path.join(dir, 'lake'), 'ticks'), [], 'removed at open');
+    const pass = await lake.writer().pass();
+    assert.equal(pass.rows.ticks, 3);
+    assert.equal((await lake.writer().pass()).files, 0, 'and written once');
+    assert.equal(lake.writer().manifest().rows.ticks, 3);
   });
 
   it('puts late rows of a written day in an extra part, and reads stay whole when the hot rows go', async () => {

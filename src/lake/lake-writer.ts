@@ -10,7 +10,7 @@
  *
  * Each pass reads one snapshot of the hot store and writes, per day it touches, one part file per
  * kind: the rows of the symbol-days that became final, plus late rows (ticks and alerts stored
- * after their day was written, found by their seq). Parts are written under `_tmp/`, renamed into
+ * after their day was written, found by their symbol's seq horizon). Parts are written under `_tmp/`, renamed into
  * place, and only then recorded in the `lake` checkpoint of the store (the manifest). A pass cut
  * short by a crash is not recorded: the next start removes its parts (their numbers are at or past
  * the manifest's `nextPart`) and does the same pass again, so every row lands exactly once.
@@ -19,6 +19,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Store } from '../store/store.ts';
+import { type LakeSource, lakeSelectList, sqlString } from './lake-source.ts';
 import {
   DAY_MS,
   dayStartMs,
@@ -33,15 +34,29 @@ import {
 /** The name of the store checkpoint holding the lake's manifest. */
 export const LAKE_CHECKPOINT = 'lake';
 
+/** Per symbol, the largest seq of its ticks and of its alerts in the lake (-1: none). */
+export interface SeqHorizon {
+  ticks: number;
+  alerts: number;
+}
+
 /** What the lake holds, recorded in the store with each pass. */
 export interface LakeManifest {
-  version: 1;
+  version: 2;
   /** The number of the next pass's part files; parts at or past it were never recorded. */
   nextPart: number;
-  /** Ticks with seq up to this were in the hot store when the last pass read it (-1: none). */
-  tickSeq: number;
-  /** Likewise for alerts. */
-  alertSeq: number;
+  /**
+   * The processors' count of late ticks when the last pass read them (null: unknown). Rows for a
+   * day already written are always late ticks and their alerts, so while it stands still no pass
+   * needs to look for them.
+   */
+  lateCount: number | null;
+  /**
+   * Per symbol, the seq of its newest tick and alert in the lake. A symbol's rows are committed in
+   * seq order (its partition's order), so its hot rows below `writtenUntil` with a larger seq are
+   * exactly the ones the lake lacks: its late rows.
+   */
+  horizons: Record<string, SeqHorizon>;
   /** Per symbol, the day start before which every row of every kind is in the lake. */
   writtenUntil: Record<string, number>;
   /** Rows written per kind, over every pass. */
@@ -50,10 +65,10 @@ export interface LakeManifest {
 
 export function emptyManifest(): LakeManifest {
   return {
-    version: 1,
+    version: 2,
     nextPart: 0,
-    tickSeq: -1,
-    alertSeq: -1,
+    lateCount: null,
+    horizons: {},
     writtenUntil: {},
     rows: { ticks: 0, candles: 0, indicators: 0, alerts: 0 },
   };
@@ -69,9 +84,9 @@ export interface LakePassResult {
 }
 
 export interface LakeWriterOptions {
-  /** A connection to the DuckDB database holding the hot tables (main.ticks, main.candles...). */
-  connection: DuckDBConnection;
-  /** The store the manifest is recorded in (the same database, through its writer). */
+  /** The hot store's rows and checkpoints, and the DuckDB connection the writer works in. */
+  source: LakeSource;
+  /** The store the manifest is recorded in (the hot store, through its writer). */
   store: Store;
   lakePath: string;
   /** The allowed lateness the processor runs with: a symbol's watermark is its largest ts minus it. */
@@ -79,50 +94,51 @@ export interface LakeWriterOptions {
   rowGroupRows: number;
   /** Checkpoints whose name starts with this hold processor state (one per partition when distributed). */
   processorCheckpointPrefix?: string;
+  /**
+   * Runs after a pass renamed its parts into place and before it records them: the moment a crash
+   * hurts most. Tests make it fail to check that the next start cleans up; nothing else sets it.
+   */
+  afterRename?: () => void | Promise<void>;
 }
 
-/** The rows a kind keeps, in the hot store's column order; `seq` marks kinds with late rows. */
-const KIND_SQL: Record<LakeKind, { table: string; lateBySeq: boolean; order: string }> = {
-  ticks: { table: 'ticks', lateBySeq: true, order: 'symbol, ts, seq' },
-  candles: { table: 'candles', lateBySeq: false, order: 'symbol, "interval", ts' },
-  indicators: { table: 'indicators', lateBySeq: false, order: 'symbol, "interval", ts' },
-  alerts: { table: 'alerts', lateBySeq: true, order: 'symbol, ts, seq' },
+/** The order rows of a kind are sorted in, within a day's part. */
+const KIND_ORDER: Record<LakeKind, string> = {
+  ticks: 'symbol, ts, seq',
+  candles: 'symbol, "interval", ts',
+  indicators: 'symbol, "interval", ts',
+  alerts: 'symbol, ts, seq',
 };
 
-/** A symbol's part of a pass: rows in [from, until) are final now; rows below `from` may be late. */
+/** A symbol's part of a pass: rows in [from, until) became final; rows below `writtenUntil` with a seq past `horizon` are late. */
 interface SymbolRange {
   symbol: string;
   from: number;
   until: number;
 }
 
-function sqlString(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
-}
-
 /** Writes final symbol-days to the lake; call `open()` once, then `pass()` as often as wanted. */
 export class LakeWriter {
-  readonly #connection: DuckDBConnection;
+  readonly #source: LakeSource;
   readonly #store: Store;
   readonly #lakePath: string;
   readonly #latenessMs: number;
   readonly #rowGroupRows: number;
   readonly #prefix: string;
+  readonly #afterRename: (() => void | Promise<void>) | undefined;
   #manifest: LakeManifest = emptyManifest();
   #running: Promise<LakePassResult> | undefined;
-  /** The first day with rows of symbols not yet in the lake. */
-  readonly #firstDays = new Map<string, number>();
   /** Every symbol the processor checkpoints named at the last pass. */
   #symbols: string[] = [];
   readonly #listeners = new Set<(manifest: LakeManifest) => void>();
 
   constructor(options: LakeWriterOptions) {
-    this.#connection = options.connection;
+    this.#source = options.source;
     this.#store = options.store;
     this.#lakePath = path.resolve(options.lakePath);
     this.#latenessMs = options.latenessMs;
     this.#rowGroupRows = options.rowGroupRows;
     this.#prefix = options.processorCheckpointPrefix ?? 'processor';
+    this.#afterRename = options.afterRename;
   }
 
   /** Loads the manifest and removes the parts of a pass that was cut short. */
@@ -144,9 +160,7 @@ export class LakeWriter {
    * from the hot store. A symbol not yet in the lake holds it at 0.
    */
   holdBackBeforeMs(): number {
-    let min = Number.POSITIVE_INFINITY;
-    for (const symbol of this.#symbols) min = Math.min(min, this.#manifest.writtenUntil[symbol] ?? 0);
-    return min === Number.POSITIVE_INFINITY ? 0 : min;
+    return holdBackBeforeMs(this.#manifest, this.#symbols);
   }
 
   /** Called after every recorded pass with the new manifest. */
@@ -164,7 +178,7 @@ export class LakeWriter {
   }
 
   async #pass(): Promise<LakePassResult> {
-    const connection = this.#connection;
+    const connection = this.#source.connection;
     const manifest = this.#manifest;
     const part = manifest.nextPart;
     const result: LakePassResult = {
@@ -174,77 +188,64 @@ export class LakeWriter {
     };
     const tmpDir = path.join(this.#lakePath, TMP_DIR, partFileName(part).replace('.parquet', ''));
     const written: { tmp: string; final: string }[] = [];
-    let tickSeq = manifest.tickSeq;
-    let alertSeq = manifest.alertSeq;
     const writtenUntil = { ...manifest.writtenUntil };
+    const horizons = { ...manifest.horizons };
     let ranges: SymbolRange[] = [];
-    // One snapshot: the processor checkpoints and the rows they describe were committed together.
-    await connection.run('BEGIN TRANSACTION');
+    let lateCount: number | null = null;
     try {
-      ranges = await this.#finalRanges(manifest);
-      tickSeq = await this.#maxSeq('ticks', manifest.tickSeq);
-      alertSeq = await this.#maxSeq('alerts', manifest.alertSeq);
-      const lateTicks = tickSeq > manifest.tickSeq;
-      const lateAlerts = alertSeq > manifest.alertSeq;
-      if (ranges.length === 0 && !lateTicks && !lateAlerts) {
-        await connection.run('COMMIT');
-        return result;
-      }
-      await connection.run('CREATE OR REPLACE TEMP TABLE lake_ranges (symbol VARCHAR, lo BIGINT, hi BIGINT)');
-      const rangeRows = Object.entries(manifest.writtenUntil)
-        .filter(([symbol]) => !ranges.some((range) => range.symbol === symbol))
-        .map(([symbol, until]) => ({ symbol, from: until, until }))
-        .concat(ranges);
-      if (rangeRows.length > 0) {
-        await connection.run(
-          `INSERT INTO lake_ranges VALUES ${rangeRows
-            .map((range) => `(${sqlString(range.symbol)}, ${range.from}, ${range.until})`)
-            .join(', ')}`,
-        );
-      }
-      for (const range of ranges) {
-        for (let day = range.from; day < range.until; day += DAY_MS) result.symbolDays++;
-      }
-      await mkdir(tmpDir, { recursive: true });
-      for (const kind of LAKE_KINDS) {
-        const lateAbove =
-          kind === 'ticks' ? manifest.tickSeq : kind === 'alerts' ? manifest.alertSeq : undefined;
-        const hasLate = kind === 'ticks' ? lateTicks : kind === 'alerts' ? lateAlerts : false;
-        const files = await this.#stageKind(kind, ranges, hasLate ? lateAbove : undefined, tickSeq, alertSeq);
-        for (const { dayMs, rows } of files) {
-          const tmp = path.join(tmpDir, `${kind}-${dayMs}.parquet`);
-          await connection.run(
-            `COPY (SELECT * EXCLUDE (lake_day) FROM lake_stage WHERE lake_day = ${dayMs}
-                   ORDER BY ${KIND_SQL[kind].order})
-             TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${this.#rowGroupRows})`,
-          );
-          written.push({ tmp, final: partPath(this.#lakePath, kind, dayMs, part) });
-          result.rows[kind] += rows;
+      // One snapshot: the processor checkpoints and the rows they describe were committed together.
+      const idle = await this.#source.snapshot(async (snapshot) => {
+        const finality = this.#finality(await snapshot.processorStates(this.#prefix), manifest);
+        ranges = finality.ranges;
+        lateCount = finality.lateCount;
+        const lookForLate = lateCount === null || lateCount !== manifest.lateCount;
+        if (ranges.length === 0 && !lookForLate) return true;
+        const rangeRows = this.#rangeRows(ranges, manifest);
+        if (rangeRows.length === 0) return true;
+        await mkdir(tmpDir, { recursive: true });
+        for (const kind of LAKE_KINDS) {
+          const select = stageSelect(kind, rangeRows, ranges, lookForLate);
+          if (select === undefined) continue;
+          await snapshot.stage(kind, select, tmpDir);
+          if (kind === 'ticks') result.symbolDays = await countNewSymbolDays(connection, manifest);
+          if (kind === 'ticks' || kind === 'alerts') await raiseHorizons(connection, kind, horizons);
+          const days = (
+            await connection.runAndReadAll(
+              'SELECT lake_day, count(*) FROM lake_stage GROUP BY lake_day ORDER BY lake_day',
+            )
+          ).getRows();
+          for (const [day, count] of days) {
+            const dayMs = Number(day);
+            const tmp = path.join(tmpDir, `${kind}-${dayMs}.parquet`);
+            await connection.run(
+              `COPY (SELECT * EXCLUDE (lake_day) FROM lake_stage WHERE lake_day = ${dayMs}
+                     ORDER BY ${KIND_ORDER[kind]})
+               TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${this.#rowGroupRows})`,
+            );
+            written.push({ tmp, final: partPath(this.#lakePath, kind, dayMs, part) });
+            result.rows[kind] += Number(count);
+          }
         }
+        await connection.run('DROP TABLE IF EXISTS lake_stage');
+        return false;
+      });
+      if (idle && lateCount === manifest.lateCount) return result;
+      for (const { tmp, final } of written) {
+        await mkdir(path.dirname(final), { recursive: true });
+        await rename(tmp, final);
       }
-      await connection.run('DROP TABLE IF EXISTS lake_stage');
-      await connection.run('COMMIT');
-    } catch (error) {
-      await connection.run('ROLLBACK').catch(() => undefined);
+    } finally {
       await rm(tmpDir, { recursive: true, force: true });
-      throw error;
     }
-    for (const { tmp, final } of written) {
-      await mkdir(path.dirname(final), { recursive: true });
-      await rename(tmp, final);
-    }
-    await rm(tmpDir, { recursive: true, force: true });
-    // Fault injection for the crash test (test/e2e/lake.test.ts): die where a crash hurts most.
-    if (written.length > 0 && process.env.STREAMLINES_LAKE_FAULT === 'after-rename')
-      process.kill(process.pid, 'SIGKILL');
+    if (written.length > 0) await this.#afterRename?.();
     result.files = written.length;
     // Recorded last: until this commits, the parts above count as never written (see open()).
     for (const range of ranges) writtenUntil[range.symbol] = range.until;
     const next: LakeManifest = {
-      version: 1,
+      version: 2,
       nextPart: written.length > 0 ? part + 1 : part,
-      tickSeq,
-      alertSeq,
+      lateCount,
+      horizons,
       writtenUntil,
       rows: {
         ticks: manifest.rows.ticks + result.rows.ticks,
@@ -267,20 +268,18 @@ export class LakeWriter {
   }
 
   /**
-   * Per symbol, the days that became final since the last pass: from its `writtenUntil` (or its
-   * first day) up to the day its watermark is in, or past its last tick once the input has ended.
+   * Per symbol, the days that became final since the last pass: from its `writtenUntil` (or from
+   * the beginning, for a symbol new to the lake) up to the day its watermark is in, or past its
+   * last tick once the input has ended. Also the processors' count of late ticks.
    */
-  async #finalRanges(manifest: LakeManifest): Promise<SymbolRange[]> {
-    const rows = (
-      await this.#connection.runAndReadAll(
-        `SELECT state FROM main.checkpoints WHERE starts_with(name, ${sqlString(this.#prefix)})`,
-      )
-    ).getRows();
+  #finality(states: unknown[], manifest: LakeManifest): { ranges: SymbolRange[]; lateCount: number | null } {
     const ranges: SymbolRange[] = [];
     const symbols: string[] = [];
-    for (const [stateJson] of rows) {
-      const state = parseProcessorState(JSON.parse(stateJson as string));
+    let lateCount: number | null = 0;
+    for (const raw of states) {
+      const state = parseProcessorState(raw);
       if (state === undefined) continue;
+      lateCount = state.late === null || lateCount === null ? null : lateCount + state.late;
       for (const { symbol, maxTs } of state.symbols) {
         symbols.push(symbol);
         if (maxTs === null) continue;
@@ -292,81 +291,27 @@ export class LakeWriter {
           dayStartMs(Math.min(watermark, Number.MAX_SAFE_INTEGER)),
           dayStartMs(maxTs) + DAY_MS,
         );
-        const from = manifest.writtenUntil[symbol];
-        if (from === undefined) {
-          ranges.push({ symbol, from: 0, until });
-        } else if (until > from) {
-          ranges.push({ symbol, from, until });
-        }
+        const from = manifest.writtenUntil[symbol] ?? Number.NEGATIVE_INFINITY;
+        if (until > from) ranges.push({ symbol, from, until });
       }
     }
     this.#symbols = symbols;
-    // A symbol new to the lake starts at its first day with rows, so writtenUntil stays meaningful.
-    // Looked up once per symbol: until its first day is final every pass would scan the table again.
-    // (A late tick older than that first day is found by its seq once the day is written.)
-    const unknown = ranges.filter((range) => range.from === 0 && !this.#firstDays.has(range.symbol));
-    if (unknown.length > 0) {
-      const firstDays = (
-        await this.#connection.runAndReadAll(
-          `SELECT symbol, min(ts) FROM main.ticks WHERE symbol IN (${unknown.map((r) => sqlString(r.symbol)).join(', ')})
-           GROUP BY symbol`,
-        )
-      ).getRows();
-      for (const [symbol, ts] of firstDays) this.#firstDays.set(symbol as string, dayStartMs(Number(ts)));
-    }
-    for (const range of ranges) {
-      if (range.from === 0) range.from = this.#firstDays.get(range.symbol) ?? range.until;
-    }
-    return ranges.filter((range) => range.until > range.from);
+    // A symbol's first pass takes every row below `until`, however old: no scan for its first day.
+    return { ranges: ranges.filter((range) => range.until > 0), lateCount };
   }
 
-  async #maxSeq(table: 'ticks' | 'alerts', previous: number): Promise<number> {
-    const rows = (await this.#connection.runAndReadAll(`SELECT max(seq) FROM main.${table}`)).getRows();
-    const max = rows[0]?.[0];
-    return max === null || max === undefined ? previous : Math.max(previous, Number(max));
-  }
-
-  /**
-   * Stages a kind's rows of this pass in `lake_stage` with their day, and returns the days and
-   * their row counts: rows of the final ranges, plus rows with seq above `lateAbove` (and at or
-   * below the snapshot's max) whose symbol-day was already written.
-   */
-  async #stageKind(
-    kind: LakeKind,
-    ranges: readonly SymbolRange[],
-    lateAbove: number | undefined,
-    tickSeq: number,
-    alertSeq: number,
-  ): Promise<{ dayMs: number; rows: number }[]> {
-    const { table } = KIND_SQL[kind];
-    const selects: string[] = [];
-    if (ranges.length > 0) {
-      const lo = Math.min(...ranges.map((range) => range.from));
-      const hi = Math.max(...ranges.map((range) => range.until));
-      // The outer bounds let DuckDB skip row groups by their ts statistics before the join.
-      selects.push(
-        `SELECT t.* FROM main.${table} t JOIN lake_ranges r ON t.symbol = r.symbol
-         WHERE t.ts >= ${lo} AND t.ts < ${hi} AND t.ts >= r.lo AND t.ts < r.hi`,
-      );
-    }
-    if (lateAbove !== undefined) {
-      const upTo = kind === 'ticks' ? tickSeq : alertSeq;
-      selects.push(
-        `SELECT t.* FROM main.${table} t JOIN lake_ranges r ON t.symbol = r.symbol
-         WHERE t.seq > ${lateAbove} AND t.seq <= ${upTo} AND t.ts < r.lo`,
-      );
-    }
-    if (selects.length === 0) return [];
-    await this.#connection.run(
-      `CREATE OR REPLACE TEMP TABLE lake_stage AS
-       SELECT *, ts - ts % ${DAY_MS} AS lake_day FROM (${selects.join(' UNION ALL ')})`,
-    );
-    const days = (
-      await this.#connection.runAndReadAll(
-        'SELECT lake_day, count(*) FROM lake_stage GROUP BY lake_day ORDER BY lake_day',
-      )
-    ).getRows();
-    return days.map(([day, count]) => ({ dayMs: Number(day), rows: Number(count) }));
+  /** One row per symbol the pass reads: its final range, where its written days end, its horizons. */
+  #rangeRows(ranges: readonly SymbolRange[], manifest: LakeManifest): string[] {
+    const bySymbol = new Map(ranges.map((range) => [range.symbol, range]));
+    const symbols = new Set([...Object.keys(manifest.writtenUntil), ...bySymbol.keys()]);
+    return [...symbols].map((symbol) => {
+      const range = bySymbol.get(symbol);
+      const written = manifest.writtenUntil[symbol] ?? 0;
+      const lo = range === undefined ? written : Number.isFinite(range.from) ? range.from : 0;
+      const hi = range === undefined ? written : range.until;
+      const horizon = manifest.horizons[symbol] ?? { ticks: -1, alerts: -1 };
+      return `(${sqlString(symbol)}, ${lo}, ${hi}, ${written}, ${horizon.ticks}, ${horizon.alerts})`;
+    });
   }
 
   #notify(): void {
@@ -374,30 +319,108 @@ export class LakeWriter {
   }
 }
 
+/**
+ * The SELECT staging a kind's rows of a pass: rows of the final ranges, plus (when late rows may
+ * have come) rows below a symbol's written days with a seq past its horizon. Candles and
+ * indicators are made for final windows only, so they have no late rows.
+ */
+function stageSelect(
+  kind: LakeKind,
+  rangeRows: readonly string[],
+  ranges: readonly SymbolRange[],
+  lookForLate: boolean,
+): string | undefined {
+  const ranged = `(VALUES ${rangeRows.join(', ')}) AS r(symbol, lo, hi, written, tick_seq, alert_seq)`;
+  const columns = lakeSelectList(kind);
+  const selects: string[] = [];
+  if (ranges.length > 0) {
+    const lo = Math.min(...ranges.map((range) => (Number.isFinite(range.from) ? range.from : 0)));
+    const hi = Math.max(...ranges.map((range) => range.until));
+    // The outer bounds let the engine skip row groups (or partitions) by ts before the join.
+    selects.push(
+      `SELECT ${columns} FROM ${kind} t JOIN ${ranged} ON t.symbol = r.symbol
+       WHERE t.ts >= ${lo} AND t.ts < ${hi} AND t.ts >= r.lo AND t.ts < r.hi`,
+    );
+  }
+  if (lookForLate && (kind === 'ticks' || kind === 'alerts')) {
+    const horizon = kind === 'ticks' ? 'r.tick_seq' : 'r.alert_seq';
+    selects.push(
+      `SELECT ${columns} FROM ${kind} t JOIN ${ranged} ON t.symbol = r.symbol
+       WHERE t.ts < r.written AND t.seq > ${horizon}${kind === 'ticks' ? ' AND t.late' : ''}`,
+    );
+  }
+  return selects.length === 0 ? undefined : selects.join(' UNION ALL ');
+}
+
+/** Symbol-days among the staged ticks that were not in the lake before (late rows excluded). */
+async function countNewSymbolDays(connection: DuckDBConnection, manifest: LakeManifest): Promise<number> {
+  const rows = (
+    await connection.runAndReadAll('SELECT symbol, lake_day FROM lake_stage GROUP BY ALL')
+  ).getRows();
+  return rows.filter(([symbol, day]) => Number(day) >= (manifest.writtenUntil[symbol as string] ?? 0)).length;
+}
+
+/** Raises each symbol's horizon of `kind` to the largest staged seq. */
+async function raiseHorizons(
+  connection: DuckDBConnection,
+  kind: 'ticks' | 'alerts',
+  horizons: Record<string, SeqHorizon>,
+): Promise<void> {
+  const rows = (
+    await connection.runAndReadAll('SELECT symbol, max(seq) FROM lake_stage GROUP BY symbol')
+  ).getRows();
+  for (const [symbol, seq] of rows) {
+    const previous = horizons[symbol as string] ?? { ticks: -1, alerts: -1 };
+    horizons[symbol as string] = { ...previous, [kind]: Math.max(previous[kind], Number(seq)) };
+  }
+}
+
+/** The ts before which the lake holds every symbol-day of `symbols` (0 while one has none). */
+export function holdBackBeforeMs(manifest: LakeManifest, symbols: readonly string[]): number {
+  let min = Number.POSITIVE_INFINITY;
+  for (const symbol of symbols) min = Math.min(min, manifest.writtenUntil[symbol] ?? 0);
+  return min === Number.POSITIVE_INFINITY ? 0 : min;
+}
+
 /** The parts of a processor checkpoint the lake needs (the process stage's ProcessorSnapshot). */
 interface ProcessorFinality {
   ended: boolean;
   clockFloorMs: number | null;
+  /** Its count of late ticks (null when the state has no counters). */
+  late: number | null;
   symbols: { symbol: string; maxTs: number | null }[];
 }
 
 function parseProcessorState(state: unknown): ProcessorFinality | undefined {
   if (typeof state !== 'object' || state === null) return undefined;
-  const candidate = state as Partial<ProcessorFinality>;
+  const candidate = state as Partial<ProcessorFinality> & { counters?: { late?: unknown } };
   if (!Array.isArray(candidate.symbols) || typeof candidate.ended !== 'boolean') return undefined;
+  const late = candidate.counters?.late;
   return {
     ended: candidate.ended,
     clockFloorMs: typeof candidate.clockFloorMs === 'number' ? candidate.clockFloorMs : null,
+    late: typeof late === 'number' ? late : null,
     symbols: candidate.symbols.filter(
       (entry): entry is { symbol: string; maxTs: number | null } => typeof entry?.symbol === 'string',
     ),
   };
 }
 
-/** The manifest a checkpoint holds, or an empty one. */
+/**
+ * The manifest a checkpoint holds, or an empty one. A version 1 manifest (the embedded lake's
+ * first) kept one seq horizon for all symbols: valid for each, since one processor committed all.
+ */
 export function parseManifest(state: unknown): LakeManifest {
-  if (typeof state !== 'object' || state === null || (state as { version?: unknown }).version !== 1)
-    return emptyManifest();
+  if (typeof state !== 'object' || state === null) return emptyManifest();
+  const version = (state as { version?: unknown }).version;
+  if (version === 1) {
+    const old = state as { tickSeq: number; alertSeq: number; writtenUntil: Record<string, number> };
+    const horizons: Record<string, SeqHorizon> = {};
+    for (const symbol of Object.keys(old.writtenUntil ?? {}))
+      horizons[symbol] = { ticks: old.tickSeq, alerts: old.alertSeq };
+    return { ...parseManifest({ ...state, version: 2 }), lateCount: null, horizons };
+  }
+  if (version !== 2) return emptyManifest();
   const manifest = state as LakeManifest;
   return { ...emptyManifest(), ...manifest, rows: { ...emptyManifest().rows, ...manifest.rows } };
 }

@@ -7,6 +7,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { sleepUnlessAborted } from '../core/abortable-sleep.ts';
 import type { DuckDbStore } from '../store/duckdb/duckdb-store.ts';
 import type { LakeConfig } from './lake-config.ts';
+import { DuckDbLakeSource } from './lake-source.ts';
 import { LakeStore } from './lake-store.ts';
 import { emptyManifest, type LakeManifest, type LakePassResult, LakeWriter } from './lake-writer.ts';
 import {
@@ -26,6 +27,8 @@ export interface EmbeddedLakeOptions {
   onPass?: (result: LakePassResult, manifest: LakeManifest) => void;
   /** Told about a pass that failed; the loop tries again at the next interval. */
   onError?: (error: unknown) => void;
+  /** See LakeWriterOptions.afterRename (tests only). */
+  afterRename?: () => void | Promise<void>;
 }
 
 export class EmbeddedLake implements Warehouse {
@@ -53,11 +56,12 @@ export class EmbeddedLake implements Warehouse {
     const readerConnection = await this.#hot.connect();
     this.#connections.push(writerConnection, readerConnection);
     const writer = new LakeWriter({
-      connection: writerConnection,
+      source: new DuckDbLakeSource(writerConnection),
       store: this.#hot,
       lakePath: this.#options.lakePath,
       latenessMs: this.#options.latenessMs,
       rowGroupRows: this.#options.config.rowGroupRows,
+      afterRename: this.#options.afterRename,
     });
     await writer.open();
     this.#writer = writer;

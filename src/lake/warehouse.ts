@@ -5,6 +5,7 @@
  * and nothing is hashed to find duplicates. Used by `streamlines sql` and `POST /api/v1/query`.
  */
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
+import { sqlString } from './lake-source.ts';
 import { LAKE_CHECKPOINT, type LakeManifest, parseManifest } from './lake-writer.ts';
 import { LAKE_KINDS, type LakeKind, listLakeFiles } from './layout.ts';
 
@@ -47,15 +48,15 @@ export interface ViewOptions {
   hot: boolean;
 }
 
-function sqlString(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
-}
-
-/** Which hot rows the lake already holds, per kind: the manifest's seq horizon and written days. */
-function notInLake(kind: LakeKind, manifest: LakeManifest): string {
+/** Which hot rows the lake already holds, per kind: below the symbol's written days, within its seq horizon. */
+function notInLake(kind: LakeKind): string {
   const covered = 't.ts < w.until';
-  const seqHorizon = kind === 'ticks' ? manifest.tickSeq : kind === 'alerts' ? manifest.alertSeq : undefined;
-  const inLake = seqHorizon === undefined ? covered : `${covered} AND t.seq <= ${seqHorizon}`;
+  const inLake =
+    kind === 'ticks'
+      ? `${covered} AND t.seq <= w.tick_seq`
+      : kind === 'alerts'
+        ? `${covered} AND t.seq <= w.alert_seq`
+        : covered;
   return `w.until IS NULL OR NOT (${inLake})`;
 }
 
@@ -81,12 +82,16 @@ export async function createWarehouseViews(
     ).getRows();
     if (rows[0] !== undefined) manifest = parseManifest(JSON.parse(rows[0][0] as string));
   }
-  await connection.run('CREATE OR REPLACE TEMP TABLE lake_written (symbol VARCHAR, until BIGINT)');
+  await connection.run(
+    'CREATE OR REPLACE TEMP TABLE lake_written (symbol VARCHAR, until BIGINT, tick_seq BIGINT, alert_seq BIGINT)',
+  );
   const written = Object.entries(manifest.writtenUntil);
   if (written.length > 0) {
-    await connection.run(
-      `INSERT INTO lake_written VALUES ${written.map(([symbol, until]) => `(${sqlString(symbol)}, ${until})`).join(', ')}`,
-    );
+    const row = ([symbol, until]: [string, number]) => {
+      const horizon = manifest.horizons[symbol] ?? { ticks: -1, alerts: -1 };
+      return `(${sqlString(symbol)}, ${until}, ${horizon.ticks}, ${horizon.alerts})`;
+    };
+    await connection.run(`INSERT INTO lake_written VALUES ${written.map(row).join(', ')}`);
   }
   for (const kind of LAKE_KINDS) {
     // Without a hot store (no database file), every part on disk is the lake.
@@ -99,7 +104,7 @@ export async function createWarehouseViews(
     }
     if (hot !== undefined) {
       parts.push(
-        `SELECT t.* FROM ${hot}.${kind} t LEFT JOIN lake_written w ON t.symbol = w.symbol WHERE ${notInLake(kind, manifest)}`,
+        `SELECT t.* FROM ${hot}.${kind} t LEFT JOIN lake_written w ON t.symbol = w.symbol WHERE ${notInLake(kind)}`,
       );
     }
     const body = parts.length > 0 ? parts.join(' UNION ALL BY NAME ') : `SELECT NULL AS nothing WHERE FALSE`;
