@@ -31,6 +31,7 @@ import {
 import { PipelineMetrics } from '../serve/metrics/pipeline-metrics.ts';
 import { IngestMetrics, ProcessMetrics } from '../serve/metrics/role-metrics.ts';
 import { buildServer } from '../serve/server.ts';
+import { ArchiveUsageError, runArchiveCommand } from './archive.ts';
 import { ArgsError, nearest, parseCommandLine } from './args.ts';
 import { BackfillUsageError, runBackfill } from './backfill.ts';
 import { localUrl, openCliSession } from './cli-session.ts';
@@ -55,6 +56,7 @@ Commands:
              config docs: print the config reference (docs/configuration.md)
   sql        SQL over the lake and the store
   import     load history files (NDJSON, Binance trade dumps) into the store and the lake
+  archive    distributed: move final days from PostgreSQL to the Parquet lake
   help       this text
 
 Every command takes --help, e.g. "streamlines run --help".
@@ -115,7 +117,19 @@ ${COMMON_OPTIONS}
 } as const;
 
 type ServerCommand = keyof typeof COMMAND_USAGE;
-const COMMANDS = ['run', 'ingest', 'process', 'serve', 'backfill', 'keys', 'config', 'help'];
+const COMMANDS = [
+  'run',
+  'ingest',
+  'process',
+  'serve',
+  'backfill',
+  'keys',
+  'config',
+  'sql',
+  'import',
+  'archive',
+  'help',
+];
 
 /**
  * `config check FILE` validates and prints a summary (exit 2 with the problems); `config schema` prints the
@@ -173,6 +187,12 @@ export async function main(argv: string[]): Promise<void> {
       throw error instanceof ImportUsageError || (error as Error).name === 'ImportFileError'
         ? new UsageError((error as Error).message)
         : error;
+    });
+    return;
+  }
+  if (command === 'archive') {
+    await runArchiveCommand(rest).catch((error: unknown) => {
+      throw error instanceof ArchiveUsageError ? new UsageError(error.message) : error;
     });
     return;
   }

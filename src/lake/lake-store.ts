@@ -9,7 +9,7 @@
  * The union runs in the hot store's own DuckDB database (the embedded store), on a connection of
  * its own; writes, checkpoints, keys and the latest prices go to the inner store unchanged.
  */
-import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
+import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
 import type { Alert, Candle, DeadLetter, IndicatorPoint, Interval } from '../core/records.ts';
 import {
   ALERT_READ_COLUMNS,
@@ -38,13 +38,16 @@ import type {
   SymbolSummary,
 } from '../store/store.ts';
 import { sqlString } from './lake-source.ts';
-import type { LakeManifest } from './lake-writer.ts';
+import { LAKE_CHECKPOINT, type LakeManifest, parseManifest } from './lake-writer.ts';
 import { DAY_MS, LAKE_KINDS, type LakeFile, type LakeKind, listLakeFiles } from './layout.ts';
 
 export interface LakeStoreOptions {
   lakePath: string;
-  /** The lake's current manifest: what it holds per symbol. */
-  manifest: () => LakeManifest;
+  /**
+   * The lake's current manifest: what it holds per symbol. Asked at every read that may touch the
+   * lake when the hot store is not in the lake's DuckDB database (it is then read from the store).
+   */
+  manifest: () => LakeManifest | Promise<LakeManifest>;
   /** Runs after the inner store opened (the embedded lake opens its connections there). */
   afterOpen?: () => Promise<void>;
   /** Runs before the inner store closes (the embedded lake releases its connections there). */
@@ -56,7 +59,11 @@ export class LakeStore implements Store {
   readonly #inner: Store;
   #connection: DuckDBConnection | undefined;
   readonly #lakePath: string;
-  readonly #manifest: () => LakeManifest;
+  readonly #manifest: () => LakeManifest | Promise<LakeManifest>;
+  /** Whether `connection` sees the hot tables (`main.ticks`…): then one SQL UNION answers. */
+  #hotTables = true;
+  /** With the hot store elsewhere: the manifest's nextPart the file list was made for. */
+  #listedFor: number | undefined;
   readonly #afterOpen: (() => Promise<void>) | undefined;
   readonly #beforeClose: (() => Promise<void>) | undefined;
   #files = new Map<LakeKind, LakeFile[]>();
@@ -74,14 +81,20 @@ export class LakeStore implements Store {
    * Starts reading the lake through `connection` (to the database holding the hot tables,
    * `main.ticks`...); until then every read goes to the hot store alone.
    */
-  attach(connection: DuckDBConnection): void {
+  attach(connection: DuckDBConnection, options: { hotTables: boolean } = { hotTables: true }): void {
     this.#connection = connection;
+    this.#hotTables = options.hotTables;
   }
 
-  /** Re-reads the list of the lake's part files. */
-  async refresh(): Promise<void> {
+  /** Re-reads the list of the lake's part files (those below `beforePart` only, when given). */
+  async refresh(beforePart = Number.POSITIVE_INFINITY): Promise<void> {
     const files = new Map<LakeKind, LakeFile[]>();
-    for (const kind of LAKE_KINDS) files.set(kind, await listLakeFiles(this.#lakePath, kind));
+    for (const kind of LAKE_KINDS) {
+      files.set(
+        kind,
+        (await listLakeFiles(this.#lakePath, kind)).filter((file) => file.part < beforePart),
+      );
+    }
     this.#files = files;
   }
 
@@ -110,7 +123,7 @@ export class LakeStore implements Store {
     const hot = () => this.#inner.ticks(symbol, range);
     return this.#unionOrHot(
       'ticks',
-      this.#writtenUntil(symbol),
+      (manifest) => writtenUntil(manifest, symbol),
       range,
       hot,
       { columns: TICK_READ_COLUMNS, where: `symbol = ${sqlString(symbol)}`, orderKeys: ['ts', 'seq'] },
@@ -122,7 +135,7 @@ export class LakeStore implements Store {
     const hot = () => this.#inner.candles(symbol, interval, range);
     return this.#unionOrHot(
       'candles',
-      this.#writtenUntil(symbol),
+      (manifest) => writtenUntil(manifest, symbol),
       range,
       hot,
       {
@@ -138,7 +151,7 @@ export class LakeStore implements Store {
     const hot = () => this.#inner.indicators(symbol, interval, range);
     return this.#unionOrHot(
       'indicators',
-      this.#writtenUntil(symbol),
+      (manifest) => writtenUntil(manifest, symbol),
       range,
       hot,
       {
@@ -154,12 +167,14 @@ export class LakeStore implements Store {
     const filters: string[] = ['TRUE'];
     if (query.symbol !== undefined) filters.push(`symbol = ${sqlString(query.symbol)}`);
     if (query.kind !== undefined) filters.push(`kind = ${sqlString(query.kind)}`);
-    const writtenUntil =
-      query.symbol === undefined ? this.#writtenUntilAny() : this.#writtenUntil(query.symbol);
+    const symbol = query.symbol;
     const hot = () => this.#inner.alerts(query);
     return this.#unionOrHot(
       'alerts',
-      writtenUntil,
+      (manifest) =>
+        symbol === undefined
+          ? Math.max(0, ...Object.values(manifest.writtenUntil))
+          : writtenUntil(manifest, symbol),
       query,
       hot,
       {
@@ -210,15 +225,6 @@ export class LakeStore implements Store {
     await this.#inner.close();
   }
 
-  /** Where the lake's rows of a symbol end (every lake row of it is below); 0 when it has none. */
-  #writtenUntil(symbol: string): number {
-    return this.#manifest().writtenUntil[symbol] ?? 0;
-  }
-
-  #writtenUntilAny(): number {
-    return Math.max(0, ...Object.values(this.#manifest().writtenUntil));
-  }
-
   /**
    * The hot store's answer when the lake cannot change it, else the union's rows. With `from`, the
    * lake matters when `from` is below where its rows end; without, when the hot store's last
@@ -226,7 +232,7 @@ export class LakeStore implements Store {
    */
   async #unionOrHot<T extends { ts: number }>(
     kind: LakeKind,
-    writtenUntil: number,
+    writtenUntilOf: (manifest: LakeManifest) => number,
     range: RangeQuery,
     hot: () => Promise<T[]>,
     query: { columns: string; where: string; orderKeys: readonly string[] },
@@ -234,10 +240,21 @@ export class LakeStore implements Store {
   ): Promise<T[]> {
     const { from, to, limit } = normalizeRange(range);
     const connection = this.#connection;
-    if (connection === undefined || writtenUntil === 0 || limit === 0) return hot();
-    if (from !== undefined && from >= writtenUntil) return hot();
+    if (connection === undefined || limit === 0) return hot();
+    // With the hot store elsewhere, its rows are read before the manifest: a row retention deleted
+    // before this read was in the lake, and recorded, before it was deleted.
+    const hotFirst = this.#hotTables ? undefined : await hot();
+    const manifest = await this.#manifest();
+    if (!this.#hotTables && this.#listedFor !== manifest.nextPart) {
+      await this.refresh(manifest.nextPart);
+      this.#listedFor = manifest.nextPart;
+    }
+    const writtenUntil = writtenUntilOf(manifest);
+    if (writtenUntil === 0) return hotFirst ?? hot();
+    if (from !== undefined && from >= writtenUntil) return hotFirst ?? hot();
+    let hotRows = hotFirst;
     if (from === undefined) {
-      const hotRows = await hot();
+      hotRows ??= await hot();
       if (hotRows.length === limit && hotRows[0]!.ts >= writtenUntil) return hotRows;
     }
     const files = (this.#files.get(kind) ?? []).filter(
@@ -246,20 +263,20 @@ export class LakeStore implements Store {
     let where = query.where;
     if (from !== undefined) where += ` AND ts >= ${from}`;
     if (to !== undefined) where += ` AND ts <= ${to}`;
-    const table = kind === 'ticks' ? 'ticks' : kind;
-    let union = `SELECT ${query.columns} FROM main.${table} WHERE ${where}`;
-    if (files.length > 0) {
-      const list = files.map((file) => sqlString(file.path)).join(', ');
-      union += ` UNION SELECT ${query.columns} FROM read_parquet([${list}]) WHERE ${where}`;
+    const lake =
+      files.length === 0
+        ? undefined
+        : `SELECT ${query.columns} FROM read_parquet([${files.map((file) => sqlString(file.path)).join(', ')}]) WHERE ${where}`;
+    if (!this.#hotTables) {
+      if (lake === undefined) return hotRows!;
+      const lakeRows = (await this.#read(connection, limited(lake, query.orderKeys, from, limit))).map(
+        fromRow,
+      );
+      return mergeRows(lakeRows, hotRows!, limit, from !== undefined);
     }
-    const ascending = query.orderKeys.join(', ');
-    const sql =
-      from !== undefined
-        ? `SELECT * FROM (${union}) ORDER BY ${ascending} LIMIT ${limit}`
-        : `SELECT * FROM (SELECT * FROM (${union}) ORDER BY ${query.orderKeys
-            .map((key) => `${key} DESC`)
-            .join(', ')} LIMIT ${limit}) ORDER BY ${ascending}`;
-    return (await this.#read(connection, sql)).map(fromRow);
+    let union = `SELECT ${query.columns} FROM main.${kind} WHERE ${where}`;
+    if (lake !== undefined) union += ` UNION ${lake}`;
+    return (await this.#read(connection, limited(union, query.orderKeys, from, limit))).map(fromRow);
   }
 
   #read(connection: DuckDBConnection, sql: string): Promise<DuckDBValue[][]> {
@@ -267,4 +284,75 @@ export class LakeStore implements Store {
     this.#queue = result.catch(() => undefined);
     return result;
   }
+}
+
+function writtenUntil(manifest: LakeManifest, symbol: string): number {
+  return manifest.writtenUntil[symbol] ?? 0;
+}
+
+/** `rows` in range order: the first `limit` from `from`, or (no `from`) the last `limit`, ascending. */
+function limited(
+  rows: string,
+  orderKeys: readonly string[],
+  from: number | undefined,
+  limit: number,
+): string {
+  const ascending = orderKeys.join(', ');
+  return from !== undefined
+    ? `SELECT * FROM (${rows}) ORDER BY ${ascending} LIMIT ${limit}`
+    : `SELECT * FROM (SELECT * FROM (${rows}) ORDER BY ${orderKeys
+        .map((key) => `${key} DESC`)
+        .join(', ')} LIMIT ${limit}) ORDER BY ${ascending}`;
+}
+
+/**
+ * The union of the lake's rows and the hot store's, each already limited the same way: a row in
+ * both (archived, not yet deleted by retention) is the same record, so it is kept once per
+ * occurrence; then the first (or last) `limit` by ts. Ties of ts keep the lake's rows first.
+ */
+export function mergeRows<T extends { ts: number }>(
+  lake: readonly T[],
+  hot: readonly T[],
+  limit: number,
+  fromStart: boolean,
+): T[] {
+  const unmatched = new Map<string, number>();
+  for (const row of lake) {
+    const key = JSON.stringify(row);
+    unmatched.set(key, (unmatched.get(key) ?? 0) + 1);
+  }
+  const merged = [...lake];
+  for (const row of hot) {
+    const key = JSON.stringify(row);
+    const count = unmatched.get(key) ?? 0;
+    if (count > 0) unmatched.set(key, count - 1);
+    else merged.push(row);
+  }
+  merged.sort((a, b) => a.ts - b.ts);
+  return fromStart ? merged.slice(0, limit) : merged.slice(Math.max(0, merged.length - limit));
+}
+
+/**
+ * History over a store whose rows are not in DuckDB (PostgreSQL, for `serve`): the lake's parts are
+ * read by an in-memory DuckDB of its own, and the manifest is the store's `lake` checkpoint.
+ */
+export function withLakeReads(inner: Store, lakePath: string): LakeStore {
+  let instance: DuckDBInstance | undefined;
+  let connection: DuckDBConnection | undefined;
+  const store: LakeStore = new LakeStore(inner, {
+    lakePath,
+    manifest: async () => parseManifest((await inner.checkpoint(LAKE_CHECKPOINT))?.state),
+    afterOpen: async () => {
+      instance = await DuckDBInstance.create(':memory:');
+      connection = await instance.connect();
+      store.attach(connection, { hotTables: false });
+    },
+    beforeClose: async () => {
+      connection?.closeSync();
+      instance?.closeSync();
+      connection = undefined;
+      instance = undefined;
+    },
+  });
+  return store;
 }

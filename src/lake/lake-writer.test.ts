@@ -8,7 +8,12 @@ import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import type { Alert, Candle, ProcessedTick } from '../core/records.ts';
+import {
+  lakeAlert as alert,
+  lakeCandle as candle,
+  processorState,
+  lakeTick as tick,
+} from '../../test/support/lake-rows.ts';
 import { makeBatch } from '../store/conformance.ts';
 import { DuckDbStore } from '../store/duckdb/duckdb-store.ts';
 import type { Store } from '../store/store.ts';
@@ -19,58 +24,6 @@ import { DAY_MS, listLakeFiles } from './layout.ts';
 const DAY0 = 1_700_006_400_000; // 2023-11-15T00:00Z
 const HOUR = 3_600_000;
 const LATENESS = 10_000;
-
-let seq = 0;
-function tick(symbol: string, ts: number, fields: Partial<ProcessedTick> = {}): ProcessedTick {
-  seq++;
-  return {
-    source: 'replay',
-    symbol,
-    ts,
-    price: 100 + (seq % 7),
-    size: 1,
-    id: String(seq),
-    receivedAt: ts + 5,
-    seq,
-    maShort: null,
-    maLong: null,
-    late: false,
-    ...fields,
-  };
-}
-
-function candle(symbol: string, ts: number): Candle {
-  return {
-    symbol,
-    interval: '1h',
-    ts,
-    open: 1,
-    high: 2,
-    low: 0.5,
-    close: 1.5,
-    volume: 3,
-    trades: 2,
-    vwap: 1.2,
-    final: true,
-  };
-}
-
-function alert(symbol: string, ts: number, tickSeq: number): Alert {
-  return { seq: tickSeq * 4096, ts, symbol, kind: 'price_above', price: 101, threshold: 100, message: 'up' };
-}
-
-/** The processor checkpoint's state as far as the lake reads it. */
-function processorState(
-  maxTs: Record<string, number>,
-  options: { ended?: boolean; clockFloorMs?: number } = {},
-) {
-  return {
-    version: 1,
-    ended: options.ended ?? false,
-    clockFloorMs: options.clockFloorMs ?? null,
-    symbols: Object.entries(maxTs).map(([symbol, ts]) => ({ symbol, maxTs: ts })),
-  };
-}
 
 describe('lake writer', () => {
   let dir: string;

@@ -14,6 +14,8 @@ import { type Counters, emptyCounters, TOPIC_TICKS } from '../core/records.ts';
 import type { Feed } from '../feeds/feed.ts';
 import { createFeed } from '../feeds/registry.ts';
 import { Ingest } from '../ingest/ingest.ts';
+import { archivedBeforeMs } from '../lake/archive.ts';
+import { withLakeReads } from '../lake/lake-store.ts';
 import { KafkaLog } from '../log/kafka/kafka-log.ts';
 import { type KafkaLogConfig, kafkaLogOptions } from '../log/kafka/kafka-log-config.ts';
 import type { Log } from '../log/log.ts';
@@ -212,6 +214,16 @@ export function createProcessRole(options: {
     ticksMs: config.retention.ticks,
     candlesMs: config.retention.candles,
     deadLetters: config.retention.deadLetters,
+    // Rows leave PostgreSQL only once `streamlines archive` has them in the lake (docs/warehouse.md).
+    holdBackBeforeMs: config.lake.enabled
+      ? () =>
+          archivedBeforeMs(
+            store,
+            Array.from({ length: log.partitions(TOPIC_TICKS) }, (_, partition) =>
+              partitionCheckpoint(partition),
+            ),
+          )
+      : undefined,
     ...(options.health
       ? retentionHealth(options.health)
       : {
@@ -305,7 +317,11 @@ export async function openServeRole(options: {
 }): Promise<{ store: Store; view: RemotePipelineView; close: () => Promise<void> }> {
   const { config, dataDir } = options;
   const kafka = checkRoleConfig(config, 'serve');
-  const store = createStore(config.store, dataDir);
+  const hot = createStore(config.store, dataDir);
+  // History spans PostgreSQL and the lake `streamlines archive` writes (docs/warehouse.md).
+  const store = config.lake.enabled
+    ? withLakeReads(hot, config.lake.path ?? path.join(dataDir, 'lake'))
+    : hot;
   // Reads only: the producer (and its transactional id) is created at the first append, never here.
   const log = new KafkaLog({ ...kafkaLogOptions(kafka), transactionalId: transactionalId(kafka, 'serve') });
   // Errors are not logged one by one: the health checks below log each outage once.

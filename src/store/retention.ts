@@ -29,9 +29,9 @@ export interface RetentionOptions {
   deadLetterCheckMs?: number;
   /**
    * Rows at or after the returned ts are never deleted (the lake holds retention back until its
-   * files are written). Default: no hold.
+   * files are written; the distributed lake's hold is read from the database). Default: no hold.
    */
-  holdBackBeforeMs?: () => number;
+  holdBackBeforeMs?: () => number | Promise<number>;
   /**
    * Rows one step aims to delete per table. Default 100 000: a DuckDB DELETE of that many takes
    * 6-11 ms, and a step waits in the write queue behind the store write in flight, so about one
@@ -141,7 +141,7 @@ export class StoreRetention {
         (candlesMs > 0 && this.#aggregates.doneBeforeMs === undefined)
           ? await store.storedSpan()
           : {};
-      const hold = this.#options.holdBackBeforeMs?.() ?? Number.POSITIVE_INFINITY;
+      const hold = (await this.#options.holdBackBeforeMs?.()) ?? Number.POSITIVE_INFINITY;
       ticksCutoff = ticksMs > 0 ? Math.floor(Math.min(newest - ticksMs, hold)) : undefined;
       candlesCutoff = candlesMs > 0 ? Math.floor(Math.min(newest - candlesMs, hold)) : undefined;
       ticksBeforeMs = nextSlice(this.#ticks, ticksCutoff, span.oldestTickTs);
