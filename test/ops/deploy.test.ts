@@ -152,7 +152,7 @@ describe('Helm chart deploy/helm/streamlines', () => {
 
   it("renders manifests valid against Kubernetes' schemas (strict)", { skip: skipValidate }, () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'streamlines-helm-')), 'rendered.yaml');
-    writeFileSync(file, render(secrets));
+    writeFileSync(file, render({ ...secrets, archive: { enabled: true } }));
     const result = spawnSync('kubernetes-validate', ['--strict', '--quiet', file], { encoding: 'utf8' });
     assert.equal(result.status, 0, result.stdout + result.stderr);
   });
@@ -182,5 +182,45 @@ describe('Helm chart deploy/helm/streamlines', () => {
     const config = parseConfig(parse(configMap.data['config.yaml']), 'chart ConfigMap');
     assert.equal(config.log.type, 'kafka');
     assert.equal(config.store.type, 'postgres');
+  });
+
+  it('runs the archive as a CronJob sharing the lake volume with serve, when enabled', {
+    skip: skipHelm,
+  }, () => {
+    const docs = parseAllDocuments(render({ ...secrets, archive: { enabled: true } }))
+      // biome-ignore lint/suspicious/noExplicitAny: rendered manifests, checked field by field
+      .map((doc) => doc.toJS() as any)
+      .filter(Boolean);
+    const find = (kind: string, suffix: string) =>
+      docs.find((doc) => doc.kind === kind && doc.metadata.name.endsWith(suffix));
+    const cron = find('CronJob', '-archive');
+    const pod = cron.spec.jobTemplate.spec.template.spec;
+    assert.deepEqual(pod.containers[0].args.slice(0, 1), ['archive']);
+    assert.ok(pod.containers[0].args.includes('--once'));
+    assert.equal(cron.spec.concurrencyPolicy, 'Forbid');
+    const claim = find('PersistentVolumeClaim', '-lake');
+    assert.deepEqual(claim.spec.accessModes, ['ReadWriteMany']);
+    const serve = find('Deployment', '-serve').spec.template.spec;
+    for (const spec of [pod, serve]) {
+      const volume = spec.volumes.find((v: { name: string }) => v.name === 'lake');
+      assert.equal(volume.persistentVolumeClaim.claimName, claim.metadata.name);
+      assert.ok(spec.containers[0].volumeMounts.some((m: { mountPath: string }) => m.mountPath === '/lake'));
+      assert.ok(
+        spec.containers[0].env.some(
+          (e: { name: string; value: string }) => e.name === 'STREAMLINES_LAKE__PATH' && e.value === '/lake',
+        ),
+      );
+    }
+    const off = parseAllDocuments(render(secrets))
+      // biome-ignore lint/suspicious/noExplicitAny: rendered manifests
+      .map((doc) => doc.toJS() as any)
+      .filter(Boolean);
+    const process = off.find((doc) => doc.kind === 'Deployment' && doc.metadata.name.endsWith('-process'));
+    assert.ok(
+      process.spec.template.spec.containers[0].env.some(
+        (e: { name: string; value: string }) => e.name === 'STREAMLINES_LAKE__ENABLED' && e.value === 'false',
+      ),
+      'without the archive the lake is off, so retention does not wait for it',
+    );
   });
 });

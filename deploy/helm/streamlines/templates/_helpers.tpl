@@ -43,6 +43,7 @@ app.kubernetes.io/component: {{ .role }}
     - name: {{ $name }}
       value: {{ $value | quote }}
     {{- end }}
+    {{- include "streamlines.lakeEnv" .root | nindent 4 }}
   envFrom:
     - secretRef:
         name: {{ include "streamlines.secretName" .root }}
@@ -67,6 +68,26 @@ app.kubernetes.io/component: {{ .role }}
       mountPath: /data
     - name: tmp
       mountPath: /tmp
+    {{- if and .root.Values.archive.enabled (eq .role "serve") }}
+    - name: lake
+      mountPath: /lake
+      readOnly: true
+    {{- end }}
+{{- end -}}
+
+{{/* Where the lake is (the archive's volume), or the lake off when there is no archive. */}}
+{{- define "streamlines.lakeEnv" -}}
+{{- if .Values.archive.enabled -}}
+- name: STREAMLINES_LAKE__PATH
+  value: /lake
+{{- else -}}
+- name: STREAMLINES_LAKE__ENABLED
+  value: "false"
+{{- end -}}
+{{- end -}}
+
+{{- define "streamlines.lakeClaim" -}}
+{{- .Values.archive.existingClaim | default (printf "%s-lake" (include "streamlines.fullname" .)) -}}
 {{- end -}}
 
 {{- define "streamlines.podSpec" -}}
@@ -83,5 +104,10 @@ volumes:
   {{- if ne .role "ingest" }}
   - name: data
     emptyDir: {}
+  {{- end }}
+  {{- if and .root.Values.archive.enabled (eq .role "serve") }}
+  - name: lake
+    persistentVolumeClaim:
+      claimName: {{ include "streamlines.lakeClaim" .root }}
   {{- end }}
 {{- end -}}
