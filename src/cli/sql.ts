@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { LAKE_CHECKPOINT, type LakeManifest, parseManifest } from '../lake/lake-writer.ts';
 import {
   checkReadOnlyQuery,
   createWarehouseViews,
@@ -23,6 +24,7 @@ import {
   WarehouseError,
 } from '../lake/warehouse.ts';
 import { LOCAL_TOKEN_HEADER } from '../serve/routes/query.ts';
+import { PostgresStore } from '../store/postgres/postgres-store.ts';
 import { DEFAULT_DUCKDB_FILE } from '../store/registry.ts';
 
 export const SQL_USAGE = `Usage: streamlines sql "SELECT …" [options]
@@ -132,6 +134,8 @@ async function query(
       await createWarehouseViews(connection, {
         lakePath,
         hot: hasDatabase,
+        // Distributed: the lake alone, as far as the archive recorded it in PostgreSQL.
+        manifest: config.store.type === 'postgres' ? await archiveManifest(config.store) : undefined,
       });
       await checkReadOnlyQuery(connection, sql).catch((error: unknown) => {
         // Only a statement that is not a SELECT is refused here; the user owns these files.
@@ -143,6 +147,17 @@ async function query(
     }
   } finally {
     instance.closeSync();
+  }
+}
+
+/** The lake's manifest as `streamlines archive` recorded it in PostgreSQL. */
+async function archiveManifest(store: { url: string; schema: string }): Promise<LakeManifest> {
+  const postgres = new PostgresStore({ url: store.url, schema: store.schema, retentionEveryMs: 0 });
+  await postgres.open();
+  try {
+    return parseManifest((await postgres.checkpoint(LAKE_CHECKPOINT))?.state);
+  } finally {
+    await postgres.close();
   }
 }
 

@@ -46,6 +46,8 @@ export interface ViewOptions {
   lakePath: string;
   /** Whether the connection's database holds the hot tables (else the views read the lake alone). */
   hot: boolean;
+  /** Without the hot tables: the manifest recorded elsewhere (PostgreSQL), whose recorded parts alone count. */
+  manifest?: LakeManifest;
 }
 
 /** Which hot rows the lake already holds, per kind: below the symbol's written days, within its seq horizon. */
@@ -94,10 +96,10 @@ export async function createWarehouseViews(
     await connection.run(`INSERT INTO lake_written VALUES ${written.map(row).join(', ')}`);
   }
   for (const kind of LAKE_KINDS) {
-    // Without a hot store (no database file), every part on disk is the lake.
-    const files = (await listLakeFiles(options.lakePath, kind)).filter(
-      (file) => hot === undefined || file.part < manifest.nextPart,
-    );
+    // Without a hot store or a manifest (no database file), every part on disk is the lake.
+    const recordedBefore =
+      hot !== undefined ? manifest.nextPart : (options.manifest?.nextPart ?? Number.POSITIVE_INFINITY);
+    const files = (await listLakeFiles(options.lakePath, kind)).filter((file) => file.part < recordedBefore);
     const parts: string[] = [];
     if (files.length > 0) {
       parts.push(`SELECT * FROM read_parquet([${files.map((file) => sqlString(file.path)).join(', ')}])`);
