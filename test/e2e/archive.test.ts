@@ -16,8 +16,8 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import {
+  describeRoles,
   dumpApi,
-  isRunning,
   type RunningRole,
   runCliOnce,
   startCli,
@@ -111,13 +111,7 @@ if ('skip' in servers) {
         roles.push(role);
         return role;
       };
-      const context = () =>
-        roles
-          .map(
-            (role) =>
-              `--- ${role.role} (${isRunning(role) ? 'running' : `exited ${role.child.signalCode ?? role.child.exitCode}`}):\n${role.stderr().slice(-1_500)}`,
-          )
-          .join('\n');
+      const context = () => describeRoles(roles);
       const archive = () =>
         startRole(
           'archive',
