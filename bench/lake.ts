@@ -24,7 +24,15 @@ const DAYS = 30;
 const START = Date.UTC(2026, 0, 1);
 const SPAN_MS = DAYS * 86_400_000;
 
+/** Daily OHLCV from the raw ticks, by the views' `date` column (the lake's Hive folder: free per file). */
 const DAILY_OHLCV = `
+  SELECT symbol, date,
+         arg_min(price, ts) AS open, max(price) AS high, min(price) AS low, arg_max(price, ts) AS close,
+         sum(size) AS volume, count(*) AS trades
+  FROM ticks GROUP BY ALL ORDER BY symbol, date`;
+
+/** The same with the day computed from ts on every row, as before the views had `date`. */
+const DAILY_OHLCV_BY_TS = `
   SELECT symbol, ts - ts % 86400000 AS day,
          arg_min(price, ts) AS open, max(price) AS high, min(price) AS low, arg_max(price, ts) AS close,
          sum(size) AS volume, count(*) AS trades
@@ -117,6 +125,7 @@ try {
   await connection.run('DELETE FROM ticks');
   await connection.run('DELETE FROM candles');
   const lakeOnly = await timeQuery('daily OHLCV from ticks, lake only', DAILY_OHLCV);
+  const lakeOnlyByTs = await timeQuery('daily OHLCV from ticks by ts, lake only', DAILY_OHLCV_BY_TS);
   const fromCandles = await timeQuery('daily OHLCV from 1h candles, lake only', DAILY_OHLCV_FROM_CANDLES);
   connection.closeSync();
   await lake.store.close();
@@ -129,6 +138,7 @@ try {
     parquetBytesPerTick: bytes / pass.rows.ticks,
     dailyOhlcvWithHot: withHot,
     dailyOhlcvLakeOnly: lakeOnly,
+    dailyOhlcvLakeOnlyByTs: lakeOnlyByTs,
     dailyOhlcvFromCandles: fromCandles,
     load: os.loadavg().map((value) => Number(value.toFixed(2))),
   };

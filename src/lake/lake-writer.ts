@@ -8,6 +8,9 @@
  * quiet symbol never holds another back. The checkpoint is committed with the rows it produced, so
  * reading both in one snapshot gives rows and finality that agree.
  *
+ * Parquet format version 2 (delta-encoded integers, byte-stream-split doubles): 7 % smaller than
+ * version 1 and a quarter less CPU to scan (docs/benchmarks.md, "Lake and warehouse").
+ *
  * Each pass reads one snapshot of the hot store and writes, per day it touches, one part file per
  * kind: the rows of the symbol-days that became final, plus late rows (ticks and alerts stored
  * after their day was written, found by their symbol's seq horizon). Parts are written under `_tmp/`, renamed into
@@ -220,7 +223,8 @@ export class LakeWriter {
             await connection.run(
               `COPY (SELECT * EXCLUDE (lake_day) FROM lake_stage WHERE lake_day = ${dayMs}
                      ORDER BY ${KIND_ORDER[kind]})
-               TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${this.#rowGroupRows})`,
+               TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION V2,
+                    ROW_GROUP_SIZE ${this.#rowGroupRows})`,
             );
             written.push({ tmp, final: partPath(this.#lakePath, kind, dayMs, part) });
             result.rows[kind] += Number(count);

@@ -102,11 +102,15 @@ export async function createWarehouseViews(
     const files = (await listLakeFiles(options.lakePath, kind)).filter((file) => file.part < recordedBefore);
     const parts: string[] = [];
     if (files.length > 0) {
-      parts.push(`SELECT * FROM read_parquet([${files.map((file) => sqlString(file.path)).join(', ')}])`);
+      // The Hive folder gives every lake row its UTC `date` for free (a constant per file).
+      parts.push(
+        `SELECT * FROM read_parquet([${files.map((file) => sqlString(file.path)).join(', ')}], hive_partitioning = true)`,
+      );
     }
     if (hot !== undefined) {
       parts.push(
-        `SELECT t.* FROM ${hot}.${kind} t LEFT JOIN lake_written w ON t.symbol = w.symbol WHERE ${notInLake(kind)}`,
+        `SELECT t.*, CAST(epoch_ms(t.ts - t.ts % 86400000) AS DATE) AS date FROM ${hot}.${kind} t
+         LEFT JOIN lake_written w ON t.symbol = w.symbol WHERE ${notInLake(kind)}`,
       );
     }
     const body = parts.length > 0 ? parts.join(' UNION ALL BY NAME ') : `SELECT NULL AS nothing WHERE FALSE`;
