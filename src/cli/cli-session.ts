@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { createApiKey, KeyVerifier } from '../serve/auth/keys.ts';
 import type { Store } from '../store/store.ts';
 
-/** What the running server leaves for `streamlines keys`. */
+/** What the running server leaves for `streamlines keys` and `streamlines sql`. */
 export interface CliSession {
   /** Base URL the command line can reach the server on, e.g. http://127.0.0.1:8080. */
   url: string;

@@ -1,7 +1,6 @@
 /**
  * The `streamlines` command line (docs/design.md, Interfaces): `run` starts every stage in one process.
  */
-import { randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { configReferenceMarkdown } from '../config/config-reference.ts';
@@ -40,7 +39,7 @@ import { KeysUsageError, runKeysCommand } from './keys.ts';
 import { createServerLogger } from './log-output.ts';
 import { npmAncestorPid, watchProcess } from './parent-watch.ts';
 import { ProgressLine } from './progress.ts';
-import { runSqlCommand, SqlUsageError, writeServerInfo } from './sql.ts';
+import { runSqlCommand, SqlUsageError } from './sql.ts';
 
 const USAGE = `Usage: streamlines <command> [options]
 
@@ -493,13 +492,11 @@ async function run(config: Config, dataDir: string): Promise<void> {
     },
   });
   await pipeline.start();
-  // The token lets `streamlines sql` on this machine query through the server (src/cli/sql.ts).
-  const localToken = randomBytes(24).toString('hex');
   const app = await buildServer({
     store: pipeline.store,
     view: pipeline,
     control: pipeline,
-    ...(pipeline.lake ? { warehouse: { warehouse: pipeline.lake, localToken, ...config.lake.query } } : {}),
+    ...(pipeline.lake ? { warehouse: { warehouse: pipeline.lake, ...config.lake.query } } : {}),
     metrics,
     config: config.server,
     logger,
@@ -510,15 +507,13 @@ async function run(config: Config, dataDir: string): Promise<void> {
     await pipeline.stop();
     throw error;
   });
-  // `streamlines keys` works while this runs (it holds the data dir): see cli-session.ts.
+  // `streamlines keys` and `sql` work while this runs (it holds the data dir): see cli-session.ts.
   const closeCliSession = await openCliSession(pipeline.store, dataDir, url);
-  const serverInfo = await writeServerInfo(dataDir, url, localToken);
 
   const progress = trackReplay(pipeline);
   onSignals(async () => {
     progress?.finish();
     await closeCliSession();
-    await serverInfo.remove();
     await app.close();
     await pipeline.stop();
   });

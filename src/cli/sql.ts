@@ -4,11 +4,10 @@
  *
  * DuckDB lets one process open a database file for writing and no other process open it at all
  * meanwhile (not even read-only), so: with no server on the data dir, the command opens the file
- * read-only itself; with one, it asks that server (`POST /api/v1/query`), which it finds, with a
- * token proving it can read the data dir, in `DATA/server.json`.
+ * read-only itself; with one, it asks that server (`POST /api/v1/query`) with the command line's
+ * session (its address and admin key in `DATA/cli-session.json`, as `streamlines keys` does).
  */
 import { existsSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -23,9 +22,9 @@ import {
   runQuery,
   WarehouseError,
 } from '../lake/warehouse.ts';
-import { LOCAL_TOKEN_HEADER } from '../serve/routes/query.ts';
 import { PostgresStore } from '../store/postgres/postgres-store.ts';
 import { DEFAULT_DUCKDB_FILE } from '../store/registry.ts';
+import { CLI_SESSION_FILE, readCliSession } from './cli-session.ts';
 
 export const SQL_USAGE = `Usage: streamlines sql "SELECT …" [options]
 
@@ -37,29 +36,15 @@ Options:
   --format F            table (default), csv, or json (an array of row objects)
   --max-rows N          print at most N rows (default: all when reading the files, the
                         server's lake.query.maxRows when asking a running server)
-  --key KEY             an admin API key, when the server requires keys for reads
-                        (or STREAMLINES_API_KEY)
+  --key KEY             an admin API key to use instead of the running server's command-line
+                        key (or STREAMLINES_API_KEY)
 
 With no server on the data dir, the database is opened read-only and any SELECT DuckDB runs is
 allowed. With one, the query goes to it and must read only the four views.
 `;
 
-/** Where `run` tells `sql` how to reach it. */
-export const SERVER_INFO_FILE = 'server.json';
-
 export class SqlUsageError extends Error {
   override readonly name = 'SqlUsageError';
-}
-
-/** What `run` writes in the data dir once it listens; returns a function removing the file. */
-export async function writeServerInfo(
-  dataDir: string,
-  url: string,
-  token: string,
-): Promise<{ remove: () => Promise<void> }> {
-  const file = path.join(dataDir, SERVER_INFO_FILE);
-  await writeFile(file, JSON.stringify({ url, pid: process.pid, token }), { mode: 0o600 });
-  return { remove: () => rm(file, { force: true }) };
 }
 
 /** Runs `sql …` (argv after `sql`). */
@@ -166,30 +151,25 @@ async function queryServer(
   dataDir: string,
   options: { maxRows: number | undefined; key: string | undefined },
 ): Promise<QueryResult> {
-  const infoFile = path.join(dataDir, SERVER_INFO_FILE);
-  const info = JSON.parse(await readFile(infoFile, 'utf8').catch(() => 'null')) as {
-    url: string;
-    token: string;
-  } | null;
-  if (info === null) {
+  const session = await readCliSession(dataDir);
+  if (session === undefined) {
     throw new SqlUsageError(
-      `the store in ${dataDir} is in use by another process that left no ${SERVER_INFO_FILE}; stop it, or POST /api/v1/query to its server`,
+      `the store in ${dataDir} is in use by another process that left no ${CLI_SESSION_FILE}; stop it, or POST /api/v1/query to its server`,
     );
   }
   const headers: Record<string, string> = {
     'content-type': 'application/json',
-    [LOCAL_TOKEN_HEADER]: info.token,
+    authorization: `Bearer ${options.key ?? session.key}`,
   };
-  if (options.key !== undefined) headers.authorization = `Bearer ${options.key}`;
-  const response = await fetch(`${info.url}/api/v1/query`, {
+  const response = await fetch(`${session.url}/api/v1/query`, {
     method: 'POST',
     headers,
     body: JSON.stringify(options.maxRows === undefined ? { sql } : { sql, maxRows: options.maxRows }),
   }).catch((error: unknown) => {
     // The database is locked but its server does not answer: another command (import) holds it, or
-    // server.json is left over from a server that was killed.
+    // cli-session.json is left over from a server that was killed.
     throw new SqlUsageError(
-      `the store in ${dataDir} is in use and the server in ${SERVER_INFO_FILE} (${info.url}) does not answer ` +
+      `the store in ${dataDir} is in use and the server in ${CLI_SESSION_FILE} (${session.url}) does not answer ` +
         `(${error instanceof Error ? error.message : String(error)}); wait for the other command to finish`,
     );
   });

@@ -50,7 +50,7 @@ export interface ServerOptions {
   /** The pipeline's metrics (its recorders fed by the process stage); a fresh set when omitted. */
   metrics?: PipelineMetrics;
   /** SQL over hot store and lake for `POST /api/v1/query` (docs/warehouse.md), with its limits. */
-  warehouse?: { warehouse: Warehouse; localToken?: string; maxRows: number; timeoutMs: number };
+  warehouse?: { warehouse: Warehouse; maxRows: number; timeoutMs: number };
 }
 
 declare module 'fastify' {

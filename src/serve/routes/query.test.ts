@@ -10,7 +10,6 @@ import { EmbeddedLake } from '../../lake/lake.ts';
 import { lakeConfigSchema } from '../../lake/lake-config.ts';
 import { makeBatch } from '../../store/conformance.ts';
 import { DuckDbStore } from '../../store/duckdb/duckdb-store.ts';
-import { LOCAL_TOKEN_HEADER } from './query.ts';
 
 const DAY0 = 1_700_006_400_000; // 2023-11-15T00:00Z
 
@@ -56,7 +55,7 @@ describe('POST /api/v1/query', () => {
     assert.equal((await lake.writer().pass()).rows.ticks, 2);
     ({ app } = await buildTestServer({
       store: lake.store,
-      warehouse: { warehouse: lake, localToken: 'secret-token', maxRows: 2, timeoutMs: 200 },
+      warehouse: { warehouse: lake, maxRows: 2, timeoutMs: 200 },
     }));
     app.addHook('onRequest', async (request) => {
       if (request.headers['x-test-admin'] !== undefined)
@@ -88,11 +87,9 @@ describe('POST /api/v1/query', () => {
     assert.deepEqual(count.json().rows, [{ n: 3 }]);
   });
 
-  it('needs an admin key or the data dir token', async () => {
+  it('needs an admin key', async () => {
     assert.equal((await post({ sql: 'SELECT 1' }, {})).statusCode, 401);
-    const local = await post({ sql: 'SELECT 1 AS one' }, { [LOCAL_TOKEN_HEADER]: 'secret-token' });
-    assert.equal(local.statusCode, 200);
-    assert.equal((await post({ sql: 'SELECT 1' }, { [LOCAL_TOKEN_HEADER]: 'wrong-token!' })).statusCode, 401);
+    assert.equal((await post({ sql: 'SELECT 1 AS one' })).statusCode, 200);
   });
 
   it('refuses anything but one SELECT over the four views, with stable codes', async () => {

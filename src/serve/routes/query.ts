@@ -1,11 +1,9 @@
 /**
  * `POST /api/v1/query`: read-only SQL over the warehouse views (docs/warehouse.md), for `admin` keys
- * and for `streamlines sql` on the same machine (which proves it can read the data dir by sending
- * the token the server wrote there). One SELECT over ticks, candles, indicators and alerts; a time
- * limit and a row cap.
+ * (`streamlines sql` on the same machine uses the command line's key in DATA/cli-session.json). One
+ * SELECT over ticks, candles, indicators and alerts; a time limit and a row cap.
  */
-import { timingSafeEqual } from 'node:crypto';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { type Warehouse, WarehouseError, type WarehouseErrorCode } from '../../lake/warehouse.ts';
 import { requireRole } from '../auth/require-role.ts';
 import { ApiError, type ErrorCode } from '../errors.ts';
@@ -14,14 +12,9 @@ import { errorResponse, errorResponses } from '../schemas.ts';
 export interface QueryRoutesOptions {
   /** Absent when the store has no warehouse (memory store, lake off): the route answers `unsupported`. */
   warehouse?: Warehouse | undefined;
-  /** A secret kept in the data dir; a request with it in LOCAL_TOKEN_HEADER counts as admin. */
-  localToken?: string | undefined;
   maxRows: number;
   timeoutMs: number;
 }
-
-/** The header `streamlines sql` sends the data dir's token in. */
-export const LOCAL_TOKEN_HEADER = 'x-streamlines-local-token';
 
 /** The warehouse's codes are codes of the API too (errors.ts has their statuses). */
 const WAREHOUSE_CODES: Readonly<Record<WarehouseErrorCode, ErrorCode>> = {
@@ -33,14 +26,6 @@ const WAREHOUSE_CODES: Readonly<Record<WarehouseErrorCode, ErrorCode>> = {
 interface QueryBody {
   sql: string;
   maxRows?: number;
-}
-
-function hasLocalToken(request: FastifyRequest, token: string | undefined): boolean {
-  const presented = request.headers[LOCAL_TOKEN_HEADER];
-  if (token === undefined || typeof presented !== 'string') return false;
-  const a = Buffer.from(presented);
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, options) => {
@@ -103,9 +88,7 @@ export const queryRoutes: FastifyPluginAsync<QueryRoutesOptions> = async (app, o
           ...errorResponses(),
         },
       },
-      preHandler: async (request, reply) => {
-        if (!hasLocalToken(request, options.localToken)) await adminOnly(request, reply);
-      },
+      preHandler: adminOnly,
     },
     async (request) => {
       const warehouse = options.warehouse;
