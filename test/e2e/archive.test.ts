@@ -17,15 +17,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import {
   describeRoles,
+  drainedDump,
   dumpApi,
   type RunningRole,
+  replayArgs,
   runCliOnce,
-  startCli,
   startRole,
   startServe,
-  stopCli,
   stopRole,
-  waitDrained,
   waitForStats,
 } from '../support/cli.ts';
 import { findOrStartDistributedServers } from '../support/distributed-servers.ts';
@@ -76,19 +75,8 @@ if ('skip' in servers) {
 
       const embeddedConfig = join(dir, 'embedded.json');
       await writeFile(embeddedConfig, JSON.stringify({ ...PIPELINE_CONFIG, lake: { enabled: false } }));
-      const embedded = await startCli([
-        '--replay',
-        replay,
-        '--speed',
-        'max',
-        '--data-dir',
-        join(dir, 'embedded'),
-        '--config',
-        embeddedConfig,
-      ]);
-      const expectedStats = await waitDrained(embedded.baseUrl, 300_000);
-      const expected = await dumpApi(embedded.baseUrl);
-      await stopCli(embedded);
+      const expected = await drainedDump(replayArgs(replay, join(dir, 'embedded'), embeddedConfig));
+      const expectedStats = expected.counters as { accepted: number };
 
       const id = `arch${process.pid}x${Date.now().toString(36)}`;
       const { schema, drop } = await createTestSchema(postgres.url);
