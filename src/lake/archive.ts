@@ -6,9 +6,9 @@
  * One archive works at a time: a session advisory lock in PostgreSQL, released when its
  * connection ends (a killed archive's lock goes with it), keeps a second one waiting.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
+import { sleepUnlessAborted } from '../core/abortable-sleep.ts';
 import { PostgresStore } from '../store/postgres/postgres-store.ts';
 import type { Store } from '../store/store.ts';
 import {
@@ -76,7 +76,7 @@ export class PostgresArchive {
       );
       if (rows[0]?.locked) break;
       if (!options.wait || options.signal?.aborted) return false;
-      await sleep(1_000, undefined, { signal: options.signal }).catch(() => undefined);
+      await sleepUnlessAborted(1_000, options.signal ?? new AbortController().signal);
     }
     this.#duckdb = await DuckDBInstance.create(':memory:');
     this.#writer = new LakeWriter({
@@ -110,7 +110,7 @@ export class PostgresArchive {
       } catch (error) {
         report.onError?.(error);
       }
-      await sleep(intervalMs, undefined, { signal }).catch(() => undefined);
+      await sleepUnlessAborted(intervalMs, signal);
     }
   }
 
