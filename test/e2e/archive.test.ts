@@ -16,7 +16,6 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import {
-  describeRoles,
   drainedDump,
   dumpApi,
   type RunningRole,
@@ -27,6 +26,7 @@ import {
   stopRole,
   waitForStats,
 } from '../support/cli.ts';
+import { describeRoles } from '../support/deployment.ts';
 import { findOrStartDistributedServers } from '../support/distributed-servers.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
 import { killDuringLakeWrite, lakeCounts } from '../support/lake.ts';

@@ -29,10 +29,9 @@ import {
   embeddedReference as sharedReference,
   writeDeploymentConfig,
 } from '../support/deployment.ts';
+import { findOrStartDistributedServers } from '../support/distributed-servers.ts';
 import { writeReplay } from '../support/generate-ticks.ts';
-import { findOrStartKafka, groupOffsets } from '../support/kafka.ts';
-import { findOrStartPostgres } from '../support/postgres.ts';
-import { findOrStartRedis } from '../support/redis.ts';
+import { groupOffsets } from '../support/kafka.ts';
 
 /** The part of the config both modes share; the embedded reference runs with only this. */
 const PIPELINE_CONFIG = {
@@ -50,30 +49,13 @@ const PARTITIONS = 3;
 /** Kafka's consumer-group session timeout decides when a killed processor's partitions move: be generous. */
 const DRAIN_TIMEOUT_MS = 180_000;
 
-const servers = await Promise.allSettled([findOrStartKafka(), findOrStartPostgres(), findOrStartRedis()]);
-const startedServer = <T>(result: PromiseSettledResult<T>) =>
-  result.status === 'fulfilled' ? result.value : undefined;
-const kafka = startedServer(servers[0]);
-const postgres = startedServer(servers[1]);
-const redis = startedServer(servers[2]);
-const stopServers = () =>
-  Promise.allSettled(
-    [kafka, postgres, redis].map((server) => (server && 'stop' in server ? server.stop() : undefined)),
-  );
-const failed = servers.find((result) => result.status === 'rejected');
-if (failed) {
-  // Only in CI (startOrSkip throws there): stop what did start, then fail the suite.
-  await stopServers();
-  throw failed.reason;
-}
+const servers = await findOrStartDistributedServers();
 
-if (kafka === undefined || postgres === undefined || redis === undefined) {
-  throw new Error('unreachable: every server either started, skipped or threw');
-} else if ('skip' in kafka || 'skip' in postgres || 'skip' in redis) {
-  const reasons = [kafka, postgres, redis].flatMap((server) => ('skip' in server ? [server.skip] : []));
-  await stopServers();
-  it('distributed mode end to end', { skip: reasons.join('; ') }, () => {});
+if ('skip' in servers) {
+  it('distributed mode end to end', { skip: servers.skip }, () => {});
 } else {
+  const { kafka, postgres, redis } = servers;
+  const stopServers = servers.stop;
   const brokers = kafka.brokers;
   const pgUrl = postgres.url;
   const redisUrl = redis.url;

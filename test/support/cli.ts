@@ -306,16 +306,6 @@ export function isRunning(role: { child: ChildProcess }): boolean {
   return role.child.exitCode === null && role.child.signalCode === null;
 }
 
-/** The roles' state and the tail of each one's stderr, for a failure message. */
-export function describeRoles(roles: readonly RunningRole[]): string {
-  return roles
-    .map(
-      (role) =>
-        `--- ${role.role} (pid ${role.child.pid}, ${isRunning(role) ? 'running' : `exited ${role.child.signalCode ?? role.child.exitCode}`}):\n${role.stderr().slice(-2_000)}`,
-    )
-    .join('\n');
-}
-
 /** Sends `signal` to a role and waits for its exit, SIGKILLing it when it has not exited after `killAfterMs`. */
 export async function stopRole(
   role: { child: ChildProcess },
