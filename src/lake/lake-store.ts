@@ -318,18 +318,23 @@ export function mergeRows<T extends { ts: number }>(
 ): T[] {
   const unmatched = new Map<string, number>();
   for (const row of lake) {
-    const key = JSON.stringify(row);
+    const key = rowKey(row);
     unmatched.set(key, (unmatched.get(key) ?? 0) + 1);
   }
   const merged = [...lake];
   for (const row of hot) {
-    const key = JSON.stringify(row);
+    const key = rowKey(row);
     const count = unmatched.get(key) ?? 0;
     if (count > 0) unmatched.set(key, count - 1);
     else merged.push(row);
   }
   merged.sort((a, b) => a.ts - b.ts);
   return fromStart ? merged.slice(0, limit) : merged.slice(Math.max(0, merged.length - limit));
+}
+
+/** A record's content as text, whatever the order its reader set its keys in. */
+function rowKey(row: object): string {
+  return JSON.stringify(Object.entries(row).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /**
