@@ -5,6 +5,7 @@
  * writer's own DuckDB. Either way the writer turns the staged rows into Parquet with DuckDB.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { readCheckpoints } from '../store/duckdb/checkpoint-states.ts';
 import type { LakeKind } from './layout.ts';
 
 /** The columns of each kind, in the hot tables' order, with their DuckDB types: the lake's schema. */
@@ -100,14 +101,9 @@ export class DuckDbLakeSource implements LakeSource {
     await connection.run('BEGIN TRANSACTION');
     try {
       const result = await read({
+        // A file-backed store keeps the states in files its rows name (checkpoint-states.ts).
         processorStates: async (prefix) =>
-          (
-            await connection.runAndReadAll(
-              `SELECT state FROM main.checkpoints WHERE starts_with(name, ${sqlString(prefix)})`,
-            )
-          )
-            .getRows()
-            .map(([state]) => JSON.parse(state as string)),
+          (await readCheckpoints(connection, { prefix })).map((checkpoint) => checkpoint.state),
         stage: async (_kind, select) => {
           await connection.run(stageSql(select));
         },

@@ -5,6 +5,7 @@
  * and nothing is hashed to find duplicates. Used by `streamlines sql` and `POST /api/v1/query`.
  */
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
+import { readCheckpoints } from '../store/duckdb/checkpoint-states.ts';
 import { sqlString } from './lake-source.ts';
 import { LAKE_CHECKPOINT, type LakeManifest, parseManifest } from './lake-writer.ts';
 import { LAKE_KINDS, type LakeKind, listLakeFiles } from './layout.ts';
@@ -77,12 +78,8 @@ export async function createWarehouseViews(
     : undefined;
   let manifest = parseManifest(undefined);
   if (hot !== undefined) {
-    const rows = (
-      await connection.runAndReadAll(
-        `SELECT state FROM ${hot}.checkpoints WHERE name = ${sqlString(LAKE_CHECKPOINT)}`,
-      )
-    ).getRows();
-    if (rows[0] !== undefined) manifest = parseManifest(JSON.parse(rows[0][0] as string));
+    const [stored] = await readCheckpoints(connection, { name: LAKE_CHECKPOINT });
+    if (stored !== undefined) manifest = parseManifest(stored.state);
   }
   await connection.run(
     'CREATE OR REPLACE TEMP TABLE lake_written (symbol VARCHAR, until BIGINT, tick_seq BIGINT, alert_seq BIGINT)',

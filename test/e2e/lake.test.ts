@@ -18,6 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { readCheckpoints } from '../../src/store/duckdb/checkpoint-states.ts';
 import {
   dumpApi,
   getJson,
@@ -70,10 +71,8 @@ async function applyRetention(dataDir: string): Promise<Record<string, number>> 
   const instance = await DuckDBInstance.create(join(dataDir, 'streamlines.duckdb'));
   const connection = await instance.connect();
   try {
-    const state = (
-      await connection.runAndReadAll(`SELECT state FROM checkpoints WHERE name = 'lake'`)
-    ).getRows();
-    const manifest = JSON.parse(state[0]![0] as string) as { writtenUntil: Record<string, number> };
+    const [lake] = await readCheckpoints(connection, { name: 'lake' });
+    const manifest = lake!.state as { writtenUntil: Record<string, number> };
     const holdBack = Math.min(...Object.values(manifest.writtenUntil));
     const newest = Number((await connection.runAndReadAll('SELECT max(ts) FROM ticks')).getRows()[0]![0]);
     const cutoff = Math.min(newest - DAY_MS, holdBack);

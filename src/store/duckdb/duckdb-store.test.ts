@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync, statSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { CheckpointStateMissingError } from './checkpoint-states.ts';
 import { DuckDbStore, defaultDuckDbMemoryLimitBytes } from './duckdb-store.ts';
 import { applyMigrations, MIGRATIONS, type Migration } from './migrations.ts';
 
@@ -76,6 +78,159 @@ describe('DuckDB checkpoints', () => {
     assert.deepStrictEqual(await store.checkpoint('processor'), { offsets: { 0: 2 }, state: big(2) });
     await store.close();
     assert.ok(elapsedMs < 3000, `3 writes of a 1 MB state took ${elapsedMs.toFixed(0)} ms`);
+  });
+});
+
+describe('DuckDB checkpoint states in files', () => {
+  const empty = { ticks: [], candles: [], indicators: [], alerts: [], deadLetters: [] };
+  const stateDir = (file: string): string => `${file}.state`;
+  const write = (store: DuckDbStore, offset: number, state: unknown, previous?: Record<number, number>) =>
+    store.write({ ...empty, checkpoint: { name: 'processor', offsets: { 0: offset }, state, previous } });
+
+  test('the row holds offsets and a seq, the file the state; only the last two states stay', async () => {
+    const file = path.join(dir, 'store.duckdb');
+    const store = new DuckDbStore({ path: file });
+    await store.open();
+    for (let n = 1; n <= 5; n++) await write(store, n, { n });
+    assert.deepStrictEqual(await store.checkpoint('processor'), { offsets: { 0: 5 }, state: { n: 5 } });
+    // A fenced write that loses leaves no file behind.
+    await assert.rejects(write(store, 9, { n: 9 }, { 0: 1 }), { code: 'checkpoint_conflict' });
+    await store.close();
+    const [[state, seq]] = (await query(
+      file,
+      "SELECT state, state_seq FROM checkpoints WHERE name = 'processor'",
+    )) as [[unknown, bigint]];
+    assert.equal(state, null);
+    assert.deepStrictEqual((await readdir(stateDir(file))).sort(), [
+      `processor-${seq - 1n}.json`,
+      `processor-${seq}.json`,
+    ]);
+    assert.deepStrictEqual(
+      JSON.parse(await readFile(path.join(stateDir(file), `processor-${seq}.json`), 'utf8')),
+      {
+        n: 5,
+      },
+    );
+  });
+
+  test('a newer file no row names (a crash before its commit) is ignored and removed at open', async () => {
+    const file = path.join(dir, 'store.duckdb');
+    const first = new DuckDbStore({ path: file });
+    await first.open();
+    await write(first, 1, { n: 1 });
+    await write(first, 2, { n: 2 });
+    await first.close();
+    const [[seq]] = (await query(file, 'SELECT state_seq FROM checkpoints')) as [[bigint]];
+    const orphan = path.join(stateDir(file), `processor-${seq + 1n}.json`);
+    await writeFile(orphan, '{"n": "never committed, cut short'); // torn, as a kill -9 leaves it
+
+    const second = new DuckDbStore({ path: file });
+    await second.open();
+    assert.equal(existsSync(orphan), false);
+    assert.deepStrictEqual(await second.checkpoint('processor'), { offsets: { 0: 2 }, state: { n: 2 } });
+    // The next state takes a seq past the orphan's: a reader never finds another state under it.
+    await write(second, 3, { n: 3 });
+    await second.close();
+    const [[next]] = (await query(file, 'SELECT state_seq FROM checkpoints')) as [[bigint]];
+    assert.ok(next > seq + 1n, `seq ${next} after the orphan's ${seq + 1n}`);
+  });
+
+  test('a missing referenced file is a clear error, never a start from nothing', async () => {
+    const file = path.join(dir, 'store.duckdb');
+    const first = new DuckDbStore({ path: file });
+    await first.open();
+    await write(first, 7, { n: 7 });
+    await first.close();
+    await rm(stateDir(file), { recursive: true });
+
+    const second = new DuckDbStore({ path: file });
+    await second.open();
+    try {
+      await assert.rejects(second.checkpoint('processor'), (error: Error & { code?: string }) => {
+        assert.ok(error instanceof CheckpointStateMissingError);
+        assert.equal(error.code, 'checkpoint_state_missing');
+        assert.match(error.message, /processor-\d+\.json, which is missing/);
+        return true;
+      });
+    } finally {
+      await second.close();
+    }
+  });
+
+  test('a database from before (state inline, schema 2) opens, reads, then moves the state out', async () => {
+    const file = path.join(dir, 'old.duckdb');
+    const instance = await DuckDBInstance.create(file);
+    const connection = await instance.connect();
+    await applyMigrations(connection, MIGRATIONS.slice(0, 2));
+    await connection.run(`INSERT INTO checkpoints VALUES ('processor', '{"0":41}', '{"old":true}')`);
+    connection.closeSync();
+    instance.closeSync();
+
+    const store = new DuckDbStore({ path: file });
+    await store.open();
+    assert.deepStrictEqual(store.appliedMigrations, [3]);
+    assert.deepStrictEqual(await store.checkpoint('processor'), { offsets: { 0: 41 }, state: { old: true } });
+    // The fence reads the migrated offsets.
+    await write(store, 42, { old: false }, { 0: 41 });
+    assert.deepStrictEqual(await store.checkpoint('processor'), {
+      offsets: { 0: 42 },
+      state: { old: false },
+    });
+    await store.close();
+    assert.deepStrictEqual(
+      await query(file, 'SELECT state IS NULL, state_seq IS NOT NULL FROM checkpoints'),
+      [[true, true]],
+    );
+  });
+
+  test('in memory the state stays in the row', async () => {
+    const store = new DuckDbStore({ path: ':memory:' });
+    await store.open();
+    await write(store, 1, { n: 1 });
+    const connection = await store.connect();
+    const rows = (await connection.runAndReadAll('SELECT state, state_seq FROM checkpoints')).getRows();
+    connection.closeSync();
+    await store.close();
+    assert.deepStrictEqual(rows, [['{"n":1}', null]]);
+  });
+
+  test('the database file does not grow with the size of the state (bench/checkpoint-state.ts)', async () => {
+    // 60 commits of 1 000 ticks each. With the state in the row, a 200 KB state left the file
+    // about 24 MB larger than a 100-byte one (119 vs 7 MB after 300 commits).
+    const symbols = Array.from({ length: 100 }, (_, i) => `SYM${i}`);
+    const fileSize = async (stateBytes: number): Promise<number> => {
+      const file = path.join(dir, `state-${stateBytes}.duckdb`);
+      const store = new DuckDbStore({ path: file });
+      await store.open();
+      const state = { padding: 'x'.repeat(stateBytes) };
+      for (let commit = 0; commit < 60; commit++) {
+        const ticks = Array.from({ length: 1000 }, (_, i) => {
+          const seq = commit * 1000 + i;
+          return {
+            source: 's',
+            symbol: symbols[seq % 100]!,
+            ts: 1_699_999_980_000 + seq * 3,
+            price: 100 + Math.sin(seq),
+            size: 1,
+            receivedAt: 1_699_999_980_000,
+            seq,
+            maShort: null,
+            maLong: null,
+            late: false,
+          };
+        });
+        await store.write({
+          ...empty,
+          ticks,
+          checkpoint: { name: 'processor', offsets: { 0: (commit + 1) * 1000 }, state },
+        });
+      }
+      await store.close();
+      return statSync(file).size;
+    };
+    const small = await fileSize(100);
+    const large = await fileSize(200_000);
+    assert.ok(large <= small + 1024 * 1024, `file ${large} B with a 200 KB state, ${small} B with 100 B`);
   });
 });
 

@@ -48,6 +48,7 @@ import {
   noneExpired,
   sameOffsets,
 } from '../store.ts';
+import { CheckpointStateFiles, readCheckpoints } from './checkpoint-states.ts';
 import { buildChunks, type Column } from './chunk-builder.ts';
 import { applyMigrations, MIGRATIONS, type Migration } from './migrations.ts';
 import {
@@ -153,11 +154,15 @@ const LATEST_COLUMNS: readonly Column<ProcessedTick>[] = [
   { kind: 'double', value: (tick) => tick.maLong },
 ];
 
-/** The checkpoint goes in through an appender too, after its old row is deleted (see write). */
-const CHECKPOINT_COLUMNS: readonly Column<readonly [string, string, string]>[] = [
+/**
+ * The checkpoint goes in through an appender too, after its old row is deleted (see write): name,
+ * offsets, and either the state inline (in memory) or the seq of its file (checkpoint-states.ts).
+ */
+const CHECKPOINT_COLUMNS: readonly Column<readonly [string, string, string | null, number | null]>[] = [
   { kind: 'varchar', value: (row) => row[0] },
   { kind: 'varchar', value: (row) => row[1] },
   { kind: 'varchar', value: (row) => row[2] },
+  { kind: 'bigint', value: (row) => row[3] },
 ];
 
 /**
@@ -226,6 +231,8 @@ export class DuckDbStore implements Store {
   readonly #writes = new SerialQueue();
   readonly #reads = new SerialQueue();
   readonly #appenders = new Map<BulkTable, DuckDBAppender>();
+  /** Checkpoint states beside a database file; undefined in memory, where they stay in the rows. */
+  readonly #stateFiles: CheckpointStateFiles | undefined;
   /** The largest committed tick ts: only this process writes the file, so it is kept, not queried. */
   #newestTickTs: number | undefined;
   /** Versions the last `open()` applied (for tests and logs). */
@@ -234,6 +241,7 @@ export class DuckDbStore implements Store {
   constructor(options: DuckDbStoreOptions) {
     this.#path = options.path;
     this.#migrations = options.migrations ?? MIGRATIONS;
+    this.#stateFiles = this.#path === ':memory:' ? undefined : new CheckpointStateFiles(this.#path);
     const limit = options.memoryLimit ?? defaultDuckDbMemoryLimitBytes();
     this.#memoryLimit =
       process.env.STREAMLINES_DUCKDB_MEMORY ??
@@ -251,6 +259,12 @@ export class DuckDbStore implements Store {
     try {
       const writer = await instance.connect();
       this.appliedMigrations = await applyMigrations(writer, this.#migrations);
+      if (this.#stateFiles !== undefined) {
+        const committed = (
+          await writer.runAndReadAll('SELECT name, state_seq FROM checkpoints WHERE state_seq IS NOT NULL')
+        ).getRows();
+        await this.#stateFiles.open(new Map(committed.map(([name, seq]) => [name as string, num(seq!)])));
+      }
       // A temp table is private to the writer connection and never reaches the file.
       await writer.run(`CREATE TEMP TABLE latest_stage AS SELECT * FROM latest LIMIT 0`);
       const newest = (await writer.runAndReadAll('SELECT max(ts) FROM ticks')).getRows()[0]?.[0];
@@ -281,8 +295,16 @@ export class DuckDbStore implements Store {
       ['latest_stage', buildChunks(LATEST_COLUMNS, lastTicks)],
     ];
     const name = batch.checkpoint.name;
+    const stateJson = JSON.stringify(batch.checkpoint.state ?? null);
+    const stateFiles = this.#stateFiles;
+    const stateSeq = stateFiles?.nextSeq();
     const checkpointChunks = buildChunks(CHECKPOINT_COLUMNS, [
-      [name, JSON.stringify(batch.checkpoint.offsets), JSON.stringify(batch.checkpoint.state ?? null)],
+      [
+        name,
+        JSON.stringify(batch.checkpoint.offsets),
+        stateSeq === undefined ? stateJson : null,
+        stateSeq ?? null,
+      ],
     ]);
     // One round trip for the statements: each costs a hop to DuckDB's threads, which on a busy
     // machine is more than the statement. The checkpoint is replaced by DELETE and a fresh row,
@@ -296,7 +318,19 @@ export class DuckDbStore implements Store {
     for (const tick of batch.ticks) {
       if (batchNewestTs === undefined || tick.ts > batchNewestTs) batchNewestTs = tick.ts;
     }
+    // The state file is written while the previous batch commits, and is durable before this
+    // batch's transaction begins. The catch only keeps an early failure from going unhandled
+    // until the queue reaches this batch and awaits it.
+    const stateWritten = stateSeq === undefined ? undefined : stateFiles!.write(name, stateSeq, stateJson);
+    stateWritten?.catch(() => undefined);
     return this.#writes.run(async () => {
+      if (stateWritten !== undefined) {
+        await stateWritten.catch(async (error: unknown) => {
+          await stateFiles!.discard(name, stateSeq!);
+          throw error;
+        });
+      }
+      let committing = false;
       await writer.run('BEGIN TRANSACTION');
       try {
         // One process owns a DuckDB file and its writes are queued, so reading the stored
@@ -314,6 +348,7 @@ export class DuckDbStore implements Store {
         for (const [table, tableChunks] of chunks) await this.#append(table, tableChunks);
         await writer.run(statements);
         await this.#append('checkpoints', checkpointChunks);
+        committing = true;
         await writer.run('COMMIT');
         if (batchNewestTs !== undefined && !(batchNewestTs <= (this.#newestTickTs ?? -Infinity))) {
           this.#newestTickTs = batchNewestTs;
@@ -321,19 +356,19 @@ export class DuckDbStore implements Store {
       } catch (error) {
         this.#discardAppenders();
         await writer.run('ROLLBACK').catch(() => undefined);
+        // A failed COMMIT may still have reached the disk: its file stays, and the next open
+        // removes it if no row names it.
+        if (stateSeq !== undefined && !committing) await stateFiles!.discard(name, stateSeq);
         throw error;
       }
+      if (stateSeq !== undefined) await stateFiles!.committed(name, stateSeq);
     });
   }
 
   async checkpoint(name: string): Promise<Checkpoint | undefined> {
-    const rows = await this.#read(`SELECT offsets, state FROM checkpoints WHERE name = ${sqlString(name)}`);
-    const row = rows[0];
-    if (row === undefined) return undefined;
-    return {
-      offsets: JSON.parse(row[0] as string) as Checkpoint['offsets'],
-      state: JSON.parse(row[1] as string),
-    };
+    const reader = this.#connection(this.#reader);
+    const [stored] = await this.#reads.run(() => readCheckpoints(reader, { name }));
+    return stored === undefined ? undefined : { offsets: stored.offsets, state: stored.state };
   }
 
   async symbols(): Promise<SymbolSummary[]> {

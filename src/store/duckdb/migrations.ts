@@ -107,6 +107,27 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'checkpoint states in files',
+    // A file-backed store keeps each state in `<db file>.state/<name>-<state_seq>.json` and NULL here
+    // (checkpoint-states.ts); rows from before keep their inline state and are read as they are.
+    // A new table rather than ALTER ... ADD COLUMN: DuckDB 1.5.6 fails to replay that ALTER from
+    // the WAL (a CHECK constraint with no default database), so a kill -9 before the next
+    // checkpoint would leave a file that no longer opens.
+    sql: `
+      CREATE TABLE checkpoints_v3 (
+        name VARCHAR PRIMARY KEY CHECK (length(name) > 0),
+        offsets VARCHAR NOT NULL,
+        state VARCHAR,
+        state_seq BIGINT,
+        CHECK ((state IS NULL) <> (state_seq IS NULL))
+      );
+      INSERT INTO checkpoints_v3 SELECT name, offsets, state, NULL FROM checkpoints;
+      DROP TABLE checkpoints;
+      ALTER TABLE checkpoints_v3 RENAME TO checkpoints;
+    `,
+  },
 ];
 
 /**
