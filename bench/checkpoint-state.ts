@@ -4,10 +4,11 @@
  * batches of 1 000 ticks, each carrying a checkpoint state of `stateBytes` (the processor's snapshot
  * rides every commit, about once a second in a live run), and prints DuckDB's own memory
  * (`duckdb_memory()`), the process's native memory (anonymous RSS minus the V8 heap) and, at the
- * end, the database file's size. Compare `100` with `200000`: the file and native memory grow with
- * writes x state size, while DuckDB's accounting stays under its limit.
+ * end, the database file's size and that of its state folder. Compare `100` with `200000`: with the
+ * state in the `checkpoints` row, the file and native memory grew with writes x state size; with
+ * the state in `<db file>.state/` (checkpoint-states.ts) they no longer depend on its size.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,7 +51,18 @@ try {
   connection.closeSync();
   await store.close();
   process.stdout.write(
-    `${JSON.stringify({ stateBytes, writes, memoryLimit, fileMb: Math.round(statSync(file).size / 2 ** 20) })}\n`,
+    `${JSON.stringify({
+      stateBytes,
+      writes,
+      memoryLimit,
+      fileMb: Math.round(statSync(file).size / 2 ** 20),
+      stateDirKb: Math.round(
+        readdirSync(`${file}.state`).reduce(
+          (sum, name) => sum + statSync(join(`${file}.state`, name)).size,
+          0,
+        ) / 1024,
+      ),
+    })}\n`,
   );
 } finally {
   await rm(dir, { recursive: true, force: true });
