@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { CheckpointStateMissingError } from './checkpoint-states.ts';
+import { CheckpointStateMissingError, readCheckpoints } from './checkpoint-states.ts';
 import { DuckDbStore, defaultDuckDbMemoryLimitBytes } from './duckdb-store.ts';
 import { applyMigrations, MIGRATIONS, type Migration } from './migrations.ts';
 
@@ -111,6 +111,29 @@ describe('DuckDB checkpoint states in files', () => {
         n: 5,
       },
     );
+  });
+
+  test('a reader in a snapshot one commit old still reads its state (the lake pass)', async () => {
+    const store = new DuckDbStore({ path: path.join(dir, 'store.duckdb') });
+    await store.open();
+    const connection = await store.connect();
+    try {
+      await write(store, 1, { n: 1 });
+      await write(store, 2, { n: 2 });
+      await connection.run('BEGIN TRANSACTION');
+      assert.deepStrictEqual((await connection.runAndReadAll('SELECT count(*) FROM checkpoints')).getRows(), [
+        [1n],
+      ]);
+      await write(store, 3, { n: 3 }); // removes state 1, keeps 2 for this snapshot
+      const [seen] = await readCheckpoints(connection, { name: 'processor' });
+      assert.deepStrictEqual(seen, { name: 'processor', offsets: { 0: 2 }, state: { n: 2 } });
+      await connection.run('COMMIT');
+      const [now] = await readCheckpoints(connection, { prefix: 'proc' });
+      assert.deepStrictEqual(now, { name: 'processor', offsets: { 0: 3 }, state: { n: 3 } });
+    } finally {
+      connection.closeSync();
+      await store.close();
+    }
   });
 
   test('a newer file no row names (a crash before its commit) is ignored and removed at open', async () => {
