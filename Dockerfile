@@ -40,5 +40,5 @@ EXPOSE 8080
 # Every role answers /health on --port (the compose file and the chart give each --port 8080).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8080/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node", "bin/streamlines.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=16", "bin/streamlines.js"]
 CMD ["run", "--config", "config/default.yaml", "--data-dir", "/data", "--host", "0.0.0.0", "--port", "8080"]

@@ -1,11 +1,21 @@
 /** Drives the real `streamlines` CLI in a child process, for end-to-end tests. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitForValue } from './wait.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 export const CLI = join(ROOT, 'bin/streamlines.js');
+/**
+ * The V8 flags `npx streamlines` starts node with: the ones on the first line of bin/streamlines.js.
+ * Tests and benchmarks start the CLI with them too, so they measure it as users run it.
+ */
+export const CLI_NODE_FLAGS: string[] = readFileSync(CLI, 'utf8')
+  .split('\n', 1)[0]!
+  .replace(/^#!\/usr\/bin\/env -S node\s*/, '')
+  .split(' ')
+  .filter(Boolean);
 
 export interface RunningCli {
   child: ChildProcess;
@@ -31,7 +41,7 @@ export function startCli(args: string[], timeoutMs = 30_000): Promise<RunningCli
   return startServing(
     'CLI',
     process.execPath,
-    [CLI, 'run', '--port', '0', '--host', '127.0.0.1', ...args],
+    [...CLI_NODE_FLAGS, CLI, 'run', '--port', '0', '--host', '127.0.0.1', ...args],
     timeoutMs,
   );
 }
@@ -237,7 +247,7 @@ export async function startRole(
   readyPrefix: string,
   timeoutMs = 60_000,
 ): Promise<RunningRole> {
-  const child = spawn(process.execPath, [...ROLE_NODE_ARGS, CLI, role, ...args], {
+  const child = spawn(process.execPath, [...CLI_NODE_FLAGS, ...ROLE_NODE_ARGS, CLI, role, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
