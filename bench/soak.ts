@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { parseConfig } from '../src/config/load.ts';
 import { SeededRandom } from '../src/core/random.ts';
-import { getJson, startCli, stopCli } from '../test/support/cli.ts';
+import { getJson, replayArgs, startCli, stopCli } from '../test/support/cli.ts';
 import { duBytes, type MemoryBreakdown, machineInfo, memoryBreakdown, rssMb } from './util.ts';
 
 const DAY_MS = 86_400_000;
@@ -210,16 +210,7 @@ async function main(): Promise<void> {
       }),
     );
     const dataDir = join(dir, 'data');
-    const cli = await startCli([
-      '--replay',
-      replay,
-      '--speed',
-      'max',
-      '--data-dir',
-      dataDir,
-      '--config',
-      config,
-    ]);
+    const cli = await startCli(replayArgs(replay, dataDir, config));
     const pid = cli.child.pid!;
     const samples: Sample[] = [];
     const started = performance.now();
