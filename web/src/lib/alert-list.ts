@@ -3,14 +3,10 @@
  * of rows a virtualised list draws. Pure, so it is tested without a browser (alert-list.test.ts).
  */
 
-export interface ListedAlert {
-  ts: number;
-  symbol: string;
-  kind: string;
-  price: number;
-  threshold?: number;
-  message: string;
-}
+import type { Alert } from './api.ts';
+
+/** An alert as the list holds it: the API's record. */
+export type ListedAlert = Alert;
 
 function sameAlert(a: ListedAlert, b: ListedAlert): boolean {
   return (
