@@ -42,6 +42,8 @@ describe('streamlines: mistakes on the command line', () => {
         /unknown option --symbl: did you mean --symbol\?\nSee: streamlines backfill --help/,
       ],
       [['keys', 'list', '--nmae', 'x'], /did you mean --name\?/],
+      [['sql', '--fromat', 'json', 'SELECT 1'], /did you mean --format\?\nSee: streamlines sql --help/],
+      [['import', '--symbl', 'X', 'f.csv'], /did you mean --symbol\?\nSee: streamlines import --help/],
       [['run', '--frobnicate'], /unknown option --frobnicate\nSee: streamlines run --help/],
       [['run', '--port'], /--port needs a value/],
       [['serv'], /unknown command "serv": did you mean "serve"\?/],

@@ -2,8 +2,8 @@
  * `streamlines import FILE…`: loads history files through the whole pipeline on the data dir, then
  * writes their final days to the lake (src/lake/history-import.ts says what it reads and how).
  */
+
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.ts';
 import {
   describeFile,
@@ -14,6 +14,7 @@ import {
   verifyChecksum,
 } from '../lake/history-import.ts';
 import { EmbeddedPipeline } from '../pipeline/embedded-pipeline.ts';
+import { parseCommandLine } from './args.ts';
 import { ProgressLine } from './progress.ts';
 
 export const IMPORT_USAGE = `Usage: streamlines import FILE… [options]
@@ -38,17 +39,17 @@ export class ImportUsageError extends Error {
 }
 
 export async function runImportCommand(argv: string[]): Promise<void> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
+  const { positionals, values } = parseCommandLine(
+    'streamlines import',
+    argv,
+    {
       format: { type: 'string' },
       symbol: { type: 'string' },
       'data-dir': { type: 'string' },
       config: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
     },
-  });
+    true,
+  );
   if (values.help || positionals.length === 0) {
     process.stdout.write(IMPORT_USAGE);
     return;

@@ -7,9 +7,9 @@
  * read-only itself; with one, it asks that server (`POST /api/v1/query`) with the command line's
  * session (its address and admin key in `DATA/cli-session.json`, as `streamlines keys` does).
  */
+
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -24,6 +24,7 @@ import {
 } from '../lake/warehouse.ts';
 import { PostgresStore } from '../store/postgres/postgres-store.ts';
 import { DEFAULT_DUCKDB_FILE } from '../store/registry.ts';
+import { parseCommandLine } from './args.ts';
 import { CLI_SESSION_FILE, readCliSession } from './cli-session.ts';
 
 export const SQL_USAGE = `Usage: streamlines sql "SELECT …" [options]
@@ -49,18 +50,18 @@ export class SqlUsageError extends Error {
 
 /** Runs `sql …` (argv after `sql`). */
 export async function runSqlCommand(argv: string[]): Promise<void> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
+  const { positionals, values } = parseCommandLine(
+    'streamlines sql',
+    argv,
+    {
       'data-dir': { type: 'string' },
       config: { type: 'string' },
       format: { type: 'string' },
       'max-rows': { type: 'string' },
       key: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
     },
-  });
+    true,
+  );
   if (values.help || positionals.length === 0) {
     process.stdout.write(SQL_USAGE);
     return;
