@@ -73,6 +73,31 @@ export interface DistributedResult {
 
 type Found<T> = T | { skip: string };
 
+/**
+ * Starts `serve` and `count` processors on `config`, each with its own data dir under `dir`, adding
+ * each to `roles` as soon as it runs (so the caller stops it whatever fails next).
+ */
+async function startServeAndProcessors(
+  config: string,
+  dir: string,
+  count: number,
+  roles: RunningRole[],
+): Promise<{ serve: RunningRole & { baseUrl: string }; processors: RunningRole[] }> {
+  const serve = await startServe(['--config', config, '--data-dir', join(dir, 'serve')]);
+  roles.push(serve);
+  const processors: RunningRole[] = [];
+  for (let n = 1; n <= count; n++) {
+    const processor = await startRole(
+      'process',
+      ['--config', config, '--data-dir', join(dir, `process-${n}`)],
+      'Streamlines process started',
+    );
+    roles.push(processor);
+    processors.push(processor);
+  }
+  return { serve, processors };
+}
+
 /** Ticks/s through the distributed roles, or why it was not measured (a missing server never fails the bench). */
 export async function measureDistributed(options: {
   lines: number;
@@ -121,18 +146,7 @@ export async function measureDistributed(options: {
         )
         .join('\n');
 
-    const serve = await startServe(['--config', config, '--data-dir', join(dir, 'serve')]);
-    roles.push(serve);
-    const processors: RunningRole[] = [];
-    for (let n = 1; n <= options.processors; n++) {
-      const processor = await startRole(
-        'process',
-        ['--config', config, '--data-dir', join(dir, `process-${n}`)],
-        'Streamlines process started',
-      );
-      roles.push(processor);
-      processors.push(processor);
-    }
+    const { serve, processors } = await startServeAndProcessors(config, dir, options.processors, roles);
     const partitionsSettled = await waitForEvenShare(processors, options.partitions);
 
     const ingestSpawned = performance.now();
@@ -424,18 +438,7 @@ export async function measureDistributedWsLatency(options: {
         server: { ws: { maxConnectionsPerClient: symbols.length + 10 } },
       }),
     );
-    const serve = await startServe(['--config', config, '--data-dir', join(dir, 'serve')]);
-    roles.push(serve);
-    const processors: RunningRole[] = [];
-    for (let n = 1; n <= options.processors; n++) {
-      const processor = await startRole(
-        'process',
-        ['--config', config, '--data-dir', join(dir, `process-${n}`)],
-        'Streamlines process started',
-      );
-      roles.push(processor);
-      processors.push(processor);
-    }
+    const { serve, processors } = await startServeAndProcessors(config, dir, options.processors, roles);
     await waitForEvenShare(processors, options.partitions);
     const latencies: number[] = [];
     let measuring = false;
