@@ -60,13 +60,12 @@ export function measureIngest(
       } catch {
         continue;
       }
-      const result = validateRecord(value, 'replay', receivedAt);
+      // Built as ingest builds its entries, `kind` included.
+      const result = validateRecord(value, 'replay', receivedAt, 'tick');
       if (!result.ok) continue;
       const tick = result.tick;
       if (dedup.check(tick.source, tick.symbol, tick.ts, tick.id) !== 'accept') continue;
-      const entry = tick as Tick & { kind: 'tick' };
-      entry.kind = 'tick';
-      out.push(entry);
+      out.push(tick as Tick & { kind: 'tick' });
     }
     entries = out;
   });

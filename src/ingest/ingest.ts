@@ -393,7 +393,7 @@ export class Ingest {
     defaultSource: string,
     receivedAt: number,
   ): AppendRecord<IngestEntry> {
-    const result = validateRecord(value, defaultSource, receivedAt);
+    const result = validateRecord(value, defaultSource, receivedAt, 'tick');
     if (!result.ok) {
       return this.#rejected(
         defaultSource,
@@ -426,9 +426,8 @@ export class Ingest {
         receivedAt,
       );
     }
-    const entry = tick as IngestEntry & { kind: 'tick' };
-    entry.kind = 'tick';
-    return { key: tick.symbol, value: entry };
+    // validateRecord built it with `kind: 'tick'`.
+    return { key: tick.symbol, value: tick as IngestEntry & { kind: 'tick' } };
   }
 
   #rejected(

@@ -27,6 +27,26 @@ describe('validateRecord (docs/design.md, Validation)', () => {
     });
   });
 
+  it("builds ingest's log entry whole when asked: kind last, keys in the entry codec's order", () => {
+    const result = validateRecord({ side: 'SELL', ...base, id: 7 }, 'replay', 42, 'tick');
+    assert.ok(result.ok);
+    assert.deepEqual(
+      Object.keys(result.tick),
+      'source symbol ts price size receivedAt id side kind'.split(' '),
+    );
+    assert.deepEqual(result.tick, { ...base, id: '7', side: 'sell', receivedAt: 42, kind: 'tick' });
+    const bare = validateRecord({ symbol: 'eth', ts: 1, price: 1, size: 0 }, 'replay', 3, 'tick');
+    assert.deepEqual(bare.ok && Object.entries(bare.tick), [
+      ['source', 'replay'],
+      ['symbol', 'ETH'],
+      ['ts', 1],
+      ['price', 1],
+      ['size', 0],
+      ['receivedAt', 3],
+      ['kind', 'tick'],
+    ]);
+  });
+
   it('trims and upper-cases symbols', () => {
     const result = validateRecord({ ...base, symbol: '  btc-usd ' }, 'replay', 1);
     assert.equal(result.ok && result.tick.symbol, 'BTC-USD');

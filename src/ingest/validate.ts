@@ -10,9 +10,15 @@ export type Validation = { ok: true; tick: Tick } | { ok: false; reason: RejectR
 
 /**
  * Checks a decoded record and returns the normalised tick, or the first rule it breaks. `source` is
- * the record's own when it is a non-empty string, else the feed's default.
+ * the record's own when it is a non-empty string, else the feed's default. With `kind` the tick is
+ * built as ingest's log entry (`kind: 'tick'` included), so ingest adds no property to it.
  */
-export function validateRecord(value: unknown, defaultSource: string, receivedAt: number): Validation {
+export function validateRecord(
+  value: unknown,
+  defaultSource: string,
+  receivedAt: number,
+  kind?: 'tick',
+): Validation {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return {
       ok: false,
@@ -22,8 +28,14 @@ export function validateRecord(value: unknown, defaultSource: string, receivedAt
   }
   const record = value as Record<string, unknown>;
   const rawSymbol = record.symbol;
-  const symbol = typeof rawSymbol === 'string' ? rawSymbol.trim().toUpperCase() : undefined;
-  if (symbol === undefined || !SYMBOL_PATTERN.test(symbol)) {
+  // A symbol that already matches is trimmed and upper-case: most are, and that saves two strings.
+  const symbol =
+    typeof rawSymbol !== 'string'
+      ? undefined
+      : SYMBOL_PATTERN.test(rawSymbol)
+        ? rawSymbol
+        : normaliseSymbol(rawSymbol);
+  if (symbol === undefined) {
     return {
       ok: false,
       reason: 'invalid_symbol',
@@ -66,11 +78,46 @@ export function validateRecord(value: unknown, defaultSource: string, receivedAt
     };
   }
   const source = typeof record.source === 'string' && record.source !== '' ? record.source : defaultSource;
-  const tick: Tick = { source, symbol, ts, price, size, receivedAt };
-  if (id !== undefined) tick.id = id;
   const side = normaliseSide(record.side);
-  if (side !== undefined) tick.side = side;
-  return { ok: true, tick };
+  return { ok: true, tick: tickOf(source, symbol, ts, price, size, receivedAt, id, side, kind) };
+}
+
+/** The symbol trimmed and upper-cased, or undefined when it then does not match SYMBOL_PATTERN. */
+function normaliseSymbol(rawSymbol: string): string | undefined {
+  const symbol = rawSymbol.trim().toUpperCase();
+  return SYMBOL_PATTERN.test(symbol) ? symbol : undefined;
+}
+
+/**
+ * One literal per shape of the optional fields (in the order the entry codec decodes them), `kind` last
+ * when given: a property added after creation moves the object's properties into a separately
+ * allocated backing store.
+ */
+function tickOf(
+  source: string,
+  symbol: string,
+  ts: number,
+  price: number,
+  size: number,
+  receivedAt: number,
+  id: string | undefined,
+  side: Side | undefined,
+  kind: 'tick' | undefined,
+): Tick {
+  if (kind !== undefined) {
+    if (id !== undefined) {
+      if (side !== undefined) return { source, symbol, ts, price, size, receivedAt, id, side, kind } as Tick;
+      return { source, symbol, ts, price, size, receivedAt, id, kind } as Tick;
+    }
+    if (side !== undefined) return { source, symbol, ts, price, size, receivedAt, side, kind } as Tick;
+    return { source, symbol, ts, price, size, receivedAt, kind } as Tick;
+  }
+  if (id !== undefined) {
+    if (side !== undefined) return { source, symbol, ts, price, size, receivedAt, id, side };
+    return { source, symbol, ts, price, size, receivedAt, id };
+  }
+  if (side !== undefined) return { source, symbol, ts, price, size, receivedAt, side };
+  return { source, symbol, ts, price, size, receivedAt };
 }
 
 /** `side` is informational: a value that is not buy/sell is dropped rather than rejecting the trade. */
