@@ -104,6 +104,16 @@ function toCandle(symbol: string, interval: Interval, window: CandleWindowState,
   };
 }
 
+/**
+ * Removes the first `count` items in place, allocating nothing: splice would allocate an array of the
+ * removed items, and shrinking `length` to 0 drops the backing store, which the next push allocates again.
+ */
+function dropFirst<T>(items: T[], count: number): void {
+  const length = items.length - count;
+  for (let i = 0; i < length; i++) items[i] = items[i + count]!;
+  for (let i = 0; i < count; i++) items.pop();
+}
+
 /** The open candle windows of one symbol, for every interval. */
 export class SymbolCandles {
   readonly symbol: string;
@@ -177,7 +187,7 @@ export class SymbolCandles {
       this.spare.push(window);
       closed++;
     }
-    if (closed > 0) minutes.splice(0, closed);
+    if (closed > 0) dropFirst(minutes, closed);
     for (let r = 0; r < ROLLUP_INTERVALS.length; r++) {
       const windows = this.rollups[r]!;
       const intervalMs = ROLLUP_MS[r]!;
@@ -188,7 +198,7 @@ export class SymbolCandles {
         this.spare.push(window);
         closed++;
       }
-      if (closed > 0) windows.splice(0, closed);
+      if (closed > 0) dropFirst(windows, closed);
     }
     this.updateEarliestEnd();
   }

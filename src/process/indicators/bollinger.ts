@@ -21,7 +21,10 @@ export class Bollinger implements Indicator<BollingerBands, BollingerState> {
   readonly period: number;
   readonly width: number;
   private readonly window: RollingWindow;
-  private result: BollingerBands | null = null;
+  /** The bands of the newest window, NaN until warm (read without an object per value). */
+  upper = Number.NaN;
+  middle = Number.NaN;
+  lower = Number.NaN;
 
   constructor(period: number, width: number) {
     this.period = period;
@@ -34,11 +37,14 @@ export class Bollinger implements Indicator<BollingerBands, BollingerState> {
     if (this.window.count < this.period) return;
     const middle = this.window.sumLast(this.period) / this.period;
     const deviation = Math.sqrt(this.window.squaredDeviationSumLast(this.period, middle) / this.period);
-    this.result = { upper: middle + this.width * deviation, middle, lower: middle - this.width * deviation };
+    this.upper = middle + this.width * deviation;
+    this.middle = middle;
+    this.lower = middle - this.width * deviation;
   }
 
   getResult(): BollingerBands | null {
-    return this.result;
+    if (this.window.count < this.period) return null;
+    return { upper: this.upper, middle: this.middle, lower: this.lower };
   }
 
   snapshot(): BollingerState {
@@ -47,7 +53,9 @@ export class Bollinger implements Indicator<BollingerBands, BollingerState> {
 
   restore(state: BollingerState): void {
     this.window.clear();
-    this.result = null;
+    this.upper = Number.NaN;
+    this.middle = Number.NaN;
+    this.lower = Number.NaN;
     for (const value of state.values) this.add(value);
   }
 }

@@ -30,8 +30,10 @@ export class CandleIndicators {
     this.sma20.add(close);
     this.ema20.add(close);
     this.rsi14.add(close);
-    this.bollinger.add(close);
-    const bands = this.bollinger.getResult();
+    const bollinger = this.bollinger;
+    bollinger.add(close);
+    // The bands' fields rather than getResult(): no object per point.
+    const warm = !Number.isNaN(bollinger.middle);
     return {
       symbol: this.symbol,
       interval: this.interval,
@@ -39,9 +41,9 @@ export class CandleIndicators {
       sma20: this.sma20.getResult(),
       ema20: this.ema20.getResult(),
       rsi14: this.rsi14.getResult(),
-      bbUpper: bands === null ? null : bands.upper,
-      bbMiddle: bands === null ? null : bands.middle,
-      bbLower: bands === null ? null : bands.lower,
+      bbUpper: warm ? bollinger.upper : null,
+      bbMiddle: warm ? bollinger.middle : null,
+      bbLower: warm ? bollinger.lower : null,
     };
   }
 
