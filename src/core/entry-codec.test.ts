@@ -46,6 +46,14 @@ describe('entry codec', () => {
     }
   });
 
+  it('decodes each tick with its keys in the order ingest builds them', () => {
+    const records = ticks(500, 2);
+    const decoded = decode(new EntryEncoder().encode(records));
+    decoded.forEach(({ value }, i) => {
+      assert.deepEqual(Object.keys(value as object), Object.keys(records[i]!.value as object), `record ${i}`);
+    });
+  });
+
   it('round-trips any other value as JSON does, in order among the ticks', () => {
     const odd: KeyedValue[] = [
       {
