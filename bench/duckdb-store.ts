@@ -3,20 +3,30 @@
  * - bulk writes: batches of 5,000 ProcessedTicks (100 symbols) with their checkpoint, in rows/s;
  * - `candles(symbol, '1m', {limit: 1000})` on a table of 100,000 candles, p50/p99 latency.
  * Run: `npx node bench/duckdb-store.ts [batches] [ticksPerBatch]` (default 100 batches of 5 000).
+ *
+ * `npx node bench/duckdb-store.ts --symbol-ids [transactions] [rowsPerTransaction]` measures instead
+ * what dictionary-encoded symbols would save (issue 13): the tick and candle rows of the store's own
+ * columns appended as it appends them, against the same rows with symbol, source, side and interval
+ * as integer ids (looked up per row in a Map, as a store would), CPU per row on the main thread and
+ * on DuckDB's threads, alternating the two layouts on fresh files.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 import type { Candle, ProcessedTick } from '../src/core/records.ts';
-import { DuckDbStore } from '../src/store/duckdb/duckdb-store.ts';
+import { buildChunks, type Column } from '../src/store/duckdb/chunk-builder.ts';
+import { CANDLE_COLUMNS, DuckDbStore, TICK_COLUMNS } from '../src/store/duckdb/duckdb-store.ts';
 import type { StoreBatch } from '../src/store/store.ts';
 import { benchTickBatch, BENCH_T0 as T0 } from './tick-batch.ts';
 import { quantile } from './util.ts';
 
-const TICKS_PER_BATCH = Number(process.argv[3] ?? 5000);
+const SYMBOL_IDS = process.argv.includes('--symbol-ids');
+const ARGS = process.argv.slice(2).filter((arg) => arg !== '--symbol-ids');
+const TICKS_PER_BATCH = Number(ARGS[1] ?? 5000);
 const SYMBOLS = 100;
 const SYMBOL_NAMES = Array.from({ length: SYMBOLS }, (_, i) => `SYM${i}`);
-const batchCount = Number(process.argv[2] ?? 100);
+const batchCount = Number(ARGS[0] ?? 100);
 
 /** The store benchmarks' ticks: ids on even seqs only, like a feed that sends ids for some trades. */
 function tickBatch(batch: number): ProcessedTick[] {
@@ -121,11 +131,203 @@ async function benchCandleReads(file: string): Promise<void> {
   await store.close();
 }
 
+/** A dictionary of low-cardinality strings: the id of each, assigned on first sight. */
+class Ids {
+  readonly #ids = new Map<string, number>();
+
+  of(value: string | undefined): number | undefined {
+    if (value === undefined) return undefined;
+    let id = this.#ids.get(value);
+    if (id === undefined) {
+      id = this.#ids.size;
+      this.#ids.set(value, id);
+    }
+    return id;
+  }
+}
+
+/** The store's columns with the named VARCHAR columns replaced by BIGINT ids from `ids`. */
+function withIds<T>(
+  columns: readonly Column<T>[],
+  names: readonly string[],
+  idColumns: Record<string, (record: T) => string | undefined>,
+  ids: Ids,
+): Column<T>[] {
+  return columns.map((column, i) => {
+    const read = idColumns[names[i]!];
+    return read === undefined ? column : { kind: 'bigint', value: (record: T) => ids.of(read(record)) };
+  });
+}
+
+const TICK_NAMES = [
+  'seq',
+  'source',
+  'symbol',
+  'ts',
+  'price',
+  'size',
+  'id',
+  'side',
+  'received_at',
+  'ma_short',
+  'ma_long',
+  'late',
+];
+const CANDLE_NAMES = ['symbol', 'interval', 'ts', 'open', 'high', 'low', 'close', 'volume', 'trades', 'vwap'];
+
+/** `count` final candles cycling over the symbols and intervals, starting at number `first`. */
+function candleRows(first: number, count: number): Candle[] {
+  const intervals = ['1m', '5m', '15m', '1h', '1d'] as const;
+  const candles: Candle[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const n = first + i;
+    candles[i] = {
+      symbol: SYMBOL_NAMES[n % SYMBOLS]!,
+      interval: intervals[Math.floor(n / SYMBOLS) % 5]!,
+      ts: T0 + Math.floor(n / (SYMBOLS * 5)) * 60_000,
+      open: 100 + Math.sin(n),
+      high: 101 + Math.sin(n),
+      low: 99 + Math.sin(n),
+      close: 100.5 + Math.sin(n),
+      volume: 10 + (n % 13),
+      trades: 1 + (n % 9),
+      vwap: 100.2 + Math.sin(n),
+      final: true,
+    };
+  }
+  return candles;
+}
+
+interface LayoutCost {
+  buildUsPerRow: number;
+  mainUsPerRow: number;
+  duckdbUsPerRow: number;
+  bytesPerRow: number;
+}
+
+/**
+ * Appends `transactions` transactions of `rows` ticks and `rows` candles into fresh tables of one
+ * layout, as the store does (chunks, appenders flushed 8 chunks at a time, one COMMIT each), and
+ * returns CPU per row (ticks and candles counted alike) and file bytes per row after a checkpoint.
+ */
+async function appendLayout(
+  file: string,
+  ids: boolean,
+  transactions: number,
+  rows: number,
+): Promise<LayoutCost> {
+  const instance = await DuckDBInstance.create(file, { memory_limit: '512MB' });
+  const connection = await instance.connect();
+  const text = ids ? 'BIGINT' : 'VARCHAR';
+  await connection.run(`
+    CREATE TABLE ticks (seq BIGINT NOT NULL, source ${text} NOT NULL, symbol ${text} NOT NULL, ts BIGINT NOT NULL,
+      price DOUBLE NOT NULL, size DOUBLE NOT NULL, id VARCHAR, side ${text}, received_at BIGINT NOT NULL,
+      ma_short DOUBLE, ma_long DOUBLE, late BOOLEAN NOT NULL);
+    CREATE TABLE candles (symbol ${text} NOT NULL, "interval" ${text} NOT NULL, ts BIGINT NOT NULL,
+      open DOUBLE NOT NULL, high DOUBLE NOT NULL, low DOUBLE NOT NULL, close DOUBLE NOT NULL,
+      volume DOUBLE NOT NULL, trades BIGINT NOT NULL, vwap DOUBLE);
+  `);
+  const dictionary = new Ids();
+  const tickColumns = ids
+    ? withIds(
+        TICK_COLUMNS,
+        TICK_NAMES,
+        { source: (t) => t.source, symbol: (t) => t.symbol, side: (t) => t.side },
+        dictionary,
+      )
+    : TICK_COLUMNS;
+  const candleColumns = ids
+    ? withIds(
+        CANDLE_COLUMNS,
+        CANDLE_NAMES,
+        { symbol: (c) => c.symbol, interval: (c) => c.interval },
+        dictionary,
+      )
+    : CANDLE_COLUMNS;
+  const tickAppender = await connection.createAppender('ticks');
+  const candleAppender = await connection.createAppender('candles');
+  const inputs = Array.from({ length: transactions + 1 }, (_, t) => ({
+    ticks: benchTickBatch(t, rows, SYMBOL_NAMES, 2),
+    candles: candleRows(t * rows, rows),
+  }));
+  let buildUs = 0;
+  let mainBefore = process.threadCpuUsage();
+  let allBefore = process.cpuUsage();
+  for (let t = 0; t <= transactions; t++) {
+    if (t === 1) {
+      // The first transaction warms up the JIT and grows the file: not counted.
+      buildUs = 0;
+      mainBefore = process.threadCpuUsage();
+      allBefore = process.cpuUsage();
+    }
+    const buildBefore = process.threadCpuUsage();
+    const tickChunks = buildChunks(tickColumns, inputs[t]!.ticks);
+    const candleChunks = buildChunks(candleColumns, inputs[t]!.candles);
+    const built = process.threadCpuUsage(buildBefore);
+    buildUs += built.user + built.system;
+    await connection.run('BEGIN TRANSACTION');
+    for (const [appender, chunks] of [
+      [tickAppender, tickChunks],
+      [candleAppender, candleChunks],
+    ] as const) {
+      for (let first = 0; first < chunks.length; first += 8) {
+        for (const chunk of chunks.slice(first, first + 8)) appender.appendDataChunk(chunk);
+        appender.flushSync();
+      }
+    }
+    await connection.run('COMMIT');
+  }
+  const main = process.threadCpuUsage(mainBefore);
+  const all = process.cpuUsage(allBefore);
+  tickAppender.closeSync();
+  candleAppender.closeSync();
+  await connection.run('CHECKPOINT');
+  connection.closeSync();
+  instance.closeSync();
+  const counted = transactions * rows * 2;
+  const mainUs = main.user + main.system;
+  return {
+    buildUsPerRow: buildUs / counted,
+    mainUsPerRow: mainUs / counted,
+    duckdbUsPerRow: (all.user + all.system - mainUs) / counted,
+    bytesPerRow: (await stat(file)).size / ((transactions + 1) * rows * 2),
+  };
+}
+
+async function benchSymbolIds(dir: string): Promise<void> {
+  const transactions = Number(ARGS[0] ?? 6);
+  const rows = Number(ARGS[1] ?? 131_072);
+  const results: Record<string, LayoutCost[]> = { varchar: [], ids: [] };
+  for (let round = 0; round < 3; round++) {
+    for (const layout of round % 2 === 0 ? ['varchar', 'ids'] : ['ids', 'varchar']) {
+      const file = path.join(dir, `${layout}-${round}.duckdb`);
+      results[layout]!.push(await appendLayout(file, layout === 'ids', transactions, rows));
+      await rm(file, { force: true });
+    }
+  }
+  const format = (costs: LayoutCost[], key: keyof LayoutCost, digits: number): string =>
+    costs.map((cost) => cost[key].toFixed(digits)).join(' / ');
+  console.log(
+    `${transactions} transactions of ${rows} ticks + ${rows} candles per layout, 3 rounds (load ${os.loadavg()[0]!.toFixed(1)}):`,
+  );
+  for (const [layout, costs] of Object.entries(results)) {
+    console.log(
+      `${layout}: chunk building ${format(costs, 'buildUsPerRow', 3)} us/row; main thread (build + append) ` +
+        `${format(costs, 'mainUsPerRow', 3)} us/row; DuckDB's other threads ${format(costs, 'duckdbUsPerRow', 3)} ` +
+        `us/row; file ${format(costs, 'bytesPerRow', 1)} B/row`,
+    );
+  }
+}
+
 const dir = await mkdtemp(path.join(os.tmpdir(), 'streamlines-bench-'));
 try {
-  await benchWrites(path.join(dir, 'sequential.duckdb'), 1);
-  await benchWrites(path.join(dir, 'pipelined.duckdb'), 2);
-  await benchCandleReads(path.join(dir, 'candles.duckdb'));
+  if (SYMBOL_IDS) {
+    await benchSymbolIds(dir);
+  } else {
+    await benchWrites(path.join(dir, 'sequential.duckdb'), 1);
+    await benchWrites(path.join(dir, 'pipelined.duckdb'), 2);
+    await benchCandleReads(path.join(dir, 'candles.duckdb'));
+  }
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

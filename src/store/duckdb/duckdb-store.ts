@@ -88,7 +88,8 @@ export function defaultDuckDbMemoryLimitBytes(totalMemoryBytes: number = os.tota
 }
 
 // Column order must match the CREATE TABLE order in migrations.ts: appenders are positional.
-const TICK_COLUMNS: readonly Column<ProcessedTick>[] = [
+// The tick and candle columns are exported for bench/duckdb-store.ts (symbols as ids against these).
+export const TICK_COLUMNS: readonly Column<ProcessedTick>[] = [
   { kind: 'bigint', value: (tick) => tick.seq },
   { kind: 'varchar', value: (tick) => tick.source },
   { kind: 'varchar', value: (tick) => tick.symbol },
@@ -102,7 +103,7 @@ const TICK_COLUMNS: readonly Column<ProcessedTick>[] = [
   { kind: 'double', value: (tick) => tick.maLong },
   { kind: 'boolean', value: (tick) => tick.late },
 ];
-const CANDLE_COLUMNS: readonly Column<Candle>[] = [
+export const CANDLE_COLUMNS: readonly Column<Candle>[] = [
   { kind: 'varchar', value: (candle) => candle.symbol },
   { kind: 'varchar', value: (candle) => candle.interval },
   { kind: 'bigint', value: (candle) => candle.ts },
