@@ -108,19 +108,19 @@ function measuredLog(
 }
 
 /**
- * `store` with its writes split in two stages: the synchronous part of `write` (the data chunks, the
- * latest-per-symbol pick, the checkpoint's JSON) and the transaction's JS side until it resolves.
+ * `store` with the synchronous part of `write` measured as a stage: the data chunks, the
+ * latest-per-symbol pick, the checkpoint's JSON. The transaction's own JS work runs interleaved with
+ * processing and is counted with whatever runs then.
  */
 function measuredStore(store: DuckDbStore, meter: AllocationMeter): Store {
   return new Proxy(store, {
     get(target, property) {
       if (property === 'write') {
-        return async (batch: StoreBatch) => {
+        return (batch: StoreBatch) => {
           const caller = meter.switchTo('store: chunks and write() call');
           const written = target.write(batch);
-          meter.switchTo('store: transaction (JS side)');
-          await written;
           meter.switchTo(caller);
+          return written;
         };
       }
       const value = Reflect.get(target, property, target);
