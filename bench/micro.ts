@@ -97,7 +97,12 @@ class LinesFeed implements Feed {
  * The real Ingest class appending to `log` (a fresh MemoryLog unless given) from a scripted bounded
  * feed, then every entry read back: lines/s from the first append to the last record read.
  */
-export async function measureIngestToLog(lines: readonly string[], given?: Log): Promise<number> {
+export async function measureIngestToLog(
+  lines: readonly string[],
+  given?: Log,
+  /** Called between the appends and the read-back (bench/kafka.ts splits its CPU there). */
+  onAppended?: () => void,
+): Promise<number> {
   const log = given ?? new MemoryLog();
   await log.open();
   try {
@@ -105,6 +110,7 @@ export async function measureIngestToLog(lines: readonly string[], given?: Log):
     await ingest.open();
     const started = performance.now();
     await ingest.runFeed(new LinesFeed(lines), new AbortController().signal);
+    onAppended?.();
     let read = 0;
     for (let partition = 0; partition < log.partitions(TOPIC_TICKS); partition++) {
       const end = log.endOffset(TOPIC_TICKS, partition);
