@@ -140,27 +140,36 @@ export class Ingest {
     }
     const ends = this.#endOffsets();
     this.#dedup.beginAppend(from);
-    await this.#readTicks(from, ends, (tick) =>
+    // Entries, not offset differences: a Kafka log's offsets skip (docs/kafka.md).
+    this.#sinceCheckpoint = await this.#readTicks(from, ends, (tick) =>
       this.#dedup.check(tick.source, tick.symbol, tick.ts, tick.id),
     );
-    this.#sinceCheckpoint = ends.reduce((sum, end, p) => sum + end - (from[p] ?? 0), 0);
   }
 
-  /** Runs every accepted tick in [from, to) of each partition through `onTick`, in log order. */
+  /**
+   * Runs every accepted tick in [from, to) of each partition through `onTick`, in log order; resolves
+   * to the number of entries (of any kind) read.
+   */
   async #readTicks(
     from: readonly number[],
     to: readonly number[],
     onTick: (tick: IngestEntry & { kind: 'tick' }) => void,
-  ): Promise<void> {
+  ): Promise<number> {
+    let entries = 0;
     for (let partition = 0; partition < to.length; partition++) {
       const end = to[partition]!;
       for (let offset = from[partition] ?? 0; offset < end; ) {
         const records = await this.#log.read<IngestEntry>(TOPIC_TICKS, partition, offset, READ_CHUNK);
-        for (const { offset: at, value } of records) if (at < end && value.kind === 'tick') onTick(value);
+        for (const { offset: at, value } of records) {
+          if (at >= end) continue;
+          entries++;
+          if (value.kind === 'tick') onTick(value);
+        }
         if (records.length === 0) break;
         offset = records[records.length - 1]!.offset + 1;
       }
     }
+    return entries;
   }
 
   /**

@@ -18,6 +18,7 @@ import { archivedBeforeMs } from '../lake/archive.ts';
 import { withLakeReads } from '../lake/lake-store.ts';
 import { KafkaLog } from '../log/kafka/kafka-log.ts';
 import { type KafkaLogConfig, kafkaLogOptions } from '../log/kafka/kafka-log-config.ts';
+import { kafkaOffsetOf } from '../log/kafka/packed-records.ts';
 import type { Log } from '../log/log.ts';
 import { createLog } from '../log/registry.ts';
 import { SpoolingLog } from '../log/spool/spooling-log.ts';
@@ -281,8 +282,9 @@ export class PartitionedStatsSource implements StatsSource {
     checkpoints.forEach((checkpoint, partition) => {
       const state = (checkpoint?.state ?? {}) as { counters?: Counters; ended?: boolean };
       if (state.counters) addCounters(totals, state.counters);
-      processedOffset += checkpoint?.offsets[partition] ?? 0;
-      logEndOffset += this.#log.endOffset(TOPIC_TICKS, partition);
+      // In Kafka records (each holds an append's entries of a partition), as Kafka's lag tools count.
+      processedOffset += kafkaOffsetOf(checkpoint?.offsets[partition] ?? 0);
+      logEndOffset += kafkaOffsetOf(this.#log.endOffset(TOPIC_TICKS, partition));
       ended &&= state.ended === true;
     });
     // Kafka's offsets skip (transaction markers), so the offsets only measure lag; `ended` decides.

@@ -177,7 +177,8 @@ if (
     async function flowing(deployment: Deployment, entries: number) {
       const stats = await waitForStats(
         deployment.serve.baseUrl,
-        (s) => Number(s.processedOffset) >= entries,
+        // Entries, counted by the processors: Kafka offsets count records (docs/kafka.md).
+        (s) => Number(s.received) >= entries,
         {
           timeoutMs: 120_000,
           context: deployment.context,

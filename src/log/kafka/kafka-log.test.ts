@@ -7,6 +7,7 @@ import { after, describe, it } from 'node:test';
 import { Producer, stringSerializers } from '@platformatic/kafka';
 import { findOrStartKafka, groupOffsets, topicConfigs } from '../../../test/support/kafka.ts';
 import { logConfigSchema } from '../../config/schema.ts';
+import { EntryEncoder } from '../../core/entry-codec.ts';
 import { logConformance } from '../conformance.ts';
 import { partitionFor } from '../log.ts';
 import { createLog } from '../registry.ts';
@@ -237,6 +238,15 @@ if ('skip' in kafka) {
         const byPartition = await groupOffsets(kafka.brokers, group, `${options.topicPrefix}g`, 3);
         // -1: nothing committed for partition 1.
         assert.deepEqual(byPartition, { 0: 1, 1: -1, 2: 1 });
+        // A reader's next offset after a packed record is the Kafka offset after it, as Kafka counts.
+        await log.append('g', [
+          { key: 'c', value: 3, partition: 1 },
+          { key: 'd', value: 4, partition: 1 },
+        ]);
+        const [, second] = await log.read('g', 1, 0, 2);
+        await log.commitGroupOffsets(group, 'g', [{ partition: 1, offset: second!.offset + 1 }]);
+        const after = await groupOffsets(kafka.brokers, group, `${options.topicPrefix}g`, 3);
+        assert.equal(after[1], 1, 'past the one record at Kafka offset 0');
       });
     });
 
@@ -272,7 +282,7 @@ if ('skip' in kafka) {
       });
     });
 
-    it('stores a tick entry in a compact binary value, and still reads values written as JSON', async () => {
+    it('stores a tick entry in a compact binary value, and still reads values written before packing', async () => {
       const options = fresh(1);
       const log = await open(options);
       const tick = {
@@ -288,11 +298,12 @@ if ('skip' in kafka) {
         seq: 123_456,
       };
       const wire = new KafkaWire({ brokers: kafka.brokers, clientId: 'raw-reader' });
-      // An earlier version of this log wrote each value as JSON text.
+      // Earlier versions of this log wrote each entry as a record of its own: JSON text, then a
+      // one-entry codec batch.
       const older = new Producer({
         clientId: 'older-writer',
         bootstrapBrokers: kafka.brokers,
-        serializers: stringSerializers,
+        serializers: { ...stringSerializers, value: (value?: Buffer) => value },
       });
       try {
         await log.append('price-ticks', [{ key: 'BTCUSDT', value: tick }]);
@@ -304,20 +315,82 @@ if ('skip' in kafka) {
         assert.ok(raw.value.length < 64, `value of ${raw.value.length} bytes`);
         assert.ok(JSON.stringify(tick).length > 150);
 
-        await older.send({
-          messages: [{ topic, key: 'BTCUSDT', value: JSON.stringify(tick), partition: 0 }],
+        const oneEntry = Buffer.from(
+          new EntryEncoder().encode([{ key: 'BTCUSDT', value: { ...tick, seq: 1 } }]),
+        );
+        const sent = await older.send({
+          messages: [
+            { topic, key: 'BTCUSDT', value: Buffer.from(JSON.stringify(tick)), partition: 0 },
+            { topic, key: 'BTCUSDT', value: oneEntry, partition: 0 },
+          ],
         });
+        const jsonAt = Number(sent.offsets?.[0]?.offset);
         await log.append('price-ticks', [{ key: 'BTCUSDT', value: { ...tick, seq: 123_457 } }]);
         const read = await log.read<typeof tick>('price-ticks', 0, 0, 10);
         assert.deepEqual(
           read.map((record) => record.value),
-          [tick, tick, { ...tick, seq: 123_457 }],
+          [tick, tick, { ...tick, seq: 1 }, { ...tick, seq: 123_457 }],
         );
+        assert.ok(read.every((record, i) => i === 0 || record.offset > read[i - 1]!.offset));
+        // A checkpoint written before packing holds Kafka offsets: a read from one starts at that record.
+        const fromOld = await log.read<typeof tick>('price-ticks', 0, jsonAt + 1, 10);
+        assert.deepEqual(
+          fromOld.map((record) => record.value.seq),
+          [1, 123_457],
+        );
+        assert.deepEqual(fromOld[0], read[2]);
       } finally {
         await older.close();
         await wire.disconnect();
         await log.close();
       }
+    });
+
+    it("packs an append's entries of one partition into one Kafka record, each entry at its own offset", async () => {
+      const options = fresh(2);
+      await withLog(options, async (log) => {
+        const entries = (from: number, count: number) =>
+          Array.from({ length: count }, (_, i) => ({ key: `S${(from + i) % 5}`, value: { n: from + i } }));
+        await log.append('p', entries(0, 1_000), { at: 1 });
+        await log.append('p', entries(1_000, 10));
+        const wire = new KafkaWire({ brokers: kafka.brokers, clientId: 'raw-reader' });
+        try {
+          await wire.connect();
+          for (let partition = 0; partition < 2; partition++) {
+            const raw = (await wire.fetch(`${options.topicPrefix}p`, partition, 0, 0)).records;
+            assert.equal(raw.length, 2, `one Kafka record per append in partition ${partition}`);
+          }
+        } finally {
+          await wire.disconnect();
+        }
+        for (let partition = 0; partition < 2; partition++) {
+          const expected = entries(0, 1_010).filter(({ key }) => partitionFor(key, 2) === partition);
+          const all = await log.read<{ n: number }>('p', partition, 0, 2_000);
+          assert.deepEqual(
+            all.map(({ key, value }) => ({ key, value })),
+            expected,
+          );
+          // Any entry's offset reads from that entry on; reading in small steps misses and repeats nothing.
+          const middle = Math.floor(all.length / 2);
+          assert.deepEqual(
+            await log.read('p', partition, all[middle]!.offset, 3),
+            all.slice(middle, middle + 3),
+          );
+          assert.deepEqual(await log.read('p', partition, all[middle]!.offset + 1, 1), [all[middle + 1]]);
+          const stepped: unknown[] = [];
+          for (let from = 0; ; ) {
+            const step = await log.read('p', partition, from, 7);
+            if (step.length === 0) break;
+            stepped.push(...step);
+            from = step[step.length - 1]!.offset + 1;
+          }
+          assert.deepEqual(stepped, all);
+          const end = log.endOffset('p', partition);
+          assert.ok(end > all[all.length - 1]!.offset);
+          assert.equal(await log.waitFor('p', partition, all[all.length - 1]!.offset, 1_000), true);
+          assert.equal(await log.waitFor('p', partition, all[all.length - 1]!.offset + 1, 200), false);
+        }
+      });
     });
   });
 }

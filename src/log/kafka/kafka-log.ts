@@ -13,12 +13,23 @@
  */
 
 import { Producer, stringSerializers } from '@platformatic/kafka';
-import { decodeEntries, EntryEncoder } from '../../core/entry-codec.ts';
+import { decodeEntries, EntryEncoder, type KeyedValue } from '../../core/entry-codec.ts';
 import type { AppendRecord, Log, LogRecord } from '../log.ts';
 import { partitionFor } from '../log.ts';
 import { checkPartition } from '../log-error.ts';
 import { type KafkaSaslConfig, type KafkaTlsConfig, resolveSasl, resolveTls } from './kafka-config.ts';
 import { clientOptions, type KafkaConnection, KafkaWire } from './kafka-wire.ts';
+import {
+  entriesBefore,
+  entryCount,
+  entryOffset,
+  type KafkaPosition,
+  kafkaOffsetOf,
+  kafkaPosition,
+  packEntries,
+  startOfRecord,
+  unpackEntries,
+} from './packed-records.ts';
 
 /** Options of a Kafka-backed log. */
 export interface KafkaLogOptions {
@@ -50,7 +61,7 @@ export interface KafkaLogOptions {
 
 type BytesProducer = Producer<string, Buffer, string, string>;
 
-/** Record values go to Kafka as they are: encoded by `encodeValue`, or a producer state's JSON. */
+/** Record values go to Kafka as they are: packed entries (packed-records.ts), or a producer state's JSON. */
 const bytesSerializers = { ...stringSerializers, value: (value?: Buffer) => value };
 
 /** Suffix of the compacted topic that holds a topic's producer state. */
@@ -130,50 +141,82 @@ export class KafkaLog implements Log {
 
   append<T>(topic: string, records: readonly AppendRecord<T>[], producerState?: unknown): Promise<void> {
     // Serialise now: the caller may change the objects once this returns.
-    const values = records.map((record) => ({
-      key: record.key,
-      value: this.#encodeValue(record.key, record.value),
-      partition: record.partition,
-    }));
+    const packed = this.#pack(topic, records);
     const state = producerState === undefined ? undefined : Buffer.from(JSON.stringify(producerState));
-    const next = this.#appending.then(() => this.#append(topic, values, state));
+    const next = this.#appending.then(() => this.#append(topic, packed, state));
     this.#appending = next.catch(() => {});
     return next;
   }
 
   /**
-   * One record's value: the entry codec's batch of that one record (a tick in ~40 bytes instead of
-   * ~200 of JSON, and no JSON.stringify/JSON.parse on either side). Its first byte is 0x01 (the
-   * batch's count), which no JSON text starts with, so `decodeValue` also reads older JSON records.
+   * The append's records as packed values per partition (packed-records.ts). The partition of a
+   * keyed record depends on the topic's real partition count, known once the topic is: until then
+   * (the first append to a topic) the records are kept as one codec batch and packed by `#append`.
    */
-  #encodeValue(key: string, value: unknown): Buffer {
-    return Buffer.from(this.#encoder.encode([{ key, value }]));
+  #pack<T>(topic: string, records: readonly AppendRecord<T>[]): PackedAppend {
+    if (records.length === 0) return { kind: 'packed', values: new Map() };
+    if (!this.#topics.has(topic)) {
+      return {
+        kind: 'deferred',
+        bytes: Buffer.from(this.#encoder.encode(records)),
+        partitions: records.map((record) => record.partition),
+      };
+    }
+    try {
+      return { kind: 'packed', values: this.#packInto(topic, records) };
+    } catch (error) {
+      return { kind: 'refused', error };
+    }
   }
 
-  async #append(
+  /** Groups records by partition (their explicit one, checked, or their key's) and packs each group. */
+  #packInto(
     topic: string,
-    records: { key: string; value: Buffer; partition: number | undefined }[],
-    state: Buffer | undefined,
-  ): Promise<void> {
-    if (records.length === 0 && state === undefined) return;
+    records: readonly { key: string; value: unknown; partition?: number | undefined }[],
+  ): Map<number, Buffer[]> {
+    const count = this.partitions(topic);
+    const groups = new Map<number, KeyedValue[]>();
+    for (const record of records) {
+      const partition = record.partition ?? partitionFor(record.key, count);
+      if (record.partition !== undefined) checkPartition(topic, partition, count);
+      const group = groups.get(partition);
+      if (group === undefined) groups.set(partition, [record]);
+      else group.push(record);
+    }
+    const values = new Map<number, Buffer[]>();
+    for (const [partition, group] of groups) values.set(partition, packEntries(this.#encoder, group));
+    return values;
+  }
+
+  async #append(topic: string, packed: PackedAppend, state: Buffer | undefined): Promise<void> {
+    const empty = packed.kind === 'packed' && packed.values.size === 0;
+    if (empty && state === undefined) return;
     if (this.#shut) throw new Error('kafka log: closed');
-    if (records.length > 0) {
+    if (packed.kind === 'refused') throw packed.error;
+    let deferred: { key: string; value: unknown; partition: number | undefined }[] | undefined;
+    if (packed.kind === 'deferred') {
       // The topic's real partition count (another process may have created it), checked before the
       // topic is created or anything sent: a bad partition rejects the whole append.
       await this.#exists(topic);
       const count = this.partitions(topic);
-      for (const { partition } of records)
+      for (const partition of packed.partitions)
         if (partition !== undefined) checkPartition(topic, partition, count);
+      deferred = [];
+      const entries = deferred;
+      decodeEntries(packed.bytes, (key, value) => {
+        entries.push({ key, value, partition: packed.partitions[entries.length] });
+      });
     }
     const producer = await this.#ensureProducer();
-    if (records.length > 0) await this.#ensureTopic(topic, this.partitions(topic), false);
+    if (!empty) await this.#ensureTopic(topic, this.partitions(topic), false);
     if (state !== undefined) await this.#ensureTopic(topic + PRODUCER_STATE_SUFFIX, 1, true);
-    const partitionCount = this.partitions(topic);
-    const messages = records.map(({ key, value, partition }) => ({
-      key,
-      value,
-      partition: partition ?? partitionFor(key, partitionCount),
-    }));
+    const values =
+      deferred === undefined
+        ? (packed as { values: Map<number, Buffer[]> }).values
+        : this.#packInto(topic, deferred);
+    const messages: { key: string; value: Buffer; partition: number }[] = [];
+    for (const [partition, partitionValues] of values)
+      for (const value of partitionValues) messages.push({ key: '', value, partition });
 
     const written: { topic: string; partition: number; last: number }[] = [];
     try {
@@ -317,18 +360,20 @@ export class KafkaLog implements Log {
     if (maxRecords <= 0 || !(await this.#exists(topic))) return [];
     const wire = this.#require(this.#wire);
     const out: LogRecord<T>[] = [];
-    let from = fromOffset;
+    const start = kafkaPosition(fromOffset);
+    let from = start.kafkaOffset;
     // A fetch may hold only markers or aborted records; continue past them until records or the end.
     while (out.length < maxRecords) {
       const { records, next, lastStable } = await wire.fetch(this.#kafkaTopic(topic), partition, from, 0);
       this.#setEnd(topic, partition, lastStable);
       for (const record of records) {
         if (out.length === maxRecords) break;
-        out.push({
-          partition,
-          offset: record.offset,
-          key: record.key,
-          value: decodeValue(record.value) as T,
+        const count = entryCount(record.value);
+        const skip = entriesBefore(start, record.offset, count);
+        if (skip >= count) continue;
+        unpackEntries(record.value, record.key, (index, key, value) => {
+          if (index < skip || out.length === maxRecords) return;
+          out.push({ partition, offset: entryOffset(record.offset, index, count), key, value: value as T });
         });
       }
       if (next <= from || next >= lastStable) break;
@@ -338,7 +383,7 @@ export class KafkaLog implements Log {
   }
 
   endOffset(topic: string, partition: number): number {
-    return this.#ends.get(endKey(topic, partition)) ?? 0;
+    return startOfRecord(this.#ends.get(endKey(topic, partition)) ?? 0);
   }
 
   async waitFor(topic: string, partition: number, offset: number, timeoutMs: number): Promise<boolean> {
@@ -348,12 +393,13 @@ export class KafkaLog implements Log {
       if (closing.aborted) resolve(false);
       closing.addEventListener('abort', () => resolve(false), { once: true });
     });
-    let from = offset;
+    const start = kafkaPosition(offset);
+    let from = start.kafkaOffset;
     for (;;) {
       const left = deadline - performance.now();
       if (closing.aborted || left <= 0) return false;
       const slice = Math.max(1, Math.min(WAIT_SLICE_MS, Math.ceil(left)));
-      const step = this.#waitStep(topic, partition, from, slice);
+      const step = this.#waitStep(topic, partition, from, start, slice);
       step.catch(() => {}); // may settle after close, with the connection gone
       const result = await Promise.race([step, closed]).catch(() => 'retry' as const);
       if (result === false) return false;
@@ -366,11 +412,15 @@ export class KafkaLog implements Log {
     }
   }
 
-  /** One broker-side wait: a committed record at or past `from`, or where to look next. */
+  /**
+   * One broker-side wait from Kafka offset `from`: a committed entry at or past `start`, or where to
+   * look next (Kafka offsets).
+   */
   async #waitStep(
     topic: string,
     partition: number,
     from: number,
+    start: KafkaPosition,
     maxWaitMs: number,
   ): Promise<{ found: boolean; next: number } | 'retry'> {
     if (!(await this.#exists(topic))) return 'retry';
@@ -383,7 +433,11 @@ export class KafkaLog implements Log {
     );
     if (outOfRange) return 'retry';
     this.#setEnd(topic, partition, lastStable);
-    return { found: records.length > 0, next: Math.max(from, next) };
+    const found = records.some((record) => {
+      const count = entryCount(record.value);
+      return entriesBefore(start, record.offset, count) < count;
+    });
+    return { found, next: Math.max(from, next) };
   }
 
   /**
@@ -398,7 +452,12 @@ export class KafkaLog implements Log {
     offsets: readonly { partition: number; offset: number }[],
   ): Promise<void> {
     if (offsets.length === 0 || !(await this.#exists(topic))) return;
-    await this.#require(this.#wire).commitOffsets(groupId, this.#kafkaTopic(topic), offsets);
+    // Kafka's tools count Kafka records: the record the reader is in (or starts next) is where it stands.
+    const kafkaOffsets = offsets.map(({ partition, offset }) => ({
+      partition,
+      offset: kafkaOffsetOf(offset),
+    }));
+    await this.#require(this.#wire).commitOffsets(groupId, this.#kafkaTopic(topic), kafkaOffsets);
   }
 
   close(): Promise<void> {
@@ -520,19 +579,11 @@ export class KafkaLog implements Log {
   }
 }
 
-/** Marks a value written by `#encodeValue`: an entry-codec batch of one record starts with its count, 1. */
-const ENCODED_VALUE = 0x01;
-
-/** A record's value: an entry-codec record (see `#encodeValue`), or JSON as this log wrote before. */
-function decodeValue(bytes: Buffer | null): unknown {
-  if (bytes === null || bytes.length === 0) return null;
-  if (bytes[0] !== ENCODED_VALUE) return JSON.parse(bytes.toString('utf8'));
-  let value: unknown;
-  decodeEntries(bytes, (_key, decoded) => {
-    value = decoded;
-  });
-  return value;
-}
+/** An append's records, serialised when `append` is called (see `#pack`). */
+type PackedAppend =
+  | { kind: 'packed'; values: Map<number, Buffer[]> }
+  | { kind: 'deferred'; bytes: Buffer; partitions: (number | undefined)[] }
+  | { kind: 'refused'; error: unknown };
 
 /** Bytes of keys and values per send: well below a broker's default message.max.bytes (1 MiB). */
 const SEND_BYTES = 512 * 1024;
