@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type IngestEntry, TOPIC_TICKS } from '../core/records.ts';
 import type { Feed, FeedBatch } from '../feeds/feed.ts';
+import type { Log } from '../log/log.ts';
 import { LogError } from '../log/log-error.ts';
 import { MemoryLog } from '../log/memory/memory-log.ts';
-import { Ingest, type IngestFault } from './ingest.ts';
+import { Ingest, type IngestFault, TOPIC_INGEST_STATE } from './ingest.ts';
 
 /** A bounded feed that hands over fixed batches; its position is the batch index. */
 function scriptedFeed(batches: FeedBatch[], name = 'script'): Feed {
@@ -314,5 +315,47 @@ describe('Ingest', () => {
     await running;
     assert.equal(ingest.feedStatuses()[0]?.state, 'stopped');
     assert.equal(ingest.feedStatuses()[0]?.stalled, undefined);
+  });
+
+  it('counts the entries it reads back at open, not offset differences, toward the next checkpoint', async () => {
+    // Kafka's offsets skip (markers, packed records): here each entry is 1 000 offsets after the last.
+    const log = new MemoryLog();
+    await log.open();
+    const gapped: Log = {
+      open: () => log.open(),
+      close: () => log.close(),
+      partitions: (topic) => log.partitions(topic),
+      append: (topic, records, state) => log.append(topic, records, state),
+      producerState: (topic) => log.producerState(topic),
+      endOffset: (topic, partition) => log.endOffset(topic, partition) * 1_000,
+      waitFor: (topic, partition, offset, timeoutMs) =>
+        log.waitFor(topic, partition, Math.ceil(offset / 1_000), timeoutMs),
+      read: async <T>(topic: string, partition: number, from: number, max: number) =>
+        (await log.read<T>(topic, partition, Math.ceil(from / 1_000), max)).map((record) => ({
+          ...record,
+          offset: record.offset * 1_000,
+        })),
+    };
+    const checkpoints = async () => (await log.read(TOPIC_INGEST_STATE, 0, 0, 100)).length;
+    const batch = (from: number) => ({ lines: [0, 1, 2, 3].map((i) => line(from + i)), position: from });
+    const first = new Ingest(gapped, { dedupCheckpointEvery: 10 });
+    await first.open();
+    await first.runFeed({ ...scriptedFeed([batch(0)]), bounded: false }, new AbortController().signal);
+    assert.equal(await checkpoints(), 0, '4 entries: below the 10 between checkpoints');
+    // A restart reads the 4 entries back; 4 more make 8, still below 10.
+    const second = new Ingest(gapped, { dedupCheckpointEvery: 10 });
+    await second.open();
+    await second.runFeed(
+      { ...scriptedFeed([batch(0), batch(4)]), bounded: false },
+      new AbortController().signal,
+    );
+    assert.equal(await checkpoints(), 0, '8 entries since the start');
+    const third = new Ingest(gapped, { dedupCheckpointEvery: 10 });
+    await third.open();
+    await third.runFeed(
+      { ...scriptedFeed([batch(0), batch(4), batch(8)]), bounded: false },
+      new AbortController().signal,
+    );
+    assert.equal(await checkpoints(), 1, '12 entries: one checkpoint');
   });
 });
