@@ -6,10 +6,12 @@
  * producer reads back only its own); reads are read_committed. The transactional producer is created by
  * the first append, so a log that only reads never registers (and never fences) its transactional id.
  *
- * Offsets are Kafka's: each transaction's commit marker takes an offset in every partition it wrote,
- * so a partition's offsets increase but skip (0, 1, 2, then 4...). `endOffset` is the last stable
- * offset, and `waitFor(offset)` waits for a committed record at or past `offset` (a marker does not
- * count), so a reader that continues from its last record's offset + 1 never spins on a marker.
+ * An append's entries of one partition travel as one Kafka record (packed-records.ts), and a log
+ * offset names an entry: its Kafka record's offset and its slot in that record. Each transaction's
+ * commit marker also takes a Kafka offset, so a partition's offsets increase but skip. `endOffset` is
+ * where the last stable offset starts, and `waitFor(offset)` waits for a committed entry at or past
+ * `offset` (a marker does not count), so a reader that continues from its last entry's offset + 1
+ * never spins on a marker.
  */
 
 import { Producer, stringSerializers } from '@platformatic/kafka';
