@@ -215,6 +215,32 @@ if ('skip' in kafka) {
       });
     });
 
+    it('keeps a producer state bigger than the broker default message size (1 MiB)', async () => {
+      const options = fresh(1);
+      // Ingest's dedup ranges can outgrow 1 MiB (a feed whose ids have gaps): about 3 MB of JSON.
+      const ranges = Array.from({ length: 200_000 }, (_, i) => [i * 3, i * 3 + 1]);
+      // One state topic made new by the log, one made before with the broker's default limit.
+      const wire = new KafkaWire({ brokers: kafka.brokers, clientId: 'streamlines-test' });
+      try {
+        await wire.createTopic(`${options.topicPrefix}old.producer-state`, 1, 1, [
+          { name: 'cleanup.policy', value: 'compact' },
+        ]);
+      } finally {
+        await wire.disconnect();
+      }
+      await withLog(options, async (log) => {
+        for (const topic of ['new', 'old']) {
+          await log.append(topic, [{ key: 'k', value: 1 }], { ranges });
+          await log.append(topic, [{ key: 'k', value: 2 }], { ranges, after: 2 });
+          assert.deepEqual(await log.producerState(topic), { ranges, after: 2 }, topic);
+          assert.deepEqual(
+            (await log.read<number>(topic, 0, 0, 10)).map((record) => record.value),
+            [1, 2],
+          );
+        }
+      });
+    });
+
     it("reports readers' offsets to a consumer group that Kafka's tools read", async () => {
       const options = fresh(3);
       await withLog(options, async (log) => {

@@ -84,6 +84,8 @@ export class KafkaLog implements Log {
   #waitWire: KafkaWire | undefined;
   /** Partition counts of the topics known to exist. */
   readonly #topics = new Map<string, number>();
+  /** State topics whose max.message.bytes this log has set (or made them with). */
+  readonly #stateLimitRaised = new Set<string>();
   /** Last stable offset per `topic/partition`. */
   readonly #ends = new Map<string, number>();
   #appending: Promise<void> = Promise.resolve();
@@ -145,6 +147,14 @@ export class KafkaLog implements Log {
     // Serialise now: the caller may change the objects once this returns.
     const packed = this.#pack(topic, records);
     const state = producerState === undefined ? undefined : Buffer.from(JSON.stringify(producerState));
+    if (state !== undefined && state.length > STATE_MAX_BYTES) {
+      return Promise.reject(
+        new Error(
+          `kafka log: a producer state of ${state.length} bytes is over the ${STATE_MAX_BYTES} bytes ` +
+            `a record of ${topic}${PRODUCER_STATE_SUFFIX} may hold`,
+        ),
+      );
+    }
     const next = this.#appending.then(() => this.#append(topic, packed, state));
     this.#appending = next.catch(() => {});
     return next;
@@ -557,14 +567,21 @@ export class KafkaLog implements Log {
   }
 
   async #ensureTopic(topic: string, partitions: number, compacted: boolean): Promise<void> {
-    if (this.#topics.has(topic)) return;
+    if (this.#topics.has(topic)) {
+      if (compacted) await this.#raiseStateLimit(topic);
+      return;
+    }
     const wire = this.#require(this.#wire);
-    await wire.createTopic(
+    const created = await wire.createTopic(
       this.#kafkaTopic(topic),
       partitions,
       this.#options.replicationFactor,
-      compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : this.#retentionEntries(),
+      compacted
+        ? [{ name: 'cleanup.policy', value: 'compact' }, STATE_MESSAGE_BYTES]
+        : this.#retentionEntries(),
     );
+    if (created && compacted) this.#stateLimitRaised.add(topic);
+    else if (compacted) await this.#raiseStateLimit(topic);
     // The topic may have existed already (made by another process): take its real partition count.
     // A new topic's metadata reaches the brokers shortly after the create answers.
     for (let attempt = 1; ; attempt++) {
@@ -573,6 +590,19 @@ export class KafkaLog implements Log {
       await new Promise((resolve) => setTimeout(resolve, 25 * attempt));
     }
     if (!this.#topics.has(topic)) this.#topics.set(topic, partitions);
+  }
+
+  /**
+   * A state topic made before its records could outgrow 1 MiB gets the higher limit, once per log. A
+   * principal without the right to alter configs keeps the old limit: a state over it then fails
+   * its append with the broker's error.
+   */
+  async #raiseStateLimit(topic: string): Promise<void> {
+    if (this.#stateLimitRaised.has(topic)) return;
+    this.#stateLimitRaised.add(topic);
+    await this.#require(this.#wire)
+      .setTopicConfigs(this.#kafkaTopic(topic), [STATE_MESSAGE_BYTES])
+      .catch(() => {});
   }
 
   #require<C>(client: C | undefined): C {
@@ -586,6 +616,16 @@ type PackedAppend =
   | { kind: 'packed'; values: Map<number, Buffer[]> }
   | { kind: 'deferred'; bytes: Buffer; partitions: (number | undefined)[] }
   | { kind: 'refused'; error: unknown };
+
+/**
+ * Largest producer state, and the `max.message.bytes` of the compacted state topics. Ingest's state
+ * holds its dedup ranges (docs/design.md, Duplicates), which outgrow the broker's default 1 MiB for a
+ * feed whose integer ids have gaps; a state record over the topic's limit would be refused on every
+ * retry and hold every later append behind it. 64 MiB stays under the broker's default
+ * socket.request.max.bytes (100 MiB).
+ */
+const STATE_MAX_BYTES = 64 * 1024 * 1024;
+const STATE_MESSAGE_BYTES = { name: 'max.message.bytes', value: String(STATE_MAX_BYTES) };
 
 /** Bytes of keys and values per send: well below a broker's default message.max.bytes (1 MiB). */
 const SEND_BYTES = 512 * 1024;

@@ -10,7 +10,15 @@
  * group). One KafkaWire is one connection per broker: a broker answers one request per connection at a
  * time, so a long-polling wait gets a wire of its own.
  */
-import { Admin, type ClusterMetadata, type ConnectionOptions, Consumer, fetchV12 } from '@platformatic/kafka';
+import {
+  Admin,
+  type ClusterMetadata,
+  ConfigResourceTypes,
+  type ConnectionOptions,
+  Consumer,
+  fetchV12,
+  IncrementalAlterConfigOperationTypes,
+} from '@platformatic/kafka';
 
 /** Kafka's READ_COMMITTED isolation level: only committed transactions, up to the last stable offset. */
 const READ_COMMITTED = 1;
@@ -125,6 +133,23 @@ export class KafkaWire {
       if (hasProtocolError(error, 'TOPIC_ALREADY_EXISTS')) return false;
       throw error;
     }
+  }
+
+  /** Sets topic configs on an existing topic (IncrementalAlterConfigs), leaving the others as they are. */
+  async setTopicConfigs(topic: string, configs: { name: string; value: string }[]): Promise<void> {
+    await this.admin().incrementalAlterConfigs({
+      resources: [
+        {
+          resourceType: ConfigResourceTypes.TOPIC,
+          resourceName: topic,
+          configs: configs.map(({ name, value }) => ({
+            name,
+            value,
+            configOperation: IncrementalAlterConfigOperationTypes.SET,
+          })),
+        },
+      ],
+    });
   }
 
   /**
