@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Dedup } from '../../ingest/dedup.ts';
 import { validateRecord } from '../../ingest/validate.ts';
 import type { FeedBatch } from '../feed.ts';
 import { SyntheticFeed, syntheticFeedSchema } from './synthetic-feed.ts';
@@ -23,32 +24,50 @@ describe('SyntheticFeed', () => {
     symbols: ['btcusdt', 'AAPL'],
   });
 
-  it('produces valid trades on the configured symbols with increasing ids', async () => {
+  it('produces valid trades on the configured symbols, each symbol numbering its own 1, 2, 3...', async () => {
     const batches = await take(new SyntheticFeed(config, []), 50);
     const values = batches.flatMap((batch) => batch.values ?? []);
     assert.ok(values.length >= 50);
-    const ids: number[] = [];
+    const ids = new Map<string, number[]>();
+    const dedup = new Dedup(Number.POSITIVE_INFINITY);
     for (const value of values) {
       const result = validateRecord(value, 'synthetic', 0);
       assert.ok(result.ok, JSON.stringify(value));
-      assert.ok(['BTCUSDT', 'AAPL'].includes(result.tick.symbol));
+      const { symbol, id, ts } = result.tick;
+      assert.ok(['BTCUSDT', 'AAPL'].includes(symbol));
       assert.ok(result.tick.side === 'buy' || result.tick.side === 'sell');
-      ids.push(Number(result.tick.id));
+      ids.set(symbol, [...(ids.get(symbol) ?? []), Number(id)]);
+      assert.equal(dedup.check('synthetic', symbol, ts, id), 'accept');
     }
-    assert.deepEqual(
-      ids,
-      ids.map((_, i) => i + 1),
-    );
+    assert.deepEqual([...ids.keys()].sort(), ['AAPL', 'BTCUSDT']);
+    for (const [symbol, list] of ids) {
+      assert.deepEqual(
+        list,
+        list.map((_, i) => i + 1),
+        symbol,
+      );
+    }
+    // What ingest remembers of them is one id range per symbol, however many trades there are.
+    assert.equal(dedup.sizes().ranges, 2);
   });
 
   it('continues the same market from a saved position', async () => {
     const first = await take(new SyntheticFeed(config, []), 10);
-    const position = first[first.length - 1]!.position as { seq: number; prices: Record<string, number> };
+    const position = first[first.length - 1]!.position as {
+      prices: Record<string, number>;
+      lastIds: Record<string, number>;
+    };
     const next = await take(new SyntheticFeed(config, []), 1, position);
     const trade = next[0]!.values![0] as { id: string; symbol: string; price: number };
-    assert.equal(trade.id, String(position.seq + 1));
+    assert.equal(trade.id, String(position.lastIds[trade.symbol]! + 1));
     // One step of a 0.04% random walk stays close to where the symbol's price was left.
     const before = position.prices[trade.symbol]!;
     assert.ok(Math.abs(trade.price / before - 1) < 0.01, `${trade.price} vs ${before}`);
+  });
+
+  it('continues above every id of a position saved before ids were per symbol', async () => {
+    const next = await take(new SyntheticFeed(config, []), 1, { seq: 500, rng: 7, prices: {} });
+    const trade = next[0]!.values![0] as { id: string };
+    assert.equal(trade.id, '501');
   });
 });

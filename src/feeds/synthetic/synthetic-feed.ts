@@ -1,8 +1,9 @@
 /**
  * `synthetic`: a believable random-walk market that works offline, the default feed of `npm start`.
  * Prices follow a geometric random walk per symbol, trade sizes are log-normal around a notional,
- * the taker side is random, and every trade gets an increasing id. The PRNG state, the prices and
- * the id counter are the feed's position, so a restart continues the same market.
+ * the taker side is random, and each symbol numbers its trades 1, 2, 3... as exchanges do (so
+ * ingest's dedup state stays one id range per symbol). The PRNG state, the prices and the id
+ * counters are the feed's position, so a restart continues the same market.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
@@ -46,9 +47,12 @@ const START_PRICES: Record<string, number> = {
 };
 
 interface SyntheticPosition {
+  /** Trades so far, all symbols. */
   seq: number;
   rng: number;
   prices: Record<string, number>;
+  /** Per symbol, the id of its last trade. */
+  lastIds: Record<string, number>;
 }
 
 const BATCH_INTERVAL_MS = 50;
@@ -83,17 +87,28 @@ export class SyntheticFeed extends SymbolListFeed implements Feed {
       const values: unknown[] = new Array(count);
       for (let i = 0; i < count; i++) values[i] = this.#nextTrade(state, random, now);
       state.rng = random.state;
-      yield { values, position: { seq: state.seq, rng: state.rng, prices: { ...state.prices } } };
+      yield {
+        values,
+        position: {
+          seq: state.seq,
+          rng: state.rng,
+          prices: { ...state.prices },
+          lastIds: { ...state.lastIds },
+        },
+      };
     }
   }
 
   #restore(position: unknown): SyntheticPosition {
     const saved = position as Partial<SyntheticPosition> | undefined;
     const prices: Record<string, number> = {};
+    const lastIds: Record<string, number> = {};
     for (const symbol of this.symbolList) {
       prices[symbol] = saved?.prices?.[symbol] ?? START_PRICES[symbol] ?? 100;
+      // A position from before per-symbol ids numbered all trades together: continue above all of them.
+      lastIds[symbol] = saved?.lastIds?.[symbol] ?? saved?.seq ?? 0;
     }
-    return { seq: saved?.seq ?? 0, rng: saved?.rng ?? this.#config.seed, prices };
+    return { seq: saved?.seq ?? 0, rng: saved?.rng ?? this.#config.seed, prices, lastIds };
   }
 
   #nextTrade(state: SyntheticPosition, random: SeededRandom, now: number): object {
@@ -104,13 +119,15 @@ export class SyntheticFeed extends SymbolListFeed implements Feed {
     const notional = 2_000 * Math.exp(0.8 * random.normal());
     const size = Number((notional / price).toPrecision(6));
     state.seq += 1;
+    const id = (state.lastIds[symbol] ?? 0) + 1;
+    state.lastIds[symbol] = id;
     return {
       source: this.defaultSource,
       symbol,
       ts: now,
       price,
       size,
-      id: String(state.seq),
+      id: String(id),
       side: random.next() < 0.5 ? 'buy' : 'sell',
     };
   }
