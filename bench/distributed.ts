@@ -11,6 +11,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createClient } from 'redis';
 import WebSocket from 'ws';
 import {
   getJson,
@@ -82,6 +83,7 @@ async function startServeAndProcessors(
   dir: string,
   count: number,
   roles: RunningRole[],
+  processArgs: string[] = [],
 ): Promise<{ serve: RunningRole & { baseUrl: string }; processors: RunningRole[] }> {
   const serve = await startServe(['--config', config, '--data-dir', join(dir, 'serve')]);
   roles.push(serve);
@@ -89,7 +91,7 @@ async function startServeAndProcessors(
   for (let n = 1; n <= count; n++) {
     const processor = await startRole(
       'process',
-      ['--config', config, '--data-dir', join(dir, `process-${n}`)],
+      ['--config', config, '--data-dir', join(dir, `process-${n}`), ...processArgs],
       'Streamlines process started',
     );
     roles.push(processor);
@@ -190,26 +192,15 @@ export async function measureDistributed(options: {
 
     const accepted = Number(stats.accepted);
     const ingestMs = ingestEndedAt === undefined ? undefined : ingestEndedAt - started;
-    const used = (pid: number | undefined) =>
-      pid === undefined ? 0 : round2((cpuAfter.byPid.get(pid) ?? 0) - (cpuBefore.byPid.get(pid) ?? 0));
-    const serversS: Record<string, number> = {};
-    for (const [pid, after] of cpuAfter.byPid) {
-      if (roles.some((role) => role.child.pid === pid)) continue;
-      const name = cpuAfter.names.get(pid) ?? String(pid);
-      serversS[name] = round2((serversS[name] ?? 0) + after - (cpuBefore.byPid.get(pid) ?? 0));
-    }
+    const cpu = windowCpu(cpuBefore, cpuAfter, roles, ingest, processors, serve);
     serverTrees.forEach(({ name }, index) => {
-      serversS[name] = round2(serversAfter[index]! - serversBefore[index]!);
+      cpu.serversS[name] = round2(serversAfter[index]! - serversBefore[index]!);
     });
-    const ingestS = used(ingest.child.pid);
-    const processS = processors.map((processor) => used(processor.child.pid));
-    const serveS = used(serve.child.pid);
     const cpuS =
-      ingestS +
-      processS.reduce((sum, value) => sum + value, 0) +
-      serveS +
-      Object.values(serversS).reduce((sum, value) => sum + value, 0);
-    const machineTotal = cpuAfter.machine.total - cpuBefore.machine.total;
+      cpu.ingestS +
+      cpu.processS.reduce((sum, value) => sum + value, 0) +
+      cpu.serveS +
+      Object.values(cpu.serversS).reduce((sum, value) => sum + value, 0);
     return {
       ticksPerSec: Math.round(accepted / (ms / 1000)),
       ms: Math.round(ms),
@@ -222,21 +213,7 @@ export async function measureDistributed(options: {
       processors: options.processors,
       partitions: options.partitions,
       cpuUsPerTick: Number(((cpuS * 1e6) / accepted).toFixed(1)),
-      cpu: {
-        ingestS,
-        processS,
-        serveS,
-        serversS,
-        machineBusyPct:
-          machineTotal > 0
-            ? Number(
-                (
-                  (100 * (machineTotal - (cpuAfter.machine.idle - cpuBefore.machine.idle))) /
-                  machineTotal
-                ).toFixed(1),
-              )
-            : Number.NaN,
-      },
+      cpu,
     };
   } finally {
     await Promise.allSettled(roles.map((role) => stopRole(role, 'SIGTERM', 5_000)));
@@ -340,53 +317,152 @@ async function cpuSample(roles: RunningRole[]): Promise<CpuSample> {
   };
 }
 
+/** CPU seconds between two samples: each role, the other descendants by name, the whole machine's busy share. */
+function windowCpu(
+  before: CpuSample,
+  after: CpuSample,
+  roles: RunningRole[],
+  ingest: RunningRole,
+  processors: RunningRole[],
+  serve: RunningRole,
+): DistributedCpu {
+  const used = (pid: number | undefined) =>
+    pid === undefined ? 0 : round2((after.byPid.get(pid) ?? 0) - (before.byPid.get(pid) ?? 0));
+  const serversS: Record<string, number> = {};
+  for (const [pid, cpuS] of after.byPid) {
+    if (roles.some((role) => role.child.pid === pid)) continue;
+    const name = after.names.get(pid) ?? String(pid);
+    serversS[name] = round2((serversS[name] ?? 0) + cpuS - (before.byPid.get(pid) ?? 0));
+  }
+  const machineTotal = after.machine.total - before.machine.total;
+  return {
+    ingestS: used(ingest.child.pid),
+    processS: processors.map((processor) => used(processor.child.pid)),
+    serveS: used(serve.child.pid),
+    serversS,
+    machineBusyPct:
+      machineTotal > 0
+        ? Number(
+            ((100 * (machineTotal - (after.machine.idle - before.machine.idle))) / machineTotal).toFixed(1),
+          )
+        : Number.NaN,
+  };
+}
+
 function round2(value: number): number {
   return Number(value.toFixed(2));
 }
 
 /**
- * Where ticks go in the WebSocket run, per second of the window, to tell a slow stage from a lossy
- * one: ticks the processors committed (serve's stats), live messages serve's hub got from Redis
- * (ticks and candles, watched or not), and deliveries it sent and dropped (a client over
- * `server.ws.maxQueuedBytes`).
+ * Where ticks go in the WebSocket run, per second of the window, stage by stage, to tell a slow stage
+ * from a lossy one: records the synthetic feed produced in ingest, entries appended to Kafka, ticks the
+ * processors committed, live messages serve's hub got from Redis (ticks and candles, watched or not),
+ * deliveries it sent and dropped (a client over `server.ws.maxQueuedBytes`), and tick messages the
+ * bench's clients read.
  */
 interface DistributedWsResult extends WsLatencyResult {
   flow: {
+    /** `streamlines_feed_messages_total` of ingest (its `--port` endpoint). */
+    producedPerSec: number;
+    /** Kafka's last stable offsets summed over the partitions (serve's `logEndOffset`; counts transaction markers and clock entries too). */
+    appendedPerSec: number;
+    /** Ticks the processors committed, and records (ticks, rejected, duplicates). */
     committedPerSec: number;
+    committedRecordsPerSec: number;
     hubPublishedPerSec: number;
     hubSentPerSec: number;
     hubDroppedPerSec: number;
+    /** Tick messages the bench's clients read (= `deliveredPerSec`). */
+    readPerSec: number;
     /**
-     * Errors serve logged on its Redis connections in the window: Redis cuts off a subscriber whose
-     * output buffer passes `client-output-buffer-limit pubsub` (a serve reading too slowly), and
-     * what was queued for it is lost.
+     * Connections Redis accepted in the window (`total_connections_received`): nothing connects in
+     * a steady run, so each one is a reconnect, as when Redis cuts off a subscriber whose output
+     * buffer passes `client-output-buffer-limit pubsub` (a serve reading too slowly), and what was
+     * queued for it is lost.
      */
-    serveRedisErrors: number;
+    redisReconnects: number;
   };
+  /**
+   * Mean latency from ingest's `receivedAt` to each stage, ms, over the window: the processors
+   * applying the tick (`streamlines_tick_processed_latency_seconds`, sampled), serve's hub handing it
+   * to the sockets (`streamlines_tick_ws_sent_latency_seconds`, sampled), the bench's clients reading it.
+   */
+  meanLatencyMs: { processed: number; hubSent: number; clientRead: number };
+  /** CPU seconds per role (and this bench process, which runs the clients) over the window. */
+  cpu: DistributedCpu & { benchS: number };
 }
 
-function countMatches(text: string, pattern: RegExp): number {
-  return text.match(pattern)?.length ?? 0;
+/** Redis's `total_connections_received`, read over a connection of its own (counted too). */
+async function redisConnectionsReceived(url: string): Promise<number> {
+  const client = createClient({ url });
+  await client.connect();
+  try {
+    const info = await client.info('stats');
+    return Number(/total_connections_received:(\d+)/.exec(info)?.[1] ?? Number.NaN);
+  } finally {
+    await client.close();
+  }
 }
 
 interface DeliveryCounters {
+  produced: number;
+  appended: number;
+  received: number;
   accepted: number;
   published: number;
   sent: number;
   dropped: number;
+  /** Sum and count of the processors' processed-latency histograms, and serve's sent-latency one. */
+  processedSum: number;
+  processedCount: number;
+  sentSum: number;
+  sentCount: number;
 }
 
-async function deliveryCounters(baseUrl: string): Promise<DeliveryCounters> {
-  const stats = (await getJson<{ accepted: number }>(baseUrl, '/api/v1/stats')).body;
-  const metrics = await (await fetch(`${baseUrl}/metrics`)).text();
-  const counter = (name: string) =>
-    Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(metrics)?.[1] ?? Number.NaN);
+/** A counter's value (summed over its series) in a Prometheus text exposition; NaN when absent. */
+function metricSum(metrics: string, name: string): number {
+  let sum = Number.NaN;
+  for (const match of metrics.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) {
+    sum = (Number.isNaN(sum) ? 0 : sum) + Number(match[1]);
+  }
+  return sum;
+}
+
+async function metricsOf(url: string): Promise<string> {
+  return (await fetch(`${url}/metrics`)).text();
+}
+
+async function deliveryCounters(
+  baseUrl: string,
+  ingestUrl: string | undefined,
+  processUrls: string[],
+): Promise<DeliveryCounters> {
+  const stats = (
+    await getJson<{ accepted: number; received: number; logEndOffset: number }>(baseUrl, '/api/v1/stats')
+  ).body;
+  const metrics = await metricsOf(baseUrl);
+  const ingest = ingestUrl === undefined ? '' : await metricsOf(ingestUrl);
+  const processors = await Promise.all(processUrls.map(metricsOf));
+  const overProcessors = (name: string) =>
+    processors.reduce((sum, text) => sum + (metricSum(text, name) || 0), 0);
   return {
+    produced: metricSum(ingest, 'streamlines_feed_messages_total'),
+    appended: stats.logEndOffset,
+    received: stats.received,
     accepted: stats.accepted,
-    published: counter('streamlines_ws_messages_published_total'),
-    sent: counter('streamlines_ws_messages_sent_total'),
-    dropped: counter('streamlines_ws_messages_dropped_total'),
+    published: metricSum(metrics, 'streamlines_ws_messages_published_total'),
+    sent: metricSum(metrics, 'streamlines_ws_messages_sent_total'),
+    dropped: metricSum(metrics, 'streamlines_ws_messages_dropped_total'),
+    processedSum: overProcessors('streamlines_tick_processed_latency_seconds_sum'),
+    processedCount: overProcessors('streamlines_tick_processed_latency_seconds_count'),
+    sentSum: metricSum(metrics, 'streamlines_tick_ws_sent_latency_seconds_sum'),
+    sentCount: metricSum(metrics, 'streamlines_tick_ws_sent_latency_seconds_count'),
   };
+}
+
+/** The address a role printed as `Streamlines ROLE metrics on URL` (it was started with `--port 0`). */
+function opsUrl(role: RunningRole): string | undefined {
+  return /metrics on (http:\/\/\S+)/.exec(role.stdout())?.[1];
 }
 
 /**
@@ -438,7 +514,13 @@ export async function measureDistributedWsLatency(options: {
         server: { ws: { maxConnectionsPerClient: symbols.length + 10 } },
       }),
     );
-    const { serve, processors } = await startServeAndProcessors(config, dir, options.processors, roles);
+    // --port 0: the processors' and ingest's /metrics, for the flow report.
+    const { serve, processors } = await startServeAndProcessors(config, dir, options.processors, roles, [
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+    ]);
     await waitForEvenShare(processors, options.partitions);
     const latencies: number[] = [];
     let measuring = false;
@@ -462,27 +544,47 @@ export async function measureDistributedWsLatency(options: {
         });
       }),
     );
-    roles.push(
-      await startRole(
-        'ingest',
-        ['--config', config, '--data-dir', join(dir, 'ingest')],
-        'Streamlines ingest started',
-      ),
+    const ingest = await startRole(
+      'ingest',
+      ['--config', config, '--data-dir', join(dir, 'ingest'), '--port', '0', '--host', '127.0.0.1'],
+      'Streamlines ingest started',
     );
+    roles.push(ingest);
     await sleep(options.warmupMs);
-    const flowBefore = await deliveryCounters(serve.baseUrl);
-    const redisErrorsBefore = countMatches(serve.stderr(), /Redis failed/g);
+    const ingestUrl = opsUrl(ingest);
+    const processUrls = processors.map(opsUrl).filter((url) => url !== undefined);
+    const redisConnectionsBefore = await redisConnectionsReceived(redis.url);
+    const serverTrees = await countedServers({ kafka, postgres, redis });
+    // Reading /proc takes a while: the CPU samples enclose the window, the counters sit right at its ends.
+    const cpuBefore = await cpuSample(roles);
+    const serversBefore = await Promise.all(serverTrees.map(({ pid }) => treeCpuSeconds(pid)));
+    const benchBefore = process.cpuUsage();
+    const flowBefore = await deliveryCounters(serve.baseUrl, ingestUrl, processUrls);
     measuring = true;
     const started = performance.now();
     await sleep(options.measureMs);
     measuring = false;
     const windowMs = performance.now() - started;
-    const flowAfter = await deliveryCounters(serve.baseUrl);
-    if (latencies.length === 0) throw new Error('no tick reached the WebSocket clients through serve');
+    const flowAfter = await deliveryCounters(serve.baseUrl, ingestUrl, processUrls);
+    const benchUsage = process.cpuUsage(benchBefore);
+    const cpuAfter = await cpuSample(roles);
+    const serversAfter = await Promise.all(serverTrees.map(({ pid }) => treeCpuSeconds(pid)));
+    if (latencies.length === 0) {
+      throw new Error(
+        `no tick reached the WebSocket clients through serve; counters before ${JSON.stringify(flowBefore)}, after ${JSON.stringify(flowAfter)}`,
+      );
+    }
     const samples = latencies.length;
+    const clientSum = latencies.reduce((sum, value) => sum + value, 0);
     latencies.sort((a, b) => a - b);
-    const perSecond = (key: keyof DeliveryCounters) =>
-      Math.round((flowAfter[key] - flowBefore[key]) / (windowMs / 1000));
+    const delta = (key: keyof DeliveryCounters) => flowAfter[key] - flowBefore[key];
+    const perSecond = (key: keyof DeliveryCounters) => Math.round(delta(key) / (windowMs / 1000));
+    const meanMs = (sum: keyof DeliveryCounters, count: keyof DeliveryCounters) =>
+      Number(((1000 * delta(sum)) / delta(count)).toFixed(1));
+    const cpu = windowCpu(cpuBefore, cpuAfter, roles, ingest, processors, serve);
+    serverTrees.forEach(({ name }, index) => {
+      cpu.serversS[name] = round2(serversAfter[index]! - serversBefore[index]!);
+    });
     return {
       p50Ms: quantile(latencies, 0.5),
       p99Ms: quantile(latencies, 0.99),
@@ -490,11 +592,24 @@ export async function measureDistributedWsLatency(options: {
       samples,
       deliveredPerSec: Math.round(samples / (windowMs / 1000)),
       flow: {
+        producedPerSec: perSecond('produced'),
+        appendedPerSec: perSecond('appended'),
         committedPerSec: perSecond('accepted'),
+        committedRecordsPerSec: perSecond('received'),
         hubPublishedPerSec: perSecond('published'),
         hubSentPerSec: perSecond('sent'),
         hubDroppedPerSec: perSecond('dropped'),
-        serveRedisErrors: countMatches(serve.stderr(), /Redis failed/g) - redisErrorsBefore,
+        readPerSec: Math.round(samples / (windowMs / 1000)),
+        redisReconnects: (await redisConnectionsReceived(redis.url)) - redisConnectionsBefore - 1,
+      },
+      meanLatencyMs: {
+        processed: meanMs('processedSum', 'processedCount'),
+        hubSent: meanMs('sentSum', 'sentCount'),
+        clientRead: Number((clientSum / samples).toFixed(1)),
+      },
+      cpu: {
+        ...cpu,
+        benchS: round2((benchUsage.user + benchUsage.system) / 1e6),
       },
     };
   } finally {
