@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { testCandle } from '../../test/support/records.ts';
 import { parseConfig } from '../config/load.ts';
 import { cacheConfigSchema } from '../config/schema.ts';
 import { latestTick } from './conformance.ts';
@@ -84,6 +85,59 @@ describe('createLivePublisher', () => {
     assert.deepEqual(writes, [2], 'one write of two symbols for the batch');
     assert.deepEqual(await cache.latest.get('AAA'), latestTick('AAA', 3));
     assert.equal(publisher.cacheErrors, 0);
+    await closeCache(cache);
+  });
+
+  it('holds forming candles to one update per window and interval; finals, ticks and alerts go at once', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+    const cache = createCache(cacheConfigSchema.parse({ type: 'memory' }));
+    await openCache(cache);
+    const heard: string[] = [];
+    await cache.bus.subscribe((channel, data) => {
+      const candle = data as { ts: number; close: number; final: boolean };
+      heard.push(
+        channel.startsWith('candles:')
+          ? `${channel} ${candle.ts} ${candle.close}${candle.final ? ' final' : ''}`
+          : channel,
+      );
+    });
+    const publisher = createLivePublisher(cache, { formingIntervalMs: 250 });
+    const forming = (ts: number, close: number) => testCandle(ts, { close, final: false });
+    const channel = 'candles:BTCUSDT:1m';
+
+    publisher.publish(channel, forming(0, 1)); // the window's first update: at once
+    publisher.publish(channel, forming(0, 2)); // held...
+    publisher.publish('ticks:BTCUSDT', { ...latestTick('BTCUSDT', 2), id: null, late: false });
+    publisher.publish(channel, forming(60_000, 10)); // another window of the channel: its own first update
+    publisher.publish(channel, forming(0, 3)); // ...replaced by the newest state
+    publisher.publish('alerts', { kind: 'price_above' });
+    assert.deepEqual(heard, [`${channel} 0 1`, 'ticks:BTCUSDT', `${channel} 60000 10`, 'alerts']);
+
+    t.mock.timers.tick(250);
+    assert.deepEqual(heard.slice(4), [`${channel} 0 3`], 'only the newest held state, after the interval');
+
+    publisher.publish(channel, forming(0, 4)); // held: the window was updated less than 250 ms ago
+    publisher.publish(channel, testCandle(0, { close: 5, final: true })); // goes at once, and replaces it
+    publisher.publish(channel, forming(60_000, 11)); // held
+    t.mock.timers.tick(250);
+    assert.deepEqual(heard.slice(5), [`${channel} 0 5 final`, `${channel} 60000 11`]);
+
+    publisher.publish(channel, forming(60_000, 12)); // 250 ms after the last update: at once
+    publisher.publish(channel, forming(60_000, 13)); // held until flushed
+    await publisher.flushed();
+    assert.deepEqual(heard.slice(7), [`${channel} 60000 12`, `${channel} 60000 13`]);
+    await closeCache(cache);
+  });
+
+  it('holds nothing back with formingIntervalMs 0', async () => {
+    const cache = createCache(cacheConfigSchema.parse({ type: 'memory' }));
+    await openCache(cache);
+    const closes: number[] = [];
+    await cache.bus.subscribe((_channel, data) => closes.push((data as { close: number }).close));
+    const publisher = createLivePublisher(cache, { formingIntervalMs: 0 });
+    for (const close of [1, 2, 3])
+      publisher.publish('candles:BTCUSDT:1m', testCandle(0, { close, final: false }));
+    assert.deepEqual(closes, [1, 2, 3]);
     await closeCache(cache);
   });
 });
