@@ -9,7 +9,11 @@
  * (processing, publishing, receiving and fanning out together; the memory store costs next to
  * nothing), the bus messages and Redis bytes per tick, and the latency from append to the hub.
  *
- *   npx node bench/live-bus.ts [ticksPerSecond] [seconds]
+ * With `postgres`, the runner commits to a PostgreSQL store (test/support's server, a fresh schema)
+ * instead of the memory store, on the same thread as the live path, as a `process` role does: the
+ * difference in the latency's tail is what those commits cost the live stream.
+ *
+ *   npx node bench/live-bus.ts [ticksPerSecond] [seconds] [memory|postgres]
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
@@ -23,6 +27,8 @@ import { DEFAULT_ANOMALY } from '../src/process/anomaly.ts';
 import { ProcessRunner } from '../src/process/process-runner.ts';
 import { WsHub } from '../src/serve/ws/ws-hub.ts';
 import { MemoryStore } from '../src/store/memory/memory-store.ts';
+import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
+import { createTestSchema, findOrStartPostgres } from '../test/support/postgres.ts';
 import { findOrStartRedis } from '../test/support/redis.ts';
 import { SYMBOLS } from './micro.ts';
 import { quantile } from './util.ts';
@@ -54,9 +60,16 @@ async function redisNetBytes(url: string): Promise<{ input: number; output: numb
   }
 }
 
-export async function measureLiveBus(ticksPerSecond: number, seconds: number): Promise<LiveBusResult> {
+export async function measureLiveBus(
+  ticksPerSecond: number,
+  seconds: number,
+  storeType: 'memory' | 'postgres' = 'memory',
+): Promise<LiveBusResult> {
   const redis = await findOrStartRedis();
   if ('skip' in redis) throw new Error(redis.skip);
+  const postgres = storeType === 'postgres' ? await findOrStartPostgres() : undefined;
+  if (postgres !== undefined && 'skip' in postgres) throw new Error(postgres.skip);
+  const schema = postgres === undefined ? undefined : await createTestSchema(postgres.url);
   const config = cacheConfigSchema.parse({
     type: 'redis',
     url: redis.url,
@@ -67,7 +80,10 @@ export async function measureLiveBus(ticksPerSecond: number, seconds: number): P
   await openCache(processSide);
   await openCache(serveSide);
   const log = new MemoryLog();
-  const store = new MemoryStore();
+  const store =
+    postgres === undefined || schema === undefined
+      ? new MemoryStore()
+      : new PostgresStore({ url: postgres.url, schema: schema.schema });
   await log.open();
   await store.open();
   const publisher = createLivePublisher(processSide);
@@ -178,6 +194,8 @@ export async function measureLiveBus(ticksPerSecond: number, seconds: number): P
   await closeCache(serveSide);
   await log.close();
   await store.close();
+  await schema?.drop();
+  await postgres?.stop();
   await redis.stop();
   latencies.sort((a, b) => a - b);
   const perTick = (value: number) => Number((value / appended).toFixed(2));
@@ -194,7 +212,11 @@ export async function measureLiveBus(ticksPerSecond: number, seconds: number): P
 }
 
 if (import.meta.main) {
-  const [ticksPerSecond = 20_000, seconds = 10] = process.argv.slice(2).map(Number);
-  const result = await measureLiveBus(ticksPerSecond, seconds);
+  const [ticksPerSecond = 20_000, seconds = 10] = process.argv.slice(2, 4).map(Number);
+  const result = await measureLiveBus(
+    ticksPerSecond,
+    seconds,
+    process.argv[4] === 'postgres' ? 'postgres' : 'memory',
+  );
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }
