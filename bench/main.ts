@@ -241,6 +241,13 @@ try {
       result.distributedWsLatencyP50Ms = distributedWs.p50Ms;
       result.distributedWsLatencyP99Ms = distributedWs.p99Ms;
       result.distributedWsDeliveredPerSec = distributedWs.deliveredPerSec;
+      // Where the ticks went and where the time went: what explains the latency on a quiet run.
+      result.distributedWsFlow = {
+        ...distributedWs.flow,
+        meanLatencyMs: distributedWs.meanLatencyMs,
+        over50MsPct: distributedWs.over50MsPct,
+        cpu: distributedWs.cpu,
+      };
       table.push(['distributed: tick -> WebSocket p99 (Redis, serve)', ms(distributedWs.p99Ms), '']);
     }
   } else
