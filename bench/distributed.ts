@@ -11,7 +11,6 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createClient } from 'redis';
 import WebSocket from 'ws';
 import {
   getJson,
@@ -28,7 +27,7 @@ import { findOrStartRedis, type TestRedis } from '../test/support/redis.ts';
 import type { WsLatencyResult } from './cli-stages.ts';
 import { SYMBOLS } from './micro.ts';
 import { listenerPid, portOf, processStats, processTree, treeCpuSeconds } from './server-cpu.ts';
-import { quantile } from './util.ts';
+import { quantile, redisStats } from './util.ts';
 
 /** Ingest prints this (polled every 500 ms) once every feed's end entry is in Kafka, not in its disk buffer. */
 const INGEST_ENDED = 'every feed has ended and is in the log';
@@ -396,18 +395,6 @@ interface DistributedWsResult extends WsLatencyResult {
   cpu: DistributedCpu & { benchS: number };
 }
 
-/** Redis's `total_connections_received`, read over a connection of its own (counted too). */
-async function redisConnectionsReceived(url: string): Promise<number> {
-  const client = createClient({ url });
-  await client.connect();
-  try {
-    const info = await client.info('stats');
-    return Number(/total_connections_received:(\d+)/.exec(info)?.[1] ?? Number.NaN);
-  } finally {
-    await client.close();
-  }
-}
-
 interface DeliveryCounters {
   produced: number;
   spooled: number;
@@ -567,7 +554,7 @@ export async function measureDistributedWsLatency(options: {
     await sleep(options.warmupMs);
     const ingestUrl = opsUrl(ingest);
     const processUrls = processors.map(opsUrl).filter((url) => url !== undefined);
-    const redisConnectionsBefore = await redisConnectionsReceived(redis.url);
+    const redisConnectionsBefore = (await redisStats(redis.url)).total_connections_received!;
     const serverTrees = await countedServers({ kafka, postgres, redis });
     // Reading /proc takes a while: the CPU samples enclose the window, the counters sit right at its ends.
     const cpuBefore = await cpuSample(roles);
@@ -613,7 +600,9 @@ export async function measureDistributedWsLatency(options: {
         hubSentPerSec: perSecond('sent'),
         hubDroppedPerSec: perSecond('dropped'),
         readPerSec: Math.round(samples / (windowMs / 1000)),
-        redisReconnects: (await redisConnectionsReceived(redis.url)) - redisConnectionsBefore - 1,
+        // Less the connection that read the counter afterwards.
+        redisReconnects:
+          (await redisStats(redis.url)).total_connections_received! - redisConnectionsBefore - 1,
       },
       over50MsPct: {
         processed: overPct('processedFast', 'processedCount'),
@@ -641,14 +630,14 @@ export async function measureDistributedWsLatency(options: {
 
 if (import.meta.main) {
   if (process.argv[2] === 'ws') {
-    // npx node bench/distributed.ts ws [ticksPerSecond] [symbols]
-    const [ticksPerSecond = 20_000, symbols = 100] = process.argv.slice(3).map(Number);
+    // npx node bench/distributed.ts ws [ticksPerSecond] [symbols] [warmupSeconds]
+    const [ticksPerSecond = 20_000, symbols = 100, warmupSeconds = 5] = process.argv.slice(3).map(Number);
     const result = await measureDistributedWsLatency({
       ticksPerSecond,
       symbols,
       processors: 2,
       partitions: 3,
-      warmupMs: 5_000,
+      warmupMs: warmupSeconds * 1_000,
       measureMs: 15_000,
     });
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

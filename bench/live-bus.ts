@@ -16,7 +16,6 @@
  *   npx node bench/live-bus.ts [ticksPerSecond] [seconds] [memory|postgres]
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createClient } from 'redis';
 import { createLivePublisher } from '../src/cache/live-publisher.ts';
 import { closeCache, createCache, openCache } from '../src/cache/registry.ts';
 import { RemotePipelineView } from '../src/cache/remote-pipeline-view.ts';
@@ -31,7 +30,7 @@ import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { createTestSchema, findOrStartPostgres } from '../test/support/postgres.ts';
 import { findOrStartRedis } from '../test/support/redis.ts';
 import { SYMBOLS } from './micro.ts';
-import { quantile } from './util.ts';
+import { quantile, redisStats } from './util.ts';
 
 const APPEND_EVERY_MS = 50;
 const WARMUP_MS = 2_000;
@@ -46,18 +45,6 @@ export interface LiveBusResult {
   /** Append to the memory log → the hub handing the tick to its client, ms. */
   p50Ms: number;
   p99Ms: number;
-}
-
-async function redisNetBytes(url: string): Promise<{ input: number; output: number }> {
-  const client = createClient({ url });
-  await client.connect();
-  try {
-    const info = await client.info('stats');
-    const field = (name: string) => Number(new RegExp(`${name}:(\\d+)`).exec(info)?.[1] ?? Number.NaN);
-    return { input: field('total_net_input_bytes'), output: field('total_net_output_bytes') };
-  } finally {
-    await client.close();
-  }
 }
 
 export async function measureLiveBus(
@@ -175,7 +162,7 @@ export async function measureLiveBus(
   })();
 
   await sleep(WARMUP_MS);
-  const redisBefore = await redisNetBytes(redis.url);
+  const redisBefore = await redisStats(redis.url);
   const publishedBefore = hub.stats().published;
   const cpuBefore = process.cpuUsage();
   measuring = true;
@@ -183,7 +170,7 @@ export async function measureLiveBus(
   measuring = false;
   const cpu = process.cpuUsage(cpuBefore);
   const published = hub.stats().published - publishedBefore;
-  const redisAfter = await redisNetBytes(redis.url);
+  const redisAfter = await redisStats(redis.url);
   stop.abort();
   await feed;
   await running;
@@ -204,8 +191,8 @@ export async function measureLiveBus(
     cpuUsPerTick: perTick(cpu.user + cpu.system),
     busMessagesPerTick: perTick(published),
     // Two INFO connections' own bytes are in these too: a few KB against megabytes.
-    redisInBytesPerTick: perTick(redisAfter.input - redisBefore.input),
-    redisOutBytesPerTick: perTick(redisAfter.output - redisBefore.output),
+    redisInBytesPerTick: perTick(redisAfter.total_net_input_bytes! - redisBefore.total_net_input_bytes!),
+    redisOutBytesPerTick: perTick(redisAfter.total_net_output_bytes! - redisBefore.total_net_output_bytes!),
     p50Ms: quantile(latencies, 0.5),
     p99Ms: quantile(latencies, 0.99),
   };

@@ -2,6 +2,7 @@
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
+import { createClient } from 'redis';
 
 /** Value at quantile `q` (0..1) of an ascending array: the nearest rank at or below. */
 export function quantile(sorted: readonly number[], q: number): number {
@@ -128,4 +129,22 @@ export async function duBytes(dir: string, skip: readonly string[] = []): Promis
     }
   }
   return total;
+}
+
+/**
+ * The counters of Redis's `INFO stats` (`total_connections_received`, `total_net_input_bytes`...),
+ * read over a connection of its own, which the connection counter includes.
+ */
+export async function redisStats(url: string): Promise<Record<string, number>> {
+  const client = createClient({ url });
+  await client.connect();
+  try {
+    const stats: Record<string, number> = {};
+    for (const [, name, value] of (await client.info('stats')).matchAll(/^(\w+):(\d+)\r?$/gm)) {
+      stats[name!] = Number(value);
+    }
+    return stats;
+  } finally {
+    await client.close();
+  }
 }
