@@ -99,26 +99,51 @@ async function startServeAndProcessors(
   return { serve, processors };
 }
 
-/** Ticks/s through the distributed roles, or why it was not measured (a missing server never fails the bench). */
-export async function measureDistributed(options: {
-  lines: number;
-  processors: number;
-  partitions: number;
-}): Promise<DistributedResult | { skip: string }> {
-  const settled = await Promise.allSettled([findOrStartKafka(), findOrStartPostgres(), findOrStartRedis()]);
+/** The three servers of a distributed run, and how to stop those this call started. */
+interface DistributedServers {
+  kafka: TestKafka;
+  postgres: TestPostgres;
+  redis: TestRedis;
+  stop: () => Promise<unknown>;
+}
+
+/**
+ * Finds or starts Kafka, PostgreSQL and Redis; `kafka`, when given, is used and left running. A
+ * missing server never fails the bench: the answer is why it was skipped, with the others stopped.
+ */
+async function distributedServers(kafka?: TestKafka): Promise<DistributedServers | { skip: string }> {
+  const settled = await Promise.allSettled([
+    kafka === undefined ? findOrStartKafka() : { ...kafka, stop: async () => {} },
+    findOrStartPostgres(),
+    findOrStartRedis(),
+  ]);
   const servers = settled.map((result) =>
     result.status === 'fulfilled'
       ? result.value
       : // In CI the helpers throw rather than skip; a bench reports the gap instead of failing.
         { skip: result.reason instanceof Error ? result.reason.message : String(result.reason) },
   ) as [Found<TestKafka>, Found<TestPostgres>, Found<TestRedis>];
-  const stopServers = () =>
+  const stop = () =>
     Promise.allSettled(servers.map((server) => ('stop' in server ? server.stop() : undefined)));
-  const [kafka, postgres, redis] = servers;
-  if ('skip' in kafka || 'skip' in postgres || 'skip' in redis) {
-    await stopServers();
+  const [foundKafka, postgres, redis] = servers;
+  if ('skip' in foundKafka || 'skip' in postgres || 'skip' in redis) {
+    await stop();
     return { skip: servers.flatMap((server) => ('skip' in server ? [server.skip] : [])).join('; ') };
   }
+  return { kafka: foundKafka, postgres, redis, stop };
+}
+
+/** Ticks/s through the distributed roles, or why it was not measured (a missing server never fails the bench). */
+export async function measureDistributed(options: {
+  lines: number;
+  processors: number;
+  partitions: number;
+  /** A broker to use (and leave running), e.g. one shared with the WebSocket stage; else one is found or started. */
+  kafka?: TestKafka;
+}): Promise<DistributedResult | { skip: string }> {
+  const servers = await distributedServers(options.kafka);
+  if ('skip' in servers) return servers;
+  const { kafka, postgres, redis, stop: stopServers } = servers;
 
   const dir = await mkdtemp(join(tmpdir(), 'streamlines-bench-distributed-'));
   const roles: RunningRole[] = [];
@@ -479,20 +504,12 @@ export async function measureDistributedWsLatency(options: {
   partitions: number;
   warmupMs: number;
   measureMs: number;
+  /** A broker to use (and leave running); else one is found or started. */
+  kafka?: TestKafka;
 }): Promise<DistributedWsResult | { skip: string }> {
-  const settled = await Promise.allSettled([findOrStartKafka(), findOrStartPostgres(), findOrStartRedis()]);
-  const servers = settled.map((result) =>
-    result.status === 'fulfilled'
-      ? result.value
-      : { skip: result.reason instanceof Error ? result.reason.message : String(result.reason) },
-  ) as [Found<TestKafka>, Found<TestPostgres>, Found<TestRedis>];
-  const stopServers = () =>
-    Promise.allSettled(servers.map((server) => ('stop' in server ? server.stop() : undefined)));
-  const [kafka, postgres, redis] = servers;
-  if ('skip' in kafka || 'skip' in postgres || 'skip' in redis) {
-    await stopServers();
-    return { skip: servers.flatMap((server) => ('skip' in server ? [server.skip] : [])).join('; ') };
-  }
+  const servers = await distributedServers(options.kafka);
+  if ('skip' in servers) return servers;
+  const { kafka, postgres, redis, stop: stopServers } = servers;
   const dir = await mkdtemp(join(tmpdir(), 'streamlines-bench-distributed-ws-'));
   const roles: RunningRole[] = [];
   const clients: WebSocket[] = [];

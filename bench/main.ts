@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeReplay } from '../test/support/generate-ticks.ts';
+import { findOrStartKafka, type TestKafka } from '../test/support/kafka.ts';
 import { measureIdleCpu, measurePipeline, measureWsLatency } from './cli-stages.ts';
 import { measureDistributed, measureDistributedWsLatency } from './distributed.ts';
 import { measureKafka } from './kafka.ts';
@@ -95,6 +96,8 @@ const skipped: Record<string, string> = {};
 const machine = machineInfo();
 const dir = await mkdtemp(join(tmpdir(), 'streamlines-bench-'));
 const startedAt = performance.now();
+/** One broker for both distributed stages (set below), stopped at the end whatever happens. */
+let sharedKafka: TestKafka | undefined;
 try {
   const replay = join(dir, 'ticks.ndjson');
   say(`generating ${thousands(ticks)} ticks over ${SYMBOLS.length} symbols...`);
@@ -189,6 +192,11 @@ try {
   await rm(replay, { force: true });
 
   if (size.distributed) {
+    // The WebSocket stage then runs on a broker the replay has warmed, as a deployed one is (a JVM
+    // started for it is still compiling during the measurement). Without one (in CI the helper
+    // throws) each stage finds its own or reports the skip.
+    const broker = await findOrStartKafka().catch(() => undefined);
+    sharedKafka = broker === undefined || 'skip' in broker ? undefined : broker;
     say(
       `distributed: ingest -> Kafka -> 2 process -> PostgreSQL -> serve, ${thousands(size.distributedTicks)} ticks...`,
     );
@@ -196,6 +204,7 @@ try {
       lines: size.distributedTicks,
       processors: 2,
       partitions: 3,
+      kafka: sharedKafka,
     });
     if ('skip' in distributed) skipped.distributed = distributed.skip;
     else {
@@ -235,6 +244,7 @@ try {
       partitions: 3,
       warmupMs: size.wsWarmupMs,
       measureMs: size.wsMeasureMs,
+      kafka: sharedKafka,
     });
     if ('skip' in distributedWs) skipped.distributedWs = distributedWs.skip;
     else {
@@ -312,6 +322,7 @@ try {
   ]);
   table.push(['REST a day of 1m candles (1,440)', `p50 ${ms(rest.dayP50Ms)}, p99 ${ms(rest.dayP99Ms)}`, '']);
 } finally {
+  await sharedKafka?.stop();
   await rm(dir, { recursive: true, force: true });
 }
 
