@@ -379,7 +379,7 @@ function round2(value: number): number {
 
 /**
  * Where ticks go in the WebSocket run, per second of the window, stage by stage, to tell a slow stage
- * from a lossy one: records the synthetic feed produced in ingest, entries appended to Kafka, ticks the
+ * from a lossy one: records the synthetic feed produced in ingest, Kafka records appended, ticks the
  * processors committed, live messages serve's hub got from Redis (ticks and candles, watched or not),
  * deliveries it sent and dropped (a client over `server.ws.maxQueuedBytes`), and tick messages the
  * bench's clients read.
@@ -390,8 +390,12 @@ interface DistributedWsResult extends WsLatencyResult {
     producedPerSec: number;
     /** Ingest's appends that went to its disk buffer (Kafka failed or took over 30 s), in the window: not per second. */
     spooledAppends: number;
-    /** Kafka's last stable offsets summed over the partitions (serve's `logEndOffset`; counts transaction markers and clock entries too). */
-    appendedPerSec: number;
+    /**
+     * Kafka records appended (serve's `logEndOffset`, summed over the partitions): one per append and
+     * partition since entries are packed (docs/kafka.md), transaction markers included. 0 while
+     * ingest's appends are stuck.
+     */
+    kafkaRecordsPerSec: number;
     /** Ticks the processors committed, and records (ticks, rejected, duplicates). */
     committedPerSec: number;
     committedRecordsPerSec: number;
@@ -423,7 +427,7 @@ interface DistributedWsResult extends WsLatencyResult {
 interface DeliveryCounters {
   produced: number;
   spooled: number;
-  appended: number;
+  kafkaRecords: number;
   received: number;
   accepted: number;
   published: number;
@@ -471,7 +475,7 @@ async function deliveryCounters(
   return {
     produced: metricSum(ingest, 'streamlines_feed_messages_total'),
     spooled: metricSum(ingest, 'streamlines_ingest_spooled_appends_total'),
-    appended: stats.logEndOffset,
+    kafkaRecords: stats.logEndOffset,
     received: stats.received,
     accepted: stats.accepted,
     published: metricSum(metrics, 'streamlines_ws_messages_published_total'),
@@ -610,7 +614,7 @@ export async function measureDistributedWsLatency(options: {
       flow: {
         producedPerSec: perSecond('produced'),
         spooledAppends: delta('spooled'),
-        appendedPerSec: perSecond('appended'),
+        kafkaRecordsPerSec: perSecond('kafkaRecords'),
         committedPerSec: perSecond('accepted'),
         committedRecordsPerSec: perSecond('received'),
         hubPublishedPerSec: perSecond('published'),
