@@ -5,12 +5,21 @@
  * tick that was most of the store's garbage and a sixth of the main thread (docs/engine.md).
  */
 
-import { BIGINT, BOOLEAN, DOUBLE, DuckDBDataChunk, type DuckDBType, VARCHAR } from '@duckdb/node-api';
+import {
+  BIGINT,
+  BOOLEAN,
+  DOUBLE,
+  DuckDBDataChunk,
+  type DuckDBType,
+  INTEGER,
+  VARCHAR,
+} from '@duckdb/node-api';
 import duckdb from '@duckdb/node-bindings';
 
 /** A column of a bulk-appended table: its kind and how to read it off a record (null/undefined = NULL). */
 export type Column<T> =
   | { kind: 'bigint'; value: (record: T) => number | null | undefined }
+  | { kind: 'integer'; value: (record: T) => number | null | undefined }
   | { kind: 'double'; value: (record: T) => number | null | undefined }
   | { kind: 'boolean'; value: (record: T) => boolean | null | undefined }
   | { kind: 'varchar'; value: (record: T) => string | null | undefined };
@@ -20,6 +29,7 @@ export const CHUNK_ROWS = 2048;
 
 const TYPES: Record<Column<unknown>['kind'], DuckDBType> = {
   bigint: BIGINT,
+  integer: INTEGER,
   double: DOUBLE,
   boolean: BOOLEAN,
   varchar: VARCHAR,
@@ -92,6 +102,19 @@ function fillVector<T>(
         scratchInt32s[row * 2 + 1] = high;
       }
       duckdb.copy_data_to_vector(vector, 0, scratch, 0, rowCount * 8);
+      break;
+    }
+    case 'integer': {
+      for (let row = 0; row < rowCount; row++) {
+        const value = column.value(records[offset + row]!);
+        if (value === null || value === undefined) {
+          markNull(row);
+          continue;
+        }
+        if ((value | 0) !== value) throw new RangeError(`${value} is not an integer an INTEGER can hold`);
+        scratchInt32s[row] = value;
+      }
+      duckdb.copy_data_to_vector(vector, 0, scratch, 0, rowCount * 4);
       break;
     }
     case 'boolean': {
