@@ -5,10 +5,11 @@
  * Run: `npx node bench/duckdb-store.ts [batches] [ticksPerBatch]` (default 100 batches of 5 000).
  *
  * `npx node bench/duckdb-store.ts --symbol-ids [transactions] [rowsPerTransaction]` measures instead
- * what dictionary-encoded symbols would save (issue 13): the tick and candle rows of the store's own
- * columns appended as it appends them, against the same rows with symbol, source, side and interval
- * as integer ids (looked up per row in a Map, as a store would), CPU per row on the main thread and
- * on DuckDB's threads, alternating the two layouts on fresh files.
+ * what dictionary-encoded symbols save (issue 13): the tick and candle rows of the store's own
+ * columns (symbol, source, side and interval as INTEGER ids from its TextIds) appended as it
+ * appends them, against the same rows with those columns as VARCHAR (the layout before schema
+ * version 4), CPU per row on the main thread and on DuckDB's threads, alternating the two layouts
+ * on fresh files.
  */
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
@@ -16,7 +17,7 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { Candle, ProcessedTick } from '../src/core/records.ts';
 import { buildChunks, type Column } from '../src/store/duckdb/chunk-builder.ts';
-import { CANDLE_COLUMNS, DuckDbStore, TICK_COLUMNS } from '../src/store/duckdb/duckdb-store.ts';
+import { candleColumns, DuckDbStore, TextIds, tickColumns } from '../src/store/duckdb/duckdb-store.ts';
 import type { StoreBatch } from '../src/store/store.ts';
 import { benchTickBatch, BENCH_T0 as T0 } from './tick-batch.ts';
 import { quantile } from './util.ts';
@@ -131,31 +132,15 @@ async function benchCandleReads(file: string): Promise<void> {
   await store.close();
 }
 
-/** A dictionary of low-cardinality strings: the id of each, assigned on first sight. */
-class Ids {
-  readonly #ids = new Map<string, number>();
-
-  of(value: string | undefined): number | undefined {
-    if (value === undefined) return undefined;
-    let id = this.#ids.get(value);
-    if (id === undefined) {
-      id = this.#ids.size;
-      this.#ids.set(value, id);
-    }
-    return id;
-  }
-}
-
-/** The store's columns with the named VARCHAR columns replaced by BIGINT ids from `ids`. */
-function withIds<T>(
+/** The store's columns with the named id columns replaced by the VARCHAR text they encode. */
+function withText<T>(
   columns: readonly Column<T>[],
   names: readonly string[],
-  idColumns: Record<string, (record: T) => string | undefined>,
-  ids: Ids,
+  textColumns: Record<string, (record: T) => string | undefined>,
 ): Column<T>[] {
   return columns.map((column, i) => {
-    const read = idColumns[names[i]!];
-    return read === undefined ? column : { kind: 'bigint', value: (record: T) => ids.of(read(record)) };
+    const read = textColumns[names[i]!];
+    return read === undefined ? column : { kind: 'varchar', value: read };
   });
 }
 
@@ -218,7 +203,7 @@ async function appendLayout(
 ): Promise<LayoutCost> {
   const instance = await DuckDBInstance.create(file, { memory_limit: '512MB' });
   const connection = await instance.connect();
-  const text = ids ? 'BIGINT' : 'VARCHAR';
+  const text = ids ? 'INTEGER' : 'VARCHAR';
   await connection.run(`
     CREATE TABLE ticks (seq BIGINT NOT NULL, source ${text} NOT NULL, symbol ${text} NOT NULL, ts BIGINT NOT NULL,
       price DOUBLE NOT NULL, size DOUBLE NOT NULL, id VARCHAR, side ${text}, received_at BIGINT NOT NULL,
@@ -227,23 +212,20 @@ async function appendLayout(
       open DOUBLE NOT NULL, high DOUBLE NOT NULL, low DOUBLE NOT NULL, close DOUBLE NOT NULL,
       volume DOUBLE NOT NULL, trades BIGINT NOT NULL, vwap DOUBLE);
   `);
-  const dictionary = new Ids();
-  const tickColumns = ids
-    ? withIds(
-        TICK_COLUMNS,
-        TICK_NAMES,
-        { source: (t) => t.source, symbol: (t) => t.symbol, side: (t) => t.side },
-        dictionary,
-      )
-    : TICK_COLUMNS;
-  const candleColumns = ids
-    ? withIds(
-        CANDLE_COLUMNS,
-        CANDLE_NAMES,
-        { symbol: (c) => c.symbol, interval: (c) => c.interval },
-        dictionary,
-      )
-    : CANDLE_COLUMNS;
+  const dictionary = new TextIds();
+  const tickColumnsOfLayout = ids
+    ? tickColumns(dictionary)
+    : withText<ProcessedTick>(tickColumns(dictionary), TICK_NAMES, {
+        source: (t) => t.source,
+        symbol: (t) => t.symbol,
+        side: (t) => t.side,
+      });
+  const candleColumnsOfLayout = ids
+    ? candleColumns(dictionary)
+    : withText<Candle>(candleColumns(dictionary), CANDLE_NAMES, {
+        symbol: (c) => c.symbol,
+        interval: (c) => c.interval,
+      });
   const tickAppender = await connection.createAppender('ticks');
   const candleAppender = await connection.createAppender('candles');
   const inputs = Array.from({ length: transactions + 1 }, (_, t) => ({
@@ -261,8 +243,8 @@ async function appendLayout(
       allBefore = process.cpuUsage();
     }
     const buildBefore = process.threadCpuUsage();
-    const tickChunks = buildChunks(tickColumns, inputs[t]!.ticks);
-    const candleChunks = buildChunks(candleColumns, inputs[t]!.candles);
+    const tickChunks = buildChunks(tickColumnsOfLayout, inputs[t]!.ticks);
+    const candleChunks = buildChunks(candleColumnsOfLayout, inputs[t]!.candles);
     const built = process.threadCpuUsage(buildBefore);
     buildUs += built.user + built.system;
     await connection.run('BEGIN TRANSACTION');

@@ -58,22 +58,26 @@ try {
   await lake.store.open();
   const connection = await hot.connect();
   log(`making ${ticks.toLocaleString()} ticks over ${SYMBOLS} symbols and ${DAYS} days...`);
+  // Straight into the store's base tables, with the dictionary ids they use (src/store/duckdb/migrations.ts,
+  // version 4); the store assigns no ids itself here, as the only batch it writes is a checkpoint.
   await connection.run(`
-    INSERT INTO ticks
-    SELECT i AS seq, 'bench' AS source, 'SYM' || (i % ${SYMBOLS}) AS symbol,
+    INSERT INTO text_ids VALUES (1, 'bench'), (2, 'buy'), (3, 'sell'), (4, '1h');
+    INSERT INTO text_ids SELECT 10 + i, 'SYM' || i FROM range(${SYMBOLS}) t(i);
+    INSERT INTO tick_rows
+    SELECT i AS seq, 1 AS source_id, 10 + (i % ${SYMBOLS}) AS symbol_id,
            ${START} + (i * ${SPAN_MS} // ${ticks}) AS ts,
            round(100 * exp(0.02 * sin(i / 50000.0) + 0.001 * random()), 4) AS price,
            round(random() * 5, 5) AS size, CAST(i AS VARCHAR) AS id,
-           CASE WHEN random() < 0.5 THEN 'buy' ELSE 'sell' END AS side,
+           CASE WHEN random() < 0.5 THEN 2 ELSE 3 END AS side_id,
            ${START} + (i * ${SPAN_MS} // ${ticks}) + 40 AS received_at,
            100 + random() AS ma_short, 100 + random() AS ma_long, false AS late
     FROM range(${ticks}) t(i)`);
   // The hourly candles those ticks make (as the processor would write them), so they reach the lake too.
   await connection.run(`
-    INSERT INTO candles
-    SELECT symbol, '1h', ts - ts % 3600000 AS bucket, arg_min(price, ts), max(price), min(price), arg_max(price, ts),
+    INSERT INTO candle_rows
+    SELECT symbol_id, 4, ts - ts % 3600000 AS bucket, arg_min(price, ts), max(price), min(price), arg_max(price, ts),
            sum(size), count(*), sum(price * size) / nullif(sum(size), 0)
-    FROM ticks GROUP BY symbol, bucket`);
+    FROM tick_rows GROUP BY symbol_id, bucket`);
   const state = {
     version: 1,
     ended: true,
@@ -122,8 +126,8 @@ try {
     return { rows, firstMs: times[0]!, bestMs: Math.min(...times), bestCpuMs: Math.min(...cpu) };
   };
   const withHot = await timeQuery('daily OHLCV from ticks, lake + hot', DAILY_OHLCV);
-  await connection.run('DELETE FROM ticks');
-  await connection.run('DELETE FROM candles');
+  await connection.run('DELETE FROM tick_rows');
+  await connection.run('DELETE FROM candle_rows');
   const lakeOnly = await timeQuery('daily OHLCV from ticks, lake only', DAILY_OHLCV);
   const lakeOnlyByTs = await timeQuery('daily OHLCV from ticks by ts, lake only', DAILY_OHLCV_BY_TS);
   const fromCandles = await timeQuery('daily OHLCV from 1h candles, lake only', DAILY_OHLCV_FROM_CANDLES);

@@ -30,7 +30,7 @@ const INDEX_MIGRATIONS = [
   {
     version: MIGRATIONS.at(-1)!.version + 1,
     name: 'bench: candles index',
-    sql: 'CREATE INDEX candles_symbol_interval_ts ON candles (symbol, "interval", ts)',
+    sql: 'CREATE INDEX candles_symbol_interval_ts ON candle_rows (symbol_id, interval_id, ts)',
   },
 ];
 

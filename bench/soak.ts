@@ -121,14 +121,14 @@ async function measureStore(file: string): Promise<{
   const instance = await DuckDBInstance.create(file, { access_mode: 'READ_ONLY' });
   const connection = await instance.connect();
   try {
-    const count = Number((await connection.runAndReadAll('SELECT count(*) FROM ticks')).getRows()[0]![0]);
+    const count = Number((await connection.runAndReadAll('SELECT count(*) FROM tick_rows')).getRows()[0]![0]);
     const blockSize = Number(
       (await connection.runAndReadAll('SELECT block_size FROM pragma_database_size()')).getRows()[0]![0],
     );
     const blocks = Number(
       (
         await connection.runAndReadAll(
-          "SELECT count(DISTINCT block_id) FROM pragma_storage_info('ticks') WHERE block_id >= 0",
+          "SELECT count(DISTINCT block_id) FROM pragma_storage_info('tick_rows') WHERE block_id >= 0",
         )
       ).getRows()[0]![0],
     );

@@ -158,11 +158,9 @@ describe('lake writer', () => {
     const parts = await readdir(path.join(dir, 'lake/ticks/date=2023-11-15'));
     assert.deepEqual(parts, ['part-00000000.parquet', 'part-00000001.parquet']);
 
-    // What retention would do: delete the hot rows the lake holds.
-    const connection = await hot.connect();
-    const deleted = await connection.run(`DELETE FROM ticks WHERE ts < ${DAY0 + DAY_MS}`);
-    connection.closeSync();
-    assert.equal(deleted.rowsChanged, 4);
+    // Retention deletes the hot rows the lake holds.
+    const deleted = await hot.deleteExpired({ ticksBeforeMs: DAY0 + DAY_MS });
+    assert.equal(deleted.ticks, 4);
     assert.deepEqual(await store.ticks('AAA', { limit: 100 }), expected);
     assert.deepEqual(await store.ticks('AAA', { from: DAY0 + HOUR, limit: 3 }), expected.slice(0, 3));
     assert.deepEqual(await store.ticks('AAA', { to: DAY0 + 5 * HOUR, limit: 2 }), expected.slice(2, 4));

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { testCandle, testPoint, testTick, WARM_INDICATORS } from '../../../test/support/records.ts';
 import { CheckpointStateMissingError, readCheckpoints } from './checkpoint-states.ts';
 import { DuckDbStore, defaultDuckDbMemoryLimitBytes } from './duckdb-store.ts';
 import { applyMigrations, MIGRATIONS, type Migration } from './migrations.ts';
@@ -191,7 +192,10 @@ describe('DuckDB checkpoint states in files', () => {
 
     const store = new DuckDbStore({ path: file });
     await store.open();
-    assert.deepStrictEqual(store.appliedMigrations, [3]);
+    assert.deepStrictEqual(
+      store.appliedMigrations,
+      MIGRATIONS.slice(2).map((migration) => migration.version),
+    );
     assert.deepStrictEqual(await store.checkpoint('processor'), { offsets: { 0: 41 }, state: { old: true } });
     // The fence reads the migrated offsets.
     await write(store, 42, { old: false }, { 0: 41 });
@@ -333,6 +337,245 @@ describe('DuckDB migrations', () => {
   });
 });
 
+describe('DuckDB dictionary-encoded symbols', () => {
+  const empty = { ticks: [], candles: [], indicators: [], alerts: [], deadLetters: [] };
+  const BEFORE_IDS = MIGRATIONS.filter((migration) => migration.version < 4);
+  const T0 = 1_699_999_980_000;
+
+  /** Each bulk table's columns (name, type, nullable) as information_schema shows them. */
+  async function columnsOf(file: string): Promise<unknown[][]> {
+    return query(
+      file,
+      `SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns
+       WHERE table_name IN ('ticks', 'candles', 'indicators') ORDER BY table_name, ordinal_position`,
+    );
+  }
+
+  test('the views keep the names and column types of the tables they replace', async () => {
+    const old = path.join(dir, 'old.duckdb');
+    const instance = await DuckDBInstance.create(old);
+    const connection = await instance.connect();
+    await applyMigrations(connection, BEFORE_IDS);
+    connection.closeSync();
+    instance.closeSync();
+    const fresh = path.join(dir, 'fresh.duckdb');
+    const store = new DuckDbStore({ path: fresh });
+    await store.open();
+    await store.close();
+    const before = (await columnsOf(old)).map(([table, column, type]) => [table, column, type]);
+    assert.equal(before.length, 12 + 10 + 9);
+    assert.deepStrictEqual(
+      (await columnsOf(fresh)).map(([table, column, type]) => [table, column, type]),
+      before,
+    );
+    assert.deepStrictEqual(
+      await query(fresh, 'SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY view_name'),
+      [['candles'], ['indicators'], ['ticks']],
+    );
+  });
+
+  test('a database with rows from schema 3 is moved to ids and reads back the same', async () => {
+    const file = path.join(dir, 'old.duckdb');
+    const instance = await DuckDBInstance.create(file);
+    const connection = await instance.connect();
+    await applyMigrations(connection, BEFORE_IDS);
+    await connection.run(`
+      INSERT INTO ticks VALUES
+        (1, 'binance', 'BTCUSDT', ${T0}, 100.5, 2, 'a1', 'buy', ${T0 + 7}, NULL, NULL, false),
+        (2, 'coinbase', 'ETHUSDT', ${T0 + 1}, 20.25, 1, NULL, NULL, ${T0 + 8}, 20, 19.5, false),
+        (3, 'binance', 'BTCUSDT', ${T0 + 2}, 101, 3, 'a3', 'sell', ${T0 + 9}, 100.25, 100, true),
+        (4, 'binance', 'it''s', ${T0 + 3}, 1, 1, NULL, 'buy', ${T0 + 9}, NULL, NULL, false);
+      INSERT INTO candles VALUES
+        ('BTCUSDT', '1m', ${T0}, 100, 102, 99, 101, 3, 3, 100.5),
+        ('BTCUSDT', '5m', ${T0}, 100, 103, 98, 101, 6, 5, NULL),
+        ('ETHUSDT', '1m', ${T0}, 20, 21, 19, 20.5, 1, 1, 20.25);
+      INSERT INTO indicators VALUES
+        ('BTCUSDT', '1m', ${T0}, 100.125, 100.0625, 55.5, 102.5, 100.125, 97.75),
+        ('ETHUSDT', '1h', ${T0}, NULL, NULL, NULL, NULL, NULL, NULL);
+    `);
+    const viewSql = {
+      ticks: 'SELECT * FROM ticks ORDER BY seq',
+      candles: 'SELECT * FROM candles ORDER BY symbol, "interval", ts',
+      indicators: 'SELECT * FROM indicators ORDER BY symbol, "interval", ts',
+    };
+    const before: Record<string, unknown[][]> = {};
+    for (const [kind, sql] of Object.entries(viewSql)) {
+      before[kind] = (await connection.runAndReadAll(sql)).getRows();
+    }
+    connection.closeSync();
+    instance.closeSync();
+
+    const store = new DuckDbStore({ path: file });
+    await store.open();
+    assert.deepStrictEqual(store.appliedMigrations, [4]);
+    const btc = await store.ticks('BTCUSDT', { limit: 10 });
+    assert.deepStrictEqual(
+      btc.map((tick) => [tick.ts, tick.price, tick.id, tick.maShort, tick.late]),
+      [
+        [T0, 100.5, 'a1', null, false],
+        [T0 + 2, 101, 'a3', 100.25, true],
+      ],
+    );
+    assert.equal((await store.ticks("it's", { limit: 10 })).length, 1);
+    assert.deepStrictEqual(
+      (await store.candles('BTCUSDT', '5m', { limit: 10 })).map((candle) => [
+        candle.ts,
+        candle.high,
+        candle.vwap,
+      ]),
+      [[T0, 103, null]],
+    );
+    assert.deepStrictEqual(
+      (await store.indicators('BTCUSDT', '1m', { limit: 10 })).map((point) => point.rsi14),
+      [55.5],
+    );
+    assert.deepStrictEqual(await store.ticks('NOPE', { limit: 10 }), []);
+    assert.deepStrictEqual(await store.storedSpan(), { oldestTickTs: T0, oldestAggregateTs: T0 });
+    assert.equal(await store.newestTickTs(), T0 + 3);
+
+    // New rows after the upgrade: a known symbol reuses its id, a new one gets the next.
+    await store.write({
+      ...empty,
+      ticks: [
+        testTick(5, T0 + 60_000, { symbol: 'BTCUSDT', source: 'binance', side: 'buy' }),
+        testTick(6, T0 + 60_001, { symbol: 'SOLUSDT', source: 'kraken' }),
+      ],
+      candles: [testCandle(T0 + 60_000, { symbol: 'SOLUSDT', interval: '15m' })],
+      indicators: [testPoint(T0 + 60_000, { symbol: 'SOLUSDT', ...WARM_INDICATORS })],
+      checkpoint: { name: 'processor', offsets: { 0: 6 }, state: null },
+    });
+    assert.deepStrictEqual(
+      (await store.ticks('BTCUSDT', { limit: 10 })).map((tick) => tick.ts),
+      [T0, T0 + 2, T0 + 60_000],
+    );
+    assert.deepStrictEqual(
+      (await store.candles('SOLUSDT', '15m', { limit: 10 })).map((candle) => candle.ts),
+      [T0 + 60_000],
+    );
+    await store.close();
+
+    const after = await query(file, viewSql.ticks);
+    assert.deepStrictEqual(after.slice(0, 4), before.ticks);
+    assert.deepStrictEqual(after.slice(4), [
+      [
+        5n,
+        'binance',
+        'BTCUSDT',
+        BigInt(T0 + 60_000),
+        100,
+        1,
+        null,
+        'buy',
+        BigInt(T0 + 60_007),
+        null,
+        null,
+        false,
+      ],
+      [
+        6n,
+        'kraken',
+        'SOLUSDT',
+        BigInt(T0 + 60_001),
+        100,
+        1,
+        null,
+        null,
+        BigInt(T0 + 60_008),
+        null,
+        null,
+        false,
+      ],
+    ]);
+    assert.deepStrictEqual(
+      (await query(file, viewSql.candles)).filter((row) => row[0] !== 'SOLUSDT'),
+      before.candles,
+    );
+    assert.deepStrictEqual(
+      (await query(file, viewSql.indicators)).filter((row) => row[0] !== 'SOLUSDT'),
+      before.indicators,
+    );
+    assert.deepStrictEqual(
+      await query(file, 'SELECT count(*), count(DISTINCT text), max(id) FROM text_ids'),
+      // binance, coinbase, kraken, BTCUSDT, ETHUSDT, SOLUSDT, it's, buy, sell, 1m, 5m, 15m, 1h
+      [[13n, 13n, 13]],
+    );
+  });
+
+  test('an id first used by a batch that failed is inserted by the next batch that commits', async () => {
+    const file = path.join(dir, 'store.duckdb');
+    const store = new DuckDbStore({ path: file });
+    await store.open();
+    const checkpoint = (offset: number, previous?: Record<number, number>) => ({
+      name: 'processor',
+      offsets: { 0: offset },
+      state: null,
+      previous,
+    });
+    await store.write({ ...empty, ticks: [testTick(1, T0)], checkpoint: checkpoint(1) });
+    // Fenced out: its new symbol's id was assigned when the batch was built, and rolled back.
+    await assert.rejects(
+      store.write({
+        ...empty,
+        ticks: [testTick(2, T0 + 1, { symbol: 'NEWUSDT', side: 'sell' })],
+        checkpoint: checkpoint(2, { 0: 7 }),
+      }),
+      { code: 'checkpoint_conflict' },
+    );
+    // This batch uses the id without assigning it: it must insert it itself.
+    await store.write({
+      ...empty,
+      ticks: [testTick(3, T0 + 2, { symbol: 'NEWUSDT', side: 'sell' })],
+      checkpoint: checkpoint(3, { 0: 1 }),
+    });
+    assert.deepStrictEqual(
+      (await store.ticks('NEWUSDT', { limit: 10 })).map((tick) => tick.ts),
+      [T0 + 2],
+    );
+    await store.close();
+
+    // Reopened, the dictionary comes from the file: the same ids, and new texts after them.
+    const again = new DuckDbStore({ path: file });
+    await again.open();
+    await again.write({
+      ...empty,
+      ticks: [testTick(4, T0 + 3, { symbol: 'NEWUSDT' }), testTick(5, T0 + 4, { symbol: 'LATERUSDT' })],
+      checkpoint: checkpoint(5),
+    });
+    assert.equal((await again.ticks('NEWUSDT', { limit: 10 })).length, 2);
+    assert.equal((await again.ticks('LATERUSDT', { limit: 10 })).length, 1);
+    await again.close();
+    assert.deepStrictEqual(
+      await query(
+        file,
+        `SELECT (SELECT count(*) FROM tick_rows), (SELECT count(*) FROM ticks),
+                (SELECT count(*) FROM tick_rows WHERE symbol_id NOT IN (SELECT id FROM text_ids)),
+                (SELECT string_agg(symbol, ',' ORDER BY seq) FROM ticks), (SELECT count(*) FROM text_ids)`,
+      ),
+      // synthetic, BTCUSDT, NEWUSDT, sell, LATERUSDT
+      [[4n, 4n, 0n, 'BTCUSDT,NEWUSDT,NEWUSDT,LATERUSDT', 5n]],
+    );
+  });
+
+  test('retention deletes from the base tables', async () => {
+    const store = new DuckDbStore({ path: ':memory:' });
+    await store.open();
+    await store.write({
+      ...empty,
+      ticks: [testTick(1, T0), testTick(2, T0 + 60_000)],
+      candles: [testCandle(T0), testCandle(T0 + 60_000)],
+      indicators: [testPoint(T0), testPoint(T0 + 60_000)],
+      checkpoint: { name: 'processor', offsets: { 0: 2 }, state: null },
+    });
+    const deleted = await store.deleteExpired({ ticksBeforeMs: T0 + 1, candlesBeforeMs: T0 + 1 });
+    assert.deepStrictEqual(deleted, { ticks: 1, candles: 1, indicators: 1, alerts: 0, deadLetters: 0 });
+    assert.deepStrictEqual(
+      (await store.ticks('BTCUSDT', { limit: 10 })).map((tick) => tick.ts),
+      [T0 + 60_000],
+    );
+    await store.close();
+  });
+});
+
 describe('DuckDB crash safety', () => {
   const TICKS_PER_BATCH = 5000;
   const SYMBOLS = 10;
@@ -415,13 +658,27 @@ describe('DuckDB crash safety', () => {
 
       const counts = await query(
         file,
-        `SELECT (SELECT count(*) FROM ticks), (SELECT max(seq) FROM ticks), (SELECT count(*) FROM candles),
+        `SELECT (SELECT count(*) FROM tick_rows), (SELECT count(*) FROM candle_rows), (SELECT count(*) FROM indicator_rows),
+                (SELECT count(*) FROM ticks), (SELECT max(seq) FROM ticks), (SELECT count(*) FROM candles),
                 (SELECT count(*) FROM indicators), (SELECT count(*) FROM alerts), (SELECT count(*) FROM dead_letters),
                 (SELECT max(seq) FROM latest), (SELECT count(*) FROM latest)`,
       );
       const n = BigInt(batches);
       assert.deepStrictEqual(counts, [
-        [n * 5000n, n * 5000n - 1n, n * 10n, n * 10n, n * 2n, n, n * 5000n - 1n, BigInt(SYMBOLS)],
+        // The views join the dictionary: equal counts mean no row's id is missing from it.
+        [
+          n * 5000n,
+          n * 10n,
+          n * 10n,
+          n * 5000n,
+          n * 5000n - 1n,
+          n * 10n,
+          n * 10n,
+          n * 2n,
+          n,
+          n * 5000n - 1n,
+          BigInt(SYMBOLS),
+        ],
       ]);
     });
   }

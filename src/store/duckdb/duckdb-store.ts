@@ -87,25 +87,78 @@ export function defaultDuckDbMemoryLimitBytes(totalMemoryBytes: number = os.tota
   return Math.min(512 * MIB, Math.max(256 * MIB, Math.floor(totalMemoryBytes / 32 / MIB) * MIB));
 }
 
+/**
+ * The ids of the texts in the bulk tables' id columns (symbols, sources, sides, intervals), as the
+ * `text_ids` table holds them (migrations.ts, version 4). An id is assigned when a batch is built
+ * and stays pending until a transaction that inserts it into `text_ids` commits: every write
+ * inserts all pending ids with its rows, so no committed row has an id the table lacks, whichever
+ * batch first used it and whether or not that batch committed.
+ */
+export class TextIds {
+  readonly #ids = new Map<string, number>();
+  readonly #pending = new Map<string, number>();
+  #next = 1;
+
+  /** Starts from the committed dictionary, as `text_ids` rows [id, text]. */
+  load(rows: readonly (readonly [number, string])[]): void {
+    this.#ids.clear();
+    this.#pending.clear();
+    this.#next = 1;
+    for (const [id, text] of rows) {
+      this.#ids.set(text, id);
+      if (id >= this.#next) this.#next = id + 1;
+    }
+  }
+
+  /** The id of `text`, assigned (pending) on first sight. */
+  of(text: string): number {
+    const id = this.#ids.get(text);
+    return id === undefined ? this.#assign(text) : id;
+  }
+
+  /** The id of `text` if it has one, for reads: an unknown text has no rows. */
+  find(text: string): number | undefined {
+    return this.#ids.get(text);
+  }
+
+  /** The ids not yet committed, as [text, id]: the next write inserts them. */
+  pending(): [string, number][] {
+    return [...this.#pending];
+  }
+
+  /** These ids are in `text_ids` now. */
+  committed(entries: readonly [string, number][]): void {
+    for (const [text] of entries) this.#pending.delete(text);
+  }
+
+  #assign(text: string): number {
+    const id = this.#next++;
+    if (id > 2 ** 31 - 1) throw new RangeError('text_ids is full: more than 2^31 - 1 distinct texts');
+    this.#ids.set(text, id);
+    this.#pending.set(text, id);
+    return id;
+  }
+}
+
 // Column order must match the CREATE TABLE order in migrations.ts: appenders are positional.
-// The tick and candle columns are exported for bench/duckdb-store.ts (symbols as ids against these).
-export const TICK_COLUMNS: readonly Column<ProcessedTick>[] = [
+// The tick and candle columns are exported for bench/duckdb-store.ts.
+export const tickColumns = (ids: TextIds): readonly Column<ProcessedTick>[] => [
   { kind: 'bigint', value: (tick) => tick.seq },
-  { kind: 'varchar', value: (tick) => tick.source },
-  { kind: 'varchar', value: (tick) => tick.symbol },
+  { kind: 'integer', value: (tick) => ids.of(tick.source) },
+  { kind: 'integer', value: (tick) => ids.of(tick.symbol) },
   { kind: 'bigint', value: (tick) => tick.ts },
   { kind: 'double', value: (tick) => tick.price },
   { kind: 'double', value: (tick) => tick.size },
   { kind: 'varchar', value: (tick) => tick.id },
-  { kind: 'varchar', value: (tick) => tick.side },
+  { kind: 'integer', value: (tick) => (tick.side === undefined ? undefined : ids.of(tick.side)) },
   { kind: 'bigint', value: (tick) => tick.receivedAt },
   { kind: 'double', value: (tick) => tick.maShort },
   { kind: 'double', value: (tick) => tick.maLong },
   { kind: 'boolean', value: (tick) => tick.late },
 ];
-export const CANDLE_COLUMNS: readonly Column<Candle>[] = [
-  { kind: 'varchar', value: (candle) => candle.symbol },
-  { kind: 'varchar', value: (candle) => candle.interval },
+export const candleColumns = (ids: TextIds): readonly Column<Candle>[] => [
+  { kind: 'integer', value: (candle) => ids.of(candle.symbol) },
+  { kind: 'integer', value: (candle) => ids.of(candle.interval) },
   { kind: 'bigint', value: (candle) => candle.ts },
   { kind: 'double', value: (candle) => candle.open },
   { kind: 'double', value: (candle) => candle.high },
@@ -115,9 +168,9 @@ export const CANDLE_COLUMNS: readonly Column<Candle>[] = [
   { kind: 'bigint', value: (candle) => candle.trades },
   { kind: 'double', value: (candle) => candle.vwap },
 ];
-const INDICATOR_COLUMNS: readonly Column<IndicatorPoint>[] = [
-  { kind: 'varchar', value: (point) => point.symbol },
-  { kind: 'varchar', value: (point) => point.interval },
+const indicatorColumns = (ids: TextIds): readonly Column<IndicatorPoint>[] => [
+  { kind: 'integer', value: (point) => ids.of(point.symbol) },
+  { kind: 'integer', value: (point) => ids.of(point.interval) },
   { kind: 'bigint', value: (point) => point.ts },
   { kind: 'double', value: (point) => point.sma20 },
   { kind: 'double', value: (point) => point.ema20 },
@@ -126,6 +179,14 @@ const INDICATOR_COLUMNS: readonly Column<IndicatorPoint>[] = [
   { kind: 'double', value: (point) => point.bbMiddle },
   { kind: 'double', value: (point) => point.bbLower },
 ];
+
+/** The base table of each event-time table: `ticks`, `candles` and `indicators` are views. */
+const BASE_TABLE = {
+  ticks: 'tick_rows',
+  candles: 'candle_rows',
+  indicators: 'indicator_rows',
+  alerts: 'alerts',
+} as const;
 const ALERT_COLUMNS: readonly Column<Alert>[] = [
   { kind: 'bigint', value: (alert) => alert.seq },
   { kind: 'bigint', value: (alert) => alert.ts },
@@ -183,9 +244,9 @@ const UPSERT_LATEST_SQL = `
 const CHUNKS_PER_FLUSH = 8;
 
 type BulkTable =
-  | 'ticks'
-  | 'candles'
-  | 'indicators'
+  | 'tick_rows'
+  | 'candle_rows'
+  | 'indicator_rows'
   | 'alerts'
   | 'dead_letters'
   | 'latest_stage'
@@ -236,6 +297,10 @@ export class DuckDbStore implements Store {
   readonly #stateFiles: CheckpointStateFiles | undefined;
   /** The largest committed tick ts: only this process writes the file, so it is kept, not queried. */
   #newestTickTs: number | undefined;
+  readonly #ids = new TextIds();
+  readonly #tickColumns = tickColumns(this.#ids);
+  readonly #candleColumns = candleColumns(this.#ids);
+  readonly #indicatorColumns = indicatorColumns(this.#ids);
   /** Versions the last `open()` applied (for tests and logs). */
   appliedMigrations: readonly number[] = [];
 
@@ -268,7 +333,9 @@ export class DuckDbStore implements Store {
       }
       // A temp table is private to the writer connection and never reaches the file.
       await writer.run(`CREATE TEMP TABLE latest_stage AS SELECT * FROM latest LIMIT 0`);
-      const newest = (await writer.runAndReadAll('SELECT max(ts) FROM ticks')).getRows()[0]?.[0];
+      const texts = (await writer.runAndReadAll('SELECT id, text FROM text_ids')).getRows();
+      this.#ids.load(texts.map(([id, text]) => [num(id!), text as string]));
+      const newest = (await writer.runAndReadAll('SELECT max(ts) FROM tick_rows')).getRows()[0]?.[0];
       this.#newestTickTs = newest === null || newest === undefined ? undefined : num(newest);
       this.#writer = writer;
       this.#reader = await instance.connect();
@@ -288,9 +355,9 @@ export class DuckDbStore implements Store {
     // not be stored (a fractional ts, an unserialisable state) fails here, before BEGIN.
     const lastTicks = lastTickPerSymbol(batch.ticks);
     const chunks: BatchChunks = [
-      ['ticks', buildChunks(TICK_COLUMNS, batch.ticks)],
-      ['candles', buildChunks(CANDLE_COLUMNS, batch.candles)],
-      ['indicators', buildChunks(INDICATOR_COLUMNS, batch.indicators)],
+      ['tick_rows', buildChunks(this.#tickColumns, batch.ticks)],
+      ['candle_rows', buildChunks(this.#candleColumns, batch.candles)],
+      ['indicator_rows', buildChunks(this.#indicatorColumns, batch.indicators)],
       ['alerts', buildChunks(ALERT_COLUMNS, batch.alerts)],
       ['dead_letters', buildChunks(DEAD_LETTER_COLUMNS, batch.deadLetters)],
       ['latest_stage', buildChunks(LATEST_COLUMNS, lastTicks)],
@@ -332,6 +399,8 @@ export class DuckDbStore implements Store {
         });
       }
       let committing = false;
+      // Every id assigned and not yet committed, this batch's and any a failed batch left.
+      const newIds = this.#ids.pending();
       await writer.run('BEGIN TRANSACTION');
       try {
         // One process owns a DuckDB file and its writes are queued, so reading the stored
@@ -346,11 +415,16 @@ export class DuckDbStore implements Store {
         }
         // Appenders join the connection's open transaction (checked in duckdb-store.test.ts):
         // what they flush is rolled back with everything else.
+        if (newIds.length > 0) {
+          const values = newIds.map(([text, id]) => `(${id}, ${sqlString(text)})`).join(', ');
+          await writer.run(`INSERT OR IGNORE INTO text_ids VALUES ${values}`);
+        }
         for (const [table, tableChunks] of chunks) await this.#append(table, tableChunks);
         await writer.run(statements);
         await this.#append('checkpoints', checkpointChunks);
         committing = true;
         await writer.run('COMMIT');
+        this.#ids.committed(newIds);
         if (batchNewestTs !== undefined && !(batchNewestTs <= (this.#newestTickTs ?? -Infinity))) {
           this.#newestTickTs = batchNewestTs;
         }
@@ -401,7 +475,7 @@ export class DuckDbStore implements Store {
   async ticks(symbol: string, range: RangeQuery): Promise<StoredTick[]> {
     const rows = await this.#readRange(
       {
-        base: `SELECT ${TICK_READ_COLUMNS} FROM ticks WHERE symbol = ${sqlString(symbol)}`,
+        base: `SELECT ${TICK_READ_COLUMNS} FROM tick_rows WHERE symbol_id = ${this.#idFilter(symbol)}`,
         orderKeys: ['ts', 'seq'],
       },
       range,
@@ -412,8 +486,8 @@ export class DuckDbStore implements Store {
   async candles(symbol: string, interval: Interval, range: RangeQuery): Promise<Candle[]> {
     const rows = await this.#readRange(
       {
-        base: `SELECT ${CANDLE_READ_COLUMNS} FROM candles
-               WHERE symbol = ${sqlString(symbol)} AND "interval" = ${sqlString(interval)}`,
+        base: `SELECT ${CANDLE_READ_COLUMNS} FROM candle_rows
+               WHERE symbol_id = ${this.#idFilter(symbol)} AND interval_id = ${this.#idFilter(interval)}`,
         orderKeys: ['ts'],
       },
       range,
@@ -424,8 +498,8 @@ export class DuckDbStore implements Store {
   async indicators(symbol: string, interval: Interval, range: RangeQuery): Promise<IndicatorPoint[]> {
     const rows = await this.#readRange(
       {
-        base: `SELECT ${INDICATOR_READ_COLUMNS} FROM indicators
-               WHERE symbol = ${sqlString(symbol)} AND "interval" = ${sqlString(interval)}`,
+        base: `SELECT ${INDICATOR_READ_COLUMNS} FROM indicator_rows
+               WHERE symbol_id = ${this.#idFilter(symbol)} AND interval_id = ${this.#idFilter(interval)}`,
         orderKeys: ['ts'],
       },
       range,
@@ -513,8 +587,8 @@ export class DuckDbStore implements Store {
 
   async storedSpan(): Promise<StoredSpan> {
     const rows = await this.#read(
-      `SELECT (SELECT min(ts) FROM ticks),
-              least((SELECT min(ts) FROM candles), (SELECT min(ts) FROM indicators), (SELECT min(ts) FROM alerts))`,
+      `SELECT (SELECT min(ts) FROM tick_rows),
+              least((SELECT min(ts) FROM candle_rows), (SELECT min(ts) FROM indicator_rows), (SELECT min(ts) FROM alerts))`,
     );
     const [oldestTick, oldestAggregate] = rows[0] ?? [null, null];
     const span: StoredSpan = {};
@@ -537,7 +611,7 @@ export class DuckDbStore implements Store {
       try {
         for (const [table, beforeMs] of plan) {
           result[table] = Number(
-            (await writer.run(`DELETE FROM ${table} WHERE ts < ${beforeMs}`)).rowsChanged,
+            (await writer.run(`DELETE FROM ${BASE_TABLE[table]} WHERE ts < ${beforeMs}`)).rowsChanged,
           );
         }
         if (bound !== undefined) {
@@ -582,6 +656,14 @@ export class DuckDbStore implements Store {
       throw new Error('DuckDbStore is not open: call open() first');
     }
     return connection;
+  }
+
+  /**
+   * The id to filter a read on: the store's own reads skip the views' joins. A text with no id has
+   * no rows, and no id is 0.
+   */
+  #idFilter(text: string): number {
+    return this.#ids.find(text) ?? 0;
   }
 
   /** Appends through a long-lived appender; flushing inside the transaction makes the rows part of it. */

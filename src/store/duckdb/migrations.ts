@@ -128,6 +128,110 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE checkpoints_v3 RENAME TO checkpoints;
     `,
   },
+  {
+    version: 4,
+    name: 'dictionary-encoded symbols',
+    // Symbols, sources, sides and intervals of the bulk tables become INTEGER ids into one
+    // dictionary, `text_ids`: the store builds and appends an int32 per value instead of a string
+    // (docs/engine.md, Dictionary-encoded symbols). One table, not one per kind: a text has one id
+    // whatever column it is in, so the store keeps one Map and one insert path, and the views join
+    // the same table. The rows move to `tick_rows`, `candle_rows` and `indicator_rows` (writers and
+    // deleters use those: views are not updatable), and views with the old names and columns keep
+    // every reader (REST, GraphQL, the lake, POST /api/v1/query, `streamlines sql`) on the old schema.
+    // New ids are inserted in the transaction of the rows that first use them (duckdb-store.ts).
+    sql: `
+      CREATE TABLE text_ids (
+        id INTEGER PRIMARY KEY,
+        text VARCHAR NOT NULL UNIQUE
+      );
+      INSERT INTO text_ids
+        SELECT (row_number() OVER (ORDER BY text))::INTEGER, text FROM (
+          SELECT source AS text FROM ticks UNION SELECT symbol FROM ticks
+          UNION SELECT side FROM ticks WHERE side IS NOT NULL
+          UNION SELECT symbol FROM candles UNION SELECT "interval" FROM candles
+          UNION SELECT symbol FROM indicators UNION SELECT "interval" FROM indicators
+        );
+      CREATE TABLE tick_rows (
+        seq BIGINT NOT NULL,
+        source_id INTEGER NOT NULL,
+        symbol_id INTEGER NOT NULL,
+        ts BIGINT NOT NULL,
+        price DOUBLE NOT NULL,
+        size DOUBLE NOT NULL,
+        id VARCHAR,
+        side_id INTEGER,
+        received_at BIGINT NOT NULL,
+        ma_short DOUBLE,
+        ma_long DOUBLE,
+        late BOOLEAN NOT NULL
+      );
+      INSERT INTO tick_rows
+        SELECT t.seq, src.id, sym.id, t.ts, t.price, t.size, t.id, sd.id, t.received_at, t.ma_short,
+               t.ma_long, t.late
+        FROM ticks t
+        JOIN text_ids src ON src.text = t.source
+        JOIN text_ids sym ON sym.text = t.symbol
+        LEFT JOIN text_ids sd ON sd.text = t.side
+        ORDER BY t.ts, t.seq;
+      CREATE TABLE candle_rows (
+        symbol_id INTEGER NOT NULL,
+        interval_id INTEGER NOT NULL,
+        ts BIGINT NOT NULL,
+        open DOUBLE NOT NULL,
+        high DOUBLE NOT NULL,
+        low DOUBLE NOT NULL,
+        close DOUBLE NOT NULL,
+        volume DOUBLE NOT NULL,
+        trades BIGINT NOT NULL,
+        vwap DOUBLE
+      );
+      INSERT INTO candle_rows
+        SELECT sym.id, iv.id, c.ts, c.open, c.high, c.low, c.close, c.volume, c.trades, c.vwap
+        FROM candles c
+        JOIN text_ids sym ON sym.text = c.symbol
+        JOIN text_ids iv ON iv.text = c."interval"
+        ORDER BY c.ts, sym.id, iv.id;
+      CREATE TABLE indicator_rows (
+        symbol_id INTEGER NOT NULL,
+        interval_id INTEGER NOT NULL,
+        ts BIGINT NOT NULL,
+        sma20 DOUBLE,
+        ema20 DOUBLE,
+        rsi14 DOUBLE,
+        bb_upper DOUBLE,
+        bb_middle DOUBLE,
+        bb_lower DOUBLE
+      );
+      INSERT INTO indicator_rows
+        SELECT sym.id, iv.id, i.ts, i.sma20, i.ema20, i.rsi14, i.bb_upper, i.bb_middle, i.bb_lower
+        FROM indicators i
+        JOIN text_ids sym ON sym.text = i.symbol
+        JOIN text_ids iv ON iv.text = i."interval"
+        ORDER BY i.ts, sym.id, iv.id;
+      DROP TABLE ticks;
+      DROP TABLE candles;
+      DROP TABLE indicators;
+      CREATE VIEW ticks AS
+        SELECT t.seq, src.text AS source, sym.text AS symbol, t.ts, t.price, t.size, t.id, sd.text AS side,
+               t.received_at, t.ma_short, t.ma_long, t.late
+        FROM tick_rows t
+        JOIN text_ids src ON src.id = t.source_id
+        JOIN text_ids sym ON sym.id = t.symbol_id
+        LEFT JOIN text_ids sd ON sd.id = t.side_id;
+      CREATE VIEW candles AS
+        SELECT sym.text AS symbol, iv.text AS "interval", c.ts, c.open, c.high, c.low, c.close, c.volume,
+               c.trades, c.vwap
+        FROM candle_rows c
+        JOIN text_ids sym ON sym.id = c.symbol_id
+        JOIN text_ids iv ON iv.id = c.interval_id;
+      CREATE VIEW indicators AS
+        SELECT sym.text AS symbol, iv.text AS "interval", i.ts, i.sma20, i.ema20, i.rsi14, i.bb_upper,
+               i.bb_middle, i.bb_lower
+        FROM indicator_rows i
+        JOIN text_ids sym ON sym.id = i.symbol_id
+        JOIN text_ids iv ON iv.id = i.interval_id;
+    `,
+  },
 ];
 
 /**
