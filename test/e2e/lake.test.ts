@@ -77,8 +77,15 @@ async function applyRetention(dataDir: string): Promise<Record<string, number>> 
     const newest = Number((await connection.runAndReadAll('SELECT max(ts) FROM ticks')).getRows()[0]![0]);
     const cutoff = Math.min(newest - DAY_MS, holdBack);
     const deleted: Record<string, number> = {};
-    for (const table of ['ticks', 'candles', 'indicators', 'alerts']) {
-      deleted[table] = (await connection.run(`DELETE FROM ${table} WHERE ts < ${cutoff}`)).rowsChanged;
+    // From the base tables, as the store's retention does: ticks, candles and indicators are views.
+    const base = {
+      ticks: 'tick_rows',
+      candles: 'candle_rows',
+      indicators: 'indicator_rows',
+      alerts: 'alerts',
+    };
+    for (const [table, rows] of Object.entries(base)) {
+      deleted[table] = (await connection.run(`DELETE FROM ${rows} WHERE ts < ${cutoff}`)).rowsChanged;
     }
     await connection.run('CHECKPOINT');
     return deleted;

@@ -99,6 +99,8 @@ describe('POST /api/v1/query', () => {
       ['SELECT * FROM nonsense(', 400, 'invalid_query'],
       ['SELECT * FROM api_keys', 403, 'forbidden_table'],
       ['SELECT * FROM main.ticks', 403, 'forbidden_table'],
+      ['SELECT * FROM tick_rows', 403, 'forbidden_table'],
+      ['SELECT * FROM text_ids', 403, 'forbidden_table'],
       ["SELECT * FROM read_csv('/etc/passwd')", 403, 'forbidden_table'],
       ["SELECT * FROM '/etc/passwd'", 403, 'forbidden_table'],
       ['SELECT * FROM ticks WHERE seq IN (SELECT 1 FROM checkpoints)', 403, 'forbidden_table'],
