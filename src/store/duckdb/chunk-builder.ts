@@ -87,11 +87,18 @@ function fillVector<T>(
       duckdb.copy_data_to_vector(vector, 0, scratch, 0, rowCount * 8);
       break;
     }
-    case 'bigint': {
+    case 'bigint':
+    case 'integer': {
+      const wide = column.kind === 'bigint';
       for (let row = 0; row < rowCount; row++) {
         const value = column.value(records[offset + row]!);
         if (value === null || value === undefined) {
           markNull(row);
+          continue;
+        }
+        if (!wide) {
+          if ((value | 0) !== value) throw new RangeError(`${value} is not an integer an INTEGER can hold`);
+          scratchInt32s[row] = value;
           continue;
         }
         if (!Number.isSafeInteger(value))
@@ -101,20 +108,7 @@ function fillVector<T>(
         scratchInt32s[row * 2] = value - high * TWO_TO_32;
         scratchInt32s[row * 2 + 1] = high;
       }
-      duckdb.copy_data_to_vector(vector, 0, scratch, 0, rowCount * 8);
-      break;
-    }
-    case 'integer': {
-      for (let row = 0; row < rowCount; row++) {
-        const value = column.value(records[offset + row]!);
-        if (value === null || value === undefined) {
-          markNull(row);
-          continue;
-        }
-        if ((value | 0) !== value) throw new RangeError(`${value} is not an integer an INTEGER can hold`);
-        scratchInt32s[row] = value;
-      }
-      duckdb.copy_data_to_vector(vector, 0, scratch, 0, rowCount * 4);
+      duckdb.copy_data_to_vector(vector, 0, scratch, 0, rowCount * (wide ? 8 : 4));
       break;
     }
     case 'boolean': {
