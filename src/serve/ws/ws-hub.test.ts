@@ -63,6 +63,36 @@ test('a message on an unwatched channel is not serialised; a watched one once fo
   assert.deepEqual(a.messages().at(-1), { channel: 'ticks:BTCUSDT', data: { price: 2 } });
 });
 
+test('a batch published in one run leaves in one write per client: its stream is corked until after it', async () => {
+  const hub = makeHub();
+  const socket = new FakeSocket();
+  const stream = {
+    corked: 0,
+    writes: [] as number[],
+    cork() {
+      this.corked++;
+    },
+    uncork() {
+      this.corked--;
+      // What a corked stream does on its last uncork: everything sent since leaves in one write.
+      if (this.corked === 0) this.writes.push(socket.frames.length);
+    },
+  };
+  const client = hub.addClient(socket, stream);
+  send(hub, client, { op: 'subscribe', channels: ['ticks:BTCUSDT', 'alerts'] });
+  for (let i = 0; i < 10; i++) hub.publish('ticks:BTCUSDT', { price: i });
+  hub.publish('alerts', { kind: 'price_above' });
+  assert.equal(stream.corked, 1, 'corked while the batch is being published');
+  assert.equal(socket.frames.length, 12);
+  await Promise.resolve();
+  assert.equal(stream.corked, 0);
+  assert.deepEqual(stream.writes, [12]);
+  // The next batch corks again.
+  hub.publish('ticks:BTCUSDT', { price: 10 });
+  await Promise.resolve();
+  assert.deepEqual(stream.writes, [12, 13]);
+});
+
 test('data that came serialised (LiveJson) is sent as its JSON text, never parsed', () => {
   const hub = makeHub();
   const { socket } = subscribed(hub, ['ticks:BTCUSDT']);

@@ -113,9 +113,10 @@ export const wsRoutes: FastifyPluginAsync<WsRouteOptions> = async (app, { hub, b
     handler: async () => {
       throw new ApiError('upgrade_required', '/ws is a WebSocket endpoint: connect with a WebSocket client');
     },
-    wsHandler: (socket) => {
+    wsHandler: (socket, request) => {
       budget?.watch(socket);
-      const client = hub.addClient(socket);
+      // `ws` writes each frame to the upgraded request's socket: the hub corks it per batch.
+      const client = hub.addClient(socket, request.raw.socket);
       socket.on('message', (data) => hub.receive(client, toBuffer(data)));
       socket.on('close', () => hub.removeClient(client));
     },
