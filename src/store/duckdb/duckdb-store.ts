@@ -49,7 +49,7 @@ import {
   sameOffsets,
 } from '../store.ts';
 import { CheckpointStateFiles, readCheckpoints } from './checkpoint-states.ts';
-import { buildChunks, type Column } from './chunk-builder.ts';
+import { buildChunks, CHUNK_ROWS, type Column } from './chunk-builder.ts';
 import { applyMigrations, MIGRATIONS, type Migration } from './migrations.ts';
 import {
   ALERT_READ_COLUMNS,
@@ -240,8 +240,13 @@ const UPSERT_LATEST_SQL = `
   DELETE FROM latest_stage;
 `;
 
-/** Data chunks (2 048 rows each) appended per `flushSync`: about 16 000 rows, a few ms of DuckDB work. */
-const CHUNKS_PER_FLUSH = 8;
+/**
+ * Data chunks (2 048 rows each) built, and appended per `flushSync`, between two turns of the event
+ * loop: about 4 000 rows, 2–3 ms of the main thread. A live tick waits for at most one slice: built
+ * in one go, a commit's chunks (20 000 ticks a second at a live 20 000 ticks/s) held it for 20–30 ms,
+ * and a flush of 8 chunks for 8–13 ms (docs/benchmarks.md, WebSocket latency).
+ */
+const CHUNKS_PER_FLUSH = 2;
 
 type BulkTable =
   | 'tick_rows'
@@ -254,6 +259,31 @@ type BulkTable =
 
 /** A batch turned into data chunks, ready to append. */
 type BatchChunks = [table: BulkTable, chunks: DuckDBDataChunk[]][];
+
+/** A table's rows and how they become columns. */
+// biome-ignore lint/suspicious/noExplicitAny: each entry pairs its own row type with its columns
+type BatchRows = [table: BulkTable, columns: readonly Column<any>[], rows: readonly unknown[]][];
+
+/** The rows as data chunks, CHUNKS_PER_FLUSH chunks at a time with a turn of the event loop between. */
+async function buildBatchChunks(tables: BatchRows): Promise<BatchChunks> {
+  const sliceRows = CHUNKS_PER_FLUSH * CHUNK_ROWS;
+  const built: BatchChunks = [];
+  let sinceYield = 0;
+  for (const [table, columns, rows] of tables) {
+    const chunks: DuckDBDataChunk[] = [];
+    for (let first = 0; first < rows.length; first += sliceRows) {
+      const slice = rows.length <= sliceRows ? rows : rows.slice(first, first + sliceRows);
+      if (sinceYield + slice.length > sliceRows) {
+        await new Promise(setImmediate);
+        sinceYield = 0;
+      }
+      chunks.push(...buildChunks(columns, slice));
+      sinceYield += slice.length;
+    }
+    built.push([table, chunks]);
+  }
+  return built;
+}
 
 /** Runs tasks one at a time, in call order, whatever each one's outcome. */
 class SerialQueue {
@@ -350,18 +380,19 @@ export class DuckDbStore implements Store {
 
   async write(batch: StoreBatch): Promise<void> {
     const writer = this.#connection(this.#writer);
-    // Built at call time, outside the queue: a caller that does not wait for the previous write
+    // Built from call time on, outside the queue: a caller that does not wait for the previous write
     // gets this JS work done while DuckDB commits that one on its own thread. Anything that can
-    // not be stored (a fractional ts, an unserialisable state) fails here, before BEGIN.
+    // not be stored (a fractional ts, an unserialisable state) fails before BEGIN.
     const lastTicks = lastTickPerSymbol(batch.ticks);
-    const chunks: BatchChunks = [
-      ['tick_rows', buildChunks(this.#tickColumns, batch.ticks)],
-      ['candle_rows', buildChunks(this.#candleColumns, batch.candles)],
-      ['indicator_rows', buildChunks(this.#indicatorColumns, batch.indicators)],
-      ['alerts', buildChunks(ALERT_COLUMNS, batch.alerts)],
-      ['dead_letters', buildChunks(DEAD_LETTER_COLUMNS, batch.deadLetters)],
-      ['latest_stage', buildChunks(LATEST_COLUMNS, lastTicks)],
-    ];
+    const chunksBuilt = buildBatchChunks([
+      ['tick_rows', this.#tickColumns, batch.ticks],
+      ['candle_rows', this.#candleColumns, batch.candles],
+      ['indicator_rows', this.#indicatorColumns, batch.indicators],
+      ['alerts', ALERT_COLUMNS, batch.alerts],
+      ['dead_letters', DEAD_LETTER_COLUMNS, batch.deadLetters],
+      ['latest_stage', LATEST_COLUMNS, lastTicks],
+    ]);
+    chunksBuilt.catch(() => undefined);
     const name = batch.checkpoint.name;
     const stateJson = JSON.stringify(batch.checkpoint.state ?? null);
     const stateFiles = this.#stateFiles;
@@ -398,6 +429,10 @@ export class DuckDbStore implements Store {
           throw error;
         });
       }
+      const chunks = await chunksBuilt.catch(async (error: unknown) => {
+        if (stateSeq !== undefined) await stateFiles!.discard(name, stateSeq);
+        throw error;
+      });
       let committing = false;
       // Every id assigned and not yet committed, this batch's and any a failed batch left.
       const newIds = this.#ids.pending();
