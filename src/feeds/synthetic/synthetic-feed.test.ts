@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { Dedup } from '../../ingest/dedup.ts';
 import { validateRecord } from '../../ingest/validate.ts';
 import type { FeedBatch } from '../feed.ts';
-import { SyntheticFeed, syntheticFeedSchema } from './synthetic-feed.ts';
+import { batchIntervalMs, SyntheticFeed, syntheticFeedSchema } from './synthetic-feed.ts';
 
 async function take(feed: SyntheticFeed, count: number, position?: unknown): Promise<FeedBatch[]> {
   const controller = new AbortController();
@@ -69,5 +69,13 @@ describe('SyntheticFeed', () => {
     const next = await take(new SyntheticFeed(config, []), 1, { seq: 500, rng: 7, prices: {} });
     const trade = next[0]!.values![0] as { id: string };
     assert.equal(trade.id, '501');
+  });
+
+  it('makes batches of about 200 trades, every 10 to 50 ms', () => {
+    assert.equal(batchIntervalMs(20_000), 10);
+    assert.equal(batchIntervalMs(10_000), 20);
+    assert.equal(batchIntervalMs(4_000), 50);
+    assert.equal(batchIntervalMs(1_000), 50);
+    assert.equal(batchIntervalMs(1_000_000), 10);
   });
 });
