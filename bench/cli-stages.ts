@@ -81,6 +81,8 @@ export interface LiveMarketOptions {
   measureMs: number;
   /** Hears the CLI's stdout after it listens (e.g. `--trace-gc` lines, with NODE_OPTIONS set). */
   onCliStdout?: (chunk: Buffer) => void;
+  /** Told when the measured window starts (true) and ends (false). */
+  onWindow?: (measuring: boolean) => void;
 }
 
 /** Starts `streamlines run` on a synthetic feed of `options` (config and data dir named `name` in `dir`). */
@@ -110,13 +112,21 @@ export interface WsLatencyResult {
   deliveredPerSec: number;
 }
 
+export interface EmbeddedWsLatencyResult extends WsLatencyResult {
+  /**
+   * CPU seconds per second of the window, by thread name, of the CLI (`MainThread` does the live path)
+   * and of this process's clients (`clients`): what a loaded machine disturbs far less than latency.
+   */
+  cpuPerSecByThread: Record<string, number>;
+}
+
 /**
  * A synthetic feed at `ticksPerSecond` over `symbols` in the CLI, one WebSocket client per symbol
  * subscribed to `ticks:SYM`, all in this process. Latency is arrival at the client minus the tick's
  * `receivedAt` (ingest's Date.now()): the same machine's clock on both sides, so no skew, but it
  * includes this process's own event-loop delay in reading the socket.
  */
-export async function measureWsLatency(options: LiveMarketOptions): Promise<WsLatencyResult> {
+export async function measureWsLatency(options: LiveMarketOptions): Promise<EmbeddedWsLatencyResult> {
   const cli = await startLiveMarket(options, 'ws', {
     // Every client comes from this one address: lift the per-address cap above their number.
     server: { ws: { maxConnectionsPerClient: options.symbols.length + 10 } },
@@ -155,11 +165,24 @@ export async function measureWsLatency(options: LiveMarketOptions): Promise<WsLa
       }),
     );
     await sleep(options.warmupMs);
+    const pid = cli.child.pid!;
+    const threadsBefore = await threadCpuSeconds(pid);
+    const clientsBefore = process.cpuUsage();
     measuring = true;
+    options.onWindow?.(true);
     const started = performance.now();
     await sleep(options.measureMs);
     measuring = false;
+    options.onWindow?.(false);
     const windowMs = performance.now() - started;
+    const clientsCpu = process.cpuUsage(clientsBefore);
+    const { cpuSecondsByThread } = cpuBetween(threadsBefore, await threadCpuSeconds(pid));
+    const cpuPerSecByThread: Record<string, number> = {};
+    for (const [name, seconds] of Object.entries({
+      ...cpuSecondsByThread,
+      clients: (clientsCpu.user + clientsCpu.system) / 1e6,
+    }))
+      cpuPerSecByThread[name] = Number((seconds / (windowMs / 1000)).toFixed(3));
     if (latencies.length === 0) throw new Error('no tick reached the WebSocket clients');
     latencies.sort((a, b) => a - b);
     return {
@@ -168,6 +191,7 @@ export async function measureWsLatency(options: LiveMarketOptions): Promise<WsLa
       maxMs: latencies.at(-1)!,
       samples: latencies.length,
       deliveredPerSec: Math.round(deliveredInWindow / (windowMs / 1000)),
+      cpuPerSecByThread,
     };
   } finally {
     for (const client of clients) client.terminate();
@@ -252,6 +276,26 @@ export async function measureIdleCpu(options: LiveMarketOptions): Promise<IdleCp
 }
 
 /**
+ * The event loop's long turns by the main thread's CPU in them: how many used 8-10, 10-20, 20-50 and
+ * 50+ ms of CPU (work on the main thread, whatever the machine's load), how many used less (mostly
+ * waiting for a core), and the five with the most CPU.
+ */
+function summariseBlocks(blocks: readonly { wallMs: number; cpuMs: number }[]) {
+  const byCpuMs: Record<string, number> = { under8: 0, '8-10': 0, '10-20': 0, '20-50': 0, '50+': 0 };
+  for (const { cpuMs } of blocks) {
+    const bucket =
+      cpuMs < 8 ? 'under8' : cpuMs < 10 ? '8-10' : cpuMs < 20 ? '10-20' : cpuMs < 50 ? '20-50' : '50+';
+    byCpuMs[bucket]!++;
+  }
+  const most = [...blocks].sort((a, b) => b.cpuMs - a.cpuMs).slice(0, 5);
+  return {
+    over8MsWall: blocks.length,
+    byCpuMs,
+    mostCpu: most.map(({ wallMs, cpuMs }) => ({ wallMs, cpuMs })),
+  };
+}
+
+/**
  * `npx node bench/cli-stages.ts pipeline [LINES] [--cpu-prof DIR] [--config FILE]`: the pipeline stage alone on a
  * fresh replay like `npm run bench`'s (default 1 000 000 lines), printed as one JSON line with the
  * CLI's CPU seconds per million lines (the load-independent figure). `--cpu-prof DIR` runs the CLI
@@ -267,29 +311,48 @@ if (import.meta.main) {
   const extraArgs = configAt >= 0 ? ['--config', path.resolve(args.splice(configAt, 2)[1] ?? '')] : [];
   const [stage = 'pipeline', linesArg = '1000000'] = args;
   if (stage === 'ws') {
-    // `ws [TICKS_PER_SEC] [--trace-gc]`: the WebSocket latency stage as `npm run bench` runs it,
-    // with a summary of the CLI's garbage collections over the measured window.
+    // `ws [TICKS_PER_SEC] [--trace-gc] [--loop-blocks] [--cpu-prof DIR]`: the WebSocket latency stage
+    // as `npm run bench` runs it, with a summary of the CLI's garbage collections and of the turns of
+    // its event loop that took over 8 ms (with the main thread's CPU in each) over the measured window.
     const traceGc = process.argv.includes('--trace-gc');
-    if (traceGc) process.env.NODE_OPTIONS = `--import ${path.join(import.meta.dirname, 'trace-gc.ts')}`;
+    const loopBlocks = process.argv.includes('--loop-blocks');
+    const nodeOptions = [
+      ...(traceGc ? [`--import ${path.join(import.meta.dirname, 'trace-gc.ts')}`] : []),
+      ...(loopBlocks ? [`--import ${path.join(import.meta.dirname, 'loop-blocks.ts')}`] : []),
+      ...(profileDir !== undefined ? [`--cpu-prof --cpu-prof-dir=${profileDir}`] : []),
+    ];
+    if (nodeOptions.length > 0) process.env.NODE_OPTIONS = nodeOptions.join(' ');
+    const blocks: { wallMs: number; cpuMs: number; startUs: number; endUs: number }[] = [];
     const gcPauses: { kind: string; ms: number }[] = [];
     let lastMarkCompact: string | undefined;
     let measuring = false;
     const dir = await mkdtemp(path.join(tmpdir(), 'streamlines-ws-'));
     try {
       const warmupMs = 3_000;
-      setTimeout(() => {
-        measuring = true;
-      }, warmupMs).unref();
       const result = await measureWsLatency({
         dir,
         symbols: (await import('./micro.ts')).SYMBOLS,
         ticksPerSecond: Number(args[1] ?? 20_000),
         warmupMs,
         measureMs: 20_000,
+        onWindow: (inWindow) => {
+          measuring = inWindow;
+        },
         onCliStdout: (chunk) => {
           if (!measuring) return;
-          for (const line of String(chunk).split('\n'))
+          for (const line of String(chunk).split('\n')) {
             if (line.includes('Mark-Compact')) lastMarkCompact = line.trim();
+            const block = /^loop-block ([\d.]+) ([\d.]+) (\d+) (\d+)$/.exec(line);
+            if (block !== null) {
+              const [wallMs, cpuMs, startUs, endUs] = block.slice(1).map(Number) as [
+                number,
+                number,
+                number,
+                number,
+              ];
+              blocks.push({ wallMs, cpuMs, startUs, endUs });
+            }
+          }
           // e.g. "[123:0x...]  4567 ms: Scavenge 40.1 (52.3) -> 38.2 (52.3) MB, pooled: 0 MB, 1.23 / 0.00 ms ..."
           for (const match of String(chunk).matchAll(
             /ms: ([A-Za-z-]+(?: \([^)]*\))?)[^,]*, (?:pooled: [\d.]+ MB, )?([\d.]+) \//g,
@@ -307,8 +370,16 @@ if (import.meta.main) {
       }
       const loadAverage = (await import('node:os')).loadavg().map((l) => Number(l.toFixed(2)));
       process.stdout.write(
-        `${JSON.stringify({ ...result, ...(traceGc && { gc: byKind, lastMarkCompact }), loadAverage })}\n`,
+        `${JSON.stringify({
+          ...result,
+          ...(traceGc && { gc: byKind, lastMarkCompact }),
+          ...(loopBlocks && { loopBlocks: summariseBlocks(blocks) }),
+          loadAverage,
+        })}\n`,
       );
+      if (loopBlocks && profileDir !== undefined) {
+        await writeFile(path.join(profileDir, 'loop-blocks.json'), JSON.stringify(blocks));
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -316,7 +387,7 @@ if (import.meta.main) {
   }
   if (stage !== 'pipeline') {
     process.stderr.write(
-      'usage: node bench/cli-stages.ts pipeline [LINES] [--cpu-prof DIR] [--config FILE] | ws [TICKS_PER_SEC] [--trace-gc]\n',
+      'usage: node bench/cli-stages.ts pipeline [LINES] [--cpu-prof DIR] [--config FILE] | ws [TICKS_PER_SEC] [--trace-gc] [--loop-blocks] [--cpu-prof DIR]\n',
     );
     process.exit(2);
   }
