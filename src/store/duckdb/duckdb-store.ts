@@ -264,11 +264,14 @@ type BatchChunks = [table: BulkTable, chunks: DuckDBDataChunk[]][];
 // biome-ignore lint/suspicious/noExplicitAny: each entry pairs its own row type with its columns
 type BatchRows = [table: BulkTable, columns: readonly Column<any>[], rows: readonly unknown[]][];
 
-/** The rows as data chunks, CHUNKS_PER_FLUSH chunks at a time with a turn of the event loop between. */
+/**
+ * The rows as data chunks, CHUNKS_PER_FLUSH chunks at a time with a turn of the event loop before
+ * each (the first too: the caller's turn has the processor's snapshot and the state's JSON in it).
+ */
 async function buildBatchChunks(tables: BatchRows): Promise<BatchChunks> {
   const sliceRows = CHUNKS_PER_FLUSH * CHUNK_ROWS;
   const built: BatchChunks = [];
-  let sinceYield = 0;
+  let sinceYield = sliceRows;
   for (const [table, columns, rows] of tables) {
     const chunks: DuckDBDataChunk[] = [];
     for (let first = 0; first < rows.length; first += sliceRows) {
