@@ -93,6 +93,35 @@ test('a batch published in one run leaves in one write per client: its stream is
   assert.deepEqual(stream.writes, [12, 13]);
 });
 
+test('bytes waiting in a corked stream during a batch do not count against the client', async () => {
+  const hub = makeHub({ maxQueuedBytes: 1000 });
+  // While corked, what is sent stays queued in the process: bufferedAmount grows with every send.
+  class CorkedSocket extends FakeSocket {
+    override send(data: Buffer): void {
+      super.send(data);
+      this.bufferedAmount += data.length;
+    }
+  }
+  const socket = new CorkedSocket();
+  const stream = {
+    cork() {},
+    uncork() {
+      socket.bufferedAmount = 0;
+    },
+  };
+  const client = hub.addClient(socket, stream);
+  send(hub, client, { op: 'subscribe', channels: ['ticks:BTCUSDT'] });
+  socket.bufferedAmount = 0;
+  for (let i = 0; i < 40; i++) hub.publish('ticks:BTCUSDT', { price: i });
+  assert.ok(socket.bufferedAmount > 1000, 'the batch is larger than the queue limit');
+  assert.equal(hub.stats().dropped, 0);
+  await Promise.resolve();
+  // A client whose socket really is behind still loses messages.
+  socket.bufferedAmount = 5000;
+  hub.publish('ticks:BTCUSDT', { price: 40 });
+  assert.equal(hub.stats().dropped, 1);
+});
+
 test('data that came serialised (LiveJson) is sent as its JSON text, never parsed', () => {
   const hub = makeHub();
   const { socket } = subscribed(hub, ['ticks:BTCUSDT']);

@@ -59,6 +59,8 @@ export interface HubClient extends FrameWindow {
   readonly stream: CorkableStream | undefined;
   /** Corked by this hub until the end of the current synchronous run. */
   corked: boolean;
+  /** Bytes sent to the corked stream in this run: they wait by design, not because the client is slow. */
+  corkedBytes: number;
   readonly channels: Set<string>;
   /** Live messages sent to / dropped for this client. */
   sent: number;
@@ -129,13 +131,16 @@ export class WsHub {
     for (const client of clients) {
       const socket = client.socket;
       if (socket.readyState !== OPEN) continue;
-      if (socket.bufferedAmount > maxQueuedBytes) {
+      if (socket.bufferedAmount - client.corkedBytes > maxQueuedBytes) {
         client.dropped++;
         this.#dropped++;
         if (this.#options.slowClient === 'disconnect') this.#disconnect(client);
         continue;
       }
-      if (client.stream !== undefined && !client.corked) this.#cork(client);
+      if (client.stream !== undefined) {
+        if (!client.corked) this.#cork(client);
+        client.corkedBytes += frame.length;
+      }
       socket.send(frame, TEXT_FRAME);
       client.sent++;
       this.#sent++;
@@ -153,6 +158,7 @@ export class WsHub {
     this.#corkedClients = [];
     for (const client of clients) {
       client.corked = false;
+      client.corkedBytes = 0;
       client.stream!.uncork();
     }
   };
@@ -167,6 +173,7 @@ export class WsHub {
       socket,
       stream,
       corked: false,
+      corkedBytes: 0,
       channels: new Set(),
       sent: 0,
       dropped: 0,
