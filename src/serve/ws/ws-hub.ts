@@ -9,7 +9,7 @@
  * The pipeline publishes a processed batch message by message in one synchronous run. A client's
  * stream is corked at its first message and uncorked in a microtask after the run, so its messages
  * of the batch leave in one write system call instead of one each (at 20 000 ticks/s those calls
- * were a third of the main thread's time: docs/benchmarks.md, WebSocket latency).
+ * were a third of the main thread's busy time: docs/benchmarks.md, WebSocket latency).
  */
 import { isUtf8 } from 'node:buffer';
 import { LiveJson } from '../../core/pipeline-view.ts';
