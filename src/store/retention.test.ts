@@ -51,6 +51,17 @@ function recording(store: MemoryStore): { store: MemoryStore; steps: ExpiryCutof
   return { store, steps };
 }
 
+/** Counts the task's `storedSpan` calls on a real store. */
+function countingSpans(store: MemoryStore): { calls: () => number } {
+  let calls = 0;
+  const storedSpan = store.storedSpan.bind(store);
+  store.storedSpan = () => {
+    calls++;
+    return storedSpan();
+  };
+  return { calls: () => calls };
+}
+
 test('steps through the expired span in slices of about stepRows rows, then deletes exactly what is old', async () => {
   const { store, steps } = recording(await filledStore(10));
   const newest = T0 + 10 * HOUR - 10_000;
@@ -236,16 +247,35 @@ test('dead letters: once caught up, the next look waits deadLetterCheckMs; 0 kee
 
 test('a kind kept forever does not make every step ask where stored rows begin', async () => {
   const store = await filledStore(3);
-  let spans = 0;
-  const storedSpan = store.storedSpan.bind(store);
-  store.storedSpan = () => {
-    spans++;
-    return storedSpan();
-  };
+  const spans = countingSpans(store);
   const retention = new StoreRetention({ store, ticksMs: HOUR, candlesMs: 0, deadLetters: 5 });
   while (await retention.step()) {}
-  const asked = spans;
+  const asked = spans.calls();
   assert.ok(asked >= 1);
   for (let i = 0; i < 3; i++) await retention.step();
-  assert.equal(spans, asked);
+  assert.equal(spans.calls(), asked);
+});
+
+test('a store younger than its retention is asked where rows begin once per spanCheckMs, not every step', async () => {
+  const { store, steps } = recording(await filledStore(3));
+  const spans = countingSpans(store);
+  const retention = new StoreRetention({ store, ticksMs: 4 * HOUR, candlesMs: 4 * HOUR });
+  for (let i = 0; i < 5; i++) assert.equal(await retention.step(), false);
+  assert.equal(spans.calls(), 1);
+  assert.equal(steps.length, 0);
+  // Once the newest tick puts the oldest rows behind the cutoff, the reused answer no longer says
+  // "nothing yet": the store is asked afresh and the first slice starts at its oldest row.
+  await store.write(makeBatch({ ticks: [tick(100_000, T0 + 4 * HOUR + 30 * MINUTE)] }));
+  while (await retention.step()) {}
+  assert.equal(spans.calls(), 2);
+  assert.equal(steps[0]?.ticksBeforeMs, T0 + MINUTE); // the first slice, from the oldest row
+  assert.equal((await store.ticks('AAA', { to: T0 + 30 * MINUTE - 1, limit: 10 })).length, 0);
+  assert.equal((await store.ticks('AAA', { from: T0 + 30 * MINUTE, limit: 1 })).length, 1);
+
+  // With spanCheckMs 0 every step asks, as before.
+  const fresh = await filledStore(1);
+  const freshSpans = countingSpans(fresh);
+  const eager = new StoreRetention({ store: fresh, ticksMs: 2 * HOUR, candlesMs: 0, spanCheckMs: 0 });
+  for (let i = 0; i < 3; i++) await eager.step();
+  assert.equal(freshSpans.calls(), 3);
 });

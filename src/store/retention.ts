@@ -11,7 +11,7 @@
  * kept (by seq, which is their place in ingest order), at most `stepRows` deleted per step.
  */
 import type { RetentionProgress } from '../core/pipeline-view.ts';
-import { type ExpiryResult, noneExpired, type Store } from './store.ts';
+import { type ExpiryResult, noneExpired, type Store, type StoredSpan } from './store.ts';
 
 export interface RetentionOptions {
   store: Store;
@@ -45,6 +45,15 @@ export interface RetentionOptions {
    * once caught up the aim is `stepRows` again.
    */
   maxStepRows?: number;
+  /**
+   * While every kind's oldest stored row is younger than its cutoff (a store younger than its
+   * retention: the first week of a deployment for ticks, the first 400 days for candles), how
+   * long to trust that answer before asking where stored rows begin again, ms. Default 60 000:
+   * PostgreSQL answers by scanning every stored tick, candle, indicator and alert, which asked
+   * every idle second cost more CPU than the writes (docs/benchmarks.md). A backfill of rows older
+   * than the answer is found within this long.
+   */
+  spanCheckMs?: number;
   /** Pause between steps while there is work, ms. Default 0 (the step queues behind the next write anyway). */
   stepPauseMs?: number;
   /** Pause once caught up, ms. Default 1 000. */
@@ -79,6 +88,9 @@ export class StoreRetention {
   #running: Promise<void> | undefined;
   #stopping = false;
   #wake: (() => void) | undefined;
+  /** The last answer of `storedSpan`, and until when (performance.now() ms) it may stand in for a new one. */
+  #span: StoredSpan | undefined;
+  #spanValidUntil = 0;
   /** No dead-letter delete before this (performance.now() ms): the last one found nothing left over. */
   #deadLettersNextCheck = 0;
   /** Rows deleted since construction, per table. */
@@ -136,14 +148,10 @@ export class StoreRetention {
     if (newest !== undefined) {
       // Where stored rows begin is asked only until each cursor in use has a place to start from
       // (a kind kept forever never gets one, and must not make every idle step scan for it).
-      const span =
-        (ticksMs > 0 && this.#ticks.doneBeforeMs === undefined) ||
-        (candlesMs > 0 && this.#aggregates.doneBeforeMs === undefined)
-          ? await store.storedSpan()
-          : {};
       const hold = (await this.#options.holdBackBeforeMs?.()) ?? Number.POSITIVE_INFINITY;
       ticksCutoff = ticksMs > 0 ? Math.floor(Math.min(newest - ticksMs, hold)) : undefined;
       candlesCutoff = candlesMs > 0 ? Math.floor(Math.min(newest - candlesMs, hold)) : undefined;
+      const span = await this.#spanIfNeeded(ticksCutoff, candlesCutoff);
       ticksBeforeMs = nextSlice(this.#ticks, ticksCutoff, span.oldestTickTs);
       candlesBeforeMs = nextSlice(this.#aggregates, candlesCutoff, span.oldestAggregateTs);
     }
@@ -176,6 +184,36 @@ export class StoreRetention {
       (candlesBeforeMs !== undefined && candlesBeforeMs !== candlesCutoff) ||
       deadLettersLeft
     );
+  }
+
+  /**
+   * Where stored rows begin, for the cursors that have no place to start from yet (`{}` when none
+   * needs it). A recent answer that put every such cursor's oldest row at or after its cutoff
+   * (nothing to delete yet) is reused for `spanCheckMs`; any other answer is asked afresh, so a
+   * first slice always starts at the oldest row stored now.
+   */
+  async #spanIfNeeded(
+    ticksCutoff: number | undefined,
+    candlesCutoff: number | undefined,
+  ): Promise<StoredSpan> {
+    const ticksNeed = ticksCutoff !== undefined && this.#ticks.doneBeforeMs === undefined;
+    const candlesNeed = candlesCutoff !== undefined && this.#aggregates.doneBeforeMs === undefined;
+    if (!ticksNeed && !candlesNeed) return {};
+    const known = this.#span;
+    const notYet = (oldest: number | undefined, cutoff: number | undefined) =>
+      oldest === undefined || cutoff === undefined || oldest >= cutoff;
+    if (
+      known !== undefined &&
+      performance.now() < this.#spanValidUntil &&
+      (!ticksNeed || notYet(known.oldestTickTs, ticksCutoff)) &&
+      (!candlesNeed || notYet(known.oldestAggregateTs, candlesCutoff))
+    ) {
+      return known;
+    }
+    const span = await this.#options.store.storedSpan();
+    this.#span = span;
+    this.#spanValidUntil = performance.now() + (this.#options.spanCheckMs ?? 60_000);
+    return span;
   }
 
   /** This step's dead-letter bound, or undefined when none is configured or it is not time to look. */
