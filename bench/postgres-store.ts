@@ -104,7 +104,7 @@ const PROCESS_CONFIG: ProcessConfig = { latenessMs: 10_000, priceRules: [], anom
  * ingest keys them), the processor's output and snapshot every `entriesPerCommit` entries, each
  * fenced on the previous commit's offsets. Built before anything is timed.
  */
-async function replayBatches(
+export async function replayBatches(
   lines: number,
   partitions: number,
   entriesPerCommit: number,
@@ -199,18 +199,20 @@ async function measureReplayWrites(
   }
 }
 
-const server = await findOrStartPostgres();
-if ('skip' in server) {
-  console.error(server.skip);
-  process.exit(1);
-}
-try {
-  if (process.argv[2] === 'replay') {
-    const [lines = 200_000, partitions = 3, entriesPerCommit = 15_000] = process.argv.slice(3).map(Number);
-    await measureReplayWrites(server, lines, partitions, entriesPerCommit);
-  } else {
-    await measureTickBatches(server, Number(process.argv[2] ?? 40));
+if (import.meta.main) {
+  const server = await findOrStartPostgres();
+  if ('skip' in server) {
+    console.error(server.skip);
+    process.exit(1);
   }
-} finally {
-  await server.stop();
+  try {
+    if (process.argv[2] === 'replay') {
+      const [lines = 200_000, partitions = 3, entriesPerCommit = 15_000] = process.argv.slice(3).map(Number);
+      await measureReplayWrites(server, lines, partitions, entriesPerCommit);
+    } else {
+      await measureTickBatches(server, Number(process.argv[2] ?? 40));
+    }
+  } finally {
+    await server.stop();
+  }
 }

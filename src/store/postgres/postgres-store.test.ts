@@ -283,11 +283,11 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
   test('awkward text survives COPY; NUL, which PostgreSQL text cannot hold, becomes U+FFFD', async () => {
     await withIsolatedStore(async (store) => {
       const raw = 'a\tb\nc\\d\re\0f "quoted" \\N';
+      // Non-ASCII and long text take the encoder's other path than short ASCII.
+      const detail = `\\. prix é 😀 ${'long '.repeat(20)}`;
       await store.write(
         batch({
-          deadLetters: [
-            { seq: 0, source: 'x\\N', reason: 'invalid_json', detail: '\\.', raw, receivedAt: 1 },
-          ],
+          deadLetters: [{ seq: 0, source: 'x\\N', reason: 'invalid_json', detail, raw, receivedAt: 1 }],
         }),
       );
       assert.deepStrictEqual(await store.deadLetters(1), [
@@ -295,7 +295,7 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
           seq: 0,
           source: 'x\\N',
           reason: 'invalid_json',
-          detail: '\\.',
+          detail,
           raw: raw.replace('\0', '\uFFFD'),
           receivedAt: 1,
         },
