@@ -41,24 +41,38 @@ export const TICKS: TableSpec<ProcessedTick> = {
   ],
 };
 
-export const CANDLES: TableSpec<Candle> = {
+/** A candle row: the candle and, when the batch has it, its indicator point (migration 4). */
+export interface CandleRow {
+  candle: Candle;
+  point: IndicatorPoint | undefined;
+}
+
+export const CANDLES: TableSpec<CandleRow> = {
   table: 'candles',
   columns: [
-    { name: 'symbol', type: 'text', value: (candle) => candle.symbol },
-    { name: '"interval"', type: 'text', value: (candle) => candle.interval },
-    { name: 'ts', type: 'bigint', value: (candle) => candle.ts },
-    { name: 'open', type: 'float8', value: (candle) => candle.open },
-    { name: 'high', type: 'float8', value: (candle) => candle.high },
-    { name: 'low', type: 'float8', value: (candle) => candle.low },
-    { name: 'close', type: 'float8', value: (candle) => candle.close },
-    { name: 'volume', type: 'float8', value: (candle) => candle.volume },
-    { name: 'trades', type: 'bigint', value: (candle) => candle.trades },
-    { name: 'vwap', type: 'float8', value: (candle) => orNull(candle.vwap) },
+    { name: 'symbol', type: 'text', value: (row) => row.candle.symbol },
+    { name: '"interval"', type: 'text', value: (row) => row.candle.interval },
+    { name: 'ts', type: 'bigint', value: (row) => row.candle.ts },
+    { name: 'open', type: 'float8', value: (row) => row.candle.open },
+    { name: 'high', type: 'float8', value: (row) => row.candle.high },
+    { name: 'low', type: 'float8', value: (row) => row.candle.low },
+    { name: 'close', type: 'float8', value: (row) => row.candle.close },
+    { name: 'volume', type: 'float8', value: (row) => row.candle.volume },
+    { name: 'trades', type: 'bigint', value: (row) => row.candle.trades },
+    { name: 'vwap', type: 'float8', value: (row) => orNull(row.candle.vwap) },
+    { name: 'has_point', type: 'bool', value: (row) => row.point !== undefined },
+    { name: 'sma20', type: 'float8', value: (row) => orNull(row.point?.sma20) },
+    { name: 'ema20', type: 'float8', value: (row) => orNull(row.point?.ema20) },
+    { name: 'rsi14', type: 'float8', value: (row) => orNull(row.point?.rsi14) },
+    { name: 'bb_upper', type: 'float8', value: (row) => orNull(row.point?.bbUpper) },
+    { name: 'bb_middle', type: 'float8', value: (row) => orNull(row.point?.bbMiddle) },
+    { name: 'bb_lower', type: 'float8', value: (row) => orNull(row.point?.bbLower) },
   ],
 };
 
+/** Indicator points without their candle in the same batch (the others are in candle rows). */
 export const INDICATORS: TableSpec<IndicatorPoint> = {
-  table: 'indicators',
+  table: 'indicator_rows',
   columns: [
     { name: 'symbol', type: 'text', value: (point) => point.symbol },
     { name: '"interval"', type: 'text', value: (point) => point.interval },
@@ -71,6 +85,43 @@ export const INDICATORS: TableSpec<IndicatorPoint> = {
     { name: 'bb_lower', type: 'float8', value: (point) => orNull(point.bbLower) },
   ],
 };
+
+/**
+ * Pairs each candle with the indicator point of the same symbol, interval and ts. The processor
+ * makes a final candle's point right after it, so both lists usually pair up index by index; any
+ * other order is matched by key. Points left without a candle go to `indicator_rows`.
+ */
+export function candleRows(
+  candles: readonly Candle[],
+  points: readonly IndicatorPoint[],
+): { rows: CandleRow[]; orphans: IndicatorPoint[] } {
+  const rows: CandleRow[] = new Array(candles.length);
+  let inOrder = candles.length === points.length;
+  for (let i = 0; inOrder && i < candles.length; i++) {
+    const candle = candles[i]!;
+    const point = points[i]!;
+    if (point.ts !== candle.ts || point.symbol !== candle.symbol || point.interval !== candle.interval) {
+      inOrder = false;
+    } else {
+      rows[i] = { candle, point };
+    }
+  }
+  if (inOrder) return { rows, orphans: [] };
+  const byKey = new Map<string, IndicatorPoint>();
+  for (const point of points) {
+    const key = `${point.symbol}\0${point.interval}\0${point.ts}`;
+    if (!byKey.has(key)) byKey.set(key, point);
+  }
+  const paired = new Set<IndicatorPoint>();
+  candles.forEach((candle, i) => {
+    const key = `${candle.symbol}\0${candle.interval}\0${candle.ts}`;
+    const point = byKey.get(key);
+    if (point !== undefined) byKey.delete(key);
+    if (point !== undefined) paired.add(point);
+    rows[i] = { candle, point };
+  });
+  return { rows, orphans: points.filter((point) => !paired.has(point)) };
+}
 
 export const ALERTS: TableSpec<Alert> = {
   table: 'alerts',

@@ -104,6 +104,34 @@ const dailyCandlesAggregate = `
     schedule_interval => INTERVAL '1 hour');
 `;
 
+/** The indicator point columns, as the `indicators` table has them and candle rows have them since migration 4. */
+const POINT_COLUMNS = 'sma20, ema20, rsi14, bb_upper, bb_middle, bb_lower';
+
+/**
+ * A final candle and its indicator point share a key (symbol, interval, ts) and are made together,
+ * so since migration 4 the point is stored in the candle's row (`has_point`): one heap row and one
+ * index entry fewer per final candle, about a fifth of the server's CPU per tick on a candle-heavy
+ * market (docs/benchmarks.md). A point written without its candle (or before this migration) is a
+ * row of `indicator_rows`, the old table renamed. Readers, the store's and the lake archive's, read
+ * the view `indicators`: both together, as the table was.
+ */
+const pointsInCandleRows = `
+  ALTER TABLE indicators RENAME TO indicator_rows;
+  ALTER INDEX indicators_symbol_interval_ts RENAME TO indicator_rows_symbol_interval_ts;
+  ALTER TABLE candles
+    ADD COLUMN has_point BOOLEAN NOT NULL DEFAULT FALSE,
+    ADD COLUMN sma20 DOUBLE PRECISION,
+    ADD COLUMN ema20 DOUBLE PRECISION,
+    ADD COLUMN rsi14 DOUBLE PRECISION,
+    ADD COLUMN bb_upper DOUBLE PRECISION,
+    ADD COLUMN bb_middle DOUBLE PRECISION,
+    ADD COLUMN bb_lower DOUBLE PRECISION;
+  CREATE VIEW indicators AS
+    SELECT symbol, "interval", ts, ${POINT_COLUMNS} FROM candles WHERE has_point
+    UNION ALL
+    SELECT symbol, "interval", ts, ${POINT_COLUMNS} FROM indicator_rows;
+`;
+
 /** The schema of the PostgreSQL store, oldest first. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -188,6 +216,7 @@ export const MIGRATIONS: readonly Migration[] = [
     // Without TimescaleDB the processor's own 1d roll-up rows are served as they are.
     sql: ({ layout }) => (layout === 'timescale' ? dailyCandlesAggregate : 'SELECT 1'),
   },
+  { version: 4, name: 'indicator points in candle rows', sql: pointsInCandleRows },
 ];
 
 /**

@@ -8,11 +8,11 @@ import {
   startPgliteTimescale,
   type TestPostgres,
 } from '../../../test/support/postgres.ts';
-import { ONES, testCandle, testTick } from '../../../test/support/records.ts';
+import { ONES, testCandle, testPoint, testTick } from '../../../test/support/records.ts';
 import { waitUntil } from '../../../test/support/wait.ts';
 import type { Candle, ProcessedTick } from '../../core/records.ts';
 import { makeBatch, storeConformance } from '../conformance.ts';
-import { CheckpointConflictError } from '../store.ts';
+import { CheckpointConflictError, type RangeQuery } from '../store.ts';
 import { copyBinary, DEAD_LETTERS, TICKS } from './bulk.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { PostgresStore, type PostgresStoreOptions } from './postgres-store.ts';
@@ -280,6 +280,71 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
     });
   });
 
+  test('a point is stored in its candle row; one without its candle in indicator_rows; reads merge both', async () => {
+    const { drop, make, schema } = await isolated();
+    await usingStore(make(), drop, async (store) => {
+      const minute = 60_000;
+      const candles = [0, 1, 2, 3].map((m) => testCandle(D0 + m * minute, { close: m }));
+      const points = [0, 1, 2, 3].map((m) => testPoint(D0 + m * minute, { sma20: m }));
+      // Minute 1's point comes without its candle (in another batch), minute 4 has a candle only.
+      await store.write(
+        batch({
+          candles: [candles[0]!, candles[2]!, testCandle(D0 + 4 * minute)],
+          indicators: [points[2]!, points[0]!],
+        }),
+      );
+      await store.write(batch({ candles: [candles[1]!, candles[3]!], indicators: [points[3]!] }));
+      await store.write(batch({ indicators: [points[1]!] }));
+      const counts = await sql(
+        server.url,
+        `SELECT (SELECT count(*)::INT FROM ${schema}.candles WHERE has_point) AS in_candles,
+                (SELECT count(*)::INT FROM ${schema}.indicator_rows) AS alone`,
+      );
+      assert.deepStrictEqual(counts[0], { in_candles: 3, alone: 1 });
+      const sma = async (range: RangeQuery) =>
+        (await store.indicators('BTCUSDT', '1m', range)).map((point) => point.sma20);
+      assert.deepStrictEqual(await sma({ limit: 10 }), [0, 1, 2, 3]);
+      assert.deepStrictEqual(await sma({ limit: 2 }), [2, 3]);
+      assert.deepStrictEqual(await sma({ from: D0, limit: 2 }), [0, 1]);
+      assert.deepStrictEqual(await sma({ to: D0 + 2 * minute, limit: 2 }), [1, 2]);
+      assert.deepStrictEqual(await store.indicators('BTCUSDT', '1m', { from: D0 + minute, limit: 1 }), [
+        points[1],
+      ]);
+      // The view `indicators` (what the lake archive reads) holds the same points.
+      const viewed = await sql(server.url, `SELECT sma20 FROM ${schema}.indicators ORDER BY ts`);
+      assert.deepStrictEqual(
+        viewed.map((row) => row.sma20),
+        [0, 1, 2, 3],
+      );
+      // Retention counts the points that leave with their candle rows.
+      const deleted = await store.deleteExpired({ candlesBeforeMs: D0 + 2 * minute });
+      assert.deepStrictEqual([deleted.candles, deleted.indicators], [2, 2]);
+      assert.deepStrictEqual(await sma({ limit: 10 }), [2, 3]);
+    });
+  });
+
+  test('points written before migration 4 (the indicators table) are still read after it', async () => {
+    const { drop, make, schema } = await isolated();
+    const old = make({ migrations: MIGRATIONS.filter((migration) => migration.version < 4) });
+    await old.open();
+    await old.close();
+    await sql(
+      server.url,
+      `INSERT INTO ${schema}.indicators (symbol, "interval", ts, sma20) VALUES ('BTCUSDT', '1m', $1, 7)`,
+      [D0],
+    );
+    await usingStore(make(), drop, async (store) => {
+      assert.deepStrictEqual(store.appliedMigrations, [4]);
+      await store.write(
+        batch({ candles: [testCandle(D0 + 60_000)], indicators: [testPoint(D0 + 60_000, { sma20: 8 })] }),
+      );
+      assert.deepStrictEqual(
+        (await store.indicators('BTCUSDT', '1m', { limit: 10 })).map((point) => point.sma20),
+        [7, 8],
+      );
+    });
+  });
+
   test('awkward text survives COPY; NUL, which PostgreSQL text cannot hold, becomes U+FFFD', async () => {
     await withIsolatedStore(async (store) => {
       const raw = 'a\tb\nc\\d\re\0f "quoted" \\N';
@@ -311,7 +376,7 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
       await Promise.all([first.open(), second.open()]);
       assert.deepStrictEqual(
         [first.appliedMigrations, second.appliedMigrations].sort((a, b) => b.length - a.length),
-        [[1, 2, 3], []],
+        [[1, 2, 3, 4], []],
       );
       const versions = await sql(
         server.url,
@@ -319,18 +384,18 @@ describe('PostgreSQL (plain, day partitions)', { skip: 'skip' in real ? real.ski
       );
       assert.deepStrictEqual(
         versions.map((row) => row.version),
-        [1, 2, 3],
+        [1, 2, 3, 4],
       );
       await first.close();
       // A later release's migration is the only one applied on the next open.
       const upgraded = make({
-        migrations: [...MIGRATIONS, { version: 4, name: 'extra', sql: 'CREATE TABLE extra (x INT)' }],
+        migrations: [...MIGRATIONS, { version: 5, name: 'extra', sql: 'CREATE TABLE extra (x INT)' }],
       });
       await upgraded.open();
-      assert.deepStrictEqual(upgraded.appliedMigrations, [4]);
+      assert.deepStrictEqual(upgraded.appliedMigrations, [5]);
       await upgraded.close();
       // And the older code refuses the newer schema rather than corrupting it.
-      await assert.rejects(make().open(), /does not know \(4\)/);
+      await assert.rejects(make().open(), /does not know \(5\)/);
     } finally {
       await first.close();
       await second.close();

@@ -46,6 +46,7 @@ import {
 import {
   ALERTS,
   CANDLES,
+  candleRows,
   copyBinary,
   copySql,
   DEAD_LETTERS,
@@ -104,7 +105,7 @@ export interface RetentionResult {
   ticks: string[];
   /** Candle partitions or chunks dropped. */
   candles: string[];
-  /** Indicator rows deleted. */
+  /** Indicator points deleted (with TimescaleDB, those in dropped candle chunks are not counted). */
   indicators: number;
 }
 
@@ -254,10 +255,11 @@ export class PostgresStore implements Store {
   async write(batch: StoreBatch): Promise<void> {
     const pool = this.#requirePool();
     // Built before the queue and the transaction: an unserialisable state fails here.
+    const candles = candleRows(batch.candles, batch.indicators);
     const parts: BulkPart[] = [
       { spec: TICKS, records: batch.ticks },
-      { spec: CANDLES, records: batch.candles },
-      { spec: INDICATORS, records: batch.indicators },
+      { spec: CANDLES, records: candles.rows },
+      { spec: INDICATORS, records: candles.orphans },
       { spec: ALERTS, records: batch.alerts },
       { spec: DEAD_LETTERS, records: batch.deadLetters },
     ] as BulkPart[];
@@ -359,6 +361,13 @@ export class PostgresStore implements Store {
           for (const day of [...known].sort((a, b) => a - b)) {
             if ((day + 1) * DAY_MS > cutoff) break;
             const partition = partitionName(table, day);
+            if (table === 'candles') {
+              // The indicator points stored in these candle rows (migration 4) go with them.
+              const points = await pool.query<{ points: number }>(
+                `SELECT count(*)::INT AS points FROM ${ident(this.#schema)}.${ident(partition)} WHERE has_point`,
+              );
+              result.indicators += points.rows[0]?.points ?? 0;
+            }
             await pool.query(`DROP TABLE IF EXISTS ${ident(this.#schema)}.${ident(partition)}`);
             known.delete(day);
             result[table].push(partition);
@@ -366,10 +375,11 @@ export class PostgresStore implements Store {
         }
       }
       if (this.#aggregatesRetentionMs > 0) {
-        const deleted = await pool.query('DELETE FROM indicators WHERE ts < $1', [
+        // Points in candle rows went with their candles' partitions (counted) or chunks (not counted).
+        const deleted = await pool.query('DELETE FROM indicator_rows WHERE ts < $1', [
           nowMs - this.#aggregatesRetentionMs,
         ]);
-        result.indicators = deleted.rowCount ?? 0;
+        result.indicators += deleted.rowCount ?? 0;
       }
       return result;
     });
@@ -416,8 +426,22 @@ export class PostgresStore implements Store {
             beforeMs,
           ]);
         }
-        const deleted = await pool.query(`DELETE FROM ${table} WHERE ts < $1`, [beforeMs]);
-        result[table] = deleted.rowCount ?? 0;
+        if (table === 'candles') {
+          // The points in these candle rows go with them, and count as indicators.
+          const { rows } = await pool.query<{ candles: number; points: number }>(
+            `WITH gone AS (DELETE FROM candles WHERE ts < $1 RETURNING has_point)
+             SELECT count(*)::INT AS candles, (count(*) FILTER (WHERE has_point))::INT AS points FROM gone`,
+            [beforeMs],
+          );
+          result.candles = rows[0]?.candles ?? 0;
+          result.indicators += rows[0]?.points ?? 0;
+          continue;
+        }
+        const deleted = await pool.query(
+          `DELETE FROM ${table === 'indicators' ? 'indicator_rows' : table} WHERE ts < $1`,
+          [beforeMs],
+        );
+        result[table] += deleted.rowCount ?? 0;
       }
       if (bound !== undefined)
         result.deadLetters = (await pool.query(deadLetterExpirySql(bound))).rowCount ?? 0;
@@ -506,13 +530,29 @@ export class PostgresStore implements Store {
   }
 
   async indicators(symbol: string, interval: Interval, range: RangeQuery): Promise<IndicatorPoint[]> {
-    const rows = await this.#readRange<Omit<IndicatorPoint, 'symbol' | 'interval'>>(
-      `SELECT ts, sma20, ema20, rsi14, bb_upper AS "bbUpper", bb_middle AS "bbMiddle", bb_lower AS "bbLower"
-       FROM indicators WHERE symbol = $1 AND "interval" = $2`,
-      [symbol, interval],
-      ['ts'],
-      range,
-    );
+    // The two tables behind the view `indicators` (migration 4), each read on its index: through
+    // the view, whose candle branch has a WHERE, PostgreSQL cannot merge them in ts order and would
+    // read every point of the series to return the last `limit`. Each table's first (or last)
+    // `limit` rows hold the union's, which are picked below.
+    const columns =
+      'ts, sma20, ema20, rsi14, bb_upper AS "bbUpper", bb_middle AS "bbMiddle", bb_lower AS "bbLower"';
+    const read = (table: string, filter: string) =>
+      this.#readRange<Omit<IndicatorPoint, 'symbol' | 'interval'>>(
+        `SELECT ${columns} FROM ${table} WHERE ${filter}symbol = $1 AND "interval" = $2`,
+        [symbol, interval],
+        ['ts'],
+        range,
+      );
+    const [inCandles, alone] = await Promise.all([
+      read('candles', 'has_point AND '),
+      read('indicator_rows', ''),
+    ]);
+    let rows = inCandles;
+    if (alone.length > 0) {
+      const { from, limit } = normalizeRange(range);
+      rows = [...inCandles, ...alone].sort((a, b) => a.ts - b.ts);
+      rows = from !== undefined ? rows.slice(0, limit) : rows.slice(Math.max(0, rows.length - limit));
+    }
     return rows.map((row) => ({ ...row, symbol, interval }));
   }
 
