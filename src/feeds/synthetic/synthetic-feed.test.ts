@@ -71,6 +71,16 @@ describe('SyntheticFeed', () => {
     assert.equal(trade.id, '501');
   });
 
+  it('continues above the ids of a symbol that was not listed when it restarted', async () => {
+    // BTCUSDT traded, then a restart without it, then one with it again: its ids must not repeat.
+    const saved = { seq: 90, rng: 7, prices: {}, lastIds: { BTCUSDT: 40, ETHUSDT: 50 } };
+    const without = await take(new SyntheticFeed({ ...config, symbols: ['ETHUSDT'] }, []), 1, saved);
+    const position = without[without.length - 1]!.position as { lastIds: Record<string, number> };
+    assert.equal(position.lastIds.BTCUSDT, 40);
+    const again = await take(new SyntheticFeed({ ...config, symbols: ['BTCUSDT'] }, []), 1, position);
+    assert.equal((again[0]!.values![0] as { id: string }).id, '41');
+  });
+
   it('makes batches of about 200 trades, every 10 to 50 ms', () => {
     assert.equal(batchIntervalMs(20_000), 10);
     assert.equal(batchIntervalMs(10_000), 20);

@@ -72,6 +72,8 @@ export class SyntheticFeed extends SymbolListFeed implements Feed {
   readonly bounded = false;
   readonly defaultSource = 'synthetic';
   readonly #config: SyntheticFeedConfig;
+  /** Where a symbol first listed while running starts its ids: above a pre-per-symbol position's. */
+  #idFloor = 0;
 
   constructor(config: SyntheticFeedConfig, defaultSymbols: readonly string[]) {
     super('synthetic', config.symbols, defaultSymbols);
@@ -112,12 +114,15 @@ export class SyntheticFeed extends SymbolListFeed implements Feed {
   #restore(position: unknown): SyntheticPosition {
     const saved = position as Partial<SyntheticPosition> | undefined;
     const prices: Record<string, number> = {};
-    const lastIds: Record<string, number> = {};
+    // Every symbol's last id is kept, also of symbols no longer listed: one listed again later
+    // continues above its old ids instead of repeating them (they would be dropped as duplicates).
+    const lastIds: Record<string, number> = { ...saved?.lastIds };
     for (const symbol of this.symbolList) {
       prices[symbol] = saved?.prices?.[symbol] ?? START_PRICES[symbol] ?? 100;
       // A position from before per-symbol ids numbered all trades together: continue above all of them.
-      lastIds[symbol] = saved?.lastIds?.[symbol] ?? saved?.seq ?? 0;
+      if (saved?.lastIds === undefined) lastIds[symbol] = saved?.seq ?? 0;
     }
+    this.#idFloor = saved !== undefined && saved.lastIds === undefined ? (saved.seq ?? 0) : 0;
     return { seq: saved?.seq ?? 0, rng: saved?.rng ?? this.#config.seed, prices, lastIds };
   }
 
@@ -129,7 +134,7 @@ export class SyntheticFeed extends SymbolListFeed implements Feed {
     const notional = 2_000 * Math.exp(0.8 * random.normal());
     const size = Number((notional / price).toPrecision(6));
     state.seq += 1;
-    const id = (state.lastIds[symbol] ?? 0) + 1;
+    const id = (state.lastIds[symbol] ?? this.#idFloor) + 1;
     state.lastIds[symbol] = id;
     return {
       source: this.defaultSource,
